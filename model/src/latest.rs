@@ -1,0 +1,99 @@
+//! The `latest.json` document: the live snapshot the dashboard reads (newest and last final window of every
+//! device, the pipeline's counters and the fleet views).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::window::AggregateRecord;
+
+/// The whole `latest.json` document.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatestDoc {
+    /// When the document was written, epoch seconds.
+    pub updated_at: u64,
+    /// The job's watermark, RFC 3339 UTC; `null` before the first event.
+    pub watermark: Option<String>,
+    /// Newest window of every device (live or final) and last final window of every device.
+    pub records: Vec<AggregateRecord>,
+    /// Pipeline health counters.
+    pub pipeline: PipelineStats,
+    /// Fleet views maintained incrementally from final windows.
+    #[serde(default)]
+    pub fleet: FleetView,
+}
+
+/// Pipeline health counters, one home for `latest.json`, the progress log and Prometheus.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipelineStats {
+    /// Valid, on-time events aggregated since the job started (including restored progress).
+    pub events_total: u64,
+    /// Late events dead-lettered.
+    pub late_total: u64,
+    /// Bad events dead-lettered.
+    pub bad_total: u64,
+    /// Records read per second over the last trigger interval.
+    pub input_rate: f64,
+    /// Mean time to process one input batch over the last trigger interval, milliseconds.
+    pub batch_ms: f64,
+    /// Records in Kafka not yet read (sum over partitions; 0 for file input).
+    pub lag: u64,
+    /// Wall clock minus the watermark, milliseconds.
+    pub watermark_delay_ms: i64,
+    /// Timely workers across all processes.
+    pub workers: usize,
+    /// Bad events per reason code.
+    #[serde(default)]
+    pub bad_by_reason: BTreeMap<String, u64>,
+    /// Windows currently open (not yet final).
+    #[serde(default)]
+    pub open_windows: u64,
+    /// Final windows emitted.
+    #[serde(default)]
+    pub final_windows: u64,
+}
+
+/// Fleet-wide views derived from final windows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetView {
+    /// Devices that have at least one final window.
+    pub devices: u64,
+    /// One rollup per location, over each device's latest final window.
+    pub locations: Vec<LocationRollup>,
+    /// Current alerts, one per (device, kind).
+    pub alerts: Vec<Alert>,
+}
+
+/// Rollup of the latest final windows of the devices at one location.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocationRollup {
+    /// The location.
+    pub location: String,
+    /// Devices at the location.
+    pub devices: u64,
+    /// Events in those windows.
+    pub events: u64,
+    /// Event-weighted mean temperature.
+    pub avg_temperature: f64,
+    /// Event-weighted mean humidity.
+    pub avg_humidity: f64,
+    /// Lowest battery.
+    pub min_battery: f64,
+    /// Warn statuses in those windows.
+    pub warn_count: u64,
+    /// Error statuses in those windows.
+    pub error_count: u64,
+}
+
+/// One active alert.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Device raising it.
+    pub device_id: String,
+    /// `battery_low`, `status_error`, `temperature_high` or `temperature_low`.
+    pub kind: String,
+    /// The value that raised it.
+    pub value: f64,
+    /// End of the window it was seen in, RFC 3339 UTC.
+    pub window_end: String,
+}

@@ -1,0 +1,19 @@
+//! Wire contracts of the IoT pipeline, kept in one place: the sensor event and its validation, tumbling-window
+//! arithmetic and aggregates, the `latest.json` document, and the escaping of device ids into Parquet partitions.
+
+pub mod event;
+pub mod latest;
+pub mod partition;
+pub mod time;
+pub mod window;
+
+pub use event::{BadEvent, Event, Field, Status, Validation, parse_event};
+pub use latest::{Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
+pub use window::{Aggregate, AggregateRecord, Window, WindowAgg};
+
+/// Default Kafka topic of sensor events.
+pub const DEFAULT_TOPIC: &str = "iot-metrics";
+/// Default Kafka topic of dead-lettered events.
+pub const DEFAULT_DLQ_TOPIC: &str = "iot-metrics-dlq";
+/// Default partition count of the events topic.
+pub const DEFAULT_PARTITIONS: i32 = 3;

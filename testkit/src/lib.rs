@@ -1,0 +1,198 @@
+//! Helpers for the integration tests, which run the real binaries against the real Kafka broker started by
+//! `infra/kafka.sh` (the suite's `./test.sh` starts it; `IOT_TEST_BROKERS` points elsewhere). A missing broker
+//! fails the test with a message saying how to start one: these tests never pass without Kafka.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+/// Bootstrap servers of the test broker.
+pub fn brokers() -> String {
+    std::env::var("IOT_TEST_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_string())
+}
+
+/// Panics with instructions unless the test broker answers.
+pub fn require_broker() -> String {
+    let brokers = brokers();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("consumer config");
+    if let Err(e) = consumer.fetch_metadata(None, Duration::from_secs(15)) {
+        panic!(
+            "no Kafka broker at {brokers} ({e}): run the suite with ./test.sh, or start one with \
+             `infra/kafka.sh start` (IOT_TEST_BROKERS selects another)"
+        );
+    }
+    brokers
+}
+
+/// A topic name no other test run uses.
+pub fn unique_topic(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Creates `topic` with `partitions` partitions and waits until its metadata is visible.
+pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin config");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let results =
+        futures_executor::block_on(admin.create_topics([&new], &opts)).expect("create_topics");
+    for r in results {
+        r.unwrap_or_else(|(name, code)| panic!("creating {name}: {code}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while partition_count(brokers, topic) != Some(partitions as usize) {
+        assert!(
+            Instant::now() < deadline,
+            "topic {topic} did not appear within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Partition count of `topic`, if it exists.
+pub fn partition_count(brokers: &str, topic: &str) -> Option<usize> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("consumer config");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .ok()?;
+    md.topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len())
+        .filter(|&n| n > 0)
+}
+
+/// One record read back from a topic.
+#[derive(Clone, Debug)]
+pub struct Consumed {
+    /// Partition it sits in.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// Key bytes.
+    pub key: Option<Vec<u8>>,
+    /// Value bytes (`None` for a tombstone).
+    pub value: Option<Vec<u8>>,
+    /// Record timestamp (producer create time), epoch ms.
+    pub timestamp_ms: Option<i64>,
+}
+
+/// Reads every record of every partition of `topic`, from the beginning to the end offsets seen now.
+pub fn read_topic(brokers: &str, topic: &str) -> Vec<Consumed> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("testkit-{}", unique_topic("reader")))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .expect("consumer config");
+    let partitions =
+        partition_count(brokers, topic).unwrap_or_else(|| panic!("topic {topic} does not exist"));
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in 0..partitions as i32 {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .expect("fetch_watermarks");
+        tpl.add_partition_offset(topic, p, Offset::Offset(low))
+            .expect("tpl");
+        ends.push(high);
+    }
+    consumer.assign(&tpl).expect("assign");
+    let total: i64 = ends.iter().sum();
+    let mut out = Vec::with_capacity(total as usize);
+    let mut next = vec![0i64; partitions];
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while (0..partitions).any(|p| next[p] < ends[p]) {
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic} back took over 120 s"
+        );
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let msg = msg.expect("consume");
+        let p = msg.partition() as usize;
+        if msg.offset() >= ends[p] {
+            continue;
+        }
+        next[p] = msg.offset() + 1;
+        out.push(Consumed {
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key().map(<[u8]>::to_vec),
+            value: msg.payload().map(<[u8]>::to_vec),
+            timestamp_ms: msg.timestamp().to_millis(),
+        });
+    }
+    out
+}
+
+/// Path of a binary of this workspace, built next to the running test (`cargo test --workspace` builds them).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "binary {} not built: run `cargo build --release --workspace` or ./test.sh",
+        path.display()
+    );
+    path
+}
+
+/// Runs a command to completion with a time limit; returns stdout, panics with stderr on failure.
+pub fn run_ok(cmd: &mut Command, limit: Duration) -> String {
+    let out = run(cmd, limit);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Runs a command to completion with a time limit (killing it past the limit).
+pub fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+    }
+}
