@@ -1,0 +1,2 @@
+//! Placeholder until the dashboard lands.
+fn main() {}
