@@ -1,0 +1,276 @@
+//! Command-line flags of the dataflow job and their checks. Bad flags fail before anything starts, with a
+//! message that names the flag and the fix. Timely's own cluster flags (`-w -n -p -h`) are parsed here too and
+//! turned into a timely configuration.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+
+/// Where a fresh job starts reading each partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StartAt {
+    /// The oldest record still in the topic.
+    Earliest,
+    /// Only records produced from now on.
+    Latest,
+}
+
+/// Real-time IoT aggregation on timely dataflow: Kafka (or a JSON-lines file) → event-time tumbling windows per
+/// device → latest.json + Parquet history + dead letters.
+#[derive(Parser, Debug, Clone)]
+#[command(version, about, disable_help_flag = true)]
+pub struct Args {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Worker threads per process.
+    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    pub workers: usize,
+    /// Number of processes in a cluster.
+    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    pub processes: usize,
+    /// Index of this process in the cluster (0-based).
+    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    pub process: usize,
+    /// File with one `host:port` per process (default: localhost:2101, 2102, ...).
+    #[arg(short = 'h', long = "hostfile")]
+    pub hostfile: Option<PathBuf>,
+    /// Kafka bootstrap servers.
+    #[arg(long, default_value = "localhost:9092")]
+    pub brokers: String,
+    /// Topic of sensor events.
+    #[arg(long, default_value = model::DEFAULT_TOPIC)]
+    pub topic: String,
+    /// Kafka consumer group (offsets are committed there so lag tools can see them).
+    #[arg(long, default_value = "iot-dataflow")]
+    pub group: String,
+    /// Tumbling window size.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub window: Duration,
+    /// How far behind the newest event time of a partition its watermark trails.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub lateness: Duration,
+    /// How often the live aggregates of open windows are published (processing time).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub trigger: Duration,
+    /// A partition with no records for this long stops holding the watermark back.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Events further ahead of the wall clock than this are bad (`far_future`).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub max_future: Duration,
+    /// How often the Parquet history is rolled (in-progress files committed).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub checkpoint_interval: Duration,
+    /// Output folder: latest.json and parquet/.
+    #[arg(long, default_value = "data/aggregates")]
+    pub out: PathBuf,
+    /// Dead-letter folder (JSON lines).
+    #[arg(long, default_value = "data/deadletter")]
+    pub deadletter: PathBuf,
+    /// Also publish dead letters to this Kafka topic (e.g. iot-metrics-dlq).
+    #[arg(long)]
+    pub dlq_topic: Option<String>,
+    /// Where a fresh job starts reading.
+    #[arg(long, value_enum, default_value_t = StartAt::Earliest)]
+    pub start: StartAt,
+    /// Read each partition up to the end offsets seen at start (or the file to its end), finalise every window
+    /// and exit.
+    #[arg(long)]
+    pub bounded: bool,
+    /// Replay a JSON-lines file instead of reading Kafka (split into byte ranges across workers; implies
+    /// --bounded).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (expected e.g. 500ms, 10s, 1m, 1h)"))
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The checked job settings every worker shares.
+#[derive(Clone, Debug)]
+pub struct JobConfig {
+    /// Window size, ms (> 0).
+    pub window_ms: u64,
+    /// Lateness, ms.
+    pub lateness_ms: u64,
+    /// Live publication interval.
+    pub trigger: Duration,
+    /// Idle timeout of a partition.
+    pub idle_timeout: Duration,
+    /// Max future, ms.
+    pub max_future_ms: u64,
+    /// Parquet roll interval.
+    pub roll_interval: Duration,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Dead-letter folder.
+    pub deadletter: PathBuf,
+    /// Optional dead-letter topic.
+    pub dlq_topic: Option<String>,
+    /// Kafka settings.
+    pub brokers: String,
+    /// Events topic.
+    pub topic: String,
+    /// Consumer group.
+    pub group: String,
+    /// Fresh start position.
+    pub start: StartAt,
+    /// Stop at the end offsets seen at start.
+    pub bounded: bool,
+    /// Replay file instead of Kafka.
+    pub input: Option<PathBuf>,
+}
+
+impl Args {
+    /// Checks every flag; the error names the flag and the fix.
+    pub fn check(&self) -> Result<JobConfig> {
+        if self.window.is_zero() {
+            bail!("--window must be a positive duration such as 10s (got 0)");
+        }
+        if self.trigger.is_zero() {
+            bail!("--trigger must be a positive duration such as 5s (got 0)");
+        }
+        if self.checkpoint_interval.is_zero() {
+            bail!("--checkpoint-interval must be a positive duration such as 30s (got 0)");
+        }
+        if self.workers == 0 {
+            bail!("-w/--workers must be at least 1");
+        }
+        if self.processes == 0 || self.process >= self.processes {
+            bail!("-p/--process must be below -n/--processes ({} given for {} processes)", self.process, self.processes);
+        }
+        if let Some(input) = &self.input
+            && !input.is_file()
+        {
+            bail!("--input {} is not a readable file", input.display());
+        }
+        ensure_writable(&self.out, "--out")?;
+        ensure_writable(&self.deadletter, "--deadletter")?;
+        Ok(JobConfig {
+            window_ms: millis(self.window),
+            lateness_ms: millis(self.lateness),
+            trigger: self.trigger,
+            idle_timeout: self.idle_timeout,
+            max_future_ms: millis(self.max_future),
+            roll_interval: self.checkpoint_interval,
+            out: self.out.clone(),
+            deadletter: self.deadletter.clone(),
+            dlq_topic: self.dlq_topic.clone(),
+            brokers: self.brokers.clone(),
+            topic: self.topic.clone(),
+            group: self.group.clone(),
+            start: self.start,
+            bounded: self.bounded || self.input.is_some(),
+            input: self.input.clone(),
+        })
+    }
+
+    /// The timely communication configuration for `-w -n -p -h`.
+    pub fn timely_config(&self) -> Result<timely::Config> {
+        use timely::CommunicationConfig;
+        let communication = if self.processes > 1 {
+            let addresses = match &self.hostfile {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read -h/--hostfile {}", path.display()))?;
+                    let hosts: Vec<String> = text
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .take(self.processes)
+                        .map(String::from)
+                        .collect();
+                    if hosts.len() < self.processes {
+                        bail!(
+                            "-h/--hostfile {} lists {} addresses but -n is {}",
+                            path.display(),
+                            hosts.len(),
+                            self.processes
+                        );
+                    }
+                    hosts
+                }
+                None => (0..self.processes).map(|i| format!("localhost:{}", 2101 + i)).collect(),
+            };
+            CommunicationConfig::Cluster {
+                threads: self.workers,
+                process: self.process,
+                addresses,
+                report: false,
+                zerocopy: false,
+            }
+        } else if self.workers > 1 {
+            CommunicationConfig::Process(self.workers)
+        } else {
+            CommunicationConfig::Thread
+        };
+        Ok(timely::Config {
+            communication,
+            worker: timely::WorkerConfig::default(),
+        })
+    }
+}
+
+fn ensure_writable(dir: &Path, flag: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {flag} folder {}", dir.display()))?;
+    let probe = dir.join(format!(".write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("{flag} folder {} is not writable: pick another with {flag}", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("dataflow").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let a = parse(&[]).unwrap();
+        assert_eq!(a.window, Duration::from_secs(10));
+        assert_eq!(a.lateness, Duration::from_secs(60));
+        assert_eq!(a.trigger, Duration::from_secs(5));
+        assert_eq!(a.idle_timeout, Duration::from_secs(30));
+        assert_eq!(a.max_future, Duration::from_secs(3600));
+        assert_eq!(a.topic, "iot-metrics");
+        assert_eq!(a.group, "iot-dataflow");
+        assert_eq!(a.workers, 1);
+    }
+
+    #[test]
+    fn timely_short_flags_are_accepted() {
+        let a = parse(&["-w", "3", "-n", "2", "-p", "1"]).unwrap();
+        assert_eq!((a.workers, a.processes, a.process), (3, 2, 1));
+    }
+
+    #[test]
+    fn zero_window_is_refused_naming_the_flag() {
+        let tmp = std::env::temp_dir().join("dataflow-config-test");
+        let a = parse(&["--window", "0s", "--out", tmp.to_str().unwrap()]).unwrap();
+        assert!(a.check().unwrap_err().to_string().contains("--window"));
+    }
+
+    #[test]
+    fn lateness_that_is_not_a_duration_is_refused() {
+        let err = parse(&["--lateness", "soon"]).unwrap_err().to_string();
+        assert!(err.contains("--lateness"), "{err}");
+    }
+
+    #[test]
+    fn process_index_must_be_below_process_count() {
+        let a = parse(&["-n", "2", "-p", "2"]).unwrap();
+        assert!(a.check().unwrap_err().to_string().contains("-p/--process"));
+    }
+}

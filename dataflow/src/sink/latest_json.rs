@@ -1,0 +1,201 @@
+//! The live snapshot `latest.json`: for every device its newest window (live or final) and its last final
+//! window, the pipeline counters gathered from every worker, and the fleet views. Kept on worker 0 and
+//! rewritten atomically at most once per trigger, and once more when the input ends or the job stops.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use model::{Aggregate, FleetView, LatestDoc, PipelineStats};
+
+use super::atomic::write_atomic;
+use crate::source::WorkerStats;
+
+#[derive(Default)]
+struct DeviceLatest {
+    newest: Option<(Aggregate, bool)>,
+    last_final: Option<Aggregate>,
+}
+
+/// Everything `latest.json` is made of.
+pub struct LatestState {
+    path: PathBuf,
+    devices: BTreeMap<String, DeviceLatest>,
+    workers: BTreeMap<usize, WorkerStats>,
+    total_workers: usize,
+    final_windows: u64,
+    /// The job watermark, epoch ms.
+    pub watermark: Option<u64>,
+    /// Fleet views.
+    pub fleet: FleetView,
+    dirty: bool,
+}
+
+impl LatestState {
+    /// State writing to `out/latest.json`.
+    pub fn new(out: &std::path::Path, total_workers: usize) -> LatestState {
+        LatestState {
+            path: out.join("latest.json"),
+            devices: BTreeMap::new(),
+            workers: BTreeMap::new(),
+            total_workers,
+            final_windows: 0,
+            watermark: None,
+            fleet: FleetView::default(),
+            dirty: true,
+        }
+    }
+
+    /// Folds in one aggregate (live or final).
+    pub fn aggregate(&mut self, agg: &Aggregate, is_final: bool) {
+        let d = self.devices.entry(agg.device_id.clone()).or_default();
+        let newer = d.newest.as_ref().is_none_or(|(n, _)| agg.window_end >= n.window_end);
+        if newer {
+            d.newest = Some((agg.clone(), is_final));
+        }
+        if is_final {
+            self.final_windows += 1;
+            if d.last_final.as_ref().is_none_or(|f| agg.window_end >= f.window_end) {
+                d.last_final = Some(agg.clone());
+            }
+        }
+        self.dirty = true;
+    }
+
+    /// Folds in one worker's counters.
+    pub fn stats(&mut self, stats: WorkerStats) {
+        self.workers.insert(stats.worker, stats);
+        self.dirty = true;
+    }
+
+    /// Marks the state as changed (e.g. the watermark moved).
+    pub fn touch(&mut self) {
+        self.dirty = true;
+    }
+
+    /// Whether something changed since the last write.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// The pipeline counters summed over workers.
+    pub fn pipeline(&self, now_ms: u64) -> PipelineStats {
+        let mut p = PipelineStats {
+            workers: self.total_workers,
+            final_windows: self.final_windows,
+            ..PipelineStats::default()
+        };
+        let mut batch_ms = Vec::new();
+        for w in self.workers.values() {
+            p.events_total += w.events;
+            p.late_total += w.late;
+            p.input_rate += w.input_rate;
+            p.lag += w.lag;
+            for (reason, n) in &w.bad_by_reason {
+                *p.bad_by_reason.entry(reason.clone()).or_default() += n;
+                p.bad_total += n;
+            }
+            if w.batch_ms > 0.0 {
+                batch_ms.push(w.batch_ms);
+            }
+        }
+        p.batch_ms = if batch_ms.is_empty() { 0.0 } else { batch_ms.iter().sum::<f64>() / batch_ms.len() as f64 };
+        p.open_windows = self.devices.values().filter(|d| matches!(d.newest, Some((_, false)))).count() as u64;
+        p.watermark_delay_ms = self.watermark.map_or(0, |w| now_ms as i64 - w as i64);
+        p
+    }
+
+    /// The document as it would be written now.
+    pub fn document(&self) -> LatestDoc {
+        let now_ms = model::time::now_ms();
+        let mut records = Vec::with_capacity(self.devices.len() * 2);
+        for d in self.devices.values() {
+            if let Some(f) = &d.last_final
+                && d.newest.as_ref().is_none_or(|(n, _)| n.window_end != f.window_end)
+            {
+                records.push(f.to_record(true));
+            }
+            if let Some((n, is_final)) = &d.newest {
+                records.push(n.to_record(*is_final));
+            }
+        }
+        LatestDoc {
+            updated_at: now_ms / 1000,
+            watermark: self.watermark.map(model::time::rfc3339_ms),
+            records,
+            pipeline: self.pipeline(now_ms),
+            fleet: self.fleet.clone(),
+        }
+    }
+
+    /// Writes `latest.json` atomically.
+    pub fn write(&mut self) -> Result<()> {
+        let doc = self.document();
+        let bytes = serde_json::to_vec_pretty(&doc)?;
+        write_atomic(&self.path, &bytes).with_context(|| format!("cannot write {}", self.path.display()))?;
+        self.dirty = false;
+        tracing::info!(
+            events_in = doc.pipeline.events_total,
+            msg_per_s = format!("{:.0}", doc.pipeline.input_rate),
+            watermark = doc.watermark.as_deref().unwrap_or("-"),
+            open_windows = doc.pipeline.open_windows,
+            final_windows = doc.pipeline.final_windows,
+            late = doc.pipeline.late_total,
+            bad = doc.pipeline.bad_total,
+            lag = doc.pipeline.lag,
+            "snapshot"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agg(device: &str, end: u64, count: u64) -> Aggregate {
+        Aggregate {
+            device_id: device.into(),
+            window_start: end - 10,
+            window_end: end,
+            count,
+            avg_temperature: 1.0,
+            avg_humidity: 1.0,
+            min_battery: 1.0,
+            max_battery: 1.0,
+            stddev_temperature: 0.0,
+            warn_count: 0,
+            error_count: 0,
+        }
+    }
+
+    #[test]
+    fn records_hold_newest_and_last_final_window_of_each_device() {
+        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1);
+        s.aggregate(&agg("a", 10_000, 1), true);
+        s.aggregate(&agg("a", 20_000, 2), false);
+        s.aggregate(&agg("b", 10_000, 3), false);
+        s.aggregate(&agg("b", 10_000, 4), true);
+        let doc = s.document();
+        let got: Vec<_> = doc.records.iter().map(|r| (r.device_id.as_str(), r.count, r.is_final)).collect();
+        assert_eq!(got, vec![("a", 1, true), ("a", 2, false), ("b", 4, true)]);
+    }
+
+    #[test]
+    fn counters_are_summed_over_workers() {
+        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 2);
+        for w in 0..2 {
+            s.stats(WorkerStats {
+                worker: w,
+                events: 10,
+                late: 1,
+                bad_by_reason: [("not_json".to_string(), 2)].into(),
+                lag: 5,
+                ..WorkerStats::default()
+            });
+        }
+        let p = s.document().pipeline;
+        assert_eq!((p.events_total, p.late_total, p.bad_total, p.lag, p.workers), (20, 2, 4, 10, 2));
+        assert_eq!(p.bad_by_reason["not_json"], 4);
+    }
+}

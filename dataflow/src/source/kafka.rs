@@ -1,0 +1,204 @@
+//! Kafka reader: one consumer per worker with manual assignment of the partitions that worker owns (partition
+//! `p` belongs to global worker `p % workers`, so every partition has exactly one owner across all processes).
+//! In bounded mode each partition is read up to the high watermark seen at start. Lag comes from librdkafka's
+//! statistics; offsets are committed to the consumer group so standard lag tools see the job's progress.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+use super::{RawRecord, Reader};
+use crate::config::{JobConfig, StartAt};
+
+/// High watermarks per partition, refreshed by librdkafka's statistics callback.
+#[derive(Default)]
+pub struct LagContext {
+    high: Mutex<HashMap<i32, i64>>,
+    topic: String,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        if let Some(topic) = statistics.topics.get(&self.topic) {
+            let mut high = self.high.lock().expect("not poisoned");
+            for (p, part) in &topic.partitions {
+                if *p >= 0 && part.hi_offset >= 0 {
+                    high.insert(*p, part.hi_offset);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
+/// Number of partitions of `topic`, checking on the way that the broker answers.
+pub fn partition_count(brokers: &str, topic: &str) -> Result<usize> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .with_context(|| format!("invalid Kafka settings for --brokers {brokers}"))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .map_err(|e| anyhow!("cannot reach Kafka at {brokers} (--brokers): {e}"))?;
+    let t = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| anyhow!("topic {topic} not found on {brokers} (--topic)"))?;
+    if t.error().is_some() || t.partitions().is_empty() {
+        return Err(anyhow!(
+            "topic {topic} does not exist on {brokers} (--topic): create it, or start the producer first"
+        ));
+    }
+    Ok(t.partitions().len())
+}
+
+/// Reads the partitions one worker owns.
+pub struct KafkaReader {
+    consumer: BaseConsumer<LagContext>,
+    topic: String,
+    owned: Vec<i32>,
+    next: HashMap<i32, i64>,
+    ends: Option<HashMap<i32, i64>>,
+    last_error: Option<Instant>,
+}
+
+impl KafkaReader {
+    /// Opens a consumer for the partitions of `topic` that `worker` (of `workers`) owns.
+    pub fn open(config: &JobConfig, partitions: usize, worker: usize, workers: usize) -> Result<KafkaReader> {
+        let owned: Vec<i32> = (0..partitions as i32).filter(|p| *p as usize % workers == worker).collect();
+        let stats_ms = config.trigger.as_millis().clamp(1000, 60_000).to_string();
+        let consumer: BaseConsumer<LagContext> = ClientConfig::new()
+            .set("bootstrap.servers", &config.brokers)
+            .set("group.id", &config.group)
+            .set("client.id", format!("iot-dataflow-w{worker}"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set(
+                "auto.offset.reset",
+                match config.start {
+                    StartAt::Earliest => "earliest",
+                    StartAt::Latest => "latest",
+                },
+            )
+            .set("statistics.interval.ms", stats_ms)
+            .set("queued.min.messages", "200000")
+            .set("fetch.wait.max.ms", "50")
+            .create_with_context(LagContext {
+                topic: config.topic.clone(),
+                ..LagContext::default()
+            })
+            .with_context(|| format!("invalid Kafka settings for --brokers {}", config.brokers))?;
+        let mut tpl = TopicPartitionList::new();
+        let mut next = HashMap::new();
+        let mut ends = config.bounded.then(HashMap::new);
+        for &p in &owned {
+            let (low, high) = consumer
+                .fetch_watermarks(&config.topic, p, Duration::from_secs(30))
+                .map_err(|e| anyhow!("cannot read offsets of {}/{p} from {} (--brokers): {e}", config.topic, config.brokers))?;
+            let start = match config.start {
+                StartAt::Earliest => low,
+                StartAt::Latest => high,
+            };
+            tpl.add_partition_offset(&config.topic, p, Offset::Offset(start))?;
+            next.insert(p, start);
+            if let Some(ends) = ends.as_mut() {
+                ends.insert(p, high);
+            }
+            consumer.context().high.lock().expect("not poisoned").insert(p, high);
+        }
+        consumer.assign(&tpl).context("assigning partitions")?;
+        tracing::info!(worker, partitions = ?owned, bounded = config.bounded, "kafka source assigned");
+        Ok(KafkaReader {
+            consumer,
+            topic: config.topic.clone(),
+            owned,
+            next,
+            ends,
+            last_error: None,
+        })
+    }
+}
+
+impl Reader for KafkaReader {
+    fn partitions(&self) -> Vec<i32> {
+        self.owned.clone()
+    }
+
+    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize> {
+        let mut n = 0;
+        while n < max {
+            match self.consumer.poll(Duration::ZERO) {
+                None => break,
+                Some(Ok(m)) => {
+                    let p = m.partition();
+                    if let Some(end) = self.ends.as_ref().and_then(|e| e.get(&p))
+                        && m.offset() >= *end
+                    {
+                        // Past the bounded end: ignore (the partition is done).
+                        continue;
+                    }
+                    self.next.insert(p, m.offset() + 1);
+                    sink(RawRecord {
+                        partition: p,
+                        offset: m.offset(),
+                        key: m.key(),
+                        value: m.payload(),
+                    });
+                    n += 1;
+                }
+                Some(Err(e)) => {
+                    if self.last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        tracing::warn!(error = %e, "kafka consumer error; librdkafka keeps retrying");
+                        self.last_error = Some(Instant::now());
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    fn is_done(&self, partition: i32) -> bool {
+        match &self.ends {
+            Some(ends) => self.next.get(&partition).copied().unwrap_or(0) >= ends.get(&partition).copied().unwrap_or(0),
+            None => false,
+        }
+    }
+
+    fn lag(&self) -> u64 {
+        let high = self.consumer.context().high.lock().expect("not poisoned");
+        self.owned
+            .iter()
+            .map(|p| {
+                let h = high.get(p).copied().unwrap_or(0);
+                let n = self.next.get(p).copied().unwrap_or(0);
+                (h - n).max(0) as u64
+            })
+            .sum()
+    }
+
+    fn commit(&mut self, next_offsets: &BTreeMap<i32, i64>) {
+        if next_offsets.is_empty() {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &o) in next_offsets {
+            if tpl.add_partition_offset(&self.topic, p, Offset::Offset(o)).is_err() {
+                return;
+            }
+        }
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+            tracing::debug!(error = %e, "offset commit failed");
+        }
+    }
+}

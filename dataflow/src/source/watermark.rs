@@ -1,0 +1,192 @@
+//! Per-partition event-time clocks and the worker watermark derived from them (DESIGN: watermark = max event
+//! time seen − lateness per partition; a worker's watermark is the minimum over the partitions it owns that are
+//! neither finished nor idle).
+//!
+//! Idleness: a partition with no records for `idle_timeout` stops holding the worker back. If every unfinished
+//! partition of a worker is idle, the worker advances to the highest of their watermarks or to wall clock −
+//! lateness, whichever is later, so that a silent partition never stalls the job. A partition that wakes up is
+//! judged against its worker's watermark at that moment (never below it): its events whose window ends at or
+//! below that watermark are late. This keeps the invariant the window operator relies on: an on-time event's
+//! window end − 1 is never below the source's capability.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Event-time state of one partition.
+#[derive(Clone, Debug)]
+struct PartitionTime {
+    max_ts: Option<u64>,
+    floor: u64,
+    last_record: Instant,
+    done: bool,
+}
+
+/// The clocks of the partitions a worker owns.
+#[derive(Clone, Debug)]
+pub struct PartitionClock {
+    parts: BTreeMap<i32, PartitionTime>,
+    lateness_ms: u64,
+    idle_timeout: Duration,
+    current: u64,
+}
+
+impl PartitionClock {
+    /// Clocks for `partitions`, none of which has seen a record.
+    pub fn new(partitions: &[i32], lateness_ms: u64, idle_timeout: Duration) -> Self {
+        let now = Instant::now();
+        PartitionClock {
+            parts: partitions
+                .iter()
+                .map(|&p| {
+                    (
+                        p,
+                        PartitionTime {
+                            max_ts: None,
+                            floor: 0,
+                            last_record: now,
+                            done: false,
+                        },
+                    )
+                })
+                .collect(),
+            lateness_ms,
+            idle_timeout,
+            current: 0,
+        }
+    }
+
+    fn watermark_of(&self, t: &PartitionTime) -> u64 {
+        t.max_ts.map_or(0, |m| m.saturating_sub(self.lateness_ms)).max(t.floor)
+    }
+
+    /// Records an event at `ts` read from `partition`; returns the partition's watermark *before* this event,
+    /// which decides whether the event is late. `worker_floor` is the worker's current watermark.
+    pub fn observe(&mut self, partition: i32, ts: u64, worker_floor: u64) -> u64 {
+        self.touch(partition, worker_floor);
+        let t = self.parts.get(&partition).expect("owned partition");
+        let wm = self.watermark_of(t);
+        let t = self.parts.get_mut(&partition).expect("owned partition");
+        t.max_ts = Some(t.max_ts.map_or(ts, |m| m.max(ts)));
+        wm
+    }
+
+    /// Notes that `partition` produced a record (valid or not): it is no longer idle.
+    pub fn touch(&mut self, partition: i32, worker_floor: u64) {
+        let idle_timeout = self.idle_timeout;
+        let t = self.parts.get_mut(&partition).expect("owned partition");
+        if t.last_record.elapsed() >= idle_timeout {
+            // Waking from idleness: never judge below the watermark the worker has meanwhile reached.
+            t.floor = t.floor.max(worker_floor);
+        }
+        t.last_record = Instant::now();
+    }
+
+    /// Marks a partition as finished (bounded end reached).
+    pub fn finish(&mut self, partition: i32) {
+        if let Some(t) = self.parts.get_mut(&partition) {
+            t.done = true;
+        }
+    }
+
+    /// The worker's watermark, or `None` once every partition is finished. Never goes backwards.
+    pub fn worker_watermark(&mut self, now_ms: u64) -> Option<u64> {
+        let open: Vec<&PartitionTime> = self.parts.values().filter(|t| !t.done).collect();
+        if open.is_empty() {
+            return None;
+        }
+        let active: Vec<u64> = open
+            .iter()
+            .filter(|t| t.last_record.elapsed() < self.idle_timeout)
+            .map(|t| self.watermark_of(t))
+            .collect();
+        let wm = match active.iter().min() {
+            Some(&min) => min,
+            None => {
+                let highest = open.iter().map(|t| self.watermark_of(t)).max().unwrap_or(0);
+                highest.max(now_ms.saturating_sub(self.lateness_ms))
+            }
+        };
+        self.current = self.current.max(wm);
+        Some(self.current)
+    }
+
+    /// The watermark of one partition (for checkpoints and diagnostics).
+    pub fn partition_watermark(&self, partition: i32) -> Option<u64> {
+        self.parts.get(&partition).map(|t| self.watermark_of(t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LATE: u64 = 60_000;
+
+    #[test]
+    fn partition_watermark_trails_the_newest_event_by_the_lateness() {
+        let mut c = PartitionClock::new(&[0], LATE, Duration::from_secs(30));
+        assert_eq!(c.observe(0, 100_000, 0), 0);
+        assert_eq!(c.observe(0, 90_000, 0), 40_000);
+        assert_eq!(c.partition_watermark(0), Some(40_000));
+        assert_eq!(c.worker_watermark(0), Some(40_000));
+    }
+
+    #[test]
+    fn worker_watermark_is_the_minimum_over_active_partitions() {
+        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_secs(30));
+        c.observe(0, 200_000, 0);
+        c.observe(1, 100_000, 0);
+        assert_eq!(c.worker_watermark(0), Some(40_000));
+    }
+
+    #[test]
+    fn finished_partitions_stop_holding_back_and_all_finished_is_none() {
+        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_secs(30));
+        c.observe(0, 200_000, 0);
+        c.observe(1, 100_000, 0);
+        c.finish(1);
+        assert_eq!(c.worker_watermark(0), Some(140_000));
+        c.finish(0);
+        assert_eq!(c.worker_watermark(0), None);
+    }
+
+    #[test]
+    fn idle_partition_stops_holding_back() {
+        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_millis(50));
+        c.observe(1, 100_000, 0);
+        std::thread::sleep(Duration::from_millis(80));
+        c.observe(0, 500_000, 0);
+        // Partition 1 has been silent past the idle timeout: only partition 0 counts.
+        assert_eq!(c.worker_watermark(0), Some(440_000));
+    }
+
+    #[test]
+    fn all_idle_advances_with_the_wall_clock() {
+        let mut c = PartitionClock::new(&[0], LATE, Duration::from_millis(20));
+        c.observe(0, 100_000, 0);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(c.worker_watermark(1_000_000), Some(940_000));
+    }
+
+    #[test]
+    fn woken_partition_is_judged_against_the_worker_watermark() {
+        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_millis(20));
+        c.observe(1, 100_000, 0);
+        std::thread::sleep(Duration::from_millis(40));
+        c.observe(0, 900_000, 0);
+        let worker = c.worker_watermark(0).unwrap();
+        assert_eq!(worker, 840_000);
+        // Partition 1 wakes with an old event: its watermark is lifted to the worker's.
+        assert_eq!(c.observe(1, 110_000, worker), 840_000);
+    }
+
+    #[test]
+    fn worker_watermark_never_goes_backwards() {
+        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_millis(20));
+        c.observe(0, 900_000, 0);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(c.worker_watermark(0), Some(840_000));
+        c.observe(1, 100_000, 840_000);
+        assert_eq!(c.worker_watermark(0), Some(840_000));
+    }
+}
