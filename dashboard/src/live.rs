@@ -1,0 +1,179 @@
+//! Push updates: a task polls `latest.json` (size, modification time, inode) every `--poll-interval` and
+//! publishes each change on a watch channel; every `/events` client turns that channel into Server-Sent
+//! Events. A client gets the current state on connect, then one event per change; slow clients skip
+//! intermediate versions instead of queueing them.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::Stream;
+use futures_util::stream;
+use tokio::sync::watch;
+use warp::sse::Event;
+
+use crate::latest::{LatestStore, Snapshot, View};
+
+/// How long a browser waits before reconnecting a dropped event stream.
+const RECONNECT_AFTER: Duration = Duration::from_secs(2);
+
+/// Polls the store until `shutdown` turns true, publishing every new view on `updates`. Dropping `updates`
+/// on return ends every open event stream, which lets a graceful shutdown finish.
+pub async fn watch_latest(
+    store: Arc<LatestStore>,
+    every: Duration,
+    updates: watch::Sender<View>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        let view = match refresh(&store).await {
+            Some(view) => view,
+            None => continue,
+        };
+        if view.generation != updates.borrow().generation {
+            updates.send_replace(view);
+        }
+    }
+}
+
+/// Re-reads the file if it changed, off the async threads.
+pub async fn refresh(store: &Arc<LatestStore>) -> Option<View> {
+    let store = Arc::clone(store);
+    match tokio::task::spawn_blocking(move || store.refresh()).await {
+        Ok(view) => Some(view),
+        Err(e) => {
+            tracing::error!(error = %e, "reading latest.json failed unexpectedly");
+            None
+        }
+    }
+}
+
+/// What one client has been sent so far.
+struct Client {
+    updates: watch::Receiver<View>,
+    connected: bool,
+    sent_doc: Option<Arc<Snapshot>>,
+    sent_error: Option<Option<String>>,
+    queue: VecDeque<Event>,
+}
+
+/// The event stream of one client: `latest` events carry the document (same content as `/metrics`, on one
+/// line), `status` events carry `{"error": null | "..."}` whenever the file's readability changes.
+pub fn events(updates: watch::Receiver<View>) -> impl Stream<Item = Result<Event, Infallible>> {
+    let client = Client {
+        updates,
+        connected: false,
+        sent_doc: None,
+        sent_error: None,
+        queue: VecDeque::new(),
+    };
+    stream::unfold(client, |mut c| async move {
+        loop {
+            if let Some(event) = c.queue.pop_front() {
+                return Some((Ok(event), c));
+            }
+            if c.connected {
+                // An error means the watcher stopped (shutdown): end the stream.
+                c.updates.changed().await.ok()?;
+            } else {
+                c.connected = true;
+                c.queue
+                    .push_back(Event::default().retry(RECONNECT_AFTER).comment("connected"));
+            }
+            let view = c.updates.borrow_and_update().clone();
+            if let Some(snapshot) = &view.snapshot {
+                let is_new = !c
+                    .sent_doc
+                    .as_ref()
+                    .is_some_and(|sent| Arc::ptr_eq(sent, snapshot));
+                if is_new {
+                    c.queue.push_back(
+                        Event::default()
+                            .event("latest")
+                            .id(view.generation.to_string())
+                            .data(snapshot.compact.clone()),
+                    );
+                    c.sent_doc = Some(Arc::clone(snapshot));
+                }
+            }
+            if c.sent_error.as_ref() != Some(&view.error) {
+                let status = serde_json::json!({ "error": view.error });
+                c.queue
+                    .push_back(Event::default().event("status").data(status.to_string()));
+                c.sent_error = Some(view.error.clone());
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use std::time::SystemTime;
+
+    fn snapshot(json: &str) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            raw: Arc::from(json.as_bytes()),
+            compact: json.to_string(),
+            doc: model::LatestDoc::default(),
+            read_at: SystemTime::now(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_client_gets_the_current_state_then_each_change_then_the_end() {
+        let first = View {
+            generation: 1,
+            snapshot: Some(snapshot("{\"a\":1}")),
+            error: None,
+            read_errors_total: 0,
+        };
+        let (tx, rx) = watch::channel(first.clone());
+        let mut events = Box::pin(events(rx));
+        let text = |e: Event| e.to_string();
+        assert!(text(events.next().await.unwrap().unwrap()).contains(":connected"));
+        let latest = text(events.next().await.unwrap().unwrap());
+        assert!(
+            latest.contains("event:latest") && latest.contains("data:{\"a\":1}"),
+            "{latest}"
+        );
+        let status = text(events.next().await.unwrap().unwrap());
+        assert!(
+            status.contains("event:status") && status.contains("\"error\":null"),
+            "{status}"
+        );
+
+        // A corrupt file: same document, new error; only a status event follows.
+        tx.send_replace(View {
+            generation: 2,
+            error: Some("corrupt".into()),
+            ..first.clone()
+        });
+        let status = text(events.next().await.unwrap().unwrap());
+        assert!(
+            status.contains("event:status") && status.contains("corrupt"),
+            "{status}"
+        );
+
+        // Recovery with a new document: the document, then the cleared error.
+        tx.send_replace(View {
+            generation: 3,
+            snapshot: Some(snapshot("{\"a\":2}")),
+            error: None,
+            read_errors_total: 1,
+        });
+        assert!(text(events.next().await.unwrap().unwrap()).contains("data:{\"a\":2}"));
+        assert!(text(events.next().await.unwrap().unwrap()).contains("\"error\":null"));
+
+        drop(tx);
+        assert!(events.next().await.is_none());
+    }
+}

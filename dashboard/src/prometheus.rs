@@ -1,0 +1,346 @@
+//! Prometheus text exposition (format 0.0.4) of the pipeline counters found in `latest.json`, plus the
+//! dashboard's own view of that file.
+//!
+//! Written by hand rather than with a metrics crate: every scrape renders one document that another process
+//! wrote, so there is no live registry to keep; a crate's registry would have to be refilled from the file on
+//! each scrape. The format needs only `# HELP`/`# TYPE` lines, escaped label values and Prometheus' spelling of
+//! special floats, all of which are tested below.
+
+use std::fmt::Write as _;
+use std::time::SystemTime;
+
+use chrono::DateTime;
+
+use crate::latest::{View, age_seconds};
+
+/// Content type of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// One metric family being written.
+struct Family<'a> {
+    out: &'a mut String,
+    name: &'static str,
+}
+
+impl Family<'_> {
+    fn sample(&mut self, labels: &[(&str, &str)], value: f64) -> &mut Self {
+        self.out.push_str(self.name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{k}=\"{}\"", escape_label_value(v));
+            }
+            self.out.push('}');
+        }
+        self.out.push(' ');
+        self.out.push_str(&format_value(value));
+        self.out.push('\n');
+        self
+    }
+}
+
+fn family<'a>(out: &'a mut String, name: &'static str, kind: &str, help: &str) -> Family<'a> {
+    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    Family { out, name }
+}
+
+/// Label values escape backslash, double quote and line feed.
+fn escape_label_value(v: &str) -> String {
+    let mut s = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    s
+}
+
+/// Help texts escape backslash and line feed.
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+/// Go's float spelling as Prometheus parses it: `NaN`, `+Inf`, `-Inf`, otherwise the shortest exact decimal.
+fn format_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{v}")
+    }
+}
+
+/// Renders every metric for the current view at wall-clock time `now`.
+pub fn render(view: &View, now: SystemTime) -> String {
+    let mut out = String::with_capacity(4096);
+    let valid = view.snapshot.is_some();
+    family(
+        &mut out,
+        "dashboard_latest_valid",
+        "gauge",
+        "1 when a valid latest.json has been read (the last good document is served), else 0.",
+    )
+    .sample(&[], f64::from(u8::from(valid)));
+    family(
+        &mut out,
+        "dashboard_latest_error",
+        "gauge",
+        "1 while the current latest.json is missing or unusable (the last good document is served meanwhile).",
+    )
+    .sample(&[], f64::from(u8::from(view.error.is_some())));
+    family(
+        &mut out,
+        "dashboard_latest_read_errors_total",
+        "counter",
+        "Unusable versions of latest.json seen since the dashboard started.",
+    )
+    .sample(&[], view.read_errors_total as f64);
+
+    let Some(snapshot) = &view.snapshot else {
+        return out;
+    };
+    let doc = &snapshot.doc;
+    let p = &doc.pipeline;
+    family(
+        &mut out,
+        "dashboard_latest_age_seconds",
+        "gauge",
+        "Seconds since the pipeline wrote the served latest.json (its updated_at).",
+    )
+    .sample(&[], age_seconds(snapshot, now));
+    family(
+        &mut out,
+        "iot_pipeline_updated_timestamp_seconds",
+        "gauge",
+        "When the pipeline wrote latest.json, Unix time in seconds.",
+    )
+    .sample(&[], doc.updated_at as f64);
+    family(
+        &mut out,
+        "iot_pipeline_events_total",
+        "counter",
+        "Valid, on-time events aggregated.",
+    )
+    .sample(&[], p.events_total as f64);
+    family(
+        &mut out,
+        "iot_pipeline_late_events_total",
+        "counter",
+        "Late events sent to the dead-letter output.",
+    )
+    .sample(&[], p.late_total as f64);
+    family(
+        &mut out,
+        "iot_pipeline_bad_events_total",
+        "counter",
+        "Bad (invalid) events sent to the dead-letter output.",
+    )
+    .sample(&[], p.bad_total as f64);
+    {
+        let mut f = family(
+            &mut out,
+            "iot_pipeline_bad_events_by_reason_total",
+            "counter",
+            "Bad events sent to the dead-letter output, by reason code.",
+        );
+        for (reason, n) in &p.bad_by_reason {
+            f.sample(&[("reason", reason)], *n as f64);
+        }
+    }
+    family(
+        &mut out,
+        "iot_pipeline_input_records_per_second",
+        "gauge",
+        "Records read per second over the last trigger interval.",
+    )
+    .sample(&[], p.input_rate);
+    family(
+        &mut out,
+        "iot_pipeline_batch_duration_seconds",
+        "gauge",
+        "Mean time to process one input batch over the last trigger interval.",
+    )
+    .sample(&[], p.batch_ms / 1000.0);
+    family(
+        &mut out,
+        "iot_pipeline_lag_records",
+        "gauge",
+        "Records in Kafka not yet read, summed over partitions (0 for file input).",
+    )
+    .sample(&[], p.lag as f64);
+    family(
+        &mut out,
+        "iot_pipeline_watermark_delay_seconds",
+        "gauge",
+        "Wall clock minus the job's watermark when latest.json was written.",
+    )
+    .sample(&[], p.watermark_delay_ms as f64 / 1000.0);
+    if let Some(wm) = doc
+        .watermark
+        .as_deref()
+        .and_then(|w| DateTime::parse_from_rfc3339(w).ok())
+    {
+        family(
+            &mut out,
+            "iot_pipeline_watermark_timestamp_seconds",
+            "gauge",
+            "The job's watermark (event time), Unix time in seconds.",
+        )
+        .sample(&[], wm.timestamp_millis() as f64 / 1000.0);
+    }
+    family(
+        &mut out,
+        "iot_pipeline_open_windows",
+        "gauge",
+        "Windows currently open (not yet final).",
+    )
+    .sample(&[], p.open_windows as f64);
+    family(
+        &mut out,
+        "iot_pipeline_final_windows_total",
+        "counter",
+        "Final windows emitted.",
+    )
+    .sample(&[], p.final_windows as f64);
+    family(
+        &mut out,
+        "iot_pipeline_workers",
+        "gauge",
+        "Timely workers across all processes.",
+    )
+    .sample(&[], p.workers as f64);
+    family(
+        &mut out,
+        "iot_pipeline_devices",
+        "gauge",
+        "Devices present in latest.json.",
+    )
+    .sample(&[], crate::latest::distinct_devices(doc) as f64);
+    family(
+        &mut out,
+        "iot_fleet_devices",
+        "gauge",
+        "Devices with at least one final window.",
+    )
+    .sample(&[], doc.fleet.devices as f64);
+    {
+        let mut f = family(
+            &mut out,
+            "iot_fleet_location_devices",
+            "gauge",
+            "Devices per location (latest final windows).",
+        );
+        for loc in &doc.fleet.locations {
+            f.sample(&[("location", &loc.location)], loc.devices as f64);
+        }
+    }
+    {
+        let mut kinds: Vec<(&str, u64)> = Vec::new();
+        for alert in &doc.fleet.alerts {
+            match kinds.iter_mut().find(|(k, _)| *k == alert.kind) {
+                Some((_, n)) => *n += 1,
+                None => kinds.push((&alert.kind, 1)),
+            }
+        }
+        kinds.sort_unstable();
+        let mut f = family(
+            &mut out,
+            "iot_fleet_alerts",
+            "gauge",
+            "Active alerts by kind.",
+        );
+        for (kind, n) in kinds {
+            f.sample(&[("kind", kind)], n as f64);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latest::Snapshot;
+    use model::{Alert, LatestDoc};
+    use std::sync::Arc;
+
+    fn view_with(doc: LatestDoc) -> View {
+        View {
+            generation: 1,
+            snapshot: Some(Arc::new(Snapshot {
+                raw: Arc::from(&b"{}"[..]),
+                compact: "{}".into(),
+                doc,
+                read_at: SystemTime::now(),
+            })),
+            error: None,
+            read_errors_total: 0,
+        }
+    }
+
+    #[test]
+    fn special_floats_use_prometheus_spelling() {
+        assert_eq!(format_value(f64::NAN), "NaN");
+        assert_eq!(format_value(f64::INFINITY), "+Inf");
+        assert_eq!(format_value(f64::NEG_INFINITY), "-Inf");
+        assert_eq!(format_value(1.5), "1.5");
+        assert_eq!(format_value(3.0), "3");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn every_family_has_help_and_type_before_its_samples() {
+        let mut doc = LatestDoc::default();
+        doc.pipeline.bad_by_reason.insert("not_json".into(), 3);
+        doc.pipeline.bad_by_reason.insert("we\"ird".into(), 1);
+        doc.fleet.alerts.push(Alert {
+            device_id: "d".into(),
+            kind: "battery_low".into(),
+            value: 4.0,
+            window_end: "2024-11-03T14:30:10Z".into(),
+        });
+        doc.watermark = Some("2024-11-03T14:29:10Z".into());
+        let text = render(&view_with(doc), SystemTime::now());
+        let mut declared = Vec::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                declared.push(rest.split(' ').next().unwrap().to_string());
+            } else if !line.starts_with('#') {
+                let name = line.split(['{', ' ']).next().unwrap();
+                assert_eq!(declared.last().map(String::as_str), Some(name), "{line}");
+            }
+        }
+        assert!(text.contains("iot_pipeline_bad_events_by_reason_total{reason=\"we\\\"ird\"} 1\n"));
+        assert!(text.contains("iot_fleet_alerts{kind=\"battery_low\"} 1\n"));
+        assert!(text.contains("iot_pipeline_watermark_timestamp_seconds 1730644150\n"));
+    }
+
+    #[test]
+    fn without_a_document_only_the_dashboard_metrics_remain() {
+        let view = View {
+            error: Some("missing".into()),
+            read_errors_total: 2,
+            ..View::default()
+        };
+        let text = render(&view, SystemTime::now());
+        assert!(text.contains("dashboard_latest_valid 0\n"));
+        assert!(text.contains("dashboard_latest_error 1\n"));
+        assert!(text.contains("dashboard_latest_read_errors_total 2\n"));
+        assert!(!text.contains("iot_pipeline_events_total"));
+    }
+}
