@@ -145,7 +145,11 @@ impl Args {
             bail!("-w/--workers must be at least 1");
         }
         if self.processes == 0 || self.process >= self.processes {
-            bail!("-p/--process must be below -n/--processes ({} given for {} processes)", self.process, self.processes);
+            bail!(
+                "-p/--process must be below -n/--processes ({} given for {} processes)",
+                self.process,
+                self.processes
+            );
         }
         if let Some(input) = &self.input
             && !input.is_file()
@@ -198,7 +202,9 @@ impl Args {
                     }
                     hosts
                 }
-                None => (0..self.processes).map(|i| format!("localhost:{}", 2101 + i)).collect(),
+                None => (0..self.processes)
+                    .map(|i| format!("localhost:{}", 2101 + i))
+                    .collect(),
             };
             CommunicationConfig::Cluster {
                 threads: self.workers,
@@ -220,10 +226,15 @@ impl Args {
 }
 
 fn ensure_writable(dir: &Path, flag: &str) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {flag} folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create {flag} folder {}", dir.display()))?;
     let probe = dir.join(format!(".write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .with_context(|| format!("{flag} folder {} is not writable: pick another with {flag}", dir.display()))?;
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "{flag} folder {} is not writable: pick another with {flag}",
+            dir.display()
+        )
+    })?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }

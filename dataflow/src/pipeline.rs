@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use timely::container::CapacityContainerBuilder;
+use timely::dataflow::ProbeHandle;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::{Map, Partition};
 use timely::dataflow::operators::{Concat, Probe};
-use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
 use crate::config::JobConfig;
@@ -48,7 +48,12 @@ enum LatestIn {
 type Unit = CapacityContainerBuilder<Vec<()>>;
 
 /// Builds the dataflow of one worker. `partitions` is the topic's partition count (unused for file input).
-pub fn build(worker: &mut Worker, config: &JobConfig, partitions: usize, stop: Arc<AtomicBool>) -> Result<WorkerHandles> {
+pub fn build(
+    worker: &mut Worker,
+    config: &JobConfig,
+    partitions: usize,
+    stop: Arc<AtomicBool>,
+) -> Result<WorkerHandles> {
     let index = worker.index();
     let peers = worker.peers();
     let reader: Box<dyn Reader> = match &config.input {
@@ -56,8 +61,15 @@ pub fn build(worker: &mut Worker, config: &JobConfig, partitions: usize, stop: A
         None => Box::new(KafkaReader::open(config, partitions, index, peers)?),
     };
     let latest = Rc::new(RefCell::new(LatestState::new(&config.out, peers)));
-    let dlq = config.dlq_topic.as_deref().map(|t| (config.brokers.as_str(), t));
-    let dead = Rc::new(RefCell::new(DeadLetterWriter::open(&config.deadletter, index, dlq)?));
+    let dlq = config
+        .dlq_topic
+        .as_deref()
+        .map(|t| (config.brokers.as_str(), t));
+    let dead = Rc::new(RefCell::new(DeadLetterWriter::open(
+        &config.deadletter,
+        index,
+        dlq,
+    )?));
     let history = Rc::new(RefCell::new(ParquetHistory::new(&config.out, index)?));
     let done = ProbeHandle::new();
     let watermark = ProbeHandle::new();

@@ -48,7 +48,11 @@ struct OpenWindow {
 }
 
 /// Builds the window operator.
-pub fn build<'s>(events: StreamVec<'s, u64, EventRec>, window_ms: u64, trigger: Duration) -> StreamVec<'s, u64, WindowOut> {
+pub fn build<'s>(
+    events: StreamVec<'s, u64, EventRec>,
+    window_ms: u64,
+    trigger: Duration,
+) -> StreamVec<'s, u64, WindowOut> {
     let scope = events.scope();
     events.unary_frontier(
         Exchange::new(|e: &EventRec| device_route(&e.device_id)),
@@ -57,7 +61,9 @@ pub fn build<'s>(events: StreamVec<'s, u64, EventRec>, window_ms: u64, trigger: 
             let activator = scope.activator_for(info.address);
             let mut open: BTreeMap<u64, OpenWindow> = BTreeMap::new();
             // Publish the first live aggregates as soon as data arrives, then once per trigger.
-            let mut last_live = Instant::now().checked_sub(trigger).unwrap_or_else(Instant::now);
+            let mut last_live = Instant::now()
+                .checked_sub(trigger)
+                .unwrap_or_else(Instant::now);
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     for e in data.drain(..) {
@@ -69,10 +75,12 @@ pub fn build<'s>(events: StreamVec<'s, u64, EventRec>, window_ms: u64, trigger: 
                         });
                         let d = match slot.devices.get_mut(&e.device_id) {
                             Some(d) => d,
-                            None => slot.devices.entry(e.device_id.clone()).or_insert_with(|| DeviceWindow {
-                                agg: WindowAgg::default(),
-                                location: String::new(),
-                                changed: true,
+                            None => slot.devices.entry(e.device_id.clone()).or_insert_with(|| {
+                                DeviceWindow {
+                                    agg: WindowAgg::default(),
+                                    location: String::new(),
+                                    changed: true,
+                                }
                             }),
                         };
                         d.agg.add(e.temperature, e.humidity, e.battery, e.status);
@@ -88,7 +96,10 @@ pub fn build<'s>(events: StreamVec<'s, u64, EventRec>, window_ms: u64, trigger: 
                         break;
                     }
                     let slot = open.pop_first().expect("non-empty").1;
-                    let window = Window { start: end.saturating_sub(window_ms), end };
+                    let window = Window {
+                        start: end.saturating_sub(window_ms),
+                        end,
+                    };
                     let mut session = output.session(&slot.cap);
                     let mut devices: Vec<_> = slot.devices.into_iter().collect();
                     devices.sort_by(|a, b| a.0.cmp(&b.0));
@@ -105,7 +116,10 @@ pub fn build<'s>(events: StreamVec<'s, u64, EventRec>, window_ms: u64, trigger: 
                     if last_live.elapsed() >= trigger {
                         last_live = Instant::now();
                         for (&end, slot) in open.iter_mut() {
-                            let window = Window { start: end.saturating_sub(window_ms), end };
+                            let window = Window {
+                                start: end.saturating_sub(window_ms),
+                                end,
+                            };
                             let mut session = output.session(&slot.cap);
                             for (device, d) in slot.devices.iter_mut().filter(|(_, d)| d.changed) {
                                 d.changed = false;

@@ -17,7 +17,7 @@ use producer::summary::Summary;
 
 /// Simulated IoT devices publishing sensor readings.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, allow_negative_numbers = true)]
 struct Args {
     /// Kafka bootstrap servers.
     #[arg(long, default_value = "localhost:9092")]
@@ -49,6 +49,9 @@ struct Args {
     /// Fraction of records that are malformed (truncated, wrong types, missing fields, bad UTF-8, ...).
     #[arg(long, default_value_t = 0.0)]
     bad_fraction: f64,
+    /// Use the device ids listed in this file (one per line) instead of generated ones; `--devices` is ignored.
+    #[arg(long)]
+    device_ids_file: Option<PathBuf>,
     /// Seed of the device fleet and the readings.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -122,13 +125,31 @@ fn run(args: Args) -> Result<()> {
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
             .context("installing the Ctrl-C handler")?;
     }
-    let mut fleet = Fleet::new(args.devices as usize, args.seed);
+    let mut fleet = match &args.device_ids_file {
+        Some(path) => Fleet::with_ids(read_ids(path)?, args.seed),
+        None => Fleet::new(args.devices as usize, args.seed),
+    };
     let summary = match &args.to_file {
         Some(path) => to_file(&args, &mix, &mut fleet, path, &stop)?,
         None => to_kafka(&args, &mix, &mut fleet, &stop)?,
     };
     println!("{}", serde_json::to_string(&summary)?);
     Ok(())
+}
+
+fn read_ids(path: &PathBuf) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --device-ids-file {}", path.display()))?;
+    let mut ids: Vec<String> = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if !ids.iter().any(|i| i == line) {
+            ids.push(line.to_string());
+        }
+    }
+    if ids.is_empty() {
+        bail!("--device-ids-file {} lists no device ids", path.display());
+    }
+    Ok(ids)
 }
 
 fn to_file(
@@ -141,7 +162,7 @@ fn to_file(
     let file = File::create(path)
         .with_context(|| format!("cannot create --to-file {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
-    let total_rate = args.devices as f64 * args.rate;
+    let total_rate = fleet.devices().len() as f64 * args.rate;
     let start_ms = args.start_ms.unwrap_or_else(model::time::now_ms);
     let limit = args.count.unwrap_or(u64::MAX);
     let horizon_ms = args.duration.map(|d| d.as_secs_f64() * 1000.0);
@@ -167,14 +188,14 @@ fn to_file(
 fn to_kafka(args: &Args, mix: &Mix, fleet: &mut Fleet, stop: &AtomicBool) -> Result<Summary> {
     let sink = KafkaSink::connect(&args.brokers, &args.kafka_options)?;
     sink.ensure_topic(&args.topic, args.partitions)?;
-    let total_rate = args.devices as f64 * args.rate;
+    let total_rate = fleet.devices().len() as f64 * args.rate;
     let limit = args.count.unwrap_or(u64::MAX);
     let started = Instant::now();
     let mut summary = Summary::default();
     let mut last_progress = Instant::now();
     let mut sent_at_last_progress = 0;
     tracing::info!(
-        brokers = %args.brokers, topic = %args.topic, devices = args.devices,
+        brokers = %args.brokers, topic = %args.topic, devices = fleet.devices().len(),
         rate = %if total_rate > 0.0 { format!("{total_rate} msg/s") } else { "unlimited".into() },
         "producing"
     );

@@ -140,11 +140,24 @@ pub struct Fleet {
 impl Fleet {
     /// `count` devices derived from `seed`.
     pub fn new(count: usize, seed: u64) -> Fleet {
+        Fleet::build(count, seed, None)
+    }
+
+    /// Devices with the given ids (readings still derived from `seed`).
+    pub fn with_ids(ids: Vec<String>, seed: u64) -> Fleet {
+        Fleet::build(ids.len(), seed, Some(ids))
+    }
+
+    fn build(count: usize, seed: u64, given: Option<Vec<String>>) -> Fleet {
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
         let mut ids = std::collections::HashSet::new();
+        let mut given = given.map(Vec::into_iter);
         let mut devices = Vec::with_capacity(count);
         while devices.len() < count {
-            let id = format!("device-{:06x}", rng.random_range(0..0x100_0000u32));
+            let id = match given.as_mut() {
+                Some(it) => it.next().expect("one id per device"),
+                None => format!("device-{:06x}", rng.random_range(0..0x100_0000u32)),
+            };
             if !ids.insert(id.clone()) {
                 continue;
             }

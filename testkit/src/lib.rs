@@ -196,3 +196,196 @@ pub fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {
         }
     }
 }
+
+/// One row of the Parquet history, with its device id decoded from the partition folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryRow {
+    /// Device id (from `device_id=<escaped>`).
+    pub device_id: String,
+    /// Window start, epoch ms.
+    pub window_start: i64,
+    /// Window end, epoch ms.
+    pub window_end: i64,
+    /// Events.
+    pub count: i64,
+    /// Mean temperature.
+    pub avg_temperature: f64,
+    /// Mean humidity.
+    pub avg_humidity: f64,
+    /// Lowest battery.
+    pub min_battery: f64,
+    /// Highest battery.
+    pub max_battery: f64,
+    /// Population stddev of temperature.
+    pub stddev_temperature: f64,
+    /// Warn statuses.
+    pub warn_count: i64,
+    /// Error statuses.
+    pub error_count: i64,
+}
+
+impl HistoryRow {
+    /// The row with floats as bit patterns, for exact comparisons between runs.
+    pub fn bits(&self) -> (String, i64, i64, i64, [u64; 5], i64, i64) {
+        (
+            self.device_id.clone(),
+            self.window_start,
+            self.window_end,
+            self.count,
+            [
+                self.avg_temperature.to_bits(),
+                self.avg_humidity.to_bits(),
+                self.min_battery.to_bits(),
+                self.max_battery.to_bits(),
+                self.stddev_temperature.to_bits(),
+            ],
+            self.warn_count,
+            self.error_count,
+        )
+    }
+}
+
+/// Reads every visible `part-*.parquet` of `<out>/parquet`, sorted by device and window. Panics if a
+/// partition folder or file name breaks the layout, or if a file lies outside the folder.
+pub fn read_history(out: &std::path::Path) -> Vec<HistoryRow> {
+    use arrow::array::{Array, Float64Array, Int64Array, TimestampMillisecondArray};
+    use arrow::datatypes::{DataType, TimeUnit};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let root = out.join("parquet");
+    let mut rows = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(&root) else {
+        return rows;
+    };
+    for dir in dirs {
+        let dir = dir.unwrap().path();
+        let name = dir
+            .file_name()
+            .unwrap()
+            .to_str()
+            .expect("utf-8 folder name")
+            .to_string();
+        let escaped = name
+            .strip_prefix("device_id=")
+            .unwrap_or_else(|| panic!("unexpected folder {name}"));
+        let device_id =
+            model::partition::unescape_partition_value(escaped).expect("percent-encoded id");
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let path = file.unwrap().path();
+            let fname = path.file_name().unwrap().to_str().unwrap();
+            if fname.starts_with('.') || fname.starts_with('_') {
+                continue;
+            }
+            assert!(
+                fname.starts_with("part-") && fname.ends_with(".parquet"),
+                "unexpected file {fname}"
+            );
+            let reader =
+                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let col = |n: &str| {
+                    batch
+                        .column_by_name(n)
+                        .unwrap_or_else(|| panic!("column {n}"))
+                        .clone()
+                };
+                let ts = |n: &str| {
+                    let c = col(n);
+                    assert_eq!(
+                        c.data_type(),
+                        &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                        "{n} type"
+                    );
+                    c.as_any()
+                        .downcast_ref::<TimestampMillisecondArray>()
+                        .unwrap()
+                        .values()
+                        .to_vec()
+                };
+                let int = |n: &str| {
+                    col(n)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .expect(n)
+                        .values()
+                        .to_vec()
+                };
+                let float = |n: &str| {
+                    col(n)
+                        .as_any()
+                        .downcast_ref::<Float64Array>()
+                        .expect(n)
+                        .values()
+                        .to_vec()
+                };
+                let (ws, we, count) = (ts("window_start"), ts("window_end"), int("count"));
+                let (at, ah) = (float("avg_temperature"), float("avg_humidity"));
+                let (minb, maxb, sd) = (
+                    float("min_battery"),
+                    float("max_battery"),
+                    float("stddev_temperature"),
+                );
+                let (warn, err) = (int("warn_count"), int("error_count"));
+                for i in 0..batch.num_rows() {
+                    rows.push(HistoryRow {
+                        device_id: device_id.clone(),
+                        window_start: ws[i],
+                        window_end: we[i],
+                        count: count[i],
+                        avg_temperature: at[i],
+                        avg_humidity: ah[i],
+                        min_battery: minb[i],
+                        max_battery: maxb[i],
+                        stddev_temperature: sd[i],
+                        warn_count: warn[i],
+                        error_count: err[i],
+                    });
+                }
+            }
+        }
+    }
+    rows.sort_by(|a, b| (&a.device_id, a.window_start).cmp(&(&b.device_id, b.window_start)));
+    rows
+}
+
+/// A record to produce: key and value (`None` value: tombstone).
+pub type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// Produces `(key, value)` records to `topic` and waits for every acknowledgement.
+pub fn produce(brokers: &str, topic: &str, records: &[KeyValue]) {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("producer config");
+    for (key, value) in records {
+        let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if let Some(k) = key {
+            r = r.key(k.as_slice());
+        }
+        if let Some(v) = value {
+            r = r.payload(v.as_slice());
+        }
+        loop {
+            match producer.send(r) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    producer.poll(Duration::from_millis(10));
+                    r = back;
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// A fresh temporary folder.
+pub fn temp_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique_topic(prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

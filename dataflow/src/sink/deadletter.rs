@@ -42,7 +42,10 @@ fn text_or_base64(bytes: Option<&[u8]>) -> (Option<&str>, Option<String>) {
         None => (None, None),
         Some(b) => match std::str::from_utf8(b) {
             Ok(s) => (Some(s), None),
-            Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(b))),
+            Err(_) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(b)),
+            ),
         },
     }
 }
@@ -82,14 +85,21 @@ impl DeadLetterWriter {
             .create(true)
             .append(true)
             .open(&path)
-            .with_context(|| format!("cannot open dead-letter file {} (--deadletter)", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot open dead-letter file {} (--deadletter)",
+                    path.display()
+                )
+            })?;
         let kafka = match dlq {
             Some((brokers, topic)) => {
                 let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
                     .set("bootstrap.servers", brokers)
                     .set("linger.ms", "20")
                     .create()
-                    .with_context(|| format!("cannot create the dead-letter producer for {brokers}"))?;
+                    .with_context(|| {
+                        format!("cannot create the dead-letter producer for {brokers}")
+                    })?;
                 Some((producer, topic.to_string()))
             }
             None => None,
@@ -151,12 +161,16 @@ mod tests {
         assert_eq!(v["payload"], "{\"a\":");
         assert_eq!(v["key"], "device-1");
         assert!(v.get("payload_base64").is_none());
-        assert_eq!((v["partition"].as_i64(), v["offset"].as_i64()), (Some(1), Some(9)));
+        assert_eq!(
+            (v["partition"].as_i64(), v["offset"].as_i64()),
+            (Some(1), Some(9))
+        );
     }
 
     #[test]
     fn non_utf8_payload_is_base64() {
-        let v: serde_json::Value = serde_json::from_str(&to_line(&letter(&[0xff, 0x00, b'a']))).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&to_line(&letter(&[0xff, 0x00, b'a']))).unwrap();
         assert!(v["payload"].is_null());
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(v["payload_base64"].as_str().unwrap())

@@ -49,13 +49,19 @@ impl LatestState {
     /// Folds in one aggregate (live or final).
     pub fn aggregate(&mut self, agg: &Aggregate, is_final: bool) {
         let d = self.devices.entry(agg.device_id.clone()).or_default();
-        let newer = d.newest.as_ref().is_none_or(|(n, _)| agg.window_end >= n.window_end);
+        let newer = d
+            .newest
+            .as_ref()
+            .is_none_or(|(n, _)| agg.window_end >= n.window_end);
         if newer {
             d.newest = Some((agg.clone(), is_final));
         }
         if is_final {
             self.final_windows += 1;
-            if d.last_final.as_ref().is_none_or(|f| agg.window_end >= f.window_end) {
+            if d.last_final
+                .as_ref()
+                .is_none_or(|f| agg.window_end >= f.window_end)
+            {
                 d.last_final = Some(agg.clone());
             }
         }
@@ -99,8 +105,16 @@ impl LatestState {
                 batch_ms.push(w.batch_ms);
             }
         }
-        p.batch_ms = if batch_ms.is_empty() { 0.0 } else { batch_ms.iter().sum::<f64>() / batch_ms.len() as f64 };
-        p.open_windows = self.devices.values().filter(|d| matches!(d.newest, Some((_, false)))).count() as u64;
+        p.batch_ms = if batch_ms.is_empty() {
+            0.0
+        } else {
+            batch_ms.iter().sum::<f64>() / batch_ms.len() as f64
+        };
+        p.open_windows = self
+            .devices
+            .values()
+            .filter(|d| matches!(d.newest, Some((_, false))))
+            .count() as u64;
         p.watermark_delay_ms = self.watermark.map_or(0, |w| now_ms as i64 - w as i64);
         p
     }
@@ -111,7 +125,9 @@ impl LatestState {
         let mut records = Vec::with_capacity(self.devices.len() * 2);
         for d in self.devices.values() {
             if let Some(f) = &d.last_final
-                && d.newest.as_ref().is_none_or(|(n, _)| n.window_end != f.window_end)
+                && d.newest
+                    .as_ref()
+                    .is_none_or(|(n, _)| n.window_end != f.window_end)
             {
                 records.push(f.to_record(true));
             }
@@ -132,7 +148,8 @@ impl LatestState {
     pub fn write(&mut self) -> Result<()> {
         let doc = self.document();
         let bytes = serde_json::to_vec_pretty(&doc)?;
-        write_atomic(&self.path, &bytes).with_context(|| format!("cannot write {}", self.path.display()))?;
+        write_atomic(&self.path, &bytes)
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
         self.dirty = false;
         tracing::info!(
             events_in = doc.pipeline.events_total,
@@ -177,7 +194,11 @@ mod tests {
         s.aggregate(&agg("b", 10_000, 3), false);
         s.aggregate(&agg("b", 10_000, 4), true);
         let doc = s.document();
-        let got: Vec<_> = doc.records.iter().map(|r| (r.device_id.as_str(), r.count, r.is_final)).collect();
+        let got: Vec<_> = doc
+            .records
+            .iter()
+            .map(|r| (r.device_id.as_str(), r.count, r.is_final))
+            .collect();
         assert_eq!(got, vec![("a", 1, true), ("a", 2, false), ("b", 4, true)]);
     }
 
@@ -195,7 +216,10 @@ mod tests {
             });
         }
         let p = s.document().pipeline;
-        assert_eq!((p.events_total, p.late_total, p.bad_total, p.lag, p.workers), (20, 2, 4, 10, 2));
+        assert_eq!(
+            (p.events_total, p.late_total, p.bad_total, p.lag, p.workers),
+            (20, 2, 4, 10, 2)
+        );
         assert_eq!(p.bad_by_reason["not_json"], 4);
     }
 }

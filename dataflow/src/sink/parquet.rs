@@ -39,11 +39,19 @@ pub fn schema() -> Arc<Schema> {
 
 fn batch(rows: &[Aggregate]) -> Result<RecordBatch> {
     let ms = |f: fn(&Aggregate) -> u64| {
-        Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| f(r) as i64)).with_timezone("UTC"))
-            as ArrayRef
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| f(r) as i64))
+                .with_timezone("UTC"),
+        ) as ArrayRef
     };
-    let int = |f: fn(&Aggregate) -> u64| Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| f(r) as i64))) as ArrayRef;
-    let float = |f: fn(&Aggregate) -> f64| Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef;
+    let int = |f: fn(&Aggregate) -> u64| {
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| f(r) as i64),
+        )) as ArrayRef
+    };
+    let float = |f: fn(&Aggregate) -> f64| {
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef
+    };
     Ok(RecordBatch::try_new(
         schema(),
         vec![
@@ -73,7 +81,8 @@ impl ParquetHistory {
     /// A writer under `out/parquet`.
     pub fn new(out: &Path, worker: usize) -> Result<ParquetHistory> {
         let root = out.join("parquet");
-        std::fs::create_dir_all(&root).with_context(|| format!("cannot create {} (--out)", root.display()))?;
+        std::fs::create_dir_all(&root)
+            .with_context(|| format!("cannot create {} (--out)", root.display()))?;
         Ok(ParquetHistory {
             root,
             worker,
@@ -84,7 +93,10 @@ impl ParquetHistory {
 
     /// Buffers one final aggregate.
     pub fn push(&mut self, agg: Aggregate) {
-        self.pending.entry(agg.device_id.clone()).or_default().push(agg);
+        self.pending
+            .entry(agg.device_id.clone())
+            .or_default()
+            .push(agg);
     }
 
     /// Rows buffered and not yet rolled.
@@ -99,12 +111,16 @@ impl ParquetHistory {
         for (device, mut rows) in std::mem::take(&mut self.pending) {
             rows.sort_by_key(|r| r.window_start);
             let dir = self.root.join(partition_dir_name(&device));
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             self.seq += 1;
             let name = format!("part-{roll_ms}-w{}-{}.parquet", self.worker, self.seq);
             let hidden = dir.join(format!(".{name}.inprogress"));
-            let file = File::create(&hidden).with_context(|| format!("cannot create {}", hidden.display()))?;
-            let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+            let file = File::create(&hidden)
+                .with_context(|| format!("cannot create {}", hidden.display()))?;
+            let props = WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .build();
             let mut writer = ArrowWriter::try_new(file, schema(), Some(props))?;
             writer.write(&batch(&rows)?)?;
             let file = writer.into_inner()?;
@@ -138,8 +154,13 @@ pub struct InProgress {
 /// Makes in-progress files visible (rename, then sync each folder).
 pub fn commit(files: &[InProgress]) -> Result<()> {
     for f in files {
-        std::fs::rename(&f.hidden, &f.visible)
-            .with_context(|| format!("cannot commit {} to {}", f.hidden.display(), f.visible.display()))?;
+        std::fs::rename(&f.hidden, &f.visible).with_context(|| {
+            format!(
+                "cannot commit {} to {}",
+                f.hidden.display(),
+                f.visible.display()
+            )
+        })?;
     }
     let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.visible.parent()).collect();
     dirs.sort();
@@ -181,18 +202,37 @@ mod tests {
         h.push(agg("plain", 0));
         assert_eq!(h.roll().unwrap(), 2);
         assert_eq!(h.pending_rows(), 0);
-        let dir = out.join("parquet").join(partition_dir_name("../../etc/passwd"));
-        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let dir = out
+            .join("parquet")
+            .join(partition_dir_name("../../etc/passwd"));
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         assert_eq!(files.len(), 1);
         let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
-        assert!(name.starts_with("part-") && name.ends_with(".parquet"), "{name}");
+        assert!(
+            name.starts_with("part-") && name.ends_with(".parquet"),
+            "{name}"
+        );
         assert!(files[0].starts_with(out.join("parquet")));
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&files[0]).unwrap()).unwrap().build().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&files[0]).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
         let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
         assert_eq!(batches[0].num_rows(), 2);
         assert_eq!(batches[0].schema(), schema());
-        let starts = batches[0].column(0).as_any().downcast_ref::<TimestampMillisecondArray>().unwrap();
-        assert_eq!(starts.values().to_vec(), vec![10_000, 20_000], "sorted by window");
+        let starts = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<TimestampMillisecondArray>()
+            .unwrap();
+        assert_eq!(
+            starts.values().to_vec(),
+            vec![10_000, 20_000],
+            "sorted by window"
+        );
     }
 
     #[test]

@@ -73,8 +73,15 @@ pub struct KafkaReader {
 
 impl KafkaReader {
     /// Opens a consumer for the partitions of `topic` that `worker` (of `workers`) owns.
-    pub fn open(config: &JobConfig, partitions: usize, worker: usize, workers: usize) -> Result<KafkaReader> {
-        let owned: Vec<i32> = (0..partitions as i32).filter(|p| *p as usize % workers == worker).collect();
+    pub fn open(
+        config: &JobConfig,
+        partitions: usize,
+        worker: usize,
+        workers: usize,
+    ) -> Result<KafkaReader> {
+        let owned: Vec<i32> = (0..partitions as i32)
+            .filter(|p| *p as usize % workers == worker)
+            .collect();
         let stats_ms = config.trigger.as_millis().clamp(1000, 60_000).to_string();
         let consumer: BaseConsumer<LagContext> = ClientConfig::new()
             .set("bootstrap.servers", &config.brokers)
@@ -104,7 +111,13 @@ impl KafkaReader {
         for &p in &owned {
             let (low, high) = consumer
                 .fetch_watermarks(&config.topic, p, Duration::from_secs(30))
-                .map_err(|e| anyhow!("cannot read offsets of {}/{p} from {} (--brokers): {e}", config.topic, config.brokers))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "cannot read offsets of {}/{p} from {} (--brokers): {e}",
+                        config.topic,
+                        config.brokers
+                    )
+                })?;
             let start = match config.start {
                 StartAt::Earliest => low,
                 StartAt::Latest => high,
@@ -114,7 +127,12 @@ impl KafkaReader {
             if let Some(ends) = ends.as_mut() {
                 ends.insert(p, high);
             }
-            consumer.context().high.lock().expect("not poisoned").insert(p, high);
+            consumer
+                .context()
+                .high
+                .lock()
+                .expect("not poisoned")
+                .insert(p, high);
         }
         consumer.assign(&tpl).context("assigning partitions")?;
         tracing::info!(worker, partitions = ?owned, bounded = config.bounded, "kafka source assigned");
@@ -157,7 +175,10 @@ impl Reader for KafkaReader {
                     n += 1;
                 }
                 Some(Err(e)) => {
-                    if self.last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    if self
+                        .last_error
+                        .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
+                    {
                         tracing::warn!(error = %e, "kafka consumer error; librdkafka keeps retrying");
                         self.last_error = Some(Instant::now());
                     }
@@ -170,7 +191,10 @@ impl Reader for KafkaReader {
 
     fn is_done(&self, partition: i32) -> bool {
         match &self.ends {
-            Some(ends) => self.next.get(&partition).copied().unwrap_or(0) >= ends.get(&partition).copied().unwrap_or(0),
+            Some(ends) => {
+                self.next.get(&partition).copied().unwrap_or(0)
+                    >= ends.get(&partition).copied().unwrap_or(0)
+            }
             None => false,
         }
     }
@@ -193,7 +217,10 @@ impl Reader for KafkaReader {
         }
         let mut tpl = TopicPartitionList::new();
         for (&p, &o) in next_offsets {
-            if tpl.add_partition_offset(&self.topic, p, Offset::Offset(o)).is_err() {
+            if tpl
+                .add_partition_offset(&self.topic, p, Offset::Offset(o))
+                .is_err()
+            {
                 return;
             }
         }

@@ -138,7 +138,11 @@ pub fn build<'s>(
         let activator = scope.activator_for(info.address);
         let owned = reader.partitions();
         let mut clock = PartitionClock::new(&owned, config.lateness_ms, config.idle_timeout);
-        let mut cap = if owned.is_empty() { None } else { Some(capability) };
+        let mut cap = if owned.is_empty() {
+            None
+        } else {
+            Some(capability)
+        };
         let mut stats = WorkerStats {
             worker,
             ..WorkerStats::default()
@@ -166,15 +170,26 @@ pub fn build<'s>(
                         let wm = clock.observe(raw.partition, ts, floor);
                         if event.window_end <= wm {
                             stats.late += 1;
-                            dead.push(SourceMsg::Dead(crate::parse::late_letter(&raw, ts, event.window_end, wm)));
+                            dead.push(SourceMsg::Dead(crate::parse::late_letter(
+                                &raw,
+                                ts,
+                                event.window_end,
+                                wm,
+                            )));
                         } else {
                             stats.events += 1;
-                            pending.entry(event.window_end - 1).or_default().push(SourceMsg::Event(event));
+                            pending
+                                .entry(event.window_end - 1)
+                                .or_default()
+                                .push(SourceMsg::Event(event));
                         }
                     }
                     Parsed::Bad(letter) => {
                         clock.touch(raw.partition, floor);
-                        *stats.bad_by_reason.entry(letter.reason.clone()).or_default() += 1;
+                        *stats
+                            .bad_by_reason
+                            .entry(letter.reason.clone())
+                            .or_default() += 1;
                         dead.push(SourceMsg::Dead(letter));
                     }
                 }
@@ -188,7 +203,9 @@ pub fn build<'s>(
                 }
             };
             for (time, mut batch) in pending.drain() {
-                output.session(&held.delayed(&time)).give_container(&mut batch);
+                output
+                    .session(&held.delayed(&time))
+                    .give_container(&mut batch);
             }
             if !dead.is_empty() {
                 output.session(&*held).give_container(&mut dead);

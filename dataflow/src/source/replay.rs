@@ -22,7 +22,8 @@ pub struct ReplayReader {
 impl ReplayReader {
     /// Opens the byte range of `worker` (of `workers`) in `path`.
     pub fn open(path: &Path, worker: usize, workers: usize) -> Result<ReplayReader> {
-        let file = File::open(path).with_context(|| format!("cannot open --input {}", path.display()))?;
+        let file =
+            File::open(path).with_context(|| format!("cannot open --input {}", path.display()))?;
         let len = file.metadata()?.len();
         let start = len * worker as u64 / workers as u64;
         let end = len * (worker as u64 + 1) / workers as u64;
@@ -97,8 +98,10 @@ mod tests {
         for w in 0..workers {
             let mut r = ReplayReader::open(path, w, workers).unwrap();
             while !r.is_done(w as i32) {
-                r.poll(3, &mut |raw| out.push((raw.partition, raw.offset, raw.value.unwrap().to_vec())))
-                    .unwrap();
+                r.poll(3, &mut |raw| {
+                    out.push((raw.partition, raw.offset, raw.value.unwrap().to_vec()))
+                })
+                .unwrap();
             }
         }
         out
@@ -109,11 +112,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("replay-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("in.jsonl");
-        let lines: Vec<String> = (0..101).map(|i| format!("{{\"n\":{}}}", "x".repeat(i % 7) + &i.to_string())).collect();
+        let lines: Vec<String> = (0..101)
+            .map(|i| format!("{{\"n\":{}}}", "x".repeat(i % 7) + &i.to_string()))
+            .collect();
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
         for workers in [1, 2, 3, 4, 7, 64, 200] {
-            let got: Vec<String> =
-                read_all(&path, workers).into_iter().map(|(_, _, v)| String::from_utf8(v).unwrap()).collect();
+            let got: Vec<String> = read_all(&path, workers)
+                .into_iter()
+                .map(|(_, _, v)| String::from_utf8(v).unwrap())
+                .collect();
             assert_eq!(got, lines, "{workers} workers");
         }
     }
@@ -127,7 +134,12 @@ mod tests {
         let got = read_all(&path, 1);
         assert_eq!(
             got,
-            vec![(0, 0, b"ab".to_vec()), (0, 3, b"".to_vec()), (0, 4, b"cd".to_vec()), (0, 8, b"last".to_vec())]
+            vec![
+                (0, 0, b"ab".to_vec()),
+                (0, 3, b"".to_vec()),
+                (0, 4, b"cd".to_vec()),
+                (0, 8, b"last".to_vec())
+            ]
         );
     }
 }

@@ -56,7 +56,9 @@ impl PartitionClock {
     }
 
     fn watermark_of(&self, t: &PartitionTime) -> u64 {
-        t.max_ts.map_or(0, |m| m.saturating_sub(self.lateness_ms)).max(t.floor)
+        t.max_ts
+            .map_or(0, |m| m.saturating_sub(self.lateness_ms))
+            .max(t.floor)
     }
 
     /// Records an event at `ts` read from `partition`; returns the partition's watermark *before* this event,

@@ -1,0 +1,433 @@
+//! End to end on the real broker: producer → Kafka → `dataflow --bounded` → Parquet history and dead letters,
+//! compared with aggregates computed here, independently, from the records read back from the topic.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use testkit::{
+    Consumed, HistoryRow, read_history, read_topic, require_broker, run_ok, temp_dir, unique_topic,
+};
+
+const WINDOW_MS: u64 = 10_000;
+const LATENESS_MS: u64 = 60_000;
+
+/// One valid event's readings: temperature, humidity, battery, status.
+type Reading = (f64, f64, f64, String);
+
+/// The aggregates and dead letters the contract implies for a topic's records.
+struct Expected {
+    rows: BTreeMap<(String, u64), Vec<Reading>>,
+    bad: BTreeSet<(i32, i64)>,
+    late: BTreeSet<(i32, i64)>,
+}
+
+/// The event contract, restated here on `serde_json::Value` so the test does not share the job's parser.
+fn valid_event(
+    bytes: Option<&[u8]>,
+    created_ms: u64,
+) -> Option<(String, u64, f64, f64, f64, String)> {
+    let v: serde_json::Value = serde_json::from_slice(bytes?).ok()?;
+    let o = v.as_object()?;
+    let text = |k: &str| {
+        o.get(k)?
+            .as_str()
+            .filter(|s| !s.is_empty() && s.len() <= 64 && !s.chars().any(char::is_control))
+            .map(String::from)
+    };
+    let num = |k: &str, lo: f64, hi: f64| o.get(k)?.as_f64().filter(|x| (lo..=hi).contains(x));
+    let device = text("device_id")?;
+    text("location")?;
+    let ts = o
+        .get("ts")?
+        .as_u64()
+        .filter(|&t| t <= created_ms + 3_600_000)?;
+    let status = o
+        .get("status")?
+        .as_str()
+        .filter(|s| ["ok", "warn", "error"].contains(s))?
+        .to_string();
+    Some((
+        device,
+        ts,
+        num("temperature", -60.0, 150.0)?,
+        num("humidity", 0.0, 100.0)?,
+        num("battery", 0.0, 100.0)?,
+        status,
+    ))
+}
+
+fn expected(records: &[Consumed]) -> Expected {
+    let mut sorted: Vec<&Consumed> = records.iter().collect();
+    sorted.sort_by_key(|r| (r.partition, r.offset));
+    let mut max_ts: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut e = Expected {
+        rows: BTreeMap::new(),
+        bad: BTreeSet::new(),
+        late: BTreeSet::new(),
+    };
+    for r in sorted {
+        let created = r.timestamp_ms.unwrap_or(i64::MAX) as u64;
+        let Some((device, ts, t, h, b, status)) = valid_event(r.value.as_deref(), created) else {
+            e.bad.insert((r.partition, r.offset));
+            continue;
+        };
+        let watermark = max_ts
+            .get(&r.partition)
+            .map_or(0, |m| m.saturating_sub(LATENESS_MS));
+        let start = ts - ts % WINDOW_MS;
+        if start + WINDOW_MS <= watermark {
+            e.late.insert((r.partition, r.offset));
+        } else {
+            e.rows
+                .entry((device, start))
+                .or_default()
+                .push((t, h, b, status));
+        }
+        let m = max_ts.entry(r.partition).or_insert(ts);
+        *m = (*m).max(ts);
+    }
+    e
+}
+
+fn close(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+fn assert_history_matches(history: &[HistoryRow], e: &Expected) {
+    assert_eq!(history.len(), e.rows.len(), "one row per (device, window)");
+    for row in history {
+        let key = (row.device_id.clone(), row.window_start as u64);
+        let events = e
+            .rows
+            .get(&key)
+            .unwrap_or_else(|| panic!("unexpected row {row:?}"));
+        let n = events.len() as f64;
+        let mean_t = events.iter().map(|x| x.0).sum::<f64>() / n;
+        let mean_h = events.iter().map(|x| x.1).sum::<f64>() / n;
+        let var_t = events.iter().map(|x| (x.0 - mean_t).powi(2)).sum::<f64>() / n;
+        let min_b = events.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
+        let max_b = events.iter().map(|x| x.2).fold(f64::NEG_INFINITY, f64::max);
+        let warn = events.iter().filter(|x| x.3 == "warn").count() as i64;
+        let error = events.iter().filter(|x| x.3 == "error").count() as i64;
+        assert_eq!(row.count, events.len() as i64, "{key:?}");
+        assert_eq!(row.window_end - row.window_start, WINDOW_MS as i64);
+        assert!(
+            close(row.avg_temperature, mean_t),
+            "{key:?} avg_temperature {} vs {mean_t}",
+            row.avg_temperature
+        );
+        assert!(
+            close(row.avg_humidity, mean_h),
+            "{key:?} avg_humidity {} vs {mean_h}",
+            row.avg_humidity
+        );
+        assert!(
+            (row.stddev_temperature - var_t.sqrt()).abs() <= 1e-9 * mean_t.abs().max(1.0),
+            "{key:?} stddev {} vs {}",
+            row.stddev_temperature,
+            var_t.sqrt()
+        );
+        assert_eq!(
+            (row.min_battery, row.max_battery),
+            (min_b, max_b),
+            "{key:?}"
+        );
+        assert_eq!((row.warn_count, row.error_count), (warn, error), "{key:?}");
+    }
+}
+
+/// Every dead letter as (reason, partition, offset).
+fn dead_letters(dir: &Path) -> Vec<(String, i32, i64)> {
+    let mut out = Vec::new();
+    for f in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        for line in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            out.push((
+                v["reason"].as_str().unwrap().to_string(),
+                v["partition"].as_i64().unwrap() as i32,
+                v["offset"].as_i64().unwrap(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn dataflow(brokers: &str, topic: &str, out: &Path, dead: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dataflow"));
+    cmd.args([
+        "--brokers",
+        brokers,
+        "--topic",
+        topic,
+        "--bounded",
+        "--group",
+        topic,
+    ])
+    .arg("--out")
+    .arg(out)
+    .arg("--deadletter")
+    .arg(dead);
+    cmd
+}
+
+/// A seeded producer run with late and bad records into a fresh 3-partition topic.
+fn seeded_topic(brokers: &str, prefix: &str, count: u32) -> String {
+    let topic = unique_topic(prefix);
+    run_ok(
+        Command::new(testkit::bin("producer")).args([
+            "--brokers",
+            brokers,
+            "--topic",
+            &topic,
+            "--devices",
+            "8",
+            "--rate",
+            "0",
+            "--count",
+            &count.to_string(),
+            "--late-fraction",
+            "0.05",
+            "--bad-fraction",
+            "0.02",
+            "--max-delay",
+            "120s",
+            "--seed",
+            "11",
+        ]),
+        Duration::from_secs(120),
+    );
+    topic
+}
+
+#[test]
+fn bounded_run_history_equals_independently_computed_aggregates() {
+    let brokers = require_broker();
+    let topic = seeded_topic(&brokers, "e2e-golden", 6000);
+    let records = read_topic(&brokers, &topic);
+    let expected = expected(&records);
+    assert!(
+        !expected.late.is_empty() && !expected.bad.is_empty(),
+        "the input exercises late and bad events"
+    );
+
+    let dir = temp_dir("e2e-golden");
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    run_ok(
+        dataflow(&brokers, &topic, &out, &dead).args(["-w", "2"]),
+        Duration::from_secs(120),
+    );
+
+    assert_history_matches(&read_history(&out), &expected);
+
+    let letters = dead_letters(&dead);
+    let late: BTreeSet<(i32, i64)> = letters
+        .iter()
+        .filter(|l| l.0 == "late")
+        .map(|l| (l.1, l.2))
+        .collect();
+    let bad: BTreeSet<(i32, i64)> = letters
+        .iter()
+        .filter(|l| l.0 != "late")
+        .map(|l| (l.1, l.2))
+        .collect();
+    assert_eq!(
+        letters.len(),
+        expected.late.len() + expected.bad.len(),
+        "each dead letter once"
+    );
+    assert_eq!(late, expected.late, "late events");
+    assert_eq!(bad, expected.bad, "bad events");
+
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("latest.json")).unwrap()).unwrap();
+    let p = &latest["pipeline"];
+    let events: usize = expected.rows.values().map(Vec::len).sum();
+    assert_eq!(p["events_total"].as_u64(), Some(events as u64));
+    assert_eq!(p["late_total"].as_u64(), Some(expected.late.len() as u64));
+    assert_eq!(p["bad_total"].as_u64(), Some(expected.bad.len() as u64));
+    assert_eq!(p["workers"].as_u64(), Some(2));
+    assert!(
+        latest["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["final"] == true),
+        "bounded: all final"
+    );
+}
+
+#[test]
+fn same_history_for_any_worker_count_and_for_two_processes() {
+    let brokers = require_broker();
+    let topic = seeded_topic(&brokers, "e2e-workers", 4000);
+    let run = |args: &[&str]| {
+        let dir = temp_dir("e2e-workers");
+        let (out, dead) = (dir.join("out"), dir.join("dead"));
+        run_ok(
+            dataflow(&brokers, &topic, &out, &dead).args(args),
+            Duration::from_secs(120),
+        );
+        (
+            read_history(&out)
+                .iter()
+                .map(HistoryRow::bits)
+                .collect::<Vec<_>>(),
+            dead_letters(&dead),
+        )
+    };
+    let reference = run(&["-w", "1"]);
+    assert!(!reference.0.is_empty());
+    for workers in ["3", "4"] {
+        assert_eq!(run(&["-w", workers]), reference, "-w {workers}");
+    }
+
+    // Two processes × two workers on loopback.
+    let dir = temp_dir("e2e-cluster");
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    let hostfile = dir.join("hosts");
+    std::fs::write(
+        &hostfile,
+        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
+    )
+    .unwrap();
+    let spawn = |p: &str| {
+        dataflow(&brokers, &topic, &out, &dead)
+            .args(["-w", "2", "-n", "2", "-p", p, "-h"])
+            .arg(&hostfile)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("0"), spawn("1"));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "cluster process failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let cluster = (
+        read_history(&out)
+            .iter()
+            .map(HistoryRow::bits)
+            .collect::<Vec<_>>(),
+        dead_letters(&dead),
+    );
+    assert_eq!(cluster, reference, "-n 2 -w 2");
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("latest.json")).unwrap()).unwrap();
+    assert_eq!(latest["pipeline"]["workers"].as_u64(), Some(4));
+}
+
+#[test]
+fn hostile_device_ids_stay_inside_the_parquet_folder_and_round_trip() {
+    let brokers = require_broker();
+    let topic = unique_topic("e2e-ids");
+    testkit::create_topic(&brokers, &topic, 3);
+    let long = "x".repeat(64);
+    let ids = [
+        "../../etc/passwd",
+        "a/b",
+        "..",
+        "\u{1F525}-sensor",
+        "100%",
+        long.as_str(),
+    ];
+    let now = 1_700_000_000_000u64;
+    let mut records = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let v = serde_json::json!({"device_id": id, "ts": now + i as u64, "temperature": 20.5, "humidity": 40.0,
+            "battery": 90.0, "status": "ok", "location": "lab"});
+        records.push((
+            Some(id.as_bytes().to_vec()),
+            Some(v.to_string().into_bytes()),
+        ));
+    }
+    // A 1,000-character id is not a valid event: it is dead-lettered, never a path.
+    let huge = "y".repeat(1000);
+    let v = serde_json::json!({"device_id": huge, "ts": now, "temperature": 20.0, "humidity": 40.0,
+        "battery": 90.0, "status": "ok", "location": "lab"});
+    records.push((Some(b"huge".to_vec()), Some(v.to_string().into_bytes())));
+    testkit::produce(&brokers, &topic, &records);
+
+    let dir = temp_dir("e2e-ids");
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    run_ok(
+        &mut dataflow(&brokers, &topic, &out, &dead),
+        Duration::from_secs(120),
+    );
+
+    let history = read_history(&out);
+    let got: BTreeSet<&str> = history.iter().map(|r| r.device_id.as_str()).collect();
+    assert_eq!(got, ids.iter().copied().collect::<BTreeSet<_>>());
+    // Nothing was written outside the output folders.
+    for entry in walk(&dir) {
+        assert!(
+            entry.starts_with(&out)
+                || entry.starts_with(&dead)
+                || entry == dir.join("out")
+                || entry == dir.join("dead")
+        );
+    }
+    let parquet = out.join("parquet");
+    for d in std::fs::read_dir(&parquet).unwrap() {
+        let d = d.unwrap().path();
+        assert_eq!(d.parent().unwrap(), parquet, "{d:?}");
+        assert!(d.file_name().unwrap().len() <= 255);
+    }
+    let letters = dead_letters(&dead);
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].0, "bad_string");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn unreachable_broker_and_bad_flags_fail_fast_with_the_flag_named() {
+    let dir = temp_dir("e2e-flags");
+    let cases: [(&[&str], &str); 5] = [
+        (&["--brokers", "127.0.0.1:1", "--bounded"], "--brokers"),
+        (&["--window", "0s"], "--window"),
+        (&["--lateness", "soon"], "--lateness"),
+        (&["--out", "/proc/version/x"], "--out"),
+        (&["--input", "/nonexistent.jsonl"], "--input"),
+    ];
+    for (args, flag) in cases {
+        let out = testkit::run(
+            Command::new(env!("CARGO_BIN_EXE_dataflow"))
+                .current_dir(&dir)
+                .args(args),
+            Duration::from_secs(60),
+        );
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
