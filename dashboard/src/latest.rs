@@ -134,6 +134,11 @@ impl LatestStore {
         &self.path
     }
 
+    /// `--stale-after`.
+    pub fn stale_after(&self) -> Duration {
+        self.stale_after
+    }
+
     /// A copy of the current view.
     pub fn view(&self) -> View {
         self.lock().view.clone()

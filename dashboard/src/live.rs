@@ -65,8 +65,12 @@ struct Client {
 }
 
 /// The event stream of one client: `latest` events carry the document (same content as `/metrics`, on one
-/// line), `status` events carry `{"error": null | "..."}` whenever the file's readability changes.
-pub fn events(updates: watch::Receiver<View>) -> impl Stream<Item = Result<Event, Infallible>> {
+/// line), `status` events carry `{"error": null | "...", "stale_after_seconds": n}` whenever the file's
+/// readability changes.
+pub fn events(
+    updates: watch::Receiver<View>,
+    stale_after: Duration,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     let client = Client {
         updates,
         connected: false,
@@ -74,7 +78,7 @@ pub fn events(updates: watch::Receiver<View>) -> impl Stream<Item = Result<Event
         sent_error: None,
         queue: VecDeque::new(),
     };
-    stream::unfold(client, |mut c| async move {
+    stream::unfold(client, move |mut c| async move {
         loop {
             if let Some(event) = c.queue.pop_front() {
                 return Some((Ok(event), c));
@@ -104,7 +108,10 @@ pub fn events(updates: watch::Receiver<View>) -> impl Stream<Item = Result<Event
                 }
             }
             if c.sent_error.as_ref() != Some(&view.error) {
-                let status = serde_json::json!({ "error": view.error });
+                let status = serde_json::json!({
+                    "error": view.error,
+                    "stale_after_seconds": stale_after.as_secs_f64(),
+                });
                 c.queue
                     .push_back(Event::default().event("status").data(status.to_string()));
                 c.sent_error = Some(view.error.clone());
@@ -137,7 +144,7 @@ mod tests {
             read_errors_total: 0,
         };
         let (tx, rx) = watch::channel(first.clone());
-        let mut events = Box::pin(events(rx));
+        let mut events = Box::pin(events(rx, Duration::from_secs(30)));
         let text = |e: Event| e.to_string();
         assert!(text(events.next().await.unwrap().unwrap()).contains(":connected"));
         let latest = text(events.next().await.unwrap().unwrap());

@@ -90,7 +90,8 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and(get())
         .and(with_app.clone())
         .map(|app: Arc<App>| {
-            let stream = warp::sse::keep_alive().stream(live::events(app.updates.clone()));
+            let stream = warp::sse::keep_alive()
+                .stream(live::events(app.updates.clone(), app.store.stale_after()));
             warp::sse::reply(stream)
         });
     let health = warp::path!("api" / "health")

@@ -1,0 +1,98 @@
+//! Writes a dashboard fixture: `latest.json` for N devices (mixed live and final windows, fleet views,
+//! pipeline counters) and a Parquet history in the dataflow's layout, plus an optional JSON file with the
+//! history each device should show. Used by the browser test (`tests/browser/run.sh`).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Writes a dashboard fixture folder.
+#[derive(Parser)]
+struct Args {
+    /// Folder to fill (created if missing): gets latest.json and parquet/.
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of devices; the first ones have path-like, emoji and HTML-like ids.
+    #[arg(long, default_value_t = 8)]
+    devices: usize,
+    /// Final windows of history per device.
+    #[arg(long, default_value_t = 60)]
+    history_windows: u64,
+    /// Also write the expected history per device to this JSON file.
+    #[arg(long)]
+    expected: Option<PathBuf>,
+}
+
+/// Device ids: a few that stress escaping and rendering (at fixed positions), then plain ones.
+fn device_ids(n: usize) -> Vec<String> {
+    let special = [
+        (1, "../../etc/passwd"),
+        (4, "\u{1F525}-sensor"),
+        (6, "a/b c&d<i>x</i>"),
+    ];
+    (0..n)
+        .map(|i| match special.iter().find(|(at, _)| *at == i) {
+            Some((_, id)) => id.to_string(),
+            None => format!("device-{:03x}{:03}", support::mix(i as u64) % 0xfff, i),
+        })
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let now_ms = model::time::now_ms();
+    let ids = device_ids(args.devices);
+    let parquet = args.out.join("parquet");
+    fs::create_dir_all(&parquet)?;
+
+    let doc = support::latest_doc(&ids, now_ms);
+    support::write_atomically(
+        &args.out.join("latest.json"),
+        &serde_json::to_vec_pretty(&doc)?,
+    );
+
+    let mut expected = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let rows = support::history_rows(id, now_ms, args.history_windows);
+        // Two committed files per device, the newer written first, half of them carrying the device column.
+        let (old, new) = rows.split_at(rows.len() / 2);
+        support::write_partition_file(&parquet, id, "part-0002.parquet", new, i % 2 == 0);
+        support::write_partition_file(&parquet, id, "part-0001.parquet", old, i % 2 == 0);
+        if i == 0 {
+            // In-progress files of an uncommitted checkpoint: never to be shown.
+            let mut bogus = support::history_rows(id, now_ms, 3);
+            for r in &mut bogus {
+                r.avg_temperature = 99.0;
+            }
+            support::write_partition_file(&parquet, id, ".part-0003.parquet", &bogus, false);
+            support::write_partition_file(&parquet, id, "_part-0004.parquet", &bogus, false);
+        }
+        let points: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "window_start": r.window_start,
+                    "avg_temperature": r.avg_temperature,
+                    "avg_humidity": r.avg_humidity,
+                    "min_battery": r.min_battery,
+                })
+            })
+            .collect();
+        expected.insert(id.clone(), points);
+    }
+    if let Some(path) = &args.expected {
+        fs::write(path, serde_json::to_vec(&expected)?)?;
+    }
+    println!(
+        "fixture: {} devices, {} history windows each, in {}",
+        ids.len(),
+        args.history_windows,
+        args.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! Test data shared by the HTTP tests and the browser-test fixture: `latest.json` documents and a Parquet
+//! history in the dataflow's layout (`parquet/device_id=<escaped>/part-*.parquet`), written with the parquet
+//! crate independently of the dashboard's reader, from a deterministic formula.
+
+// Each user of this module (an integration test, an example) needs a different part of it.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use model::partition::partition_dir_name;
+use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+/// Window size of the fixtures, milliseconds (the pipeline's default).
+pub const WINDOW_MS: u64 = 10_000;
+
+/// Locations of the simulator.
+pub const LOCATIONS: [&str; 4] = ["floor-1", "floor-2", "lab", "office"];
+
+/// A small deterministic mixer (SplitMix64) so that fixtures need no random-number crate.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A value in `lo..hi` from `seed`, rounded to two decimals like a real average would print.
+fn pick(seed: u64, lo: f64, hi: f64) -> f64 {
+    let unit = (mix(seed) >> 11) as f64 / (1u64 << 53) as f64;
+    ((lo + unit * (hi - lo)) * 100.0).round() / 100.0
+}
+
+fn id_seed(device_id: &str) -> u64 {
+    device_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x1000_0000_01b3)
+    })
+}
+
+/// The aggregate of `device_id` in the window starting at `window_start`: a deterministic function of both.
+pub fn aggregate(device_id: &str, window_start: u64) -> Aggregate {
+    let s = id_seed(device_id) ^ window_start.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    let base = id_seed(device_id);
+    let phase = (window_start / WINDOW_MS) as f64 / 9.0;
+    // One device in four runs low on battery, so that the fixtures raise battery alerts.
+    let battery_band = if base % 4 == 0 {
+        (6.0, 19.0)
+    } else {
+        (25.0, 98.0)
+    };
+    let min_battery = pick(base ^ 7, battery_band.0, battery_band.1)
+        - ((window_start / WINDOW_MS) % 50) as f64 * 0.01;
+    let count = 30 + mix(s ^ 1) % 20;
+    Aggregate {
+        device_id: device_id.to_string(),
+        window_start,
+        window_end: window_start + WINDOW_MS,
+        count,
+        avg_temperature: ((pick(base ^ 3, 18.0, 33.0)
+            + phase.sin() * 1.5
+            + pick(s ^ 2, -0.3, 0.3))
+            * 100.0)
+            .round()
+            / 100.0,
+        avg_humidity: ((pick(base ^ 4, 35.0, 70.0) + phase.cos() * 4.0) * 100.0).round() / 100.0,
+        min_battery: (min_battery * 100.0).round() / 100.0,
+        max_battery: ((min_battery + pick(s ^ 5, 0.1, 1.5)) * 100.0).round() / 100.0,
+        stddev_temperature: pick(s ^ 6, 0.05, 0.9),
+        warn_count: mix(s ^ 8) % 3,
+        error_count: u64::from(mix(s ^ 9) % 4 == 0),
+    }
+}
+
+/// Arrow schema of history files as the pipeline writes them; `with_device_column` adds the partition
+/// column inside the file as well (some writers keep it, the dataflow does not).
+pub fn history_schema(with_device_column: bool) -> Arc<Schema> {
+    let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let mut fields = Vec::new();
+    if with_device_column {
+        fields.push(Field::new("device_id", DataType::Utf8, false));
+    }
+    fields.extend([
+        Field::new("window_start", ts(), false),
+        Field::new("window_end", ts(), false),
+        Field::new("count", DataType::Int64, false),
+        Field::new("avg_temperature", DataType::Float64, false),
+        Field::new("avg_humidity", DataType::Float64, false),
+        Field::new("min_battery", DataType::Float64, false),
+        Field::new("max_battery", DataType::Float64, false),
+        Field::new("stddev_temperature", DataType::Float64, false),
+        Field::new("warn_count", DataType::Int64, false),
+        Field::new("error_count", DataType::Int64, false),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// Writes `rows` as one Parquet file at `path` (Snappy, like the dataflow).
+pub fn write_parquet(path: &Path, rows: &[Aggregate], with_device_column: bool) {
+    let ms = |f: fn(&Aggregate) -> u64| {
+        Arc::new(
+            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| f(r) as i64))
+                .with_timezone("UTC"),
+        ) as ArrayRef
+    };
+    let int = |f: fn(&Aggregate) -> u64| {
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| f(r) as i64),
+        )) as ArrayRef
+    };
+    let float = |f: fn(&Aggregate) -> f64| {
+        Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef
+    };
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    if with_device_column {
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.device_id.as_str()),
+        )));
+    }
+    columns.extend([
+        ms(|r| r.window_start),
+        ms(|r| r.window_end),
+        int(|r| r.count),
+        float(|r| r.avg_temperature),
+        float(|r| r.avg_humidity),
+        float(|r| r.min_battery),
+        float(|r| r.max_battery),
+        float(|r| r.stddev_temperature),
+        int(|r| r.warn_count),
+        int(|r| r.error_count),
+    ]);
+    let batch =
+        RecordBatch::try_new(history_schema(with_device_column), columns).expect("a valid batch");
+    let file =
+        fs::File::create(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("a Parquet writer");
+    writer.write(&batch).expect("rows written");
+    writer.close().expect("file closed");
+}
+
+/// Writes `rows` of `device_id` as `<parquet_root>/device_id=<escaped>/<file_name>`; returns the file path.
+pub fn write_partition_file(
+    parquet_root: &Path,
+    device_id: &str,
+    file_name: &str,
+    rows: &[Aggregate],
+    with_device_column: bool,
+) -> PathBuf {
+    let dir = parquet_root.join(partition_dir_name(device_id));
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    let path = dir.join(file_name);
+    write_parquet(&path, rows, with_device_column);
+    path
+}
+
+/// Replaces `path` atomically (temp file in the same folder, then rename), as the dataflow does.
+pub fn write_atomically(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("json.tmp");
+    fs::write(&tmp, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", tmp.display()));
+    fs::rename(&tmp, path).unwrap_or_else(|e| panic!("cannot rename to {}: {e}", path.display()));
+}
+
+/// Whether device number `i` has an open (live) newest window in the fixtures: two devices out of three.
+pub fn is_live(i: usize) -> bool {
+    i % 3 != 0
+}
+
+/// A `latest.json` document for `ids` at wall-clock `now_ms`: for a live device, its open window and its last
+/// final window; for the others, their last final window. Fleet views and counters are filled in.
+pub fn latest_doc(ids: &[String], now_ms: u64) -> LatestDoc {
+    let current = now_ms - now_ms % WINDOW_MS;
+    let last_final = current - WINDOW_MS;
+    let mut records = Vec::new();
+    let mut finals = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let fin = aggregate(id, last_final);
+        if is_live(i) {
+            records.push(aggregate(id, current).to_record(false));
+        }
+        records.push(fin.to_record(true));
+        finals.push((LOCATIONS[i % LOCATIONS.len()], fin));
+    }
+    let mut locations = Vec::new();
+    for loc in LOCATIONS {
+        let here: Vec<&Aggregate> = finals
+            .iter()
+            .filter(|(l, _)| *l == loc)
+            .map(|(_, a)| a)
+            .collect();
+        if here.is_empty() {
+            continue;
+        }
+        let events: u64 = here.iter().map(|a| a.count).sum();
+        let weighted = |f: fn(&Aggregate) -> f64| {
+            here.iter().map(|a| f(a) * a.count as f64).sum::<f64>() / events as f64
+        };
+        locations.push(LocationRollup {
+            location: loc.to_string(),
+            devices: here.len() as u64,
+            events,
+            avg_temperature: weighted(|a| a.avg_temperature),
+            avg_humidity: weighted(|a| a.avg_humidity),
+            min_battery: here
+                .iter()
+                .map(|a| a.min_battery)
+                .fold(f64::INFINITY, f64::min),
+            warn_count: here.iter().map(|a| a.warn_count).sum(),
+            error_count: here.iter().map(|a| a.error_count).sum(),
+        });
+    }
+    let mut alerts = Vec::new();
+    for (_, a) in &finals {
+        let end = model::time::rfc3339_ms(a.window_end);
+        let mut raise = |kind: &str, value: f64| {
+            alerts.push(Alert {
+                device_id: a.device_id.clone(),
+                kind: kind.to_string(),
+                value,
+                window_end: end.clone(),
+            })
+        };
+        if a.min_battery < 20.0 {
+            raise("battery_low", a.min_battery);
+        }
+        if a.error_count > 0 {
+            raise("status_error", a.error_count as f64);
+        }
+        if a.avg_temperature > 30.0 {
+            raise("temperature_high", a.avg_temperature);
+        }
+    }
+    let events_total: u64 = 1_234_567 + ids.len() as u64 * 31;
+    LatestDoc {
+        updated_at: now_ms / 1000,
+        watermark: Some(model::time::rfc3339_ms(last_final + WINDOW_MS - 60_000)),
+        records,
+        pipeline: PipelineStats {
+            events_total,
+            late_total: 42,
+            bad_total: 17,
+            input_rate: 32.5,
+            batch_ms: 1.75,
+            lag: 128,
+            watermark_delay_ms: 61_250,
+            workers: 4,
+            bad_by_reason: [
+                ("not_json", 9u64),
+                ("out_of_range", 5),
+                ("missing_field", 3),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+            open_windows: ids.iter().enumerate().filter(|(i, _)| is_live(*i)).count() as u64,
+            final_windows: 9_876,
+        },
+        fleet: FleetView {
+            devices: ids.len() as u64,
+            locations,
+            alerts,
+        },
+    }
+}
+
+/// The final windows of the fixture history of `device_id`: `windows` consecutive windows, the last one being
+/// the latest document's last final window.
+pub fn history_rows(device_id: &str, now_ms: u64, windows: u64) -> Vec<Aggregate> {
+    let current = now_ms - now_ms % WINDOW_MS;
+    let first = current - windows * WINDOW_MS;
+    (0..windows)
+        .map(|k| aggregate(device_id, first + k * WINDOW_MS))
+        .collect()
+}

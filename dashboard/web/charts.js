@@ -1,0 +1,252 @@
+// Chart.js charts of the page: per-device bars of the newest window (temperature, humidity, battery range;
+// live windows hatched and lighter) and the selected device's history of final windows.
+
+import { fmt1, fmt2, fmtInt, fmtTime, fmtWindow, parseTime, shorten } from './format.js';
+
+const Chart = window.Chart;
+
+/** Colours per measure: solid for final windows, a lighter tint for the hatch of live ones. */
+export const PALETTE = {
+  temperature: { solid: '#d9480f', tint: '#ffd8c2' },
+  humidity: { solid: '#1971c2', tint: '#cfe3f7' },
+  battery: { solid: '#2b8a3e', tint: '#cdebd3' },
+};
+const SELECTED_BORDER = '#212529';
+/** Horizontal room per device before the charts start scrolling sideways. */
+const PX_PER_DEVICE = 26;
+
+Chart.defaults.font.family = getComputedStyle(document.documentElement).getPropertyValue('--font').trim() || 'system-ui';
+Chart.defaults.font.size = 12;
+Chart.defaults.color = '#495057';
+Chart.defaults.borderColor = '#e9ecef';
+
+/** Diagonal stripes of `solid` on `tint`: the mark of a live (still open) window. */
+function hatch({ solid, tint }) {
+  const size = 8;
+  const c = document.createElement('canvas');
+  c.width = size;
+  c.height = size;
+  const g = c.getContext('2d');
+  g.fillStyle = tint;
+  g.fillRect(0, 0, size, size);
+  g.strokeStyle = solid;
+  g.globalAlpha = 0.55;
+  g.lineWidth = 1.5;
+  g.beginPath();
+  for (const o of [-size, 0, size]) {
+    g.moveTo(o, size);
+    g.lineTo(o + size, 0);
+  }
+  g.stroke();
+  return g.createPattern(c, 'repeat');
+}
+
+/** The newest window of every device (the later start wins; at equal starts a final record wins). */
+export function newestPerDevice(records) {
+  const newest = new Map();
+  for (const r of records ?? []) {
+    const cur = newest.get(r.device_id);
+    const t = parseTime(r.window_start);
+    const tc = cur ? parseTime(cur.window_start) : -Infinity;
+    if (!cur || t > tc || (t === tc && r.final && !cur.final)) newest.set(r.device_id, r);
+  }
+  return newest;
+}
+
+const SORTS = {
+  id: (a, b) => (a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0),
+  temperature: (a, b) => b.avg_temperature - a.avg_temperature,
+  humidity: (a, b) => b.avg_humidity - a.avg_humidity,
+  battery: (a, b) => a.min_battery - b.min_battery,
+};
+
+/** The rows to draw: newest window per device, filtered by a case-insensitive substring, sorted. */
+export function deviceRows(doc, filter, sort) {
+  const needle = (filter ?? '').trim().toLowerCase();
+  const rows = [...newestPerDevice(doc?.records).values()].filter(
+    (r) => !needle || r.device_id.toLowerCase().includes(needle),
+  );
+  rows.sort((a, b) => (SORTS[sort] ?? SORTS.id)(a, b) || SORTS.id(a, b));
+  return rows;
+}
+
+function barTooltip(rows, measure) {
+  return {
+    callbacks: {
+      title: (items) => rows[items[0].dataIndex]?.device_id ?? '',
+      label: (item) => {
+        const r = rows[item.dataIndex];
+        if (!r) return '';
+        if (measure === 'temperature') return `avg ${fmt2(r.avg_temperature, ' °C')} (σ ${fmt2(r.stddev_temperature)})`;
+        if (measure === 'humidity') return `avg ${fmt2(r.avg_humidity, ' %')}`;
+        return item.datasetIndex === 0 ? `battery ${fmt1(r.min_battery, ' %')} – ${fmt1(r.max_battery, ' %')}` : null;
+      },
+      afterLabel: (item) => {
+        const r = rows[item.dataIndex];
+        if (!r || item.datasetIndex > 0) return '';
+        return [
+          `window ${fmtWindow(r.window_start, r.window_end)}${r.final ? ' (final)' : ' (live, still open)'}`,
+          `${fmtInt(r.count)} events · ${fmtInt(r.warn_count)} warn · ${fmtInt(r.error_count)} error`,
+        ];
+      },
+    },
+  };
+}
+
+/** The three device charts, sharing one horizontal scroll area. */
+export class DeviceCharts {
+  constructor({ temperature, humidity, battery, sizer, onSelect }) {
+    this.sizer = sizer;
+    this.onSelect = onSelect;
+    this.rows = [];
+    this.patterns = Object.fromEntries(Object.entries(PALETTE).map(([k, p]) => [k, hatch(p)]));
+    this.charts = {
+      temperature: this.#make(temperature, 'temperature', 'avg temperature (°C)', {}),
+      humidity: this.#make(humidity, 'humidity', 'avg humidity (%)', { min: 0, max: 100 }),
+      battery: this.#make(battery, 'battery', 'min battery (%)', { min: 0, max: 100 }),
+    };
+  }
+
+  #make(canvas, measure, label, yRange) {
+    const self = this;
+    return new Chart(canvas, {
+      type: 'bar',
+      data: {
+        labels: [],
+        datasets: [
+          { label, data: [], borderWidth: 1.5, borderSkipped: false, maxBarThickness: 48 },
+          // Battery only: the span from min to max battery, drawn on top of the 0..min bar.
+          ...(measure === 'battery'
+            ? [{ label: 'max battery (%)', data: [], borderWidth: 1.5, borderSkipped: false, maxBarThickness: 48, backgroundColor: 'rgba(43, 138, 62, 0.18)' }]
+            : []),
+        ],
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: { duration: 250 },
+        interaction: { mode: 'index', intersect: false },
+        plugins: { legend: { display: false }, tooltip: barTooltip(self.rows, measure) },
+        scales: {
+          x: {
+            stacked: measure === 'battery',
+            grid: { display: false },
+            ticks: { autoSkip: false, maxRotation: 90, minRotation: 0, callback: (v, i) => shorten(self.rows[i]?.device_id ?? '') },
+          },
+          y: { ...yRange, beginAtZero: measure !== 'temperature', grace: measure === 'temperature' ? '8%' : 0, ticks: { maxTicksLimit: 6 } },
+        },
+        onClick: (event, _elements, chart) => {
+          const hit = chart.getElementsAtEventForMode(event, 'index', { intersect: false }, true);
+          if (hit.length) self.onSelect(self.rows[hit[0].index].device_id);
+        },
+        onHover: (event, elements) => {
+          event.native.target.style.cursor = elements.length ? 'pointer' : 'default';
+        },
+      },
+    });
+  }
+
+  /** Redraws the bars for `rows`, outlining the selected device. */
+  update(rows, selected) {
+    // The tooltip and tick callbacks read `this.rows`; replace its contents rather than the array.
+    this.rows.splice(0, this.rows.length, ...rows);
+    const width = this.sizer.parentElement.clientWidth;
+    this.sizer.style.width = rows.length * PX_PER_DEVICE > width ? `${rows.length * PX_PER_DEVICE}px` : '100%';
+    const labels = rows.map((r) => r.device_id);
+    const values = {
+      temperature: rows.map((r) => r.avg_temperature),
+      humidity: rows.map((r) => r.avg_humidity),
+      battery: rows.map((r) => r.min_battery),
+    };
+    for (const [measure, chart] of Object.entries(this.charts)) {
+      const [ds, range] = chart.data.datasets;
+      const solid = PALETTE[measure].solid;
+      const border = rows.map((r) => (r.device_id === selected ? SELECTED_BORDER : solid));
+      const borderWidth = rows.map((r) => (r.device_id === selected ? 3 : 1.5));
+      chart.data.labels = labels;
+      ds.data = values[measure];
+      ds.backgroundColor = rows.map((r) => (r.final ? solid : this.patterns[measure]));
+      ds.borderColor = border;
+      ds.borderWidth = borderWidth;
+      if (range) {
+        range.data = rows.map((r) => [r.min_battery, r.max_battery]);
+        range.borderColor = border;
+        range.borderWidth = borderWidth;
+      }
+      chart.update();
+    }
+  }
+}
+
+/** The selected device's final windows: temperature with a ±σ band, humidity and battery range. */
+export class HistoryChart {
+  constructor(canvas) {
+    this.rows = [];
+    const rows = this.rows;
+    const t = PALETTE.temperature;
+    this.chart = new Chart(canvas, {
+      type: 'line',
+      data: {
+        datasets: [
+          { label: 'avg temperature (°C)', data: [], borderColor: t.solid, backgroundColor: t.solid, yAxisID: 'y', tension: 0.2 },
+          { label: 'avg humidity (%)', data: [], borderColor: PALETTE.humidity.solid, backgroundColor: PALETTE.humidity.solid, yAxisID: 'y1', tension: 0.2 },
+          { label: 'min battery (%)', data: [], borderColor: PALETTE.battery.solid, backgroundColor: PALETTE.battery.solid, yAxisID: 'y1', borderDash: [5, 3], tension: 0.2 },
+          { label: 'temperature +σ', data: [], borderWidth: 0, pointRadius: 0, yAxisID: 'y', fill: false, tension: 0.2 },
+          { label: 'temperature ±σ', data: [], borderWidth: 0, pointRadius: 0, yAxisID: 'y', fill: '-1', backgroundColor: 'rgba(217, 72, 15, 0.14)', tension: 0.2 },
+        ],
+      },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        parsing: false,
+        normalized: true,
+        interaction: { mode: 'index', intersect: false },
+        plugins: {
+          legend: {
+            position: 'bottom',
+            labels: { usePointStyle: true, filter: (item) => item.text !== 'temperature +σ' },
+          },
+          tooltip: {
+            filter: (item) => item.datasetIndex < 3,
+            callbacks: {
+              title: (items) => {
+                const r = rows[items[0]?.dataIndex];
+                return r ? `window ${fmtWindow(r.window_start, r.window_end)}` : '';
+              },
+              footer: (items) => {
+                const r = rows[items[0]?.dataIndex];
+                return r ? `σ ${fmt2(r.stddev_temperature)} °C · ${fmtInt(r.count)} events · ${fmtInt(r.warn_count)} warn · ${fmtInt(r.error_count)} error` : '';
+              },
+            },
+          },
+        },
+        scales: {
+          x: {
+            type: 'linear',
+            ticks: { maxTicksLimit: 8, callback: (v) => fmtTime(v) },
+            grid: { display: false },
+          },
+          y: { position: 'left', title: { display: true, text: '°C' } },
+          y1: { position: 'right', min: 0, max: 100, title: { display: true, text: '%' }, grid: { drawOnChartArea: false } },
+        },
+      },
+    });
+  }
+
+  /** Draws `rows` (final windows, oldest first); points are drawn only while they stay few. */
+  update(rows) {
+    this.rows.splice(0, this.rows.length, ...rows);
+    const x = rows.map((r) => parseTime(r.window_start));
+    const series = (f) => rows.map((r, i) => ({ x: x[i], y: f(r) }));
+    const ds = this.chart.data.datasets;
+    ds[0].data = series((r) => r.avg_temperature);
+    ds[1].data = series((r) => r.avg_humidity);
+    ds[2].data = series((r) => r.min_battery);
+    ds[3].data = series((r) => r.avg_temperature + r.stddev_temperature);
+    ds[4].data = series((r) => r.avg_temperature - r.stddev_temperature);
+    const radius = rows.length > 120 ? 0 : 2.5;
+    for (const d of ds.slice(0, 3)) d.pointRadius = radius;
+    this.chart.update();
+  }
+}

@@ -1,0 +1,67 @@
+// Formatting of numbers, durations and times for the dashboard page. Pure functions, no DOM.
+
+const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
+const oneDecimal = new Intl.NumberFormat('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+const twoDecimals = new Intl.NumberFormat('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+
+/** A count with thousands separators, or an en dash when unknown. */
+export function fmtInt(n) {
+  return Number.isFinite(n) ? integer.format(n) : '–';
+}
+
+/** A measurement with one decimal and its unit. */
+export function fmt1(n, unit = '') {
+  return Number.isFinite(n) ? `${oneDecimal.format(n)}${unit}` : '–';
+}
+
+/** A measurement with two decimals and its unit. */
+export function fmt2(n, unit = '') {
+  return Number.isFinite(n) ? `${twoDecimals.format(n)}${unit}` : '–';
+}
+
+/** A duration in milliseconds as `850 ms`, `12.3 s`, `4 min 05 s` or `2 h 03 min`. */
+export function fmtDurationMs(ms) {
+  if (!Number.isFinite(ms)) return '–';
+  const sign = ms < 0 ? '−' : '';
+  const a = Math.abs(ms);
+  if (a < 1000) return `${sign}${integer.format(a)} ms`;
+  if (a < 60_000) return `${sign}${oneDecimal.format(a / 1000)} s`;
+  const s = Math.floor(a / 1000);
+  if (s < 3600) return `${sign}${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+  if (s < 86400) return `${sign}${Math.floor(s / 3600)} h ${String(Math.floor(s / 60) % 60).padStart(2, '0')} min`;
+  return `${sign}${Math.floor(s / 86400)} d ${Math.floor(s / 3600) % 24} h`;
+}
+
+/** How long ago an epoch-seconds instant was, in whole seconds: `0 s`, `42 s`, `2 min 05 s`. */
+export function fmtAge(epochSeconds, nowMs = Date.now()) {
+  if (!Number.isFinite(epochSeconds) || epochSeconds <= 0) return 'never';
+  const s = Math.max(0, Math.floor(nowMs / 1000 - epochSeconds));
+  return s < 60 ? `${s} s` : fmtDurationMs(s * 1000);
+}
+
+/** Epoch milliseconds as local `HH:MM:SS`, with the date when it is not today. */
+export function fmtTime(ms, withDate = false) {
+  if (!Number.isFinite(ms)) return '–';
+  const d = new Date(ms);
+  const time = d.toLocaleTimeString('en-GB', { hour12: false });
+  if (!withDate && d.toDateString() === new Date().toDateString()) return time;
+  return `${d.toLocaleDateString('en-CA')} ${time}`;
+}
+
+/** An RFC 3339 time as epoch milliseconds (NaN when absent or unreadable). */
+export function parseTime(text) {
+  return typeof text === 'string' ? Date.parse(text) : NaN;
+}
+
+/** A window as `14:30:00–14:30:10`. */
+export function fmtWindow(startText, endText) {
+  const s = parseTime(startText);
+  const e = parseTime(endText);
+  return `${fmtTime(s)}–${fmtTime(e).split(' ').pop()}`;
+}
+
+/** Shortens a long label for an axis tick; the tooltip keeps the full text. */
+export function shorten(text, max = 16) {
+  const chars = Array.from(text);
+  return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
+}

@@ -1,0 +1,136 @@
+// The page's non-chart panels: pipeline health, fleet rollup by location, alerts and the device picker.
+// Every value from the data is inserted as text (never as HTML), so any device id or location is safe.
+
+import { fmt1, fmtAge, fmtDurationMs, fmtInt, fmtTime, parseTime } from './format.js';
+
+/** Creates an element with text content and attributes. */
+export function el(tag, text, attrs = {}) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+function setStat(root, key, text, raw, level = '') {
+  const dd = root.querySelector(`[data-metric="${key}"]`);
+  if (!dd) return;
+  dd.textContent = text;
+  dd.dataset.value = String(raw);
+  dd.closest('.stat')?.setAttribute('data-level', level);
+}
+
+/** Seconds after which the data counts as stale (the server's --stale-after when known). */
+export const staleness = { seconds: 30 };
+
+function ageLevel(doc, nowMs) {
+  const age = nowMs / 1000 - doc.updated_at;
+  if (!(doc.updated_at > 0) || age > staleness.seconds) return 'bad';
+  return age > staleness.seconds / 2 ? 'warn' : '';
+}
+
+/** Fills the health panel from the pipeline counters. */
+export function renderHealth(root, doc, nowMs = Date.now()) {
+  const p = doc?.pipeline ?? {};
+  setStat(root, 'input_rate', `${fmt1(p.input_rate)} /s`, p.input_rate);
+  setStat(root, 'watermark_delay_ms', fmtDurationMs(p.watermark_delay_ms), p.watermark_delay_ms);
+  setStat(root, 'lag', fmtInt(p.lag), p.lag, p.lag > 10_000 ? 'warn' : '');
+  setStat(root, 'late_total', fmtInt(p.late_total), p.late_total, p.late_total > 0 ? 'warn' : '');
+  setStat(root, 'bad_total', fmtInt(p.bad_total), p.bad_total, p.bad_total > 0 ? 'warn' : '');
+  setStat(root, 'events_total', fmtInt(p.events_total), p.events_total);
+  setStat(root, 'batch_ms', `${fmt1(p.batch_ms)} ms`, p.batch_ms);
+  setStat(root, 'open_windows', fmtInt(p.open_windows), p.open_windows);
+  setStat(root, 'workers', fmtInt(p.workers), p.workers);
+  renderAge(root, doc, nowMs);
+
+  const reasons = root.querySelector('#bad-reasons');
+  reasons.replaceChildren();
+  const entries = Object.entries(p.bad_by_reason ?? {}).filter(([, n]) => n > 0);
+  entries.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  if (entries.length) {
+    reasons.append(el('span', 'bad events by reason:', { class: 'muted' }));
+    for (const [reason, n] of entries) {
+      const chip = el('span', null, { class: 'chip', 'data-reason': reason });
+      chip.append(el('span', reason), el('b', fmtInt(n)));
+      reasons.append(chip);
+    }
+  }
+}
+
+/** Updates only the age of the document (called every second). */
+export function renderAge(root, doc, nowMs = Date.now()) {
+  if (!doc) return;
+  setStat(root, 'updated', fmtAge(doc.updated_at, nowMs), doc.updated_at, ageLevel(doc, nowMs));
+}
+
+const ALERT_LABELS = {
+  battery_low: ['Battery low', (v) => fmt1(v, ' %')],
+  status_error: ['Status error', (v) => `${fmtInt(v)} error${v === 1 ? '' : 's'}`],
+  temperature_high: ['Temperature high', (v) => fmt1(v, ' °C')],
+  temperature_low: ['Temperature low', (v) => fmt1(v, ' °C')],
+};
+const ALERTS_SHOWN = 50;
+
+/** Fills the per-location table and the alert list; clicking an alert's device selects it. */
+export function renderFleet(root, doc, onSelect) {
+  const fleet = doc?.fleet ?? { devices: 0, locations: [], alerts: [] };
+  root.querySelector('#fleet-devices').textContent =
+    `${fmtInt(fleet.devices)} device${fleet.devices === 1 ? '' : 's'} with a final window`;
+
+  const body = root.querySelector('#fleet-table tbody');
+  const locations = [...(fleet.locations ?? [])].sort((a, b) => (a.location < b.location ? -1 : 1));
+  body.replaceChildren(
+    ...locations.map((l) => {
+      const tr = el('tr', null, { 'data-location': l.location });
+      tr.append(
+        el('th', l.location, { scope: 'row' }),
+        el('td', fmtInt(l.devices)),
+        el('td', fmtInt(l.events)),
+        el('td', fmt1(l.avg_temperature, ' °C')),
+        el('td', fmt1(l.avg_humidity, ' %')),
+        el('td', fmt1(l.min_battery, ' %'), { class: l.min_battery < 20 ? 'bad' : '' }),
+        el('td', fmtInt(l.warn_count), { class: l.warn_count > 0 ? 'warn' : '' }),
+        el('td', fmtInt(l.error_count), { class: l.error_count > 0 ? 'bad' : '' }),
+      );
+      return tr;
+    }),
+  );
+  if (!locations.length) {
+    const tr = el('tr');
+    tr.append(el('td', 'No final windows yet.', { colspan: '8', class: 'muted' }));
+    body.append(tr);
+  }
+
+  const list = root.querySelector('#alerts');
+  const alerts = [...(fleet.alerts ?? [])].sort(
+    (a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.device_id < b.device_id ? -1 : 1),
+  );
+  root.querySelector('#alert-count').textContent = alerts.length ? `(${fmtInt(alerts.length)})` : '';
+  list.replaceChildren(
+    ...alerts.slice(0, ALERTS_SHOWN).map((a) => {
+      const [label, fmt] = ALERT_LABELS[a.kind] ?? [a.kind, (v) => fmt1(v)];
+      const li = el('li', null, { class: `alert kind-${a.kind.replace(/[^a-z_]/g, '')}`, 'data-device': a.device_id });
+      const device = el('button', a.device_id, { type: 'button', class: 'linkish', title: `show history of ${a.device_id}` });
+      device.addEventListener('click', () => onSelect(a.device_id));
+      li.append(el('span', label, { class: 'kind' }), device, el('span', fmt(a.value), { class: 'value' }),
+        el('span', fmtTime(parseTime(a.window_end)), { class: 'muted when', title: a.window_end }));
+      return li;
+    }),
+  );
+  if (alerts.length > ALERTS_SHOWN) list.append(el('li', `… and ${fmtInt(alerts.length - ALERTS_SHOWN)} more`, { class: 'muted' }));
+  if (!alerts.length) list.append(el('li', 'No active alerts.', { class: 'muted none' }));
+}
+
+/** Keeps the device picker in sync with the devices present, preserving the selection. */
+export function renderDevicePicker(select, deviceIds, selected) {
+  const current = [...select.options].slice(1).map((o) => o.value);
+  if (current.length !== deviceIds.length || current.some((v, i) => v !== deviceIds[i])) {
+    select.replaceChildren(select.options[0], ...deviceIds.map((id) => el('option', id, { value: id })));
+  }
+  select.value = selected && deviceIds.includes(selected) ? selected : '';
+}
+
+/** Shows or hides the problem banner. */
+export function renderBanner(banner, message) {
+  banner.hidden = !message;
+  banner.textContent = message ?? '';
+}
