@@ -84,6 +84,15 @@ pub struct Args {
     /// --bounded).
     #[arg(long)]
     pub input: Option<PathBuf>,
+    /// Fleet alert: a device's latest final window has a battery below this (percent).
+    #[arg(long, default_value_t = 20.0)]
+    pub alert_battery_below: f64,
+    /// Fleet alert: a device's latest final window has a mean temperature above this (°C).
+    #[arg(long, default_value_t = 35.0, allow_negative_numbers = true)]
+    pub alert_temperature_above: f64,
+    /// Fleet alert: a device's latest final window has a mean temperature below this (°C).
+    #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
+    pub alert_temperature_below: f64,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -127,6 +136,8 @@ pub struct JobConfig {
     pub bounded: bool,
     /// Replay file instead of Kafka.
     pub input: Option<PathBuf>,
+    /// Fleet alert thresholds.
+    pub thresholds: crate::fleet::Thresholds,
 }
 
 impl Args {
@@ -140,6 +151,15 @@ impl Args {
         }
         if self.checkpoint_interval.is_zero() {
             bail!("--checkpoint-interval must be a positive duration such as 30s (got 0)");
+        }
+        for (flag, v) in [
+            ("--alert-battery-below", self.alert_battery_below),
+            ("--alert-temperature-above", self.alert_temperature_above),
+            ("--alert-temperature-below", self.alert_temperature_below),
+        ] {
+            if !v.is_finite() {
+                bail!("{flag} must be a number, got {v}");
+            }
         }
         if self.workers == 0 {
             bail!("-w/--workers must be at least 1");
@@ -174,6 +194,11 @@ impl Args {
             start: self.start,
             bounded: self.bounded || self.input.is_some(),
             input: self.input.clone(),
+            thresholds: crate::fleet::Thresholds {
+                battery_below: self.alert_battery_below,
+                temperature_above: self.alert_temperature_above,
+                temperature_below: self.alert_temperature_below,
+            },
         })
     }
 

@@ -19,6 +19,7 @@ use timely::dataflow::operators::{Concat, Probe};
 use timely::worker::Worker;
 
 use crate::config::JobConfig;
+use crate::fleet::{self, AlertRow, RollupRow};
 use crate::sink::deadletter::DeadLetterWriter;
 use crate::sink::latest_json::LatestState;
 use crate::sink::parquet::ParquetHistory;
@@ -43,6 +44,8 @@ pub struct WorkerHandles {
 enum LatestIn {
     Agg(WindowOut),
     Stats(WorkerStats),
+    Rollup(String, RollupRow, isize),
+    Alert(AlertRow, isize),
 }
 
 type Unit = CapacityContainerBuilder<Vec<()>>;
@@ -95,6 +98,12 @@ pub fn build(
         });
 
         let windows = window::build(events, config.window_ms, config.trigger);
+        let views = fleet::build(windows.clone(), config.thresholds);
+        let fleet_updates = views
+            .rollups
+            .inner
+            .map(|((location, row), _time, diff)| LatestIn::Rollup(location, row, diff))
+            .concat(views.alerts.inner.map(|(alert, _time, diff)| LatestIn::Alert(alert, diff)));
 
         // Parquet history: final windows, on the worker that computed them.
         let roll_every = config.roll_interval;
@@ -167,6 +176,7 @@ pub fn build(
         windows
             .map(LatestIn::Agg)
             .concat(stats.map(LatestIn::Stats))
+            .concat(fleet_updates)
             .unary_frontier::<Unit, _, _, _>(Exchange::new(|_: &LatestIn| 0), "LatestJson", move |cap, info| {
                 let activator = scope.activator_for(info.address);
                 let mut cap = Some(cap);
@@ -178,6 +188,8 @@ pub fn build(
                             match item {
                                 LatestIn::Agg(w) => l.aggregate(&w.agg, w.is_final),
                                 LatestIn::Stats(s) => l.stats(s),
+                                LatestIn::Rollup(location, row, diff) => l.rollup(location, row, diff),
+                                LatestIn::Alert(alert, diff) => l.alert(alert, diff),
                             }
                         }
                     });

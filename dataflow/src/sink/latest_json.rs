@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use model::{Aggregate, FleetView, LatestDoc, PipelineStats};
+use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
 
 use super::atomic::write_atomic;
+use crate::fleet::{AlertRow, RollupRow};
 use crate::source::WorkerStats;
 
 #[derive(Default)]
@@ -26,8 +27,8 @@ pub struct LatestState {
     final_windows: u64,
     /// The job watermark, epoch ms.
     pub watermark: Option<u64>,
-    /// Fleet views.
-    pub fleet: FleetView,
+    rollups: BTreeMap<(String, RollupRow), isize>,
+    alerts: BTreeMap<AlertRow, isize>,
     dirty: bool,
 }
 
@@ -41,7 +42,8 @@ impl LatestState {
             total_workers,
             final_windows: 0,
             watermark: None,
-            fleet: FleetView::default(),
+            rollups: BTreeMap::new(),
+            alerts: BTreeMap::new(),
             dirty: true,
         }
     }
@@ -72,6 +74,52 @@ impl LatestState {
     pub fn stats(&mut self, stats: WorkerStats) {
         self.workers.insert(stats.worker, stats);
         self.dirty = true;
+    }
+
+    /// Applies a change of the per-location rollup view.
+    pub fn rollup(&mut self, location: String, row: RollupRow, diff: isize) {
+        apply(&mut self.rollups, (location, row), diff);
+        self.dirty = true;
+    }
+
+    /// Applies a change of the alert view.
+    pub fn alert(&mut self, alert: AlertRow, diff: isize) {
+        apply(&mut self.alerts, alert, diff);
+        self.dirty = true;
+    }
+
+    /// The fleet section: the views as they stand.
+    pub fn fleet(&self) -> FleetView {
+        let locations: Vec<LocationRollup> = self
+            .rollups
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|((location, r), _)| LocationRollup {
+                location: location.clone(),
+                devices: r.devices,
+                events: r.events,
+                avg_temperature: f64::from_bits(r.avg_temperature),
+                avg_humidity: f64::from_bits(r.avg_humidity),
+                min_battery: f64::from_bits(r.min_battery),
+                warn_count: r.warn_count,
+                error_count: r.error_count,
+            })
+            .collect();
+        FleetView {
+            devices: locations.iter().map(|l| l.devices).sum(),
+            locations,
+            alerts: self
+                .alerts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(a, _)| Alert {
+                    device_id: a.device_id.clone(),
+                    kind: a.kind.clone(),
+                    value: f64::from_bits(a.value),
+                    window_end: model::time::rfc3339_ms(a.window_end),
+                })
+                .collect(),
+        }
     }
 
     /// Marks the state as changed (e.g. the watermark moved).
@@ -140,7 +188,7 @@ impl LatestState {
             watermark: self.watermark.map(model::time::rfc3339_ms),
             records,
             pipeline: self.pipeline(now_ms),
-            fleet: self.fleet.clone(),
+            fleet: self.fleet(),
         }
     }
 
@@ -163,6 +211,24 @@ impl LatestState {
             "snapshot"
         );
         Ok(())
+    }
+}
+
+/// Adds `diff` to the multiplicity of `key`, forgetting it at zero (differential updates arrive in any order).
+fn apply<K: Ord>(map: &mut BTreeMap<K, isize>, key: K, diff: isize) {
+    use std::collections::btree_map::Entry;
+    match map.entry(key) {
+        Entry::Occupied(mut e) => {
+            *e.get_mut() += diff;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+        Entry::Vacant(e) => {
+            if diff != 0 {
+                e.insert(diff);
+            }
+        }
     }
 }
 

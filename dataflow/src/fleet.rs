@@ -1,0 +1,238 @@
+//! Fleet views, maintained incrementally with differential dataflow from final windows: the latest final window
+//! of each device (a new window retracts the previous one), a rollup per location, and the current alert set
+//! (battery low, status error, temperature outside a band). Their state is bounded by the number of devices.
+//! Floats travel as bit patterns so that rows are `Ord` and hashable, as differential requires.
+
+use std::collections::HashMap;
+
+use differential_dataflow::{AsCollection, VecCollection};
+use serde::{Deserialize, Serialize};
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+
+use crate::window::WindowOut;
+
+/// Alert thresholds (flags).
+#[derive(Clone, Copy, Debug)]
+pub struct Thresholds {
+    /// `battery_low` when the window's minimum battery is below this.
+    pub battery_below: f64,
+    /// `temperature_high` when the window's mean temperature is above this.
+    pub temperature_above: f64,
+    /// `temperature_low` when the window's mean temperature is below this.
+    pub temperature_below: f64,
+}
+
+/// A device's latest final window, as the fleet views see it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DeviceRow {
+    /// Location.
+    pub location: String,
+    /// Window end, ms.
+    pub window_end: u64,
+    /// Events.
+    pub count: u64,
+    /// Mean temperature (bits).
+    pub avg_temperature: u64,
+    /// Mean humidity (bits).
+    pub avg_humidity: u64,
+    /// Lowest battery (bits).
+    pub min_battery: u64,
+    /// Warn statuses.
+    pub warn_count: u64,
+    /// Error statuses.
+    pub error_count: u64,
+}
+
+/// The rollup of one location.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RollupRow {
+    /// Devices.
+    pub devices: u64,
+    /// Events.
+    pub events: u64,
+    /// Event-weighted mean temperature (bits).
+    pub avg_temperature: u64,
+    /// Event-weighted mean humidity (bits).
+    pub avg_humidity: u64,
+    /// Lowest battery (bits).
+    pub min_battery: u64,
+    /// Warn statuses.
+    pub warn_count: u64,
+    /// Error statuses.
+    pub error_count: u64,
+}
+
+/// One alert.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AlertRow {
+    /// Device.
+    pub device_id: String,
+    /// Kind.
+    pub kind: String,
+    /// Value that raised it (bits).
+    pub value: u64,
+    /// Window end, ms.
+    pub window_end: u64,
+}
+
+/// The two views' output streams: `((location, rollup), time, diff)` and `(alert, time, diff)` updates.
+pub struct FleetStreams<'s> {
+    /// Rollup updates per location.
+    pub rollups: VecCollection<'s, u64, (String, RollupRow), isize>,
+    /// Alert updates.
+    pub alerts: VecCollection<'s, u64, AlertRow, isize>,
+}
+
+/// Builds the views from the window operator's output (final windows only are used).
+pub fn build<'s>(
+    windows: StreamVec<'s, u64, WindowOut>,
+    thresholds: Thresholds,
+) -> FleetStreams<'s> {
+    // The window operator sends every window of a device from the same worker, in window order, so the previous
+    // final window of a device is known here and can be retracted when the next one arrives.
+    let latest = windows
+        .unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(
+            Pipeline,
+            "LatestFinal",
+            |_, _| {
+                let mut previous: HashMap<String, DeviceRow> = HashMap::new();
+                move |input, output| {
+                    input.for_each(|cap, data| {
+                        let Some(&time) = cap.least() else { return };
+                        let mut session = output.session(&cap);
+                        for w in data.drain(..).filter(|w| w.is_final) {
+                            let row = DeviceRow {
+                                location: w.location,
+                                window_end: w.agg.window_end,
+                                count: w.agg.count,
+                                avg_temperature: w.agg.avg_temperature.to_bits(),
+                                avg_humidity: w.agg.avg_humidity.to_bits(),
+                                min_battery: w.agg.min_battery.to_bits(),
+                                warn_count: w.agg.warn_count,
+                                error_count: w.agg.error_count,
+                            };
+                            match previous.get(&w.agg.device_id) {
+                                Some(prev) if prev.window_end >= row.window_end => continue,
+                                Some(prev) => session.give((
+                                    (w.agg.device_id.clone(), prev.clone()),
+                                    time,
+                                    -1isize,
+                                )),
+                                None => {}
+                            }
+                            session.give(((w.agg.device_id.clone(), row.clone()), time, 1isize));
+                            previous.insert(w.agg.device_id, row);
+                        }
+                    });
+                }
+            },
+        )
+        .as_collection();
+
+    let rollups = latest
+        .clone()
+        .map(|(device, row)| (row.location.clone(), (device, row)))
+        .reduce(|_location, input, output| {
+            let mut r = RollupRow {
+                devices: 0,
+                events: 0,
+                avg_temperature: 0,
+                avg_humidity: 0,
+                min_battery: f64::INFINITY.to_bits(),
+                warn_count: 0,
+                error_count: 0,
+            };
+            let (mut sum_t, mut sum_h, mut min_b) = (0.0, 0.0, f64::INFINITY);
+            for ((_, row), diff) in input {
+                let n = *diff as u64;
+                r.devices += n;
+                r.events += row.count * n;
+                sum_t += f64::from_bits(row.avg_temperature) * (row.count * n) as f64;
+                sum_h += f64::from_bits(row.avg_humidity) * (row.count * n) as f64;
+                min_b = min_b.min(f64::from_bits(row.min_battery));
+                r.warn_count += row.warn_count * n;
+                r.error_count += row.error_count * n;
+            }
+            let events = r.events.max(1) as f64;
+            r.avg_temperature = (sum_t / events).to_bits();
+            r.avg_humidity = (sum_h / events).to_bits();
+            r.min_battery = min_b.to_bits();
+            output.push((r, 1isize));
+        });
+
+    let alerts = latest.flat_map(move |(device, row)| alerts_of(&device, &row, thresholds));
+    FleetStreams { rollups, alerts }
+}
+
+/// The alerts one device's latest final window raises.
+pub fn alerts_of(device: &str, row: &DeviceRow, t: Thresholds) -> Vec<AlertRow> {
+    let mut out = Vec::new();
+    let mut raise = |kind: &str, value: f64| {
+        out.push(AlertRow {
+            device_id: device.to_string(),
+            kind: kind.to_string(),
+            value: value.to_bits(),
+            window_end: row.window_end,
+        })
+    };
+    let battery = f64::from_bits(row.min_battery);
+    let temperature = f64::from_bits(row.avg_temperature);
+    if battery < t.battery_below {
+        raise("battery_low", battery);
+    }
+    if row.error_count > 0 {
+        raise("status_error", row.error_count as f64);
+    }
+    if temperature > t.temperature_above {
+        raise("temperature_high", temperature);
+    }
+    if temperature < t.temperature_below {
+        raise("temperature_low", temperature);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(battery: f64, temperature: f64, errors: u64) -> DeviceRow {
+        DeviceRow {
+            location: "lab".into(),
+            window_end: 10,
+            count: 4,
+            avg_temperature: temperature.to_bits(),
+            avg_humidity: 50f64.to_bits(),
+            min_battery: battery.to_bits(),
+            warn_count: 0,
+            error_count: errors,
+        }
+    }
+
+    const T: Thresholds = Thresholds {
+        battery_below: 20.0,
+        temperature_above: 35.0,
+        temperature_below: 5.0,
+    };
+
+    #[test]
+    fn healthy_window_raises_nothing() {
+        assert!(alerts_of("d", &row(50.0, 22.0, 0), T).is_empty());
+    }
+
+    #[test]
+    fn each_threshold_raises_its_alert() {
+        let kinds = |r| {
+            alerts_of("d", &r, T)
+                .into_iter()
+                .map(|a| a.kind)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kinds(row(19.9, 22.0, 0)), ["battery_low"]);
+        assert_eq!(kinds(row(50.0, 22.0, 2)), ["status_error"]);
+        assert_eq!(kinds(row(50.0, 35.5, 0)), ["temperature_high"]);
+        assert_eq!(kinds(row(50.0, 4.0, 0)), ["temperature_low"]);
+    }
+}
