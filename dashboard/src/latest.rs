@@ -258,27 +258,45 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, String> {
             path.display()
         ));
     }
-    let value: serde_json::Value = serde_json::from_slice(&raw).map_err(|e| {
-        let what = if e.is_eof() {
-            "is truncated (partial write?)"
-        } else {
-            "is not valid JSON"
+    let doc: LatestDoc = serde_json::from_slice(&raw).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Eof => "is truncated (partial write?)",
+            serde_json::error::Category::Data => "is JSON but not a latest.json document",
+            _ => "is not valid JSON",
         };
         format!("{} {what}: {e}", path.display())
     })?;
-    let compact = value.to_string();
-    let doc: LatestDoc = serde_json::from_value(value).map_err(|e| {
-        format!(
-            "{} is JSON but not a latest.json document: {e}",
-            path.display()
-        )
-    })?;
+    let compact = strip_whitespace(&raw);
     Ok(Snapshot {
         raw: raw.into(),
         compact,
         doc,
         read_at: SystemTime::now(),
     })
+}
+
+/// The document without insignificant whitespace. Numbers and strings keep their exact text (a round trip
+/// through a parsed value could change the last digit of a float). Only called on valid JSON, where a string
+/// cannot hold a raw control character, so the result is one line.
+fn strip_whitespace(json: &[u8]) -> String {
+    let mut out = Vec::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            out.push(b);
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+    // Only ASCII whitespace outside strings was removed from valid UTF-8, so the rest is still valid UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -362,6 +380,16 @@ mod tests {
         assert_eq!(fresh.devices, 1);
         let old = store.health(&view, written + Duration::from_secs(31));
         assert_eq!(old.status, HealthStatus::Stale);
+    }
+
+    #[test]
+    fn the_compact_form_keeps_strings_and_numbers_exactly() {
+        let json =
+            "{ \"a b\" : [ 27.400000000000002 , \"x \\\" y\\\\\" ],\n\t\"c\": \"\u{1F525} \\n\" }";
+        assert_eq!(
+            strip_whitespace(json.as_bytes()),
+            "{\"a b\":[27.400000000000002,\"x \\\" y\\\\\"],\"c\":\"\u{1F525} \\n\"}"
+        );
     }
 
     #[test]

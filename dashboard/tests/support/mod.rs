@@ -51,7 +51,7 @@ pub fn aggregate(device_id: &str, window_start: u64) -> Aggregate {
     let base = id_seed(device_id);
     let phase = (window_start / WINDOW_MS) as f64 / 9.0;
     // One device in four runs low on battery, so that the fixtures raise battery alerts.
-    let battery_band = if base % 4 == 0 {
+    let battery_band = if base.is_multiple_of(4) {
         (6.0, 19.0)
     } else {
         (25.0, 98.0)
@@ -75,7 +75,7 @@ pub fn aggregate(device_id: &str, window_start: u64) -> Aggregate {
         max_battery: ((min_battery + pick(s ^ 5, 0.1, 1.5)) * 100.0).round() / 100.0,
         stddev_temperature: pick(s ^ 6, 0.05, 0.9),
         warn_count: mix(s ^ 8) % 3,
-        error_count: u64::from(mix(s ^ 9) % 4 == 0),
+        error_count: u64::from(mix(s ^ 9).is_multiple_of(4)),
     }
 }
 
@@ -173,7 +173,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) {
 
 /// Whether device number `i` has an open (live) newest window in the fixtures: two devices out of three.
 pub fn is_live(i: usize) -> bool {
-    i % 3 != 0
+    !i.is_multiple_of(3)
 }
 
 /// A `latest.json` document for `ids` at wall-clock `now_ms`: for a live device, its open window and its last
