@@ -51,6 +51,10 @@ fn run(args: Args) -> Result<()> {
                 }
                 handles.dead.borrow_mut().flush()?;
                 handles.history.borrow_mut().roll()?;
+                // Timely would otherwise keep stepping the (never-ending) dataflow after this closure returns.
+                for id in worker.installed_dataflows() {
+                    worker.drop_dataflow(id);
+                }
                 break;
             }
             worker.step_or_park(Some(Duration::from_millis(100)));
