@@ -103,8 +103,7 @@ async function refreshHistory() {
   $('#history-panel').dataset.selected = id ? 'yes' : 'no';
   if (!id) {
     state.historyKey = null;
-    historyChart.update([]);
-    $('#history-note').textContent = 'Click a bar, an alert or pick a device to see its final windows.';
+    showHistory([], 'Click a bar or an alert, or pick a device, to see its final windows.', '');
     return;
   }
   // New final windows of this device change the key, so the chart follows the pipeline.
@@ -118,19 +117,25 @@ async function refreshHistory() {
     const body = await res.json();
     if (seq !== state.historySeq) return;
     if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
-    historyChart.update(body.rows);
     const note = [];
-    if (!body.rows.length) note.push('No final window of this device in the Parquet history yet.');
-    else note.push(`${fmtInt(body.count)} final window${body.count === 1 ? '' : 's'}${body.truncated ? ` (newest ${fmtInt(body.limit)})` : ''}, from ${fmtTime(parseTime(body.rows[0].window_start), true)} to ${fmtTime(parseTime(body.rows.at(-1).window_end))}.`);
+    if (body.rows.length) {
+      note.push(`${fmtInt(body.count)} final window${body.count === 1 ? '' : 's'}${body.truncated ? ` (newest ${fmtInt(body.limit)})` : ''}, from ${fmtTime(parseTime(body.rows[0].window_start), true)} to ${fmtTime(parseTime(body.rows.at(-1).window_end))}.`);
+    }
     if (body.errors?.length) note.push(`${body.errors.length} history file(s) could not be read: ${body.errors[0]}`);
-    $('#history-note').textContent = note.join(' ');
-    $('#history-panel').dataset.loaded = body.rows.length;
+    showHistory(body.rows, 'No final window of this device in the Parquet history yet.', note.join(' '));
   } catch (err) {
     if (seq !== state.historySeq) return;
     state.historyKey = null;
-    historyChart.update([]);
-    $('#history-note').textContent = `History unavailable: ${err.message}`;
+    showHistory([], `History unavailable: ${err.message}`, '');
   }
+}
+
+/** Draws `rows`, or shows `emptyText` in place of the chart when there are none. */
+function showHistory(rows, emptyText, note) {
+  historyChart.update(rows);
+  $('#history-panel').dataset.empty = rows.length ? 'no' : 'yes';
+  $('#history-empty').textContent = emptyText;
+  $('#history-note').textContent = note;
 }
 
 // ---- data feed: SSE with polling fallback ----------------------------------------------------------------

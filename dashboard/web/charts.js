@@ -131,7 +131,12 @@ export class DeviceCharts {
           x: {
             stacked: measure === 'battery',
             grid: { display: false },
-            ticks: { autoSkip: false, maxRotation: 90, minRotation: 0, callback: (v, i) => shorten(self.rows[i]?.device_id ?? '') },
+            ticks: {
+              autoSkip: false,
+              maxRotation: 90,
+              minRotation: 0,
+              callback: (v, i) => shorten(self.rows[i]?.device_id ?? '', self.rows.length > 30 ? 13 : 18),
+            },
           },
           y: { ...yRange, beginAtZero: measure !== 'temperature', grace: measure === 'temperature' ? '8%' : 0, ticks: { maxTicksLimit: 6 } },
         },
@@ -151,7 +156,12 @@ export class DeviceCharts {
     // The tooltip and tick callbacks read `this.rows`; replace its contents rather than the array.
     this.rows.splice(0, this.rows.length, ...rows);
     const width = this.sizer.parentElement.clientWidth;
-    this.sizer.style.width = rows.length * PX_PER_DEVICE > width ? `${rows.length * PX_PER_DEVICE}px` : '100%';
+    const dense = rows.length * PX_PER_DEVICE > width;
+    const sizerWidth = dense ? `${rows.length * PX_PER_DEVICE}px` : '100%';
+    // Many devices: rotated labels take room, so the charts grow taller (see style.css).
+    const resized = this.sizer.style.width !== sizerWidth || this.sizer.classList.contains('dense') !== dense;
+    this.sizer.style.width = sizerWidth;
+    this.sizer.classList.toggle('dense', dense);
     const labels = rows.map((r) => r.device_id);
     const values = {
       temperature: rows.map((r) => r.avg_temperature),
@@ -163,6 +173,8 @@ export class DeviceCharts {
       const solid = PALETTE[measure].solid;
       const border = rows.map((r) => (r.device_id === selected ? SELECTED_BORDER : solid));
       const borderWidth = rows.map((r) => (r.device_id === selected ? 3 : 1.5));
+      // Take the new size now rather than on the next resize observation, so this update lays out once.
+      if (resized) chart.resize();
       chart.data.labels = labels;
       ds.data = values[measure];
       ds.backgroundColor = rows.map((r) => (r.final ? solid : this.patterns[measure]));

@@ -1,0 +1,386 @@
+// Browser test of the dashboard page in headless Chromium (playwright-core, system Chromium). Started by
+// run.sh, which builds the dashboard, writes the fixtures and starts two dashboards (8 and 200 devices).
+// Every check reads what the page really draws (Chart.js chart data, DOM text) and compares it with values
+// computed here from the fixture files. Prints `browser: N passed, M failed` and exits non-zero on failure.
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+);
+const need = ['url8', 'data8', 'history8', 'url200', 'data200', 'shots', 'chromium'];
+for (const k of need) if (!args[k]) throw new Error(`missing --${k}`);
+
+const UPDATE_LIMIT_MS = 2000;
+const results = [];
+
+async function check(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok    ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    results.push({ name, ok: false });
+    console.log(`FAIL  ${name}\n      ${String(err?.stack ?? err).split('\n').join('\n      ')}`);
+  }
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+function assertEqual(actual, expected, what) {
+  const a = JSON.stringify(actual);
+  const e = JSON.stringify(expected);
+  if (a !== e) throw new Error(`${what}:\n  expected ${e}\n  actual   ${a}`);
+}
+
+// ---- expectations computed from the fixture files --------------------------------------------------------
+
+const readJson = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
+
+function writeAtomically(file, text) {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
+}
+
+/** Newest window per device: later start wins, a final record wins a tie. */
+function newest(doc) {
+  const m = new Map();
+  for (const r of doc.records) {
+    const cur = m.get(r.device_id);
+    const t = Date.parse(r.window_start);
+    if (!cur || t > Date.parse(cur.window_start) || (t === Date.parse(cur.window_start) && r.final && !cur.final)) {
+      m.set(r.device_id, r);
+    }
+  }
+  return m;
+}
+
+/** Label → value pairs, sorted by label, from a chart's data. */
+function pairs(labels, values) {
+  return labels.map((l, i) => [l, values[i]]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+}
+
+function expectedPairs(doc, f) {
+  return [...newest(doc).values()].map((r) => [r.device_id, f(r)]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+}
+
+// ---- page helpers ----------------------------------------------------------------------------------------
+
+async function chartData(page, id) {
+  return page.evaluate((canvasId) => {
+    const chart = window.Chart.getChart(document.getElementById(canvasId));
+    if (!chart) return null;
+    return {
+      labels: [...chart.data.labels],
+      datasets: chart.data.datasets.map((d) => ({
+        label: d.label,
+        data: JSON.parse(JSON.stringify(d.data)),
+        hatched: Array.isArray(d.backgroundColor) ? d.backgroundColor.map((c) => c instanceof CanvasPattern) : null,
+      })),
+    };
+  }, id);
+}
+
+async function waitForDevices(page, n, timeout = 10_000) {
+  await page.waitForFunction(
+    (count) => {
+      const c = window.Chart?.getChart(document.getElementById('chart-temperature'));
+      return c && c.data.labels.length === count;
+    },
+    n,
+    { timeout },
+  );
+}
+
+async function historyMatches(page, rows, timeout = 5000) {
+  const want = rows.map((r) => ({ x: r.window_start, y: r.avg_temperature }));
+  await page.waitForFunction(
+    (expected) => {
+      const c = window.Chart?.getChart(document.getElementById('chart-history'));
+      return c && JSON.stringify(c.data.datasets[0].data) === JSON.stringify(expected);
+    },
+    want,
+    { timeout },
+  );
+  const h = await chartData(page, 'chart-history');
+  assertEqual(h.datasets[0].data, want, 'history temperature points');
+  assertEqual(h.datasets[1].data, rows.map((r) => ({ x: r.window_start, y: r.avg_humidity })), 'history humidity points');
+  assertEqual(h.datasets[2].data, rows.map((r) => ({ x: r.window_start, y: r.min_battery })), 'history battery points');
+}
+
+/** Clicks the middle of the temperature bar of `deviceId`. */
+async function clickBar(page, deviceId) {
+  const pos = await page.evaluate((id) => {
+    const canvas = document.getElementById('chart-temperature');
+    const chart = window.Chart.getChart(canvas);
+    const i = chart.data.labels.indexOf(id);
+    const bar = chart.getDatasetMeta(0).data[i];
+    canvas.scrollIntoView({ block: 'center' });
+    const box = canvas.getBoundingClientRect();
+    // A bar's base may lie below the plot area (the temperature axis does not start at zero).
+    const bottom = Math.min(bar.base, chart.chartArea.bottom);
+    return { x: box.left + bar.x, y: box.top + (bar.y + bottom) / 2 };
+  }, deviceId);
+  await page.mouse.click(pos.x, pos.y);
+}
+
+// ---- the run ---------------------------------------------------------------------------------------------
+
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'dashboard-chromium-'));
+let context;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: args.chromium,
+    headless: true,
+    viewport: { width: 1440, height: 900 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+} catch (err) {
+  console.log(`FAIL  launching Chromium at ${args.chromium}: ${err.message}`);
+  console.log('browser: 0 passed, 1 failed');
+  process.exit(1);
+}
+
+const latest8 = path.join(args.data8, 'latest.json');
+const original8 = fs.readFileSync(latest8, 'utf8');
+const doc8 = JSON.parse(original8);
+const history8 = readJson(args.history8);
+const doc200 = readJson(path.join(args.data200, 'latest.json'));
+
+const page = context.pages()[0] ?? (await context.newPage());
+const consoleErrors = [];
+page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+
+try {
+  await check('page loads and draws the 8 devices; load time and size measured', async () => {
+    await page.goto(args.url8, { waitUntil: 'load' });
+    await waitForDevices(page, 8);
+    const m = await page.evaluate(() => {
+      const nav = performance.getEntriesByType('navigation')[0];
+      const resources = performance.getEntriesByType('resource').filter((r) => !r.name.endsWith('/events'));
+      return {
+        dcl: nav.domContentLoadedEventEnd,
+        load: nav.loadEventEnd,
+        drawn: performance.now(),
+        bytes: nav.transferSize + resources.reduce((s, r) => s + r.transferSize, 0),
+        decoded: nav.decodedBodySize + resources.reduce((s, r) => s + r.decodedBodySize, 0),
+        requests: 1 + resources.length,
+      };
+    });
+    console.log(
+      `      page load: DOMContentLoaded ${m.dcl.toFixed(0)} ms, load ${m.load.toFixed(0)} ms, data drawn by ` +
+        `${m.drawn.toFixed(0)} ms; transferred ${(m.bytes / 1024).toFixed(1)} KiB ` +
+        `(${(m.decoded / 1024).toFixed(1)} KiB decoded) in ${m.requests} requests (+ the /events stream)`,
+    );
+    assert(m.load < 5000, `load took ${m.load} ms`);
+  });
+
+  await check('temperature chart shows exactly the devices and values of latest.json', async () => {
+    const c = await chartData(page, 'chart-temperature');
+    assertEqual(pairs(c.labels, c.datasets[0].data), expectedPairs(doc8, (r) => r.avg_temperature), 'temperature');
+  });
+
+  await check('humidity chart shows exactly the devices and values of latest.json', async () => {
+    const c = await chartData(page, 'chart-humidity');
+    assertEqual(pairs(c.labels, c.datasets[0].data), expectedPairs(doc8, (r) => r.avg_humidity), 'humidity');
+  });
+
+  await check('battery chart shows min and max battery of every device', async () => {
+    const c = await chartData(page, 'chart-battery');
+    assertEqual(pairs(c.labels, c.datasets[0].data), expectedPairs(doc8, (r) => r.min_battery), 'min battery');
+    assertEqual(pairs(c.labels, c.datasets[1].data), expectedPairs(doc8, (r) => [r.min_battery, r.max_battery]), 'battery range');
+  });
+
+  await check('live windows are hatched and final ones solid, with a legend', async () => {
+    const expected = expectedPairs(doc8, (r) => !r.final);
+    assert(expected.some(([, live]) => live) && expected.some(([, live]) => !live), 'fixture mixes live and final');
+    for (const id of ['chart-temperature', 'chart-humidity', 'chart-battery']) {
+      const c = await chartData(page, id);
+      assertEqual(pairs(c.labels, c.datasets[0].hatched), expected, `${id} hatching`);
+    }
+    const legend = await page.locator('.legend-item').allInnerTexts();
+    assertEqual(legend, ['final window', 'live window (still open)'], 'legend');
+  });
+
+  await check('health panel shows the pipeline counters', async () => {
+    const p = doc8.pipeline;
+    for (const key of ['input_rate', 'watermark_delay_ms', 'lag', 'late_total', 'bad_total', 'events_total', 'batch_ms', 'open_windows', 'workers']) {
+      const dd = page.locator(`[data-metric="${key}"]`);
+      assertEqual(await dd.getAttribute('data-value'), String(p[key]), key);
+      const text = await dd.innerText();
+      assert(text && text !== '–', `${key} shows ${text}`);
+    }
+    assertEqual(await page.locator('[data-metric="events_total"]').innerText(), p.events_total.toLocaleString('en-US'), 'events text');
+    for (const [reason, n] of Object.entries(p.bad_by_reason)) {
+      assertEqual(await page.locator(`[data-reason="${reason}"] b`).innerText(), String(n), `bad reason ${reason}`);
+    }
+    const age = await page.locator('[data-metric="updated"]').innerText();
+    assert(/^\d+ s$/.test(age), `data age shows ${age}`);
+  });
+
+  await check('fleet table and alert list follow the fleet section', async () => {
+    const rows = await page.locator('#fleet-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.dataset.location));
+    assertEqual(rows, doc8.fleet.locations.map((l) => l.location).sort(), 'locations');
+    const alerts = await page.locator('#alerts li.alert').evaluateAll((lis) => lis.map((li) => li.dataset.device).sort());
+    assertEqual(alerts, doc8.fleet.alerts.map((a) => a.device_id).sort(), 'alerts');
+    assert(alerts.length > 0, 'the fixture raises alerts');
+  });
+
+  await check('device ids are shown as text, never parsed as HTML', async () => {
+    const odd = 'a/b c&d<i>x</i>';
+    const options = await page.locator('#device-select option').allInnerTexts();
+    assert(options.includes(odd), `picker lists ${odd}`);
+    assertEqual(await page.locator('#device-select i, #alerts i, #fleet i').count(), 0, 'injected elements');
+  });
+
+  await check('clicking a bar draws that device\'s history', async () => {
+    const id = '../../etc/passwd';
+    await clickBar(page, id);
+    await historyMatches(page, history8[id]);
+    assertEqual(await page.locator('#history-device').innerText(), id, 'history title');
+    assertEqual(await page.locator('#device-select').inputValue(), id, 'picker follows the click');
+  });
+
+  await check('picking a device from the list draws its history', async () => {
+    const id = '\u{1F525}-sensor';
+    await page.selectOption('#device-select', id);
+    await historyMatches(page, history8[id]);
+    assert(decodeURIComponent(new URL(page.url()).hash) === `#device=${id}`, `hash is ${page.url()}`);
+    await page.locator('#history-panel').scrollIntoViewIfNeeded();
+    const shot = path.join(args.shots, 'dashboard-screenshot.png');
+    await page.mouse.move(0, 0);
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.waitForTimeout(300);
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`      screenshot (8 devices): ${shot}`);
+  });
+
+  await check('the page follows a rewritten latest.json without reloading, within 2 s', async () => {
+    await page.evaluate(() => {
+      window.__sameDocument = true;
+    });
+    const doc = JSON.parse(original8);
+    const target = [...newest(doc).values()][0];
+    target.avg_temperature = 42.42;
+    doc.pipeline.events_total += 1000;
+    doc.updated_at = Math.floor(Date.now() / 1000);
+    const started = Date.now();
+    writeAtomically(latest8, JSON.stringify(doc, null, 2));
+    await page.waitForFunction(
+      ([id, events]) => {
+        const c = window.Chart.getChart(document.getElementById('chart-temperature'));
+        const i = c.data.labels.indexOf(id);
+        return c.data.datasets[0].data[i] === 42.42 &&
+          document.querySelector('[data-metric="events_total"]').dataset.value === String(events);
+      },
+      [target.device_id, doc.pipeline.events_total],
+      { timeout: UPDATE_LIMIT_MS },
+    );
+    console.log(`      update visible after ${Date.now() - started} ms`);
+    assert(await page.evaluate(() => window.__sameDocument === true), 'the page was reloaded');
+    assertEqual(await page.locator('#connection').getAttribute('data-state'), 'live', 'connection state');
+  });
+
+  await check('a corrupt latest.json shows a banner and keeps the last good data', async () => {
+    writeAtomically(latest8, '{"updated_at": 17');
+    await page.waitForFunction(() => !document.getElementById('banner').hidden, null, { timeout: UPDATE_LIMIT_MS });
+    const text = await page.locator('#banner').innerText();
+    assert(text.includes('truncated') && text.includes('last good data'), `banner: ${text}`);
+    await waitForDevices(page, 8, 1000);
+    writeAtomically(latest8, original8);
+    await page.waitForFunction(() => document.getElementById('banner').hidden, null, { timeout: UPDATE_LIMIT_MS });
+  });
+
+  await check('no console errors on the 8-device page', async () => {
+    assertEqual(consoleErrors, [], 'console errors');
+  });
+
+  await check('without /events the page falls back to polling /metrics', async () => {
+    const p2 = await context.newPage();
+    const errors = [];
+    p2.on('pageerror', (e) => errors.push(e.message));
+    await p2.route('**/events', (route) => route.abort());
+    await p2.goto(args.url8);
+    await waitForDevices(p2, 8);
+    await p2.waitForFunction(() => document.getElementById('connection').dataset.state === 'polling', null, { timeout: 5000 });
+    const doc = JSON.parse(original8);
+    const r = [...newest(doc).values()][2];
+    r.avg_humidity = 12.34;
+    writeAtomically(latest8, JSON.stringify(doc));
+    await p2.waitForFunction(
+      (id) => {
+        const c = window.Chart.getChart(document.getElementById('chart-humidity'));
+        return c.data.datasets[0].data[c.data.labels.indexOf(id)] === 12.34;
+      },
+      r.device_id,
+      { timeout: 2000 + UPDATE_LIMIT_MS },
+    );
+    assertEqual(errors, [], 'page errors');
+    writeAtomically(latest8, original8);
+    await p2.close();
+  });
+
+  const page200 = await context.newPage();
+  const errors200 = [];
+  page200.on('console', (m) => m.type() === 'error' && errors200.push(m.text()));
+  page200.on('pageerror', (e) => errors200.push(`page error: ${e.message}`));
+
+  await check('200 devices: every device drawn, side-scrolling with room per bar', async () => {
+    await page200.goto(args.url200);
+    await waitForDevices(page200, 200);
+    const c = await chartData(page200, 'chart-temperature');
+    assertEqual(pairs(c.labels, c.datasets[0].data), expectedPairs(doc200, (r) => r.avg_temperature), 'temperature (200)');
+    const g = await page200.evaluate(() => {
+      const scroller = document.querySelector('.scroll-x');
+      return { scrollWidth: scroller.scrollWidth, clientWidth: scroller.clientWidth, sizer: document.getElementById('device-charts').offsetWidth };
+    });
+    assert(g.scrollWidth > g.clientWidth, `no horizontal scroll: ${JSON.stringify(g)}`);
+    assert(g.sizer / 200 >= 20, `only ${g.sizer / 200} px per device`);
+    const shot = path.join(args.shots, 'dashboard-screenshot-200.png');
+    await page200.screenshot({ path: shot, fullPage: true });
+    console.log(`      screenshot (200 devices): ${shot}`);
+  });
+
+  await check('200 devices: the filter narrows the charts to matching devices', async () => {
+    const needle = 'device-1';
+    await page200.fill('#device-filter', needle);
+    const want = [...newest(doc200).keys()].filter((id) => id.toLowerCase().includes(needle)).sort();
+    await waitForDevices(page200, want.length, 3000);
+    const c = await chartData(page200, 'chart-humidity');
+    assertEqual([...c.labels].sort(), want, 'filtered devices');
+    const shot = path.join(args.shots, 'dashboard-screenshot-200-filtered.png');
+    await page200.screenshot({ path: shot });
+    await page200.fill('#device-filter', '');
+    await waitForDevices(page200, 200, 3000);
+  });
+
+  await check('no console errors on the 200-device page', async () => {
+    assertEqual(errors200, [], 'console errors');
+  });
+} finally {
+  fs.writeFileSync(latest8, original8);
+  await context.close().catch(() => {});
+  fs.rmSync(profile, { recursive: true, force: true });
+}
+
+const passed = results.filter((r) => r.ok).length;
+const failed = results.length - passed;
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
