@@ -2,7 +2,7 @@
 // polling /metrics every 2 s), keeps the page state, and redraws charts and panels from it.
 
 import { DeviceCharts, HistoryChart, deviceRows } from './charts.js';
-import { fmtInt, fmtTime, parseTime } from './format.js';
+import { fmtAge, fmtInt, fmtTime, parseTime } from './format.js';
 import { el, renderAge, renderBanner, renderDevicePicker, renderFleet, renderHealth, staleness } from './panels.js';
 
 const POLL_MS = 2000;
@@ -76,6 +76,8 @@ function renderStatus() {
       : `Waiting for data: ${state.serverError}`;
   } else if (state.mode === 'offline') {
     message = 'The dashboard server does not answer; the data shown may be out of date.';
+  } else if (state.doc && Date.now() / 1000 - state.doc.updated_at > staleness.seconds) {
+    message = `No update from the pipeline for ${fmtAge(state.doc.updated_at)}: is the dataflow running and writing to this --data folder?`;
   }
   renderBanner($('#banner'), message);
 }
@@ -221,7 +223,10 @@ $('#history-limit').addEventListener('change', (e) => {
 });
 $('#history-clear').addEventListener('click', () => select(null));
 window.addEventListener('resize', () => state.doc && deviceCharts.update(deviceRows(state.doc, state.filter, state.sort), state.selected));
-setInterval(() => renderAge($('#health'), state.doc), 1000);
+setInterval(() => {
+  renderAge($('#health'), state.doc);
+  renderStatus();
+}, 1000);
 
 const fromHash = new URLSearchParams(location.hash.slice(1)).get('device');
 if (fromHash) state.selected = fromHash;
