@@ -58,7 +58,12 @@ else
     started_kafka=1
 fi
 
-build() { cargo build --release --workspace --all-targets; }
+build() {
+    # The dashboard serves Chart.js from dashboard/web/node_modules (npm registry; nothing vendored).
+    need npm "install Node.js and npm"
+    npm ci --prefix dashboard/web --no-audit --no-fund >/dev/null &&
+    cargo build --release --workspace --all-targets
+}
 lint() {
     [ "${SKIP_LINT:-0}" = 1 ] && return 0
     cargo fmt --all --check && cargo clippy --release --workspace --all-targets -- -D warnings

@@ -45,6 +45,11 @@ fn run(args: Args) -> Result<()> {
         let handles = pipeline::build(worker, &config, partitions, stop.clone())?;
         while !handles.done.done() {
             if stop.load(Ordering::Relaxed) {
+                // Sources read nothing more once stopped; let what is in flight reach the sinks first.
+                let drain = std::time::Instant::now();
+                while drain.elapsed() < Duration::from_millis(300) {
+                    worker.step_or_park(Some(Duration::from_millis(10)));
+                }
                 // Stopped: flush what is final and write a last snapshot; open windows are not finalised.
                 if worker.index() == 0 {
                     handles.latest.borrow_mut().write()?;

@@ -18,7 +18,9 @@ struct Snapshot {
 }
 
 fn ms(rfc3339: &str) -> u64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp_millis() as u64
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_millis() as u64
 }
 
 #[test]
@@ -29,8 +31,26 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
     let dir = temp_dir("live");
     let out = dir.join("out");
     let mut job = Command::new(env!("CARGO_BIN_EXE_dataflow"))
-        .args(["--brokers", &brokers, "--topic", &topic, "--group", &topic, "-w", "2"])
-        .args(["--window", "2s", "--lateness", "2s", "--trigger", "2s", "--idle-timeout", "3s"])
+        .args([
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--group",
+            &topic,
+            "-w",
+            "2",
+        ])
+        .args([
+            "--window",
+            "2s",
+            "--lateness",
+            "2s",
+            "--trigger",
+            "2s",
+            "--idle-timeout",
+            "3s",
+        ])
         .arg("--out")
         .arg(&out)
         .arg("--deadletter")
@@ -43,7 +63,14 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
     std::thread::sleep(Duration::from_secs(2));
     let produced_at = Instant::now();
     let mut producer = Command::new(testkit::bin("producer"))
-        .args(["--brokers", &brokers, "--topic", &topic, "--duration", "16s"])
+        .args([
+            "--brokers",
+            &brokers,
+            "--topic",
+            &topic,
+            "--duration",
+            "16s",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -55,8 +82,12 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
         if let Ok(text) = std::fs::read(out.join("latest.json"))
             && text != last_text
         {
-            let doc: serde_json::Value = serde_json::from_slice(&text).expect("latest.json is always whole JSON");
-            snapshots.push(Snapshot { at: Instant::now(), doc });
+            let doc: serde_json::Value =
+                serde_json::from_slice(&text).expect("latest.json is always whole JSON");
+            snapshots.push(Snapshot {
+                at: Instant::now(),
+                doc,
+            });
             last_text = text;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -64,13 +95,19 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
     assert!(producer.wait().unwrap().success());
 
     // Ctrl-C: a clean exit.
-    Command::new("kill").args(["-INT", &job.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-INT", &job.id().to_string()])
+        .status()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = job.try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < deadline, "dataflow did not stop within 20 s of Ctrl-C");
+        assert!(
+            Instant::now() < deadline,
+            "dataflow did not stop within 20 s of Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let mut stderr = String::new();
@@ -81,10 +118,19 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
     // First live window within one trigger of the first events.
     let first_live = snapshots
         .iter()
-        .find(|s| s.doc["records"].as_array().unwrap().iter().any(|r| r["final"] == false))
+        .find(|s| {
+            s.doc["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["final"] == false)
+        })
         .expect("a live window appeared");
     let waited = first_live.at - produced_at;
-    assert!(waited <= TRIGGER + SLACK, "first live window after {waited:?}");
+    assert!(
+        waited <= TRIGGER + SLACK,
+        "first live window after {waited:?}"
+    );
     let devices: std::collections::BTreeSet<&str> = snapshots
         .iter()
         .flat_map(|s| s.doc["records"].as_array().unwrap())
@@ -100,7 +146,10 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
         let mut finals: BTreeMap<String, u64> = BTreeMap::new();
         let wm = s.doc["watermark"].as_str().map(ms);
         for r in s.doc["records"].as_array().unwrap() {
-            let key = (r["device_id"].as_str().unwrap().to_string(), ms(r["window_end"].as_str().unwrap()));
+            let key = (
+                r["device_id"].as_str().unwrap().to_string(),
+                ms(r["window_end"].as_str().unwrap()),
+            );
             if r["final"] == true {
                 let f = finals.entry(key.0.clone()).or_insert(0);
                 *f = (*f).max(key.1);
@@ -113,13 +162,19 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
     }
     let finals_seen: usize = final_up_to.last().map_or(0, |(_, f)| f.len());
     assert_eq!(finals_seen, 8, "every device has a final window");
-    assert!(passed.len() >= 8 * 2, "windows passed by the watermark: {}", passed.len());
+    assert!(
+        passed.len() >= 8 * 2,
+        "windows passed by the watermark: {}",
+        passed.len()
+    );
     for ((device, end), passed_at) in &passed {
         let final_at = final_up_to
             .iter()
             .find(|(_, f)| f.get(device).is_some_and(|e| e >= end))
             .map(|(at, _)| *at)
-            .unwrap_or_else(|| panic!("{device} window ending {end} passed by the watermark, never final"));
+            .unwrap_or_else(|| {
+                panic!("{device} window ending {end} passed by the watermark, never final")
+            });
         assert!(
             final_at <= *passed_at + TRIGGER + SLACK,
             "{device} window ending {end} final {:?} after the watermark passed it",

@@ -1,0 +1,118 @@
+//! The one command: embedded broker, simulator, dataflow and dashboard together; live windows for the 8 default
+//! devices reach the dashboard, and Ctrl-C stops everything cleanly, leaving a Parquet history.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn get(port: u16, path: &str) -> Option<serde_json::Value> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    serde_json::from_str(body).ok()
+}
+
+#[test]
+fn one_command_runs_everything_and_stops_cleanly_on_ctrl_c() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = testkit::temp_dir("one-command");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_iot-pipeline"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--window",
+            "1s",
+            "--lateness",
+            "1s",
+            "--trigger",
+            "1s",
+        ])
+        .args(["--idle-timeout", "2s"])
+        .arg("--data")
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        if let Some(doc) = get(port, "/metrics") {
+            let devices: std::collections::BTreeSet<String> = doc["records"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["final"] == false)
+                .map(|r| r["device_id"].as_str().unwrap_or_default().to_string())
+                .collect();
+            if devices.len() == 8 && doc["pipeline"]["final_windows"].as_u64().unwrap_or(0) >= 16 {
+                seen = Some(doc);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let interrupt = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupt.success());
+    let doc =
+        seen.expect("the dashboard showed live windows of 8 devices and final windows within 60 s");
+    assert_eq!(doc["fleet"]["devices"].as_u64(), Some(8));
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "iot-pipeline did not stop within 60 s of Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert!(status.success(), "exit {status}: {stdout}");
+    assert!(
+        stdout.contains(&format!("http://127.0.0.1:{port}/")),
+        "prints the URL: {stdout}"
+    );
+    assert!(stdout.contains("stopped cleanly"), "{stdout}");
+
+    let history = testkit::read_history(&data.join("aggregates"));
+    let devices: std::collections::BTreeSet<&str> =
+        history.iter().map(|r| r.device_id.as_str()).collect();
+    assert_eq!(devices.len(), 8, "a final Parquet history for every device");
+    let latest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(data.join("aggregates").join("latest.json")).unwrap(),
+    )
+    .unwrap();
+    let final_rows = history.len() as u64;
+    assert_eq!(
+        latest["pipeline"]["final_windows"].as_u64(),
+        Some(final_rows),
+        "every final window is in Parquet"
+    );
+}
