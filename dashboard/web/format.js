@@ -9,6 +9,14 @@ export function fmtInt(n) {
   return Number.isFinite(n) ? integer.format(n) : '–';
 }
 
+const compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumSignificantDigits: 3 });
+
+/** A number that must fit a small tile: exact below `limit`, else compact (`12.3M`). */
+export function fmtFit(n, limit, exact = fmtInt) {
+  if (!Number.isFinite(n)) return '–';
+  return Math.abs(n) < limit ? exact(n) : compact.format(n);
+}
+
 /** A measurement with one decimal and its unit. */
 export function fmt1(n, unit = '') {
   return Number.isFinite(n) ? `${oneDecimal.format(n)}${unit}` : '–';

@@ -1,7 +1,7 @@
 // The page's non-chart panels: pipeline health, fleet rollup by location, alerts and the device picker.
 // Every value from the data is inserted as text (never as HTML), so any device id or location is safe.
 
-import { fmt1, fmtAge, fmtDurationMs, fmtInt, fmtTime, parseTime } from './format.js';
+import { fmt1, fmtAge, fmtDurationMs, fmtFit, fmtInt, fmtTime, parseTime } from './format.js';
 
 /** Creates an element with text content and attributes. */
 export function el(tag, text, attrs = {}) {
@@ -11,11 +11,12 @@ export function el(tag, text, attrs = {}) {
   return e;
 }
 
-function setStat(root, key, text, raw, level = '') {
+function setStat(root, key, text, raw, level = '', title = null) {
   const dd = root.querySelector(`[data-metric="${key}"]`);
   if (!dd) return;
   dd.textContent = text;
   dd.dataset.value = String(raw);
+  dd.title = title ?? (Number.isFinite(raw) ? raw.toLocaleString('en-US', { maximumFractionDigits: 3 }) : '');
   dd.closest('.stat')?.setAttribute('data-level', level);
 }
 
@@ -31,14 +32,15 @@ function ageLevel(doc, nowMs) {
 /** Fills the health panel from the pipeline counters. */
 export function renderHealth(root, doc, nowMs = Date.now()) {
   const p = doc?.pipeline ?? {};
-  setStat(root, 'input_rate', `${fmt1(p.input_rate)} /s`, p.input_rate);
+  // Tiles are narrow: big numbers switch to compact notation, the exact value is in the tooltip.
+  setStat(root, 'input_rate', `${fmtFit(p.input_rate, 10_000, fmt1)} /s`, p.input_rate);
   setStat(root, 'watermark_delay_ms', fmtDurationMs(p.watermark_delay_ms), p.watermark_delay_ms);
-  setStat(root, 'lag', fmtInt(p.lag), p.lag, p.lag > 10_000 ? 'warn' : '');
-  setStat(root, 'late_total', fmtInt(p.late_total), p.late_total, p.late_total > 0 ? 'warn' : '');
-  setStat(root, 'bad_total', fmtInt(p.bad_total), p.bad_total, p.bad_total > 0 ? 'warn' : '');
-  setStat(root, 'events_total', fmtInt(p.events_total), p.events_total);
-  setStat(root, 'batch_ms', `${fmt1(p.batch_ms)} ms`, p.batch_ms);
-  setStat(root, 'open_windows', fmtInt(p.open_windows), p.open_windows);
+  setStat(root, 'lag', fmtFit(p.lag, 10_000_000), p.lag, p.lag > 10_000 ? 'warn' : '');
+  setStat(root, 'late_total', fmtFit(p.late_total, 10_000_000), p.late_total, p.late_total > 0 ? 'warn' : '');
+  setStat(root, 'bad_total', fmtFit(p.bad_total, 10_000_000), p.bad_total, p.bad_total > 0 ? 'warn' : '');
+  setStat(root, 'events_total', fmtFit(p.events_total, 10_000_000), p.events_total);
+  setStat(root, 'batch_ms', `${fmtFit(p.batch_ms, 10_000, fmt1)} ms`, p.batch_ms);
+  setStat(root, 'open_windows', fmtFit(p.open_windows, 10_000_000), p.open_windows);
   setStat(root, 'workers', fmtInt(p.workers), p.workers);
   renderAge(root, doc, nowMs);
 
@@ -59,7 +61,8 @@ export function renderHealth(root, doc, nowMs = Date.now()) {
 /** Updates only the age of the document (called every second). */
 export function renderAge(root, doc, nowMs = Date.now()) {
   if (!doc) return;
-  setStat(root, 'updated', fmtAge(doc.updated_at, nowMs), doc.updated_at, ageLevel(doc, nowMs));
+  const written = doc.updated_at > 0 ? `written ${new Date(doc.updated_at * 1000).toISOString()}` : '';
+  setStat(root, 'updated', fmtAge(doc.updated_at, nowMs), doc.updated_at, ageLevel(doc, nowMs), written);
 }
 
 const ALERT_LABELS = {
