@@ -12,7 +12,8 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMillisecondType};
 use model::Aggregate;
 use model::partition::{PARTITION_COLUMN, partition_dir_name};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::file::statistics::Statistics;
 
 /// Folder of the Parquet history inside `--data`.
 pub const PARQUET_DIR: &str = "parquet";
@@ -39,7 +40,8 @@ pub struct HistoryQuery {
 pub struct History {
     /// Matching windows, oldest first.
     pub rows: Vec<Aggregate>,
-    /// True when older matching windows were left out because of `limit`.
+    /// True when older matching windows were (or, for files not opened, may have been) left out because of
+    /// `limit`.
     pub truncated: bool,
     /// Files skipped, each with the reason (the rows of the other files are still answered).
     pub problems: Vec<String>,
@@ -61,6 +63,8 @@ pub enum HistoryError {
 /// Reads the final windows of one device from the Parquet history under `parquet_root`.
 ///
 /// A device without a partition folder has no final window yet: that is an empty answer, not an error.
+/// Files whose statistics put them outside `from`/`to` are not read, and files are read newest first so that a
+/// `limit` stops the scan once older files cannot matter: a long history costs little more than a short one.
 /// Blocking: call from a blocking context.
 pub fn read_history(parquet_root: &Path, query: &HistoryQuery) -> Result<History, HistoryError> {
     let dir = parquet_root.join(partition_dir_name(&query.device_id));
@@ -69,7 +73,7 @@ pub fn read_history(parquet_root: &Path, query: &HistoryQuery) -> Result<History
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
         Err(source) => return Err(HistoryError::ListPartition { path: dir, source }),
     };
-    let mut files = Vec::new();
+    let mut paths = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|source| HistoryError::ListPartition {
             path: dir.clone(),
@@ -78,28 +82,52 @@ pub fn read_history(parquet_root: &Path, query: &HistoryQuery) -> Result<History
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if is_committed_part(name) && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
-            files.push(entry.path());
+            paths.push(entry.path());
         }
     }
-    files.sort();
+    paths.sort();
 
     let mut history = History::default();
-    for file in &files {
-        match read_file(file, query, &mut history.rows) {
-            Ok(()) => {}
-            Err(why) => {
-                let name = file.file_name().unwrap_or_default().to_string_lossy();
-                tracing::warn!(file = %file.display(), error = %why, "skipping unreadable history file");
-                history.problems.push(format!("{name}: {why}"));
-            }
+    let skip = |path: &Path, why: String, problems: &mut Vec<String>| {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        tracing::warn!(file = %path.display(), error = %why, "skipping unreadable history file");
+        problems.push(format!("{name}: {why}"));
+    };
+    let mut files = Vec::new();
+    for path in paths {
+        match PartFile::open(path.clone()) {
+            Ok(file) if file.may_overlap(query) => files.push(file),
+            Ok(_) => {}
+            Err(why) => skip(&path, why, &mut history.problems),
         }
     }
-    history.rows.sort_by_key(|r| (r.window_start, r.window_end));
-    if history.rows.len() > query.limit {
-        history.rows.drain(..history.rows.len() - query.limit);
+    files.sort_by_key(|f| std::cmp::Reverse(f.max_start));
+
+    let mut rows = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        if rows.len() >= query.limit && file.max_start < nth_newest_start(&rows, query.limit) {
+            // Every remaining file holds only windows older than the `limit` newest already found.
+            history.truncated = files.len() > i;
+            break;
+        }
+        if let Err(why) = file.read_rows(query, &mut rows) {
+            skip(&file.path, why, &mut history.problems);
+        }
+    }
+    rows.sort_by_key(|r: &Aggregate| (r.window_start, r.window_end));
+    if rows.len() > query.limit {
+        rows.drain(..rows.len() - query.limit);
         history.truncated = true;
     }
+    history.rows = rows;
     Ok(history)
+}
+
+/// The `n`-th largest window start among `rows` (`rows.len() >= n >= 1`), as the signed time of the statistics.
+fn nth_newest_start(rows: &[Aggregate], n: usize) -> i64 {
+    let mut starts: Vec<u64> = rows.iter().map(|r| r.window_start).collect();
+    let (_, nth, _) = starts.select_nth_unstable_by(n - 1, |a, b| b.cmp(a));
+    i64::try_from(*nth).unwrap_or(i64::MAX)
 }
 
 /// A committed data file: not hidden or in progress (`.x`, `_x`), and a Parquet file by name.
@@ -107,19 +135,99 @@ pub fn is_committed_part(name: &str) -> bool {
     !name.starts_with('.') && !name.starts_with('_') && name.ends_with(".parquet")
 }
 
-/// Appends the matching rows of one file to `out`. On error nothing of this file is appended.
-fn read_file(path: &Path, query: &HistoryQuery, out: &mut Vec<Aggregate>) -> Result<(), String> {
-    let file = fs::File::open(path).map_err(|e| e.to_string())?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.with_batch_size(8192).build())
-        .map_err(|e| format!("not a readable Parquet file: {e}"))?;
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.map_err(|e| format!("cannot decode: {e}"))?;
-        collect_rows(&batch, query, &mut rows)?;
+/// One history file whose footer has been read: its schema and the span of its windows.
+struct PartFile {
+    path: PathBuf,
+    metadata: ArrowReaderMetadata,
+    /// Smallest `window_start`, epoch ms (`i64::MIN` when the statistics do not say).
+    min_start: i64,
+    /// Largest `window_start`, epoch ms (`i64::MAX` when the statistics do not say).
+    max_start: i64,
+    /// Largest `window_end`, epoch ms (`i64::MAX` when the statistics do not say).
+    max_end: i64,
+}
+
+impl PartFile {
+    /// Reads the footer only.
+    fn open(path: PathBuf) -> Result<PartFile, String> {
+        let file = fs::File::open(&path).map_err(|e| e.to_string())?;
+        let metadata = ArrowReaderMetadata::load(&file, Default::default())
+            .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+        let (min_start, max_start) = column_span(&metadata, "window_start");
+        let (_, max_end) = column_span(&metadata, "window_end");
+        Ok(PartFile {
+            path,
+            metadata,
+            min_start,
+            max_start,
+            max_end,
+        })
     }
-    out.append(&mut rows);
-    Ok(())
+
+    /// Whether a window of this file can overlap `[from, to)`.
+    fn may_overlap(&self, query: &HistoryQuery) -> bool {
+        !(query.from_ms.is_some_and(|from| self.max_end <= from)
+            || query.to_ms.is_some_and(|to| self.min_start >= to))
+    }
+
+    /// Appends the matching rows of this file to `out`. On error nothing of this file is appended.
+    fn read_rows(&self, query: &HistoryQuery, out: &mut Vec<Aggregate>) -> Result<(), String> {
+        let file = fs::File::open(&self.path).map_err(|e| e.to_string())?;
+        let reader =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+                .with_batch_size(8192)
+                .build()
+                .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+        let mut rows = Vec::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| format!("cannot decode: {e}"))?;
+            collect_rows(&batch, query, &mut rows)?;
+        }
+        out.append(&mut rows);
+        Ok(())
+    }
+}
+
+/// Min and max of a time column over all row groups, in epoch ms, from the footer's statistics. Unknown ends
+/// (no statistics, an unexpected type) widen to `i64::MIN`/`i64::MAX`, so a file is never wrongly skipped.
+fn column_span(metadata: &ArrowReaderMetadata, name: &str) -> (i64, i64) {
+    const UNKNOWN: (i64, i64) = (i64::MIN, i64::MAX);
+    let to_ms: fn(i64) -> i64 = match metadata
+        .schema()
+        .field_with_name(name)
+        .map(|f| f.data_type())
+    {
+        Ok(DataType::Timestamp(TimeUnit::Second, _)) => |v| v.saturating_mul(1000),
+        Ok(DataType::Timestamp(TimeUnit::Millisecond, _)) | Ok(DataType::Int64) => |v| v,
+        Ok(DataType::Timestamp(TimeUnit::Microsecond, _)) => |v| v.div_euclid(1000),
+        Ok(DataType::Timestamp(TimeUnit::Nanosecond, _)) => |v| v.div_euclid(1_000_000),
+        _ => return UNKNOWN,
+    };
+    let parquet = metadata.metadata();
+    let Some(index) = parquet
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [name])
+    else {
+        return UNKNOWN;
+    };
+    let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+    for group in parquet.row_groups() {
+        match group.column(index).statistics() {
+            Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                (Some(min), Some(max)) => {
+                    lo = lo.min(to_ms(*min));
+                    // Rounding down a sub-millisecond maximum could skip its row: widen by one.
+                    hi = hi.max(to_ms(*max).saturating_add(1));
+                }
+                _ => return UNKNOWN,
+            },
+            _ => return UNKNOWN,
+        }
+    }
+    if lo > hi { UNKNOWN } else { (lo, hi) }
 }
 
 /// The columns of one batch, normalised to the types of the contract.

@@ -797,6 +797,42 @@ fn history_filters_by_time_and_keeps_the_newest_under_a_limit() {
 }
 
 #[test]
+fn history_over_many_files_matches_a_full_scan() {
+    let dev = "rolled-often";
+    let all = rows_of(dev, 0, 60);
+    let d = Dashboard::start("history-many", |data| {
+        // 20 files of 3 windows, named in an order unrelated to time, as rolls of several workers would be.
+        for (k, chunk) in all.chunks(3).enumerate() {
+            let name = format!("part-{:03}.parquet", (k * 7) % 20);
+            support::write_partition_file(&data.join("parquet"), dev, &name, chunk, k % 2 == 0);
+        }
+    });
+    let at = |k: u64| START_MS + k * support::WINDOW_MS;
+    for (extra, expected, truncated) in [
+        (String::new(), &all[..], false),
+        ("&limit=7".to_string(), &all[53..], true),
+        ("&limit=60".to_string(), &all[..], false),
+        (format!("&from={}", at(40)), &all[40..], false),
+        (
+            format!("&from={}&to={}", at(10) + 5, at(17)),
+            &all[10..17],
+            false,
+        ),
+        (format!("&to={}&limit=5", at(30)), &all[25..30], true),
+        (
+            format!("&from={}&to={}&limit=100", at(58), at(200)),
+            &all[58..],
+            false,
+        ),
+        (format!("&from={}", at(60)), &all[..0], false),
+    ] {
+        let r = history(&d, dev, &extra);
+        assert_eq!(r.json()["rows"], expected_json(expected), "{extra}");
+        assert_eq!(r.json()["truncated"], truncated, "{extra}");
+    }
+}
+
+#[test]
 fn history_of_a_device_without_files_is_empty() {
     let d = Dashboard::start("history-empty", write_history);
     let r = history(&d, "never-seen", "");
