@@ -64,7 +64,8 @@ pub enum HistoryError {
 ///
 /// A device without a partition folder has no final window yet: that is an empty answer, not an error.
 /// Files whose statistics put them outside `from`/`to` are not read, and files are read newest first so that a
-/// `limit` stops the scan once older files cannot matter: a long history costs little more than a short one.
+/// `limit` stops the scan once older files cannot matter: of a long history only the footers of the older
+/// files are read.
 /// Blocking: call from a blocking context.
 pub fn read_history(parquet_root: &Path, query: &HistoryQuery) -> Result<History, HistoryError> {
     let dir = parquet_root.join(partition_dir_name(&query.device_id));
@@ -104,10 +105,10 @@ pub fn read_history(parquet_root: &Path, query: &HistoryQuery) -> Result<History
     files.sort_by_key(|f| std::cmp::Reverse(f.max_start));
 
     let mut rows = Vec::new();
-    for (i, file) in files.iter().enumerate() {
+    for file in &files {
         if rows.len() >= query.limit && file.max_start < nth_newest_start(&rows, query.limit) {
             // Every remaining file holds only windows older than the `limit` newest already found.
-            history.truncated = files.len() > i;
+            history.truncated = true;
             break;
         }
         if let Err(why) = file.read_rows(query, &mut rows) {
