@@ -1,0 +1,151 @@
+//! What every scenario needs: where the binaries are (built fresh by default, so a figure always belongs to the
+//! current source), a scratch folder, the broker address, and the collected results, written to BENCHMARKS.md at
+//! the end with `--write`.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::Common;
+use crate::report::{self, Row};
+
+/// The workspace root (this crate's parent folder).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ has a parent")
+        .to_path_buf()
+}
+
+/// Shared state of one `bench` invocation.
+pub struct Ctx {
+    bins: PathBuf,
+    /// Scratch folder.
+    pub work: PathBuf,
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// `git describe` of the measured source.
+    pub commit: String,
+    write: Option<PathBuf>,
+    rows: RefCell<Vec<Row>>,
+}
+
+impl Ctx {
+    /// Resolves the binaries (building them unless `--no-build`) and prepares the scratch folder.
+    pub fn new(common: &Common) -> Result<Ctx> {
+        let bins = match &common.bin_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .context("this binary has no folder")?
+                .to_path_buf(),
+        };
+        if !common.no_build {
+            build(&bins)?;
+        }
+        for name in ["dataflow", "producer"] {
+            if !bins.join(name).is_file() {
+                bail!(
+                    "{} not found: build it with `cargo build --release -p dataflow -p producer` or pass --bin-dir",
+                    bins.join(name).display()
+                );
+            }
+        }
+        std::fs::create_dir_all(&common.work)
+            .with_context(|| format!("cannot create --work {}", common.work.display()))?;
+        let write = common.write.as_ref().map(|p| {
+            if p.as_os_str().is_empty() {
+                workspace_root().join("BENCHMARKS.md")
+            } else {
+                p.clone()
+            }
+        });
+        Ok(Ctx {
+            bins,
+            work: common.work.clone(),
+            brokers: common.brokers.clone(),
+            commit: git_describe(),
+            write,
+            rows: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// A command for one of the project's binaries.
+    pub fn command(&self, name: &str) -> Command {
+        let mut cmd = Command::new(self.bins.join(name));
+        cmd.env("RUST_LOG", "info");
+        cmd
+    }
+
+    /// A fresh, empty scratch subfolder.
+    pub fn scratch(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.work.join(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot clear {}", dir.display()))?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Prints a figure and keeps it for `--write`.
+    pub fn record(&self, row: Row) {
+        row.print();
+        self.rows.borrow_mut().push(row);
+    }
+
+    /// Writes the kept figures when `--write` was given.
+    pub fn finish(&self) -> Result<()> {
+        if let Some(file) = &self.write {
+            report::append(file, &self.commit, &self.rows.borrow())?;
+            println!(
+                "appended {} row(s) to {}",
+                self.rows.borrow().len(),
+                file.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn build(bins: &Path) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root()).args([
+        "build",
+        "--release",
+        "--quiet",
+        "-p",
+        "dataflow",
+        "-p",
+        "producer",
+    ]);
+    // Build into the target folder this binary runs from (…/target/release → …/target).
+    if bins.file_name().is_some_and(|n| n == "release")
+        && let Some(target) = bins.parent()
+    {
+        cmd.env("CARGO_TARGET_DIR", target);
+    }
+    let status = cmd
+        .status()
+        .context("cannot run cargo to build the binaries")?;
+    if !status.success() {
+        bail!(
+            "`cargo build --release -p dataflow -p producer` failed ({status}); or pass --no-build"
+        );
+    }
+    Ok(())
+}
+
+fn git_describe() -> String {
+    Command::new("git")
+        .current_dir(workspace_root())
+        .args(["describe", "--always", "--dirty", "--exclude", "*"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

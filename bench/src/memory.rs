@@ -1,0 +1,166 @@
+//! Memory over time: the dataflow runs unbounded on a fresh topic while the producer feeds it at a rate; the
+//! job's RSS is sampled every second from `/proc`. Flatness is (max − min) / mean over the second half of the
+//! run, once the open windows have filled up to the watermark's reach; the samples go to a CSV beside the logs.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use model::LatestDoc;
+
+use crate::ctx::Ctx;
+use crate::input::human;
+use crate::kafka::{Topic, producer_args};
+use crate::proc;
+use crate::report::{Row, load_average};
+
+/// Parameters of one memory run.
+pub struct MemoryRun {
+    /// Devices.
+    pub devices: u64,
+    /// Messages per second per device.
+    pub rate: f64,
+    /// Producer run time.
+    pub duration: Duration,
+    /// dataflow -w.
+    pub workers: usize,
+    /// Extra dataflow flags.
+    pub dataflow_args: Vec<String>,
+}
+
+struct Sample {
+    secs: f64,
+    rss_kb: u64,
+    events: u64,
+    lag: u64,
+}
+
+/// The `memory` scenario.
+pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
+    let partitions = 3;
+    let topic = Topic::create(&ctx.brokers, "bench-memory", partitions, true)?;
+    let dir = ctx.scratch(&format!("memory-d{}", run.devices))?;
+    let out = dir.join("aggregates");
+    let latest = out.join("latest.json");
+    let load = load_average();
+
+    let mut cmd = ctx.command("dataflow");
+    cmd.args(["--brokers", &ctx.brokers, "--topic", &topic.name])
+        .args(["--group", &topic.name])
+        .args(&run.dataflow_args)
+        .arg("--out")
+        .arg(&out)
+        .arg("--deadletter")
+        .arg(dir.join("deadletter"))
+        .args(["-w", &run.workers.to_string()]);
+    let mut dataflow = proc::spawn(cmd, "dataflow", &dir)?;
+    let up = Instant::now();
+    while !latest.is_file() {
+        if dataflow.has_exited()? || up.elapsed() > Duration::from_secs(60) {
+            bail!(
+                "dataflow did not come up within 60 s:\n{}",
+                proc::tail(&dir.join("dataflow.err"), 15)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let idle_rss = dataflow.rss_kb().map_or(0, |r| r.0);
+
+    let mut cmd = ctx.command("producer");
+    cmd.args(producer_args(ctx, &topic, partitions, run.devices))
+        .args(["--rate", &run.rate.to_string()])
+        .arg(format!(
+            "--duration={}",
+            humantime::format_duration(run.duration)
+        ));
+    let started = Instant::now();
+    let mut producer = proc::spawn(cmd, "producer", &dir)?;
+    let mut samples = Vec::new();
+    let mut next = Duration::from_secs(1);
+    while !producer.has_exited()? {
+        if dataflow.has_exited()? {
+            bail!(
+                "dataflow stopped during the run:\n{}",
+                proc::tail(&dir.join("dataflow.err"), 15)
+            );
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= next {
+            next += Duration::from_secs(1);
+            let doc: Option<LatestDoc> = std::fs::read(&latest)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            if let Some((rss, _)) = dataflow.rss_kb() {
+                samples.push(Sample {
+                    secs: elapsed.as_secs_f64(),
+                    rss_kb: rss,
+                    events: doc.as_ref().map_or(0, |d| d.pipeline.events_total),
+                    lag: doc.as_ref().map_or(0, |d| d.pipeline.lag),
+                });
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let produced = producer.wait(Duration::from_secs(60))?.ok("producer")?;
+    // Let the job catch up with what was sent before stopping it.
+    std::thread::sleep(Duration::from_secs(3));
+    let peak_kb = dataflow.rss_kb().map_or(0, |r| r.1);
+    let stopped = dataflow.stop(Duration::from_secs(60))?.ok("dataflow")?;
+    let doc: LatestDoc = serde_json::from_slice(
+        &std::fs::read(&latest).with_context(|| format!("no {}", latest.display()))?,
+    )?;
+    let summary: serde_json::Value =
+        serde_json::from_str(produced.stdout.trim()).unwrap_or_default();
+    let sent = summary["sent"].as_u64().unwrap_or(0);
+    let sent_rate = summary["rate"].as_f64().unwrap_or(f64::NAN);
+
+    let mut csv = String::from("secs,rss_kb,events_total,lag\n");
+    for s in &samples {
+        let _ = writeln!(csv, "{:.1},{},{},{}", s.secs, s.rss_kb, s.events, s.lag);
+    }
+    std::fs::write(dir.join("rss.csv"), csv)?;
+
+    let half: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.secs >= run.duration.as_secs_f64() / 2.0)
+        .collect();
+    ensure!(
+        !half.is_empty(),
+        "no RSS samples in the second half of the run"
+    );
+    let (min, max) = half.iter().fold((u64::MAX, 0), |(lo, hi), s| {
+        (lo.min(s.rss_kb), hi.max(s.rss_kb))
+    });
+    let mean = half.iter().map(|s| s.rss_kb as f64).sum::<f64>() / half.len() as f64;
+    let flatness = (max - min) as f64 / mean;
+    let mb = |kb: u64| kb as f64 / 1024.0;
+    let lag_end = half.last().map_or(0, |s| s.lag);
+    ctx.record(Row::new(
+        "memory",
+        format!(
+            "unbounded, {} devices x {} msg/s (sent {}/s), {} s; -w {} {}",
+            run.devices,
+            run.rate,
+            human(sent_rate),
+            run.duration.as_secs(),
+            run.workers,
+            run.dataflow_args.join(" ")
+        ),
+        format!(
+            "RSS second half {:.0}..{:.0} MB (mean {:.0}), flatness {:.1} %; peak {:.0} MB (kernel {:.0} MB); idle {:.0} MB; read {} of {} sent, lag at end {}; samples in {}",
+            mb(min),
+            mb(max),
+            mean / 1024.0,
+            flatness * 100.0,
+            mb(peak_kb),
+            mb(stopped.max_rss_kb),
+            mb(idle_rss),
+            doc.pipeline.events_total + doc.pipeline.bad_total + doc.pipeline.late_total,
+            sent,
+            lag_end,
+            dir.join("rss.csv").display()
+        ),
+        load,
+    ));
+    Ok(())
+}
