@@ -40,11 +40,13 @@ export function fmtDurationMs(ms) {
   return `${sign}${Math.floor(s / 86400)} d ${Math.floor(s / 3600) % 24} h`;
 }
 
-/** How long ago an epoch-seconds instant was, in whole seconds: `0 s`, `42 s`, `2 min 05 s`. */
+/** How long ago an epoch-seconds instant was, short enough for a tile: `42 s`, `2 min 05 s`, `23 min`, `3 h 04 min`. */
 export function fmtAge(epochSeconds, nowMs = Date.now()) {
   if (!Number.isFinite(epochSeconds) || epochSeconds <= 0) return 'never';
   const s = Math.max(0, Math.floor(nowMs / 1000 - epochSeconds));
-  return s < 60 ? `${s} s` : fmtDurationMs(s * 1000);
+  if (s < 60) return `${s} s`;
+  if (s >= 600 && s < 3600) return `${Math.floor(s / 60)} min`;
+  return fmtDurationMs(s * 1000);
 }
 
 /** Epoch milliseconds as local `HH:MM:SS`, with the date when it is not today. */
