@@ -61,7 +61,8 @@ pub struct Args {
     /// Events further ahead of the wall clock than this are bad (`far_future`).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub max_future: Duration,
-    /// How often the Parquet history is rolled (in-progress files committed).
+    /// How often a checkpoint is taken (offsets, watermarks, open windows), which also commits the Parquet files
+    /// of the windows finalised since the previous one.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub checkpoint_interval: Duration,
     /// Output folder: latest.json and parquet/.
@@ -84,6 +85,10 @@ pub struct Args {
     /// --bounded).
     #[arg(long)]
     pub input: Option<PathBuf>,
+    /// Discard the checkpoints in `<out>/_checkpoints` and start over (from `--start`); the Parquet history
+    /// already committed is left in place.
+    #[arg(long)]
+    pub fresh: bool,
     /// Fleet alert: a device's latest final window has a battery below this (percent).
     #[arg(long, default_value_t = 20.0)]
     pub alert_battery_below: f64,
@@ -116,7 +121,7 @@ pub struct JobConfig {
     pub idle_timeout: Duration,
     /// Max future, ms.
     pub max_future_ms: u64,
-    /// Parquet roll interval.
+    /// Checkpoint interval.
     pub roll_interval: Duration,
     /// Output folder.
     pub out: PathBuf,
@@ -138,6 +143,10 @@ pub struct JobConfig {
     pub input: Option<PathBuf>,
     /// Fleet alert thresholds.
     pub thresholds: crate::fleet::Thresholds,
+    /// Discard checkpoints and start over.
+    pub fresh: bool,
+    /// Identifies this run in file names (process start time, ms).
+    pub run: u64,
 }
 
 impl Args {
@@ -194,6 +203,8 @@ impl Args {
             start: self.start,
             bounded: self.bounded || self.input.is_some(),
             input: self.input.clone(),
+            fresh: self.fresh,
+            run: model::time::now_ms(),
             thresholds: crate::fleet::Thresholds {
                 battery_below: self.alert_battery_below,
                 temperature_above: self.alert_temperature_above,

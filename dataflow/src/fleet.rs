@@ -11,7 +11,7 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 
-use crate::window::WindowOut;
+use crate::window::WindowMsg;
 
 /// Alert thresholds (flags).
 #[derive(Clone, Copy, Debug)]
@@ -87,7 +87,7 @@ pub struct FleetStreams<'s> {
 
 /// Builds the views from the window operator's output (final windows only are used).
 pub fn build<'s>(
-    windows: StreamVec<'s, u64, WindowOut>,
+    windows: StreamVec<'s, u64, WindowMsg>,
     thresholds: Thresholds,
 ) -> FleetStreams<'s> {
     // The window operator sends every window of a device from the same worker, in window order, so the previous
@@ -102,7 +102,11 @@ pub fn build<'s>(
                     input.for_each(|cap, data| {
                         let Some(&time) = cap.least() else { return };
                         let mut session = output.session(&cap);
-                        for w in data.drain(..).filter(|w| w.is_final) {
+                        let finals = data.drain(..).filter_map(|m| match m {
+                            WindowMsg::Agg(w) if w.is_final => Some(w),
+                            _ => None,
+                        });
+                        for w in finals {
                             let row = DeviceRow {
                                 location: w.location,
                                 window_end: w.agg.window_end,
@@ -162,7 +166,8 @@ pub fn build<'s>(
             output.push((r, 1isize));
         });
 
-    let alerts = latest.flat_map(move |(device, row)| alerts_of(&device, &row, thresholds));
+    let alerts = latest
+        .flat_map(move |(device, row): (String, DeviceRow)| alerts_of(&device, &row, thresholds));
     FleetStreams { rollups, alerts }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use dataflow::config::Args;
-use dataflow::{pipeline, source};
+use dataflow::{checkpoint, pipeline, source};
 
 fn main() {
     tracing_subscriber::fmt()
@@ -30,6 +30,25 @@ fn run(args: Args) -> Result<()> {
         Some(_) => 0,
         None => source::kafka::partition_count(&config.brokers, &config.topic)?,
     };
+    let identity = pipeline::identity(&config);
+    if config.fresh {
+        checkpoint::discard(&config.out)?;
+    }
+    let restore = match &identity {
+        Some(id) => checkpoint::load_newest(&config.out, id)?,
+        None => None,
+    };
+    checkpoint::prepare(&config.out, restore.as_ref())?;
+    if let Some(m) = &restore {
+        tracing::info!(
+            checkpoint = m.id,
+            partitions = m.partitions.len(),
+            open_windows = m.windows.len(),
+            written_by_workers = m.workers,
+            "resuming from checkpoint"
+        );
+    }
+    let restore = restore.map(Arc::new);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -42,20 +61,29 @@ fn run(args: Args) -> Result<()> {
         lateness_ms = config.lateness_ms, bounded = config.bounded, "starting"
     );
     let guards = timely::execute(timely_config, move |worker| -> Result<()> {
-        let handles = pipeline::build(worker, &config, partitions, stop.clone())?;
+        let handles = pipeline::build(worker, &config, partitions, restore.clone(), stop.clone())?;
         while !handles.done.done() {
             if stop.load(Ordering::Relaxed) {
-                // Sources read nothing more once stopped; let what is in flight reach the sinks first.
-                let drain = std::time::Instant::now();
-                while drain.elapsed() < Duration::from_millis(300) {
+                // Stopped: the sources mark a last checkpoint and read nothing more; wait until it is written
+                // (and, on worker 0, committed), then write a last snapshot. Open windows are not finalised:
+                // the checkpoint carries them to the next run.
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                let s = &handles.stopping;
+                while !(s.part_written.get() && (worker.index() != 0 || s.committed.get()))
+                    && !handles.done.done()
+                    && std::time::Instant::now() < deadline
+                {
                     worker.step_or_park(Some(Duration::from_millis(10)));
                 }
-                // Stopped: flush what is final and write a last snapshot; open windows are not finalised.
+                if std::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        "the last checkpoint did not complete within 30 s; the previous one stands"
+                    );
+                }
                 if worker.index() == 0 {
                     handles.latest.borrow_mut().write()?;
                 }
-                handles.dead.borrow_mut().flush()?;
-                handles.history.borrow_mut().roll()?;
+                handles.dead.borrow_mut().sync()?;
                 // Timely would otherwise keep stepping the (never-ending) dataflow after this closure returns.
                 for id in worker.installed_dataflows() {
                     worker.drop_dataflow(id);

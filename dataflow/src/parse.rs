@@ -31,6 +31,7 @@ pub fn parse_record(raw: &RawRecord<'_>, rules: model::Validation, window_ms: u6
                 humidity: e.humidity,
                 battery: e.battery,
                 status: e.status,
+                source: 0,
             },
         },
         Err(bad) => Parsed::Bad(bad_letter(raw, &bad)),

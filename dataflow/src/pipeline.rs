@@ -1,15 +1,21 @@
-//! Wires one worker's dataflow in the order data meets it: source → parse/validate (inside the source) →
-//! exchange by device → tumbling windows → sinks (Parquet history on every worker, dead letters on every
-//! worker, `latest.json` on worker 0). Every sink holds a capability until it has flushed for the last time, so
-//! the probe at the end tells the worker loop when everything is on disk.
+//! Wires one worker's dataflow in the order data meets it: source (read, parse/validate, dead letters) →
+//! exchange by device → tumbling windows (and checkpoint alignment) → sinks: the Parquet history and this
+//! worker's checkpoint part on every worker; on worker 0 the checkpoint committer and `latest.json`, which also
+//! receives the differential fleet views. The probe at the end tells the worker loop when everything is on disk.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -18,6 +24,7 @@ use timely::dataflow::operators::vec::{Map, Partition};
 use timely::dataflow::operators::{Concat, Probe};
 use timely::worker::Worker;
 
+use crate::checkpoint::{self, FileCheckpoint, Identity, Manifest, Part};
 use crate::config::JobConfig;
 use crate::fleet::{self, AlertRow, RollupRow};
 use crate::sink::deadletter::DeadLetterWriter;
@@ -25,22 +32,31 @@ use crate::sink::latest_json::LatestState;
 use crate::sink::parquet::ParquetHistory;
 use crate::source::kafka::KafkaReader;
 use crate::source::replay::ReplayReader;
-use crate::source::{self, Reader, SourceMsg, WorkerStats};
-use crate::window::{self, WindowOut};
+use crate::source::{self, Reader, SourceMsg, SourceSetup, WorkerStats};
+use crate::window::{self, BarrierKind, WindowMsg, WindowOut};
+
+/// Progress of a requested stop, as seen by the worker loop.
+#[derive(Default)]
+pub struct StopProgress {
+    /// This worker's part of the stop checkpoint is written.
+    pub part_written: Cell<bool>,
+    /// (Worker 0) the stop checkpoint is committed.
+    pub committed: Cell<bool>,
+}
 
 /// What the worker loop keeps of its dataflow.
 pub struct WorkerHandles {
     /// Done once every sink has flushed for the last time.
     pub done: ProbeHandle<u64>,
-    /// The snapshot (worker 0 only writes it).
+    /// The snapshot (worker 0 writes it).
     pub latest: Rc<RefCell<LatestState>>,
     /// This worker's dead-letter writer.
     pub dead: Rc<RefCell<DeadLetterWriter>>,
-    /// This worker's Parquet history writer.
-    pub history: Rc<RefCell<ParquetHistory>>,
+    /// Progress of a requested stop.
+    pub stopping: Rc<StopProgress>,
 }
 
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 enum LatestIn {
     Agg(WindowOut),
     Stats(WorkerStats),
@@ -48,21 +64,52 @@ enum LatestIn {
     Alert(AlertRow, isize),
 }
 
+/// A worker's part of checkpoint `id` is written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PartDone {
+    id: u64,
+    worker: usize,
+    kind: BarrierKind,
+}
+
 type Unit = CapacityContainerBuilder<Vec<()>>;
 
-/// Builds the dataflow of one worker. `partitions` is the topic's partition count (unused for file input).
+/// The checkpoint identity of a job (for Kafka input; file replays are not checkpointed).
+pub fn identity(config: &JobConfig) -> Option<Identity> {
+    config.input.is_none().then(|| Identity {
+        topic: config.topic.clone(),
+        window_ms: config.window_ms,
+        lateness_ms: config.lateness_ms,
+    })
+}
+
+/// Builds the dataflow of one worker. `partitions` is the topic's partition count (unused for file input);
+/// `restore` the checkpoint to resume from.
 pub fn build(
     worker: &mut Worker,
     config: &JobConfig,
     partitions: usize,
+    restore: Option<Arc<Manifest>>,
     stop: Arc<AtomicBool>,
 ) -> Result<WorkerHandles> {
     let index = worker.index();
     let peers = worker.peers();
+    let resume: HashMap<i32, i64> = restore
+        .as_ref()
+        .map(|m| {
+            m.partitions
+                .iter()
+                .map(|p| (p.partition, p.next_offset))
+                .collect()
+        })
+        .unwrap_or_default();
     let reader: Box<dyn Reader> = match &config.input {
         Some(path) => Box::new(ReplayReader::open(path, index, peers)?),
-        None => Box::new(KafkaReader::open(config, partitions, index, peers)?),
+        None => Box::new(KafkaReader::open(
+            config, partitions, index, peers, &resume,
+        )?),
     };
+    let restored_id = restore.as_ref().map_or(0, |m| m.id);
     let latest = Rc::new(RefCell::new(LatestState::new(&config.out, peers)));
     let dlq = config
         .dlq_topic
@@ -73,31 +120,39 @@ pub fn build(
         index,
         dlq,
     )?));
-    let history = Rc::new(RefCell::new(ParquetHistory::new(&config.out, index)?));
+    let history = Rc::new(RefCell::new(ParquetHistory::new(
+        &config.out,
+        index,
+        config.run,
+    )?));
+    let stopping = Rc::new(StopProgress::default());
     let done = ProbeHandle::new();
     let watermark = ProbeHandle::new();
+    let identity = identity(config);
 
     worker.dataflow::<u64, _, _>(|scope| {
-        let msgs = source::build(scope, reader, config, index, stop);
-        let mut parts = msgs.probe_with(&watermark).partition(3, |m| match m {
-            SourceMsg::Event(_) => (0, m),
-            SourceMsg::Dead(_) => (1, m),
-            SourceMsg::Stats(_) => (2, m),
+        let setup = SourceSetup {
+            worker: index,
+            peers,
+            stop,
+            restore,
+            checkpoints: identity.is_some(),
+            dead: dead.clone(),
+        };
+        let mut parts = source::build(scope, reader, config, setup).probe_with(&watermark).partition(2, |m| match m {
+            SourceMsg::Window(_) => (0, m),
+            SourceMsg::Stats(_) => (1, m),
         });
-        let stats = parts.pop().expect("3 parts").flat_map(|m| match m {
+        let stats = parts.pop().expect("2 parts").flat_map(|m| match m {
             SourceMsg::Stats(s) => Some(s),
-            _ => None,
+            SourceMsg::Window(_) => None,
         });
-        let dead_letters = parts.pop().expect("3 parts").flat_map(|m| match m {
-            SourceMsg::Dead(d) => Some(d),
-            _ => None,
-        });
-        let events = parts.pop().expect("3 parts").flat_map(|m| match m {
-            SourceMsg::Event(e) => Some(e),
-            _ => None,
+        let window_in = parts.pop().expect("2 parts").flat_map(|m| match m {
+            SourceMsg::Window(w) => Some(w),
+            SourceMsg::Stats(_) => None,
         });
 
-        let windows = window::build(events, config.window_ms, config.trigger);
+        let windows = window::build(window_in, config.window_ms, config.trigger, restored_id, index, peers);
         let views = fleet::build(windows.clone(), config.thresholds);
         let fleet_updates = views
             .rollups
@@ -105,76 +160,90 @@ pub fn build(
             .map(|((location, row), _time, diff)| LatestIn::Rollup(location, row, diff))
             .concat(views.alerts.inner.map(|(alert, _time, diff)| LatestIn::Alert(alert, diff)));
 
-        // Parquet history: final windows, on the worker that computed them.
-        let roll_every = config.roll_interval;
+        // Parquet history and this worker's checkpoint part: final windows are buffered and, at each barrier,
+        // written to in-progress files that the checkpoint commits.
         let h = history.clone();
-        windows
-            .clone()
-            .unary_frontier::<Unit, _, _, _>(Pipeline, "ParquetHistory", move |cap, info| {
-                let activator = scope.activator_for(info.address);
-                let mut cap = Some(cap);
-                let mut last_roll = Instant::now();
-                move |(input, frontier), _out| {
-                    input.for_each(|_, data| {
-                        let mut h = h.borrow_mut();
-                        for w in data.drain(..).filter(|w| w.is_final) {
-                            h.push(w.agg);
-                        }
-                    });
-                    let finished = frontier.is_empty();
-                    if cap.is_some() && (finished || last_roll.elapsed() >= roll_every) {
-                        last_roll = Instant::now();
-                        if let Err(e) = h.borrow_mut().roll() {
-                            tracing::error!(error = %format!("{e:#}"), "cannot write the Parquet history");
-                        }
-                    }
-                    if finished {
-                        cap = None;
-                    } else if h.borrow().pending_rows() > 0 {
-                        activator.activate_after(roll_every.saturating_sub(last_roll.elapsed()));
-                    }
-                }
-            })
-            .probe_with(&done);
-
-        // Dead letters: on the worker that read them.
-        let d = dead.clone();
-        let flush_every = config.trigger;
-        dead_letters
-            .unary_frontier::<Unit, _, _, _>(Pipeline, "DeadLetters", move |cap, info| {
-                let activator = scope.activator_for(info.address);
-                let mut cap = Some(cap);
-                let mut last_flush = Instant::now();
-                move |(input, frontier), _out| {
-                    let mut d = d.borrow_mut();
-                    input.for_each(|_, data| {
-                        for letter in data.drain(..) {
-                            if let Err(e) = d.write(&letter) {
-                                tracing::error!(error = %format!("{e:#}"), "cannot write a dead letter");
+        let out = config.out.clone();
+        let stop_flags = stopping.clone();
+        let part_done = windows.clone().unary::<CapacityContainerBuilder<Vec<PartDone>>, _, _, _>(
+            Pipeline,
+            "ParquetHistory",
+            move |_, _| {
+                move |input, output| {
+                    input.for_each(|cap, data| {
+                        for msg in data.drain(..) {
+                            match msg {
+                                WindowMsg::Agg(w) if w.is_final => h.borrow_mut().push(w.agg),
+                                WindowMsg::Agg(_) => {}
+                                WindowMsg::Barrier(b) => match write_part(&out, &mut h.borrow_mut(), index, b.id, b.windows, b.partitions) {
+                                    Ok(()) => {
+                                        output.session(&cap).give(PartDone { id: b.id, worker: index, kind: b.kind });
+                                        if b.kind == BarrierKind::Stop {
+                                            stop_flags.part_written.set(true);
+                                        }
+                                    }
+                                    Err(e) => tracing::error!(
+                                        error = %format!("{e:#}"), checkpoint = b.id,
+                                        "cannot write the checkpoint part; this checkpoint will not commit"
+                                    ),
+                                },
                             }
                         }
                     });
-                    if frontier.is_empty() || last_flush.elapsed() >= flush_every {
-                        last_flush = Instant::now();
-                        if let Err(e) = d.flush() {
-                            tracing::error!(error = %format!("{e:#}"), "cannot flush dead letters");
+                }
+            },
+        );
+
+        // The committer, on worker 0: once every worker's part of a checkpoint is in, commit it.
+        let out = config.out.clone();
+        let brokers = config.brokers.clone();
+        let group = config.group.clone();
+        let stop_flags = stopping.clone();
+        part_done
+            .unary::<Unit, _, _, _>(Exchange::new(|_: &PartDone| 0), "Committer", move |_, _| {
+                let mut received: BTreeMap<u64, Vec<PartDone>> = BTreeMap::new();
+                let mut offsets: Option<BaseConsumer> = None;
+                move |input, _out| {
+                    input.for_each(|_, data| {
+                        for done in data.drain(..) {
+                            let id = done.id;
+                            let all = received.entry(id).or_default();
+                            all.push(done);
+                            if all.len() < peers {
+                                continue;
+                            }
+                            let parts = received.remove(&id).expect("present");
+                            let started = Instant::now();
+                            match checkpoint::commit(&out, id, peers, identity.as_ref()) {
+                                Ok(manifest) => {
+                                    tracing::info!(
+                                        checkpoint = id, windows = manifest.windows.len(), files = manifest.files.len(),
+                                        ms = started.elapsed().as_millis() as u64, "checkpoint committed"
+                                    );
+                                    if identity.is_some() {
+                                        commit_offsets(&mut offsets, &brokers, &group, &manifest);
+                                    }
+                                    if parts.iter().any(|p| p.kind == BarrierKind::Stop) {
+                                        stop_flags.committed.set(true);
+                                    }
+                                }
+                                Err(e) => tracing::error!(error = %format!("{e:#}"), checkpoint = id, "cannot commit checkpoint"),
+                            }
                         }
-                    }
-                    if frontier.is_empty() {
-                        cap = None;
-                    } else if cap.is_some() {
-                        activator.activate_after(flush_every);
-                    }
+                    });
                 }
             })
             .probe_with(&done);
 
-        // latest.json: every aggregate and every worker's counters, gathered on worker 0.
+        // latest.json: every aggregate, every worker's counters and the fleet views, gathered on worker 0.
         let l = latest.clone();
         let trigger = config.trigger;
         let wm = watermark.clone();
         windows
-            .map(LatestIn::Agg)
+            .flat_map(|m| match m {
+                WindowMsg::Agg(w) => Some(LatestIn::Agg(w)),
+                WindowMsg::Barrier(_) => None,
+            })
             .concat(stats.map(LatestIn::Stats))
             .concat(fleet_updates)
             .unary_frontier::<Unit, _, _, _>(Exchange::new(|_: &LatestIn| 0), "LatestJson", move |cap, info| {
@@ -227,6 +296,79 @@ pub fn build(
         done,
         latest,
         dead,
-        history,
+        stopping,
     })
+}
+
+/// Writes the buffered final windows to in-progress files of checkpoint `id` and this worker's part.
+fn write_part(
+    out: &Path,
+    history: &mut ParquetHistory,
+    worker: usize,
+    id: u64,
+    windows: Vec<checkpoint::WindowCheckpoint>,
+    partitions: Vec<checkpoint::PartitionCheckpoint>,
+) -> Result<()> {
+    let files = history
+        .write_in_progress(id)?
+        .into_iter()
+        .map(|f| FileCheckpoint {
+            hidden: f
+                .hidden
+                .strip_prefix(out)
+                .unwrap_or(&f.hidden)
+                .to_path_buf(),
+            visible: f
+                .visible
+                .strip_prefix(out)
+                .unwrap_or(&f.visible)
+                .to_path_buf(),
+        })
+        .collect();
+    checkpoint::write_part(
+        out,
+        &Part {
+            id,
+            worker,
+            windows,
+            partitions,
+            files,
+        },
+    )
+}
+
+/// Commits a checkpoint's offsets to the consumer group, so lag tools show the job's progress. The checkpoint,
+/// not Kafka, is the source of truth; a failure here is only logged.
+fn commit_offsets(
+    consumer: &mut Option<BaseConsumer>,
+    brokers: &str,
+    group: &str,
+    manifest: &Manifest,
+) {
+    if consumer.is_none() {
+        *consumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| tracing::warn!(error = %e, "cannot create the offset committer"))
+            .ok();
+    }
+    let Some(c) = consumer.as_ref() else { return };
+    let mut tpl = TopicPartitionList::new();
+    for p in &manifest.partitions {
+        if tpl
+            .add_partition_offset(
+                &manifest.identity.topic,
+                p.partition,
+                Offset::Offset(p.next_offset),
+            )
+            .is_err()
+        {
+            return;
+        }
+    }
+    if let Err(e) = c.commit(&tpl, CommitMode::Async) {
+        tracing::debug!(error = %e, "offset commit to the consumer group failed");
+    }
 }

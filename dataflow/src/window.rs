@@ -3,9 +3,15 @@
 //! frontier (the job's watermark) passes a window's end it emits that window's aggregates as final, exactly
 //! once, and forgets them, so state holds only open windows. Every `--trigger` it also emits the live
 //! aggregates of open windows that changed.
+//!
+//! Checkpoints are aligned here (Chandy–Lamport on timely's FIFO channels): every source sends a marker to
+//! every window operator after the events that belong to the checkpoint. Once a source's marker for the current
+//! round has arrived, whatever that source sends next is held back until every active source's marker is in;
+//! then the operator emits a `Barrier` carrying its open windows, and releases what it held. Windows do not
+//! turn final while anything is held back, so a checkpoint's open windows and final windows never overlap.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -16,7 +22,8 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
-use crate::source::EventRec;
+use crate::checkpoint::{PartitionCheckpoint, WindowCheckpoint};
+use crate::source::{EventRec, STOP_ID, WindowIn};
 
 /// An aggregate leaving the window operator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +34,40 @@ pub struct WindowOut {
     pub location: String,
     /// Final (the watermark passed the window end) or live.
     pub is_final: bool,
+}
+
+/// Why a barrier was emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BarrierKind {
+    /// A periodic checkpoint.
+    Periodic,
+    /// The last checkpoint before a requested stop.
+    Stop,
+    /// The input has ended: every window is final.
+    Final,
+}
+
+/// A checkpoint boundary in the window operator's output: every final window before it belongs to checkpoint
+/// `id`, together with the open windows it carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Barrier {
+    /// Checkpoint id.
+    pub id: u64,
+    /// Why.
+    pub kind: BarrierKind,
+    /// Open windows of this worker.
+    pub windows: Vec<WindowCheckpoint>,
+    /// Partition states at the cut (worker 0 only; it hears every source).
+    pub partitions: Vec<PartitionCheckpoint>,
+}
+
+/// What the window operator emits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WindowMsg {
+    /// A live or final aggregate.
+    Agg(WindowOut),
+    /// A checkpoint boundary.
+    Barrier(Barrier),
 }
 
 /// Routes a device to a worker; stable across processes and runs.
@@ -47,75 +88,281 @@ struct OpenWindow {
     devices: HashMap<String, DeviceWindow>,
 }
 
-/// Builds the window operator.
+/// Checkpoint alignment state.
+struct Alignment {
+    active: BTreeSet<u32>,
+    last_marker: BTreeMap<u32, u64>,
+    round: u64,
+    cut: BTreeMap<u32, Vec<PartitionCheckpoint>>,
+    retired: BTreeMap<u32, Vec<PartitionCheckpoint>>,
+    held: VecDeque<WindowIn>,
+    stopped: bool,
+}
+
+impl Alignment {
+    fn blocked(&self, source: u32) -> bool {
+        self.active.contains(&source)
+            && self
+                .last_marker
+                .get(&source)
+                .is_some_and(|&m| m >= self.round)
+    }
+}
+
+struct WindowState {
+    open: BTreeMap<u64, OpenWindow>,
+    align: Alignment,
+    worker: usize,
+    window_ms: u64,
+    barriers: Vec<Barrier>,
+}
+
+impl WindowState {
+    fn apply(open: &mut OpenWindow, e: EventRec) {
+        let d = match open.devices.get_mut(&e.device_id) {
+            Some(d) => d,
+            None => open
+                .devices
+                .entry(e.device_id.clone())
+                .or_insert_with(|| DeviceWindow {
+                    agg: WindowAgg::default(),
+                    location: String::new(),
+                    changed: true,
+                }),
+        };
+        d.agg.add(e.temperature, e.humidity, e.battery, e.status);
+        if d.location != e.location {
+            d.location = e.location;
+        }
+        d.changed = true;
+    }
+
+    /// Handles one input item; `mint` makes a capability for a window from the item's message.
+    fn handle(&mut self, item: WindowIn, mint: &mut dyn FnMut(u64) -> Capability<u64>) {
+        match item {
+            WindowIn::Event(e) => {
+                let end = e.window_end;
+                if !self.open.contains_key(&end) {
+                    let cap = mint(end - 1);
+                    self.open.insert(
+                        end,
+                        OpenWindow {
+                            cap,
+                            devices: HashMap::new(),
+                        },
+                    );
+                }
+                if self.align.blocked(e.source) {
+                    self.align.held.push_back(WindowIn::Event(e));
+                } else {
+                    let slot = self.open.get_mut(&end).expect("slot exists");
+                    Self::apply(slot, e);
+                }
+            }
+            WindowIn::Restored(w) => {
+                if !self.open.contains_key(&w.window_end) {
+                    let cap = mint(w.window_end - 1);
+                    self.open.insert(
+                        w.window_end,
+                        OpenWindow {
+                            cap,
+                            devices: HashMap::new(),
+                        },
+                    );
+                }
+                let slot = self.open.get_mut(&w.window_end).expect("slot exists");
+                slot.devices.insert(
+                    w.device_id,
+                    DeviceWindow {
+                        agg: w.agg,
+                        location: w.location,
+                        changed: true,
+                    },
+                );
+            }
+            WindowIn::Marker(m) => {
+                if self.align.blocked(m.from) {
+                    self.align.held.push_back(WindowIn::Marker(m));
+                } else {
+                    self.align.last_marker.insert(m.from, m.id);
+                    self.align.cut.insert(m.from, m.partitions);
+                    self.try_complete(mint);
+                }
+            }
+            WindowIn::Retire(m) => {
+                if self.align.blocked(m.from) {
+                    self.align.held.push_back(WindowIn::Retire(m));
+                } else {
+                    self.align.active.remove(&m.from);
+                    self.align.cut.remove(&m.from);
+                    self.align.retired.insert(m.from, m.partitions);
+                    self.try_complete(mint);
+                }
+            }
+        }
+    }
+
+    /// Completes the current round if every active source has delivered its marker.
+    fn try_complete(&mut self, mint: &mut dyn FnMut(u64) -> Capability<u64>) {
+        let a = &self.align;
+        if a.stopped
+            || a.active.is_empty()
+            || !a
+                .active
+                .iter()
+                .all(|s| a.last_marker.get(s).is_some_and(|&m| m >= a.round))
+        {
+            return;
+        }
+        let min = a
+            .active
+            .iter()
+            .map(|s| a.last_marker[s])
+            .min()
+            .expect("non-empty");
+        let (id, kind) = if min == STOP_ID {
+            (a.round, BarrierKind::Stop)
+        } else {
+            (min, BarrierKind::Periodic)
+        };
+        let barrier = self.barrier(id, kind);
+        self.barriers.push(barrier);
+        self.align.stopped = kind == BarrierKind::Stop;
+        self.align.round = id + 1;
+        let held: Vec<WindowIn> = self.align.held.drain(..).collect();
+        for item in held {
+            self.handle(item, mint);
+        }
+    }
+
+    fn barrier(&self, id: u64, kind: BarrierKind) -> Barrier {
+        let mut windows = Vec::new();
+        for (&end, slot) in &self.open {
+            for (device, d) in &slot.devices {
+                windows.push(WindowCheckpoint {
+                    device_id: device.clone(),
+                    window_end: end,
+                    location: d.location.clone(),
+                    agg: d.agg,
+                });
+            }
+        }
+        let partitions = if self.worker == 0 {
+            let mut p: Vec<PartitionCheckpoint> = self
+                .align
+                .cut
+                .values()
+                .chain(self.align.retired.values())
+                .flatten()
+                .cloned()
+                .collect();
+            p.sort_by_key(|p| p.partition);
+            p
+        } else {
+            Vec::new()
+        };
+        Barrier {
+            id,
+            kind,
+            windows,
+            partitions,
+        }
+    }
+
+    fn window(&self, end: u64) -> Window {
+        Window {
+            start: end.saturating_sub(self.window_ms),
+            end,
+        }
+    }
+}
+
+/// Builds the window operator. `restored_id` is the checkpoint the job resumed from (0: none); `worker` and
+/// `peers` are the global worker index and count.
 pub fn build<'s>(
-    events: StreamVec<'s, u64, EventRec>,
+    input: StreamVec<'s, u64, WindowIn>,
     window_ms: u64,
     trigger: Duration,
-) -> StreamVec<'s, u64, WindowOut> {
-    let scope = events.scope();
-    events.unary_frontier(
-        Exchange::new(|e: &EventRec| device_route(&e.device_id)),
+    restored_id: u64,
+    worker: usize,
+    peers: usize,
+) -> StreamVec<'s, u64, WindowMsg> {
+    let scope = input.scope();
+    input.unary_frontier(
+        Exchange::new(|m: &WindowIn| m.route()),
         "TumblingWindow",
-        move |_cap, info| {
+        move |cap, info| {
             let activator = scope.activator_for(info.address);
-            let mut open: BTreeMap<u64, OpenWindow> = BTreeMap::new();
+            // Held at the input frontier, for barriers; released when the input ends.
+            let mut held = Some(cap);
+            let mut state = WindowState {
+                open: BTreeMap::new(),
+                align: Alignment {
+                    active: (0..peers as u32).collect(),
+                    last_marker: (0..peers as u32).map(|s| (s, restored_id)).collect(),
+                    round: restored_id + 1,
+                    cut: BTreeMap::new(),
+                    retired: BTreeMap::new(),
+                    held: VecDeque::new(),
+                    stopped: false,
+                },
+                worker,
+                window_ms,
+                barriers: Vec::new(),
+            };
             // Publish the first live aggregates as soon as data arrives, then once per trigger.
             let mut last_live = Instant::now()
                 .checked_sub(trigger)
                 .unwrap_or_else(Instant::now);
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
-                    for e in data.drain(..) {
-                        // The source stamps an event with its window's end − 1, so that time is never below
-                        // the message's stamp and a capability for it can be kept until the window is final.
-                        let slot = open.entry(e.window_end).or_insert_with(|| OpenWindow {
-                            cap: cap.delayed(&(e.window_end - 1), 0),
-                            devices: HashMap::new(),
-                        });
-                        let d = match slot.devices.get_mut(&e.device_id) {
-                            Some(d) => d,
-                            None => slot.devices.entry(e.device_id.clone()).or_insert_with(|| {
-                                DeviceWindow {
-                                    agg: WindowAgg::default(),
-                                    location: String::new(),
-                                    changed: true,
-                                }
-                            }),
-                        };
-                        d.agg.add(e.temperature, e.humidity, e.battery, e.status);
-                        if d.location != e.location {
-                            d.location = e.location;
-                        }
-                        d.changed = true;
+                    for item in data.drain(..) {
+                        state.handle(item, &mut |time| cap.delayed(&time, 0));
                     }
                 });
-                // Final: every window whose end the frontier has reached.
-                while let Some((&end, _)) = open.first_key_value() {
-                    if frontier.less_equal(&(end - 1)) {
-                        break;
-                    }
-                    let slot = open.pop_first().expect("non-empty").1;
-                    let window = Window {
-                        start: end.saturating_sub(window_ms),
-                        end,
-                    };
-                    let mut session = output.session(&slot.cap);
-                    let mut devices: Vec<_> = slot.devices.into_iter().collect();
-                    devices.sort_by(|a, b| a.0.cmp(&b.0));
-                    for (device, d) in devices {
-                        session.give(WindowOut {
-                            agg: d.agg.finish(&device, window),
-                            location: d.location,
-                            is_final: true,
-                        });
+                let Some(hold) = held.as_mut() else { return };
+                for barrier in state.barriers.drain(..) {
+                    output.session(&*hold).give(WindowMsg::Barrier(barrier));
+                }
+                // Final: every window whose end the frontier has reached, unless a checkpoint is being aligned.
+                if state.align.held.is_empty() {
+                    while let Some((&end, _)) = state.open.first_key_value() {
+                        if frontier.less_equal(&(end - 1)) {
+                            break;
+                        }
+                        let slot = state.open.pop_first().expect("non-empty").1;
+                        let window = state.window(end);
+                        let mut session = output.session(&slot.cap);
+                        let mut devices: Vec<_> = slot.devices.into_iter().collect();
+                        devices.sort_by(|a, b| a.0.cmp(&b.0));
+                        for (device, d) in devices {
+                            session.give(WindowMsg::Agg(WindowOut {
+                                agg: d.agg.finish(&device, window),
+                                location: d.location,
+                                is_final: true,
+                            }));
+                        }
                     }
                 }
+                if frontier.is_empty() {
+                    // The input has ended: every window is final; close with a last barrier.
+                    let id = state.align.round;
+                    let barrier = state.barrier(id, BarrierKind::Final);
+                    output.session(&*hold).give(WindowMsg::Barrier(barrier));
+                    held = None;
+                    return;
+                }
+                if let Some(&t) = frontier.frontier().first()
+                    && t > *hold.time()
+                {
+                    hold.downgrade(&t);
+                }
                 // Live: the changed aggregates of open windows, once per trigger.
-                if !open.is_empty() {
+                if !state.open.is_empty() {
                     if last_live.elapsed() >= trigger {
                         last_live = Instant::now();
-                        for (&end, slot) in open.iter_mut() {
+                        let window_ms = state.window_ms;
+                        for (&end, slot) in state.open.iter_mut() {
                             let window = Window {
                                 start: end.saturating_sub(window_ms),
                                 end,
@@ -123,11 +370,11 @@ pub fn build<'s>(
                             let mut session = output.session(&slot.cap);
                             for (device, d) in slot.devices.iter_mut().filter(|(_, d)| d.changed) {
                                 d.changed = false;
-                                session.give(WindowOut {
+                                session.give(WindowMsg::Agg(WindowOut {
                                     agg: d.agg.finish(device, window),
                                     location: d.location.clone(),
                                     is_final: false,
-                                });
+                                }));
                             }
                         }
                     }

@@ -127,9 +127,11 @@ impl DeadLetterWriter {
         Ok(())
     }
 
-    /// Pushes buffered lines to the file (and the DLQ topic).
-    pub fn flush(&mut self) -> Result<()> {
+    /// Pushes buffered lines to the file and to disk (and to the DLQ topic): everything written so far
+    /// survives a crash.
+    pub fn sync(&mut self) -> Result<()> {
         self.file.flush()?;
+        self.file.get_ref().sync_data()?;
         if let Some((producer, _)) = &self.kafka {
             let _ = producer.flush(std::time::Duration::from_secs(10));
         }

@@ -1,8 +1,10 @@
 //! Parquet history of final windows, Hive-partitioned by escaped device id:
-//! `parquet/device_id=<escaped>/part-<roll ms>-w<worker>-<seq>.parquet`. Rows are buffered per device and
-//! written at each roll to hidden in-progress files (`.part-….inprogress`), which are renamed into place only
-//! once complete and synced, so a reader never sees a partial file. Rolling on an interval, not per batch,
-//! keeps small files few. The device id is the partition column and is not repeated inside the files.
+//! `parquet/device_id=<escaped>/part-<checkpoint id>-<run>-w<worker>-<seq>.parquet` (`run`: the process's
+//! start time, so that a fresh start never overwrites an older file). Rows are buffered per device and
+//! written at each checkpoint to hidden in-progress files (`.part-….inprogress`), which are renamed into place
+//! only when the checkpoint that covers them commits (two-phase commit), so a reader never sees a partial or
+//! uncommitted file. Rolling at checkpoints, not per batch, keeps small files few. The device id is the
+//! partition column and is not repeated inside the files.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -73,19 +75,21 @@ fn batch(rows: &[Aggregate]) -> Result<RecordBatch> {
 pub struct ParquetHistory {
     root: PathBuf,
     worker: usize,
+    run: u64,
     seq: u64,
     pending: BTreeMap<String, Vec<Aggregate>>,
 }
 
 impl ParquetHistory {
     /// A writer under `out/parquet`.
-    pub fn new(out: &Path, worker: usize) -> Result<ParquetHistory> {
+    pub fn new(out: &Path, worker: usize, run: u64) -> Result<ParquetHistory> {
         let root = out.join("parquet");
         std::fs::create_dir_all(&root)
             .with_context(|| format!("cannot create {} (--out)", root.display()))?;
         Ok(ParquetHistory {
             root,
             worker,
+            run,
             seq: 0,
             pending: BTreeMap::new(),
         })
@@ -104,9 +108,8 @@ impl ParquetHistory {
         self.pending.values().map(Vec::len).sum()
     }
 
-    /// Writes every buffered row to in-progress files; returns them, ready to commit.
-    pub fn write_in_progress(&mut self) -> Result<Vec<InProgress>> {
-        let roll_ms = model::time::now_ms();
+    /// Writes every buffered row to in-progress files of checkpoint `id`; returns them, ready to commit.
+    pub fn write_in_progress(&mut self, id: u64) -> Result<Vec<InProgress>> {
         let mut files = Vec::new();
         for (device, mut rows) in std::mem::take(&mut self.pending) {
             rows.sort_by_key(|r| r.window_start);
@@ -114,7 +117,10 @@ impl ParquetHistory {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             self.seq += 1;
-            let name = format!("part-{roll_ms}-w{}-{}.parquet", self.worker, self.seq);
+            let name = format!(
+                "part-{id:012}-{}-w{}-{}.parquet",
+                self.run, self.worker, self.seq
+            );
             let hidden = dir.join(format!(".{name}.inprogress"));
             let file = File::create(&hidden)
                 .with_context(|| format!("cannot create {}", hidden.display()))?;
@@ -133,12 +139,9 @@ impl ParquetHistory {
         Ok(files)
     }
 
-    /// Writes and commits every buffered row.
-    pub fn roll(&mut self) -> Result<usize> {
-        let files = self.write_in_progress()?;
-        let n = files.len();
-        commit(&files)?;
-        Ok(n)
+    /// The output folder's `parquet/` root.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 }
 
@@ -196,11 +199,13 @@ mod tests {
     fn rolled_rows_land_in_their_device_partition_with_logical_types() {
         let out = std::env::temp_dir().join(format!("parquet-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let mut h = ParquetHistory::new(&out, 0).unwrap();
+        let mut h = ParquetHistory::new(&out, 0, 1).unwrap();
         h.push(agg("../../etc/passwd", 20_000));
         h.push(agg("../../etc/passwd", 10_000));
         h.push(agg("plain", 0));
-        assert_eq!(h.roll().unwrap(), 2);
+        let files = h.write_in_progress(1).unwrap();
+        assert_eq!(files.len(), 2);
+        commit(&files).unwrap();
         assert_eq!(h.pending_rows(), 0);
         let dir = out
             .join("parquet")
@@ -239,9 +244,9 @@ mod tests {
     fn in_progress_files_are_hidden_until_committed() {
         let out = std::env::temp_dir().join(format!("parquet-test2-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let mut h = ParquetHistory::new(&out, 3).unwrap();
+        let mut h = ParquetHistory::new(&out, 3, 1).unwrap();
         h.push(agg("d", 0));
-        let files = h.write_in_progress().unwrap();
+        let files = h.write_in_progress(4).unwrap();
         let name = files[0].hidden.file_name().unwrap().to_str().unwrap();
         assert!(name.starts_with('.'), "{name}");
         assert!(!files[0].visible.exists());

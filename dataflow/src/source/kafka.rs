@@ -1,15 +1,15 @@
 //! Kafka reader: one consumer per worker with manual assignment of the partitions that worker owns (partition
 //! `p` belongs to global worker `p % workers`, so every partition has exactly one owner across all processes).
 //! In bounded mode each partition is read up to the high watermark seen at start. Lag comes from librdkafka's
-//! statistics; offsets are committed to the consumer group so standard lag tools see the job's progress.
+//! statistics. A restored job seeks every partition to the offset its checkpoint recorded.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -64,7 +64,6 @@ pub fn partition_count(brokers: &str, topic: &str) -> Result<usize> {
 /// Reads the partitions one worker owns.
 pub struct KafkaReader {
     consumer: BaseConsumer<LagContext>,
-    topic: String,
     owned: Vec<i32>,
     next: HashMap<i32, i64>,
     ends: Option<HashMap<i32, i64>>,
@@ -72,12 +71,14 @@ pub struct KafkaReader {
 }
 
 impl KafkaReader {
-    /// Opens a consumer for the partitions of `topic` that `worker` (of `workers`) owns.
+    /// Opens a consumer for the partitions of `topic` that `worker` (of `workers`) owns, starting each at its
+    /// offset in `resume` when there is one, else at `--start`.
     pub fn open(
         config: &JobConfig,
         partitions: usize,
         worker: usize,
         workers: usize,
+        resume: &HashMap<i32, i64>,
     ) -> Result<KafkaReader> {
         let owned: Vec<i32> = (0..partitions as i32)
             .filter(|p| *p as usize % workers == worker)
@@ -118,10 +119,19 @@ impl KafkaReader {
                         config.brokers
                     )
                 })?;
-            let start = match config.start {
-                StartAt::Earliest => low,
-                StartAt::Latest => high,
+            let start = match (resume.get(&p), config.start) {
+                (Some(&offset), _) => offset.clamp(low, high),
+                (None, StartAt::Earliest) => low,
+                (None, StartAt::Latest) => high,
             };
+            if resume.get(&p).is_some_and(|&o| o < low) {
+                tracing::warn!(
+                    partition = p,
+                    resume = resume[&p],
+                    low,
+                    "checkpointed offset no longer in Kafka (retention); resuming at the oldest record"
+                );
+            }
             tpl.add_partition_offset(&config.topic, p, Offset::Offset(start))?;
             next.insert(p, start);
             if let Some(ends) = ends.as_mut() {
@@ -138,7 +148,6 @@ impl KafkaReader {
         tracing::info!(worker, partitions = ?owned, bounded = config.bounded, "kafka source assigned");
         Ok(KafkaReader {
             consumer,
-            topic: config.topic.clone(),
             owned,
             next,
             ends,
@@ -211,21 +220,7 @@ impl Reader for KafkaReader {
             .sum()
     }
 
-    fn commit(&mut self, next_offsets: &BTreeMap<i32, i64>) {
-        if next_offsets.is_empty() {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for (&p, &o) in next_offsets {
-            if tpl
-                .add_partition_offset(&self.topic, p, Offset::Offset(o))
-                .is_err()
-            {
-                return;
-            }
-        }
-        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
-            tracing::debug!(error = %e, "offset commit failed");
-        }
+    fn next_offset(&self, partition: i32) -> i64 {
+        self.next.get(&partition).copied().unwrap_or(0)
     }
 }

@@ -1,13 +1,16 @@
 //! Sources of the dataflow: the Kafka reader and the JSON-lines replay reader, and the timely source operator
 //! that drives either. The operator owns the partitions assigned to its worker, parses and validates each
-//! record, decides lateness per partition, and holds its capability at the worker's watermark so that the
-//! timely frontier *is* the job's event-time watermark.
+//! record, decides lateness per partition, writes dead letters, and holds its capability at the worker's
+//! watermark so that the timely frontier *is* the job's event-time watermark. For checkpoints it sends markers
+//! to every window operator on the same channels as its events, after making its dead letters durable.
 
 pub mod kafka;
 pub mod replay;
 pub mod watermark;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, StreamVec};
 
+use crate::checkpoint::{Manifest, PartitionCheckpoint, WindowCheckpoint};
 use crate::config::JobConfig;
 use crate::parse::{Parsed, parse_record};
+use crate::sink::deadletter::DeadLetterWriter;
 use watermark::PartitionClock;
 
 /// One record as read from a partition, borrowed from the reader's buffer.
@@ -42,8 +47,8 @@ pub trait Reader {
     fn is_done(&self, partition: i32) -> bool;
     /// Records known to be in the owned partitions but not yet read.
     fn lag(&self) -> u64;
-    /// Called every trigger with the next offset of each owned partition.
-    fn commit(&mut self, _next_offsets: &BTreeMap<i32, i64>) {}
+    /// The offset the reader will read next in `partition`.
+    fn next_offset(&self, partition: i32) -> i64;
 }
 
 /// A valid, on-time event on its way to the window operator.
@@ -63,6 +68,8 @@ pub struct EventRec {
     pub battery: f64,
     /// Status.
     pub status: model::Status,
+    /// Global index of the worker whose source read it (for checkpoint alignment).
+    pub source: u32,
 }
 
 /// A bad or late record on its way to the dead-letter output.
@@ -111,13 +118,54 @@ pub struct WorkerStats {
     pub watermark: Option<u64>,
 }
 
+/// A checkpoint marker (or, as `WindowIn::Retire`, a source's goodbye). Sent by every source to every window
+/// operator on the same channels as its events: everything a source sent before its marker belongs to the
+/// checkpoint, everything after it to the next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Marker {
+    /// Checkpoint id ([`STOP_ID`] for the last checkpoint before a requested stop).
+    pub id: u64,
+    /// Global index of the sending source's worker.
+    pub from: u32,
+    /// Global index of the receiving worker.
+    pub to: u32,
+    /// State of the sender's partitions at the marker.
+    pub partitions: Vec<PartitionCheckpoint>,
+}
+
+/// Marker id of the checkpoint taken when the job is asked to stop.
+pub const STOP_ID: u64 = u64::MAX;
+
+/// What reaches the window operator, exchanged by device (events, restored windows) or by target worker
+/// (markers).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WindowIn {
+    /// A valid on-time event.
+    Event(EventRec),
+    /// An open window restored from a checkpoint.
+    Restored(WindowCheckpoint),
+    /// A checkpoint marker.
+    Marker(Marker),
+    /// The source has finished (bounded end) or owns nothing: expect no more markers from it.
+    Retire(Marker),
+}
+
+impl WindowIn {
+    /// The exchange route: by device for data, by target worker for markers.
+    pub fn route(&self) -> u64 {
+        match self {
+            WindowIn::Event(e) => crate::window::device_route(&e.device_id),
+            WindowIn::Restored(w) => crate::window::device_route(&w.device_id),
+            WindowIn::Marker(m) | WindowIn::Retire(m) => m.to as u64,
+        }
+    }
+}
+
 /// What the source emits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SourceMsg {
-    /// A valid on-time event.
-    Event(EventRec),
-    /// A bad or late record.
-    Dead(DeadLetter),
+    /// Towards the window operator.
+    Window(WindowIn),
     /// Counters.
     Stats(WorkerStats),
 }
@@ -125,35 +173,136 @@ pub enum SourceMsg {
 /// Records read per activation before yielding to other operators.
 const BATCH: usize = 8192;
 
+/// Everything the source operator needs besides the reader.
+pub struct SourceSetup {
+    /// Global worker index.
+    pub worker: usize,
+    /// Workers in all processes.
+    pub peers: usize,
+    /// Raised on Ctrl-C.
+    pub stop: Arc<AtomicBool>,
+    /// Checkpoint to resume from.
+    pub restore: Option<Arc<Manifest>>,
+    /// Whether to take periodic checkpoints (Kafka input).
+    pub checkpoints: bool,
+    /// This worker's dead-letter writer (dead letters are made durable before each marker).
+    pub dead: Rc<RefCell<DeadLetterWriter>>,
+}
+
 /// Builds the source operator for this worker.
 pub fn build<'s>(
     scope: Scope<'s, u64>,
     mut reader: Box<dyn Reader>,
     config: &JobConfig,
-    worker: usize,
-    stop: Arc<AtomicBool>,
+    setup: SourceSetup,
 ) -> StreamVec<'s, u64, SourceMsg> {
     let config = config.clone();
+    let SourceSetup {
+        worker,
+        peers,
+        stop,
+        restore,
+        checkpoints,
+        dead,
+    } = setup;
     source(scope, "Source", move |capability, info| {
         let activator = scope.activator_for(info.address);
         let owned = reader.partitions();
         let mut clock = PartitionClock::new(&owned, config.lateness_ms, config.idle_timeout);
-        let mut cap = if owned.is_empty() {
-            None
-        } else {
-            Some(capability)
-        };
-        let mut stats = WorkerStats {
-            worker,
-            ..WorkerStats::default()
-        };
-        let mut next_offsets: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut parts: BTreeMap<i32, PartitionCheckpoint> = owned
+            .iter()
+            .map(|&p| {
+                (
+                    p,
+                    PartitionCheckpoint {
+                        partition: p,
+                        next_offset: reader.next_offset(p),
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        let mut last_id = restore.as_ref().map_or(0, |m| m.id);
+        if let Some(m) = &restore {
+            for saved in &m.partitions {
+                if let Some(part) = parts.get_mut(&saved.partition) {
+                    clock.restore(saved.partition, saved.max_ts, saved.floor);
+                    *part = saved.clone();
+                }
+            }
+        }
+        let mut restored: Vec<WindowCheckpoint> = restore
+            .as_ref()
+            .map(|m| {
+                m.windows
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % peers == worker)
+                    .map(|(_, w)| w.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut cap = Some(capability);
         let mut window = IntervalCounters::new();
+        let mut last_stats = Instant::now();
+        let mut last_marker = Instant::now();
+        let mut stop_sent = false;
         let mut pending: HashMap<u64, Vec<SourceMsg>> = HashMap::new();
-        let mut dead: Vec<SourceMsg> = Vec::new();
+        let source_index = worker as u32;
         move |output| {
             let Some(held) = cap.as_mut() else { return };
+            let markers = |id: u64,
+                           parts: &BTreeMap<i32, PartitionCheckpoint>,
+                           clock: &PartitionClock,
+                           retire: bool| {
+                let partitions: Vec<PartitionCheckpoint> = parts
+                    .values()
+                    .map(|p| {
+                        let (max_ts, floor) = clock.state(p.partition);
+                        PartitionCheckpoint {
+                            max_ts,
+                            floor,
+                            ..p.clone()
+                        }
+                    })
+                    .collect();
+                (0..peers as u32)
+                    .map(|to| {
+                        let m = Marker {
+                            id,
+                            from: source_index,
+                            to,
+                            partitions: partitions.clone(),
+                        };
+                        SourceMsg::Window(if retire {
+                            WindowIn::Retire(m)
+                        } else {
+                            WindowIn::Marker(m)
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            };
+            if !restored.is_empty() {
+                // Restored windows go out first, each at its window's end − 1, to whichever worker owns the device.
+                for w in restored.drain(..) {
+                    let time = w.window_end - 1;
+                    output
+                        .session(&held.delayed(&time))
+                        .give(SourceMsg::Window(WindowIn::Restored(w)));
+                }
+            }
+            if stop_sent {
+                return;
+            }
             if stop.load(Ordering::Relaxed) {
+                // Asked to stop: make dead letters durable and mark the last checkpoint; read nothing more.
+                if let Err(e) = dead.borrow_mut().sync() {
+                    tracing::error!(error = %format!("{e:#}"), "cannot flush dead letters");
+                }
+                output
+                    .session(&*held)
+                    .give_iterator(markers(STOP_ID, &parts, &clock, false).into_iter());
+                stop_sent = true;
                 return;
             }
             let started = Instant::now();
@@ -162,36 +311,35 @@ pub fn build<'s>(
                 max_future_ms: config.max_future_ms,
             };
             let floor = *held.time();
+            let mut dead = dead.borrow_mut();
             let read = reader.poll(BATCH, &mut |raw| {
-                next_offsets.insert(raw.partition, raw.offset + 1);
-                stats.records += 1;
-                match parse_record(&raw, rules, config.window_ms) {
-                    Parsed::Event { event, ts } => {
+                let part = parts.get_mut(&raw.partition).expect("owned partition");
+                part.next_offset = raw.offset + 1;
+                part.records += 1;
+                let letter = match parse_record(&raw, rules, config.window_ms) {
+                    Parsed::Event { mut event, ts } => {
                         let wm = clock.observe(raw.partition, ts, floor);
                         if event.window_end <= wm {
-                            stats.late += 1;
-                            dead.push(SourceMsg::Dead(crate::parse::late_letter(
-                                &raw,
-                                ts,
-                                event.window_end,
-                                wm,
-                            )));
+                            part.late += 1;
+                            crate::parse::late_letter(&raw, ts, event.window_end, wm)
                         } else {
-                            stats.events += 1;
+                            part.events += 1;
+                            event.source = source_index;
                             pending
                                 .entry(event.window_end - 1)
                                 .or_default()
-                                .push(SourceMsg::Event(event));
+                                .push(SourceMsg::Window(WindowIn::Event(event)));
+                            return;
                         }
                     }
                     Parsed::Bad(letter) => {
                         clock.touch(raw.partition, floor);
-                        *stats
-                            .bad_by_reason
-                            .entry(letter.reason.clone())
-                            .or_default() += 1;
-                        dead.push(SourceMsg::Dead(letter));
+                        *part.bad_by_reason.entry(letter.reason.clone()).or_default() += 1;
+                        letter
                     }
+                };
+                if let Err(e) = dead.write(&letter) {
+                    tracing::error!(error = %format!("{e:#}"), "cannot write a dead letter");
                 }
             });
             let read = match read {
@@ -207,9 +355,6 @@ pub fn build<'s>(
                     .session(&held.delayed(&time))
                     .give_container(&mut batch);
             }
-            if !dead.is_empty() {
-                output.session(&*held).give_container(&mut dead);
-            }
             if read > 0 {
                 window.batch(read, started.elapsed());
             }
@@ -218,20 +363,48 @@ pub fn build<'s>(
                     clock.finish(p);
                 }
             }
-            let now_ms = model::time::now_ms();
-            let watermark = clock.worker_watermark(now_ms);
-            if window.due(config.trigger) || watermark.is_none() {
+            let watermark = clock.worker_watermark(model::time::now_ms());
+            if checkpoints && watermark.is_some() && last_marker.elapsed() >= config.roll_interval {
+                last_marker = Instant::now();
+                if let Err(e) = dead.sync() {
+                    tracing::error!(error = %format!("{e:#}"), "cannot flush dead letters");
+                }
+                last_id += 1;
+                output
+                    .session(&*held)
+                    .give_iterator(markers(last_id, &parts, &clock, false).into_iter());
+            }
+            if last_stats.elapsed() >= config.trigger || watermark.is_none() {
+                last_stats = Instant::now();
+                let mut stats = WorkerStats {
+                    worker,
+                    ..WorkerStats::default()
+                };
+                for p in parts.values() {
+                    stats.records += p.records;
+                    stats.events += p.events;
+                    stats.late += p.late;
+                    for (reason, n) in &p.bad_by_reason {
+                        *stats.bad_by_reason.entry(reason.clone()).or_default() += n;
+                    }
+                }
                 window.fill(&mut stats);
                 stats.lag = reader.lag();
                 stats.watermark = watermark;
-                output.session(&*held).give(SourceMsg::Stats(stats.clone()));
-                reader.commit(&next_offsets);
+                output.session(&*held).give(SourceMsg::Stats(stats));
             }
             match watermark {
                 Some(wm) if wm > *held.time() => held.downgrade(&wm),
                 Some(_) => {}
                 None => {
-                    tracing::info!(worker, records = stats.records, "input finished");
+                    // Finished, or owning nothing: say so to every window operator, then release the capability.
+                    if let Err(e) = dead.sync() {
+                        tracing::error!(error = %format!("{e:#}"), "cannot flush dead letters");
+                    }
+                    output
+                        .session(&*held)
+                        .give_iterator(markers(last_id, &parts, &clock, true).into_iter());
+                    tracing::info!(worker, partitions = owned.len(), "input finished");
                     cap = None;
                     return;
                 }
@@ -267,10 +440,6 @@ impl IntervalCounters {
         self.records += records as u64;
         self.batches += 1;
         self.busy += took;
-    }
-
-    fn due(&self, every: Duration) -> bool {
-        self.since.elapsed() >= every
     }
 
     fn fill(&mut self, stats: &mut WorkerStats) {

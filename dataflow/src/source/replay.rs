@@ -87,6 +87,10 @@ impl Reader for ReplayReader {
     fn lag(&self) -> u64 {
         0
     }
+
+    fn next_offset(&self, _partition: i32) -> i64 {
+        self.pos as i64
+    }
 }
 
 #[cfg(test)]

@@ -112,6 +112,21 @@ impl PartitionClock {
         Some(self.current)
     }
 
+    /// The event-time state of a partition, `(max_ts, floor)`, for checkpoints.
+    pub fn state(&self, partition: i32) -> (Option<u64>, u64) {
+        self.parts
+            .get(&partition)
+            .map_or((None, 0), |t| (t.max_ts, t.floor))
+    }
+
+    /// Restores a partition's event-time state from a checkpoint.
+    pub fn restore(&mut self, partition: i32, max_ts: Option<u64>, floor: u64) {
+        if let Some(t) = self.parts.get_mut(&partition) {
+            t.max_ts = max_ts;
+            t.floor = floor;
+        }
+    }
+
     /// The watermark of one partition (for checkpoints and diagnostics).
     pub fn partition_watermark(&self, partition: i32) -> Option<u64> {
         self.parts.get(&partition).map(|t| self.watermark_of(t))
@@ -180,6 +195,17 @@ mod tests {
         assert_eq!(worker, 840_000);
         // Partition 1 wakes with an old event: its watermark is lifted to the worker's.
         assert_eq!(c.observe(1, 110_000, worker), 840_000);
+    }
+
+    #[test]
+    fn restored_state_gives_the_same_watermark_and_late_decisions() {
+        let mut a = PartitionClock::new(&[0], LATE, Duration::from_secs(30));
+        a.observe(0, 500_000, 0);
+        let (max_ts, floor) = a.state(0);
+        let mut b = PartitionClock::new(&[0], LATE, Duration::from_secs(30));
+        b.restore(0, max_ts, floor);
+        assert_eq!(a.observe(0, 100_000, 0), b.observe(0, 100_000, 0));
+        assert_eq!(a.worker_watermark(0), b.worker_watermark(0));
     }
 
     #[test]

@@ -1,0 +1,467 @@
+//! Checkpoints: what a restarted job needs to go on as if it had never stopped, written atomically under
+//! `<out>/_checkpoints/`. A checkpoint holds, for every partition, the next offset to read, its watermark state
+//! and its counters; the open windows' state; and the Parquet files it commits. Every worker writes its part
+//! (`pending-<id>/part-w<j>.json`); worker 0 merges the parts into one manifest (`ckpt-<id>.json`: temp file,
+//! fsync, rename, fsync the folder) — the commit point — and only then makes the checkpoint's Parquet files
+//! visible. On start the newest manifest that parses is restored; files it does not cover are discarded, so every
+//! (device, window) reaches the history exactly once across any crash.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use model::WindowAgg;
+use serde::{Deserialize, Serialize};
+
+use crate::sink::atomic::{sync_dir, write_atomic};
+use crate::sink::parquet::{InProgress, commit as commit_files};
+
+/// Format version of manifests.
+pub const VERSION: u32 = 1;
+/// Manifests kept (older ones are deleted).
+pub const KEEP: usize = 3;
+
+/// State of one partition at a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartitionCheckpoint {
+    /// Partition.
+    pub partition: i32,
+    /// Next offset to read.
+    pub next_offset: i64,
+    /// Newest event time seen.
+    pub max_ts: Option<u64>,
+    /// Lowest watermark the partition may report (set when it woke from idleness).
+    pub floor: u64,
+    /// Records read.
+    pub records: u64,
+    /// Valid on-time events.
+    pub events: u64,
+    /// Late events.
+    pub late: u64,
+    /// Bad events per reason.
+    pub bad_by_reason: BTreeMap<String, u64>,
+}
+
+/// One open window of one device at a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowCheckpoint {
+    /// Device.
+    pub device_id: String,
+    /// Window end, ms.
+    pub window_end: u64,
+    /// Location of the device.
+    pub location: String,
+    /// Running aggregate.
+    pub agg: WindowAgg,
+}
+
+/// A Parquet file a checkpoint commits, relative to the output folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileCheckpoint {
+    /// Hidden in-progress name.
+    pub hidden: PathBuf,
+    /// Visible `part-*.parquet` name.
+    pub visible: PathBuf,
+}
+
+/// One worker's contribution to a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    /// Checkpoint id.
+    pub id: u64,
+    /// Global worker index.
+    pub worker: usize,
+    /// The worker's open windows.
+    pub windows: Vec<WindowCheckpoint>,
+    /// Partition states (sent by worker 0, which hears every source).
+    pub partitions: Vec<PartitionCheckpoint>,
+    /// Files this worker wrote for the checkpoint.
+    pub files: Vec<FileCheckpoint>,
+}
+
+/// What the settings of a job must match to restore a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Topic read.
+    pub topic: String,
+    /// Window size, ms.
+    pub window_ms: u64,
+    /// Lateness, ms.
+    pub lateness_ms: u64,
+}
+
+/// A complete checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version.
+    pub version: u32,
+    /// Checkpoint id (increasing).
+    pub id: u64,
+    /// Settings it was written with.
+    pub identity: Identity,
+    /// Wall clock when committed, epoch ms.
+    pub committed_at: u64,
+    /// Workers that wrote it.
+    pub workers: usize,
+    /// Every partition.
+    pub partitions: Vec<PartitionCheckpoint>,
+    /// Every open window.
+    pub windows: Vec<WindowCheckpoint>,
+    /// Files it committed.
+    pub files: Vec<FileCheckpoint>,
+}
+
+/// The checkpoint folder of an output folder.
+pub fn dir(out: &Path) -> PathBuf {
+    out.join("_checkpoints")
+}
+
+fn manifest_path(out: &Path, id: u64) -> PathBuf {
+    dir(out).join(format!("ckpt-{id:020}.json"))
+}
+
+fn pending_dir(out: &Path, id: u64) -> PathBuf {
+    dir(out).join(format!("pending-{id:020}"))
+}
+
+/// Ids of the manifests present, newest first.
+fn manifest_ids(out: &Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_dir(dir(out))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_prefix("ckpt-")?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids
+}
+
+/// The newest manifest that parses, checked against this run's settings. A truncated or corrupt manifest is
+/// skipped with a warning. `Ok(None)`: no checkpoint, a fresh start.
+pub fn load_newest(out: &Path, identity: &Identity) -> Result<Option<Manifest>> {
+    for id in manifest_ids(out) {
+        let path = manifest_path(out, id);
+        let parsed = std::fs::read(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).map_err(anyhow::Error::from));
+        let manifest = match parsed {
+            Ok(m) if m.version == VERSION && m.id == id => m,
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "skipping checkpoint of another format version");
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "skipping unreadable checkpoint; using an older one");
+                continue;
+            }
+        };
+        check_identity(out, &manifest.identity, identity)?;
+        return Ok(Some(manifest));
+    }
+    Ok(None)
+}
+
+fn check_identity(out: &Path, found: &Identity, wanted: &Identity) -> Result<()> {
+    let folder = dir(out);
+    let fix = "pass the same value, or --fresh to discard the checkpoints and start over";
+    if found.topic != wanted.topic {
+        bail!(
+            "the checkpoint in {} was written for --topic {} but this run reads --topic {}: {fix}",
+            folder.display(),
+            found.topic,
+            wanted.topic
+        );
+    }
+    if found.window_ms != wanted.window_ms {
+        bail!(
+            "the checkpoint in {} was written with --window {}ms but this run has --window {}ms: {fix}",
+            folder.display(),
+            found.window_ms,
+            wanted.window_ms
+        );
+    }
+    if found.lateness_ms != wanted.lateness_ms {
+        bail!(
+            "the checkpoint in {} was written with --lateness {}ms but this run has --lateness {}ms: {fix}",
+            folder.display(),
+            found.lateness_ms,
+            wanted.lateness_ms
+        );
+    }
+    Ok(())
+}
+
+/// Deletes every checkpoint (for `--fresh`).
+pub fn discard(out: &Path) -> Result<()> {
+    let d = dir(out);
+    if d.exists() {
+        std::fs::remove_dir_all(&d).with_context(|| format!("cannot remove {}", d.display()))?;
+    }
+    Ok(())
+}
+
+/// The checkpoint id encoded in a Parquet file name `part-<id>-<run>-w<j>-<seq>.parquet` (hidden or not).
+pub fn file_checkpoint_id(name: &str) -> Option<u64> {
+    let name = name.strip_prefix('.').unwrap_or(name);
+    name.strip_prefix("part-")?.split('-').next()?.parse().ok()
+}
+
+/// Brings the Parquet folder in line with the restored checkpoint: finishes the renames it committed, deletes
+/// visible files of checkpoints newer than it (their rows are recomputed from Kafka), and — with or without a
+/// checkpoint — deletes in-progress files and pending parts. Idempotent, safe to run in every process.
+pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
+    let newest = restored.map_or(0, |m| m.id);
+    if let Some(m) = restored {
+        let files: Vec<InProgress> = m
+            .files
+            .iter()
+            .filter(|f| out.join(&f.hidden).exists())
+            .map(|f| InProgress {
+                hidden: out.join(&f.hidden),
+                visible: out.join(&f.visible),
+            })
+            .collect();
+        commit_files(&files)?;
+    }
+    let parquet = out.join("parquet");
+    for device_dir in std::fs::read_dir(&parquet).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(device_dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = file.file_name().to_string_lossy().into_owned();
+            let hidden = name.starts_with('.');
+            let newer =
+                restored.is_some() && file_checkpoint_id(&name).is_some_and(|id| id > newest);
+            if (hidden && name.ends_with(".inprogress")) || (!hidden && newer) {
+                match std::fs::remove_file(file.path()) {
+                    Ok(()) => {
+                        tracing::info!(file = %file.path().display(), "discarded a file no checkpoint commits")
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("cannot remove {}", file.path().display()));
+                    }
+                }
+            }
+        }
+    }
+    for entry in std::fs::read_dir(dir(out)).into_iter().flatten().flatten() {
+        if entry.file_name().to_string_lossy().starts_with("pending-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Writes one worker's part of checkpoint `part.id`.
+pub fn write_part(out: &Path, part: &Part) -> Result<()> {
+    let d = pending_dir(out, part.id);
+    std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+    let path = d.join(format!("part-w{}.json", part.worker));
+    write_atomic(&path, &serde_json::to_vec(part)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Merges the parts of checkpoint `id` from `workers` workers into its manifest (when `identity` is given:
+/// Kafka input), commits its files, and prunes old checkpoints. Returns the manifest.
+pub fn commit(
+    out: &Path,
+    id: u64,
+    workers: usize,
+    identity: Option<&Identity>,
+) -> Result<Manifest> {
+    let d = pending_dir(out, id);
+    let mut manifest = Manifest {
+        version: VERSION,
+        id,
+        identity: identity.cloned().unwrap_or(Identity {
+            topic: String::new(),
+            window_ms: 0,
+            lateness_ms: 0,
+        }),
+        committed_at: model::time::now_ms(),
+        workers,
+        partitions: Vec::new(),
+        windows: Vec::new(),
+        files: Vec::new(),
+    };
+    for w in 0..workers {
+        let path = d.join(format!("part-w{w}.json"));
+        let part: Part = serde_json::from_slice(
+            &std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+        )
+        .with_context(|| format!("corrupt checkpoint part {}", path.display()))?;
+        manifest.windows.extend(part.windows);
+        manifest.partitions.extend(part.partitions);
+        manifest.files.extend(part.files);
+    }
+    manifest.partitions.sort_by_key(|p| p.partition);
+    if identity.is_some() {
+        let path = manifest_path(out, id);
+        write_atomic(&path, &serde_json::to_vec(&manifest)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let files: Vec<InProgress> = manifest
+        .files
+        .iter()
+        .map(|f| InProgress {
+            hidden: out.join(&f.hidden),
+            visible: out.join(&f.visible),
+        })
+        .collect();
+    commit_files(&files)?;
+    let _ = std::fs::remove_dir_all(&d);
+    for old in manifest_ids(out).into_iter().skip(KEEP) {
+        let _ = std::fs::remove_file(manifest_path(out, old));
+    }
+    sync_dir(&dir(out)).ok();
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> Identity {
+        Identity {
+            topic: "t".into(),
+            window_ms: 10_000,
+            lateness_ms: 60_000,
+        }
+    }
+
+    fn out_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ckpt-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("parquet/device_id=d")).unwrap();
+        d
+    }
+
+    fn commit_one(out: &Path, id: u64) -> Manifest {
+        let hidden = PathBuf::from(format!(
+            "parquet/device_id=d/.part-{id:012}-7-w0-1.parquet.inprogress"
+        ));
+        std::fs::write(out.join(&hidden), b"x").unwrap();
+        write_part(
+            out,
+            &Part {
+                id,
+                worker: 0,
+                partitions: vec![PartitionCheckpoint {
+                    partition: 0,
+                    next_offset: id as i64 * 10,
+                    ..Default::default()
+                }],
+                files: vec![FileCheckpoint {
+                    hidden,
+                    visible: PathBuf::from(format!(
+                        "parquet/device_id=d/part-{id:012}-7-w0-1.parquet"
+                    )),
+                }],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        commit(out, id, 1, Some(&identity())).unwrap()
+    }
+
+    #[test]
+    fn newest_checkpoint_is_restored_and_its_files_are_visible() {
+        let out = out_dir("newest");
+        commit_one(&out, 1);
+        commit_one(&out, 2);
+        let m = load_newest(&out, &identity()).unwrap().unwrap();
+        assert_eq!((m.id, m.partitions[0].next_offset), (2, 20));
+        assert!(
+            out.join("parquet/device_id=d/part-000000000002-7-w0-1.parquet")
+                .exists()
+        );
+    }
+
+    #[test]
+    fn corrupt_newest_checkpoint_falls_back_and_discards_its_files() {
+        let out = out_dir("corrupt");
+        commit_one(&out, 1);
+        commit_one(&out, 2);
+        let newest = manifest_path(&out, 2);
+        let text = std::fs::read(&newest).unwrap();
+        std::fs::write(&newest, &text[..text.len() / 2]).unwrap();
+        let m = load_newest(&out, &identity()).unwrap().unwrap();
+        assert_eq!(m.id, 1);
+        prepare(&out, Some(&m)).unwrap();
+        assert!(
+            out.join("parquet/device_id=d/part-000000000001-7-w0-1.parquet")
+                .exists()
+        );
+        assert!(
+            !out.join("parquet/device_id=d/part-000000000002-7-w0-1.parquet")
+                .exists()
+        );
+    }
+
+    #[test]
+    fn only_the_last_few_checkpoints_are_kept() {
+        let out = out_dir("keep");
+        for id in 1..=5 {
+            commit_one(&out, id);
+        }
+        assert_eq!(manifest_ids(&out), vec![5, 4, 3]);
+    }
+
+    #[test]
+    fn in_progress_files_without_a_checkpoint_are_discarded_and_history_kept() {
+        let out = out_dir("stray");
+        let stray = out.join("parquet/device_id=d/.part-000000000007-5-w1-3.parquet.inprogress");
+        let kept = out.join("parquet/device_id=d/part-000000000007-5-w1-3.parquet");
+        std::fs::write(&stray, b"x").unwrap();
+        std::fs::write(&kept, b"x").unwrap();
+        prepare(&out, None).unwrap();
+        assert!(!stray.exists());
+        assert!(
+            kept.exists(),
+            "without a checkpoint, committed history is left alone"
+        );
+    }
+
+    #[test]
+    fn checkpoint_for_other_settings_is_refused_naming_the_flag() {
+        let out = out_dir("identity");
+        commit_one(&out, 1);
+        let mut other = identity();
+        other.window_ms = 30_000;
+        let err = load_newest(&out, &other).unwrap_err().to_string();
+        assert!(
+            err.contains("--window") && err.contains("--fresh") && err.contains("_checkpoints"),
+            "{err}"
+        );
+        other = identity();
+        other.topic = "u".into();
+        assert!(
+            load_newest(&out, &other)
+                .unwrap_err()
+                .to_string()
+                .contains("--topic")
+        );
+    }
+
+    #[test]
+    fn file_names_carry_their_checkpoint_id() {
+        assert_eq!(
+            file_checkpoint_id("part-000000000012-1700000000000-w0-3.parquet"),
+            Some(12)
+        );
+        assert_eq!(
+            file_checkpoint_id(".part-000000000012-1700000000000-w0-3.parquet.inprogress"),
+            Some(12)
+        );
+        assert_eq!(file_checkpoint_id("other.parquet"), None);
+    }
+}
