@@ -173,6 +173,13 @@ export class DeviceCharts {
       const solid = PALETTE[measure].solid;
       const border = rows.map((r) => (r.device_id === selected ? SELECTED_BORDER : solid));
       const borderWidth = rows.map((r) => (r.device_id === selected ? 3 : 1.5));
+      if (measure === 'temperature') {
+        // The temperature axis does not start at zero; leave room below the coolest bar so that it stays visible.
+        const finite = values.temperature.filter(Number.isFinite);
+        const lo = Math.min(...finite);
+        const hi = Math.max(...finite);
+        chart.options.scales.y.min = finite.length ? Math.floor(lo - Math.max(1, (hi - lo) * 0.3)) : undefined;
+      }
       // Take the new size now rather than on the next resize observation, so this update lays out once.
       if (resized) chart.resize();
       chart.data.labels = labels;

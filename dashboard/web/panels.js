@@ -68,8 +68,8 @@ export function renderAge(root, doc, nowMs = Date.now()) {
 const ALERT_LABELS = {
   battery_low: ['Battery low', (v) => fmt1(v, ' %')],
   status_error: ['Status error', (v) => `${fmtInt(v)} error${v === 1 ? '' : 's'}`],
-  temperature_high: ['Temperature high', (v) => fmt1(v, ' °C')],
-  temperature_low: ['Temperature low', (v) => fmt1(v, ' °C')],
+  temperature_high: ['Temp. high', (v) => fmt1(v, ' °C')],
+  temperature_low: ['Temp. low', (v) => fmt1(v, ' °C')],
 };
 const ALERTS_SHOWN = 50;
 
