@@ -33,6 +33,8 @@ pub struct LatencyRun {
     pub lateness: Duration,
     /// dataflow --trigger.
     pub trigger: Duration,
+    /// dataflow --idle-timeout (a partition that gets no device must not hold the watermark for long).
+    pub idle_timeout: Duration,
     /// dataflow -w.
     pub workers: usize,
 }
@@ -44,6 +46,8 @@ pub struct Spread {
     pub n: usize,
     /// Median.
     pub p50: i64,
+    /// 90th percentile.
+    pub p90: i64,
     /// 99th percentile.
     pub p99: i64,
     /// Largest.
@@ -63,6 +67,7 @@ impl Spread {
         Some(Spread {
             n: samples.len(),
             p50: at(0.5),
+            p90: at(0.9),
             p99: at(0.99),
             max: *samples.last().expect("non-empty"),
         })
@@ -71,8 +76,8 @@ impl Spread {
     fn describe(s: Option<Spread>) -> String {
         match s {
             Some(s) => format!(
-                "p50 {} / p99 {} / max {} ms (n={})",
-                s.p50, s.p99, s.max, s.n
+                "p50 {} / p90 {} / p99 {} / max {} ms (n={})",
+                s.p50, s.p90, s.p99, s.max, s.n
             ),
             None => "no samples".into(),
         }
@@ -155,7 +160,10 @@ pub fn latency(ctx: &Ctx, run: &LatencyRun) -> Result<()> {
             "--trigger={}",
             humantime::format_duration(run.trigger)
         ))
-        .arg("--idle-timeout=5s")
+        .arg(format!(
+            "--idle-timeout={}",
+            humantime::format_duration(run.idle_timeout)
+        ))
         .arg("--out")
         .arg(&out)
         .arg("--deadletter")
@@ -250,15 +258,30 @@ pub fn latency(ctx: &Ctx, run: &LatencyRun) -> Result<()> {
         .iter()
         .map(|(start, t)| *t as i64 - *start as i64)
         .collect();
+    let mut csv = String::from("kind,window_ms,delay_ms\n");
+    for ((_, end), &t) in &seen.first_final {
+        csv += &format!(
+            "final_after_due,{end},{}\n",
+            t as i64 - (*end + lateness_ms) as i64
+        );
+    }
+    for ((_, start), &t) in &seen.first_live {
+        csv += &format!("first_live,{start},{}\n", t as i64 - *start as i64);
+    }
+    std::fs::write(dir.join("delays.csv"), csv)?;
     ensure!(
         !after_due.is_empty(),
-        "no window turned final during the run ({} snapshots seen); see {}",
+        "no window turned final during the run ({} snapshots seen, {} final windows in all, windows ending \
+         {first_start}..={last_end} counted, final ends seen {:?}..{:?}); see {}",
         seen.snapshots.len(),
+        seen.first_final.len(),
+        seen.first_final.keys().map(|k| k.1).min(),
+        seen.first_final.keys().map(|k| k.1).max(),
         dir.display()
     );
 
     let setup = format!(
-        "{} devices x {} msg/s (sent {}/s), {} s; --window {} --lateness {} --trigger {}; -w {}; poll {} ms",
+        "{} devices x {} msg/s (sent {}/s), {} s; --window {} --lateness {} --trigger {} --idle-timeout {}; -w {}; poll {} ms",
         run.devices,
         run.rate,
         human(sent_rate),
@@ -266,6 +289,7 @@ pub fn latency(ctx: &Ctx, run: &LatencyRun) -> Result<()> {
         humantime::format_duration(run.window),
         humantime::format_duration(run.lateness),
         humantime::format_duration(run.trigger),
+        humantime::format_duration(run.idle_timeout),
         run.workers,
         POLL.as_millis()
     );

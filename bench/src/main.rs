@@ -172,6 +172,9 @@ struct LatencyArgs {
     /// dataflow --trigger.
     #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
     trigger: Duration,
+    /// dataflow --idle-timeout.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
     /// dataflow -w.
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -232,6 +235,7 @@ fn run(cli: Cli) -> Result<()> {
                 window: a.window,
                 lateness: a.lateness,
                 trigger: a.trigger,
+                idle_timeout: a.idle_timeout,
                 workers: a.workers,
             },
         )?,

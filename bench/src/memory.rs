@@ -147,13 +147,12 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
             run.dataflow_args.join(" ")
         ),
         format!(
-            "RSS second half {:.0}..{:.0} MB (mean {:.0}), flatness {:.1} %; peak {:.0} MB (kernel {:.0} MB); idle {:.0} MB; read {} of {} sent, lag at end {}; samples in {}",
+            "RSS second half {:.0}..{:.0} MB (mean {:.0}), flatness {:.1} %; peak {:.0} MB; idle {:.0} MB; read {} of {} sent, lag at end {}; samples in {}",
             mb(min),
             mb(max),
             mean / 1024.0,
             flatness * 100.0,
-            mb(peak_kb),
-            mb(stopped.max_rss_kb),
+            mb(peak_kb.max(stopped.max_rss_kb)),
             mb(idle_rss),
             doc.pipeline.events_total + doc.pipeline.bad_total + doc.pipeline.late_total,
             sent,

@@ -18,6 +18,7 @@ pub struct Running {
     stdout: PathBuf,
     stderr: PathBuf,
     done: Option<Finished>,
+    hwm_kb: u64,
 }
 
 /// How a child ended.
@@ -27,7 +28,8 @@ pub struct Finished {
     pub wall: Duration,
     /// Exit code (`None`: killed by a signal).
     pub code: Option<i32>,
-    /// Peak resident set size, kB (kernel accounting, `ru_maxrss`).
+    /// Peak resident set size, kB: the last `VmHWM` read while it ran (`ru_maxrss` is not used: for a child
+    /// spawned from a large parent it counts the parent's pages from before `exec`).
     pub max_rss_kb: u64,
     /// User plus system CPU time.
     pub cpu: Duration,
@@ -71,6 +73,7 @@ pub fn spawn(mut cmd: Command, name: &str, logs: &Path) -> Result<Running> {
         stdout,
         stderr,
         done: None,
+        hwm_kb: 0,
     })
 }
 
@@ -92,6 +95,13 @@ impl Running {
         Some((field("VmRSS:")?, field("VmHWM:")?))
     }
 
+    /// Remembers the peak RSS seen so far.
+    pub fn note_hwm(&mut self) {
+        if let Some((_, hwm)) = self.rss_kb() {
+            self.hwm_kb = self.hwm_kb.max(hwm);
+        }
+    }
+
     /// Sends SIGINT, as Ctrl-C would.
     pub fn interrupt(&self) {
         if self.child.is_some() && self.done.is_none() {
@@ -105,6 +115,7 @@ impl Running {
     /// Whether it has exited (it is reaped then, and [`Running::wait`] returns at once).
     pub fn has_exited(&mut self) -> Result<bool> {
         if self.done.is_none() {
+            self.note_hwm();
             self.done = self.reap(libc::WNOHANG)?;
         }
         Ok(self.done.is_some())
@@ -116,7 +127,12 @@ impl Running {
             return Ok(done);
         }
         let deadline = self.started + timeout;
+        let mut polls: u64 = 0;
         loop {
+            if polls.is_multiple_of(10) {
+                self.note_hwm();
+            }
+            polls += 1;
             if let Some(done) = self.reap(libc::WNOHANG)? {
                 return Ok(done);
             }
@@ -166,7 +182,7 @@ impl Running {
         Ok(Some(Finished {
             wall,
             code,
-            max_rss_kb: usage.ru_maxrss as u64,
+            max_rss_kb: self.hwm_kb,
             cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
             stdout: std::fs::read_to_string(&self.stdout).unwrap_or_default(),
             stderr_tail: tail(&self.stderr, 15),

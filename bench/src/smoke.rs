@@ -94,10 +94,11 @@ pub fn smoke(ctx: &Ctx) -> Result<()> {
                     &latency::LatencyRun {
                         devices: 8,
                         rate: 20.0,
-                        duration: Duration::from_secs(4),
+                        duration: Duration::from_secs(5),
                         window: Duration::from_millis(500),
                         lateness: Duration::from_millis(250),
                         trigger: Duration::from_millis(200),
+                        idle_timeout: Duration::from_millis(500),
                         workers: 2,
                     },
                 )
