@@ -20,7 +20,7 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Map, Partition};
+use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concat, Probe};
 use timely::worker::Worker;
 
@@ -32,7 +32,7 @@ use crate::sink::latest_json::LatestState;
 use crate::sink::parquet::ParquetHistory;
 use crate::source::kafka::KafkaReader;
 use crate::source::replay::ReplayReader;
-use crate::source::{self, Reader, SourceMsg, SourceSetup, WorkerStats};
+use crate::source::{self, Reader, SourceSetup, WorkerStats};
 use crate::window::{self, BarrierKind, WindowMsg, WindowOut};
 
 /// Progress of a requested stop, as seen by the worker loop.
@@ -127,7 +127,7 @@ pub fn build(
     )?));
     let stopping = Rc::new(StopProgress::default());
     let done = ProbeHandle::new();
-    let watermark = ProbeHandle::new();
+    let watermark: Rc<Cell<Option<u64>>> = Rc::new(Cell::new(None));
     let identity = identity(config);
 
     worker.dataflow::<u64, _, _>(|scope| {
@@ -139,20 +139,17 @@ pub fn build(
             checkpoints: identity.is_some(),
             dead: dead.clone(),
         };
-        let mut parts = source::build(scope, reader, config, setup).probe_with(&watermark).partition(2, |m| match m {
-            SourceMsg::Window(_) => (0, m),
-            SourceMsg::Stats(_) => (1, m),
-        });
-        let stats = parts.pop().expect("2 parts").flat_map(|m| match m {
-            SourceMsg::Stats(s) => Some(s),
-            SourceMsg::Window(_) => None,
-        });
-        let window_in = parts.pop().expect("2 parts").flat_map(|m| match m {
-            SourceMsg::Window(w) => Some(w),
-            SourceMsg::Stats(_) => None,
-        });
-
-        let windows = window::build(window_in, config.window_ms, config.trigger, restored_id, index, peers);
+        // The source feeds the window operator's exchange directly (see `source`).
+        let window_in = source::build(scope, reader, config, setup);
+        let windows = window::build(
+            window_in,
+            watermark.clone(),
+            config.window_ms,
+            config.trigger,
+            restored_id,
+            index,
+            peers,
+        );
         let views = fleet::build(windows.clone(), config.thresholds);
         let fleet_updates = views
             .rollups
@@ -174,7 +171,7 @@ pub fn build(
                         for msg in data.drain(..) {
                             match msg {
                                 WindowMsg::Agg(w) if w.is_final => h.borrow_mut().push(w.agg),
-                                WindowMsg::Agg(_) => {}
+                                WindowMsg::Agg(_) | WindowMsg::Stats(_) => {}
                                 WindowMsg::Barrier(b) => match write_part(&out, &mut h.borrow_mut(), index, b.id, b.windows, b.partitions) {
                                     Ok(()) => {
                                         output.session(&cap).give(PartDone { id: b.id, worker: index, kind: b.kind });
@@ -242,9 +239,9 @@ pub fn build(
         windows
             .flat_map(|m| match m {
                 WindowMsg::Agg(w) => Some(LatestIn::Agg(w)),
+                WindowMsg::Stats(s) => Some(LatestIn::Stats(s)),
                 WindowMsg::Barrier(_) => None,
             })
-            .concat(stats.map(LatestIn::Stats))
             .concat(fleet_updates)
             .unary_frontier::<Unit, _, _, _>(Exchange::new(|_: &LatestIn| 0), "LatestJson", move |cap, info| {
                 let activator = scope.activator_for(info.address);
@@ -269,7 +266,7 @@ pub fn build(
                         return;
                     }
                     // Time 0 is where every source starts: no event has moved the watermark yet.
-                    let current = wm.with_frontier(|f| f.first().copied()).filter(|&t| t > 0);
+                    let current = wm.get().filter(|&t| t > 0);
                     if current.is_some() && current != l.watermark {
                         l.watermark = current;
                         l.touch();

@@ -10,9 +10,11 @@
 //! then the operator emits a `Barrier` carrying its open windows, and releases what it held. Windows do not
 //! turn final while anything is held back, so a checkpoint's open windows and final windows never overlap.
 
+use std::cell::Cell;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use model::{Aggregate, Window, WindowAgg};
@@ -23,7 +25,7 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::checkpoint::{PartitionCheckpoint, WindowCheckpoint};
-use crate::source::{EventRec, STOP_ID, WindowIn};
+use crate::source::{EventRec, STOP_ID, WindowIn, WorkerStats};
 
 /// An aggregate leaving the window operator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +70,8 @@ pub enum WindowMsg {
     Agg(WindowOut),
     /// A checkpoint boundary.
     Barrier(Barrier),
+    /// A source's counters, on their way to the snapshot writer.
+    Stats(WorkerStats),
 }
 
 /// Routes a device to a worker; stable across processes and runs.
@@ -115,6 +119,7 @@ struct WindowState {
     worker: usize,
     window_ms: u64,
     barriers: Vec<Barrier>,
+    stats: Vec<WorkerStats>,
 }
 
 impl WindowState {
@@ -142,43 +147,36 @@ impl WindowState {
         match item {
             WindowIn::Event(e) => {
                 let end = e.window_end;
-                if !self.open.contains_key(&end) {
-                    let cap = mint(end - 1);
-                    self.open.insert(
-                        end,
-                        OpenWindow {
-                            cap,
-                            devices: HashMap::new(),
-                        },
-                    );
-                }
+                let slot = self.open.entry(end).or_insert_with(|| OpenWindow {
+                    cap: mint(end - 1),
+                    devices: HashMap::new(),
+                });
                 if self.align.blocked(e.source) {
                     self.align.held.push_back(WindowIn::Event(e));
                 } else {
-                    let slot = self.open.get_mut(&end).expect("slot exists");
                     Self::apply(slot, e);
                 }
             }
             WindowIn::Restored(w) => {
-                if !self.open.contains_key(&w.window_end) {
-                    let cap = mint(w.window_end - 1);
-                    self.open.insert(
-                        w.window_end,
-                        OpenWindow {
-                            cap,
-                            devices: HashMap::new(),
-                        },
-                    );
+                let end = w.window_end;
+                let slot = self.open.entry(end).or_insert_with(|| OpenWindow {
+                    cap: mint(end - 1),
+                    devices: HashMap::new(),
+                });
+                // Events from other sources may have reached this window before its restored state: merge.
+                match slot.devices.get_mut(&w.device_id) {
+                    Some(d) => d.agg.merge(&w.agg),
+                    None => {
+                        slot.devices.insert(
+                            w.device_id,
+                            DeviceWindow {
+                                agg: w.agg,
+                                location: w.location,
+                                changed: true,
+                            },
+                        );
+                    }
                 }
-                let slot = self.open.get_mut(&w.window_end).expect("slot exists");
-                slot.devices.insert(
-                    w.device_id,
-                    DeviceWindow {
-                        agg: w.agg,
-                        location: w.location,
-                        changed: true,
-                    },
-                );
             }
             WindowIn::Marker(m) => {
                 if self.align.blocked(m.from) {
@@ -189,6 +187,7 @@ impl WindowState {
                     self.try_complete(mint);
                 }
             }
+            WindowIn::Stats(s) => self.stats.push(s),
             WindowIn::Retire(m) => {
                 if self.align.blocked(m.from) {
                     self.align.held.push_back(WindowIn::Retire(m));
@@ -278,9 +277,11 @@ impl WindowState {
 }
 
 /// Builds the window operator. `restored_id` is the checkpoint the job resumed from (0: none); `worker` and
-/// `peers` are the global worker index and count.
+/// `peers` are the global worker index and count; `watermark` receives the operator's input frontier, which is
+/// the job's watermark.
 pub fn build<'s>(
     input: StreamVec<'s, u64, WindowIn>,
+    watermark: Rc<Cell<Option<u64>>>,
     window_ms: u64,
     trigger: Duration,
     restored_id: u64,
@@ -309,6 +310,7 @@ pub fn build<'s>(
                 worker,
                 window_ms,
                 barriers: Vec::new(),
+                stats: Vec::new(),
             };
             // Publish the first live aggregates as soon as data arrives, then once per trigger.
             let mut last_live = Instant::now()
@@ -324,6 +326,12 @@ pub fn build<'s>(
                 for barrier in state.barriers.drain(..) {
                     output.session(&*hold).give(WindowMsg::Barrier(barrier));
                 }
+                if !state.stats.is_empty() {
+                    output
+                        .session(&*hold)
+                        .give_iterator(state.stats.drain(..).map(WindowMsg::Stats));
+                }
+                watermark.set(frontier.frontier().first().copied());
                 // Final: every window whose end the frontier has reached, unless a checkpoint is being aligned.
                 if state.align.held.is_empty() {
                     while let Some((&end, _)) = state.open.first_key_value() {

@@ -1,161 +1,16 @@
 //! End to end on the real broker: producer → Kafka → `dataflow --bounded` → Parquet history and dead letters,
-//! compared with aggregates computed here, independently, from the records read back from the topic.
+//! compared with aggregates computed independently (`testkit::golden`) from the records read back from the topic.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use testkit::golden::{assert_history_matches, dead_letters, expected};
 use testkit::{
-    Consumed, HistoryRow, read_history, read_topic, require_broker, run_ok, temp_dir, unique_topic,
+    HistoryRow, read_history, read_topic, require_broker, run_ok, temp_dir, unique_topic,
 };
-
-const WINDOW_MS: u64 = 10_000;
-const LATENESS_MS: u64 = 60_000;
-
-/// One valid event's readings: temperature, humidity, battery, status.
-type Reading = (f64, f64, f64, String);
-
-/// The aggregates and dead letters the contract implies for a topic's records.
-struct Expected {
-    rows: BTreeMap<(String, u64), Vec<Reading>>,
-    bad: BTreeSet<(i32, i64)>,
-    late: BTreeSet<(i32, i64)>,
-}
-
-/// The event contract, restated here on `serde_json::Value` so the test does not share the job's parser.
-fn valid_event(
-    bytes: Option<&[u8]>,
-    created_ms: u64,
-) -> Option<(String, u64, f64, f64, f64, String)> {
-    let v: serde_json::Value = serde_json::from_slice(bytes?).ok()?;
-    let o = v.as_object()?;
-    let text = |k: &str| {
-        o.get(k)?
-            .as_str()
-            .filter(|s| !s.is_empty() && s.len() <= 64 && !s.chars().any(char::is_control))
-            .map(String::from)
-    };
-    let num = |k: &str, lo: f64, hi: f64| o.get(k)?.as_f64().filter(|x| (lo..=hi).contains(x));
-    let device = text("device_id")?;
-    text("location")?;
-    let ts = o
-        .get("ts")?
-        .as_u64()
-        .filter(|&t| t <= created_ms + 3_600_000)?;
-    let status = o
-        .get("status")?
-        .as_str()
-        .filter(|s| ["ok", "warn", "error"].contains(s))?
-        .to_string();
-    Some((
-        device,
-        ts,
-        num("temperature", -60.0, 150.0)?,
-        num("humidity", 0.0, 100.0)?,
-        num("battery", 0.0, 100.0)?,
-        status,
-    ))
-}
-
-fn expected(records: &[Consumed]) -> Expected {
-    let mut sorted: Vec<&Consumed> = records.iter().collect();
-    sorted.sort_by_key(|r| (r.partition, r.offset));
-    let mut max_ts: BTreeMap<i32, u64> = BTreeMap::new();
-    let mut e = Expected {
-        rows: BTreeMap::new(),
-        bad: BTreeSet::new(),
-        late: BTreeSet::new(),
-    };
-    for r in sorted {
-        let created = r.timestamp_ms.unwrap_or(i64::MAX) as u64;
-        let Some((device, ts, t, h, b, status)) = valid_event(r.value.as_deref(), created) else {
-            e.bad.insert((r.partition, r.offset));
-            continue;
-        };
-        let watermark = max_ts
-            .get(&r.partition)
-            .map_or(0, |m| m.saturating_sub(LATENESS_MS));
-        let start = ts - ts % WINDOW_MS;
-        if start + WINDOW_MS <= watermark {
-            e.late.insert((r.partition, r.offset));
-        } else {
-            e.rows
-                .entry((device, start))
-                .or_default()
-                .push((t, h, b, status));
-        }
-        let m = max_ts.entry(r.partition).or_insert(ts);
-        *m = (*m).max(ts);
-    }
-    e
-}
-
-fn close(a: f64, b: f64) -> bool {
-    a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
-}
-
-fn assert_history_matches(history: &[HistoryRow], e: &Expected) {
-    assert_eq!(history.len(), e.rows.len(), "one row per (device, window)");
-    for row in history {
-        let key = (row.device_id.clone(), row.window_start as u64);
-        let events = e
-            .rows
-            .get(&key)
-            .unwrap_or_else(|| panic!("unexpected row {row:?}"));
-        let n = events.len() as f64;
-        let mean_t = events.iter().map(|x| x.0).sum::<f64>() / n;
-        let mean_h = events.iter().map(|x| x.1).sum::<f64>() / n;
-        let var_t = events.iter().map(|x| (x.0 - mean_t).powi(2)).sum::<f64>() / n;
-        let min_b = events.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
-        let max_b = events.iter().map(|x| x.2).fold(f64::NEG_INFINITY, f64::max);
-        let warn = events.iter().filter(|x| x.3 == "warn").count() as i64;
-        let error = events.iter().filter(|x| x.3 == "error").count() as i64;
-        assert_eq!(row.count, events.len() as i64, "{key:?}");
-        assert_eq!(row.window_end - row.window_start, WINDOW_MS as i64);
-        assert!(
-            close(row.avg_temperature, mean_t),
-            "{key:?} avg_temperature {} vs {mean_t}",
-            row.avg_temperature
-        );
-        assert!(
-            close(row.avg_humidity, mean_h),
-            "{key:?} avg_humidity {} vs {mean_h}",
-            row.avg_humidity
-        );
-        assert!(
-            (row.stddev_temperature - var_t.sqrt()).abs() <= 1e-9 * mean_t.abs().max(1.0),
-            "{key:?} stddev {} vs {}",
-            row.stddev_temperature,
-            var_t.sqrt()
-        );
-        assert_eq!(
-            (row.min_battery, row.max_battery),
-            (min_b, max_b),
-            "{key:?}"
-        );
-        assert_eq!((row.warn_count, row.error_count), (warn, error), "{key:?}");
-    }
-}
-
-/// Every dead letter as (reason, partition, offset).
-fn dead_letters(dir: &Path) -> Vec<(String, i32, i64)> {
-    let mut out = Vec::new();
-    for f in std::fs::read_dir(dir).unwrap() {
-        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
-        for line in text.lines() {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            out.push((
-                v["reason"].as_str().unwrap().to_string(),
-                v["partition"].as_i64().unwrap() as i32,
-                v["offset"].as_i64().unwrap(),
-            ));
-        }
-    }
-    out.sort();
-    out
-}
 
 fn dataflow(brokers: &str, topic: &str, out: &Path, dead: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dataflow"));

@@ -82,6 +82,29 @@ impl WindowAgg {
         }
     }
 
+    /// Folds another aggregate of the same device and window in (Chan et al.'s parallel update for the
+    /// temperature moments), as when a restored window meets events that reached it first.
+    pub fn merge(&mut self, other: &WindowAgg) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = *other;
+            return;
+        }
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let n = na + nb;
+        let delta = other.mean_temperature - self.mean_temperature;
+        self.mean_temperature += delta * nb / n;
+        self.m2_temperature += other.m2_temperature + delta * delta * na * nb / n;
+        self.count += other.count;
+        self.sum_humidity += other.sum_humidity;
+        self.min_battery = self.min_battery.min(other.min_battery);
+        self.max_battery = self.max_battery.max(other.max_battery);
+        self.warn_count += other.warn_count;
+        self.error_count += other.error_count;
+    }
+
     /// Folds one event in.
     #[inline]
     pub fn add_event(&mut self, e: &Event<'_>) {
@@ -252,6 +275,46 @@ mod tests {
         assert!((a.avg_humidity - 54.8).abs() < 1e-12);
         assert_eq!((a.min_battery, a.max_battery), (82.2, 82.5));
         assert_eq!((a.warn_count, a.error_count), (2, 1));
+    }
+
+    #[test]
+    fn merging_two_halves_equals_adding_everything() {
+        let readings: Vec<(f64, f64, f64, Status)> = (0..50)
+            .map(|i| {
+                (
+                    20.0 + (i as f64 * 0.37).sin(),
+                    50.0 + i as f64 * 0.1,
+                    90.0 - i as f64 * 0.01,
+                    Status::Ok,
+                )
+            })
+            .collect();
+        let mut whole = WindowAgg::default();
+        let (mut a, mut b) = (WindowAgg::default(), WindowAgg::default());
+        for (i, r) in readings.iter().enumerate() {
+            whole.add(r.0, r.1, r.2, r.3);
+            if i < 17 {
+                a.add(r.0, r.1, r.2, r.3)
+            } else {
+                b.add(r.0, r.1, r.2, r.3)
+            }
+        }
+        a.merge(&b);
+        let (x, y) = (
+            a.finish("d", Window::of(0, 10)),
+            whole.finish("d", Window::of(0, 10)),
+        );
+        assert_eq!(x.count, y.count);
+        assert!((x.avg_temperature - y.avg_temperature).abs() < 1e-12);
+        assert!((x.stddev_temperature - y.stddev_temperature).abs() < 1e-12);
+        assert!((x.avg_humidity - y.avg_humidity).abs() < 1e-12);
+        assert_eq!(
+            (x.min_battery, x.max_battery),
+            (y.min_battery, y.max_battery)
+        );
+        let mut empty = WindowAgg::default();
+        empty.merge(&whole);
+        assert_eq!(empty, whole);
     }
 
     #[test]

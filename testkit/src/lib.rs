@@ -2,6 +2,8 @@
 //! `infra/kafka.sh` (the suite's `./test.sh` starts it; `IOT_TEST_BROKERS` points elsewhere). A missing broker
 //! fails the test with a message saying how to start one: these tests never pass without Kafka.
 
+pub mod golden;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};

@@ -1,5 +1,7 @@
 //! Sources of the dataflow: the Kafka reader and the JSON-lines replay reader, and the timely source operator
-//! that drives either. The operator owns the partitions assigned to its worker, parses and validates each
+//! that drives either. The source feeds the window operator's exchange directly: operators such as `map` or
+//! `partition` regroup a batch's messages by timestamp, which would move a checkpoint marker ahead of events
+//! sent before it. The operator owns the partitions assigned to its worker, parses and validates each
 //! record, decides lateness per partition, writes dead letters, and holds its capability at the worker's
 //! watermark so that the timely frontier *is* the job's event-time watermark. For checkpoints it sends markers
 //! to every window operator on the same channels as its events, after making its dead letters durable.
@@ -148,6 +150,8 @@ pub enum WindowIn {
     Marker(Marker),
     /// The source has finished (bounded end) or owns nothing: expect no more markers from it.
     Retire(Marker),
+    /// A source's counters, passed on to the snapshot writer (routed to worker 0).
+    Stats(WorkerStats),
 }
 
 impl WindowIn {
@@ -157,17 +161,9 @@ impl WindowIn {
             WindowIn::Event(e) => crate::window::device_route(&e.device_id),
             WindowIn::Restored(w) => crate::window::device_route(&w.device_id),
             WindowIn::Marker(m) | WindowIn::Retire(m) => m.to as u64,
+            WindowIn::Stats(_) => 0,
         }
     }
-}
-
-/// What the source emits.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum SourceMsg {
-    /// Towards the window operator.
-    Window(WindowIn),
-    /// Counters.
-    Stats(WorkerStats),
 }
 
 /// Records read per activation before yielding to other operators.
@@ -195,7 +191,7 @@ pub fn build<'s>(
     mut reader: Box<dyn Reader>,
     config: &JobConfig,
     setup: SourceSetup,
-) -> StreamVec<'s, u64, SourceMsg> {
+) -> StreamVec<'s, u64, WindowIn> {
     let config = config.clone();
     let SourceSetup {
         worker,
@@ -247,7 +243,7 @@ pub fn build<'s>(
         let mut last_stats = Instant::now();
         let mut last_marker = Instant::now();
         let mut stop_sent = false;
-        let mut pending: HashMap<u64, Vec<SourceMsg>> = HashMap::new();
+        let mut pending: HashMap<u64, Vec<WindowIn>> = HashMap::new();
         let source_index = worker as u32;
         move |output| {
             let Some(held) = cap.as_mut() else { return };
@@ -274,11 +270,11 @@ pub fn build<'s>(
                             to,
                             partitions: partitions.clone(),
                         };
-                        SourceMsg::Window(if retire {
+                        if retire {
                             WindowIn::Retire(m)
                         } else {
                             WindowIn::Marker(m)
-                        })
+                        }
                     })
                     .collect::<Vec<_>>()
             };
@@ -288,7 +284,7 @@ pub fn build<'s>(
                     let time = w.window_end - 1;
                     output
                         .session(&held.delayed(&time))
-                        .give(SourceMsg::Window(WindowIn::Restored(w)));
+                        .give(WindowIn::Restored(w));
                 }
             }
             if stop_sent {
@@ -328,7 +324,7 @@ pub fn build<'s>(
                             pending
                                 .entry(event.window_end - 1)
                                 .or_default()
-                                .push(SourceMsg::Window(WindowIn::Event(event)));
+                                .push(WindowIn::Event(event));
                             return;
                         }
                     }
@@ -391,7 +387,7 @@ pub fn build<'s>(
                 window.fill(&mut stats);
                 stats.lag = reader.lag();
                 stats.watermark = watermark;
-                output.session(&*held).give(SourceMsg::Stats(stats));
+                output.session(&*held).give(WindowIn::Stats(stats));
             }
             match watermark {
                 Some(wm) if wm > *held.time() => held.downgrade(&wm),
