@@ -169,6 +169,7 @@ fn same_history_for_any_worker_count_and_for_two_processes() {
             .unwrap()
     };
     let (a, b) = (spawn("0"), spawn("1"));
+    let _guards = (testkit::KillGuard(a.id()), testkit::KillGuard(b.id()));
     for child in [a, b] {
         let out = child.wait_with_output().unwrap();
         assert!(

@@ -59,6 +59,7 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let _job_guard = testkit::KillGuard(job.id());
     // Let the job assign its partitions before the first event.
     std::thread::sleep(Duration::from_secs(2));
     let produced_at = Instant::now();
@@ -75,6 +76,7 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let _producer_guard = testkit::KillGuard(producer.id());
 
     let mut snapshots: Vec<Snapshot> = Vec::new();
     let mut last_text = Vec::new();

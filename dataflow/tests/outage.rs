@@ -59,6 +59,7 @@ fn twenty_second_broker_outage_loses_and_duplicates_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let _job_guard = testkit::KillGuard(job.id());
     let mut producer = Command::new(testkit::bin("producer"))
         .args([
             "--brokers",
@@ -85,6 +86,7 @@ fn twenty_second_broker_outage_loses_and_duplicates_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let _producer_guard = testkit::KillGuard(producer.id());
 
     std::thread::sleep(Duration::from_secs(10));
     kafka_sh("stop", &brokers);

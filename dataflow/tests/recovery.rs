@@ -110,6 +110,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let _producer_guard = testkit::KillGuard(producer.id());
 
     let dir = temp_dir("recovery");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
@@ -126,6 +127,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        let _job_guard = testkit::KillGuard(job.id());
         std::thread::sleep(Duration::from_millis(1500 + rng.below(3500)));
         assert!(
             job.try_wait().unwrap().is_none(),

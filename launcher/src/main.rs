@@ -74,6 +74,14 @@ impl Piece {
         let mut cmd = Command::new(bin);
         // Own process group: a terminal Ctrl-C reaches only this launcher, which stops the pieces in order.
         cmd.args(args).process_group(0);
+        // SAFETY: prctl is async-signal-safe; it asks the kernel to SIGTERM the piece if the launcher dies, so a
+        // killed launcher never leaves pieces running.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let child = cmd
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;

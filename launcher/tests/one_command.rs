@@ -49,6 +49,7 @@ fn one_command_runs_everything_and_stops_cleanly_on_ctrl_c() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let _guard = testkit::KillGuard(child.id());
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = None;
     while Instant::now() < deadline {

@@ -391,3 +391,16 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Kills a process (SIGKILL) when dropped, so a failing test never leaves a child running. Harmless once the
+/// process has exited.
+pub struct KillGuard(pub u32);
+
+impl Drop for KillGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.0.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
