@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use testkit::golden::{assert_history_matches, dead_letters, expected};
+use testkit::golden::{assert_dead_letters_match, assert_history_matches, dead_letters, expected};
 use testkit::{
     HistoryRow, read_history, read_topic, require_broker, run_ok, temp_dir, unique_topic,
 };
@@ -79,24 +79,12 @@ fn bounded_run_history_equals_independently_computed_aggregates() {
 
     assert_history_matches(&read_history(&out), &expected);
 
-    let letters = dead_letters(&dead);
-    let late: BTreeSet<(i32, i64)> = letters
-        .iter()
-        .filter(|l| l.0 == "late")
-        .map(|l| (l.1, l.2))
-        .collect();
-    let bad: BTreeSet<(i32, i64)> = letters
-        .iter()
-        .filter(|l| l.0 != "late")
-        .map(|l| (l.1, l.2))
-        .collect();
+    let lines = assert_dead_letters_match(&dead, &expected);
     assert_eq!(
-        letters.len(),
+        lines,
         expected.late.len() + expected.bad.len(),
         "each dead letter once"
     );
-    assert_eq!(late, expected.late, "late events");
-    assert_eq!(bad, expected.bad, "bad events");
 
     let latest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("latest.json")).unwrap()).unwrap();

@@ -160,3 +160,19 @@ pub fn dead_letters(dir: &Path) -> Vec<(String, i32, i64)> {
     out.sort();
     out
 }
+
+/// Asserts that the dead letters in `dir` name exactly the expected late and bad records (by partition and
+/// offset) and returns how many lines there are (a record read again after a crash may appear twice).
+pub fn assert_dead_letters_match(dir: &Path, e: &Expected) -> usize {
+    let letters = dead_letters(dir);
+    let of = |late: bool| -> BTreeSet<(i32, i64)> {
+        letters
+            .iter()
+            .filter(|l| (l.0 == "late") == late)
+            .map(|l| (l.1, l.2))
+            .collect()
+    };
+    assert_eq!(of(true), e.late, "late events");
+    assert_eq!(of(false), e.bad, "bad events");
+    letters.len()
+}
