@@ -1,6 +1,7 @@
 //! A broker outage mid-run: the real broker is stopped for 20 s while the simulator and the dataflow are
-//! running, then started again. The job keeps its state, retries, and resumes; after the run the history is
-//! exact. (This test stops the shared test broker, so it lives in its own test binary: cargo runs test binaries
+//! running, then started again. The job keeps its state, logs the outage, retries, and resumes; the silence of
+//! the outage is not taken for idleness (which would push the watermark past the delayed records); after the
+//! run the history is exact. (This test stops the shared test broker, so it lives in its own test binary: cargo runs test binaries
 //! one after another.)
 
 use std::path::PathBuf;

@@ -68,6 +68,7 @@ pub struct KafkaReader {
     next: HashMap<i32, i64>,
     ends: Option<HashMap<i32, i64>>,
     last_error: Option<Instant>,
+    last_error_seen: Option<Instant>,
 }
 
 impl KafkaReader {
@@ -152,6 +153,7 @@ impl KafkaReader {
             next,
             ends,
             last_error: None,
+            last_error_seen: None,
         })
     }
 }
@@ -184,6 +186,7 @@ impl Reader for KafkaReader {
                     n += 1;
                 }
                 Some(Err(e)) => {
+                    self.last_error_seen = Some(Instant::now());
                     if self
                         .last_error
                         .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
@@ -222,5 +225,21 @@ impl Reader for KafkaReader {
 
     fn next_offset(&self, partition: i32) -> i64 {
         self.next.get(&partition).copied().unwrap_or(0)
+    }
+
+    fn may_be_idle(&self, partition: i32, idle_timeout: Duration) -> bool {
+        let troubled = self
+            .last_error_seen
+            .is_some_and(|t| t.elapsed() < idle_timeout);
+        let high = self
+            .consumer
+            .context()
+            .high
+            .lock()
+            .expect("not poisoned")
+            .get(&partition)
+            .copied();
+        let caught_up = high.is_none_or(|h| self.next_offset(partition) >= h);
+        !troubled && caught_up
     }
 }

@@ -51,6 +51,9 @@ pub trait Reader {
     fn lag(&self) -> u64;
     /// The offset the reader will read next in `partition`.
     fn next_offset(&self, partition: i32) -> i64;
+    /// Whether a silent `partition` can be trusted to be idle: caught up, and no input trouble within
+    /// `idle_timeout` (a broker outage is not idleness).
+    fn may_be_idle(&self, partition: i32, idle_timeout: Duration) -> bool;
 }
 
 /// A valid, on-time event on its way to the window operator.
@@ -359,7 +362,10 @@ pub fn build<'s>(
                     clock.finish(p);
                 }
             }
-            let watermark = clock.worker_watermark(model::time::now_ms());
+            let idle_timeout = config.idle_timeout;
+            let watermark = clock.worker_watermark(model::time::now_ms(), &|p| {
+                reader.may_be_idle(p, idle_timeout)
+            });
             if checkpoints && watermark.is_some() && last_marker.elapsed() >= config.roll_interval {
                 last_marker = Instant::now();
                 if let Err(e) = dead.sync() {

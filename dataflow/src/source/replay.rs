@@ -91,6 +91,10 @@ impl Reader for ReplayReader {
     fn next_offset(&self, _partition: i32) -> i64 {
         self.pos as i64
     }
+
+    fn may_be_idle(&self, _partition: i32, _idle_timeout: std::time::Duration) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! time seen − lateness per partition; a worker's watermark is the minimum over the partitions it owns that are
 //! neither finished nor idle).
 //!
-//! Idleness: a partition with no records for `idle_timeout` stops holding the worker back. If every unfinished
+//! Idleness: a partition with no records for `idle_timeout` stops holding the worker back — but only while its
+//! reader can vouch that it is really silent (caught up, and no broker trouble lately): a broker outage or a
+//! backlog is not idleness, and must not push the watermark past data still to come. If every unfinished
 //! partition of a worker is idle, the worker advances to the highest of their watermarks or to wall clock −
 //! lateness, whichever is later, so that a silent partition never stalls the job. A partition that wakes up is
 //! judged against its worker's watermark at that moment (never below it): its events whose window ends at or
@@ -19,6 +21,7 @@ struct PartitionTime {
     floor: u64,
     last_record: Instant,
     done: bool,
+    idle: bool,
 }
 
 /// The clocks of the partitions a worker owns.
@@ -45,6 +48,7 @@ impl PartitionClock {
                             floor: 0,
                             last_record: now,
                             done: false,
+                            idle: false,
                         },
                     )
                 })
@@ -74,11 +78,11 @@ impl PartitionClock {
 
     /// Notes that `partition` produced a record (valid or not): it is no longer idle.
     pub fn touch(&mut self, partition: i32, worker_floor: u64) {
-        let idle_timeout = self.idle_timeout;
         let t = self.parts.get_mut(&partition).expect("owned partition");
-        if t.last_record.elapsed() >= idle_timeout {
+        if t.idle {
             // Waking from idleness: never judge below the watermark the worker has meanwhile reached.
             t.floor = t.floor.max(worker_floor);
+            t.idle = false;
         }
         t.last_record = Instant::now();
     }
@@ -91,14 +95,19 @@ impl PartitionClock {
     }
 
     /// The worker's watermark, or `None` once every partition is finished. Never goes backwards.
-    pub fn worker_watermark(&mut self, now_ms: u64) -> Option<u64> {
+    /// `may_idle(p)` tells whether the reader vouches that partition `p` is really silent.
+    pub fn worker_watermark(&mut self, now_ms: u64, may_idle: &dyn Fn(i32) -> bool) -> Option<u64> {
+        let idle_timeout = self.idle_timeout;
+        for (&p, t) in self.parts.iter_mut() {
+            t.idle = !t.done && t.last_record.elapsed() >= idle_timeout && may_idle(p);
+        }
         let open: Vec<&PartitionTime> = self.parts.values().filter(|t| !t.done).collect();
         if open.is_empty() {
             return None;
         }
         let active: Vec<u64> = open
             .iter()
-            .filter(|t| t.last_record.elapsed() < self.idle_timeout)
+            .filter(|t| !t.idle)
             .map(|t| self.watermark_of(t))
             .collect();
         let wm = match active.iter().min() {
@@ -145,7 +154,7 @@ mod tests {
         assert_eq!(c.observe(0, 100_000, 0), 0);
         assert_eq!(c.observe(0, 90_000, 0), 40_000);
         assert_eq!(c.partition_watermark(0), Some(40_000));
-        assert_eq!(c.worker_watermark(0), Some(40_000));
+        assert_eq!(c.worker_watermark(0, &|_| true), Some(40_000));
     }
 
     #[test]
@@ -153,7 +162,7 @@ mod tests {
         let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_secs(30));
         c.observe(0, 200_000, 0);
         c.observe(1, 100_000, 0);
-        assert_eq!(c.worker_watermark(0), Some(40_000));
+        assert_eq!(c.worker_watermark(0, &|_| true), Some(40_000));
     }
 
     #[test]
@@ -162,9 +171,9 @@ mod tests {
         c.observe(0, 200_000, 0);
         c.observe(1, 100_000, 0);
         c.finish(1);
-        assert_eq!(c.worker_watermark(0), Some(140_000));
+        assert_eq!(c.worker_watermark(0, &|_| true), Some(140_000));
         c.finish(0);
-        assert_eq!(c.worker_watermark(0), None);
+        assert_eq!(c.worker_watermark(0, &|_| true), None);
     }
 
     #[test]
@@ -174,7 +183,19 @@ mod tests {
         std::thread::sleep(Duration::from_millis(80));
         c.observe(0, 500_000, 0);
         // Partition 1 has been silent past the idle timeout: only partition 0 counts.
-        assert_eq!(c.worker_watermark(0), Some(440_000));
+        assert_eq!(c.worker_watermark(0, &|_| true), Some(440_000));
+    }
+
+    #[test]
+    fn silence_the_reader_cannot_vouch_for_is_not_idleness() {
+        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_millis(20));
+        c.observe(0, 100_000, 0);
+        c.observe(1, 500_000, 0);
+        std::thread::sleep(Duration::from_millis(40));
+        // A broker outage: both silent, but the reader cannot tell whether data is waiting.
+        assert_eq!(c.worker_watermark(10_000_000, &|_| false), Some(40_000));
+        // When the records come back they are judged by the partition's own history, not lifted.
+        assert_eq!(c.observe(0, 105_000, 40_000), 40_000);
     }
 
     #[test]
@@ -182,7 +203,7 @@ mod tests {
         let mut c = PartitionClock::new(&[0], LATE, Duration::from_millis(20));
         c.observe(0, 100_000, 0);
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(c.worker_watermark(1_000_000), Some(940_000));
+        assert_eq!(c.worker_watermark(1_000_000, &|_| true), Some(940_000));
     }
 
     #[test]
@@ -191,7 +212,7 @@ mod tests {
         c.observe(1, 100_000, 0);
         std::thread::sleep(Duration::from_millis(40));
         c.observe(0, 900_000, 0);
-        let worker = c.worker_watermark(0).unwrap();
+        let worker = c.worker_watermark(0, &|_| true).unwrap();
         assert_eq!(worker, 840_000);
         // Partition 1 wakes with an old event: its watermark is lifted to the worker's.
         assert_eq!(c.observe(1, 110_000, worker), 840_000);
@@ -205,7 +226,10 @@ mod tests {
         let mut b = PartitionClock::new(&[0], LATE, Duration::from_secs(30));
         b.restore(0, max_ts, floor);
         assert_eq!(a.observe(0, 100_000, 0), b.observe(0, 100_000, 0));
-        assert_eq!(a.worker_watermark(0), b.worker_watermark(0));
+        assert_eq!(
+            a.worker_watermark(0, &|_| true),
+            b.worker_watermark(0, &|_| true)
+        );
     }
 
     #[test]
@@ -213,8 +237,8 @@ mod tests {
         let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_millis(20));
         c.observe(0, 900_000, 0);
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(c.worker_watermark(0), Some(840_000));
+        assert_eq!(c.worker_watermark(0, &|_| true), Some(840_000));
         c.observe(1, 100_000, 840_000);
-        assert_eq!(c.worker_watermark(0), Some(840_000));
+        assert_eq!(c.worker_watermark(0, &|_| true), Some(840_000));
     }
 }
