@@ -55,12 +55,11 @@ impl Ctx {
         }
         std::fs::create_dir_all(&common.work)
             .with_context(|| format!("cannot create --work {}", common.work.display()))?;
-        let write = common.write.as_ref().map(|p| {
-            if p.as_os_str().is_empty() {
-                workspace_root().join("BENCHMARKS.md")
-            } else {
-                p.clone()
-            }
+        let write = common.write.then(|| {
+            common
+                .write_to
+                .clone()
+                .unwrap_or_else(|| workspace_root().join("BENCHMARKS.md"))
         });
         Ok(Ctx {
             bins,

@@ -36,10 +36,12 @@ struct Cli {
 /// Options every scenario shares.
 #[derive(Args, Debug)]
 pub struct Common {
-    /// Append every figure to the run log at the end of this markdown file (default: BENCHMARKS.md at the
-    /// workspace root when given without a value).
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "", value_name = "FILE")]
-    write: Option<PathBuf>,
+    /// Append every figure to the run log at the end of BENCHMARKS.md (or of `--write-to`).
+    #[arg(long, global = true)]
+    write: bool,
+    /// The markdown file `--write` appends to (default: BENCHMARKS.md at the workspace root).
+    #[arg(long, global = true, value_name = "FILE")]
+    write_to: Option<PathBuf>,
     /// Folder with the `dataflow` and `producer` binaries (default: the folder of this binary).
     #[arg(long, global = true)]
     bin_dir: Option<PathBuf>,
