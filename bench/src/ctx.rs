@@ -26,7 +26,7 @@ pub struct Ctx {
     pub work: PathBuf,
     /// Kafka bootstrap servers.
     pub brokers: String,
-    /// `git describe` of the measured source.
+    /// `git describe` of the measured source (or where the binaries came from, with `--bin-dir`).
     pub commit: String,
     write: Option<PathBuf>,
     rows: RefCell<Vec<Row>>,
@@ -65,7 +65,11 @@ impl Ctx {
             bins,
             work: common.work.clone(),
             brokers: common.brokers.clone(),
-            commit: git_describe(),
+            // The figures belong to the binaries' source: say so when they come from elsewhere.
+            commit: match &common.bin_dir {
+                Some(dir) => format!("binaries in {}", dir.display()),
+                None => git_describe(),
+            },
             write,
             rows: RefCell::new(Vec::new()),
         })
