@@ -22,8 +22,11 @@ pub fn workspace_root() -> PathBuf {
 /// Shared state of one `bench` invocation.
 pub struct Ctx {
     bins: PathBuf,
-    /// Scratch folder.
+    /// Scratch folder shared by invocations: generated inputs (reused) and the last run's CSVs.
     pub work: PathBuf,
+    /// This invocation's own folder under `work` (outputs and logs), so that concurrent runs never collide.
+    run_dir: PathBuf,
+    keep: bool,
     /// Kafka bootstrap servers.
     pub brokers: String,
     /// `git describe` of the measured source (or where the binaries came from, with `--bin-dir`).
@@ -64,6 +67,8 @@ impl Ctx {
         Ok(Ctx {
             bins,
             work: common.work.clone(),
+            run_dir: common.work.join(format!("run-{}", std::process::id())),
+            keep: common.keep,
             brokers: common.brokers.clone(),
             // The figures belong to the binaries' source: say so when they come from elsewhere.
             commit: match &common.bin_dir {
@@ -82,9 +87,9 @@ impl Ctx {
         cmd
     }
 
-    /// A fresh, empty scratch subfolder.
+    /// A fresh, empty scratch subfolder of this invocation's folder.
     pub fn scratch(&self, name: &str) -> Result<PathBuf> {
-        let dir = self.work.join(name);
+        let dir = self.run_dir.join(name);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)
                 .with_context(|| format!("cannot clear {}", dir.display()))?;
@@ -97,6 +102,14 @@ impl Ctx {
     pub fn record(&self, row: Row) {
         row.print();
         self.rows.borrow_mut().push(row);
+    }
+
+    /// Copies a result file of this run to `<work>/<name>`, where it outlives the run folder.
+    pub fn keep_file(&self, from: &Path, name: &str) -> Result<PathBuf> {
+        let to = self.work.join(name);
+        std::fs::copy(from, &to)
+            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        Ok(to)
     }
 
     /// Writes the kept figures when `--write` was given.
@@ -151,4 +164,12 @@ fn git_describe() -> String {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+impl Drop for Ctx {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.run_dir);
+        }
+    }
 }

@@ -74,7 +74,7 @@ impl InputSpec {
         if path.is_file() {
             return Ok(path);
         }
-        let partial = path.with_extension("partial");
+        let partial = path.with_extension(format!("partial-{}", std::process::id()));
         let mut out = BufWriter::with_capacity(
             1 << 20,
             File::create(&partial)

@@ -269,10 +269,14 @@ pub fn latency(ctx: &Ctx, run: &LatencyRun) -> Result<()> {
         csv += &format!("first_live,{start},{}\n", t as i64 - *start as i64);
     }
     std::fs::write(dir.join("delays.csv"), csv)?;
+    ctx.keep_file(
+        &dir.join("delays.csv"),
+        &format!("latency-d{}-delays.csv", run.devices),
+    )?;
     ensure!(
         !after_due.is_empty(),
         "no window turned final during the run ({} snapshots seen, {} final windows in all, windows ending \
-         {first_start}..={last_end} counted, final ends seen {:?}..{:?}); see {}",
+         {first_start}..={last_end} counted, final ends seen {:?}..{:?}); see {} (kept with --keep)",
         seen.snapshots.len(),
         seen.first_final.len(),
         seen.first_final.keys().map(|k| k.1).min(),

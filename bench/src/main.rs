@@ -48,9 +48,12 @@ pub struct Common {
     /// Do not run `cargo build --release -p dataflow -p producer` first.
     #[arg(long, global = true)]
     no_build: bool,
-    /// Scratch folder for inputs, outputs and logs (inputs are kept and reused).
+    /// Scratch folder: generated inputs (kept and reused), each run's outputs and logs in `run-<pid>/`.
     #[arg(long, global = true, default_value = "/tmp/iot-bench")]
     work: PathBuf,
+    /// Keep this run's outputs and logs (`<work>/run-<pid>/`) instead of removing them at the end.
+    #[arg(long, global = true)]
+    keep: bool,
     /// Kafka bootstrap servers for the `kafka`, `latency` and `memory` scenarios.
     #[arg(long, global = true, default_value = "127.0.0.1:9092")]
     brokers: String,

@@ -119,6 +119,10 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
         let _ = writeln!(csv, "{:.1},{},{},{}", s.secs, s.rss_kb, s.events, s.lag);
     }
     std::fs::write(dir.join("rss.csv"), csv)?;
+    let csv_path = ctx.keep_file(
+        &dir.join("rss.csv"),
+        &format!("memory-d{}-rss.csv", run.devices),
+    )?;
 
     let half: Vec<&Sample> = samples
         .iter()
@@ -157,7 +161,7 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
             doc.pipeline.events_total + doc.pipeline.bad_total + doc.pipeline.late_total,
             sent,
             lag_end,
-            dir.join("rss.csv").display()
+            csv_path.display()
         ),
         load,
     ));
