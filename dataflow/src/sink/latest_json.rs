@@ -195,7 +195,7 @@ impl LatestState {
     /// Writes `latest.json` atomically.
     pub fn write(&mut self) -> Result<()> {
         let doc = self.document();
-        let bytes = serde_json::to_vec_pretty(&doc)?;
+        let bytes = serde_json::to_vec(&doc)?;
         write_atomic(&self.path, &bytes)
             .with_context(|| format!("cannot write {}", self.path.display()))?;
         self.dirty = false;

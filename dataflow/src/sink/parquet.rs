@@ -138,11 +138,6 @@ impl ParquetHistory {
         }
         Ok(files)
     }
-
-    /// The output folder's `parquet/` root.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
 }
 
 /// A complete file written under a hidden name, waiting to be made visible.
