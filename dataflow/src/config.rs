@@ -46,6 +46,10 @@ pub struct Args {
     /// Kafka consumer group (offsets are committed there so lag tools can see them).
     #[arg(long, default_value = "iot-dataflow")]
     pub group: String,
+    /// A librdkafka setting for every Kafka client of the job (e.g. security.protocol=SASL_SSL,
+    /// queued.max.messages.kbytes=8192); repeatable; overrides the job's own defaults.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    pub kafka_options: Vec<String>,
     /// Tumbling window size.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub window: Duration,
@@ -135,6 +139,8 @@ pub struct JobConfig {
     pub topic: String,
     /// Consumer group.
     pub group: String,
+    /// Extra librdkafka settings (`--kafka-option`), applied after the job's defaults.
+    pub kafka_options: Vec<(String, String)>,
     /// Fresh start position.
     pub start: StartAt,
     /// Stop at the end offsets seen at start.
@@ -147,6 +153,22 @@ pub struct JobConfig {
     pub fresh: bool,
     /// Identifies this run in file names (process start time, ms).
     pub run: u64,
+}
+
+impl JobConfig {
+    /// A librdkafka client configuration for `--brokers` with `defaults` set first and every `--kafka-option`
+    /// after them, so the user's settings win.
+    pub fn kafka_client(&self, defaults: &[(&str, &str)]) -> rdkafka::ClientConfig {
+        let mut client = rdkafka::ClientConfig::new();
+        client.set("bootstrap.servers", &self.brokers);
+        for (k, v) in defaults {
+            client.set(*k, *v);
+        }
+        for (k, v) in &self.kafka_options {
+            client.set(k, v);
+        }
+        client
+    }
 }
 
 impl Args {
@@ -185,6 +207,18 @@ impl Args {
         {
             bail!("--input {} is not a readable file", input.display());
         }
+        let mut kafka_options = Vec::new();
+        for option in &self.kafka_options {
+            match option.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    kafka_options.push((k.trim().to_string(), v.to_string()))
+                }
+                _ => bail!(
+                    "--kafka-option must be KEY=VALUE with a librdkafka setting as KEY (e.g. \
+                     queued.max.messages.kbytes=8192), got {option:?}"
+                ),
+            }
+        }
         ensure_writable(&self.out, "--out")?;
         ensure_writable(&self.deadletter, "--deadletter")?;
         Ok(JobConfig {
@@ -200,6 +234,7 @@ impl Args {
             brokers: self.brokers.clone(),
             topic: self.topic.clone(),
             group: self.group.clone(),
+            kafka_options,
             start: self.start,
             bounded: self.bounded || self.input.is_some(),
             input: self.input.clone(),
@@ -319,5 +354,39 @@ mod tests {
     fn process_index_must_be_below_process_count() {
         let a = parse(&["-n", "2", "-p", "2"]).unwrap();
         assert!(a.check().unwrap_err().to_string().contains("-p/--process"));
+    }
+
+    #[test]
+    fn kafka_options_override_the_job_defaults_and_must_be_key_value() {
+        let tmp = std::env::temp_dir().join("dataflow-config-kafka-option");
+        let (out, dead) = (tmp.join("out"), tmp.join("dead"));
+        let base = [
+            "--out",
+            out.to_str().unwrap(),
+            "--deadletter",
+            dead.to_str().unwrap(),
+        ];
+        let with = |extra: &[&str]| {
+            let mut args = base.to_vec();
+            args.extend_from_slice(extra);
+            parse(&args).unwrap().check()
+        };
+        let config = with(&[
+            "--kafka-option",
+            "queued.min.messages=5",
+            "--kafka-option",
+            "client.rack=r1",
+        ])
+        .unwrap();
+        let client = config.kafka_client(&[("queued.min.messages", "20000")]);
+        assert_eq!(client.get("queued.min.messages"), Some("5"));
+        assert_eq!(client.get("client.rack"), Some("r1"));
+        assert_eq!(client.get("bootstrap.servers"), Some("localhost:9092"));
+        let err = with(&["--kafka-option", "queued.min.messages"]).unwrap_err();
+        assert!(
+            err.to_string().contains("--kafka-option must be KEY=VALUE"),
+            "{err}"
+        );
+        assert!(with(&["--kafka-option", "=1"]).is_err());
     }
 }

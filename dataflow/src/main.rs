@@ -28,7 +28,7 @@ fn run(args: Args) -> Result<()> {
     let timely_config = args.timely_config()?;
     let partitions = match &config.input {
         Some(_) => 0,
-        None => source::kafka::partition_count(&config.brokers, &config.topic)?,
+        None => source::kafka::partition_count(&config)?,
     };
     let identity = pipeline::identity(&config);
     if config.fresh {

@@ -114,7 +114,7 @@ pub fn build(
     let dlq = config
         .dlq_topic
         .as_deref()
-        .map(|t| (config.brokers.as_str(), t));
+        .map(|t| (config.kafka_client(&[("linger.ms", "20")]), t));
     let dead = Rc::new(RefCell::new(DeadLetterWriter::open(
         &config.deadletter,
         index,
@@ -193,8 +193,10 @@ pub fn build(
 
         // The committer, on worker 0: once every worker's part of a checkpoint is in, commit it.
         let out = config.out.clone();
-        let brokers = config.brokers.clone();
-        let group = config.group.clone();
+        let committer = config.kafka_client(&[
+            ("group.id", config.group.as_str()),
+            ("enable.auto.commit", "false"),
+        ]);
         let stop_flags = stopping.clone();
         part_done
             .unary::<Unit, _, _, _>(Exchange::new(|_: &PartDone| 0), "Committer", move |_, _| {
@@ -218,7 +220,7 @@ pub fn build(
                                         ms = started.elapsed().as_millis() as u64, "checkpoint committed"
                                     );
                                     if identity.is_some() {
-                                        commit_offsets(&mut offsets, &brokers, &group, &manifest);
+                                        commit_offsets(&mut offsets, &committer, &manifest);
                                     }
                                     if parts.iter().any(|p| p.kind == BarrierKind::Stop) {
                                         stop_flags.committed.set(true);
@@ -336,17 +338,9 @@ fn write_part(
 
 /// Commits a checkpoint's offsets to the consumer group, so lag tools show the job's progress. The checkpoint,
 /// not Kafka, is the source of truth; a failure here is only logged.
-fn commit_offsets(
-    consumer: &mut Option<BaseConsumer>,
-    brokers: &str,
-    group: &str,
-    manifest: &Manifest,
-) {
+fn commit_offsets(consumer: &mut Option<BaseConsumer>, client: &ClientConfig, manifest: &Manifest) {
     if consumer.is_none() {
-        *consumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
+        *consumer = client
             .create()
             .map_err(|e| tracing::warn!(error = %e, "cannot create the offset committer"))
             .ok();

@@ -79,7 +79,11 @@ pub struct DeadLetterWriter {
 
 impl DeadLetterWriter {
     /// Opens (appending) `dir/dead-letters-w<worker>.jsonl`, and a producer when a DLQ topic is given.
-    pub fn open(dir: &Path, worker: usize, dlq: Option<(&str, &str)>) -> Result<DeadLetterWriter> {
+    pub fn open(
+        dir: &Path,
+        worker: usize,
+        dlq: Option<(ClientConfig, &str)>,
+    ) -> Result<DeadLetterWriter> {
         let path = dir.join(format!("dead-letters-w{worker}.jsonl"));
         let file = OpenOptions::new()
             .create(true)
@@ -92,13 +96,13 @@ impl DeadLetterWriter {
                 )
             })?;
         let kafka = match dlq {
-            Some((brokers, topic)) => {
-                let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-                    .set("bootstrap.servers", brokers)
-                    .set("linger.ms", "20")
-                    .create()
-                    .with_context(|| {
-                        format!("cannot create the dead-letter producer for {brokers}")
+            Some((client, topic)) => {
+                let producer: ThreadedProducer<DefaultProducerContext> =
+                    client.create().with_context(|| {
+                        format!(
+                            "cannot create the dead-letter producer for {} (--brokers, --kafka-option)",
+                            client.get("bootstrap.servers").unwrap_or_default()
+                        )
                     })?;
                 Some((producer, topic.to_string()))
             }
