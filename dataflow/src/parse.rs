@@ -1,6 +1,7 @@
 //! Parse/validate stage: turns a raw record into a valid event bound for its window, or a dead letter with the
 //! reason it is bad. All rules live in the model crate; this stage only shapes the outcome. No input panics.
 
+use compact_str::CompactString;
 use model::{BadEvent, Window, parse_event};
 
 use crate::source::{DeadLetter, EventRec, RawRecord};
@@ -25,8 +26,8 @@ pub fn parse_record(raw: &RawRecord<'_>, rules: model::Validation, window_ms: u6
             ts: e.ts,
             event: EventRec {
                 window_end: Window::of(e.ts, window_ms).end,
-                device_id: e.device_id.into_owned(),
-                location: e.location.into_owned(),
+                device_id: CompactString::new(&e.device_id),
+                location: CompactString::new(&e.location),
                 temperature: e.temperature,
                 humidity: e.humidity,
                 battery: e.battery,

@@ -17,6 +17,7 @@ use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use compact_str::CompactString;
 use model::{Aggregate, Window, WindowAgg};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
@@ -83,13 +84,17 @@ pub fn device_route(device_id: &str) -> u64 {
 
 struct DeviceWindow {
     agg: WindowAgg,
-    location: String,
+    location: CompactString,
     changed: bool,
 }
 
+/// Per-device state of a window, keyed by device id with a fast hasher (foldhash: the ids come from the
+/// input, so the per-process random seed matters; SipHash cost twice as much per event).
+type Devices = HashMap<CompactString, DeviceWindow, foldhash::fast::RandomState>;
+
 struct OpenWindow {
     cap: Capability<u64>,
-    devices: HashMap<String, DeviceWindow>,
+    devices: Devices,
 }
 
 /// Checkpoint alignment state.
@@ -131,7 +136,7 @@ impl WindowState {
                 .entry(e.device_id.clone())
                 .or_insert_with(|| DeviceWindow {
                     agg: WindowAgg::default(),
-                    location: String::new(),
+                    location: CompactString::default(),
                     changed: true,
                 }),
         };
@@ -149,7 +154,7 @@ impl WindowState {
                 let end = e.window_end;
                 let slot = self.open.entry(end).or_insert_with(|| OpenWindow {
                     cap: mint(end - 1),
-                    devices: HashMap::new(),
+                    devices: Devices::default(),
                 });
                 if self.align.blocked(e.source) {
                     self.align.held.push_back(WindowIn::Event(e));
@@ -161,17 +166,17 @@ impl WindowState {
                 let end = w.window_end;
                 let slot = self.open.entry(end).or_insert_with(|| OpenWindow {
                     cap: mint(end - 1),
-                    devices: HashMap::new(),
+                    devices: Devices::default(),
                 });
                 // Events from other sources may have reached this window before its restored state: merge.
-                match slot.devices.get_mut(&w.device_id) {
+                match slot.devices.get_mut(w.device_id.as_str()) {
                     Some(d) => d.agg.merge(&w.agg),
                     None => {
                         slot.devices.insert(
-                            w.device_id,
+                            CompactString::from(w.device_id),
                             DeviceWindow {
                                 agg: w.agg,
-                                location: w.location,
+                                location: CompactString::from(w.location),
                                 changed: true,
                             },
                         );
@@ -239,9 +244,9 @@ impl WindowState {
         for (&end, slot) in &self.open {
             for (device, d) in &slot.devices {
                 windows.push(WindowCheckpoint {
-                    device_id: device.clone(),
+                    device_id: device.to_string(),
                     window_end: end,
-                    location: d.location.clone(),
+                    location: d.location.to_string(),
                     agg: d.agg,
                 });
             }
@@ -346,7 +351,7 @@ pub fn build<'s>(
                         for (device, d) in devices {
                             session.give(WindowMsg::Agg(WindowOut {
                                 agg: d.agg.finish(&device, window),
-                                location: d.location,
+                                location: d.location.into_string(),
                                 is_final: true,
                             }));
                         }
@@ -380,7 +385,7 @@ pub fn build<'s>(
                                 d.changed = false;
                                 session.give(WindowMsg::Agg(WindowOut {
                                     agg: d.agg.finish(device, window),
-                                    location: d.location.clone(),
+                                    location: d.location.to_string(),
                                     is_final: false,
                                 }));
                             }

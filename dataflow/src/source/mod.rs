@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, StreamVec};
@@ -56,13 +57,14 @@ pub trait Reader {
     fn may_be_idle(&self, partition: i32, idle_timeout: Duration) -> bool;
 }
 
-/// A valid, on-time event on its way to the window operator.
+/// A valid, on-time event on its way to the window operator. Its strings are `CompactString`s: ids and
+/// locations of up to 24 bytes (the usual ones) live inline, so an event costs no heap allocation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventRec {
     /// Device id.
-    pub device_id: String,
+    pub device_id: CompactString,
     /// Device location.
-    pub location: String,
+    pub location: CompactString,
     /// End of the event's window, ms.
     pub window_end: u64,
     /// Temperature.
@@ -305,6 +307,7 @@ pub fn build<'s>(
                 return;
             }
             let started = Instant::now();
+            clock.start_batch(started);
             let rules = model::Validation {
                 now_ms: model::time::now_ms(),
                 max_future_ms: config.max_future_ms,

@@ -31,6 +31,9 @@ pub struct PartitionClock {
     lateness_ms: u64,
     idle_timeout: Duration,
     current: u64,
+    /// When the batch being read started (`None` outside a batch): the "last record" time of every record in
+    /// it, so that reading a record costs no clock read.
+    batch_started: Option<Instant>,
 }
 
 impl PartitionClock {
@@ -56,6 +59,7 @@ impl PartitionClock {
             lateness_ms,
             idle_timeout,
             current: 0,
+            batch_started: None,
         }
     }
 
@@ -84,7 +88,13 @@ impl PartitionClock {
             t.floor = t.floor.max(worker_floor);
             t.idle = false;
         }
-        t.last_record = Instant::now();
+        t.last_record = self.batch_started.unwrap_or_else(Instant::now);
+    }
+
+    /// Starts a batch of reads at `now`: records observed until the next [`Self::worker_watermark`] count as
+    /// read at `now`.
+    pub fn start_batch(&mut self, now: Instant) {
+        self.batch_started = Some(now);
     }
 
     /// Marks a partition as finished (bounded end reached).
@@ -97,6 +107,7 @@ impl PartitionClock {
     /// The worker's watermark, or `None` once every partition is finished. Never goes backwards.
     /// `may_idle(p)` tells whether the reader vouches that partition `p` is really silent.
     pub fn worker_watermark(&mut self, now_ms: u64, may_idle: &dyn Fn(i32) -> bool) -> Option<u64> {
+        self.batch_started = None;
         let idle_timeout = self.idle_timeout;
         for (&p, t) in self.parts.iter_mut() {
             t.idle = !t.done && t.last_record.elapsed() >= idle_timeout && may_idle(p);
