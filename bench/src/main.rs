@@ -9,6 +9,7 @@ mod input;
 mod kafka;
 mod latency;
 mod memory;
+mod operators;
 mod proc;
 mod replay;
 mod report;

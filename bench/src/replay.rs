@@ -11,6 +11,7 @@ use anyhow::{Context, Result, ensure};
 use crate::ctx::Ctx;
 use crate::inproc::{self, Payloads, Variant};
 use crate::input::{InputSpec, human, warm};
+use crate::operators;
 use crate::proc::{self, Finished};
 use crate::report::{Row, load_average};
 
@@ -256,9 +257,47 @@ pub fn core(ctx: &Ctx, spec: &InputSpec, loop_events: u64, repeat: usize) -> Res
             ));
         }
     }
+    // 2. The job's own source and window operators in process: in-memory input, null sink, -w 1 and -w 2.
+    let payloads = std::sync::Arc::new(payloads);
+    let mut one = 0.0;
+    for w in [1, 2] {
+        let load = load_average();
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..repeat.max(1) {
+            let r = operators::run(&payloads, w, &ctx.scratch("operators")?)?;
+            times.push(r.elapsed);
+            last = Some(r);
+        }
+        times.sort();
+        let r = last.expect("at least one run");
+        let rate = payloads.len() as f64 / times[0].as_secs_f64();
+        if w == 1 {
+            one = rate;
+        }
+        ctx.record(Row::new(
+            "core",
+            format!(
+                "dataflow operators in process (source + exchange + window, in-memory input, null sink), -w {w}; {}; best of {repeat}",
+                loop_spec.describe()
+            ),
+            format!(
+                "{}/s per worker, {}/s total; best {:.2} s, median {:.2} s; {:.2}x -w 1; {} folded, {} dead letters, {} final aggregates",
+                human(rate / w as f64),
+                human(rate),
+                times[0].as_secs_f64(),
+                times[times.len() / 2].as_secs_f64(),
+                rate / one,
+                r.folded,
+                r.dead,
+                r.aggregates
+            ),
+            load,
+        ));
+    }
     drop(payloads);
 
-    // 2. The real job on a file in the page cache, sinks as they are, per worker.
+    // 3. The real job on a file in the page cache, sinks as they are, per worker.
     let path = spec.jsonl(&ctx.work)?;
     let mut one = 0.0;
     for w in [1, 2] {

@@ -1,0 +1,178 @@
+//! The core path on the dataflow's own operators, in process: payloads held in memory feed the job's real source
+//! operator (parse, validate, late rule, dead letters, watermark) through the real exchange by device into the
+//! real tumbling-window operator, whose output goes to a null sink that only counts the final aggregates. No
+//! file is read and no Parquet or `latest.json` is written: this is the "core" of the performance targets
+//! (in-memory input, null sink), measured on `-w` worker threads exactly as the job runs them.
+
+use std::cell::{Cell, RefCell};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, ensure};
+use clap::Parser;
+use dataflow::config::{Args, JobConfig};
+use dataflow::sink::deadletter::DeadLetterWriter;
+use dataflow::source::{self, RawRecord, Reader, SourceSetup};
+use dataflow::window::{self, WindowMsg};
+use timely::dataflow::ProbeHandle;
+use timely::dataflow::operators::Probe;
+use timely::dataflow::operators::vec::Map;
+
+use crate::inproc::Payloads;
+
+/// What one run did.
+pub struct OperatorRun {
+    /// From the first activation to the last final window (all workers).
+    pub elapsed: Duration,
+    /// Events folded into final aggregates.
+    pub folded: u64,
+    /// Dead letters written (bad or late records).
+    pub dead: u64,
+    /// Final (window, device) aggregates.
+    pub aggregates: u64,
+}
+
+/// Reads a worker's contiguous share of the payloads as one partition.
+struct MemoryReader {
+    payloads: Arc<Payloads>,
+    partition: i32,
+    next: usize,
+    end: usize,
+}
+
+impl Reader for MemoryReader {
+    fn partitions(&self) -> Vec<i32> {
+        vec![self.partition]
+    }
+
+    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize> {
+        let to = self.end.min(self.next + max);
+        for i in self.next..to {
+            sink(RawRecord {
+                partition: self.partition,
+                offset: i as i64,
+                key: None,
+                value: Some(self.payloads.record(i)),
+            });
+        }
+        let read = to - self.next;
+        self.next = to;
+        Ok(read)
+    }
+
+    fn is_done(&self, _partition: i32) -> bool {
+        self.next >= self.end
+    }
+
+    fn lag(&self) -> u64 {
+        (self.end - self.next) as u64
+    }
+
+    fn next_offset(&self, _partition: i32) -> i64 {
+        self.next as i64
+    }
+
+    fn may_be_idle(&self, _partition: i32, _idle_timeout: Duration) -> bool {
+        self.next >= self.end
+    }
+}
+
+/// The job's configuration with its default flags, writing its dead letters under `work`.
+fn job_config(work: &Path) -> Result<JobConfig> {
+    let out = work.join("operators-out");
+    let dead = work.join("operators-deadletter");
+    let args = Args::try_parse_from([
+        "dataflow".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--deadletter".as_ref(),
+        dead.as_os_str(),
+    ])?;
+    args.check()
+}
+
+/// Runs the payloads through the source and window operators on `workers` threads.
+pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<OperatorRun> {
+    let config = job_config(work)?;
+    let payloads = payloads.clone();
+    let n = payloads.len();
+    let started = Instant::now();
+    let results = timely::execute(timely::Config::process(workers), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let reader = MemoryReader {
+            payloads: payloads.clone(),
+            partition: index as i32,
+            next: n * index / peers,
+            end: n * (index + 1) / peers,
+        };
+        let dead = Rc::new(RefCell::new(
+            DeadLetterWriter::open(&config.deadletter, index, None)
+                .expect("the dead-letter folder is writable"),
+        ));
+        let folded = Rc::new(Cell::new((0u64, 0u64)));
+        let probe = ProbeHandle::new();
+        let sink = folded.clone();
+        worker.dataflow::<u64, _, _>(|scope| {
+            let setup = SourceSetup {
+                worker: index,
+                peers,
+                stop: Arc::new(AtomicBool::new(false)),
+                restore: None,
+                checkpoints: false,
+                dead,
+            };
+            let events = source::build(scope, Box::new(reader), &config, setup);
+            window::build(
+                events,
+                Rc::new(Cell::new(None)),
+                config.window_ms,
+                config.trigger,
+                0,
+                index,
+                peers,
+            )
+            .map(move |msg| {
+                if let WindowMsg::Agg(w) = msg
+                    && w.is_final
+                {
+                    let (events, aggregates) = sink.get();
+                    sink.set((events + w.agg.count, aggregates + 1));
+                }
+            })
+            .probe_with(&probe);
+        });
+        while !probe.done() {
+            worker.step();
+        }
+        folded.get()
+    })
+    .map_err(|e| anyhow!("timely: {e}"))?;
+    let mut folded = 0;
+    let mut aggregates = 0;
+    for result in results.join() {
+        let (f, a) = result.map_err(|e| anyhow!("worker failed: {e}"))?;
+        folded += f;
+        aggregates += a;
+    }
+    let elapsed = started.elapsed();
+    let dead_dir = work.join("operators-deadletter");
+    let mut dead = 0u64;
+    for entry in std::fs::read_dir(&dead_dir)? {
+        let bytes = std::fs::read(entry?.path())?;
+        dead += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+    std::fs::remove_dir_all(&dead_dir).context("removing the dead letters of the operator run")?;
+    ensure!(
+        folded + dead == n as u64,
+        "operator run lost records: {folded} folded + {dead} dead letters of {n}"
+    );
+    Ok(OperatorRun {
+        elapsed,
+        folded,
+        dead,
+        aggregates,
+    })
+}
