@@ -10,4 +10,5 @@ pub mod parse;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
+pub mod trigger;
 pub mod window;

@@ -248,7 +248,8 @@ pub fn build(
             .unary_frontier::<Unit, _, _, _>(Exchange::new(|_: &LatestIn| 0), "LatestJson", move |cap, info| {
                 let activator = scope.activator_for(info.address);
                 let mut cap = Some(cap);
-                let mut last_write: Option<Instant> = None;
+                // latest.json is rewritten on the shared grid's ticks (see `trigger`), when something changed.
+                let mut next_write = crate::trigger::next_after(model::time::now_ms(), trigger, 0);
                 move |(input, frontier), _out| {
                     let mut l = l.borrow_mut();
                     input.for_each(|_, data| {
@@ -274,9 +275,12 @@ pub fn build(
                         l.touch();
                     }
                     let finished = frontier.is_empty();
-                    let due = last_write.is_none_or(|t| t.elapsed() >= trigger);
+                    let now = model::time::now_ms();
+                    let due = now >= next_write;
+                    if due {
+                        next_write = crate::trigger::next_after(now, trigger, 0);
+                    }
                     if cap.is_some() && (finished || (due && l.is_dirty())) {
-                        last_write = Some(Instant::now());
                         if let Err(e) = l.write() {
                             tracing::error!(error = %format!("{e:#}"), "cannot write latest.json");
                         }
@@ -284,7 +288,9 @@ pub fn build(
                     if finished {
                         cap = None;
                     } else {
-                        activator.activate_after(trigger.min(Duration::from_secs(1)));
+                        // Also wakes at least every second to follow the watermark.
+                        let wait = Duration::from_millis(next_write.saturating_sub(now));
+                        activator.activate_after(wait.min(Duration::from_secs(1)));
                     }
                 }
             })

@@ -2,7 +2,7 @@
 //! operator keeps one capability per open window and one running aggregate per (window, device). When the
 //! frontier (the job's watermark) passes a window's end it emits that window's aggregates as final, exactly
 //! once, and forgets them, so state holds only open windows. Every `--trigger` it also emits the live
-//! aggregates of open windows that changed.
+//! aggregates of open windows that changed, just before each snapshot tick (see `trigger`).
 //!
 //! Checkpoints are aligned here (Chandy–Lamport on timely's FIFO channels): every source sends a marker to
 //! every window operator after the events that belong to the checkpoint. Once a source's marker for the current
@@ -15,7 +15,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use compact_str::CompactString;
 use model::{Aggregate, Window, WindowAgg};
@@ -317,10 +317,9 @@ pub fn build<'s>(
                 barriers: Vec::new(),
                 stats: Vec::new(),
             };
-            // Publish the first live aggregates as soon as data arrives, then once per trigger.
-            let mut last_live = Instant::now()
-                .checked_sub(trigger)
-                .unwrap_or_else(Instant::now);
+            // Live aggregates go out on the shared grid, just before each snapshot tick (see `trigger`).
+            let lead = crate::trigger::lead(trigger);
+            let mut next_live = crate::trigger::next_after(model::time::now_ms(), trigger, lead);
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
                     for item in data.drain(..) {
@@ -372,8 +371,9 @@ pub fn build<'s>(
                 }
                 // Live: the changed aggregates of open windows, once per trigger.
                 if !state.open.is_empty() {
-                    if last_live.elapsed() >= trigger {
-                        last_live = Instant::now();
+                    let now = model::time::now_ms();
+                    if now >= next_live {
+                        next_live = crate::trigger::next_after(now, trigger, lead);
                         let window_ms = state.window_ms;
                         for (&end, slot) in state.open.iter_mut() {
                             let window = Window {
@@ -391,7 +391,7 @@ pub fn build<'s>(
                             }
                         }
                     }
-                    activator.activate_after(trigger.saturating_sub(last_live.elapsed()));
+                    activator.activate_after(Duration::from_millis(next_live.saturating_sub(now)));
                 }
             }
         },

@@ -1,6 +1,6 @@
 //! The live snapshot `latest.json`: for every device its newest window (live or final) and its last final
 //! window, the pipeline counters gathered from every worker, and the fleet views. Kept on worker 0 and
-//! rewritten atomically at most once per trigger, and once more when the input ends or the job stops.
+//! rewritten atomically on the ticks of the trigger grid (see `trigger`), and once more when the input ends or the job stops.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,0 +1,62 @@
+//! The processing-time grid of live publication. Window operators emit the live aggregates that changed just
+//! before each tick (`k x trigger - lead`, on the wall clock, so every worker and process shares the grid) and the
+//! snapshot writer rewrites `latest.json` at the tick itself: a change reaches `latest.json` within one trigger,
+//! where two unaligned timers took up to two.
+
+use std::time::Duration;
+
+/// How long before a tick the window operators publish: enough for their output to reach the snapshot writer.
+pub fn lead(trigger: Duration) -> u64 {
+    (millis(trigger) / 10).min(50)
+}
+
+/// The first grid time after `now_ms`: the smallest `k x trigger - lead` above it (all in ms).
+pub fn next_after(now_ms: u64, trigger: Duration, lead_ms: u64) -> u64 {
+    let t = millis(trigger);
+    let shifted = now_ms + lead_ms;
+    (shifted / t + 1) * t - lead_ms
+}
+
+fn millis(trigger: Duration) -> u64 {
+    u64::try_from(trigger.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_fall_on_multiples_of_the_trigger() {
+        let t = Duration::from_millis(500);
+        assert_eq!(next_after(1_000, t, 0), 1_500);
+        assert_eq!(next_after(1_001, t, 0), 1_500);
+        assert_eq!(next_after(1_499, t, 0), 1_500);
+        assert_eq!(next_after(1_500, t, 0), 2_000);
+    }
+
+    #[test]
+    fn publication_leads_the_snapshot_tick() {
+        let t = Duration::from_millis(500);
+        assert_eq!(lead(t), 50);
+        assert_eq!(lead(Duration::from_secs(5)), 50);
+        assert_eq!(lead(Duration::from_millis(100)), 10);
+        assert_eq!(next_after(1_000, t, 50), 1_450);
+        assert_eq!(next_after(1_449, t, 50), 1_450);
+        assert_eq!(next_after(1_450, t, 50), 1_950);
+        // Every publication time is followed by a snapshot tick `lead` later.
+        for now in (0..5_000).step_by(7) {
+            let live = next_after(now, t, 50);
+            assert!(live > now);
+            assert_eq!(next_after(live, t, 0), live + 50);
+        }
+    }
+
+    #[test]
+    fn a_one_millisecond_trigger_still_advances() {
+        let t = Duration::from_millis(1);
+        assert_eq!(lead(t), 0);
+        assert_eq!(next_after(41, t, 0), 42);
+    }
+}
