@@ -280,10 +280,11 @@ pub fn build(
                     if due {
                         next_write = crate::trigger::next_after(now, trigger, 0);
                     }
-                    if cap.is_some() && (finished || (due && l.is_dirty())) {
-                        if let Err(e) = l.write() {
-                            tracing::error!(error = %format!("{e:#}"), "cannot write latest.json");
-                        }
+                    if cap.is_some()
+                        && (finished || (due && l.is_dirty()))
+                        && let Err(e) = l.write()
+                    {
+                        tracing::error!(error = %format!("{e:#}"), "cannot write latest.json");
                     }
                     if finished {
                         cap = None;
