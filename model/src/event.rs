@@ -9,6 +9,8 @@ use std::fmt;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
+mod fast;
+
 /// Longest device id accepted, in bytes of UTF-8.
 pub const MAX_DEVICE_ID_BYTES: usize = 64;
 /// Longest location accepted, in bytes of UTF-8.
@@ -377,6 +379,14 @@ fn check_string(field: Field, value: &str, max: usize) -> Result<(), BadEvent> {
 }
 
 fn parse_fields(text: &str) -> Result<RawEvent<'_>, BadEvent> {
+    match fast::parse(text) {
+        Some(raw) => Ok(raw),
+        None => parse_fields_full(text),
+    }
+}
+
+/// The full parser: any JSON, with the reason when it is not a valid event.
+fn parse_fields_full(text: &str) -> Result<RawEvent<'_>, BadEvent> {
     let current = Cell::new(None);
     let outcome = Cell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
