@@ -28,6 +28,39 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Above this many files (or folders) to make durable at once, one `syncfs` is used instead.
+const SYNCFS_ABOVE: usize = 64;
+
+/// Makes `files` durable; all of them live on the file system of `anchor`. Many at once take one `syncfs` of
+/// that file system (Linux): one `fsync` each waits for a journal commit each (10,000 device files of a roll
+/// and their 10,000 folders took 3.4 s of `fsync`).
+pub fn sync_files(anchor: &Path, files: &[File]) -> std::io::Result<()> {
+    if files.len() > SYNCFS_ABOVE && sync_file_system(anchor)? {
+        return Ok(());
+    }
+    files.iter().try_for_each(File::sync_all)
+}
+
+/// Makes renames and new files in `dirs` durable, like [`sync_files`].
+pub fn sync_dirs(anchor: &Path, dirs: &[&Path]) -> std::io::Result<()> {
+    if dirs.len() > SYNCFS_ABOVE && sync_file_system(anchor)? {
+        return Ok(());
+    }
+    dirs.iter().try_for_each(|d| sync_dir(d))
+}
+
+/// Commits every change of the file system holding `anchor`; `false` where that is not available.
+#[cfg(target_os = "linux")]
+fn sync_file_system(anchor: &Path) -> std::io::Result<bool> {
+    nix::unistd::syncfs(File::open(anchor)?)?;
+    Ok(true)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_file_system(_anchor: &Path) -> std::io::Result<bool> {
+    Ok(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

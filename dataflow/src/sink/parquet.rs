@@ -20,7 +20,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::atomic::sync_dir;
+use super::atomic::{sync_dirs, sync_files};
 
 /// The Arrow schema of history files.
 pub fn schema() -> Arc<Schema> {
@@ -39,7 +39,7 @@ pub fn schema() -> Arc<Schema> {
     ]))
 }
 
-fn batch(rows: &[Aggregate]) -> Result<RecordBatch> {
+fn batch(schema: &Arc<Schema>, rows: &[Aggregate]) -> Result<RecordBatch> {
     let ms = |f: fn(&Aggregate) -> u64| {
         Arc::new(
             TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| f(r) as i64))
@@ -55,7 +55,7 @@ fn batch(rows: &[Aggregate]) -> Result<RecordBatch> {
         Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef
     };
     Ok(RecordBatch::try_new(
-        schema(),
+        schema.clone(),
         vec![
             ms(|r| r.window_start),
             ms(|r| r.window_end),
@@ -108,9 +108,19 @@ impl ParquetHistory {
         self.pending.values().map(Vec::len).sum()
     }
 
-    /// Writes every buffered row to in-progress files of checkpoint `id`; returns them, ready to commit.
+    /// Writes every buffered row to in-progress files of checkpoint `id` and makes them durable; returns them,
+    /// ready to commit.
     pub fn write_in_progress(&mut self, id: u64) -> Result<Vec<InProgress>> {
+        // One schema and one set of properties per roll. Files hold a device's few rows of one checkpoint, so
+        // dictionary encoding only costs (each column's interner table is set up and zeroed per file) and
+        // saves nothing.
+        let schema = schema();
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_dictionary_enabled(false)
+            .build();
         let mut files = Vec::new();
+        let mut written = Vec::new();
         for (device, mut rows) in std::mem::take(&mut self.pending) {
             rows.sort_by_key(|r| r.window_start);
             let dir = self.root.join(partition_dir_name(&device));
@@ -124,18 +134,15 @@ impl ParquetHistory {
             let hidden = dir.join(format!(".{name}.inprogress"));
             let file = File::create(&hidden)
                 .with_context(|| format!("cannot create {}", hidden.display()))?;
-            let props = WriterProperties::builder()
-                .set_compression(Compression::SNAPPY)
-                .build();
-            let mut writer = ArrowWriter::try_new(file, schema(), Some(props))?;
-            writer.write(&batch(&rows)?)?;
-            let file = writer.into_inner()?;
-            file.sync_all()?;
+            let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
+            writer.write(&batch(&schema, &rows)?)?;
+            written.push(writer.into_inner()?);
             files.push(InProgress {
                 hidden,
                 visible: dir.join(name),
             });
         }
+        sync_files(&self.root, &written)?;
         Ok(files)
     }
 }
@@ -163,10 +170,10 @@ pub fn commit(files: &[InProgress]) -> Result<()> {
     let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.visible.parent()).collect();
     dirs.sort();
     dirs.dedup();
-    for d in dirs {
-        sync_dir(d)?;
+    match dirs.first().and_then(|d| d.parent()) {
+        Some(root) => Ok(sync_dirs(root, &dirs)?),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
