@@ -276,10 +276,7 @@ pub fn build(
                     }
                     let finished = frontier.is_empty();
                     let now = model::time::now_ms();
-                    let due = now >= next_write;
-                    if due {
-                        next_write = crate::trigger::next_after(now, trigger, 0);
-                    }
+                    let due = crate::trigger::due(now, &mut next_write, trigger, 0);
                     if cap.is_some()
                         && (finished || (due && l.is_dirty()))
                         && let Err(e) = l.write()

@@ -17,6 +17,20 @@ pub fn next_after(now_ms: u64, trigger: Duration, lead_ms: u64) -> u64 {
     (shifted / t + 1) * t - lead_ms
 }
 
+/// Whether the grid time `next` has come at `now_ms`; if so, `next` moves to the following grid time. A wall
+/// clock set back by more than a trigger also moves `next`, so that publication never waits for the clock to
+/// catch up.
+pub fn due(now_ms: u64, next: &mut u64, trigger: Duration, lead_ms: u64) -> bool {
+    if now_ms >= *next {
+        *next = next_after(now_ms, trigger, lead_ms);
+        return true;
+    }
+    if *next > now_ms.saturating_add(millis(trigger)) {
+        *next = next_after(now_ms, trigger, lead_ms);
+    }
+    false
+}
+
 fn millis(trigger: Duration) -> u64 {
     u64::try_from(trigger.as_millis())
         .unwrap_or(u64::MAX)
@@ -51,6 +65,22 @@ mod tests {
             assert!(live > now);
             assert_eq!(next_after(live, t, 0), live + 50);
         }
+    }
+
+    #[test]
+    fn due_fires_once_per_tick_and_survives_a_clock_set_back() {
+        let t = Duration::from_millis(500);
+        let mut next = next_after(1_000, t, 0);
+        assert!(!due(1_200, &mut next, t, 0));
+        assert!(due(1_500, &mut next, t, 0));
+        assert_eq!(next, 2_000);
+        assert!(!due(1_600, &mut next, t, 0));
+        assert_eq!(next, 2_000);
+        // The wall clock is set back an hour: the next tick is the grid's next one, not an hour away.
+        let mut next = 3_601_500;
+        assert!(!due(1_000, &mut next, t, 0));
+        assert_eq!(next, 1_500);
+        assert!(due(1_500, &mut next, t, 0));
     }
 
     #[test]

@@ -372,8 +372,7 @@ pub fn build<'s>(
                 // Live: the changed aggregates of open windows, once per trigger.
                 if !state.open.is_empty() {
                     let now = model::time::now_ms();
-                    if now >= next_live {
-                        next_live = crate::trigger::next_after(now, trigger, lead);
+                    if crate::trigger::due(now, &mut next_live, trigger, lead) {
                         let window_ms = state.window_ms;
                         for (&end, slot) in state.open.iter_mut() {
                             let window = Window {
