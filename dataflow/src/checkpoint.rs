@@ -7,13 +7,15 @@
 //! (device, window) reaches the history exactly once across any crash.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use model::WindowAgg;
 use serde::{Deserialize, Serialize};
 
-use crate::sink::atomic::{sync_dir, write_atomic};
+use crate::sink::atomic::{sync_dir, write_atomic_with};
 use crate::sink::parquet::{InProgress, commit as commit_files};
 
 /// Format version of manifests.
@@ -266,7 +268,7 @@ pub fn write_part(out: &Path, part: &Part) -> Result<()> {
     let d = pending_dir(out, part.id);
     std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
     let path = d.join(format!("part-w{}.json", part.worker));
-    write_atomic(&path, &serde_json::to_vec(part)?)
+    write_atomic_with(&path, |w| Ok(serde_json::to_writer(w, part)?))
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -295,10 +297,9 @@ pub fn commit(
     };
     for w in 0..workers {
         let path = d.join(format!("part-w{w}.json"));
-        let part: Part = serde_json::from_slice(
-            &std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
-        )
-        .with_context(|| format!("corrupt checkpoint part {}", path.display()))?;
+        let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let part: Part = serde_json::from_reader(BufReader::with_capacity(256 * 1024, file))
+            .with_context(|| format!("corrupt checkpoint part {}", path.display()))?;
         manifest.windows.extend(part.windows);
         manifest.partitions.extend(part.partitions);
         manifest.files.extend(part.files);
@@ -306,7 +307,7 @@ pub fn commit(
     manifest.partitions.sort_by_key(|p| p.partition);
     if identity.is_some() {
         let path = manifest_path(out, id);
-        write_atomic(&path, &serde_json::to_vec(&manifest)?)
+        write_atomic_with(&path, |w| Ok(serde_json::to_writer(w, &manifest)?))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let files: Vec<InProgress> = manifest

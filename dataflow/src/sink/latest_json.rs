@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
 
-use super::atomic::write_atomic;
+use super::atomic::write_atomic_with;
 use crate::fleet::{AlertRow, RollupRow};
 use crate::source::WorkerStats;
 
@@ -195,8 +195,7 @@ impl LatestState {
     /// Writes `latest.json` atomically.
     pub fn write(&mut self) -> Result<()> {
         let doc = self.document();
-        let bytes = serde_json::to_vec(&doc)?;
-        write_atomic(&self.path, &bytes)
+        write_atomic_with(&self.path, |w| Ok(serde_json::to_writer(w, &doc)?))
             .with_context(|| format!("cannot write {}", self.path.display()))?;
         self.dirty = false;
         tracing::info!(
