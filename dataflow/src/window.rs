@@ -163,6 +163,7 @@ impl WindowState {
                 }
             }
             WindowIn::Restored(w) => {
+                let w = *w;
                 let end = w.window_end;
                 let slot = self.open.entry(end).or_insert_with(|| OpenWindow {
                     cap: mint(end - 1),
@@ -192,7 +193,7 @@ impl WindowState {
                     self.try_complete(mint);
                 }
             }
-            WindowIn::Stats(s) => self.stats.push(s),
+            WindowIn::Stats(s) => self.stats.push(*s),
             WindowIn::Retire(m) => {
                 if self.align.blocked(m.from) {
                     self.align.held.push_back(WindowIn::Retire(m));
