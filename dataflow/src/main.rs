@@ -92,6 +92,12 @@ fn run(args: Args) -> Result<()> {
             }
             worker.step_or_park(Some(Duration::from_millis(100)));
         }
+        if handles.stopping.final_failed.get() {
+            return Err(anyhow!(
+                "the last windows of this run could not be written to the Parquet history (see the error \
+                 above, e.g. a full disk or too few file descriptors); nothing of them was committed"
+            ));
+        }
         Ok(())
     })
     .map_err(|e| anyhow!("cannot start the timely workers: {e}"))?;

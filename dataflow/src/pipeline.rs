@@ -42,6 +42,9 @@ pub struct StopProgress {
     pub part_written: Cell<bool>,
     /// (Worker 0) the stop checkpoint is committed.
     pub committed: Cell<bool>,
+    /// The final checkpoint of a bounded run (its Parquet files) could not be written or committed: the run
+    /// must not end as a success.
+    pub final_failed: Cell<bool>,
 }
 
 /// What the worker loop keeps of its dataflow.
@@ -179,10 +182,15 @@ pub fn build(
                                             stop_flags.part_written.set(true);
                                         }
                                     }
-                                    Err(e) => tracing::error!(
-                                        error = %format!("{e:#}"), checkpoint = b.id,
-                                        "cannot write the checkpoint part; this checkpoint will not commit"
-                                    ),
+                                    Err(e) => {
+                                        tracing::error!(
+                                            error = %format!("{e:#}"), checkpoint = b.id,
+                                            "cannot write the checkpoint part; this checkpoint will not commit"
+                                        );
+                                        if b.kind == BarrierKind::Final {
+                                            stop_flags.final_failed.set(true);
+                                        }
+                                    }
                                 },
                             }
                         }
@@ -226,7 +234,12 @@ pub fn build(
                                         stop_flags.committed.set(true);
                                     }
                                 }
-                                Err(e) => tracing::error!(error = %format!("{e:#}"), checkpoint = id, "cannot commit checkpoint"),
+                                Err(e) => {
+                                    tracing::error!(error = %format!("{e:#}"), checkpoint = id, "cannot commit checkpoint");
+                                    if parts.iter().any(|p| p.kind == BarrierKind::Final) {
+                                        stop_flags.final_failed.set(true);
+                                    }
+                                }
                             }
                         }
                     });

@@ -275,3 +275,60 @@ fn unreachable_broker_and_bad_flags_fail_fast_with_the_flag_named() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_roll_of_thousands_of_devices_fits_in_a_small_descriptor_limit() {
+    // 3,000 devices replayed under `ulimit -n 256`: a Parquet roll writes one file per device and must not hold
+    // a descriptor per file until the end of the roll.
+    let dir = temp_dir("e2e-fds");
+    let input = dir.join("events.jsonl");
+    let now = 1_700_000_000_000u64;
+    let mut lines = String::new();
+    for i in 0..3000u64 {
+        let v = serde_json::json!({"device_id": format!("dev-{i:05}"), "ts": now + i, "temperature": 20.5,
+            "humidity": 40.0, "battery": 90.0, "status": "ok", "location": "lab"});
+        lines.push_str(&v.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(&input, lines).unwrap();
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"ulimit -n 256 && exec "$0" --input "$1" --out "$2" --deadletter "$3""#)
+        .arg(env!("CARGO_BIN_EXE_dataflow"))
+        .args([&input, &out, &dead]);
+    run_ok(&mut cmd, Duration::from_secs(120));
+    let history = read_history(&out);
+    assert_eq!(history.len(), 3000);
+    let devices: BTreeSet<&str> = history.iter().map(|r| r.device_id.as_str()).collect();
+    assert_eq!(devices.len(), 3000);
+}
+
+#[test]
+fn a_bounded_run_whose_history_cannot_be_written_fails() {
+    let dir = temp_dir("e2e-unwritable");
+    let input = dir.join("events.jsonl");
+    let v = serde_json::json!({"device_id": "dev-a", "ts": 1_700_000_000_000u64, "temperature": 20.5,
+        "humidity": 40.0, "battery": 90.0, "status": "ok", "location": "lab"});
+    std::fs::write(&input, format!("{v}\n")).unwrap();
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    // The device's partition folder cannot be created: a file stands in its place.
+    std::fs::create_dir_all(out.join("parquet")).unwrap();
+    std::fs::write(out.join("parquet").join("device_id=dev-a"), b"not a folder").unwrap();
+    let output = testkit::run(
+        Command::new(env!("CARGO_BIN_EXE_dataflow"))
+            .arg("--input")
+            .arg(&input)
+            .arg("--out")
+            .arg(&out)
+            .arg("--deadletter")
+            .arg(&dead),
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the run succeeded:\n{stderr}");
+    assert!(
+        stderr.contains("could not be written to the Parquet history"),
+        "{stderr}"
+    );
+}

@@ -41,34 +41,31 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 /// Above this many files (or folders) to make durable at once, one `syncfs` is used instead.
 const SYNCFS_ABOVE: usize = 64;
 
-/// Makes `files` durable; all of them live on the file system of `anchor`. Many at once take one `syncfs` of
-/// that file system (Linux): one `fsync` each waits for a journal commit each (10,000 device files of a roll
-/// and their 10,000 folders took 3.4 s of `fsync`).
-pub fn sync_files(anchor: &Path, files: &[File]) -> std::io::Result<()> {
-    if files.len() > SYNCFS_ABOVE && sync_file_system(anchor)? {
-        return Ok(());
-    }
-    files.iter().try_for_each(File::sync_all)
+/// Whether `count` files or folders changed together are made durable by one [`sync_file_system`] rather than
+/// one `fsync` each: one `fsync` waits for a journal commit each (10,000 device files of a roll and their
+/// 10,000 folders took 3.4 s of `fsync`). Linux only.
+pub fn sync_in_bulk(count: usize) -> bool {
+    cfg!(target_os = "linux") && count > SYNCFS_ABOVE
 }
 
-/// Makes renames and new files in `dirs` durable, like [`sync_files`].
+/// Makes renames and new files in `dirs` durable; all of them live on the file system of `anchor`.
 pub fn sync_dirs(anchor: &Path, dirs: &[&Path]) -> std::io::Result<()> {
-    if dirs.len() > SYNCFS_ABOVE && sync_file_system(anchor)? {
-        return Ok(());
+    if sync_in_bulk(dirs.len()) {
+        return sync_file_system(anchor);
     }
     dirs.iter().try_for_each(|d| sync_dir(d))
 }
 
-/// Commits every change of the file system holding `anchor`; `false` where that is not available.
+/// Commits every change of the file system holding `anchor` (`syncfs`).
 #[cfg(target_os = "linux")]
-fn sync_file_system(anchor: &Path) -> std::io::Result<bool> {
-    nix::unistd::syncfs(File::open(anchor)?)?;
-    Ok(true)
+pub fn sync_file_system(anchor: &Path) -> std::io::Result<()> {
+    Ok(nix::unistd::syncfs(File::open(anchor)?)?)
 }
 
+/// Elsewhere [`sync_in_bulk`] is always false; this only syncs `anchor` itself.
 #[cfg(not(target_os = "linux"))]
-fn sync_file_system(_anchor: &Path) -> std::io::Result<bool> {
-    Ok(false)
+pub fn sync_file_system(anchor: &Path) -> std::io::Result<()> {
+    sync_dir(anchor)
 }
 
 #[cfg(test)]

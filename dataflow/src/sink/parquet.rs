@@ -20,7 +20,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::atomic::{sync_dirs, sync_files};
+use super::atomic::{sync_dirs, sync_file_system, sync_in_bulk};
 
 /// The Arrow schema of history files.
 pub fn schema() -> Arc<Schema> {
@@ -119,8 +119,10 @@ impl ParquetHistory {
             .set_compression(Compression::SNAPPY)
             .set_dictionary_enabled(false)
             .build();
+        // Many files: each is closed once written (no descriptor is held across the roll) and one `syncfs`
+        // makes them all durable at the end; a few: each is synced as it is written.
+        let bulk = sync_in_bulk(self.pending.len());
         let mut files = Vec::new();
-        let mut written = Vec::new();
         for (device, mut rows) in std::mem::take(&mut self.pending) {
             rows.sort_by_key(|r| r.window_start);
             let dir = self.root.join(partition_dir_name(&device));
@@ -136,13 +138,18 @@ impl ParquetHistory {
                 .with_context(|| format!("cannot create {}", hidden.display()))?;
             let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
             writer.write(&batch(&schema, &rows)?)?;
-            written.push(writer.into_inner()?);
+            let file = writer.into_inner()?;
+            if !bulk {
+                file.sync_all()?;
+            }
             files.push(InProgress {
                 hidden,
                 visible: dir.join(name),
             });
         }
-        sync_files(&self.root, &written)?;
+        if bulk {
+            sync_file_system(&self.root)?;
+        }
         Ok(files)
     }
 }
