@@ -272,6 +272,34 @@ pub fn parse_event<'a>(
     raw.validate(rules)
 }
 
+/// The contract fields found so far, each at most once. Both parsers (the full one and the fast path) fill
+/// one and finish it.
+#[derive(Default)]
+struct Slots<'a> {
+    device_id: Option<Cow<'a, str>>,
+    ts: Option<serde_json::Number>,
+    temperature: Option<f64>,
+    humidity: Option<f64>,
+    battery: Option<f64>,
+    status: Option<Cow<'a, str>>,
+    location: Option<Cow<'a, str>>,
+}
+
+impl<'a> Slots<'a> {
+    /// The fields, or the first one missing.
+    fn finish(self) -> Result<RawEvent<'a>, Field> {
+        Ok(RawEvent {
+            device_id: self.device_id.ok_or(Field::DeviceId)?,
+            ts: self.ts.ok_or(Field::Ts)?,
+            temperature: self.temperature.ok_or(Field::Temperature)?,
+            humidity: self.humidity.ok_or(Field::Humidity)?,
+            battery: self.battery.ok_or(Field::Battery)?,
+            status: self.status.ok_or(Field::Status)?,
+            location: self.location.ok_or(Field::Location)?,
+        })
+    }
+}
+
 /// Fields as found, before range checks.
 struct RawEvent<'a> {
     device_id: Cow<'a, str>,
@@ -468,13 +496,7 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut device_id = None;
-        let mut ts = None;
-        let mut temperature = None;
-        let mut humidity = None;
-        let mut battery = None;
-        let mut status = None;
-        let mut location = None;
+        let mut slots = Slots::default();
         while let Some(key) = map.next_key::<Text<'de>>()? {
             let Some(field) = Field::from_key(&key.0) else {
                 map.next_value::<IgnoredAny>()?;
@@ -482,17 +504,28 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
             };
             self.current.set(Some(field));
             let duplicate = match field {
-                Field::DeviceId => device_id
+                Field::DeviceId => slots
+                    .device_id
                     .replace(map.next_value::<Text<'de>>()?.0)
                     .is_some(),
-                Field::Ts => ts
+                Field::Ts => slots
+                    .ts
                     .replace(map.next_value::<serde_json::Number>()?)
                     .is_some(),
-                Field::Temperature => temperature.replace(map.next_value::<f64>()?).is_some(),
-                Field::Humidity => humidity.replace(map.next_value::<f64>()?).is_some(),
-                Field::Battery => battery.replace(map.next_value::<f64>()?).is_some(),
-                Field::Status => status.replace(map.next_value::<Text<'de>>()?.0).is_some(),
-                Field::Location => location.replace(map.next_value::<Text<'de>>()?.0).is_some(),
+                Field::Temperature => slots
+                    .temperature
+                    .replace(map.next_value::<f64>()?)
+                    .is_some(),
+                Field::Humidity => slots.humidity.replace(map.next_value::<f64>()?).is_some(),
+                Field::Battery => slots.battery.replace(map.next_value::<f64>()?).is_some(),
+                Field::Status => slots
+                    .status
+                    .replace(map.next_value::<Text<'de>>()?.0)
+                    .is_some(),
+                Field::Location => slots
+                    .location
+                    .replace(map.next_value::<Text<'de>>()?.0)
+                    .is_some(),
             };
             self.current.set(None);
             if duplicate {
@@ -500,18 +533,9 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
                 return Err(de::Error::custom("duplicate field"));
             }
         }
-        let missing = |f: Field| {
-            self.outcome.set(Some(BadEvent::MissingField(f)));
+        slots.finish().map_err(|missing| {
+            self.outcome.set(Some(BadEvent::MissingField(missing)));
             de::Error::custom("missing field")
-        };
-        Ok(RawEvent {
-            device_id: device_id.ok_or_else(|| missing(Field::DeviceId))?,
-            ts: ts.ok_or_else(|| missing(Field::Ts))?,
-            temperature: temperature.ok_or_else(|| missing(Field::Temperature))?,
-            humidity: humidity.ok_or_else(|| missing(Field::Humidity))?,
-            battery: battery.ok_or_else(|| missing(Field::Battery))?,
-            status: status.ok_or_else(|| missing(Field::Status))?,
-            location: location.ok_or_else(|| missing(Field::Location))?,
         })
     }
 }

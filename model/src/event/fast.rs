@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use super::{Field, RawEvent};
+use super::{Field, RawEvent, Slots};
 
 /// Parses `text` if it has the common shape, else `None`.
 pub(super) fn parse(text: &str) -> Option<RawEvent<'_>> {
@@ -17,13 +17,7 @@ pub(super) fn parse(text: &str) -> Option<RawEvent<'_>> {
         text,
         at: 0,
     };
-    let mut device_id = None;
-    let mut ts = None;
-    let mut temperature = None;
-    let mut humidity = None;
-    let mut battery = None;
-    let mut status = None;
-    let mut location = None;
+    let mut slots = Slots::default();
     s.skip_ws();
     s.expect(b'{')?;
     loop {
@@ -33,13 +27,16 @@ pub(super) fn parse(text: &str) -> Option<RawEvent<'_>> {
         s.expect(b':')?;
         s.skip_ws();
         let fresh = match Field::from_key(key)? {
-            Field::DeviceId => device_id.replace(Cow::Borrowed(s.string()?)).is_none(),
-            Field::Ts => ts.replace(s.unsigned()?).is_none(),
-            Field::Temperature => temperature.replace(s.number()?).is_none(),
-            Field::Humidity => humidity.replace(s.number()?).is_none(),
-            Field::Battery => battery.replace(s.number()?).is_none(),
-            Field::Status => status.replace(Cow::Borrowed(s.string()?)).is_none(),
-            Field::Location => location.replace(Cow::Borrowed(s.string()?)).is_none(),
+            Field::DeviceId => slots
+                .device_id
+                .replace(Cow::Borrowed(s.string()?))
+                .is_none(),
+            Field::Ts => slots.ts.replace(s.unsigned()?.into()).is_none(),
+            Field::Temperature => slots.temperature.replace(s.number()?).is_none(),
+            Field::Humidity => slots.humidity.replace(s.number()?).is_none(),
+            Field::Battery => slots.battery.replace(s.number()?).is_none(),
+            Field::Status => slots.status.replace(Cow::Borrowed(s.string()?)).is_none(),
+            Field::Location => slots.location.replace(Cow::Borrowed(s.string()?)).is_none(),
         };
         if !fresh {
             return None;
@@ -55,15 +52,7 @@ pub(super) fn parse(text: &str) -> Option<RawEvent<'_>> {
     if s.at != s.bytes.len() {
         return None;
     }
-    Some(RawEvent {
-        device_id: device_id?,
-        ts: serde_json::Number::from(ts?),
-        temperature: temperature?,
-        humidity: humidity?,
-        battery: battery?,
-        status: status?,
-        location: location?,
-    })
+    slots.finish().ok()
 }
 
 struct Scanner<'a> {
