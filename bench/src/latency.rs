@@ -5,7 +5,7 @@
 //! stamped with the wall clock), and when a device's window first shows live against the window's start.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use model::LatestDoc;
@@ -145,42 +145,16 @@ pub fn latency(ctx: &Ctx, run: &LatencyRun) -> Result<()> {
     let latest = out.join("latest.json");
     let load = load_average();
 
-    let mut cmd = ctx.command("dataflow");
-    cmd.args(["--brokers", &ctx.brokers, "--topic", &topic.name])
-        .args(["--group", &topic.name])
-        .arg(format!(
-            "--window={}",
-            humantime::format_duration(run.window)
-        ))
-        .arg(format!(
-            "--lateness={}",
-            humantime::format_duration(run.lateness)
-        ))
-        .arg(format!(
-            "--trigger={}",
-            humantime::format_duration(run.trigger)
-        ))
-        .arg(format!(
-            "--idle-timeout={}",
-            humantime::format_duration(run.idle_timeout)
-        ))
-        .arg("--out")
-        .arg(&out)
-        .arg("--deadletter")
-        .arg(dir.join("deadletter"))
-        .args(["-w", &run.workers.to_string()]);
-    let mut dataflow = proc::spawn(cmd, "dataflow", &dir)?;
-    // The job writes a first snapshot once it is up; do not count its start-up.
-    let up = Instant::now();
-    while !latest.is_file() {
-        if dataflow.has_exited()? || up.elapsed() > Duration::from_secs(60) {
-            bail!(
-                "dataflow did not come up within 60 s:\n{}",
-                proc::tail(&dir.join("dataflow.err"), 15)
-            );
-        }
-        std::thread::sleep(POLL);
-    }
+    let args: Vec<String> = [
+        ("window", run.window),
+        ("lateness", run.lateness),
+        ("trigger", run.trigger),
+        ("idle-timeout", run.idle_timeout),
+    ]
+    .iter()
+    .map(|(flag, d)| format!("--{flag}={}", humantime::format_duration(*d)))
+    .collect();
+    let mut dataflow = proc::start_live_job(ctx, &topic.name, &args, run.workers, &dir)?;
 
     let mut cmd = ctx.command("producer");
     cmd.args(producer_args(ctx, &topic, partitions, run.devices))

@@ -44,26 +44,8 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
     let latest = out.join("latest.json");
     let load = load_average();
 
-    let mut cmd = ctx.command("dataflow");
-    cmd.args(["--brokers", &ctx.brokers, "--topic", &topic.name])
-        .args(["--group", &topic.name])
-        .args(&run.dataflow_args)
-        .arg("--out")
-        .arg(&out)
-        .arg("--deadletter")
-        .arg(dir.join("deadletter"))
-        .args(["-w", &run.workers.to_string()]);
-    let mut dataflow = proc::spawn(cmd, "dataflow", &dir)?;
-    let up = Instant::now();
-    while !latest.is_file() {
-        if dataflow.has_exited()? || up.elapsed() > Duration::from_secs(60) {
-            bail!(
-                "dataflow did not come up within 60 s:\n{}",
-                proc::tail(&dir.join("dataflow.err"), 15)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut dataflow =
+        proc::start_live_job(ctx, &topic.name, &run.dataflow_args, run.workers, &dir)?;
     let idle_rss = dataflow.rss_kb().map_or(0, |r| r.0);
 
     let mut cmd = ctx.command("producer");

@@ -215,3 +215,37 @@ pub fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("binding a probe port")?;
     Ok(listener.local_addr()?.port())
 }
+
+/// Starts `dataflow` unbounded on `topic` (consumer group of the same name) with `args` and `-w workers`,
+/// writing its outputs under `dir` (`aggregates/`, `deadletter/`) and its logs there, and returns once it has
+/// written its first `latest.json`, so that start-up is not measured.
+pub fn start_live_job(
+    ctx: &crate::ctx::Ctx,
+    topic: &str,
+    args: &[String],
+    workers: usize,
+    dir: &Path,
+) -> Result<Running> {
+    let out = dir.join("aggregates");
+    let mut cmd = ctx.command("dataflow");
+    cmd.args(["--brokers", &ctx.brokers, "--topic", topic])
+        .args(["--group", topic])
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .arg("--deadletter")
+        .arg(dir.join("deadletter"))
+        .args(["-w", &workers.to_string()]);
+    let mut dataflow = spawn(cmd, "dataflow", dir)?;
+    let up = Instant::now();
+    while !out.join("latest.json").is_file() {
+        if dataflow.has_exited()? || up.elapsed() > Duration::from_secs(60) {
+            bail!(
+                "dataflow did not come up within 60 s:\n{}",
+                tail(&dir.join("dataflow.err"), 15)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(dataflow)
+}
