@@ -15,13 +15,12 @@ mod replay;
 mod report;
 mod smoke;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-use crate::ctx::Ctx;
+use crate::ctx::{Common, Ctx};
 use crate::input::InputSpec;
 
 /// Throughput, scaling, latency and memory of the IoT pipeline's real binaries.
@@ -32,32 +31,6 @@ struct Cli {
     common: Common,
     #[command(subcommand)]
     scenario: Scenario,
-}
-
-/// Options every scenario shares.
-#[derive(Args, Debug)]
-pub struct Common {
-    /// Append every figure to the run log at the end of BENCHMARKS.md (or of `--write-to`).
-    #[arg(long, global = true)]
-    write: bool,
-    /// The markdown file `--write` appends to (default: BENCHMARKS.md at the workspace root).
-    #[arg(long, global = true, value_name = "FILE")]
-    write_to: Option<PathBuf>,
-    /// Folder with the `dataflow` and `producer` binaries (default: the folder of this binary).
-    #[arg(long, global = true)]
-    bin_dir: Option<PathBuf>,
-    /// Do not run `cargo build --release -p dataflow -p producer` first.
-    #[arg(long, global = true)]
-    no_build: bool,
-    /// Scratch folder: generated inputs (kept and reused), each run's outputs and logs in `run-<pid>/`.
-    #[arg(long, global = true, default_value = "/tmp/iot-bench")]
-    work: PathBuf,
-    /// Keep this run's outputs and logs (`<work>/run-<pid>/`) instead of removing them at the end.
-    #[arg(long, global = true)]
-    keep: bool,
-    /// Kafka bootstrap servers for the `kafka`, `latency` and `memory` scenarios.
-    #[arg(long, global = true, default_value = "127.0.0.1:9092")]
-    brokers: String,
 }
 
 #[derive(Subcommand, Debug)]

@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, ensure};
 use clap::Parser;
 use dataflow::config::{Args, JobConfig};
+use dataflow::errors::ErrorLog;
+use dataflow::messages::{RawRecord, Resume, WindowMsg};
 use dataflow::sink::deadletter::DeadLetterWriter;
-use dataflow::source::{self, RawRecord, Reader, SourceSetup};
-use dataflow::window::{self, WindowMsg};
+use dataflow::source::operator::{SourceSetup, read};
+use dataflow::source::reader::Reader;
+use dataflow::window::{WindowSetup, windows};
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::vec::Map;
@@ -108,8 +111,9 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
             next: n * index / peers,
             end: n * (index + 1) / peers,
         };
+        let errors = Rc::new(ErrorLog::default());
         let dead = Rc::new(RefCell::new(
-            DeadLetterWriter::open(&config.deadletter, index, None)
+            DeadLetterWriter::open(&config.deadletter, index, None, errors.clone())
                 .expect("the dead-letter folder is writable"),
         ));
         let folded = Rc::new(Cell::new((0u64, 0u64)));
@@ -120,29 +124,30 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
                 worker: index,
                 peers,
                 stop: Arc::new(AtomicBool::new(false)),
-                restore: None,
+                resume: Resume::default(),
                 checkpoints: false,
                 dead,
+                errors,
             };
-            let events = source::build(scope, Box::new(reader), &config, setup);
-            window::build(
-                events,
-                Rc::new(Cell::new(None)),
-                config.window_ms,
-                config.trigger,
-                0,
-                index,
+            let events = read(scope, Box::new(reader), &config, setup);
+            let setup = WindowSetup {
+                window_ms: config.window_ms,
+                trigger: config.trigger,
+                restored: 0,
+                worker: index,
                 peers,
-            )
-            .map(move |msg| {
-                if let WindowMsg::Agg(w) = msg
-                    && w.is_final
-                {
-                    let (events, aggregates) = sink.get();
-                    sink.set((events + w.agg.count, aggregates + 1));
-                }
-            })
-            .probe_with(&probe);
+                watermark: Rc::new(Cell::new(None)),
+            };
+            windows(events, setup)
+                .map(move |msg| {
+                    if let WindowMsg::Agg(w) = msg
+                        && w.is_final
+                    {
+                        let (events, aggregates) = sink.get();
+                        sink.set((events + w.agg.count, aggregates + 1));
+                    }
+                })
+                .probe_with(&probe);
         });
         while !probe.done() {
             worker.step();

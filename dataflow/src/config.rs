@@ -126,7 +126,7 @@ pub struct JobConfig {
     /// Max future, ms.
     pub max_future_ms: u64,
     /// Checkpoint interval.
-    pub roll_interval: Duration,
+    pub checkpoint_interval: Duration,
     /// Output folder.
     pub out: PathBuf,
     /// Dead-letter folder.
@@ -227,7 +227,7 @@ impl Args {
             trigger: self.trigger,
             idle_timeout: self.idle_timeout,
             max_future_ms: millis(self.max_future),
-            roll_interval: self.checkpoint_interval,
+            checkpoint_interval: self.checkpoint_interval,
             out: self.out.clone(),
             deadletter: self.deadletter.clone(),
             dlq_topic: self.dlq_topic.clone(),

@@ -9,9 +9,11 @@ use differential_dataflow::{AsCollection, VecCollection};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Concat;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Map;
 
-use crate::window::WindowMsg;
+use crate::messages::{AlertRow, LatestIn, RollupRow, WindowMsg, WindowOut};
 
 /// Alert thresholds (flags).
 #[derive(Clone, Copy, Debug)]
@@ -24,57 +26,34 @@ pub struct Thresholds {
     pub temperature_below: f64,
 }
 
-/// A device's latest final window, as the fleet views see it.
+/// A device's latest final window, as the fleet views see it: the rollup of one device.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct DeviceRow {
     /// Location.
     pub location: String,
     /// Window end, ms.
     pub window_end: u64,
-    /// Events.
-    pub count: u64,
-    /// Mean temperature (bits).
-    pub avg_temperature: u64,
-    /// Mean humidity (bits).
-    pub avg_humidity: u64,
-    /// Lowest battery (bits).
-    pub min_battery: u64,
-    /// Warn statuses.
-    pub warn_count: u64,
-    /// Error statuses.
-    pub error_count: u64,
+    /// The window's figures (`devices` = 1, `events` = its count).
+    pub figures: RollupRow,
 }
 
-/// The rollup of one location.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct RollupRow {
-    /// Devices.
-    pub devices: u64,
-    /// Events.
-    pub events: u64,
-    /// Event-weighted mean temperature (bits).
-    pub avg_temperature: u64,
-    /// Event-weighted mean humidity (bits).
-    pub avg_humidity: u64,
-    /// Lowest battery (bits).
-    pub min_battery: u64,
-    /// Warn statuses.
-    pub warn_count: u64,
-    /// Error statuses.
-    pub error_count: u64,
-}
-
-/// One alert.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct AlertRow {
-    /// Device.
-    pub device_id: String,
-    /// Kind.
-    pub kind: String,
-    /// Value that raised it (bits).
-    pub value: u64,
-    /// Window end, ms.
-    pub window_end: u64,
+impl DeviceRow {
+    /// The row of a final window.
+    pub fn of(w: &WindowOut) -> DeviceRow {
+        DeviceRow {
+            location: w.location.clone(),
+            window_end: w.agg.window_end,
+            figures: RollupRow {
+                devices: 1,
+                events: w.agg.count,
+                avg_temperature: w.agg.avg_temperature.to_bits(),
+                avg_humidity: w.agg.avg_humidity.to_bits(),
+                min_battery: w.agg.min_battery.to_bits(),
+                warn_count: w.agg.warn_count,
+                error_count: w.agg.error_count,
+            },
+        }
+    }
 }
 
 /// The two views' output streams: `((location, rollup), time, diff)` and `(alert, time, diff)` updates.
@@ -83,6 +62,24 @@ pub struct FleetStreams<'s> {
     pub rollups: VecCollection<'s, u64, (String, RollupRow), isize>,
     /// Alert updates.
     pub alerts: VecCollection<'s, u64, AlertRow, isize>,
+}
+
+/// Builds the views from the window operator's output and turns their changes into `latest.json` updates.
+pub fn views<'s>(
+    windows: StreamVec<'s, u64, WindowMsg>,
+    thresholds: Thresholds,
+) -> StreamVec<'s, u64, LatestIn> {
+    let views = build(windows, thresholds);
+    views
+        .rollups
+        .inner
+        .map(|((location, row), _time, diff)| LatestIn::Rollup(location, row, diff))
+        .concat(
+            views
+                .alerts
+                .inner
+                .map(|(alert, _time, diff)| LatestIn::Alert(alert, diff)),
+        )
 }
 
 /// Builds the views from the window operator's output (final windows only are used).
@@ -107,16 +104,7 @@ pub fn build<'s>(
                             _ => None,
                         });
                         for w in finals {
-                            let row = DeviceRow {
-                                location: w.location,
-                                window_end: w.agg.window_end,
-                                count: w.agg.count,
-                                avg_temperature: w.agg.avg_temperature.to_bits(),
-                                avg_humidity: w.agg.avg_humidity.to_bits(),
-                                min_battery: w.agg.min_battery.to_bits(),
-                                warn_count: w.agg.warn_count,
-                                error_count: w.agg.error_count,
-                            };
+                            let row = DeviceRow::of(&w);
                             match previous.get(&w.agg.device_id) {
                                 Some(prev) if prev.window_end >= row.window_end => continue,
                                 Some(prev) => session.give((
@@ -150,14 +138,14 @@ pub fn build<'s>(
             };
             let (mut sum_t, mut sum_h, mut min_b) = (0.0, 0.0, f64::INFINITY);
             for ((_, row), diff) in input {
-                let n = *diff as u64;
+                let (n, f) = (*diff as u64, &row.figures);
                 r.devices += n;
-                r.events += row.count * n;
-                sum_t += f64::from_bits(row.avg_temperature) * (row.count * n) as f64;
-                sum_h += f64::from_bits(row.avg_humidity) * (row.count * n) as f64;
-                min_b = min_b.min(f64::from_bits(row.min_battery));
-                r.warn_count += row.warn_count * n;
-                r.error_count += row.error_count * n;
+                r.events += f.events * n;
+                sum_t += f64::from_bits(f.avg_temperature) * (f.events * n) as f64;
+                sum_h += f64::from_bits(f.avg_humidity) * (f.events * n) as f64;
+                min_b = min_b.min(f64::from_bits(f.min_battery));
+                r.warn_count += f.warn_count * n;
+                r.error_count += f.error_count * n;
             }
             let events = r.events.max(1) as f64;
             r.avg_temperature = (sum_t / events).to_bits();
@@ -182,13 +170,13 @@ pub fn alerts_of(device: &str, row: &DeviceRow, t: Thresholds) -> Vec<AlertRow> 
             window_end: row.window_end,
         })
     };
-    let battery = f64::from_bits(row.min_battery);
-    let temperature = f64::from_bits(row.avg_temperature);
+    let battery = f64::from_bits(row.figures.min_battery);
+    let temperature = f64::from_bits(row.figures.avg_temperature);
     if battery < t.battery_below {
         raise("battery_low", battery);
     }
-    if row.error_count > 0 {
-        raise("status_error", row.error_count as f64);
+    if row.figures.error_count > 0 {
+        raise("status_error", row.figures.error_count as f64);
     }
     if temperature > t.temperature_above {
         raise("temperature_high", temperature);
@@ -207,12 +195,15 @@ mod tests {
         DeviceRow {
             location: "lab".into(),
             window_end: 10,
-            count: 4,
-            avg_temperature: temperature.to_bits(),
-            avg_humidity: 50f64.to_bits(),
-            min_battery: battery.to_bits(),
-            warn_count: 0,
-            error_count: errors,
+            figures: RollupRow {
+                devices: 1,
+                events: 4,
+                avg_temperature: temperature.to_bits(),
+                avg_humidity: 50f64.to_bits(),
+                min_battery: battery.to_bits(),
+                warn_count: 0,
+                error_count: errors,
+            },
         }
     }
 

@@ -1,11 +1,17 @@
 //! The IoT dataflow job on timely dataflow. Modules follow the path of an event: `source` (Kafka or replay,
-//! watermarks), `parse` (validation → events or dead letters), `window` (tumbling windows on the frontier), `fleet` (differential views of final windows),
-//! `sink` (latest.json, Parquet history, dead letters), `checkpoint` (exactly-once recovery); `pipeline` wires them for one worker and `config` holds
-//! the flags.
+//! watermarks, the per-record rules), `parse` (validation → events or dead letters), `window` (tumbling windows
+//! on the frontier), `fleet` (differential views of final windows), `sink` (Parquet history, `latest.json`,
+//! dead letters) and `checkpoint` (the exactly-once protocol, in one folder). `messages` holds every type that
+//! travels between them and imports none of them; `pipeline` wires the stages for one worker; `config` holds the
+//! flags; `errors` counts what fails inside operators; `durable` and `trigger` are shared rules. The map of it
+//! all is `docs/ARCHITECTURE.md`.
 
 pub mod checkpoint;
 pub mod config;
+pub mod durable;
+pub mod errors;
 pub mod fleet;
+pub mod messages;
 pub mod parse;
 pub mod pipeline;
 pub mod sink;

@@ -1,5 +1,6 @@
-//! `dataflow`: parses flags, checks the input, and runs the pipeline on timely workers (`-w` threads, `-n/-p/-h`
-//! processes) until the input ends (`--bounded`, `--input`) or Ctrl-C, which writes a last snapshot and exits.
+//! `dataflow`: parses flags, restores the newest checkpoint, and runs the pipeline on timely workers (`-w`
+//! threads, `-n/-p/-h` processes) until the input ends (`--bounded`, `--input`) or Ctrl-C, which takes a last
+//! checkpoint, writes a last snapshot and exits.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,8 +8,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Parser;
+use dataflow::checkpoint::{restore, stop};
 use dataflow::config::Args;
-use dataflow::{checkpoint, pipeline, source};
+use dataflow::{pipeline, source};
 
 fn main() {
     tracing_subscriber::fmt()
@@ -30,25 +32,7 @@ fn run(args: Args) -> Result<()> {
         Some(_) => 0,
         None => source::kafka::partition_count(&config)?,
     };
-    let identity = pipeline::identity(&config);
-    if config.fresh {
-        checkpoint::discard(&config.out)?;
-    }
-    let restore = match &identity {
-        Some(id) => checkpoint::load_newest(&config.out, id)?,
-        None => None,
-    };
-    checkpoint::prepare(&config.out, restore.as_ref())?;
-    if let Some(m) = &restore {
-        tracing::info!(
-            checkpoint = m.id,
-            partitions = m.partitions.len(),
-            open_windows = m.windows.len(),
-            written_by_workers = m.workers,
-            "resuming from checkpoint"
-        );
-    }
-    let restore = restore.map(Arc::new);
+    let restored = restore::on_start(&config)?.map(Arc::new);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -61,26 +45,14 @@ fn run(args: Args) -> Result<()> {
         lateness_ms = config.lateness_ms, bounded = config.bounded, "starting"
     );
     let guards = timely::execute(timely_config, move |worker| -> Result<()> {
-        let handles = pipeline::build(worker, &config, partitions, restore.clone(), stop.clone())?;
+        let handles = pipeline::build(worker, &config, partitions, restored.clone(), stop.clone())?;
         while !handles.done.done() {
             if stop.load(Ordering::Relaxed) {
-                // Stopped: the sources mark a last checkpoint and read nothing more; wait until it is written
-                // (and, on worker 0, committed), then write a last snapshot. Open windows are not finalised:
-                // the checkpoint carries them to the next run.
-                let deadline = std::time::Instant::now() + Duration::from_secs(30);
-                let s = &handles.stopping;
-                while !(s.part_written.get() && (worker.index() != 0 || s.committed.get()))
-                    && !handles.done.done()
-                    && std::time::Instant::now() < deadline
-                {
-                    worker.step_or_park(Some(Duration::from_millis(10)));
-                }
-                if std::time::Instant::now() >= deadline {
-                    tracing::warn!(
-                        "the last checkpoint did not complete within 30 s; the previous one stands"
-                    );
+                if !stop::await_stop_checkpoint(worker, &handles.stopping, &handles.done, stop::STOP_WITHIN) {
+                    tracing::warn!("the last checkpoint did not complete within 30 s; the previous one stands");
                 }
                 if worker.index() == 0 {
+                    handles.latest.borrow_mut().local_errors(&handles.errors);
                     handles.latest.borrow_mut().write()?;
                 }
                 handles.dead.borrow_mut().sync()?;

@@ -4,7 +4,7 @@
 use compact_str::CompactString;
 use model::{BadEvent, Window, parse_event};
 
-use crate::source::{DeadLetter, EventRec, RawRecord};
+use crate::messages::{DeadLetter, EventRec, RawRecord};
 
 /// Outcome of parsing one record.
 pub enum Parsed {

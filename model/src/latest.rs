@@ -51,6 +51,12 @@ pub struct PipelineStats {
     /// Final windows emitted.
     #[serde(default)]
     pub final_windows: u64,
+    /// Errors met inside the job's operators (a failed write, a Kafka error), summed over kinds.
+    #[serde(default)]
+    pub errors_total: u64,
+    /// Errors met inside the job's operators, per kind (`parquet_write`, `input_read`, …).
+    #[serde(default)]
+    pub errors_by_kind: BTreeMap<String, u64>,
 }
 
 /// Fleet-wide views derived from final windows.

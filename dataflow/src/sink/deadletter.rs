@@ -12,7 +12,10 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use serde::Serialize;
 
-use crate::source::DeadLetter;
+use std::rc::Rc;
+
+use crate::errors::{ErrorKind, ErrorLog};
+use crate::messages::DeadLetter;
 
 /// The JSON-lines shape of a dead letter.
 #[derive(Serialize)]
@@ -75,14 +78,17 @@ pub fn to_line(letter: &DeadLetter) -> String {
 pub struct DeadLetterWriter {
     file: BufWriter<File>,
     kafka: Option<(ThreadedProducer<DefaultProducerContext>, String)>,
+    errors: Rc<ErrorLog>,
 }
 
 impl DeadLetterWriter {
-    /// Opens (appending) `dir/dead-letters-w<worker>.jsonl`, and a producer when a DLQ topic is given.
+    /// Opens (appending) `dir/dead-letters-w<worker>.jsonl`, and a producer when a DLQ topic is given. Errors
+    /// of later writes are counted in `errors`.
     pub fn open(
         dir: &Path,
         worker: usize,
         dlq: Option<(ClientConfig, &str)>,
+        errors: Rc<ErrorLog>,
     ) -> Result<DeadLetterWriter> {
         let path = dir.join(format!("dead-letters-w{worker}.jsonl"));
         let file = OpenOptions::new()
@@ -111,24 +117,42 @@ impl DeadLetterWriter {
         Ok(DeadLetterWriter {
             file: BufWriter::with_capacity(1 << 16, file),
             kafka,
+            errors,
         })
     }
 
-    /// Writes one dead letter.
-    pub fn write(&mut self, letter: &DeadLetter) -> Result<()> {
+    /// Writes one dead letter; a failure is counted (`deadletter_write`, `deadletter_publish`), never fatal.
+    pub fn write(&mut self, letter: &DeadLetter) {
         let line = to_line(letter);
-        self.file.write_all(line.as_bytes())?;
-        self.file.write_all(b"\n")?;
+        if let Err(e) = self
+            .file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.write_all(b"\n"))
+        {
+            self.errors.record(ErrorKind::DeadLetterWrite, &e);
+        }
         if let Some((producer, topic)) = &self.kafka {
             let mut record = BaseRecord::to(topic).payload(line.as_bytes());
             if let Some(key) = &letter.key {
                 record = record.key(key.as_slice());
             }
             if let Err((e, _)) = producer.send(record) {
-                tracing::warn!(error = %e, topic, "cannot publish dead letter to Kafka; it is in the file");
+                self.errors.record(
+                    ErrorKind::DeadLetterPublish,
+                    &format!("cannot publish a dead letter to {topic} (it is in the file): {e}"),
+                );
             }
         }
-        Ok(())
+    }
+
+    /// [`Self::sync`], counting a failure (`deadletter_write`) instead of returning it.
+    pub fn sync_or_count(&mut self) {
+        if let Err(e) = self.sync() {
+            self.errors.record(
+                ErrorKind::DeadLetterWrite,
+                &format!("cannot flush dead letters: {e:#}"),
+            );
+        }
     }
 
     /// Pushes buffered lines to the file and to disk (and to the DLQ topic): everything written so far

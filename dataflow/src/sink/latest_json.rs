@@ -1,16 +1,83 @@
 //! The live snapshot `latest.json`: for every device its newest window (live or final) and its last final
-//! window, the pipeline counters gathered from every worker, and the fleet views. Kept on worker 0 and
-//! rewritten atomically on the ticks of the trigger grid (see `trigger`), and once more when the input ends or the job stops.
+//! window, the pipeline counters gathered from every worker (errors included), and the fleet views. Contract of
+//! [`write_latest`]: everything is gathered on worker 0, which rewrites the file atomically on the ticks of the
+//! trigger grid (see `trigger`) when something changed, and once more when the input ends; the worker loop
+//! writes it a last time when the job stops.
 
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
 
-use super::atomic::write_atomic_with;
-use crate::fleet::{AlertRow, RollupRow};
-use crate::source::WorkerStats;
+use crate::durable::write_atomic_with;
+use crate::errors::{ErrorKind, ErrorLog};
+use crate::messages::{AlertRow, LatestIn, RecordCounts, RollupRow, WorkerStats};
+
+/// Builds the `latest.json` writer: aggregates, counters and fleet updates in (exchanged to worker 0), nothing
+/// out. `watermark` is the job's watermark as the window operator sees it.
+pub fn write_latest<'s>(
+    input: StreamVec<'s, u64, LatestIn>,
+    latest: Rc<RefCell<LatestState>>,
+    watermark: Rc<Cell<Option<u64>>>,
+    trigger: Duration,
+    worker: usize,
+    errors: Rc<ErrorLog>,
+) -> StreamVec<'s, u64, ()> {
+    let scope = input.scope();
+    input.unary_frontier::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
+        Exchange::new(|_: &LatestIn| 0),
+        "LatestJson",
+        move |cap, info| {
+            let activator = scope.activator_for(info.address);
+            let mut cap = Some(cap);
+            let mut next_write = crate::trigger::next_after(model::time::now_ms(), trigger, 0);
+            move |(input, frontier), _out| {
+                let mut l = latest.borrow_mut();
+                input.for_each(|_, data| {
+                    for item in data.drain(..) {
+                        l.apply(item);
+                    }
+                });
+                if worker != 0 {
+                    if frontier.is_empty() {
+                        cap = None;
+                    }
+                    return;
+                }
+                // Time 0 is where every source starts: no event has moved the watermark yet.
+                let current = watermark.get().filter(|&t| t > 0);
+                if current.is_some() && current != l.watermark {
+                    l.watermark = current;
+                    l.touch();
+                }
+                let finished = frontier.is_empty();
+                let now = model::time::now_ms();
+                let due = crate::trigger::due(now, &mut next_write, trigger, 0);
+                if cap.is_some() && (finished || (due && l.is_dirty())) {
+                    l.local_errors(&errors);
+                    if let Err(e) = l.write() {
+                        errors.record(ErrorKind::SnapshotWrite, &format!("{e:#}"));
+                    }
+                }
+                if finished {
+                    cap = None;
+                } else {
+                    // Also wakes at least every second to follow the watermark.
+                    let wait = Duration::from_millis(next_write.saturating_sub(now));
+                    activator.activate_after(wait.min(Duration::from_secs(1)));
+                }
+            }
+        },
+    )
+}
 
 #[derive(Default)]
 struct DeviceLatest {
@@ -68,6 +135,22 @@ impl LatestState {
             }
         }
         self.dirty = true;
+    }
+
+    /// Folds in one message.
+    pub fn apply(&mut self, item: LatestIn) {
+        match item {
+            LatestIn::Agg(w) => self.aggregate(&w.agg, w.is_final),
+            LatestIn::Stats(s) => self.stats(s),
+            LatestIn::Rollup(location, row, diff) => self.rollup(location, row, diff),
+            LatestIn::Alert(alert, diff) => self.alert(alert, diff),
+        }
+    }
+
+    /// Takes the writing worker's (worker 0's) error counts as they are now: they may have moved since its
+    /// source last reported, e.g. a failed write of this very file.
+    pub fn local_errors(&mut self, errors: &ErrorLog) {
+        self.workers.entry(0).or_default().errors = errors.counts();
     }
 
     /// Folds in one worker's counters.
@@ -140,19 +223,23 @@ impl LatestState {
             ..PipelineStats::default()
         };
         let mut batch_ms = Vec::new();
+        let mut counts = RecordCounts::default();
         for w in self.workers.values() {
-            p.events_total += w.events;
-            p.late_total += w.late;
+            counts.add(&w.counts);
             p.input_rate += w.input_rate;
             p.lag += w.lag;
-            for (reason, n) in &w.bad_by_reason {
-                *p.bad_by_reason.entry(reason.clone()).or_default() += n;
-                p.bad_total += n;
+            for (kind, n) in &w.errors {
+                *p.errors_by_kind.entry(kind.clone()).or_default() += n;
+                p.errors_total += n;
             }
             if w.batch_ms > 0.0 {
                 batch_ms.push(w.batch_ms);
             }
         }
+        p.events_total = counts.events;
+        p.late_total = counts.late;
+        p.bad_total = counts.bad();
+        p.bad_by_reason = counts.bad_by_reason;
         p.batch_ms = if batch_ms.is_empty() {
             0.0
         } else {
@@ -273,10 +360,14 @@ mod tests {
         for w in 0..2 {
             s.stats(WorkerStats {
                 worker: w,
-                events: 10,
-                late: 1,
-                bad_by_reason: [("not_json".to_string(), 2)].into(),
+                counts: RecordCounts {
+                    records: 13,
+                    events: 10,
+                    late: 1,
+                    bad_by_reason: [("not_json".to_string(), 2)].into(),
+                },
                 lag: 5,
+                errors: [("parquet_write".to_string(), 1)].into(),
                 ..WorkerStats::default()
             });
         }
@@ -286,5 +377,31 @@ mod tests {
             (20, 2, 4, 10, 2)
         );
         assert_eq!(p.bad_by_reason["not_json"], 4);
+        assert_eq!((p.errors_total, p.errors_by_kind["parquet_write"]), (2, 2));
+    }
+
+    #[test]
+    fn the_writing_workers_own_errors_are_current() {
+        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1);
+        s.stats(WorkerStats::default());
+        let errors = ErrorLog::default();
+        errors.record(ErrorKind::SnapshotWrite, &"disk full");
+        s.local_errors(&errors);
+        assert_eq!(s.document().pipeline.errors_by_kind["snapshot_write"], 1);
+    }
+
+    #[test]
+    fn a_retracted_alert_leaves_the_alert_set() {
+        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1);
+        let alert = AlertRow {
+            device_id: "d".into(),
+            kind: "battery_low".into(),
+            value: 10f64.to_bits(),
+            window_end: 10_000,
+        };
+        s.alert(alert.clone(), 1);
+        assert_eq!(s.fleet().alerts.len(), 1);
+        s.alert(alert, -1);
+        assert!(s.fleet().alerts.is_empty());
     }
 }

@@ -1,7 +1,6 @@
-//! Sinks of the dataflow: the live snapshot (`latest.json`), the Parquet history of final windows, and the
-//! dead-letter output; plus the one atomic-write helper they share.
+//! The sinks of the dataflow: the Parquet history of final windows, the live snapshot (`latest.json`), and
+//! the dead-letter output.
 
-pub mod atomic;
 pub mod deadletter;
 pub mod latest_json;
 pub mod parquet;

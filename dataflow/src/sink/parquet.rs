@@ -1,74 +1,68 @@
-//! Parquet history of final windows, Hive-partitioned by escaped device id:
-//! `parquet/device_id=<escaped>/part-<checkpoint id>-<run>-w<worker>-<seq>.parquet` (`run`: the process's
-//! start time, so that a fresh start never overwrites an older file). Rows are buffered per device and
-//! written at each checkpoint to hidden in-progress files (`.part-….inprogress`), which are renamed into place
-//! only when the checkpoint that covers them commits (two-phase commit), so a reader never sees a partial or
-//! uncommitted file. Rolling at checkpoints, not per batch, keeps small files few. The device id is the
-//! partition column and is not repeated inside the files.
+//! The Parquet history sink: final windows, Hive-partitioned by escaped device id
+//! (`parquet/device_id=<escaped>/part-….parquet`; schema and names are the contract in `model::history`).
+//! Contract of [`stage_history`]: final windows are buffered per device; at each checkpoint barrier they are
+//! written to hidden in-progress files (durable before the barrier is answered) and handed on as [`Staged`] to
+//! the checkpoint, which renames them into place when it commits (two-phase commit), so a reader never sees a
+//! partial or uncommitted file. The device id is the partition column and is not repeated inside the files.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::rc::Rc;
 
 use anyhow::{Context, Result};
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use model::Aggregate;
+use model::history::{PARQUET_DIR, PartName, schema, to_batch};
 use model::partition::partition_dir_name;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
 
-use super::atomic::{sync_dirs, sync_file_system, sync_in_bulk};
+use crate::durable::{sync_file_system, sync_in_bulk};
+use crate::errors::{ErrorKind, ErrorLog};
+use crate::messages::{Staged, StagedFile, WindowMsg};
 
-/// The Arrow schema of history files.
-pub fn schema() -> Arc<Schema> {
-    let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    Arc::new(Schema::new(vec![
-        Field::new("window_start", ts(), false),
-        Field::new("window_end", ts(), false),
-        Field::new("count", DataType::Int64, false),
-        Field::new("avg_temperature", DataType::Float64, false),
-        Field::new("avg_humidity", DataType::Float64, false),
-        Field::new("min_battery", DataType::Float64, false),
-        Field::new("max_battery", DataType::Float64, false),
-        Field::new("stddev_temperature", DataType::Float64, false),
-        Field::new("warn_count", DataType::Int64, false),
-        Field::new("error_count", DataType::Int64, false),
-    ]))
-}
-
-fn batch(schema: &Arc<Schema>, rows: &[Aggregate]) -> Result<RecordBatch> {
-    let ms = |f: fn(&Aggregate) -> u64| {
-        Arc::new(
-            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| f(r) as i64))
-                .with_timezone("UTC"),
-        ) as ArrayRef
-    };
-    let int = |f: fn(&Aggregate) -> u64| {
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| f(r) as i64),
-        )) as ArrayRef
-    };
-    let float = |f: fn(&Aggregate) -> f64| {
-        Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef
-    };
-    Ok(RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            ms(|r| r.window_start),
-            ms(|r| r.window_end),
-            int(|r| r.count),
-            float(|r| r.avg_temperature),
-            float(|r| r.avg_humidity),
-            float(|r| r.min_battery),
-            float(|r| r.max_battery),
-            float(|r| r.stddev_temperature),
-            int(|r| r.warn_count),
-            int(|r| r.error_count),
-        ],
-    )?)
+/// Builds the Parquet sink: the window operator's output in, one [`Staged`] per barrier out.
+pub fn stage_history<'s>(
+    windows: StreamVec<'s, u64, WindowMsg>,
+    mut history: ParquetHistory,
+    errors: Rc<ErrorLog>,
+) -> StreamVec<'s, u64, Staged> {
+    windows.unary::<CapacityContainerBuilder<Vec<Staged>>, _, _, _>(
+        Pipeline,
+        "ParquetHistory",
+        move |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    for msg in data.drain(..) {
+                        match msg {
+                            WindowMsg::Agg(w) if w.is_final => history.push(w.agg),
+                            WindowMsg::Agg(_) | WindowMsg::Stats(_) => {}
+                            WindowMsg::Barrier(barrier) => {
+                                let files = history
+                                    .write_in_progress(barrier.id)
+                                    .map_err(|e| {
+                                        errors.record(
+                                            ErrorKind::ParquetWrite,
+                                            &format!(
+                                                "cannot write the history of checkpoint {}; it will not commit: {e:#}",
+                                                barrier.id
+                                            ),
+                                        )
+                                    })
+                                    .ok();
+                                output.session(&cap).give(Staged { barrier, files });
+                            }
+                        }
+                    }
+                });
+            }
+        },
+    )
 }
 
 /// One worker's history writer.
@@ -83,7 +77,7 @@ pub struct ParquetHistory {
 impl ParquetHistory {
     /// A writer under `out/parquet`.
     pub fn new(out: &Path, worker: usize, run: u64) -> Result<ParquetHistory> {
-        let root = out.join("parquet");
+        let root = out.join(PARQUET_DIR);
         std::fs::create_dir_all(&root)
             .with_context(|| format!("cannot create {} (--out)", root.display()))?;
         Ok(ParquetHistory {
@@ -110,7 +104,7 @@ impl ParquetHistory {
 
     /// Writes every buffered row to in-progress files of checkpoint `id` and makes them durable; returns them,
     /// ready to commit.
-    pub fn write_in_progress(&mut self, id: u64) -> Result<Vec<InProgress>> {
+    pub fn write_in_progress(&mut self, id: u64) -> Result<Vec<StagedFile>> {
         // One schema and one set of properties per roll. Files hold a device's few rows of one checkpoint, so
         // dictionary encoding only costs (each column's interner table is set up and zeroed per file) and
         // saves nothing.
@@ -129,22 +123,24 @@ impl ParquetHistory {
             std::fs::create_dir_all(&dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             self.seq += 1;
-            let name = format!(
-                "part-{id:012}-{}-w{}-{}.parquet",
-                self.run, self.worker, self.seq
-            );
-            let hidden = dir.join(format!(".{name}.inprogress"));
+            let name = PartName {
+                checkpoint: id,
+                run: self.run,
+                worker: self.worker,
+                seq: self.seq,
+            };
+            let hidden = dir.join(name.in_progress_name());
             let file = File::create(&hidden)
                 .with_context(|| format!("cannot create {}", hidden.display()))?;
             let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
-            writer.write(&batch(&schema, &rows)?)?;
+            writer.write(&to_batch(&rows)?)?;
             let file = writer.into_inner()?;
             if !bulk {
                 file.sync_all()?;
             }
-            files.push(InProgress {
+            files.push(StagedFile {
                 hidden,
-                visible: dir.join(name),
+                visible: dir.join(name.file_name()),
             });
         }
         if bulk {
@@ -154,38 +150,11 @@ impl ParquetHistory {
     }
 }
 
-/// A complete file written under a hidden name, waiting to be made visible.
-#[derive(Clone, Debug)]
-pub struct InProgress {
-    /// Hidden path (ignored by readers).
-    pub hidden: PathBuf,
-    /// Final `part-*.parquet` path.
-    pub visible: PathBuf,
-}
-
-/// Makes in-progress files visible (rename, then sync each folder).
-pub fn commit(files: &[InProgress]) -> Result<()> {
-    for f in files {
-        std::fs::rename(&f.hidden, &f.visible).with_context(|| {
-            format!(
-                "cannot commit {} to {}",
-                f.hidden.display(),
-                f.visible.display()
-            )
-        })?;
-    }
-    let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.visible.parent()).collect();
-    dirs.sort();
-    dirs.dedup();
-    match dirs.first().and_then(|d| d.parent()) {
-        Some(root) => Ok(sync_dirs(root, &dirs)?),
-        None => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::store::publish;
+    use arrow::array::{RecordBatch, TimestampMillisecondArray};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn agg(device: &str, start: u64) -> Aggregate {
@@ -214,7 +183,7 @@ mod tests {
         h.push(agg("plain", 0));
         let files = h.write_in_progress(1).unwrap();
         assert_eq!(files.len(), 2);
-        commit(&files).unwrap();
+        publish(&files).unwrap();
         assert_eq!(h.pending_rows(), 0);
         let dir = out
             .join("parquet")
@@ -259,7 +228,7 @@ mod tests {
         let name = files[0].hidden.file_name().unwrap().to_str().unwrap();
         assert!(name.starts_with('.'), "{name}");
         assert!(!files[0].visible.exists());
-        commit(&files).unwrap();
+        publish(&files).unwrap();
         assert!(files[0].visible.exists() && !files[0].hidden.exists());
     }
 }

@@ -4,6 +4,7 @@
 //! statistics. A restored job seeks every partition to the offset its checkpoint recorded.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,10 @@ use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::{RawRecord, Reader};
+use super::reader::Reader;
 use crate::config::{JobConfig, StartAt};
+use crate::errors::{ErrorKind, ErrorLog};
+use crate::messages::RawRecord;
 
 /// High watermarks per partition, refreshed by librdkafka's statistics callback.
 #[derive(Default)]
@@ -67,8 +70,8 @@ pub struct KafkaReader {
     owned: Vec<i32>,
     next: HashMap<i32, i64>,
     ends: Option<HashMap<i32, i64>>,
-    last_error: Option<Instant>,
     last_error_seen: Option<Instant>,
+    errors: Rc<ErrorLog>,
 }
 
 impl KafkaReader {
@@ -80,6 +83,7 @@ impl KafkaReader {
         worker: usize,
         workers: usize,
         resume: &HashMap<i32, i64>,
+        errors: Rc<ErrorLog>,
     ) -> Result<KafkaReader> {
         let owned: Vec<i32> = (0..partitions as i32)
             .filter(|p| *p as usize % workers == worker)
@@ -161,8 +165,8 @@ impl KafkaReader {
             owned,
             next,
             ends,
-            last_error: None,
             last_error_seen: None,
+            errors,
         })
     }
 }
@@ -196,13 +200,10 @@ impl Reader for KafkaReader {
                 }
                 Some(Err(e)) => {
                     self.last_error_seen = Some(Instant::now());
-                    if self
-                        .last_error
-                        .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
-                    {
-                        tracing::warn!(error = %e, "kafka consumer error; librdkafka keeps retrying");
-                        self.last_error = Some(Instant::now());
-                    }
+                    self.errors.record(
+                        ErrorKind::InputRead,
+                        &format!("kafka consumer error; librdkafka keeps retrying: {e}"),
+                    );
                     break;
                 }
             }

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::{RawRecord, Reader};
+use super::reader::Reader;
+use crate::messages::RawRecord;
 
 /// Reads one worker's byte range of a JSON-lines file.
 pub struct ReplayReader {

@@ -14,6 +14,14 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::messages::ClockState;
+
+/// The late rule: an event whose window ends at or below the watermark of the partition it was read from (as
+/// [`PartitionClock::observe`] returns it, before the event) is late — its window may already be final.
+pub fn is_late(window_end: u64, partition_watermark: u64) -> bool {
+    window_end <= partition_watermark
+}
+
 /// Event-time state of one partition.
 #[derive(Clone, Debug)]
 struct PartitionTime {
@@ -132,18 +140,21 @@ impl PartitionClock {
         Some(self.current)
     }
 
-    /// The event-time state of a partition, `(max_ts, floor)`, for checkpoints.
-    pub fn state(&self, partition: i32) -> (Option<u64>, u64) {
+    /// The event-time state of a partition, for checkpoints.
+    pub fn state(&self, partition: i32) -> ClockState {
         self.parts
             .get(&partition)
-            .map_or((None, 0), |t| (t.max_ts, t.floor))
+            .map_or(ClockState::default(), |t| ClockState {
+                max_ts: t.max_ts,
+                floor: t.floor,
+            })
     }
 
     /// Restores a partition's event-time state from a checkpoint.
-    pub fn restore(&mut self, partition: i32, max_ts: Option<u64>, floor: u64) {
+    pub fn restore(&mut self, partition: i32, state: ClockState) {
         if let Some(t) = self.parts.get_mut(&partition) {
-            t.max_ts = max_ts;
-            t.floor = floor;
+            t.max_ts = state.max_ts;
+            t.floor = state.floor;
         }
     }
 
@@ -233,9 +244,8 @@ mod tests {
     fn restored_state_gives_the_same_watermark_and_late_decisions() {
         let mut a = PartitionClock::new(&[0], LATE, Duration::from_secs(30));
         a.observe(0, 500_000, 0);
-        let (max_ts, floor) = a.state(0);
         let mut b = PartitionClock::new(&[0], LATE, Duration::from_secs(30));
-        b.restore(0, max_ts, floor);
+        b.restore(0, a.state(0));
         assert_eq!(a.observe(0, 100_000, 0), b.observe(0, 100_000, 0));
         assert_eq!(
             a.worker_watermark(0, &|_| true),
@@ -251,5 +261,33 @@ mod tests {
         assert_eq!(c.worker_watermark(0, &|_| true), Some(840_000));
         c.observe(1, 100_000, 840_000);
         assert_eq!(c.worker_watermark(0, &|_| true), Some(840_000));
+    }
+
+    #[test]
+    fn an_event_is_late_when_its_window_ends_at_or_below_the_partition_watermark() {
+        assert!(is_late(40_000, 40_000));
+        assert!(is_late(30_000, 40_000));
+        assert!(!is_late(40_001, 40_000));
+    }
+
+    #[test]
+    fn the_late_decision_follows_the_partition_not_the_worker() {
+        // Partition 0 is far ahead; an event of partition 1 is judged by partition 1's own watermark.
+        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_secs(30));
+        c.observe(0, 900_000, 0);
+        c.observe(1, 100_000, 0);
+        let wm1 = c.observe(1, 50_000, 0);
+        assert_eq!(wm1, 40_000);
+        assert!(
+            !is_late(60_000, wm1),
+            "its window [50 s, 60 s) is still open on partition 1"
+        );
+    }
+
+    #[test]
+    fn an_unknown_partition_has_no_state() {
+        let c = PartitionClock::new(&[0], LATE, Duration::from_secs(30));
+        assert_eq!(c.state(7), ClockState::default());
+        assert_eq!(c.partition_watermark(7), None);
     }
 }

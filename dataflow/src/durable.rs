@@ -1,5 +1,6 @@
-//! Atomic file replacement: write a temporary file in the same folder, fsync it, rename it over the target,
-//! fsync the folder. A reader sees the old file or the new one, never a mixture.
+//! Durable file writes: atomic replacement (write a temporary file in the same folder, fsync it, rename it over
+//! the target, fsync the folder), so a reader sees the old file or the new one, never a mixture; and the folder
+//! and file-system syncs that make renames durable.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};

@@ -1,10 +1,8 @@
-//! Checkpoints: what a restarted job needs to go on as if it had never stopped, written atomically under
-//! `<out>/_checkpoints/`. A checkpoint holds, for every partition, the next offset to read, its watermark state
-//! and its counters; the open windows' state; and the Parquet files it commits. Every worker writes its part
-//! (`pending-<id>/part-w<j>.json`); worker 0 merges the parts into one manifest (`ckpt-<id>.json`: temp file,
-//! fsync, rename, fsync the folder) — the commit point — and only then makes the checkpoint's Parquet files
-//! visible. On start the newest manifest that parses is restored; files it does not cover are discarded, so every
-//! (device, window) reaches the history exactly once across any crash.
+//! The checkpoint files under `<out>/_checkpoints/` and the file operations of the protocol (see the rules in
+//! `checkpoint/mod.rs`): a worker's part (`pending-<id>/part-w<j>.json`), the manifest merged from the parts
+//! (`ckpt-<id>.json`, written atomically: the commit point), publishing the staged Parquet files a manifest
+//! commits, loading the newest manifest on start and bringing the output folder in line with it. The file types
+//! here are the on-disk format; the in-flight payloads they are made from live in `messages`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -13,10 +11,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use model::WindowAgg;
+use model::history::{PARQUET_DIR, PartName, is_in_progress};
 use serde::{Deserialize, Serialize};
 
-use crate::sink::atomic::{sync_dir, write_atomic_with};
-use crate::sink::parquet::{InProgress, commit as commit_files};
+use crate::config::JobConfig;
+use crate::durable::{sync_dir, sync_dirs, write_atomic_with};
+use crate::messages::{ClockState, OpenWindow, PartitionState, RecordCounts, StagedFile};
 
 /// Format version of manifests.
 pub const VERSION: u32 = 1;
@@ -66,6 +66,80 @@ pub struct FileCheckpoint {
     pub visible: PathBuf,
 }
 
+impl From<&PartitionState> for PartitionCheckpoint {
+    fn from(p: &PartitionState) -> Self {
+        PartitionCheckpoint {
+            partition: p.partition,
+            next_offset: p.next_offset,
+            max_ts: p.clock.max_ts,
+            floor: p.clock.floor,
+            records: p.counts.records,
+            events: p.counts.events,
+            late: p.counts.late,
+            bad_by_reason: p.counts.bad_by_reason.clone(),
+        }
+    }
+}
+
+impl From<&PartitionCheckpoint> for PartitionState {
+    fn from(p: &PartitionCheckpoint) -> Self {
+        PartitionState {
+            partition: p.partition,
+            next_offset: p.next_offset,
+            clock: ClockState {
+                max_ts: p.max_ts,
+                floor: p.floor,
+            },
+            counts: RecordCounts {
+                records: p.records,
+                events: p.events,
+                late: p.late,
+                bad_by_reason: p.bad_by_reason.clone(),
+            },
+        }
+    }
+}
+
+impl From<&OpenWindow> for WindowCheckpoint {
+    fn from(w: &OpenWindow) -> Self {
+        WindowCheckpoint {
+            device_id: w.device.to_string(),
+            window_end: w.end,
+            location: w.location.to_string(),
+            agg: w.agg,
+        }
+    }
+}
+
+impl From<&WindowCheckpoint> for OpenWindow {
+    fn from(w: &WindowCheckpoint) -> Self {
+        OpenWindow {
+            end: w.window_end,
+            device: w.device_id.as_str().into(),
+            location: w.location.as_str().into(),
+            agg: w.agg,
+        }
+    }
+}
+
+impl FileCheckpoint {
+    /// The checkpoint record of a staged file, relative to the output folder.
+    pub fn of(out: &Path, f: &StagedFile) -> FileCheckpoint {
+        let rel = |p: &PathBuf| p.strip_prefix(out).unwrap_or(p).to_path_buf();
+        FileCheckpoint {
+            hidden: rel(&f.hidden),
+            visible: rel(&f.visible),
+        }
+    }
+
+    fn staged(&self, out: &Path) -> StagedFile {
+        StagedFile {
+            hidden: out.join(&self.hidden),
+            visible: out.join(&self.visible),
+        }
+    }
+}
+
 /// One worker's contribution to a checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Part {
@@ -82,7 +156,7 @@ pub struct Part {
 }
 
 /// What the settings of a job must match to restore a checkpoint.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
     /// Topic read.
     pub topic: String,
@@ -90,6 +164,17 @@ pub struct Identity {
     pub window_ms: u64,
     /// Lateness, ms.
     pub lateness_ms: u64,
+}
+
+impl Identity {
+    /// The identity of a job's checkpoints; `None` for file replays, which are not checkpointed.
+    pub fn of(config: &JobConfig) -> Option<Identity> {
+        config.input.is_none().then(|| Identity {
+            topic: config.topic.clone(),
+            window_ms: config.window_ms,
+            lateness_ms: config.lateness_ms,
+        })
+    }
 }
 
 /// A complete checkpoint.
@@ -207,10 +292,24 @@ pub fn discard(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The checkpoint id encoded in a Parquet file name `part-<id>-<run>-w<j>-<seq>.parquet` (hidden or not).
-pub fn file_checkpoint_id(name: &str) -> Option<u64> {
-    let name = name.strip_prefix('.').unwrap_or(name);
-    name.strip_prefix("part-")?.split('-').next()?.parse().ok()
+/// Makes staged files visible (rename each, then sync each folder once).
+pub fn publish(files: &[StagedFile]) -> Result<()> {
+    for f in files {
+        std::fs::rename(&f.hidden, &f.visible).with_context(|| {
+            format!(
+                "cannot commit {} to {}",
+                f.hidden.display(),
+                f.visible.display()
+            )
+        })?;
+    }
+    let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.visible.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    match dirs.first().and_then(|d| d.parent()) {
+        Some(root) => Ok(sync_dirs(root, &dirs)?),
+        None => Ok(()),
+    }
 }
 
 /// Brings the Parquet folder in line with the restored checkpoint: finishes the renames it committed, deletes
@@ -219,18 +318,15 @@ pub fn file_checkpoint_id(name: &str) -> Option<u64> {
 pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
     let newest = restored.map_or(0, |m| m.id);
     if let Some(m) = restored {
-        let files: Vec<InProgress> = m
+        let files: Vec<StagedFile> = m
             .files
             .iter()
             .filter(|f| out.join(&f.hidden).exists())
-            .map(|f| InProgress {
-                hidden: out.join(&f.hidden),
-                visible: out.join(&f.visible),
-            })
+            .map(|f| f.staged(out))
             .collect();
-        commit_files(&files)?;
+        publish(&files)?;
     }
-    let parquet = out.join("parquet");
+    let parquet = out.join(PARQUET_DIR);
     for device_dir in std::fs::read_dir(&parquet).into_iter().flatten().flatten() {
         for file in std::fs::read_dir(device_dir.path())
             .into_iter()
@@ -238,10 +334,10 @@ pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
             .flatten()
         {
             let name = file.file_name().to_string_lossy().into_owned();
-            let hidden = name.starts_with('.');
+            let staged = is_in_progress(&name);
             let newer =
-                restored.is_some() && file_checkpoint_id(&name).is_some_and(|id| id > newest);
-            if (hidden && name.ends_with(".inprogress")) || (!hidden && newer) {
+                restored.is_some() && PartName::parse(&name).is_some_and(|p| p.checkpoint > newest);
+            if staged || newer {
                 match std::fs::remove_file(file.path()) {
                     Ok(()) => {
                         tracing::info!(file = %file.path().display(), "discarded a file no checkpoint commits")
@@ -272,8 +368,9 @@ pub fn write_part(out: &Path, part: &Part) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Merges the parts of checkpoint `id` from `workers` workers into its manifest (when `identity` is given:
-/// Kafka input), commits its files, and prunes old checkpoints. Returns the manifest.
+/// Merges the parts of checkpoint `id` from `workers` workers into its manifest (written when `identity` is
+/// given: Kafka input) — the commit point — then publishes its files and prunes old checkpoints. Returns the
+/// manifest.
 pub fn commit(
     out: &Path,
     id: u64,
@@ -284,11 +381,7 @@ pub fn commit(
     let mut manifest = Manifest {
         version: VERSION,
         id,
-        identity: identity.cloned().unwrap_or(Identity {
-            topic: String::new(),
-            window_ms: 0,
-            lateness_ms: 0,
-        }),
+        identity: identity.cloned().unwrap_or_default(),
         committed_at: model::time::now_ms(),
         workers,
         partitions: Vec::new(),
@@ -310,15 +403,8 @@ pub fn commit(
         write_atomic_with(&path, |w| Ok(serde_json::to_writer(w, &manifest)?))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let files: Vec<InProgress> = manifest
-        .files
-        .iter()
-        .map(|f| InProgress {
-            hidden: out.join(&f.hidden),
-            visible: out.join(&f.visible),
-        })
-        .collect();
-    commit_files(&files)?;
+    let files: Vec<StagedFile> = manifest.files.iter().map(|f| f.staged(out)).collect();
+    publish(&files)?;
     let _ = std::fs::remove_dir_all(&d);
     for old in manifest_ids(out).into_iter().skip(KEEP) {
         let _ = std::fs::remove_file(manifest_path(out, old));
@@ -454,15 +540,43 @@ mod tests {
     }
 
     #[test]
-    fn file_names_carry_their_checkpoint_id() {
+    fn partition_and_window_states_survive_the_file_format() {
+        let p = PartitionState {
+            partition: 2,
+            next_offset: 41,
+            clock: ClockState {
+                max_ts: Some(9),
+                floor: 3,
+            },
+            counts: RecordCounts {
+                records: 5,
+                events: 3,
+                late: 1,
+                bad_by_reason: [("not_json".to_string(), 1)].into(),
+            },
+        };
+        assert_eq!(PartitionState::from(&PartitionCheckpoint::from(&p)), p);
+        let w = OpenWindow {
+            end: 10_000,
+            device: "🔥-sensor".into(),
+            location: "lab".into(),
+            agg: WindowAgg::default(),
+        };
+        assert_eq!(OpenWindow::from(&WindowCheckpoint::from(&w)), w);
+    }
+
+    #[test]
+    fn staged_files_are_recorded_relative_to_the_output_folder() {
+        let out = Path::new("/data/out");
+        let f = StagedFile {
+            hidden: out.join("parquet/device_id=d/.part-1.inprogress"),
+            visible: out.join("parquet/device_id=d/part-1.parquet"),
+        };
+        let c = FileCheckpoint::of(out, &f);
         assert_eq!(
-            file_checkpoint_id("part-000000000012-1700000000000-w0-3.parquet"),
-            Some(12)
+            c.visible,
+            PathBuf::from("parquet/device_id=d/part-1.parquet")
         );
-        assert_eq!(
-            file_checkpoint_id(".part-000000000012-1700000000000-w0-3.parquet.inprogress"),
-            Some(12)
-        );
-        assert_eq!(file_checkpoint_id("other.parquet"), None);
+        assert_eq!(c.staged(out), f);
     }
 }

@@ -1,0 +1,266 @@
+//! Checkpoint alignment in the window operator (Chandy–Lamport on timely's FIFO channels), apart from timely.
+//! Every source sends a marker to every window operator after the events that belong to the checkpoint. Once a
+//! source's marker for the current round has arrived, whatever that source sends next is held back until every
+//! active source's marker is in; then the round completes (a barrier carrying the operator's open windows) and
+//! what was held is admitted again. A retired source (finished, or owning nothing) is no longer waited for.
+//! After the stop round nothing completes any more.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::messages::{BarrierKind, PartitionState, STOP_ID, WindowIn};
+
+/// Where aligned items go: the window operator.
+pub trait Aligned {
+    /// An item that belongs to the current round (an event, a restored window, counters).
+    fn apply(&mut self, item: WindowIn);
+    /// The round `id` completed: everything applied so far belongs to it. `partitions` are the partition
+    /// states of every source at the cut.
+    fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>);
+}
+
+/// The alignment state of one window operator.
+pub struct Alignment {
+    active: BTreeSet<u32>,
+    last_marker: BTreeMap<u32, u64>,
+    round: u64,
+    cut: BTreeMap<u32, Vec<PartitionState>>,
+    retired: BTreeMap<u32, Vec<PartitionState>>,
+    held: VecDeque<WindowIn>,
+    stopped: bool,
+}
+
+impl Alignment {
+    /// Alignment over `peers` sources, after checkpoint `restored` (0: none).
+    pub fn new(peers: usize, restored: u64) -> Alignment {
+        Alignment {
+            active: (0..peers as u32).collect(),
+            last_marker: (0..peers as u32).map(|s| (s, restored)).collect(),
+            round: restored + 1,
+            cut: BTreeMap::new(),
+            retired: BTreeMap::new(),
+            held: VecDeque::new(),
+            stopped: false,
+        }
+    }
+
+    /// Whether items from `source` are held back: its marker for the current round is in.
+    fn blocked(&self, source: u32) -> bool {
+        self.active.contains(&source)
+            && self
+                .last_marker
+                .get(&source)
+                .is_some_and(|&m| m >= self.round)
+    }
+
+    /// Whether anything is held back (then no window may turn final: a checkpoint's open and final windows
+    /// must not overlap).
+    pub fn is_holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Admits one item: applies it, holds it back, or takes its marker (completing the round if it was the last).
+    pub fn admit(&mut self, item: WindowIn, to: &mut dyn Aligned) {
+        let from = match &item {
+            WindowIn::Event(e) => Some(e.source),
+            WindowIn::Marker(m) | WindowIn::Retire(m) => Some(m.from),
+            WindowIn::Restored(_) | WindowIn::Stats(_) => None,
+        };
+        if from.is_some_and(|s| self.blocked(s)) {
+            self.held.push_back(item);
+            return;
+        }
+        match item {
+            WindowIn::Marker(m) => {
+                self.last_marker.insert(m.from, m.id);
+                self.cut.insert(m.from, m.partitions);
+                self.try_complete(to);
+            }
+            WindowIn::Retire(m) => {
+                self.active.remove(&m.from);
+                self.cut.remove(&m.from);
+                self.retired.insert(m.from, m.partitions);
+                self.try_complete(to);
+            }
+            other => to.apply(other),
+        }
+    }
+
+    /// Completes the current round if every active source has delivered its marker.
+    fn try_complete(&mut self, to: &mut dyn Aligned) {
+        if self.stopped
+            || self.active.is_empty()
+            || !self
+                .active
+                .iter()
+                .all(|s| self.last_marker.get(s).is_some_and(|&m| m >= self.round))
+        {
+            return;
+        }
+        let min = self
+            .active
+            .iter()
+            .map(|s| self.last_marker[s])
+            .min()
+            .expect("non-empty");
+        let (id, kind) = if min == STOP_ID {
+            (self.round, BarrierKind::Stop)
+        } else {
+            (min, BarrierKind::Periodic)
+        };
+        to.barrier(id, kind, self.partitions());
+        self.stopped = kind == BarrierKind::Stop;
+        self.round = id + 1;
+        let held: Vec<WindowIn> = self.held.drain(..).collect();
+        for item in held {
+            self.admit(item, to);
+        }
+    }
+
+    /// The id and partitions of the final barrier, once the input has ended.
+    pub fn final_cut(&self) -> (u64, Vec<PartitionState>) {
+        (self.round, self.partitions())
+    }
+
+    /// The partition states of every source at the last cut, sorted by partition.
+    fn partitions(&self) -> Vec<PartitionState> {
+        let mut p: Vec<PartitionState> = self
+            .cut
+            .values()
+            .chain(self.retired.values())
+            .flatten()
+            .cloned()
+            .collect();
+        p.sort_by_key(|p| p.partition);
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{EventRec, Marker};
+
+    /// Records what the alignment lets through, in order.
+    #[derive(Default)]
+    struct Recorder {
+        seen: Vec<String>,
+    }
+
+    impl Aligned for Recorder {
+        fn apply(&mut self, item: WindowIn) {
+            if let WindowIn::Event(e) = item {
+                self.seen
+                    .push(format!("event {} from {}", e.temperature, e.source));
+            }
+        }
+        fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>) {
+            let parts: Vec<i32> = partitions.iter().map(|p| p.partition).collect();
+            self.seen.push(format!("barrier {id} {kind:?} {parts:?}"));
+        }
+    }
+
+    fn event(source: u32, n: f64) -> WindowIn {
+        WindowIn::Event(EventRec {
+            device_id: "d".into(),
+            location: "lab".into(),
+            window_end: 10_000,
+            temperature: n,
+            humidity: 0.0,
+            battery: 0.0,
+            status: model::Status::Ok,
+            source,
+        })
+    }
+
+    fn marker(id: u64, from: u32) -> Marker {
+        Marker {
+            id,
+            from,
+            to: 0,
+            partitions: vec![PartitionState {
+                partition: from as i32,
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn events_after_a_sources_marker_wait_for_the_other_sources_markers() {
+        let mut a = Alignment::new(2, 0);
+        let mut r = Recorder::default();
+        a.admit(event(0, 1.0), &mut r);
+        a.admit(WindowIn::Marker(marker(1, 0)), &mut r);
+        a.admit(event(0, 2.0), &mut r);
+        assert!(a.is_holding());
+        a.admit(event(1, 3.0), &mut r);
+        a.admit(WindowIn::Marker(marker(1, 1)), &mut r);
+        assert!(!a.is_holding());
+        assert_eq!(
+            r.seen,
+            [
+                "event 1 from 0",
+                "event 3 from 1",
+                "barrier 1 Periodic [0, 1]",
+                "event 2 from 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_retired_source_is_not_waited_for() {
+        let mut a = Alignment::new(2, 0);
+        let mut r = Recorder::default();
+        a.admit(WindowIn::Retire(marker(0, 0)), &mut r);
+        a.admit(WindowIn::Marker(marker(1, 1)), &mut r);
+        assert_eq!(r.seen, ["barrier 1 Periodic [0, 1]"]);
+        assert_eq!(a.final_cut().0, 2);
+    }
+
+    #[test]
+    fn stop_markers_complete_a_stop_round_and_nothing_after_it() {
+        let mut a = Alignment::new(2, 4);
+        let mut r = Recorder::default();
+        a.admit(WindowIn::Marker(marker(STOP_ID, 0)), &mut r);
+        a.admit(WindowIn::Marker(marker(STOP_ID, 1)), &mut r);
+        assert_eq!(r.seen, ["barrier 5 Stop [0, 1]"]);
+        a.admit(WindowIn::Marker(marker(6, 0)), &mut r);
+        a.admit(WindowIn::Marker(marker(6, 1)), &mut r);
+        assert_eq!(r.seen.len(), 1, "no round completes after the stop round");
+    }
+
+    #[test]
+    fn a_round_is_numbered_after_the_restored_checkpoint() {
+        let mut a = Alignment::new(1, 7);
+        let mut r = Recorder::default();
+        a.admit(WindowIn::Marker(marker(8, 0)), &mut r);
+        assert_eq!(r.seen, ["barrier 8 Periodic [0]"]);
+    }
+
+    #[test]
+    fn a_source_ahead_by_two_rounds_completes_them_in_order() {
+        let mut a = Alignment::new(2, 0);
+        let mut r = Recorder::default();
+        a.admit(WindowIn::Marker(marker(1, 0)), &mut r);
+        a.admit(WindowIn::Marker(marker(2, 0)), &mut r);
+        a.admit(event(0, 9.0), &mut r);
+        a.admit(WindowIn::Marker(marker(1, 1)), &mut r);
+        a.admit(WindowIn::Marker(marker(2, 1)), &mut r);
+        assert_eq!(
+            r.seen,
+            [
+                "barrier 1 Periodic [0, 1]",
+                "barrier 2 Periodic [0, 1]",
+                "event 9 from 0"
+            ]
+        );
+    }
+
+    #[test]
+    fn restored_windows_and_counters_are_never_held() {
+        let mut a = Alignment::new(2, 0);
+        let mut r = Recorder::default();
+        a.admit(WindowIn::Marker(marker(1, 0)), &mut r);
+        a.admit(WindowIn::Stats(Box::default()), &mut r);
+        assert!(!a.is_holding());
+    }
+}

@@ -1,0 +1,33 @@
+//! The checkpoint protocol, in one place: exactly-once history across any crash. Step by step (the full
+//! description, with its invariants, is `docs/ARCHITECTURE.md`, "Checkpoints"):
+//!
+//! 1. **Marker** (source, `source::operator`): every `--checkpoint-interval` each source makes its dead letters
+//!    durable, then sends marker `n` carrying its partitions' offsets, clocks and counts to every window
+//!    operator, on the same FIFO channels as its events.
+//! 2. **Alignment** ([`align`]): a window operator holds back what a source sends after its marker `n` until
+//!    every active source's marker `n` is in, then emits barrier `n` with its open windows. Windows do not turn
+//!    final while anything is held, so a checkpoint's final and open windows never overlap.
+//! 3. **Stage** (`sink::parquet`): at barrier `n` the Parquet sink writes the final windows before it to hidden
+//!    in-progress files, durable before it answers.
+//! 4. **Part** ([`parts`]): each worker writes its part of `n` (open windows, staged files; worker 0 also the
+//!    partition states) to `pending-n/part-w<j>.json`, atomically.
+//! 5. **Commit** ([`commit`]): worker 0, once every worker's part of `n` is in, merges them into the manifest
+//!    `ckpt-n.json` (atomic write: the commit point), then renames the staged files into place, prunes old
+//!    manifests and commits the offsets to the consumer group (for lag tools; the manifest stays the truth).
+//! 6. **Restore** ([`restore`]): on start the newest manifest that parses and matches the job's settings is
+//!    restored: its renames are finished, visible files of newer checkpoints and every in-progress file are
+//!    deleted, sources seek to its offsets with its clocks, and its open windows are re-sent to the workers
+//!    that own their devices (any `-w`).
+//! 7. **Stop** ([`stop`]): on Ctrl-C each source sends marker `STOP_ID` and reads nothing more; the round
+//!    completes as a `Stop` barrier, and the worker loop waits until it is committed. A bounded run ends with a
+//!    `Final` barrier instead, once every window is final.
+//!
+//! Invariant: a (device, window) is in the history iff a committed manifest covers the barrier it preceded; its
+//! events are then behind the manifest's offsets, so a restored job never counts them again.
+
+pub mod align;
+pub mod commit;
+pub mod parts;
+pub mod restore;
+pub mod stop;
+pub mod store;

@@ -1,0 +1,72 @@
+//! Step 4 of the protocol (see `checkpoint/mod.rs`): each worker writes its part of a checkpoint once its
+//! Parquet sink has staged the files of the barrier, and tells the committer. A part that cannot be written
+//! (or a barrier whose files could not be staged) is counted and the checkpoint does not commit; for the
+//! final checkpoint of a bounded run that fails the run.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+
+use crate::checkpoint::stop::StopProgress;
+use crate::checkpoint::store::{self, FileCheckpoint, Part, PartitionCheckpoint, WindowCheckpoint};
+use crate::errors::{ErrorKind, ErrorLog};
+use crate::messages::{BarrierKind, PartDone, Staged};
+
+/// This worker's part of the checkpoint a staged barrier closes.
+pub fn part_of(out: &std::path::Path, worker: usize, staged: &Staged) -> Option<Part> {
+    let files = staged.files.as_ref()?;
+    let b = &staged.barrier;
+    Some(Part {
+        id: b.id,
+        worker,
+        windows: b.windows.iter().map(WindowCheckpoint::from).collect(),
+        partitions: b.partitions.iter().map(PartitionCheckpoint::from).collect(),
+        files: files.iter().map(|f| FileCheckpoint::of(out, f)).collect(),
+    })
+}
+
+/// Builds the part writer: staged barriers in, written parts out (to the committer).
+pub fn write_parts<'s>(
+    staged: StreamVec<'s, u64, Staged>,
+    out: PathBuf,
+    worker: usize,
+    progress: Rc<StopProgress>,
+    errors: Rc<ErrorLog>,
+) -> StreamVec<'s, u64, PartDone> {
+    staged.unary::<CapacityContainerBuilder<Vec<PartDone>>, _, _, _>(
+        Pipeline,
+        "CheckpointPart",
+        move |_, _| {
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    for s in data.drain(..) {
+                        let (id, kind) = (s.barrier.id, s.barrier.kind);
+                        let written = match part_of(&out, worker, &s) {
+                            Some(part) => store::write_part(&out, &part).map_err(|e| {
+                                errors.record(
+                                    ErrorKind::CheckpointPart,
+                                    &format!("cannot write part of checkpoint {id}; it will not commit: {e:#}"),
+                                )
+                            }),
+                            None => Err(()),
+                        };
+                        if written.is_err() {
+                            if kind == BarrierKind::Final {
+                                progress.final_failed.set(true);
+                            }
+                            continue;
+                        }
+                        if kind == BarrierKind::Stop {
+                            progress.part_written.set(true);
+                        }
+                        output.session(&cap).give(PartDone { id, worker, kind });
+                    }
+                });
+            }
+        },
+    )
+}

@@ -1,0 +1,403 @@
+//! The messages that travel between the dataflow's operators, in the order data meets them: raw records, events
+//! and dead letters (source), checkpoint markers and counters (source → window), aggregates and barriers (window →
+//! sinks), staged files and written parts (Parquet sink → checkpoint), and the fleet views' rows (fleet →
+//! `latest.json`). This module is the leaf of the crate: it imports no stage, so that stages only import it and
+//! never each other's internals. The checkpoint *files* have their own types (`checkpoint::store`); these are the
+//! in-flight payloads only. See `docs/ARCHITECTURE.md` ("Message types").
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use compact_str::CompactString;
+use model::{Aggregate, WindowAgg};
+use serde::{Deserialize, Serialize};
+
+/// One record as read from a partition, borrowed from the reader's buffer.
+pub struct RawRecord<'a> {
+    /// Partition (for a replay file: the worker's byte range).
+    pub partition: i32,
+    /// Offset within the partition (for a replay file: the line's byte offset).
+    pub offset: i64,
+    /// Record key.
+    pub key: Option<&'a [u8]>,
+    /// Record value (`None`: tombstone).
+    pub value: Option<&'a [u8]>,
+}
+
+/// A valid, on-time event on its way to the window operator. Its strings are `CompactString`s: ids and
+/// locations of up to 24 bytes (the usual ones) live inline, so an event costs no heap allocation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventRec {
+    /// Device id.
+    pub device_id: CompactString,
+    /// Device location.
+    pub location: CompactString,
+    /// End of the event's window, ms.
+    pub window_end: u64,
+    /// Temperature.
+    pub temperature: f64,
+    /// Humidity.
+    pub humidity: f64,
+    /// Battery.
+    pub battery: f64,
+    /// Status.
+    pub status: model::Status,
+    /// Global index of the worker whose source read it (for checkpoint alignment).
+    pub source: u32,
+}
+
+/// A bad or late record on its way to the dead-letter output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Reason code (`late` or one of `model::BadEvent::CODES`).
+    pub reason: String,
+    /// Human-readable detail.
+    pub detail: String,
+    /// Partition it was read from.
+    pub partition: i32,
+    /// Offset it was read at.
+    pub offset: i64,
+    /// Record key.
+    pub key: Option<Vec<u8>>,
+    /// Original payload.
+    pub payload: Option<Vec<u8>>,
+    /// Event time, when the event was valid but late.
+    pub ts: Option<u64>,
+    /// Window end, when the event was valid but late.
+    pub window_end: Option<u64>,
+    /// Partition watermark it was judged against, when late.
+    pub watermark: Option<u64>,
+}
+
+/// What a source has counted of the records it read (of one partition, or summed over a worker's).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordCounts {
+    /// Records read.
+    pub records: u64,
+    /// Valid on-time events.
+    pub events: u64,
+    /// Late events.
+    pub late: u64,
+    /// Bad events per reason.
+    pub bad_by_reason: BTreeMap<String, u64>,
+}
+
+impl RecordCounts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &RecordCounts) {
+        self.records += other.records;
+        self.events += other.events;
+        self.late += other.late;
+        for (reason, n) in &other.bad_by_reason {
+            *self.bad_by_reason.entry(reason.clone()).or_default() += n;
+        }
+    }
+
+    /// Bad events of every reason.
+    pub fn bad(&self) -> u64 {
+        self.bad_by_reason.values().sum()
+    }
+}
+
+/// The event-time state of a partition: what its watermark is made of.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockState {
+    /// Newest event time seen.
+    pub max_ts: Option<u64>,
+    /// Lowest watermark the partition may report (set when it woke from idleness).
+    pub floor: u64,
+}
+
+/// Where a source stands in one partition, as carried by a checkpoint marker.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// Partition.
+    pub partition: i32,
+    /// Next offset to read.
+    pub next_offset: i64,
+    /// Its event-time clock.
+    pub clock: ClockState,
+    /// What was read from it so far.
+    pub counts: RecordCounts,
+}
+
+/// Cumulative counters of one worker, sent to the snapshot writer every trigger.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerStats {
+    /// Global worker index.
+    pub worker: usize,
+    /// Records read, on time, late and bad, over the worker's partitions.
+    pub counts: RecordCounts,
+    /// Records per second over the last interval.
+    pub input_rate: f64,
+    /// Mean milliseconds per non-empty batch over the last interval.
+    pub batch_ms: f64,
+    /// Unread records in owned partitions.
+    pub lag: u64,
+    /// This worker's watermark (`None` once finished or when it owns nothing).
+    pub watermark: Option<u64>,
+    /// Errors met inside this worker's operators, per kind (see `errors`).
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// A checkpoint marker (or, as [`WindowIn::Retire`], a source's goodbye). Sent by every source to every window
+/// operator on the same channels as its events: everything a source sent before its marker belongs to the
+/// checkpoint, everything after it to the next.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Marker {
+    /// Checkpoint id ([`STOP_ID`] for the last checkpoint before a requested stop).
+    pub id: u64,
+    /// Global index of the sending source's worker.
+    pub from: u32,
+    /// Global index of the receiving worker.
+    pub to: u32,
+    /// State of the sender's partitions at the marker.
+    pub partitions: Vec<PartitionState>,
+}
+
+/// Marker id of the checkpoint taken when the job is asked to stop.
+pub const STOP_ID: u64 = u64::MAX;
+
+/// The running state of one device's open window: restored from a checkpoint into the window operator, and
+/// carried out of it by a barrier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpenWindow {
+    /// Window end, ms (the window's identity within a device).
+    pub end: u64,
+    /// Device.
+    pub device: CompactString,
+    /// The device's latest location in the window.
+    pub location: CompactString,
+    /// Running aggregate.
+    pub agg: WindowAgg,
+}
+
+/// What a restored checkpoint hands to one worker's operators: where its sources resume and the open windows it
+/// re-injects.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resume {
+    /// The checkpoint restored (0: none, a fresh start).
+    pub checkpoint: u64,
+    /// Every partition's state at that checkpoint (each source takes the ones it owns).
+    pub partitions: Vec<PartitionState>,
+    /// This worker's share of the checkpoint's open windows (it sends them to the workers owning the devices).
+    pub windows: Vec<OpenWindow>,
+}
+
+/// What reaches the window operator, exchanged by device (events, restored windows) or by target worker
+/// (markers).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WindowIn {
+    /// A valid on-time event.
+    Event(EventRec),
+    /// An open window restored from a checkpoint (boxed, like the counters: the rare variants stay out of the
+    /// size of every event on the exchange).
+    Restored(Box<OpenWindow>),
+    /// A checkpoint marker.
+    Marker(Marker),
+    /// The source has finished (bounded end) or owns nothing: expect no more markers from it.
+    Retire(Marker),
+    /// A source's counters, passed on to the snapshot writer (routed to worker 0).
+    Stats(Box<WorkerStats>),
+}
+
+impl WindowIn {
+    /// The end of the window this item belongs to, for the items that belong to one.
+    pub fn window_end(&self) -> Option<u64> {
+        match self {
+            WindowIn::Event(e) => Some(e.window_end),
+            WindowIn::Restored(w) => Some(w.end),
+            _ => None,
+        }
+    }
+
+    /// The exchange route: by device for data, by target worker for markers, worker 0 for counters.
+    pub fn route(&self) -> u64 {
+        match self {
+            WindowIn::Event(e) => device_route(&e.device_id),
+            WindowIn::Restored(w) => device_route(&w.device),
+            WindowIn::Marker(m) | WindowIn::Retire(m) => m.to as u64,
+            WindowIn::Stats(_) => 0,
+        }
+    }
+}
+
+/// Routes a device to a worker: 64-bit FNV-1a of the id's bytes. A fixed algorithm (unlike the standard
+/// library's `DefaultHasher`, which may change between builds), so every process of a cluster, and every build
+/// of a restarted job, sends a device to the same worker.
+pub fn device_route(device_id: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    device_id
+        .bytes()
+        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+/// An aggregate leaving the window operator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowOut {
+    /// The aggregate.
+    pub agg: Aggregate,
+    /// Location of the device (as of its latest event in the window).
+    pub location: String,
+    /// Final (the watermark passed the window end) or live.
+    pub is_final: bool,
+}
+
+/// Why a barrier was emitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BarrierKind {
+    /// A periodic checkpoint.
+    Periodic,
+    /// The last checkpoint before a requested stop.
+    Stop,
+    /// The input has ended: every window is final.
+    Final,
+}
+
+/// A checkpoint boundary in the window operator's output: every final window before it belongs to checkpoint
+/// `id`, together with the open windows it carries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Barrier {
+    /// Checkpoint id.
+    pub id: u64,
+    /// Why.
+    pub kind: BarrierKind,
+    /// Open windows of this worker.
+    pub windows: Vec<OpenWindow>,
+    /// Partition states at the cut (worker 0 only; it hears every source).
+    pub partitions: Vec<PartitionState>,
+}
+
+/// What the window operator emits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WindowMsg {
+    /// A live or final aggregate.
+    Agg(WindowOut),
+    /// A checkpoint boundary.
+    Barrier(Barrier),
+    /// A source's counters, on their way to the snapshot writer.
+    Stats(WorkerStats),
+}
+
+/// A complete file written under a hidden name, waiting for its checkpoint to make it visible.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StagedFile {
+    /// Hidden in-progress path (ignored by readers).
+    pub hidden: PathBuf,
+    /// Final `part-*.parquet` path.
+    pub visible: PathBuf,
+}
+
+/// The Parquet sink's answer to a barrier: the files holding the final windows before it (`None`: they could
+/// not be written, and the checkpoint must not commit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Staged {
+    /// The barrier.
+    pub barrier: Barrier,
+    /// Its files.
+    pub files: Option<Vec<StagedFile>>,
+}
+
+/// A worker's part of checkpoint `id` is written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PartDone {
+    /// Checkpoint id.
+    pub id: u64,
+    /// Global worker index.
+    pub worker: usize,
+    /// Why the checkpoint was taken.
+    pub kind: BarrierKind,
+}
+
+/// The rollup of one location (fleet view). Floats travel as bit patterns so that rows are `Ord` and hashable,
+/// as differential dataflow requires.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct RollupRow {
+    /// Devices.
+    pub devices: u64,
+    /// Events.
+    pub events: u64,
+    /// Event-weighted mean temperature (bits).
+    pub avg_temperature: u64,
+    /// Event-weighted mean humidity (bits).
+    pub avg_humidity: u64,
+    /// Lowest battery (bits).
+    pub min_battery: u64,
+    /// Warn statuses.
+    pub warn_count: u64,
+    /// Error statuses.
+    pub error_count: u64,
+}
+
+/// One alert of the fleet's alert view.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AlertRow {
+    /// Device.
+    pub device_id: String,
+    /// Kind.
+    pub kind: String,
+    /// Value that raised it (bits).
+    pub value: u64,
+    /// Window end, ms.
+    pub window_end: u64,
+}
+
+/// What reaches the `latest.json` writer on worker 0.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum LatestIn {
+    /// A live or final aggregate.
+    Agg(WindowOut),
+    /// A worker's counters.
+    Stats(WorkerStats),
+    /// A change of the per-location rollup: `(location, row, diff)`.
+    Rollup(String, RollupRow, isize),
+    /// A change of the alert set.
+    Alert(AlertRow, isize),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_route_is_fixed_across_builds() {
+        // FNV-1a test vectors: the route of a device must never change, or a restored job would send a device's
+        // open windows to another worker than its new events.
+        assert_eq!(device_route(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(device_route("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(device_route("foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn markers_are_routed_to_their_target_worker_and_counters_to_worker_0() {
+        let m = Marker {
+            id: 3,
+            from: 1,
+            to: 2,
+            partitions: Vec::new(),
+        };
+        assert_eq!(WindowIn::Marker(m.clone()).route(), 2);
+        assert_eq!(WindowIn::Retire(m).route(), 2);
+        assert_eq!(WindowIn::Stats(Box::default()).route(), 0);
+    }
+
+    #[test]
+    fn record_counts_add_up_per_reason() {
+        let mut a = RecordCounts {
+            records: 3,
+            events: 1,
+            late: 1,
+            bad_by_reason: [("not_json".to_string(), 1)].into(),
+        };
+        let b = RecordCounts {
+            records: 2,
+            events: 0,
+            late: 0,
+            bad_by_reason: [("not_json".to_string(), 1), ("tombstone".to_string(), 1)].into(),
+        };
+        a.add(&b);
+        assert_eq!((a.records, a.events, a.late, a.bad()), (5, 1, 1, 3));
+        assert_eq!(a.bad_by_reason["not_json"], 2);
+    }
+}

@@ -1,0 +1,273 @@
+//! The per-record rules of a source, apart from timely: parse and validate a raw record, judge a valid event
+//! late or on time against the watermark of the partition it was read from, and keep every partition's offset,
+//! clock and counts. Every record read ends as exactly one [`Outcome`]: an event for the windows or a dead letter
+//! with its reason, so nothing is dropped silently and the counts add up to the records read.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::messages::{DeadLetter, EventRec, PartitionState, RawRecord, RecordCounts};
+use crate::parse::{Parsed, late_letter, parse_record};
+use crate::source::watermark::{PartitionClock, is_late};
+
+/// What became of one record.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// A valid, on-time event.
+    Event(EventRec),
+    /// A bad or late record.
+    Dead(DeadLetter),
+}
+
+/// The state of the partitions one source owns.
+pub struct Intake {
+    parts: BTreeMap<i32, PartitionState>,
+    clock: PartitionClock,
+    window_ms: u64,
+    source: u32,
+}
+
+impl Intake {
+    /// Intake for `owned` partitions of global worker `source`, each starting at `next_offset(p)`.
+    pub fn new(
+        owned: &[i32],
+        next_offset: &dyn Fn(i32) -> i64,
+        source: u32,
+        window_ms: u64,
+        lateness_ms: u64,
+        idle_timeout: Duration,
+    ) -> Intake {
+        let parts = owned
+            .iter()
+            .map(|&p| {
+                let state = PartitionState {
+                    partition: p,
+                    next_offset: next_offset(p),
+                    ..Default::default()
+                };
+                (p, state)
+            })
+            .collect();
+        Intake {
+            parts,
+            clock: PartitionClock::new(owned, lateness_ms, idle_timeout),
+            window_ms,
+            source,
+        }
+    }
+
+    /// Takes over the state a checkpoint recorded for the partitions this intake owns (others are ignored).
+    pub fn restore(&mut self, saved: &[PartitionState]) {
+        for s in saved {
+            if let Some(part) = self.parts.get_mut(&s.partition) {
+                self.clock.restore(s.partition, s.clock);
+                *part = s.clone();
+            }
+        }
+    }
+
+    /// Starts a batch of reads at `now` (see [`PartitionClock::start_batch`]).
+    pub fn start_batch(&mut self, now: Instant) {
+        self.clock.start_batch(now);
+    }
+
+    /// Judges one record; `worker_floor` is the source's current watermark (its capability).
+    pub fn take(
+        &mut self,
+        raw: &RawRecord<'_>,
+        rules: model::Validation,
+        worker_floor: u64,
+    ) -> Outcome {
+        let part = self
+            .parts
+            .get_mut(&raw.partition)
+            .expect("a reader yields only the partitions it owns");
+        part.next_offset = raw.offset + 1;
+        part.counts.records += 1;
+        match parse_record(raw, rules, self.window_ms) {
+            Parsed::Event { mut event, ts } => {
+                let wm = self.clock.observe(raw.partition, ts, worker_floor);
+                if is_late(event.window_end, wm) {
+                    part.counts.late += 1;
+                    Outcome::Dead(late_letter(raw, ts, event.window_end, wm))
+                } else {
+                    part.counts.events += 1;
+                    event.source = self.source;
+                    Outcome::Event(event)
+                }
+            }
+            Parsed::Bad(letter) => {
+                self.clock.touch(raw.partition, worker_floor);
+                *part
+                    .counts
+                    .bad_by_reason
+                    .entry(letter.reason.clone())
+                    .or_default() += 1;
+                Outcome::Dead(letter)
+            }
+        }
+    }
+
+    /// Marks `partition` as finished (its bounded end is reached).
+    pub fn finish(&mut self, partition: i32) {
+        self.clock.finish(partition);
+    }
+
+    /// The worker's watermark (`None`: every partition finished, or none owned); see
+    /// [`PartitionClock::worker_watermark`].
+    pub fn watermark(&mut self, now_ms: u64, may_idle: &dyn Fn(i32) -> bool) -> Option<u64> {
+        self.clock.worker_watermark(now_ms, may_idle)
+    }
+
+    /// Every owned partition's state now, as a checkpoint marker carries it.
+    pub fn cut(&self) -> Vec<PartitionState> {
+        self.parts
+            .values()
+            .map(|p| PartitionState {
+                clock: self.clock.state(p.partition),
+                ..p.clone()
+            })
+            .collect()
+    }
+
+    /// The counts summed over the owned partitions.
+    pub fn totals(&self) -> RecordCounts {
+        let mut total = RecordCounts::default();
+        for p in self.parts.values() {
+            total.add(&p.counts);
+        }
+        total
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_730_638_574_123;
+    const RULES: model::Validation = model::Validation {
+        now_ms: NOW,
+        max_future_ms: 3_600_000,
+    };
+
+    fn intake() -> Intake {
+        Intake::new(
+            &[0, 1],
+            &|p| p as i64 * 100,
+            3,
+            10_000,
+            60_000,
+            Duration::from_secs(30),
+        )
+    }
+
+    fn event(ts: u64) -> Vec<u8> {
+        format!(
+            r#"{{"device_id":"d","ts":{ts},"temperature":1,"humidity":2,"battery":3,"status":"ok","location":"lab"}}"#
+        )
+        .into_bytes()
+    }
+
+    fn raw(partition: i32, offset: i64, value: &[u8]) -> RawRecord<'_> {
+        RawRecord {
+            partition,
+            offset,
+            key: None,
+            value: Some(value),
+        }
+    }
+
+    #[test]
+    fn on_time_event_goes_to_the_windows_marked_with_its_source() {
+        let mut i = intake();
+        let v = event(NOW);
+        match i.take(&raw(0, 5, &v), RULES, 0) {
+            Outcome::Event(e) => {
+                assert_eq!((e.source, e.window_end), (3, NOW - NOW % 10_000 + 10_000))
+            }
+            Outcome::Dead(l) => panic!("{l:?}"),
+        }
+        let cut = i.cut();
+        assert_eq!((cut[0].next_offset, cut[0].counts.events), (6, 1));
+        assert_eq!(cut[0].clock.max_ts, Some(NOW));
+        assert_eq!(
+            cut[1].next_offset, 100,
+            "untouched partition keeps its start"
+        );
+    }
+
+    #[test]
+    fn event_behind_its_partition_watermark_is_a_late_dead_letter() {
+        let mut i = intake();
+        let newest = event(NOW);
+        i.take(&raw(0, 0, &newest), RULES, 0);
+        let old = event(NOW - 120_000);
+        match i.take(&raw(0, 1, &old), RULES, 0) {
+            Outcome::Dead(l) => {
+                assert_eq!(l.reason, "late");
+                assert_eq!(l.watermark, Some(NOW - 60_000));
+                assert_eq!(l.offset, 1);
+            }
+            Outcome::Event(e) => panic!("accepted {e:?}"),
+        }
+        // The same old event on the other partition, whose watermark is still 0, is on time.
+        assert!(matches!(
+            i.take(&raw(1, 100, &old), RULES, 0),
+            Outcome::Event(_)
+        ));
+        let t = i.totals();
+        assert_eq!((t.records, t.events, t.late), (3, 2, 1));
+    }
+
+    #[test]
+    fn bad_records_are_counted_per_reason() {
+        let mut i = intake();
+        i.take(&raw(1, 100, b"{oops"), RULES, 0);
+        i.take(&raw(1, 101, b""), RULES, 0);
+        i.take(&raw(1, 102, b"{oops"), RULES, 0);
+        let t = i.totals();
+        assert_eq!(t.records, 3);
+        assert_eq!(t.bad(), 3);
+        assert_eq!(t.bad_by_reason["not_json"], 2);
+    }
+
+    #[test]
+    fn restored_intake_continues_offsets_counts_and_late_decisions() {
+        let mut a = intake();
+        let newest = event(NOW);
+        a.take(&raw(0, 7, &newest), RULES, 0);
+        let mut b = intake();
+        b.restore(&a.cut());
+        assert_eq!(b.cut(), a.cut());
+        let old = event(NOW - 120_000);
+        assert_eq!(
+            a.take(&raw(0, 8, &old), RULES, 0),
+            b.take(&raw(0, 8, &old), RULES, 0)
+        );
+    }
+
+    #[test]
+    fn restore_ignores_partitions_owned_by_other_workers() {
+        let mut i = intake();
+        i.restore(&[PartitionState {
+            partition: 9,
+            next_offset: 42,
+            ..Default::default()
+        }]);
+        assert_eq!(
+            i.cut().iter().map(|p| p.partition).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
+    }
+
+    #[test]
+    fn finished_partitions_release_the_watermark() {
+        let mut i = intake();
+        let v = event(NOW);
+        i.take(&raw(0, 0, &v), RULES, 0);
+        i.finish(1);
+        assert_eq!(i.watermark(NOW, &|_| false), Some(NOW - 60_000));
+        i.finish(0);
+        assert_eq!(i.watermark(NOW, &|_| false), None);
+    }
+}
