@@ -114,6 +114,25 @@ pub fn producer_args(ctx: &Ctx, topic: &Topic, partitions: i32, devices: u64) ->
     ]
 }
 
+/// A producer command for `topic` at `rate` messages per second per device, for `duration`.
+pub fn paced_producer(
+    ctx: &Ctx,
+    topic: &Topic,
+    partitions: i32,
+    devices: u64,
+    rate: f64,
+    duration: Duration,
+) -> std::process::Command {
+    let mut cmd = ctx.command("producer");
+    cmd.args(producer_args(ctx, topic, partitions, devices))
+        .args(["--rate", &rate.to_string()])
+        .arg(format!(
+            "--duration={}",
+            humantime::format_duration(duration)
+        ));
+    cmd
+}
+
 /// Fills `topic` with `events` records as fast as the broker takes them.
 pub fn prefill(
     ctx: &Ctx,

@@ -12,7 +12,7 @@ use model::LatestDoc;
 
 use crate::ctx::Ctx;
 use crate::input::human;
-use crate::kafka::{Topic, producer_args};
+use crate::kafka::{Topic, paced_producer};
 use crate::proc;
 use crate::report::{Row, load_average};
 
@@ -156,13 +156,7 @@ pub fn latency(ctx: &Ctx, run: &LatencyRun) -> Result<()> {
     .collect();
     let mut dataflow = proc::start_live_job(ctx, &topic.name, &args, run.workers, &dir)?;
 
-    let mut cmd = ctx.command("producer");
-    cmd.args(producer_args(ctx, &topic, partitions, run.devices))
-        .args(["--rate", &run.rate.to_string()])
-        .arg(format!(
-            "--duration={}",
-            humantime::format_duration(run.duration)
-        ));
+    let cmd = paced_producer(ctx, &topic, partitions, run.devices, run.rate, run.duration);
     let produce_start = model::time::now_ms();
     let mut producer = proc::spawn(cmd, "producer", &dir)?;
 

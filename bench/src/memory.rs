@@ -10,7 +10,7 @@ use model::LatestDoc;
 
 use crate::ctx::Ctx;
 use crate::input::human;
-use crate::kafka::{Topic, producer_args};
+use crate::kafka::{Topic, paced_producer};
 use crate::proc;
 use crate::report::{Row, load_average};
 
@@ -48,13 +48,7 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
         proc::start_live_job(ctx, &topic.name, &run.dataflow_args, run.workers, &dir)?;
     let idle_rss = dataflow.rss_kb().map_or(0, |r| r.0);
 
-    let mut cmd = ctx.command("producer");
-    cmd.args(producer_args(ctx, &topic, partitions, run.devices))
-        .args(["--rate", &run.rate.to_string()])
-        .arg(format!(
-            "--duration={}",
-            humantime::format_duration(run.duration)
-        ));
+    let cmd = paced_producer(ctx, &topic, partitions, run.devices, run.rate, run.duration);
     let started = Instant::now();
     let mut producer = proc::spawn(cmd, "producer", &dir)?;
     let mut samples = Vec::new();

@@ -11,18 +11,21 @@ use clap::Parser;
 use dataflow::checkpoint::{restore, stop};
 use dataflow::config::Args;
 use dataflow::{pipeline, source};
+use tracing_subscriber::EnvFilter;
 
-fn main() {
+fn main() -> std::process::ExitCode {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    if let Err(err) = run(Args::parse()) {
-        eprintln!("dataflow: error: {err:#}");
-        std::process::exit(1);
-    }
+    run(Args::parse()).map_or_else(
+        |err| {
+            eprintln!("dataflow: error: {err:#}");
+            std::process::ExitCode::FAILURE
+        },
+        |()| std::process::ExitCode::SUCCESS,
+    )
 }
 
 fn run(args: Args) -> Result<()> {

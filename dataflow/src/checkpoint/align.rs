@@ -184,69 +184,86 @@ mod tests {
         }
     }
 
+    /// Admits `items` into a fresh alignment over `peers` sources after checkpoint `restored`; returns it and
+    /// what it let through.
+    fn align(peers: usize, restored: u64, items: Vec<WindowIn>) -> (Alignment, Vec<String>) {
+        let mut a = Alignment::new(peers, restored);
+        let mut r = Recorder::default();
+        for item in items {
+            a.admit(item, &mut r);
+        }
+        (a, r.seen)
+    }
+
+    fn mark(id: u64, from: u32) -> WindowIn {
+        WindowIn::Marker(marker(id, from))
+    }
+
     #[test]
     fn events_after_a_sources_marker_wait_for_the_other_sources_markers() {
-        let mut a = Alignment::new(2, 0);
-        let mut r = Recorder::default();
-        a.admit(event(0, 1.0), &mut r);
-        a.admit(WindowIn::Marker(marker(1, 0)), &mut r);
-        a.admit(event(0, 2.0), &mut r);
+        let items = vec![event(0, 1.0), mark(1, 0), event(0, 2.0), event(1, 3.0)];
+        let (mut a, _) = align(2, 0, items);
         assert!(a.is_holding());
-        a.admit(event(1, 3.0), &mut r);
-        a.admit(WindowIn::Marker(marker(1, 1)), &mut r);
+        let mut r = Recorder::default();
+        a.admit(mark(1, 1), &mut r);
         assert!(!a.is_holding());
+        assert_eq!(r.seen, ["barrier 1 Periodic [0, 1]", "event 2 from 0"]);
+        let (_, seen) = align(
+            2,
+            0,
+            vec![
+                event(0, 1.0),
+                mark(1, 0),
+                event(0, 2.0),
+                event(1, 3.0),
+                mark(1, 1),
+            ],
+        );
         assert_eq!(
-            r.seen,
+            seen,
             [
                 "event 1 from 0",
                 "event 3 from 1",
                 "barrier 1 Periodic [0, 1]",
-                "event 2 from 0",
+                "event 2 from 0"
             ]
         );
     }
 
     #[test]
     fn a_retired_source_is_not_waited_for() {
-        let mut a = Alignment::new(2, 0);
-        let mut r = Recorder::default();
-        a.admit(WindowIn::Retire(marker(0, 0)), &mut r);
-        a.admit(WindowIn::Marker(marker(1, 1)), &mut r);
-        assert_eq!(r.seen, ["barrier 1 Periodic [0, 1]"]);
+        let (a, seen) = align(2, 0, vec![WindowIn::Retire(marker(0, 0)), mark(1, 1)]);
+        assert_eq!(seen, ["barrier 1 Periodic [0, 1]"]);
         assert_eq!(a.final_cut().0, 2);
     }
 
     #[test]
     fn stop_markers_complete_a_stop_round_and_nothing_after_it() {
-        let mut a = Alignment::new(2, 4);
-        let mut r = Recorder::default();
-        a.admit(WindowIn::Marker(marker(STOP_ID, 0)), &mut r);
-        a.admit(WindowIn::Marker(marker(STOP_ID, 1)), &mut r);
-        assert_eq!(r.seen, ["barrier 5 Stop [0, 1]"]);
-        a.admit(WindowIn::Marker(marker(6, 0)), &mut r);
-        a.admit(WindowIn::Marker(marker(6, 1)), &mut r);
-        assert_eq!(r.seen.len(), 1, "no round completes after the stop round");
+        let items = vec![mark(STOP_ID, 0), mark(STOP_ID, 1), mark(6, 0), mark(6, 1)];
+        let (_, seen) = align(2, 4, items);
+        assert_eq!(
+            seen,
+            ["barrier 5 Stop [0, 1]"],
+            "no round completes after the stop round"
+        );
     }
 
     #[test]
     fn a_round_is_numbered_after_the_restored_checkpoint() {
-        let mut a = Alignment::new(1, 7);
-        let mut r = Recorder::default();
-        a.admit(WindowIn::Marker(marker(8, 0)), &mut r);
-        assert_eq!(r.seen, ["barrier 8 Periodic [0]"]);
+        assert_eq!(align(1, 7, vec![mark(8, 0)]).1, ["barrier 8 Periodic [0]"]);
     }
 
     #[test]
     fn a_source_ahead_by_two_rounds_completes_them_in_order() {
-        let mut a = Alignment::new(2, 0);
-        let mut r = Recorder::default();
-        a.admit(WindowIn::Marker(marker(1, 0)), &mut r);
-        a.admit(WindowIn::Marker(marker(2, 0)), &mut r);
-        a.admit(event(0, 9.0), &mut r);
-        a.admit(WindowIn::Marker(marker(1, 1)), &mut r);
-        a.admit(WindowIn::Marker(marker(2, 1)), &mut r);
+        let items = vec![
+            mark(1, 0),
+            mark(2, 0),
+            event(0, 9.0),
+            mark(1, 1),
+            mark(2, 1),
+        ];
         assert_eq!(
-            r.seen,
+            align(2, 0, items).1,
             [
                 "barrier 1 Periodic [0, 1]",
                 "barrier 2 Periodic [0, 1]",
@@ -257,10 +274,7 @@ mod tests {
 
     #[test]
     fn restored_windows_and_counters_are_never_held() {
-        let mut a = Alignment::new(2, 0);
-        let mut r = Recorder::default();
-        a.admit(WindowIn::Marker(marker(1, 0)), &mut r);
-        a.admit(WindowIn::Stats(Box::default()), &mut r);
+        let (a, _) = align(2, 0, vec![mark(1, 0), WindowIn::Stats(Box::default())]);
         assert!(!a.is_holding());
     }
 }

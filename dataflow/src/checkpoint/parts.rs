@@ -6,14 +6,12 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
 
 use crate::checkpoint::stop::StopProgress;
 use crate::checkpoint::store::{self, FileCheckpoint, Part, PartitionCheckpoint, WindowCheckpoint};
 use crate::errors::{ErrorKind, ErrorLog};
+use crate::in_order::filter_map_in_order;
 use crate::messages::{BarrierKind, PartDone, Staged};
 
 /// This worker's part of the checkpoint a staged barrier closes.
@@ -37,36 +35,25 @@ pub fn write_parts<'s>(
     progress: Rc<StopProgress>,
     errors: Rc<ErrorLog>,
 ) -> StreamVec<'s, u64, PartDone> {
-    staged.unary::<CapacityContainerBuilder<Vec<PartDone>>, _, _, _>(
-        Pipeline,
-        "CheckpointPart",
-        move |_, _| {
-            move |input, output| {
-                input.for_each(|cap, data| {
-                    for s in data.drain(..) {
-                        let (id, kind) = (s.barrier.id, s.barrier.kind);
-                        let written = match part_of(&out, worker, &s) {
-                            Some(part) => store::write_part(&out, &part).map_err(|e| {
-                                errors.record(
-                                    ErrorKind::CheckpointPart,
-                                    &format!("cannot write part of checkpoint {id}; it will not commit: {e:#}"),
-                                )
-                            }),
-                            None => Err(()),
-                        };
-                        if written.is_err() {
-                            if kind == BarrierKind::Final {
-                                progress.final_failed.set(true);
-                            }
-                            continue;
-                        }
-                        if kind == BarrierKind::Stop {
-                            progress.part_written.set(true);
-                        }
-                        output.session(&cap).give(PartDone { id, worker, kind });
-                    }
-                });
+    filter_map_in_order(staged, "CheckpointPart", move |s| {
+        let (id, kind) = (s.barrier.id, s.barrier.kind);
+        let written = match part_of(&out, worker, &s) {
+            Some(part) => store::write_part(&out, &part).map_err(|e| {
+                let why =
+                    format!("cannot write part of checkpoint {id}; it will not commit: {e:#}");
+                errors.record(ErrorKind::CheckpointPart, &why)
+            }),
+            None => Err(()),
+        };
+        if written.is_err() {
+            if kind == BarrierKind::Final {
+                progress.final_failed.set(true);
             }
-        },
-    )
+            return None;
+        }
+        if kind == BarrierKind::Stop {
+            progress.part_written.set(true);
+        }
+        Some(PartDone { id, worker, kind })
+    })
 }

@@ -4,7 +4,6 @@
 //! commits, loading the newest manifest on start and bringing the output folder in line with it. The file types
 //! here are the on-disk format; the in-flight payloads they are made from live in `messages`.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -34,14 +33,9 @@ pub struct PartitionCheckpoint {
     pub max_ts: Option<u64>,
     /// Lowest watermark the partition may report (set when it woke from idleness).
     pub floor: u64,
-    /// Records read.
-    pub records: u64,
-    /// Valid on-time events.
-    pub events: u64,
-    /// Late events.
-    pub late: u64,
-    /// Bad events per reason.
-    pub bad_by_reason: BTreeMap<String, u64>,
+    /// Records read, on time, late and bad (stored flat: `records`, `events`, `late`, `bad_by_reason`).
+    #[serde(flatten)]
+    pub counts: RecordCounts,
 }
 
 /// One open window of one device at a checkpoint.
@@ -73,10 +67,7 @@ impl From<&PartitionState> for PartitionCheckpoint {
             next_offset: p.next_offset,
             max_ts: p.clock.max_ts,
             floor: p.clock.floor,
-            records: p.counts.records,
-            events: p.counts.events,
-            late: p.counts.late,
-            bad_by_reason: p.counts.bad_by_reason.clone(),
+            counts: p.counts.clone(),
         }
     }
 }
@@ -90,12 +81,7 @@ impl From<&PartitionCheckpoint> for PartitionState {
                 max_ts: p.max_ts,
                 floor: p.floor,
             },
-            counts: RecordCounts {
-                records: p.records,
-                events: p.events,
-                late: p.late,
-                bad_by_reason: p.bad_by_reason.clone(),
-            },
+            counts: p.counts.clone(),
         }
     }
 }

@@ -17,13 +17,11 @@ use model::partition::partition_dir_name;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
 
 use crate::durable::{sync_file_system, sync_in_bulk};
 use crate::errors::{ErrorKind, ErrorLog};
+use crate::in_order::filter_map_in_order;
 use crate::messages::{Staged, StagedFile, WindowMsg};
 
 /// Builds the Parquet sink: the window operator's output in, one [`Staged`] per barrier out.
@@ -32,37 +30,26 @@ pub fn stage_history<'s>(
     mut history: ParquetHistory,
     errors: Rc<ErrorLog>,
 ) -> StreamVec<'s, u64, Staged> {
-    windows.unary::<CapacityContainerBuilder<Vec<Staged>>, _, _, _>(
-        Pipeline,
-        "ParquetHistory",
-        move |_, _| {
-            move |input, output| {
-                input.for_each(|cap, data| {
-                    for msg in data.drain(..) {
-                        match msg {
-                            WindowMsg::Agg(w) if w.is_final => history.push(w.agg),
-                            WindowMsg::Agg(_) | WindowMsg::Stats(_) => {}
-                            WindowMsg::Barrier(barrier) => {
-                                let files = history
-                                    .write_in_progress(barrier.id)
-                                    .map_err(|e| {
-                                        errors.record(
-                                            ErrorKind::ParquetWrite,
-                                            &format!(
-                                                "cannot write the history of checkpoint {}; it will not commit: {e:#}",
-                                                barrier.id
-                                            ),
-                                        )
-                                    })
-                                    .ok();
-                                output.session(&cap).give(Staged { barrier, files });
-                            }
-                        }
-                    }
-                });
-            }
-        },
-    )
+    filter_map_in_order(windows, "ParquetHistory", move |msg| match msg {
+        WindowMsg::Agg(w) if w.is_final => {
+            history.push(w.agg);
+            None
+        }
+        WindowMsg::Agg(_) | WindowMsg::Stats(_) => None,
+        WindowMsg::Barrier(barrier) => {
+            let files = history
+                .write_in_progress(barrier.id)
+                .map_err(|e| {
+                    let id = barrier.id;
+                    let why = format!(
+                        "cannot write the history of checkpoint {id}; it will not commit: {e:#}"
+                    );
+                    errors.record(ErrorKind::ParquetWrite, &why)
+                })
+                .ok();
+            Some(Staged { barrier, files })
+        }
+    })
 }
 
 /// One worker's history writer.
@@ -173,11 +160,17 @@ mod tests {
         }
     }
 
+    /// An empty output folder of its own for a test, with a history writer of worker `worker` in it.
+    fn fresh(test: &str, worker: usize) -> (PathBuf, ParquetHistory) {
+        let out = std::env::temp_dir().join(format!("parquet-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let h = ParquetHistory::new(&out, worker, 1).unwrap();
+        (out, h)
+    }
+
     #[test]
     fn rolled_rows_land_in_their_device_partition_with_logical_types() {
-        let out = std::env::temp_dir().join(format!("parquet-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let mut h = ParquetHistory::new(&out, 0, 1).unwrap();
+        let (out, mut h) = fresh("rolled", 0);
         h.push(agg("../../etc/passwd", 20_000));
         h.push(agg("../../etc/passwd", 10_000));
         h.push(agg("plain", 0));
@@ -220,9 +213,7 @@ mod tests {
 
     #[test]
     fn in_progress_files_are_hidden_until_committed() {
-        let out = std::env::temp_dir().join(format!("parquet-test2-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let mut h = ParquetHistory::new(&out, 3, 1).unwrap();
+        let (_out, mut h) = fresh("hidden", 3);
         h.push(agg("d", 0));
         let files = h.write_in_progress(4).unwrap();
         let name = files[0].hidden.file_name().unwrap().to_str().unwrap();

@@ -1,6 +1,6 @@
-//! Per-partition event-time clocks and the worker watermark derived from them (DESIGN: watermark = max event
-//! time seen − lateness per partition; a worker's watermark is the minimum over the partitions it owns that are
-//! neither finished nor idle).
+//! Per-partition event-time clocks and the worker watermark derived from them (`docs/ARCHITECTURE.md`,
+//! "Checkpoints" and README "Semantics"): watermark = max event time seen − lateness per partition; a worker's
+//! watermark is the minimum over the partitions it owns that are neither finished nor idle.
 //!
 //! Idleness: a partition with no records for `idle_timeout` stops holding the worker back — but only while its
 //! reader can vouch that it is really silent (caught up, and no broker trouble lately): a broker outage or a
@@ -170,6 +170,15 @@ mod tests {
 
     const LATE: u64 = 60_000;
 
+    /// A clock over partitions 0 and 1 that has seen `events` (partition, ts) in order.
+    fn clock(idle_timeout: Duration, events: &[(i32, u64)]) -> PartitionClock {
+        let mut c = PartitionClock::new(&[0, 1], LATE, idle_timeout);
+        for &(p, ts) in events {
+            c.observe(p, ts, 0);
+        }
+        c
+    }
+
     #[test]
     fn partition_watermark_trails_the_newest_event_by_the_lateness() {
         let mut c = PartitionClock::new(&[0], LATE, Duration::from_secs(30));
@@ -181,17 +190,13 @@ mod tests {
 
     #[test]
     fn worker_watermark_is_the_minimum_over_active_partitions() {
-        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_secs(30));
-        c.observe(0, 200_000, 0);
-        c.observe(1, 100_000, 0);
+        let mut c = clock(Duration::from_secs(30), &[(0, 200_000), (1, 100_000)]);
         assert_eq!(c.worker_watermark(0, &|_| true), Some(40_000));
     }
 
     #[test]
     fn finished_partitions_stop_holding_back_and_all_finished_is_none() {
-        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_secs(30));
-        c.observe(0, 200_000, 0);
-        c.observe(1, 100_000, 0);
+        let mut c = clock(Duration::from_secs(30), &[(0, 200_000), (1, 100_000)]);
         c.finish(1);
         assert_eq!(c.worker_watermark(0, &|_| true), Some(140_000));
         c.finish(0);
@@ -200,8 +205,7 @@ mod tests {
 
     #[test]
     fn idle_partition_stops_holding_back() {
-        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_millis(50));
-        c.observe(1, 100_000, 0);
+        let mut c = clock(Duration::from_millis(50), &[(1, 100_000)]);
         std::thread::sleep(Duration::from_millis(80));
         c.observe(0, 500_000, 0);
         // Partition 1 has been silent past the idle timeout: only partition 0 counts.
@@ -210,9 +214,7 @@ mod tests {
 
     #[test]
     fn silence_the_reader_cannot_vouch_for_is_not_idleness() {
-        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_millis(20));
-        c.observe(0, 100_000, 0);
-        c.observe(1, 500_000, 0);
+        let mut c = clock(Duration::from_millis(20), &[(0, 100_000), (1, 500_000)]);
         std::thread::sleep(Duration::from_millis(40));
         // A broker outage: both silent, but the reader cannot tell whether data is waiting.
         assert_eq!(c.worker_watermark(10_000_000, &|_| false), Some(40_000));
@@ -230,8 +232,7 @@ mod tests {
 
     #[test]
     fn woken_partition_is_judged_against_the_worker_watermark() {
-        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_millis(20));
-        c.observe(1, 100_000, 0);
+        let mut c = clock(Duration::from_millis(20), &[(1, 100_000)]);
         std::thread::sleep(Duration::from_millis(40));
         c.observe(0, 900_000, 0);
         let worker = c.worker_watermark(0, &|_| true).unwrap();
@@ -255,8 +256,7 @@ mod tests {
 
     #[test]
     fn worker_watermark_never_goes_backwards() {
-        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_millis(20));
-        c.observe(0, 900_000, 0);
+        let mut c = clock(Duration::from_millis(20), &[(0, 900_000)]);
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(c.worker_watermark(0, &|_| true), Some(840_000));
         c.observe(1, 100_000, 840_000);
@@ -273,9 +273,7 @@ mod tests {
     #[test]
     fn the_late_decision_follows_the_partition_not_the_worker() {
         // Partition 0 is far ahead; an event of partition 1 is judged by partition 1's own watermark.
-        let mut c = PartitionClock::new(&[0, 1], LATE, Duration::from_secs(30));
-        c.observe(0, 900_000, 0);
-        c.observe(1, 100_000, 0);
+        let mut c = clock(Duration::from_secs(30), &[(0, 900_000), (1, 100_000)]);
         let wm1 = c.observe(1, 50_000, 0);
         assert_eq!(wm1, 40_000);
         assert!(
