@@ -47,7 +47,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let now_ms = model::time::now_ms();
     let ids = device_ids(args.devices);
-    let parquet = args.out.join("parquet");
+    let parquet = args.out.join(model::history::PARQUET_DIR);
     fs::create_dir_all(&parquet)?;
 
     let doc = support::latest_doc(&ids, now_ms);
@@ -61,15 +61,17 @@ fn main() -> anyhow::Result<()> {
         let rows = support::history_rows(id, now_ms, args.history_windows);
         // Two committed files per device, the newer written first, half of them carrying the device column.
         let (old, new) = rows.split_at(rows.len() / 2);
-        support::write_partition_file(&parquet, id, "part-0002.parquet", new, i % 2 == 0);
-        support::write_partition_file(&parquet, id, "part-0001.parquet", old, i % 2 == 0);
+        let with_ids = i % 2 == 0;
+        support::write_partition_file(&parquet, id, &support::part(2).file_name(), new, with_ids);
+        support::write_partition_file(&parquet, id, &support::part(1).file_name(), old, with_ids);
         if i == 0 {
             // In-progress files of an uncommitted checkpoint: never to be shown.
             let mut bogus = support::history_rows(id, now_ms, 3);
             for r in &mut bogus {
                 r.avg_temperature = 99.0;
             }
-            support::write_partition_file(&parquet, id, ".part-0003.parquet", &bogus, false);
+            let hidden = support::part(3).in_progress_name();
+            support::write_partition_file(&parquet, id, &hidden, &bogus, false);
             support::write_partition_file(&parquet, id, "_part-0004.parquet", &bogus, false);
         }
         let points: Vec<serde_json::Value> = rows

@@ -95,27 +95,27 @@ mod tests {
         assert_eq!(f.stale_after, Duration::from_secs(30));
     }
 
+    /// The message clap gives for `dashboard ARGS…`, which must be refused.
+    fn refusal(args: &[&str]) -> String {
+        let argv = std::iter::once("dashboard").chain(args.iter().copied());
+        Flags::try_parse_from(argv).unwrap_err().to_string()
+    }
+
     #[test]
     fn a_host_name_is_refused_with_the_fix() {
-        let err = Flags::try_parse_from(["dashboard", "--bind", "localhost"])
-            .unwrap_err()
-            .to_string();
+        let err = refusal(&["--bind", "localhost"]);
         assert!(err.contains("--bind"), "{err}");
         assert!(err.contains("127.0.0.1"), "{err}");
     }
 
     #[test]
     fn durations_out_of_range_are_refused() {
-        let err = Flags::try_parse_from(["dashboard", "--poll-interval", "1ms"])
-            .unwrap_err()
-            .to_string();
+        let err = refusal(&["--poll-interval", "1ms"]);
         assert!(
             err.contains("--poll-interval") && err.contains("300ms"),
             "{err}"
         );
-        let err = Flags::try_parse_from(["dashboard", "--stale-after", "soon"])
-            .unwrap_err()
-            .to_string();
+        let err = refusal(&["--stale-after", "soon"]);
         assert!(
             err.contains("--stale-after") && err.contains("30s"),
             "{err}"
@@ -124,9 +124,7 @@ mod tests {
 
     #[test]
     fn a_port_out_of_range_is_refused() {
-        let err = Flags::try_parse_from(["dashboard", "--port", "70000"])
-            .unwrap_err()
-            .to_string();
+        let err = refusal(&["--port", "70000"]);
         assert!(err.contains("--port"), "{err}");
     }
 }

@@ -1,22 +1,19 @@
-//! The per-device history read from the Parquet output: `<data>/parquet/device_id=<escaped id>/*.parquet`.
-//! The only path ever built from a device id goes through [`model::partition::partition_dir_name`], so no id
-//! can name a file outside its partition folder. Hidden in-progress files (`.` or `_` prefix) are never read.
+//! The per-device history read from the Parquet output: `<data>/parquet/device_id=<escaped id>/*.parquet`, in
+//! the layout and schema of [`model::history`]. The only path ever built from a device id goes through
+//! [`model::partition::partition_dir_name`], so no id can name a file outside its partition folder. Hidden
+//! in-progress files (`.` or `_` prefix) are never read.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMillisecondType};
+use arrow::datatypes::{DataType, TimeUnit};
 use model::Aggregate;
-use model::partition::{PARTITION_COLUMN, partition_dir_name};
+use model::history::{WINDOW_END, WINDOW_START, is_committed_file};
+use model::partition::partition_dir_name;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::file::statistics::Statistics;
 
-/// Folder of the Parquet history inside `--data`.
-pub const PARQUET_DIR: &str = "parquet";
 /// Rows answered when the request names no `limit`.
 pub const DEFAULT_LIMIT: usize = 10_000;
 /// Largest `limit` accepted.
@@ -33,6 +30,13 @@ pub struct HistoryQuery {
     pub to_ms: Option<i64>,
     /// Keep at most this many of the newest matching windows.
     pub limit: usize,
+}
+
+impl HistoryQuery {
+    /// Whether the span `[start, end)` (epoch ms) overlaps `[from, to)`.
+    fn overlaps(&self, start: i64, end: i64) -> bool {
+        !(self.from_ms.is_some_and(|from| end <= from) || self.to_ms.is_some_and(|to| start >= to))
+    }
 }
 
 /// The answer: final windows sorted by start, plus the files that could not be read.
@@ -82,7 +86,7 @@ pub fn read_history(parquet_root: &Path, query: &HistoryQuery) -> Result<History
         })?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        if is_committed_part(name) && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+        if is_committed_file(name) && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
             paths.push(entry.path());
         }
     }
@@ -131,11 +135,6 @@ fn nth_newest_start(rows: &[Aggregate], n: usize) -> i64 {
     i64::try_from(*nth).unwrap_or(i64::MAX)
 }
 
-/// A committed data file: not hidden or in progress (`.x`, `_x`), and a Parquet file by name.
-pub fn is_committed_part(name: &str) -> bool {
-    !name.starts_with('.') && !name.starts_with('_') && name.ends_with(".parquet")
-}
-
 /// One history file whose footer has been read: its schema and the span of its windows.
 struct PartFile {
     path: PathBuf,
@@ -154,8 +153,8 @@ impl PartFile {
         let file = fs::File::open(&path).map_err(|e| e.to_string())?;
         let metadata = ArrowReaderMetadata::load(&file, Default::default())
             .map_err(|e| format!("not a readable Parquet file: {e}"))?;
-        let (min_start, max_start) = column_span(&metadata, "window_start");
-        let (_, max_end) = column_span(&metadata, "window_end");
+        let (min_start, max_start) = column_span(&metadata, WINDOW_START);
+        let (_, max_end) = column_span(&metadata, WINDOW_END);
         Ok(PartFile {
             path,
             metadata,
@@ -167,8 +166,7 @@ impl PartFile {
 
     /// Whether a window of this file can overlap `[from, to)`.
     fn may_overlap(&self, query: &HistoryQuery) -> bool {
-        !(query.from_ms.is_some_and(|from| self.max_end <= from)
-            || query.to_ms.is_some_and(|to| self.min_start >= to))
+        query.overlaps(self.min_start, self.max_end)
     }
 
     /// Appends the matching rows of this file to `out`. On error nothing of this file is appended.
@@ -182,7 +180,12 @@ impl PartFile {
         let mut rows = Vec::new();
         for batch in reader {
             let batch = batch.map_err(|e| format!("cannot decode: {e}"))?;
-            collect_rows(&batch, query, &mut rows)?;
+            let batch_rows =
+                model::history::from_batch(&batch, &query.device_id).map_err(|e| e.to_string())?;
+            rows.extend(batch_rows.into_iter().filter(|r| {
+                let ms = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+                query.overlaps(ms(r.window_start), ms(r.window_end))
+            }));
         }
         out.append(&mut rows);
         Ok(())
@@ -231,150 +234,9 @@ fn column_span(metadata: &ArrowReaderMetadata, name: &str) -> (i64, i64) {
     if lo > hi { UNKNOWN } else { (lo, hi) }
 }
 
-/// The columns of one batch, normalised to the types of the contract.
-struct Columns {
-    device_id: Option<ArrayRef>,
-    window_start: ArrayRef,
-    window_end: ArrayRef,
-    count: ArrayRef,
-    avg_temperature: ArrayRef,
-    avg_humidity: ArrayRef,
-    min_battery: ArrayRef,
-    max_battery: ArrayRef,
-    stddev_temperature: ArrayRef,
-    warn_count: ArrayRef,
-    error_count: ArrayRef,
-}
-
-fn column(batch: &RecordBatch, name: &str) -> Result<ArrayRef, String> {
-    batch
-        .column_by_name(name)
-        .cloned()
-        .ok_or_else(|| format!("column `{name}` is missing"))
-}
-
-fn as_type(array: &ArrayRef, name: &str, to: &DataType) -> Result<ArrayRef, String> {
-    if array.data_type() == to {
-        return Ok(Arc::clone(array));
-    }
-    cast(array, to).map_err(|e| format!("column `{name}` is {}: {e}", array.data_type()))
-}
-
-/// Event times as epoch milliseconds, whatever the stored unit: any timestamp unit (its zone kept, so the
-/// instant is not shifted) or a plain integer of milliseconds.
-fn as_millis(array: &ArrayRef, name: &str) -> Result<ArrayRef, String> {
-    match array.data_type() {
-        DataType::Timestamp(_, tz) => {
-            let ms = as_type(
-                array,
-                name,
-                &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
-            )?;
-            let values = ms
-                .as_primitive::<TimestampMillisecondType>()
-                .reinterpret_cast::<Int64Type>();
-            Ok(Arc::new(values))
-        }
-        DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32 => {
-            as_type(array, name, &DataType::Int64)
-        }
-        other => Err(format!("column `{name}` is {other}, not a timestamp")),
-    }
-}
-
-impl Columns {
-    fn of(batch: &RecordBatch) -> Result<Columns, String> {
-        let f64_col = |name: &str| as_type(&column(batch, name)?, name, &DataType::Float64);
-        let i64_col = |name: &str| as_type(&column(batch, name)?, name, &DataType::Int64);
-        let time_col = |name: &str| as_millis(&column(batch, name)?, name);
-        let device_id = match batch.column_by_name(PARTITION_COLUMN) {
-            Some(a) => Some(as_type(a, PARTITION_COLUMN, &DataType::Utf8)?),
-            None => None,
-        };
-        Ok(Columns {
-            device_id,
-            window_start: time_col("window_start")?,
-            window_end: time_col("window_end")?,
-            count: i64_col("count")?,
-            avg_temperature: f64_col("avg_temperature")?,
-            avg_humidity: f64_col("avg_humidity")?,
-            min_battery: f64_col("min_battery")?,
-            max_battery: f64_col("max_battery")?,
-            stddev_temperature: f64_col("stddev_temperature")?,
-            warn_count: i64_col("warn_count")?,
-            error_count: i64_col("error_count")?,
-        })
-    }
-}
-
-fn collect_rows(
-    batch: &RecordBatch,
-    query: &HistoryQuery,
-    out: &mut Vec<Aggregate>,
-) -> Result<(), String> {
-    let c = Columns::of(batch)?;
-    let ids = c.device_id.as_ref().map(|a| a.as_string::<i32>());
-    let start = c.window_start.as_primitive::<Int64Type>();
-    let end = c.window_end.as_primitive::<Int64Type>();
-    let int = |a: &ArrayRef, i: usize| {
-        let a = a.as_primitive::<Int64Type>();
-        if a.is_null(i) {
-            0
-        } else {
-            u64::try_from(a.value(i)).unwrap_or(0)
-        }
-    };
-    let float = |a: &ArrayRef, i: usize| {
-        let a = a.as_primitive::<Float64Type>();
-        if a.is_null(i) { f64::NAN } else { a.value(i) }
-    };
-    for i in 0..batch.num_rows() {
-        // The partition folder decides the device; a device_id column, when the writer kept one, must agree.
-        if let Some(ids) = ids
-            && (ids.is_null(i) || ids.value(i) != query.device_id)
-        {
-            continue;
-        }
-        if start.is_null(i) || end.is_null(i) {
-            continue;
-        }
-        let (ws, we) = (start.value(i), end.value(i));
-        if query.from_ms.is_some_and(|from| we <= from) || query.to_ms.is_some_and(|to| ws >= to) {
-            continue;
-        }
-        let (Ok(window_start), Ok(window_end)) = (u64::try_from(ws), u64::try_from(we)) else {
-            continue;
-        };
-        out.push(Aggregate {
-            device_id: query.device_id.clone(),
-            window_start,
-            window_end,
-            count: int(&c.count, i),
-            avg_temperature: float(&c.avg_temperature, i),
-            avg_humidity: float(&c.avg_humidity, i),
-            min_battery: float(&c.min_battery, i),
-            max_battery: float(&c.max_battery, i),
-            stddev_temperature: float(&c.stddev_temperature, i),
-            warn_count: int(&c.warn_count, i),
-            error_count: int(&c.error_count, i),
-        });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_committed_parquet_files_are_read() {
-        assert!(is_committed_part("part-00001.parquet"));
-        assert!(is_committed_part("3f2a-0.parquet"));
-        assert!(!is_committed_part(".part-00001.parquet"));
-        assert!(!is_committed_part("_inprogress-1.parquet"));
-        assert!(!is_committed_part("_SUCCESS"));
-        assert!(!is_committed_part("part-00001.parquet.tmp"));
-    }
 
     #[test]
     fn a_device_without_history_is_an_empty_answer() {

@@ -318,11 +318,17 @@ mod tests {
         dir
     }
 
-    #[test]
-    fn a_good_file_is_served_byte_for_byte() {
-        let dir = temp_dir("good");
+    /// A store on a fresh folder named after `name` holding `GOOD` as `latest.json`; returns the folder too.
+    fn store_with_good_file(name: &str) -> (PathBuf, LatestStore) {
+        let dir = temp_dir(name);
         fs::write(dir.join(LATEST_FILE), GOOD).unwrap();
         let store = LatestStore::new(&dir, Duration::from_secs(30));
+        (dir, store)
+    }
+
+    #[test]
+    fn a_good_file_is_served_byte_for_byte() {
+        let (_, store) = store_with_good_file("good");
         let view = store.refresh();
         let snap = view.snapshot.unwrap();
         assert_eq!(&*snap.raw, GOOD.as_bytes());
@@ -333,10 +339,8 @@ mod tests {
 
     #[test]
     fn a_corrupt_file_keeps_the_last_good_document() {
-        let dir = temp_dir("corrupt");
+        let (dir, store) = store_with_good_file("corrupt");
         let path = dir.join(LATEST_FILE);
-        fs::write(&path, GOOD).unwrap();
-        let store = LatestStore::new(&dir, Duration::from_secs(30));
         let first = store.refresh();
         for bad in ["", "{\"updated_at\": 17", "[1,2]", "not json"] {
             fs::write(&path, bad).unwrap();
@@ -394,9 +398,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_file_is_not_read_again() {
-        let dir = temp_dir("unchanged");
-        fs::write(dir.join(LATEST_FILE), GOOD).unwrap();
-        let store = LatestStore::new(&dir, Duration::from_secs(30));
+        let (_, store) = store_with_good_file("unchanged");
         let a = store.refresh();
         let b = store.refresh();
         assert_eq!(a.generation, b.generation);

@@ -135,6 +135,19 @@ mod tests {
         })
     }
 
+    /// The next event is of kind `kind` and its text holds `needle`.
+    async fn expect(
+        events: &mut (impl Stream<Item = Result<Event, Infallible>> + Unpin),
+        kind: &str,
+        needle: &str,
+    ) {
+        let text = events.next().await.unwrap().unwrap().to_string();
+        assert!(
+            text.contains(&format!("event:{kind}")) && text.contains(needle),
+            "{text}"
+        );
+    }
+
     #[tokio::test]
     async fn a_client_gets_the_current_state_then_each_change_then_the_end() {
         let first = View {
@@ -145,18 +158,10 @@ mod tests {
         };
         let (tx, rx) = watch::channel(first.clone());
         let mut events = Box::pin(events(rx, Duration::from_secs(30)));
-        let text = |e: Event| e.to_string();
-        assert!(text(events.next().await.unwrap().unwrap()).contains(":connected"));
-        let latest = text(events.next().await.unwrap().unwrap());
-        assert!(
-            latest.contains("event:latest") && latest.contains("data:{\"a\":1}"),
-            "{latest}"
-        );
-        let status = text(events.next().await.unwrap().unwrap());
-        assert!(
-            status.contains("event:status") && status.contains("\"error\":null"),
-            "{status}"
-        );
+        let text = events.next().await.unwrap().unwrap().to_string();
+        assert!(text.contains(":connected"), "{text}");
+        expect(&mut events, "latest", "data:{\"a\":1}").await;
+        expect(&mut events, "status", "\"error\":null").await;
 
         // A corrupt file: same document, new error; only a status event follows.
         tx.send_replace(View {
@@ -164,11 +169,7 @@ mod tests {
             error: Some("corrupt".into()),
             ..first.clone()
         });
-        let status = text(events.next().await.unwrap().unwrap());
-        assert!(
-            status.contains("event:status") && status.contains("corrupt"),
-            "{status}"
-        );
+        expect(&mut events, "status", "corrupt").await;
 
         // Recovery with a new document: the document, then the cleared error.
         tx.send_replace(View {
@@ -177,8 +178,8 @@ mod tests {
             error: None,
             read_errors_total: 1,
         });
-        assert!(text(events.next().await.unwrap().unwrap()).contains("data:{\"a\":2}"));
-        assert!(text(events.next().await.unwrap().unwrap()).contains("\"error\":null"));
+        expect(&mut events, "latest", "data:{\"a\":2}").await;
+        expect(&mut events, "status", "\"error\":null").await;
 
         drop(tx);
         assert!(events.next().await.is_none());

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use chrono::DateTime;
 use serde::Serialize;
@@ -35,6 +35,28 @@ pub struct App {
     pub assets: Assets,
     /// Changes published by the watcher.
     pub updates: watch::Receiver<View>,
+}
+
+impl App {
+    /// The app for the dataflow's `--out` folder `data`, with the sender of its update channel: the watcher
+    /// ([`live::watch_latest`]) publishes on it, and dropping it ends every open event stream.
+    pub fn new(data: &Path, stale_after: Duration, assets: Assets) -> (App, watch::Sender<View>) {
+        let (updates_tx, updates) = watch::channel(View::default());
+        let app = App {
+            store: Arc::new(LatestStore::new(data, stale_after)),
+            parquet_root: data.join(model::history::PARQUET_DIR),
+            assets,
+            updates,
+        };
+        (app, updates_tx)
+    }
+
+    /// The view after checking the file again (the last known one if the check itself failed).
+    async fn current_view(&self) -> View {
+        live::refresh(&self.store)
+            .await
+            .unwrap_or_else(|| self.store.view())
+    }
 }
 
 /// Policy for the page: scripts, styles and connections from this origin only.
@@ -178,9 +200,7 @@ fn asset_reply(asset: &Asset, if_none_match: Option<&str>) -> warp::reply::Respo
 /// `GET /metrics`: the last good `latest.json` unchanged (with the current problem in a header), or 503 with a
 /// JSON error when no good document was ever read.
 async fn metrics_reply(app: Arc<App>) -> warp::reply::Response {
-    let view = live::refresh(&app.store)
-        .await
-        .unwrap_or_else(|| app.store.view());
+    let view = app.current_view().await;
     match (&view.snapshot, &view.error) {
         (Some(snapshot), error) => {
             let mut r = Response::new(snapshot.raw.to_vec().into());
@@ -216,9 +236,7 @@ async fn metrics_reply(app: Arc<App>) -> warp::reply::Response {
 
 /// `GET /metrics/prometheus` (also `/prometheus`): the pipeline counters in Prometheus text format.
 async fn prometheus_reply(app: Arc<App>) -> warp::reply::Response {
-    let view = live::refresh(&app.store)
-        .await
-        .unwrap_or_else(|| app.store.view());
+    let view = app.current_view().await;
     let mut r = Response::new(prometheus::render(&view, SystemTime::now()).into());
     r.headers_mut().insert(
         CONTENT_TYPE,
@@ -232,9 +250,7 @@ async fn prometheus_reply(app: Arc<App>) -> warp::reply::Response {
 /// `GET /api/health`: 200 when the data is fresh, 503 when stale or missing, so that an HTTP check alone can
 /// alert; the body says why either way.
 async fn health_reply(app: Arc<App>) -> warp::reply::Response {
-    let view = live::refresh(&app.store)
-        .await
-        .unwrap_or_else(|| app.store.view());
+    let view = app.current_view().await;
     let health = app.store.health(&view, SystemTime::now());
     let status = match health.status {
         HealthStatus::Ok => StatusCode::OK,

@@ -1,165 +1,74 @@
-//! HTTP behaviour of the real `dashboard` binary: each test starts it on a free port against its own data
-//! folder and talks raw HTTP/1.1 over a socket, so request targets (`/../x`, `%2e%2e`) reach the server exactly
-//! as written, with no client-side normalisation.
+//! HTTP behaviour of the dashboard's routes: each test builds the library's routes filter on a data folder of
+//! its own and drives it in-process through `warp::test`. The request target reaches the filter exactly as
+//! written (`http::Uri` keeps `..` and percent escapes as they are, like the server does), so traversal attempts
+//! such as `/../x` or `%2e%2e` are tested as sent. What needs the binary and a real socket (the long-lived event
+//! stream, SIGTERM, startup failures) is in tests/process.rs.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
+use dashboard::assets::Assets;
+use dashboard::{App, routes};
+use model::history::PARQUET_DIR;
+use model::partition::partition_dir_name;
 use model::{Aggregate, LatestDoc};
 use serde_json::Value;
-
-const START_TIMEOUT: Duration = Duration::from_secs(20);
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
+use support::{TempDir, sample_latest, write_doc};
+use warp::test::RequestBuilder;
 
 // ---- harness ----------------------------------------------------------------------------------------------
 
-/// A fresh folder under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "dashboard-http-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running dashboard; killed on drop.
-struct Dashboard {
-    child: Child,
-    port: u16,
+/// The routes over one data folder (the dataflow's `--out`), with Chart.js from a stand-in `--assets`.
+struct Site {
+    app: Arc<App>,
     data: PathBuf,
     _root: TempDir,
 }
 
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A free port: bind port 0, read the port, release it.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A stand-in for the npm install, so these tests do not depend on `npm ci`.
-fn stub_assets(root: &Path) -> PathBuf {
-    let assets = root.join("assets");
-    fs::create_dir_all(assets.join("node_modules/chart.js/dist")).unwrap();
-    fs::write(
-        assets.join("node_modules/chart.js/dist/chart.umd.js"),
-        "/* chart.js stub */",
-    )
-    .unwrap();
-    assets
-}
-
-fn binary() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_dashboard"))
-}
-
-impl Dashboard {
-    /// Starts the dashboard on `data` (filled by `prepare`) and waits for its "listening" line.
-    fn start(name: &str, prepare: impl FnOnce(&Path)) -> Dashboard {
+impl Site {
+    /// Routes on a fresh data folder, filled by `prepare` first.
+    fn new(name: &str, prepare: impl FnOnce(&Path)) -> Site {
         let root = TempDir::new(name);
         let data = root.0.join("data");
         fs::create_dir_all(&data).unwrap();
         prepare(&data);
-        let assets = stub_assets(&root.0);
-        // Another process may take the port between the probe and the bind: try a few ports.
-        let mut last_error = String::new();
-        for _ in 0..5 {
-            let port = free_port();
-            let mut child = binary()
-                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-                .arg("--data")
-                .arg(&data)
-                .arg("--assets")
-                .arg(&assets)
-                .args(["--poll-interval", "100ms"])
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("the dashboard binary starts");
-            match wait_listening(&mut child) {
-                Ok(()) => {
-                    return Dashboard {
-                        child,
-                        port,
-                        data,
-                        _root: root,
-                    };
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last_error = e;
-                }
-            }
+        let assets = Assets::load(Some(&support::stub_assets(&root.0))).unwrap();
+        // No watcher: these routes read the file on each request; only `/events` listens to the channel.
+        let (app, _updates) = App::new(&data, Duration::from_secs(30), assets);
+        Site {
+            app: Arc::new(app),
+            data,
+            _root: root,
         }
-        panic!("dashboard did not start: {last_error}");
     }
 
-    fn get(&self, target: &str) -> Reply {
-        request(self.port, "GET", target, &[])
+    async fn get(&self, target: &str) -> Reply {
+        self.send(warp::test::request().path(target)).await
+    }
+
+    async fn send(&self, request: RequestBuilder) -> Reply {
+        let r = request.reply(&routes(Arc::clone(&self.app))).await;
+        Reply {
+            status: r.status().as_u16(),
+            headers: r
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                    (k.as_str().to_string(), v)
+                })
+                .collect(),
+            body: r.body().to_vec(),
+        }
     }
 
     fn latest(&self) -> PathBuf {
         self.data.join("latest.json")
-    }
-}
-
-/// Waits for the line the dashboard prints once it serves, or for its exit.
-fn wait_listening(child: &mut Child) -> Result<(), String> {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("dashboard listening on ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    match rx.recv_timeout(START_TIMEOUT) {
-        Ok(()) => Ok(()),
-        Err(_) => {
-            let mut stderr = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = child.kill();
-                let _ = e.read_to_string(&mut stderr);
-            }
-            Err(format!(
-                "no listening line within {START_TIMEOUT:?}; stderr: {stderr}"
-            ))
-        }
     }
 }
 
@@ -186,113 +95,21 @@ impl Reply {
     }
 }
 
-/// Sends one request with `Connection: close` and reads the whole response.
-fn request(port: u16, method: &str, target: &str, extra: &[(&str, &str)]) -> Reply {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    let mut head =
-        format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
-    for (k, v) in extra {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).expect("read response");
-    parse_response(&raw)
-}
-
-fn parse_response(raw: &[u8]) -> Reply {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("a complete response head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers: BTreeMap<String, String> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    if headers.get("transfer-encoding").map(String::as_str) == Some("chunked") {
-        body = dechunk(&body);
-    }
-    Reply {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = usize::from_str_radix(
-            String::from_utf8_lossy(&data[..line_end])
-                .split(';')
-                .next()
-                .unwrap()
-                .trim(),
-            16,
-        )
-        .unwrap();
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
-    }
-}
-
-/// Polls `probe` until it returns `Some`, failing with `what` after `limit`.
-fn eventually<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = probe() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn ids(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-fn write_doc(path: &Path, doc: &LatestDoc) -> Vec<u8> {
-    let bytes = serde_json::to_vec_pretty(doc).unwrap();
-    support::write_atomically(path, &bytes);
-    bytes
-}
-
-fn good_doc() -> LatestDoc {
-    support::latest_doc(
-        &ids(&["device-a", "../../etc/passwd", "\u{1F525}-sensor"]),
-        model::time::now_ms(),
-    )
+/// Routes over a data folder holding [`sample_latest`] as `latest.json`; also returns the bytes written.
+fn site_with_latest(name: &str) -> (Site, Vec<u8>) {
+    let mut written = Vec::new();
+    let site = Site::new(name, |data| {
+        written = write_doc(&data.join("latest.json"), &sample_latest());
+    });
+    (site, written)
 }
 
 // ---- /metrics ---------------------------------------------------------------------------------------------
 
-#[test]
-fn metrics_serves_latest_json_unchanged() {
-    let mut written = Vec::new();
-    let d = Dashboard::start("metrics", |data| {
-        written = write_doc(&data.join("latest.json"), &good_doc());
-    });
-    let r = d.get("/metrics");
+#[tokio::test]
+async fn metrics_serves_latest_json_unchanged() {
+    let (d, written) = site_with_latest("metrics");
+    let r = d.get("/metrics").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/json"));
     assert_eq!(r.header("x-dashboard-error"), None);
@@ -304,25 +121,20 @@ fn metrics_serves_latest_json_unchanged() {
     );
 }
 
-#[test]
-fn metrics_follows_a_rewritten_file() {
-    let d = Dashboard::start("metrics-follow", |data| {
-        write_doc(&data.join("latest.json"), &good_doc());
-    });
-    let mut doc = good_doc();
+#[tokio::test]
+async fn metrics_follows_a_rewritten_file() {
+    let (d, _) = site_with_latest("metrics-follow");
+    let mut doc = sample_latest();
     doc.pipeline.events_total = 777;
     let written = write_doc(&d.latest(), &doc);
     // /metrics checks the file on every request, so the new version is there at once.
-    assert_eq!(d.get("/metrics").body, written);
+    assert_eq!(d.get("/metrics").await.body, written);
 }
 
-#[test]
-fn metrics_keeps_the_last_good_document_when_the_file_turns_corrupt_or_missing() {
-    let mut good = Vec::new();
-    let d = Dashboard::start("metrics-corrupt", |data| {
-        good = write_doc(&data.join("latest.json"), &good_doc());
-    });
-    assert_eq!(d.get("/metrics").body, good);
+#[tokio::test]
+async fn metrics_keeps_the_last_good_document_when_the_file_turns_corrupt_or_missing() {
+    let (d, good) = site_with_latest("metrics-corrupt");
+    assert_eq!(d.get("/metrics").await.body, good);
 
     let cases: [(&[u8], &str); 4] = [
         (&good[..good.len() / 2], "truncated"),
@@ -335,13 +147,13 @@ fn metrics_keeps_the_last_good_document_when_the_file_turns_corrupt_or_missing()
     ];
     for (bytes, reason) in cases {
         support::write_atomically(&d.latest(), bytes);
-        let r = d.get("/metrics");
+        let r = d.get("/metrics").await;
         assert_eq!(r.status, 200, "{reason}");
         assert_eq!(r.body, good, "{reason}: the last good document is served");
         let error = r.header("x-dashboard-error").unwrap_or_default();
         assert!(error.contains(reason), "{reason}: header was {error:?}");
         assert!(error.contains("last good"), "{error}");
-        let health = d.get("/api/health");
+        let health = d.get("/api/health").await;
         assert_eq!(health.status, 503);
         assert_eq!(health.json()["status"], "stale");
         assert!(
@@ -353,7 +165,7 @@ fn metrics_keeps_the_last_good_document_when_the_file_turns_corrupt_or_missing()
     }
 
     fs::remove_file(d.latest()).unwrap();
-    let r = d.get("/metrics");
+    let r = d.get("/metrics").await;
     assert_eq!((r.status, &r.body), (200, &good));
     assert!(
         r.header("x-dashboard-error")
@@ -361,19 +173,19 @@ fn metrics_keeps_the_last_good_document_when_the_file_turns_corrupt_or_missing()
             .contains("does not exist")
     );
 
-    let mut doc = good_doc();
+    let mut doc = sample_latest();
     doc.pipeline.late_total = 5;
     let newer = write_doc(&d.latest(), &doc);
-    let r = d.get("/metrics");
+    let r = d.get("/metrics").await;
     assert_eq!(r.body, newer);
     assert_eq!(r.header("x-dashboard-error"), None, "the error clears");
-    assert_eq!(d.get("/api/health").json()["status"], "ok");
+    assert_eq!(d.get("/api/health").await.json()["status"], "ok");
 }
 
-#[test]
-fn metrics_is_503_with_a_json_error_until_a_good_document_exists() {
-    let d = Dashboard::start("metrics-missing", |_| {});
-    let r = d.get("/metrics");
+#[tokio::test]
+async fn metrics_is_503_with_a_json_error_until_a_good_document_exists() {
+    let d = Site::new("metrics-missing", |_| {});
+    let r = d.get("/metrics").await;
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("2"));
     assert!(
@@ -384,24 +196,22 @@ fn metrics_is_503_with_a_json_error_until_a_good_document_exists() {
     );
 
     support::write_atomically(&d.latest(), b"{\"updated_at\": 1");
-    let r = d.get("/metrics");
+    let r = d.get("/metrics").await;
     assert_eq!(r.status, 503);
     assert!(r.json()["error"].as_str().unwrap().contains("truncated"));
-    assert_eq!(d.get("/api/health").json()["status"], "missing");
+    assert_eq!(d.get("/api/health").await.json()["status"], "missing");
 
-    let written = write_doc(&d.latest(), &good_doc());
-    let r = d.get("/metrics");
+    let written = write_doc(&d.latest(), &sample_latest());
+    let r = d.get("/metrics").await;
     assert_eq!((r.status, r.body), (200, written));
 }
 
 // ---- health and Prometheus --------------------------------------------------------------------------------
 
-#[test]
-fn health_reports_ok_then_stale_for_an_old_document() {
-    let d = Dashboard::start("health", |data| {
-        write_doc(&data.join("latest.json"), &good_doc());
-    });
-    let r = d.get("/api/health");
+#[tokio::test]
+async fn health_reports_ok_then_stale_for_an_old_document() {
+    let (d, _) = site_with_latest("health");
+    let r = d.get("/api/health").await;
     assert_eq!(r.status, 200);
     let h = r.json();
     assert_eq!(h["status"], "ok");
@@ -410,10 +220,10 @@ fn health_reports_ok_then_stale_for_an_old_document() {
     assert!(h["age_seconds"].as_f64().unwrap() < 30.0);
     assert_eq!(h["last_error"], Value::Null);
 
-    let mut old = good_doc();
+    let mut old = sample_latest();
     old.updated_at -= 3600;
     write_doc(&d.latest(), &old);
-    let r = d.get("/api/health");
+    let r = d.get("/api/health").await;
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["status"], "stale");
     assert!(r.json()["age_seconds"].as_f64().unwrap() >= 3600.0);
@@ -477,13 +287,11 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
     samples
 }
 
-#[test]
-fn prometheus_text_parses_and_carries_the_pipeline_counters() {
-    let doc = good_doc();
-    let d = Dashboard::start("prometheus", |data| {
-        write_doc(&data.join("latest.json"), &doc);
-    });
-    let r = d.get("/metrics/prometheus");
+#[tokio::test]
+async fn prometheus_text_parses_and_carries_the_pipeline_counters() {
+    let (d, written) = site_with_latest("prometheus");
+    let doc: LatestDoc = serde_json::from_slice(&written).unwrap();
+    let r = d.get("/metrics/prometheus").await;
     assert_eq!(r.status, 200);
     assert!(
         r.header("content-type")
@@ -515,17 +323,17 @@ fn prometheus_text_parses_and_carries_the_pipeline_counters() {
     assert_eq!(m["dashboard_latest_error"], 0.0);
 
     // The short alias answers the same families.
-    let alias = parse_prometheus(&d.get("/prometheus").text());
+    let alias = parse_prometheus(&d.get("/prometheus").await.text());
     assert_eq!(
         alias.keys().collect::<Vec<_>>(),
         m.keys().collect::<Vec<_>>()
     );
 }
 
-#[test]
-fn prometheus_without_a_document_reports_only_the_dashboard_state() {
-    let d = Dashboard::start("prometheus-missing", |_| {});
-    let m = parse_prometheus(&d.get("/metrics/prometheus").text());
+#[tokio::test]
+async fn prometheus_without_a_document_reports_only_the_dashboard_state() {
+    let d = Site::new("prometheus-missing", |_| {});
+    let m = parse_prometheus(&d.get("/metrics/prometheus").await.text());
     assert_eq!(m["dashboard_latest_valid"], 0.0);
     assert_eq!(m["dashboard_latest_error"], 1.0);
     assert!(!m.contains_key("iot_pipeline_events_total"));
@@ -533,10 +341,10 @@ fn prometheus_without_a_document_reports_only_the_dashboard_state() {
 
 // ---- static files, unknown routes, traversal --------------------------------------------------------------
 
-#[test]
-fn the_page_and_its_assets_come_from_the_binary() {
-    let d = Dashboard::start("assets", |_| {});
-    let page = d.get("/");
+#[tokio::test]
+async fn the_page_and_its_assets_come_from_the_binary() {
+    let d = Site::new("assets", |_| {});
+    let page = d.get("/").await;
     assert_eq!(page.status, 200);
     assert!(
         page.header("content-type")
@@ -558,7 +366,7 @@ fn the_page_and_its_assets_come_from_the_binary() {
         ("/static/style.css", "text/css"),
         ("/static/favicon.svg", "image/svg+xml"),
     ] {
-        let r = d.get(path);
+        let r = d.get(path).await;
         assert_eq!(r.status, 200, "{path}");
         assert!(
             r.header("content-type").unwrap().starts_with(kind),
@@ -566,22 +374,33 @@ fn the_page_and_its_assets_come_from_the_binary() {
         );
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     }
-    let chart = d.get("/static/vendor/chart.umd.js");
+    let chart = d.get("/static/vendor/chart.umd.js").await;
     assert_eq!(
         chart.text(),
-        "/* chart.js stub */",
+        support::CHART_JS_STUB,
         "Chart.js comes from --assets"
     );
 
-    let etag = d.get("/static/app.js").header("etag").unwrap().to_string();
-    let again = request(d.port, "GET", "/static/app.js", &[("If-None-Match", &etag)]);
+    let etag = d
+        .get("/static/app.js")
+        .await
+        .header("etag")
+        .unwrap()
+        .to_string();
+    let again = d
+        .send(
+            warp::test::request()
+                .path("/static/app.js")
+                .header("if-none-match", etag),
+        )
+        .await;
     assert_eq!(again.status, 304);
     assert!(again.body.is_empty());
 }
 
-#[test]
-fn unknown_routes_answer_404_with_a_json_body() {
-    let d = Dashboard::start("unknown", |_| {});
+#[tokio::test]
+async fn unknown_routes_answer_404_with_a_json_body() {
+    let d = Site::new("unknown", |_| {});
     for path in [
         "/nope",
         "/api",
@@ -591,7 +410,7 @@ fn unknown_routes_answer_404_with_a_json_body() {
         "/static/nope.js",
         "/index.html",
     ] {
-        let r = d.get(path);
+        let r = d.get(path).await;
         assert_eq!(r.status, 404, "{path}");
         assert!(
             r.header("content-type")
@@ -601,16 +420,18 @@ fn unknown_routes_answer_404_with_a_json_body() {
         );
         assert_eq!(r.json()["error"], "not found", "{path}");
     }
-    let r = request(d.port, "POST", "/metrics", &[("Content-Length", "0")]);
+    let r = d
+        .send(warp::test::request().method("POST").path("/metrics"))
+        .await;
     assert_eq!(r.status, 405);
     assert_eq!(r.json()["error"], "method not allowed; use GET");
 }
 
-#[test]
-fn path_traversal_attempts_never_return_files() {
-    let d = Dashboard::start("traversal", |data| {
+#[tokio::test]
+async fn path_traversal_attempts_never_return_files() {
+    let d = Site::new("traversal", |data| {
         fs::write(data.join("secret.txt"), "TOP-SECRET").unwrap();
-        write_doc(&data.join("latest.json"), &good_doc());
+        write_doc(&data.join("latest.json"), &sample_latest());
     });
     let targets = [
         "/../Cargo.toml",
@@ -637,7 +458,7 @@ fn path_traversal_attempts_never_return_files() {
         "/static/app.js/..%2f..%2fCargo.toml",
     ];
     for target in targets {
-        let r = d.get(target);
+        let r = d.get(target).await;
         assert!(
             r.status == 404 || r.status == 400,
             "{target}: status {}",
@@ -653,6 +474,17 @@ fn path_traversal_attempts_never_return_files() {
 // ---- /api/history -----------------------------------------------------------------------------------------
 
 const START_MS: u64 = 1_730_644_200_000;
+/// A device id that names a file outside the folder if joined unescaped.
+const PASSWD: &str = "../../etc/passwd";
+const FIRE: &str = "\u{1F525}-sensor";
+/// Ids that a naive path join or a naive escaping would confuse with the ones above.
+const LOOKALIKES: [&str; 5] = [
+    "../../etc",
+    "..",
+    "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+    "\u{1F525}",
+    "etc/passwd",
+];
 
 fn rows_of(device: &str, from_window: u64, n: u64) -> Vec<Aggregate> {
     (0..n)
@@ -660,63 +492,58 @@ fn rows_of(device: &str, from_window: u64, n: u64) -> Vec<Aggregate> {
         .collect()
 }
 
-fn expected_json(rows: &[Aggregate]) -> Value {
+/// The `rows` of a history answer for `n` windows of `device` from window `from_window` on.
+fn expected_json(device: &str, from_window: u64, n: u64) -> Value {
+    rows_json(&rows_of(device, from_window, n))
+}
+
+fn rows_json(rows: &[Aggregate]) -> Value {
     serde_json::to_value(rows.iter().map(|r| r.to_record(true)).collect::<Vec<_>>()).unwrap()
 }
 
 /// A history where neighbouring ids would collide without escaping, with files out of order, files with and
 /// without the device column, and in-progress files that must stay invisible.
 fn write_history(data: &Path) {
-    let root = data.join("parquet");
-    let passwd = "../../etc/passwd";
-    let fire = "\u{1F525}-sensor";
+    let root = data.join(PARQUET_DIR);
+    let write = |device: &str, name: &str, rows: &[Aggregate], with_ids: bool| {
+        support::write_partition_file(&root, device, name, rows, with_ids);
+    };
     // Newest rows first on disk: the answer must still be sorted by window start.
-    support::write_partition_file(
-        &root,
-        passwd,
-        "part-0002.parquet",
-        &rows_of(passwd, 5, 5),
+    write(
+        PASSWD,
+        &support::part(2).file_name(),
+        &rows_of(PASSWD, 5, 5),
         true,
     );
-    support::write_partition_file(
-        &root,
-        passwd,
-        "part-0001.parquet",
-        &rows_of(passwd, 0, 5),
+    write(
+        PASSWD,
+        &support::part(1).file_name(),
+        &rows_of(PASSWD, 0, 5),
         true,
     );
-    let mut uncommitted = rows_of(passwd, 10, 2);
+    let mut uncommitted = rows_of(PASSWD, 10, 2);
     uncommitted
         .iter_mut()
         .for_each(|r| r.avg_temperature = 99.0);
-    support::write_partition_file(&root, passwd, ".part-0003.parquet", &uncommitted, true);
-    support::write_partition_file(&root, passwd, "_part-0004.parquet", &uncommitted, true);
-    fs::write(
-        root.join(model::partition::partition_dir_name(passwd))
-            .join("_SUCCESS"),
-        "",
-    )
-    .unwrap();
+    write(
+        PASSWD,
+        &support::part(3).in_progress_name(),
+        &uncommitted,
+        true,
+    );
+    write(PASSWD, "_part-0004.parquet", &uncommitted, true);
+    fs::write(root.join(partition_dir_name(PASSWD)).join("_SUCCESS"), "").unwrap();
 
-    support::write_partition_file(
-        &root,
-        fire,
-        "part-0001.parquet",
-        &rows_of(fire, 0, 4),
+    write(
+        FIRE,
+        &support::part(1).file_name(),
+        &rows_of(FIRE, 0, 4),
         false,
     );
-    // Ids that a naive path join or a naive escaping would confuse with the ones above.
-    for other in [
-        "../../etc",
-        "..",
-        "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
-        "\u{1F525}",
-        "etc/passwd",
-    ] {
-        support::write_partition_file(
-            &root,
+    for other in LOOKALIKES {
+        write(
             other,
-            "part-0001.parquet",
+            &support::part(1).file_name(),
             &rows_of(other, 0, 3),
             false,
         );
@@ -726,7 +553,7 @@ fn write_history(data: &Path) {
     fs::write(data.join("etc/passwd"), "root:x:0:0").unwrap();
 }
 
-fn history(d: &Dashboard, device: &str, extra: &str) -> Reply {
+async fn history(d: &Site, device: &str, extra: &str) -> Reply {
     let encoded: String = device
         .bytes()
         .map(|b| match b {
@@ -735,76 +562,66 @@ fn history(d: &Dashboard, device: &str, extra: &str) -> Reply {
         })
         .collect();
     d.get(&format!("/api/history?device={encoded}{extra}"))
+        .await
 }
 
-#[test]
-fn history_returns_exactly_the_rows_of_a_path_like_device() {
-    let d = Dashboard::start("history-passwd", write_history);
-    let r = history(&d, "../../etc/passwd", "");
+#[tokio::test]
+async fn history_returns_exactly_the_rows_of_a_path_like_device() {
+    let d = Site::new("history-passwd", write_history);
+    let r = history(&d, PASSWD, "").await;
     assert_eq!(r.status, 200, "{}", r.text());
     let body = r.json();
-    assert_eq!(body["device_id"], "../../etc/passwd");
-    assert_eq!(
-        body["rows"],
-        expected_json(&rows_of("../../etc/passwd", 0, 10))
-    );
+    assert_eq!(body["device_id"], PASSWD);
+    assert_eq!(body["rows"], expected_json(PASSWD, 0, 10));
     assert_eq!(body["count"], 10);
     assert_eq!(body["truncated"], false);
     assert_eq!(body["errors"], serde_json::json!([]));
     assert!(!r.text().contains("root:x"));
 }
 
-#[test]
-fn history_returns_exactly_the_rows_of_an_emoji_device_without_a_device_column() {
-    let d = Dashboard::start("history-fire", write_history);
-    let r = history(&d, "\u{1F525}-sensor", "");
+#[tokio::test]
+async fn history_returns_exactly_the_rows_of_an_emoji_device_without_a_device_column() {
+    let d = Site::new("history-fire", write_history);
+    let r = history(&d, FIRE, "").await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(
-        r.json()["rows"],
-        expected_json(&rows_of("\u{1F525}-sensor", 0, 4))
-    );
-    for other in [
-        "../../etc",
-        "..",
-        "%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
-        "\u{1F525}",
-        "etc/passwd",
-    ] {
-        let r = history(&d, other, "");
-        assert_eq!(
-            r.json()["rows"],
-            expected_json(&rows_of(other, 0, 3)),
-            "{other}"
-        );
+    assert_eq!(r.json()["rows"], expected_json(FIRE, 0, 4));
+    for other in LOOKALIKES {
+        let r = history(&d, other, "").await;
+        assert_eq!(r.json()["rows"], expected_json(other, 0, 3), "{other}");
     }
 }
 
-#[test]
-fn history_filters_by_time_and_keeps_the_newest_under_a_limit() {
-    let d = Dashboard::start("history-range", write_history);
-    let dev = "../../etc/passwd";
-    let all = rows_of(dev, 0, 10);
+#[tokio::test]
+async fn history_filters_by_time_and_keeps_the_newest_under_a_limit() {
+    let d = Site::new("history-range", write_history);
+    let all = rows_of(PASSWD, 0, 10);
     let at = |k: u64| START_MS + k * support::WINDOW_MS;
     // Windows overlapping [from, to): from inside window 2 up to the start of window 6.
-    let r = history(&d, dev, &format!("&from={}&to={}", at(2) + 1, at(6)));
-    assert_eq!(r.json()["rows"], expected_json(&all[2..6]));
+    let r = history(&d, PASSWD, &format!("&from={}&to={}", at(2) + 1, at(6))).await;
+    assert_eq!(r.json()["rows"], rows_json(&all[2..6]));
     let rfc = |ms: u64| model::time::rfc3339_ms(ms).replace(':', "%3A");
-    let r = history(&d, dev, &format!("&from={}&to={}", rfc(at(3)), rfc(at(5))));
-    assert_eq!(r.json()["rows"], expected_json(&all[3..5]));
-    let r = history(&d, dev, "&limit=4");
-    assert_eq!(r.json()["rows"], expected_json(&all[6..]));
+    let r = history(
+        &d,
+        PASSWD,
+        &format!("&from={}&to={}", rfc(at(3)), rfc(at(5))),
+    )
+    .await;
+    assert_eq!(r.json()["rows"], rows_json(&all[3..5]));
+    let r = history(&d, PASSWD, "&limit=4").await;
+    assert_eq!(r.json()["rows"], rows_json(&all[6..]));
     assert_eq!(r.json()["truncated"], true);
 }
 
-#[test]
-fn history_over_many_files_matches_a_full_scan() {
+#[tokio::test]
+async fn history_over_many_files_matches_a_full_scan() {
     let dev = "rolled-often";
     let all = rows_of(dev, 0, 60);
-    let d = Dashboard::start("history-many", |data| {
-        // 20 files of 3 windows, named in an order unrelated to time, as rolls of several workers would be.
+    let d = Site::new("history-many", |data| {
+        // 20 files of 3 windows, their checkpoints in an order unrelated to time, as rolls of several workers
+        // would be.
         for (k, chunk) in all.chunks(3).enumerate() {
-            let name = format!("part-{:03}.parquet", (k * 7) % 20);
-            support::write_partition_file(&data.join("parquet"), dev, &name, chunk, k % 2 == 0);
+            let name = support::part((k as u64 * 7) % 20).file_name();
+            support::write_partition_file(&data.join(PARQUET_DIR), dev, &name, chunk, k % 2 == 0);
         }
     });
     let at = |k: u64| START_MS + k * support::WINDOW_MS;
@@ -826,23 +643,23 @@ fn history_over_many_files_matches_a_full_scan() {
         ),
         (format!("&from={}", at(60)), &all[..0], false),
     ] {
-        let r = history(&d, dev, &extra);
-        assert_eq!(r.json()["rows"], expected_json(expected), "{extra}");
+        let r = history(&d, dev, &extra).await;
+        assert_eq!(r.json()["rows"], rows_json(expected), "{extra}");
         assert_eq!(r.json()["truncated"], truncated, "{extra}");
     }
 }
 
-#[test]
-fn history_of_a_device_without_files_is_empty() {
-    let d = Dashboard::start("history-empty", write_history);
-    let r = history(&d, "never-seen", "");
+#[tokio::test]
+async fn history_of_a_device_without_files_is_empty() {
+    let d = Site::new("history-empty", write_history);
+    let r = history(&d, "never-seen", "").await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["rows"], serde_json::json!([]));
 }
 
-#[test]
-fn history_rejects_bad_parameters_with_the_fix() {
-    let d = Dashboard::start("history-bad", write_history);
+#[tokio::test]
+async fn history_rejects_bad_parameters_with_the_fix() {
+    let d = Site::new("history-bad", write_history);
     for (target, needle) in [
         ("/api/history", "`device` is required"),
         ("/api/history?device=", "`device` is empty"),
@@ -851,191 +668,27 @@ fn history_rejects_bad_parameters_with_the_fix() {
         ("/api/history?device=a&limit=0", "`limit`"),
         ("/api/history?device=a&frm=1", "unknown parameter `frm`"),
     ] {
-        let r = d.get(target);
+        let r = d.get(target).await;
         assert_eq!(r.status, 400, "{target}");
         let error = r.json()["error"].as_str().unwrap().to_string();
         assert!(error.contains(needle), "{target}: {error}");
     }
 }
 
-#[test]
-fn history_skips_a_corrupt_file_and_says_so() {
-    let d = Dashboard::start("history-corrupt", |data| {
+#[tokio::test]
+async fn history_skips_a_corrupt_file_and_says_so() {
+    let corrupt = support::part(9).file_name();
+    let d = Site::new("history-corrupt", |data| {
         write_history(data);
-        let dir = data
-            .join("parquet")
-            .join(model::partition::partition_dir_name("../../etc/passwd"));
-        fs::write(dir.join("part-0009.parquet"), b"PAR1 this is not parquet").unwrap();
+        let dir = data.join(PARQUET_DIR).join(partition_dir_name(PASSWD));
+        fs::write(dir.join(&corrupt), b"PAR1 this is not parquet").unwrap();
     });
-    let r = history(&d, "../../etc/passwd", "");
+    let r = history(&d, PASSWD, "").await;
     assert_eq!(r.status, 200);
     let body = r.json();
-    assert_eq!(
-        body["rows"],
-        expected_json(&rows_of("../../etc/passwd", 0, 10))
-    );
+    assert_eq!(body["rows"], expected_json(PASSWD, 0, 10));
     let errors = body["errors"].as_array().unwrap();
     assert_eq!(errors.len(), 1);
-    assert!(errors[0].as_str().unwrap().starts_with("part-0009.parquet"));
-    assert!(
-        r.header("x-dashboard-error")
-            .unwrap()
-            .contains("part-0009.parquet")
-    );
-}
-
-// ---- server-sent events -----------------------------------------------------------------------------------
-
-/// Reads SSE frames from `stream` until one satisfies `want`; returns its data.
-fn next_event(
-    reader: &mut BufReader<TcpStream>,
-    event: &str,
-    want: impl Fn(&str) -> bool,
-) -> String {
-    let deadline = Instant::now() + IO_TIMEOUT;
-    let (mut name, mut data) = (String::new(), String::new());
-    loop {
-        assert!(Instant::now() < deadline, "no `{event}` event in time");
-        let mut line = String::new();
-        let n = reader.read_line(&mut line).expect("read event stream");
-        assert!(n > 0, "event stream ended");
-        let line = line.trim_end_matches(['\r', '\n']);
-        if line.is_empty() {
-            if name == event && want(&data) {
-                return data;
-            }
-            name.clear();
-            data.clear();
-        } else if let Some(v) = line.strip_prefix("event:") {
-            name = v.trim().to_string();
-        } else if let Some(v) = line.strip_prefix("data:") {
-            data.push_str(v);
-        }
-    }
-}
-
-fn open_events(port: u16) -> BufReader<TcpStream> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    write!(
-        stream,
-        "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
-    )
-    .unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
-    // The body is chunked; chunk-size lines are neither `event:` nor `data:` nor empty, so they are skipped.
-    reader
-}
-
-#[test]
-fn events_push_each_change_of_latest_json() {
-    let d = Dashboard::start("events", |data| {
-        write_doc(&data.join("latest.json"), &good_doc());
-    });
-    let mut events = open_events(d.port);
-    // Compared as JSON values parsed from text by the same parser: equal text gives equal values.
-    let as_value = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
-    let first = next_event(&mut events, "latest", |_| true);
-    assert_eq!(
-        as_value(first.as_bytes()),
-        as_value(&d.get("/metrics").body)
-    );
-    next_event(&mut events, "status", |s| s.contains("\"error\":null"));
-
-    let mut doc = good_doc();
-    doc.pipeline.events_total = 424_242;
-    let written = write_doc(&d.latest(), &doc);
-    let pushed = next_event(&mut events, "latest", |s| s.contains("424242"));
-    assert_eq!(as_value(pushed.as_bytes()), as_value(&written));
-
-    support::write_atomically(&d.latest(), b"{broken");
-    let status = next_event(&mut events, "status", |s| !s.contains("\"error\":null"));
-    assert!(status.contains("not valid JSON"), "{status}");
-}
-
-// ---- process behaviour ------------------------------------------------------------------------------------
-
-#[test]
-fn sigterm_stops_the_server_even_with_an_open_event_stream() {
-    let mut d = Dashboard::start("sigterm", |data| {
-        write_doc(&data.join("latest.json"), &good_doc());
-    });
-    let mut events = open_events(d.port);
-    next_event(&mut events, "latest", |_| true);
-    let status = Command::new("kill")
-        .args(["-TERM", &d.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = eventually(
-        Duration::from_secs(8),
-        "the dashboard exits after SIGTERM",
-        || d.child.try_wait().unwrap(),
-    );
-    assert!(exit.success(), "exit status {exit:?}");
-}
-
-fn run_to_failure(args: &[&str]) -> String {
-    let out = binary()
-        .args(args)
-        .output()
-        .expect("the dashboard binary runs");
-    assert!(!out.status.success(), "{args:?} should fail");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-#[test]
-fn a_taken_port_fails_fast_naming_the_flag() {
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
-    let root = TempDir::new("port");
-    let assets = stub_assets(&root.0);
-    let started = Instant::now();
-    let err = run_to_failure(&[
-        "--port",
-        &port,
-        "--data",
-        root.0.to_str().unwrap(),
-        "--assets",
-        assets.to_str().unwrap(),
-    ]);
-    assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        err.contains("already in use") && err.contains("--port"),
-        "{err}"
-    );
-}
-
-#[test]
-fn bad_flags_fail_fast_with_the_fix() {
-    let root = TempDir::new("flags");
-    let file = root.0.join("not-a-folder");
-    fs::write(&file, "x").unwrap();
-    let assets = stub_assets(&root.0);
-    let err = run_to_failure(&["--bind", "localhost"]);
-    assert!(err.contains("--bind") && err.contains("127.0.0.1"), "{err}");
-    let err = run_to_failure(&[
-        "--port",
-        "0",
-        "--data",
-        file.to_str().unwrap(),
-        "--assets",
-        assets.to_str().unwrap(),
-    ]);
-    assert!(
-        err.contains("--data") && err.contains("not a folder"),
-        "{err}"
-    );
-    let err = run_to_failure(&[
-        "--port",
-        "0",
-        "--assets",
-        root.0.join("nowhere").to_str().unwrap(),
-    ]);
-    assert!(err.contains("npm ci") && err.contains("--assets"), "{err}");
-    let err = run_to_failure(&["--port", "http"]);
-    assert!(err.contains("--port"), "{err}");
+    assert!(errors[0].as_str().unwrap().starts_with(&corrupt));
+    assert!(r.header("x-dashboard-error").unwrap().contains(&corrupt));
 }

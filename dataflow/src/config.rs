@@ -390,3 +390,142 @@ mod tests {
         assert!(with(&["--kafka-option", "=1"]).is_err());
     }
 }
+
+impl Args {
+    /// The command line (without the program name) that parses back to exactly these flags, for whoever starts
+    /// a `dataflow` from typed values (the launcher, the tests). Every flag with a value is written, so the value
+    /// here, not the receiving binary's default, decides; optional flags only when set. The destructuring makes a
+    /// new field a compile error here until it is written too.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let Args {
+            help: _,
+            workers,
+            processes,
+            process,
+            hostfile,
+            brokers,
+            topic,
+            group,
+            kafka_options,
+            window,
+            lateness,
+            trigger,
+            idle_timeout,
+            max_future,
+            checkpoint_interval,
+            out,
+            deadletter,
+            dlq_topic,
+            start,
+            bounded,
+            input,
+            fresh,
+            alert_battery_below,
+            alert_temperature_above,
+            alert_temperature_below,
+        } = self;
+        let duration = |d: &Duration| humantime::format_duration(*d).to_string();
+        let start = start
+            .to_possible_value()
+            .expect("no start value is skipped");
+        let mut args = vec![
+            flag_value("--workers", workers.to_string()),
+            flag_value("--processes", processes.to_string()),
+            flag_value("--process", process.to_string()),
+            flag_value("--brokers", brokers),
+            flag_value("--topic", topic),
+            flag_value("--group", group),
+            flag_value("--window", duration(window)),
+            flag_value("--lateness", duration(lateness)),
+            flag_value("--trigger", duration(trigger)),
+            flag_value("--idle-timeout", duration(idle_timeout)),
+            flag_value("--max-future", duration(max_future)),
+            flag_value("--checkpoint-interval", duration(checkpoint_interval)),
+            flag_value("--out", out),
+            flag_value("--deadletter", deadletter),
+            flag_value("--start", start.get_name()),
+            flag_value("--alert-battery-below", alert_battery_below.to_string()),
+            flag_value(
+                "--alert-temperature-above",
+                alert_temperature_above.to_string(),
+            ),
+            flag_value(
+                "--alert-temperature-below",
+                alert_temperature_below.to_string(),
+            ),
+        ];
+        args.extend(hostfile.iter().map(|p| flag_value("--hostfile", p)));
+        args.extend(
+            kafka_options
+                .iter()
+                .map(|o| flag_value("--kafka-option", o)),
+        );
+        args.extend(dlq_topic.iter().map(|t| flag_value("--dlq-topic", t)));
+        args.extend(input.iter().map(|p| flag_value("--input", p)));
+        args.extend(bounded.then(|| "--bounded".into()));
+        args.extend(fresh.then(|| "--fresh".into()));
+        args
+    }
+}
+
+/// `--name=value`: one argument, so a value that starts with `-` is never taken for a flag.
+fn flag_value(name: &str, value: impl AsRef<std::ffi::OsStr>) -> std::ffi::OsString {
+    let mut arg = std::ffi::OsString::from(name);
+    arg.push("=");
+    arg.push(value);
+    arg
+}
+
+#[cfg(test)]
+mod command_line_tests {
+    use super::*;
+
+    fn parse<T: Into<std::ffi::OsString> + Clone>(args: impl IntoIterator<Item = T>) -> Args {
+        let line = std::iter::once("dataflow".into()).chain(args.into_iter().map(Into::into));
+        Args::try_parse_from(line.collect::<Vec<std::ffi::OsString>>()).unwrap()
+    }
+
+    // `Args` has no `PartialEq`; its `Debug` text shows every field.
+    fn same(a: &Args, b: &Args) -> bool {
+        format!("{a:?}") == format!("{b:?}")
+    }
+
+    #[test]
+    fn written_flags_parse_back_to_the_same_args() {
+        let defaults = parse::<&str>([]);
+        assert!(same(&parse(defaults.to_args()), &defaults));
+        let every_flag = parse(
+            [
+                ("--workers", "3"),
+                ("--processes", "2"),
+                ("--process", "1"),
+                ("--hostfile", "hosts file"),
+                ("--brokers", "b1:9092,b2:9092"),
+                ("--topic", "t-1"),
+                ("--group", "g-1"),
+                ("--kafka-option", "client.rack=r1"),
+                ("--kafka-option", "fetch.wait.max.ms=5"),
+                ("--window", "1m 30s"),
+                ("--lateness", "250ms"),
+                ("--trigger", "1s"),
+                ("--idle-timeout", "2h"),
+                ("--max-future", "0s"),
+                ("--checkpoint-interval", "3s"),
+                ("--out", "-out dir"),
+                ("--deadletter", "dead"),
+                ("--dlq-topic", "dlq"),
+                ("--start", "latest"),
+                ("--input", "in.jsonl"),
+                ("--alert-battery-below", "12.5"),
+                ("--alert-temperature-above", "-3.25"),
+                ("--alert-temperature-below", "-40"),
+            ]
+            .map(|(name, value)| format!("{name}={value}"))
+            .into_iter()
+            .chain(["--bounded".into(), "--fresh".into()]),
+        );
+        assert!(!same(&every_flag, &defaults));
+        let written = parse(every_flag.to_args());
+        assert!(same(&written, &every_flag), "{written:?}\n{every_flag:?}");
+    }
+}

@@ -4,6 +4,7 @@
 //! (simulator first, so the dataflow sees every record; dataflow next, which writes a last snapshot; dashboard
 //! last). The pieces stay separate binaries for real deployments; this command only wires them.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
@@ -15,43 +16,44 @@ use clap::Parser;
 use rdkafka::mocking::MockCluster;
 use std::os::unix::process::CommandExt;
 
-/// Runs the simulator, the dataflow and the dashboard together.
+/// Runs the simulator, the dataflow and the dashboard together. The simulator's and the dataflow's flags
+/// given here are handed on to them; one left out keeps that binary's own default.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
     /// A real Kafka to use instead of the embedded broker.
     #[arg(long)]
     brokers: Option<String>,
-    /// Topic of sensor events.
-    #[arg(long, default_value = "iot-metrics")]
-    topic: String,
+    /// Topic of sensor events (default: the simulator's; the dataflow reads the same).
+    #[arg(long)]
+    topic: Option<String>,
     /// Dataflow worker threads.
     #[arg(short = 'w', long = "workers", default_value_t = 2)]
     workers: usize,
-    /// Simulated devices.
-    #[arg(long, default_value_t = 8)]
-    devices: u64,
-    /// Messages per second per device.
-    #[arg(long, default_value_t = 4.0)]
-    rate: f64,
-    /// Fraction of late events the simulator sends.
-    #[arg(long, default_value_t = 0.0)]
-    late_fraction: f64,
-    /// Fraction of malformed records the simulator sends.
-    #[arg(long, default_value_t = 0.0)]
-    bad_fraction: f64,
-    /// Tumbling window size.
-    #[arg(long, default_value = "10s")]
-    window: String,
-    /// Watermark lateness.
-    #[arg(long, default_value = "1m")]
-    lateness: String,
-    /// Live publication interval.
-    #[arg(long, default_value = "5s")]
-    trigger: String,
-    /// A silent partition stops holding the watermark back after this long.
-    #[arg(long, default_value = "30s")]
-    idle_timeout: String,
+    /// Simulated devices (default: the simulator's).
+    #[arg(long)]
+    devices: Option<u64>,
+    /// Messages per second per device (default: the simulator's).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Fraction of late events the simulator sends (default: the simulator's).
+    #[arg(long)]
+    late_fraction: Option<f64>,
+    /// Fraction of malformed records the simulator sends (default: the simulator's).
+    #[arg(long)]
+    bad_fraction: Option<f64>,
+    /// Tumbling window size (default: the dataflow's).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    window: Option<Duration>,
+    /// Watermark lateness (default: the dataflow's).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    lateness: Option<Duration>,
+    /// Live publication interval (default: the dataflow's).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    trigger: Option<Duration>,
+    /// A silent partition stops holding the watermark back after this long (default: the dataflow's).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    idle_timeout: Option<Duration>,
     /// Dashboard address.
     #[arg(long, default_value = "127.0.0.1")]
     bind: String,
@@ -63,6 +65,39 @@ struct Args {
     data: PathBuf,
 }
 
+impl Args {
+    /// The simulator's and the dataflow's flags: each binary's own defaults (its parser given no flags), with
+    /// what was given here on top. Both use one topic and one broker list.
+    fn pieces(&self) -> Result<(producer::config::Args, dataflow::config::Args)> {
+        let mut sim = producer::config::Args::try_parse_from(["producer"])
+            .context("the simulator's defaults")?;
+        let mut job = dataflow::config::Args::try_parse_from(["dataflow"])
+            .context("the dataflow's defaults")?;
+        given(&mut sim.topic, self.topic.clone());
+        given(&mut sim.brokers, self.brokers.clone());
+        given(&mut sim.devices, self.devices);
+        given(&mut sim.rate, self.rate);
+        given(&mut sim.late_fraction, self.late_fraction);
+        given(&mut sim.bad_fraction, self.bad_fraction);
+        job.topic.clone_from(&sim.topic);
+        job.brokers.clone_from(&sim.brokers);
+        job.workers = self.workers;
+        given(&mut job.window, self.window);
+        given(&mut job.lateness, self.lateness);
+        given(&mut job.trigger, self.trigger);
+        given(&mut job.idle_timeout, self.idle_timeout);
+        job.out = self.data.join("aggregates");
+        job.deadletter = self.data.join("deadletter");
+        Ok((sim, job))
+    }
+}
+
+fn given<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
 /// A child process with a name, stopped with SIGINT.
 struct Piece {
     name: &'static str,
@@ -70,7 +105,11 @@ struct Piece {
 }
 
 impl Piece {
-    fn start(name: &'static str, bin: &Path, args: &[String]) -> Result<Piece> {
+    fn start(
+        name: &'static str,
+        bin: &Path,
+        args: impl IntoIterator<Item = impl AsRef<OsStr>>,
+    ) -> Result<Piece> {
         let mut cmd = Command::new(bin);
         // Own process group: a terminal Ctrl-C reaches only this launcher, which stops the pieces in order.
         cmd.args(args).process_group(0);
@@ -152,80 +191,38 @@ fn run(args: Args) -> Result<()> {
             args.bind
         );
     }
+    let (mut sim, mut job) = args.pieces()?;
+    // Bad values fail here, naming the flag, before any piece starts.
+    sim.check()?;
+    job.check()?;
     // The mock cluster lives on this thread for the whole run (it is not Send).
     let mock;
-    let brokers = match &args.brokers {
-        Some(b) => b.clone(),
-        None => {
-            mock = MockCluster::new(1).context("cannot start the embedded broker")?;
-            mock.create_topic(&args.topic, 3, 1)
-                .context("cannot create the topic on the embedded broker")?;
-            let b = mock.bootstrap_servers();
-            println!(
-                "embedded Kafka-protocol broker on {b} (topic {}, 3 partitions)",
-                args.topic
-            );
-            b
-        }
-    };
-    let aggregates = args.data.join("aggregates");
-    let deadletter = args.data.join("deadletter");
-    let s = |p: &Path| p.display().to_string();
+    if args.brokers.is_none() {
+        mock = MockCluster::new(1).context("cannot start the embedded broker")?;
+        mock.create_topic(&sim.topic, sim.partitions, 1)
+            .context("cannot create the topic on the embedded broker")?;
+        sim.brokers = mock.bootstrap_servers();
+        job.brokers.clone_from(&sim.brokers);
+        println!(
+            "embedded Kafka-protocol broker on {} (topic {}, {} partitions)",
+            sim.brokers, sim.topic, sim.partitions
+        );
+    }
 
     let mut dashboard = Piece::start(
         "dashboard",
         &sibling("dashboard")?,
-        &[
-            "--bind".into(),
-            args.bind.clone(),
-            "--port".into(),
-            args.port.to_string(),
-            "--data".into(),
-            s(&aggregates),
+        [
+            OsStr::new("--bind"),
+            OsStr::new(&args.bind),
+            OsStr::new("--port"),
+            OsStr::new(&args.port.to_string()),
+            OsStr::new("--data"),
+            job.out.as_os_str(),
         ],
     )?;
-    let mut dataflow = Piece::start(
-        "dataflow",
-        &sibling("dataflow")?,
-        &[
-            "-w".into(),
-            args.workers.to_string(),
-            "--brokers".into(),
-            brokers.clone(),
-            "--topic".into(),
-            args.topic.clone(),
-            "--window".into(),
-            args.window.clone(),
-            "--lateness".into(),
-            args.lateness.clone(),
-            "--trigger".into(),
-            args.trigger.clone(),
-            "--idle-timeout".into(),
-            args.idle_timeout.clone(),
-            "--out".into(),
-            s(&aggregates),
-            "--deadletter".into(),
-            s(&deadletter),
-        ],
-    )?;
-    let mut producer = Piece::start(
-        "producer",
-        &sibling("producer")?,
-        &[
-            "--brokers".into(),
-            brokers.clone(),
-            "--topic".into(),
-            args.topic.clone(),
-            "--devices".into(),
-            args.devices.to_string(),
-            "--rate".into(),
-            args.rate.to_string(),
-            "--late-fraction".into(),
-            args.late_fraction.to_string(),
-            "--bad-fraction".into(),
-            args.bad_fraction.to_string(),
-        ],
-    )?;
+    let mut dataflow = Piece::start("dataflow", &sibling("dataflow")?, job.to_args())?;
+    let mut producer = Piece::start("producer", &sibling("producer")?, sim.to_args())?;
     println!(
         "dashboard: http://{}:{}/  (Ctrl-C stops everything)",
         args.bind, args.port
@@ -259,4 +256,90 @@ fn run(args: Args) -> Result<()> {
     }
     println!("stopped cleanly; outputs in {}", args.data.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(line: &[&str]) -> (producer::config::Args, dataflow::config::Args) {
+        let args =
+            Args::try_parse_from(std::iter::once("iot-pipeline").chain(line.iter().copied()));
+        args.unwrap().pieces().unwrap()
+    }
+
+    #[test]
+    fn flags_left_out_keep_each_binarys_own_default() {
+        let (sim, job) = pieces(&[]);
+        let sim_default = producer::config::Args::try_parse_from(["producer"]).unwrap();
+        let job_default = dataflow::config::Args::try_parse_from(["dataflow"]).unwrap();
+        assert_eq!(sim, sim_default);
+        assert_eq!(
+            (job.window, job.lateness, job.trigger, job.idle_timeout),
+            (
+                job_default.window,
+                job_default.lateness,
+                job_default.trigger,
+                job_default.idle_timeout
+            )
+        );
+        assert_eq!((&job.topic, &job.brokers), (&sim.topic, &sim.brokers));
+        assert_eq!(job.workers, 2, "the launcher runs two workers");
+        assert_eq!(job.out, Path::new("data/aggregates"));
+        assert_eq!(job.deadletter, Path::new("data/deadletter"));
+    }
+
+    #[test]
+    fn given_flags_reach_the_simulator_and_the_dataflow() {
+        let (sim, job) = pieces(&[
+            "--brokers",
+            "k1:9092",
+            "--topic",
+            "t-1",
+            "-w",
+            "3",
+            "--devices",
+            "5",
+            "--rate",
+            "0.5",
+            "--late-fraction",
+            "0.1",
+            "--bad-fraction",
+            "0.2",
+            "--window",
+            "1s",
+            "--lateness",
+            "2s",
+            "--trigger",
+            "3s",
+            "--idle-timeout",
+            "4s",
+            "--data",
+            "/tmp/d",
+        ]);
+        assert_eq!(
+            (sim.brokers.as_str(), sim.topic.as_str()),
+            ("k1:9092", "t-1")
+        );
+        assert_eq!(
+            (job.brokers.as_str(), job.topic.as_str()),
+            ("k1:9092", "t-1")
+        );
+        assert_eq!(
+            (sim.devices, sim.rate, sim.late_fraction, sim.bad_fraction),
+            (5, 0.5, 0.1, 0.2)
+        );
+        let secs = Duration::from_secs;
+        assert_eq!(
+            (
+                job.workers,
+                job.window,
+                job.lateness,
+                job.trigger,
+                job.idle_timeout
+            ),
+            (3, secs(1), secs(2), secs(3), secs(4))
+        );
+        assert_eq!(job.out, Path::new("/tmp/d/aggregates"));
+    }
 }

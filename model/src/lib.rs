@@ -1,7 +1,9 @@
 //! Wire contracts of the IoT pipeline, kept in one place: the sensor event and its validation, tumbling-window
-//! arithmetic and aggregates, the `latest.json` document, and the escaping of device ids into Parquet partitions.
+//! arithmetic and aggregates, the `latest.json` document, and the Parquet history (folder, schema, part-file
+//! names, and the escaping of device ids into its partitions).
 
 pub mod event;
+pub mod history;
 pub mod latest;
 pub mod partition;
 pub mod time;

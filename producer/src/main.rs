@@ -11,98 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use producer::config::Args;
 use producer::kafka::KafkaSink;
 use producer::sim::{Fleet, Mix};
 use producer::summary::Summary;
-
-/// Simulated IoT devices publishing sensor readings.
-#[derive(Parser, Debug)]
-#[command(version, about, allow_negative_numbers = true)]
-struct Args {
-    /// Kafka bootstrap servers.
-    #[arg(long, default_value = "localhost:9092")]
-    brokers: String,
-    /// Topic to publish to (created when missing).
-    #[arg(long, default_value = model::DEFAULT_TOPIC)]
-    topic: String,
-    /// Partitions of the topic when the producer creates it.
-    #[arg(long, default_value_t = model::DEFAULT_PARTITIONS, value_parser = clap::value_parser!(i32).range(1..=10_000))]
-    partitions: i32,
-    /// Number of simulated devices.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
-    devices: u64,
-    /// Messages per second per device; 0 sends as fast as the broker takes them.
-    #[arg(long, default_value_t = 4.0)]
-    rate: f64,
-    /// Stop after this long (e.g. `10s`, `5m`).
-    #[arg(long, value_parser = humantime::parse_duration)]
-    duration: Option<Duration>,
-    /// Stop after this many records (bad ones included).
-    #[arg(long)]
-    count: Option<u64>,
-    /// Fraction of records that are valid events with a timestamp in the past.
-    #[arg(long, default_value_t = 0.0)]
-    late_fraction: f64,
-    /// Largest delay of a late event.
-    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
-    max_delay: Duration,
-    /// Fraction of records that are malformed (truncated, wrong types, missing fields, bad UTF-8, ...).
-    #[arg(long, default_value_t = 0.0)]
-    bad_fraction: f64,
-    /// Use the device ids listed in this file (one per line) instead of generated ones; `--devices` is ignored.
-    #[arg(long)]
-    device_ids_file: Option<PathBuf>,
-    /// Seed of the device fleet and the readings.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Write JSON lines to this file instead of Kafka, on a simulated clock that advances by `1 / (devices *
-    /// rate)` per record from `--start-ms`.
-    #[arg(long)]
-    to_file: Option<PathBuf>,
-    /// Event time of the first record with `--to-file`, epoch ms (default: now).
-    #[arg(long)]
-    start_ms: Option<u64>,
-    /// Seconds between progress lines.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    progress_every: Duration,
-    /// Extra librdkafka producer settings, `key=value`, repeatable.
-    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
-    kafka_options: Vec<String>,
-}
-
-impl Args {
-    fn check(&self) -> Result<Mix> {
-        for (name, v) in [
-            ("--late-fraction", self.late_fraction),
-            ("--bad-fraction", self.bad_fraction),
-        ] {
-            if !(0.0..=1.0).contains(&v) {
-                bail!("{name} must be between 0 and 1, got {v}");
-            }
-        }
-        if self.late_fraction + self.bad_fraction > 1.0 {
-            bail!("--late-fraction + --bad-fraction must not exceed 1");
-        }
-        if !self.rate.is_finite() || self.rate < 0.0 {
-            bail!(
-                "--rate must be a non-negative number of messages per second per device, got {}",
-                self.rate
-            );
-        }
-        if self.to_file.is_some() && self.rate == 0.0 {
-            bail!("--to-file runs on a simulated clock: give --rate > 0 to space the events");
-        }
-        if self.to_file.is_some() && self.count.is_none() && self.duration.is_none() {
-            bail!("--to-file needs --count or --duration to know when to stop");
-        }
-        Ok(Mix {
-            late_fraction: self.late_fraction,
-            max_delay_ms: u64::try_from(self.max_delay.as_millis()).unwrap_or(u64::MAX),
-            bad_fraction: self.bad_fraction,
-            tombstones: self.to_file.is_none(),
-        })
-    }
-}
 
 fn main() {
     tracing_subscriber::fmt()

@@ -1,6 +1,7 @@
 //! Test data shared by the HTTP tests and the browser-test fixture: `latest.json` documents and a Parquet
-//! history in the dataflow's layout (`parquet/device_id=<escaped>/part-*.parquet`), written with the parquet
-//! crate independently of the dashboard's reader, from a deterministic formula.
+//! history in the dataflow's layout (`parquet/device_id=<escaped>/part-*.parquet`, the names, schema and
+//! batches of `model::history`), written with the parquet crate from a deterministic formula; plus the
+//! scaffolding of the tests (temporary folders, a stand-in for the npm install).
 
 // Each user of this module (an integration test, an example) needs a different part of it.
 #![allow(dead_code)]
@@ -8,12 +9,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use arrow::array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
-};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use model::partition::partition_dir_name;
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use model::history::{self, PartName};
+use model::partition::{PARTITION_COLUMN, partition_dir_name};
 use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -79,65 +80,37 @@ pub fn aggregate(device_id: &str, window_start: u64) -> Aggregate {
     }
 }
 
-/// Arrow schema of history files as the pipeline writes them; `with_device_column` adds the partition
-/// column inside the file as well (some writers keep it, the dataflow does not).
-pub fn history_schema(with_device_column: bool) -> Arc<Schema> {
-    let ts = || DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
-    let mut fields = Vec::new();
-    if with_device_column {
-        fields.push(Field::new("device_id", DataType::Utf8, false));
+/// The name of a committed part file of checkpoint `checkpoint` as the dataflow names it (its in-progress form
+/// with `.in_progress_name()`).
+pub fn part(checkpoint: u64) -> PartName {
+    PartName {
+        checkpoint,
+        run: 1_730_644_200_000,
+        worker: 0,
+        seq: checkpoint,
     }
-    fields.extend([
-        Field::new("window_start", ts(), false),
-        Field::new("window_end", ts(), false),
-        Field::new("count", DataType::Int64, false),
-        Field::new("avg_temperature", DataType::Float64, false),
-        Field::new("avg_humidity", DataType::Float64, false),
-        Field::new("min_battery", DataType::Float64, false),
-        Field::new("max_battery", DataType::Float64, false),
-        Field::new("stddev_temperature", DataType::Float64, false),
-        Field::new("warn_count", DataType::Int64, false),
-        Field::new("error_count", DataType::Int64, false),
-    ]);
-    Arc::new(Schema::new(fields))
 }
 
-/// Writes `rows` as one Parquet file at `path` (Snappy, like the dataflow).
+/// Writes `rows` as one Parquet file at `path` in the contract's schema (Snappy, like the dataflow);
+/// `with_device_column` puts the partition column inside the file as well, first, as some writers do (the
+/// dataflow does not).
 pub fn write_parquet(path: &Path, rows: &[Aggregate], with_device_column: bool) {
-    let ms = |f: fn(&Aggregate) -> u64| {
-        Arc::new(
-            TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| f(r) as i64))
-                .with_timezone("UTC"),
-        ) as ArrayRef
-    };
-    let int = |f: fn(&Aggregate) -> u64| {
-        Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|r| f(r) as i64),
-        )) as ArrayRef
-    };
-    let float = |f: fn(&Aggregate) -> f64| {
-        Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef
-    };
-    let mut columns: Vec<ArrayRef> = Vec::new();
+    let mut batch = history::to_batch(rows).expect("a valid batch");
     if with_device_column {
-        columns.push(Arc::new(StringArray::from_iter_values(
+        let ids: ArrayRef = Arc::new(StringArray::from_iter_values(
             rows.iter().map(|r| r.device_id.as_str()),
-        )));
+        ));
+        let mut fields = vec![Arc::new(Field::new(
+            PARTITION_COLUMN,
+            DataType::Utf8,
+            false,
+        ))];
+        fields.extend(batch.schema().fields().iter().cloned());
+        let mut columns = vec![ids];
+        columns.extend(batch.columns().iter().cloned());
+        batch =
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("a valid batch");
     }
-    columns.extend([
-        ms(|r| r.window_start),
-        ms(|r| r.window_end),
-        int(|r| r.count),
-        float(|r| r.avg_temperature),
-        float(|r| r.avg_humidity),
-        float(|r| r.min_battery),
-        float(|r| r.max_battery),
-        float(|r| r.stddev_temperature),
-        int(|r| r.warn_count),
-        int(|r| r.error_count),
-    ]);
-    let batch =
-        RecordBatch::try_new(history_schema(with_device_column), columns).expect("a valid batch");
     let file =
         fs::File::create(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
     let props = WriterProperties::builder()
@@ -281,4 +254,53 @@ pub fn history_rows(device_id: &str, now_ms: u64, windows: u64) -> Vec<Aggregate
     (0..windows)
         .map(|k| aggregate(device_id, first + k * WINDOW_MS))
         .collect()
+}
+
+/// Writes `doc` as pretty JSON to `path` atomically; returns the bytes written.
+pub fn write_doc(path: &Path, doc: &LatestDoc) -> Vec<u8> {
+    let bytes = serde_json::to_vec_pretty(doc).expect("a document serialises");
+    write_atomically(path, &bytes);
+    bytes
+}
+
+/// A current `latest.json` of three devices, two of whose ids stress escaping.
+pub fn sample_latest() -> LatestDoc {
+    let ids = ["device-a", "../../etc/passwd", "\u{1F525}-sensor"].map(String::from);
+    latest_doc(&ids, model::time::now_ms())
+}
+
+/// A fresh folder under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    /// A new empty folder whose name holds `name`, the process id and a counter.
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "dashboard-test-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Contents of the Chart.js stand-in.
+pub const CHART_JS_STUB: &str = "/* chart.js stub */";
+
+/// A stand-in for the npm install under `root` (an `--assets` folder), so that tests do not depend on `npm ci`.
+pub fn stub_assets(root: &Path) -> PathBuf {
+    let assets = root.join("assets");
+    let dist = assets.join("node_modules/chart.js/dist");
+    fs::create_dir_all(&dist).unwrap_or_else(|e| panic!("cannot create {}: {e}", dist.display()));
+    fs::write(dist.join("chart.umd.js"), CHART_JS_STUB).expect("the Chart.js stand-in is written");
+    assets
 }

@@ -1,0 +1,609 @@
+//! The Parquet history contract, defined once for its writer (the dataflow), its reader (the dashboard) and the
+//! tests: the folder, the column names and their Arrow types, aggregates to and from record batches, and the
+//! names of part files.
+//!
+//! Layout: `<out>/parquet/device_id=<escaped id>/part-<checkpoint:012>-<run>-w<worker>-<seq>.parquet`. The device
+//! id is the Hive partition column (escaped by [`crate::partition`]) and is not stored inside the files. A file is
+//! written under a hidden in-progress name (`.part-….parquet.inprogress`) and renamed to its committed name when
+//! the checkpoint that covers it commits; readers skip every name that starts with `.` or `_`, so they never see
+//! a partial or uncommitted file.
+//!
+//! The Arrow half (schema, conversions) is behind the `arrow` feature, so that crates without Parquet files do
+//! not build Arrow.
+
+/// Folder of the history inside the dataflow's `--out`.
+pub const PARQUET_DIR: &str = "parquet";
+
+/// Window start, `TIMESTAMP(MILLIS, "UTC")`.
+pub const WINDOW_START: &str = "window_start";
+/// Window end, `TIMESTAMP(MILLIS, "UTC")`.
+pub const WINDOW_END: &str = "window_end";
+/// Events in the window, `INT64`.
+pub const COUNT: &str = "count";
+/// Mean temperature, `DOUBLE`.
+pub const AVG_TEMPERATURE: &str = "avg_temperature";
+/// Mean humidity, `DOUBLE`.
+pub const AVG_HUMIDITY: &str = "avg_humidity";
+/// Smallest battery level, `DOUBLE`.
+pub const MIN_BATTERY: &str = "min_battery";
+/// Largest battery level, `DOUBLE`.
+pub const MAX_BATTERY: &str = "max_battery";
+/// Population standard deviation of temperature, `DOUBLE`.
+pub const STDDEV_TEMPERATURE: &str = "stddev_temperature";
+/// Events with status `warn`, `INT64`.
+pub const WARN_COUNT: &str = "warn_count";
+/// Events with status `error`, `INT64`.
+pub const ERROR_COUNT: &str = "error_count";
+
+/// The columns of every history file, in file order. The device id is not among them: it is the partition
+/// column [`crate::partition::PARTITION_COLUMN`].
+pub const COLUMNS: [&str; 10] = [
+    WINDOW_START,
+    WINDOW_END,
+    COUNT,
+    AVG_TEMPERATURE,
+    AVG_HUMIDITY,
+    MIN_BATTERY,
+    MAX_BATTERY,
+    STDDEV_TEMPERATURE,
+    WARN_COUNT,
+    ERROR_COUNT,
+];
+
+const PART_PREFIX: &str = "part-";
+const PARQUET_SUFFIX: &str = ".parquet";
+const IN_PROGRESS_SUFFIX: &str = ".inprogress";
+
+/// The name of one part file: `part-{checkpoint:012}-{run}-w{worker}-{seq}.parquet` once committed,
+/// `.part-{checkpoint:012}-{run}-w{worker}-{seq}.parquet.inprogress` before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PartName {
+    /// The checkpoint whose commit makes the file visible.
+    pub checkpoint: u64,
+    /// The writing process's start time, so that a fresh start never overwrites an older file.
+    pub run: u64,
+    /// The writing worker.
+    pub worker: usize,
+    /// The file's number among that worker's files of the run.
+    pub seq: u64,
+}
+
+impl PartName {
+    /// The committed name.
+    pub fn file_name(&self) -> String {
+        format!(
+            "{PART_PREFIX}{:012}-{}-w{}-{}{PARQUET_SUFFIX}",
+            self.checkpoint, self.run, self.worker, self.seq
+        )
+    }
+
+    /// The hidden name the file has until its checkpoint commits.
+    pub fn in_progress_name(&self) -> String {
+        format!(".{}{IN_PROGRESS_SUFFIX}", self.file_name())
+    }
+
+    /// Reads a committed or an in-progress name back. Only the exact spelling [`PartName::file_name`] and
+    /// [`PartName::in_progress_name`] produce is accepted (no sign, no other padding, no other prefix).
+    pub fn parse(name: &str) -> Option<PartName> {
+        let committed = match name.strip_prefix('.') {
+            Some(hidden) => hidden.strip_suffix(IN_PROGRESS_SUFFIX)?,
+            None => name,
+        };
+        let fields = committed
+            .strip_prefix(PART_PREFIX)?
+            .strip_suffix(PARQUET_SUFFIX)?;
+        let mut fields = fields.split('-');
+        let part = PartName {
+            checkpoint: fields.next()?.parse().ok()?,
+            run: fields.next()?.parse().ok()?,
+            worker: fields.next()?.strip_prefix('w')?.parse().ok()?,
+            seq: fields.next()?.parse().ok()?,
+        };
+        // Formatting again rejects what `parse` alone lets through: `+7`, `007`, an unpadded checkpoint.
+        (fields.next().is_none() && part.file_name() == committed).then_some(part)
+    }
+}
+
+/// A name readers skip: it starts with `.` or `_` (in-progress files, `_SUCCESS` markers and the like).
+pub fn is_hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
+/// An in-progress file of the two-phase commit: hidden by a leading `.` and ending in `.inprogress`. Any name
+/// between counts, so that recovery also removes leftovers whose part name does not parse.
+pub fn is_in_progress(name: &str) -> bool {
+    name.starts_with('.') && name.ends_with(IN_PROGRESS_SUFFIX)
+}
+
+/// A file readers take as part of the history: not hidden, and a `.parquet` file. Any writer's file counts, not
+/// only names of [`PartName`]'s form, as with pyarrow and DuckDB reading the folder.
+pub fn is_committed_file(name: &str) -> bool {
+    !is_hidden(name) && name.ends_with(PARQUET_SUFFIX)
+}
+
+#[cfg(feature = "arrow")]
+pub use batch::{ColumnError, from_batch, schema, to_batch};
+
+/// Aggregates to and from Arrow record batches of the contract's schema.
+#[cfg(feature = "arrow")]
+mod batch {
+    use std::sync::{Arc, LazyLock};
+
+    use arrow::array::{
+        Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray,
+    };
+    use arrow::compute::cast;
+    use arrow::datatypes::{
+        DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
+        TimestampMillisecondType,
+    };
+    use arrow::error::ArrowError;
+
+    use super::*;
+    use crate::Aggregate;
+    use crate::partition::PARTITION_COLUMN;
+
+    /// Time zone of both time columns.
+    const TIME_ZONE: &str = "UTC";
+
+    /// The Arrow schema of history files: [`COLUMNS`] in order, times `TIMESTAMP(MILLIS, "UTC")`, counts `Int64`,
+    /// the other values `Float64`, none nullable.
+    pub fn schema() -> SchemaRef {
+        static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+            let time = DataType::Timestamp(TimeUnit::Millisecond, Some(TIME_ZONE.into()));
+            let fields = COLUMNS.map(|name| {
+                let data_type = match name {
+                    WINDOW_START | WINDOW_END => time.clone(),
+                    COUNT | WARN_COUNT | ERROR_COUNT => DataType::Int64,
+                    _ => DataType::Float64,
+                };
+                Field::new(name, data_type, false)
+            });
+            Arc::new(Schema::new(fields.to_vec()))
+        });
+        Arc::clone(&SCHEMA)
+    }
+
+    /// One record batch of [`schema`] holding `rows` in their order (the device ids are not stored: they name the
+    /// partition). Times and counts are written as `i64` bit patterns of the `u64` values.
+    pub fn to_batch(rows: &[Aggregate]) -> Result<RecordBatch, ArrowError> {
+        let time = |f: fn(&Aggregate) -> u64| {
+            Arc::new(
+                TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| f(r) as i64))
+                    .with_timezone(TIME_ZONE),
+            ) as ArrayRef
+        };
+        let int = |f: fn(&Aggregate) -> u64| {
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| f(r) as i64),
+            )) as ArrayRef
+        };
+        let float = |f: fn(&Aggregate) -> f64| {
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef
+        };
+        RecordBatch::try_new(
+            schema(),
+            vec![
+                time(|r| r.window_start),
+                time(|r| r.window_end),
+                int(|r| r.count),
+                float(|r| r.avg_temperature),
+                float(|r| r.avg_humidity),
+                float(|r| r.min_battery),
+                float(|r| r.max_battery),
+                float(|r| r.stddev_temperature),
+                int(|r| r.warn_count),
+                int(|r| r.error_count),
+            ],
+        )
+    }
+
+    /// Why a batch cannot be read as history rows.
+    #[derive(Debug, thiserror::Error)]
+    pub enum ColumnError {
+        /// A contract column is absent.
+        #[error("column `{0}` is missing")]
+        Missing(&'static str),
+        /// A column's type cannot be converted to the contract's.
+        #[error("column `{column}` is {found}: {source}")]
+        Unconvertible {
+            /// The column.
+            column: &'static str,
+            /// Its type in the file.
+            found: DataType,
+            /// Why the conversion failed.
+            source: ArrowError,
+        },
+        /// A time column holds neither timestamps nor integers.
+        #[error("column `{column}` is {found}, not a timestamp")]
+        NotATime {
+            /// The column.
+            column: &'static str,
+            /// Its type in the file.
+            found: DataType,
+        },
+    }
+
+    /// The rows of `device_id` (the device its partition folder names) in a history batch, found by column name
+    /// and converted to the contract's types, so that files of other writers read too: times of any unit or as
+    /// integer milliseconds, other integer and float widths. When the file keeps a `device_id` column as well,
+    /// rows of another device are left out, and so are rows without a window or with one before the epoch. A
+    /// null count reads as 0, a null value as NaN.
+    pub fn from_batch(batch: &RecordBatch, device_id: &str) -> Result<Vec<Aggregate>, ColumnError> {
+        let c = Columns::of(batch)?;
+        let ids = c.device_id.as_ref().map(|a| a.as_string::<i32>());
+        let start = c.window_start.as_primitive::<Int64Type>();
+        let end = c.window_end.as_primitive::<Int64Type>();
+        let int = |a: &ArrayRef, i: usize| {
+            let a = a.as_primitive::<Int64Type>();
+            if a.is_null(i) {
+                0
+            } else {
+                u64::try_from(a.value(i)).unwrap_or(0)
+            }
+        };
+        let float = |a: &ArrayRef, i: usize| {
+            let a = a.as_primitive::<Float64Type>();
+            if a.is_null(i) { f64::NAN } else { a.value(i) }
+        };
+        let mut rows = Vec::with_capacity(batch.num_rows());
+        for i in 0..batch.num_rows() {
+            // The partition folder decides the device; a device_id column, when the writer kept one, must agree.
+            if let Some(ids) = ids
+                && (ids.is_null(i) || ids.value(i) != device_id)
+            {
+                continue;
+            }
+            if start.is_null(i) || end.is_null(i) {
+                continue;
+            }
+            let (Ok(window_start), Ok(window_end)) =
+                (u64::try_from(start.value(i)), u64::try_from(end.value(i)))
+            else {
+                continue;
+            };
+            rows.push(Aggregate {
+                device_id: device_id.to_string(),
+                window_start,
+                window_end,
+                count: int(&c.count, i),
+                avg_temperature: float(&c.avg_temperature, i),
+                avg_humidity: float(&c.avg_humidity, i),
+                min_battery: float(&c.min_battery, i),
+                max_battery: float(&c.max_battery, i),
+                stddev_temperature: float(&c.stddev_temperature, i),
+                warn_count: int(&c.warn_count, i),
+                error_count: int(&c.error_count, i),
+            });
+        }
+        Ok(rows)
+    }
+
+    /// The columns of one batch, converted to the types of the contract (times as `Int64` milliseconds).
+    struct Columns {
+        device_id: Option<ArrayRef>,
+        window_start: ArrayRef,
+        window_end: ArrayRef,
+        count: ArrayRef,
+        avg_temperature: ArrayRef,
+        avg_humidity: ArrayRef,
+        min_battery: ArrayRef,
+        max_battery: ArrayRef,
+        stddev_temperature: ArrayRef,
+        warn_count: ArrayRef,
+        error_count: ArrayRef,
+    }
+
+    impl Columns {
+        fn of(batch: &RecordBatch) -> Result<Columns, ColumnError> {
+            let column =
+                |name: &'static str| batch.column_by_name(name).ok_or(ColumnError::Missing(name));
+            let float = |name| as_type(column(name)?, name, &DataType::Float64);
+            let int = |name| as_type(column(name)?, name, &DataType::Int64);
+            let time = |name| as_millis(column(name)?, name);
+            let device_id = match batch.column_by_name(PARTITION_COLUMN) {
+                Some(a) => Some(as_type(a, PARTITION_COLUMN, &DataType::Utf8)?),
+                None => None,
+            };
+            Ok(Columns {
+                device_id,
+                window_start: time(WINDOW_START)?,
+                window_end: time(WINDOW_END)?,
+                count: int(COUNT)?,
+                avg_temperature: float(AVG_TEMPERATURE)?,
+                avg_humidity: float(AVG_HUMIDITY)?,
+                min_battery: float(MIN_BATTERY)?,
+                max_battery: float(MAX_BATTERY)?,
+                stddev_temperature: float(STDDEV_TEMPERATURE)?,
+                warn_count: int(WARN_COUNT)?,
+                error_count: int(ERROR_COUNT)?,
+            })
+        }
+    }
+
+    fn as_type(
+        array: &ArrayRef,
+        column: &'static str,
+        to: &DataType,
+    ) -> Result<ArrayRef, ColumnError> {
+        if array.data_type() == to {
+            return Ok(Arc::clone(array));
+        }
+        cast(array, to).map_err(|source| ColumnError::Unconvertible {
+            column,
+            found: array.data_type().clone(),
+            source,
+        })
+    }
+
+    /// Event times as epoch milliseconds, whatever the stored unit: any timestamp unit (its zone kept, so the
+    /// instant is not shifted) or a plain integer of milliseconds.
+    fn as_millis(array: &ArrayRef, column: &'static str) -> Result<ArrayRef, ColumnError> {
+        match array.data_type() {
+            DataType::Timestamp(_, tz) => {
+                let ms = as_type(
+                    array,
+                    column,
+                    &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
+                )?;
+                let values = ms
+                    .as_primitive::<TimestampMillisecondType>()
+                    .reinterpret_cast::<Int64Type>();
+                Ok(Arc::new(values))
+            }
+            DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32 => {
+                as_type(array, column, &DataType::Int64)
+            }
+            other => Err(ColumnError::NotATime {
+                column,
+                found: other.clone(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PART: PartName = PartName {
+        checkpoint: 12,
+        run: 1_700_000_000_000,
+        worker: 0,
+        seq: 3,
+    };
+
+    #[test]
+    fn part_names_keep_the_writers_spelling() {
+        assert_eq!(
+            PART.file_name(),
+            "part-000000000012-1700000000000-w0-3.parquet"
+        );
+        assert_eq!(
+            PART.in_progress_name(),
+            ".part-000000000012-1700000000000-w0-3.parquet.inprogress"
+        );
+    }
+
+    #[test]
+    fn both_forms_of_a_part_name_parse_back() {
+        let far = PartName {
+            checkpoint: u64::MAX,
+            run: u64::MAX,
+            worker: usize::MAX,
+            seq: u64::MAX,
+        };
+        let zero = PartName {
+            checkpoint: 0,
+            run: 0,
+            worker: 0,
+            seq: 0,
+        };
+        for part in [PART, far, zero] {
+            assert_eq!(PartName::parse(&part.file_name()), Some(part));
+            assert_eq!(PartName::parse(&part.in_progress_name()), Some(part));
+        }
+        assert_eq!(
+            PartName::parse("part-1234567890123-5-w17-2.parquet"),
+            Some(PartName {
+                checkpoint: 1_234_567_890_123,
+                run: 5,
+                worker: 17,
+                seq: 2,
+            })
+        );
+    }
+
+    #[test]
+    fn other_names_are_not_part_names() {
+        for name in [
+            "part-0001.parquet",
+            "part-12-1700000000000-w0-3.parquet",
+            "part-0000000000012-1700000000000-w0-3.parquet",
+            "part-000000000012-+1700000000000-w0-3.parquet",
+            "part-000000000012-1700000000000-w00-3.parquet",
+            "part-000000000012-1700000000000-0-3.parquet",
+            "part-000000000012-1700000000000-w0-3-4.parquet",
+            "part-000000000012-1700000000000-w0.parquet",
+            "part-000000000012-1700000000000-w0-3.parquet.tmp",
+            "part-000000000012-1700000000000-w0-3.parquet.inprogress",
+            ".part-000000000012-1700000000000-w0-3.parquet",
+            "_part-000000000012-1700000000000-w0-3.parquet",
+            "..part-000000000012-1700000000000-w0-3.parquet.inprogress",
+            "part--000000000012-1700000000000-w0-3.parquet",
+            "",
+        ] {
+            assert_eq!(PartName::parse(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn hidden_names_are_skipped_by_readers() {
+        for name in [
+            PART.in_progress_name().as_str(),
+            "_SUCCESS",
+            "_part-1.parquet",
+            ".part-1.parquet",
+        ] {
+            assert!(is_hidden(name), "{name}");
+            assert!(!is_committed_file(name), "{name}");
+        }
+        assert!(!is_hidden(&PART.file_name()));
+        assert!(is_committed_file(&PART.file_name()));
+        assert!(is_committed_file("3f2a-0.parquet"));
+        assert!(!is_committed_file("part-00001.parquet.tmp"));
+        assert!(!is_committed_file("part-00001.parquet.inprogress"));
+    }
+
+    #[test]
+    fn in_progress_names_are_hidden_and_end_in_inprogress() {
+        assert!(is_in_progress(&PART.in_progress_name()));
+        assert!(is_in_progress(".anything.inprogress"));
+        assert!(!is_in_progress(&PART.file_name()));
+        assert!(!is_in_progress("part-1.parquet.inprogress"));
+        assert!(!is_in_progress("_part-1.parquet.inprogress"));
+        assert!(!is_in_progress(".part-1.parquet"));
+    }
+
+    #[cfg(feature = "arrow")]
+    mod batches {
+        use std::sync::Arc;
+
+        use arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray};
+        use arrow::compute::cast;
+        use arrow::datatypes::{DataType, Field, Schema, TimeUnit, TimestampMillisecondType};
+
+        use super::super::*;
+        use crate::Aggregate;
+
+        fn agg(start: u64) -> Aggregate {
+            Aggregate {
+                device_id: "../../etc/passwd".into(),
+                window_start: start,
+                window_end: start + 10_000,
+                count: 40,
+                avg_temperature: 24.52,
+                avg_humidity: 54.87,
+                min_battery: 80.1,
+                max_battery: 85.3,
+                stddev_temperature: 0.4,
+                warn_count: 1,
+                error_count: 2,
+            }
+        }
+
+        #[test]
+        fn the_schema_lists_the_contract_columns_in_order_with_their_types() {
+            let schema = schema();
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            assert_eq!(names, COLUMNS);
+            let time = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+            let types: Vec<&DataType> = schema.fields().iter().map(|f| f.data_type()).collect();
+            assert_eq!(
+                types,
+                [
+                    &time,
+                    &time,
+                    &DataType::Int64,
+                    &DataType::Float64,
+                    &DataType::Float64,
+                    &DataType::Float64,
+                    &DataType::Float64,
+                    &DataType::Float64,
+                    &DataType::Int64,
+                    &DataType::Int64,
+                ]
+            );
+            assert!(schema.fields().iter().all(|f| !f.is_nullable()));
+            assert!(schema.metadata().is_empty());
+        }
+
+        #[test]
+        fn a_batch_holds_the_rows_in_order_and_reads_back_equal() {
+            let rows = [agg(1_730_644_210_000), agg(1_730_644_200_000)];
+            let batch = to_batch(&rows).unwrap();
+            assert_eq!(batch.schema(), schema());
+            assert_eq!(batch.num_rows(), 2);
+            let starts = batch
+                .column(0)
+                .as_primitive::<TimestampMillisecondType>()
+                .values()
+                .to_vec();
+            assert_eq!(starts, [1_730_644_210_000, 1_730_644_200_000]);
+            assert_eq!(from_batch(&batch, &rows[0].device_id).unwrap(), rows);
+            assert!(to_batch(&[]).unwrap().num_rows() == 0);
+        }
+
+        /// `batch` with its columns converted to `to` where `convert` says so.
+        fn recast(batch: &RecordBatch, convert: impl Fn(&str) -> Option<DataType>) -> RecordBatch {
+            let (mut fields, mut columns) = (Vec::new(), Vec::new());
+            for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+                let to = convert(field.name()).unwrap_or_else(|| field.data_type().clone());
+                columns.push(cast(column, &to).unwrap());
+                fields.push(Field::new(field.name(), to, true));
+            }
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+        }
+
+        #[test]
+        fn other_writers_units_and_widths_read_the_same() {
+            let rows = [agg(1_730_644_200_000)];
+            let batch = to_batch(&rows).unwrap();
+            let micros = recast(&batch, |name| match name {
+                WINDOW_START | WINDOW_END => Some(DataType::Timestamp(TimeUnit::Microsecond, None)),
+                COUNT => Some(DataType::Int32),
+                AVG_HUMIDITY => Some(DataType::Float32),
+                _ => None,
+            });
+            let back = from_batch(&micros, "../../etc/passwd").unwrap();
+            assert_eq!(back[0].window_start, rows[0].window_start);
+            assert_eq!(back[0].count, 40);
+            assert!((back[0].avg_humidity - 54.87).abs() < 1e-5);
+            let plain_ms = recast(&batch, |name| {
+                matches!(name, WINDOW_START | WINDOW_END).then_some(DataType::Int64)
+            });
+            assert_eq!(from_batch(&plain_ms, "../../etc/passwd").unwrap(), rows);
+        }
+
+        #[test]
+        fn a_device_column_inside_the_file_keeps_only_that_devices_rows() {
+            let rows = [agg(0), agg(10_000)];
+            let batch = to_batch(&rows).unwrap();
+            let ids: ArrayRef = Arc::new(StringArray::from(vec!["../../etc/passwd", "other"]));
+            let mut fields = vec![Field::new("device_id", DataType::Utf8, false)];
+            fields.extend(batch.schema().fields().iter().map(|f| f.as_ref().clone()));
+            let mut columns = vec![ids];
+            columns.extend(batch.columns().iter().cloned());
+            let with_ids = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+            assert_eq!(
+                from_batch(&with_ids, "../../etc/passwd").unwrap(),
+                rows[..1]
+            );
+            assert!(from_batch(&with_ids, "nobody").unwrap().is_empty());
+        }
+
+        #[test]
+        fn a_missing_or_mistyped_column_is_named() {
+            let batch = to_batch(&[agg(0)]).unwrap();
+            let without = batch.project(&[0, 1, 3, 4, 5, 6, 7, 8, 9]).unwrap();
+            let err = from_batch(&without, "d").unwrap_err();
+            assert_eq!(err.to_string(), "column `count` is missing");
+            let text = recast(&batch, |name| {
+                matches!(name, WINDOW_START | WINDOW_END).then_some(DataType::Int64)
+            });
+            let text = recast(&text, |name| (name == WINDOW_END).then_some(DataType::Utf8));
+            let err = from_batch(&text, "d").unwrap_err();
+            assert!(matches!(
+                err,
+                ColumnError::NotATime {
+                    column: WINDOW_END,
+                    ..
+                }
+            ));
+            assert_eq!(
+                err.to_string(),
+                "column `window_end` is Utf8, not a timestamp"
+            );
+        }
+    }
+}
