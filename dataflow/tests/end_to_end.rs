@@ -8,54 +8,30 @@ use std::process::Command;
 use std::time::Duration;
 
 use testkit::golden::{assert_dead_letters_match, assert_history_matches, dead_letters, expected};
+use testkit::run::{DataflowRun, ProducerRun};
 use testkit::{
-    HistoryRow, read_history, read_topic, require_broker, run_ok, temp_dir, unique_topic,
+    HistoryRow, read_history, read_latest, read_topic, require_broker, run_ok, temp_dir,
+    unique_topic,
 };
 
-fn dataflow(brokers: &str, topic: &str, out: &Path, dead: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dataflow"));
-    cmd.args([
-        "--brokers",
-        brokers,
-        "--topic",
-        topic,
-        "--bounded",
-        "--group",
-        topic,
-    ])
-    .arg("--out")
-    .arg(out)
-    .arg("--deadletter")
-    .arg(dead);
-    cmd
+/// A bounded job on `topic` with its outputs in `out` and `dead`.
+fn bounded_job(brokers: &str, topic: &str, out: &Path, dead: &Path) -> DataflowRun {
+    DataflowRun::kafka(brokers, topic)
+        .bounded()
+        .out(out)
+        .deadletter(dead)
 }
 
 /// A seeded producer run with late and bad records into a fresh 3-partition topic.
-fn seeded_topic(brokers: &str, prefix: &str, count: u32) -> String {
+fn seeded_topic(brokers: &str, prefix: &str, count: u64) -> String {
     let topic = unique_topic(prefix);
-    run_ok(
-        Command::new(testkit::bin("producer")).args([
-            "--brokers",
-            brokers,
-            "--topic",
-            &topic,
-            "--devices",
-            "8",
-            "--rate",
-            "0",
-            "--count",
-            &count.to_string(),
-            "--late-fraction",
-            "0.05",
-            "--bad-fraction",
-            "0.02",
-            "--max-delay",
-            "120s",
-            "--seed",
-            "11",
-        ]),
-        Duration::from_secs(120),
-    );
+    let producer = ProducerRun::kafka(brokers, &topic)
+        .devices(8)
+        .rate(0.0)
+        .count(count)
+        .late_and_bad()
+        .seed(11);
+    run_ok(&mut producer.command(), Duration::from_secs(120));
     topic
 }
 
@@ -73,7 +49,9 @@ fn bounded_run_history_equals_independently_computed_aggregates() {
     let dir = temp_dir("e2e-golden");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
     run_ok(
-        dataflow(&brokers, &topic, &out, &dead).args(["-w", "2"]),
+        &mut bounded_job(&brokers, &topic, &out, &dead)
+            .workers(2)
+            .command(),
         Duration::from_secs(120),
     );
 
@@ -86,8 +64,7 @@ fn bounded_run_history_equals_independently_computed_aggregates() {
         "each dead letter once"
     );
 
-    let latest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("latest.json")).unwrap()).unwrap();
+    let latest = read_latest(&out);
     let p = &latest["pipeline"];
     let events: usize = expected.rows.values().map(Vec::len).sum();
     assert_eq!(p["events_total"].as_u64(), Some(events as u64));
@@ -108,11 +85,13 @@ fn bounded_run_history_equals_independently_computed_aggregates() {
 fn same_history_for_any_worker_count_and_for_two_processes() {
     let brokers = require_broker();
     let topic = seeded_topic(&brokers, "e2e-workers", 4000);
-    let run = |args: &[&str]| {
+    let run = |workers: usize| {
         let dir = temp_dir("e2e-workers");
         let (out, dead) = (dir.join("out"), dir.join("dead"));
         run_ok(
-            dataflow(&brokers, &topic, &out, &dead).args(args),
+            &mut bounded_job(&brokers, &topic, &out, &dead)
+                .workers(workers)
+                .command(),
             Duration::from_secs(120),
         );
         (
@@ -123,10 +102,10 @@ fn same_history_for_any_worker_count_and_for_two_processes() {
             dead_letters(&dead),
         )
     };
-    let reference = run(&["-w", "1"]);
+    let reference = run(1);
     assert!(!reference.0.is_empty());
-    for workers in ["3", "4"] {
-        assert_eq!(run(&["-w", workers]), reference, "-w {workers}");
+    for workers in [3, 4] {
+        assert_eq!(run(workers), reference, "-w {workers}");
     }
 
     // Two processes × two workers on loopback.
@@ -147,24 +126,14 @@ fn same_history_for_any_worker_count_and_for_two_processes() {
         format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
     )
     .unwrap();
-    let spawn = |p: &str| {
-        dataflow(&brokers, &topic, &out, &dead)
-            .args(["-w", "2", "-n", "2", "-p", p, "-h"])
-            .arg(&hostfile)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
+    let spawn = |process: usize| {
+        bounded_job(&brokers, &topic, &out, &dead)
+            .workers(2)
+            .cluster(2, process, &hostfile)
             .spawn()
-            .unwrap()
     };
-    let (a, b) = (spawn("0"), spawn("1"));
-    let _guards = (testkit::KillGuard(a.id()), testkit::KillGuard(b.id()));
-    for child in [a, b] {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "cluster process failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for process in [spawn(0), spawn(1)] {
+        process.wait_ok(Duration::from_secs(120));
     }
     let cluster = (
         read_history(&out)
@@ -174,9 +143,7 @@ fn same_history_for_any_worker_count_and_for_two_processes() {
         dead_letters(&dead),
     );
     assert_eq!(cluster, reference, "-n 2 -w 2");
-    let latest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("latest.json")).unwrap()).unwrap();
-    assert_eq!(latest["pipeline"]["workers"].as_u64(), Some(4));
+    assert_eq!(read_latest(&out)["pipeline"]["workers"].as_u64(), Some(4));
 }
 
 #[test]
@@ -213,7 +180,7 @@ fn hostile_device_ids_stay_inside_the_parquet_folder_and_round_trip() {
     let dir = temp_dir("e2e-ids");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
     run_ok(
-        &mut dataflow(&brokers, &topic, &out, &dead),
+        &mut bounded_job(&brokers, &topic, &out, &dead).command(),
         Duration::from_secs(120),
     );
 
@@ -292,11 +259,15 @@ fn a_roll_of_thousands_of_devices_fits_in_a_small_descriptor_limit() {
     }
     std::fs::write(&input, lines).unwrap();
     let (out, dead) = (dir.join("out"), dir.join("dead"));
+    let replay = DataflowRun::input(&input)
+        .out(&out)
+        .deadletter(&dead)
+        .command();
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(r#"ulimit -n 256 && exec "$0" --input "$1" --out "$2" --deadletter "$3""#)
-        .arg(env!("CARGO_BIN_EXE_dataflow"))
-        .args([&input, &out, &dead]);
+        .arg(r#"ulimit -n 256 && exec "$0" "$@""#)
+        .arg(replay.get_program())
+        .args(replay.get_args());
     run_ok(&mut cmd, Duration::from_secs(120));
     let history = read_history(&out);
     assert_eq!(history.len(), 3000);
@@ -316,13 +287,10 @@ fn a_bounded_run_whose_history_cannot_be_written_fails() {
     std::fs::create_dir_all(out.join("parquet")).unwrap();
     std::fs::write(out.join("parquet").join("device_id=dev-a"), b"not a folder").unwrap();
     let output = testkit::run(
-        Command::new(env!("CARGO_BIN_EXE_dataflow"))
-            .arg("--input")
-            .arg(&input)
-            .arg("--out")
-            .arg(&out)
-            .arg("--deadletter")
-            .arg(&dead),
+        &mut DataflowRun::input(&input)
+            .out(&out)
+            .deadletter(&dead)
+            .command(),
         Duration::from_secs(60),
     );
     let stderr = String::from_utf8_lossy(&output.stderr);

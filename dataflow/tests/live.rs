@@ -4,9 +4,9 @@
 //! and Ctrl-C stops the job cleanly with a last snapshot.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use testkit::run::{DataflowRun, ProducerRun};
 use testkit::{create_topic, require_broker, temp_dir, unique_topic};
 
 const TRIGGER: Duration = Duration::from_secs(2);
@@ -30,53 +30,21 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
     create_topic(&brokers, &topic, 3);
     let dir = temp_dir("live");
     let out = dir.join("out");
-    let mut job = Command::new(env!("CARGO_BIN_EXE_dataflow"))
-        .args([
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-            "--group",
-            &topic,
-            "-w",
-            "2",
-        ])
-        .args([
-            "--window",
-            "2s",
-            "--lateness",
-            "2s",
-            "--trigger",
-            "2s",
-            "--idle-timeout",
-            "3s",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .arg("--deadletter")
-        .arg(dir.join("dead"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _job_guard = testkit::KillGuard(job.id());
+    let job = DataflowRun::kafka(&brokers, &topic)
+        .workers(2)
+        .window(Duration::from_secs(2))
+        .lateness(Duration::from_secs(2))
+        .trigger(TRIGGER)
+        .idle_timeout(Duration::from_secs(3))
+        .out(&out)
+        .deadletter(&dir.join("dead"))
+        .spawn();
     // Let the job assign its partitions before the first event.
     std::thread::sleep(Duration::from_secs(2));
     let produced_at = Instant::now();
-    let mut producer = Command::new(testkit::bin("producer"))
-        .args([
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-            "--duration",
-            "16s",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _producer_guard = testkit::KillGuard(producer.id());
+    let producer = ProducerRun::kafka(&brokers, &topic)
+        .duration(Duration::from_secs(16))
+        .spawn();
 
     let mut snapshots: Vec<Snapshot> = Vec::new();
     let mut last_text = Vec::new();
@@ -94,27 +62,11 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert!(producer.wait().unwrap().success());
+    producer.wait_ok(Duration::from_secs(20));
 
     // Ctrl-C: a clean exit.
-    Command::new("kill")
-        .args(["-INT", &job.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = job.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "dataflow did not stop within 20 s of Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(job.stderr.as_mut().unwrap(), &mut stderr).unwrap();
-    assert!(status.success(), "exit {status}:\n{stderr}");
+    let stopped = job.stop_ok(Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     // First live window within one trigger of the first events.

@@ -5,30 +5,22 @@
 //! refused, naming the flag.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use testkit::golden::{assert_dead_letters_match, assert_history_matches, expected};
-use testkit::{read_history, read_topic, require_broker, run_ok, temp_dir, unique_topic};
+use testkit::run::{DataflowRun, ProducerRun};
+use testkit::{
+    read_history, read_latest, read_topic, require_broker, run_ok, temp_dir, unique_topic,
+};
 
-fn dataflow(brokers: &str, topic: &str, out: &Path, dead: &Path, workers: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dataflow"));
-    cmd.args([
-        "--brokers",
-        brokers,
-        "--topic",
-        topic,
-        "--group",
-        topic,
-        "-w",
-        workers,
-    ])
-    .args(["--checkpoint-interval", "1s", "--trigger", "1s"])
-    .arg("--out")
-    .arg(out)
-    .arg("--deadletter")
-    .arg(dead);
-    cmd
+/// A job on `topic` that checkpoints and publishes every second.
+fn job(brokers: &str, topic: &str, out: &Path, dead: &Path, workers: usize) -> DataflowRun {
+    DataflowRun::kafka(brokers, topic)
+        .workers(workers)
+        .checkpoint_interval(Duration::from_secs(1))
+        .trigger(Duration::from_secs(1))
+        .out(out)
+        .deadletter(dead)
 }
 
 /// A small deterministic generator for the kill schedule (the seed is printed so a failure can be replayed).
@@ -59,11 +51,6 @@ fn newest_manifest(out: &Path) -> Option<std::path::PathBuf> {
     names.pop()
 }
 
-fn kill9(child: &mut Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
 #[test]
 fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let brokers = require_broker();
@@ -82,57 +69,34 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let mut rng = Lcg(seed);
 
     // 200,000 events over about 25 s from 40 devices, with late and bad records.
-    let mut producer = Command::new(testkit::bin("producer"))
-        .args([
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-            "--devices",
-            "40",
-            "--rate",
-            "200",
-            "--count",
-            "200000",
-        ])
-        .args([
-            "--late-fraction",
-            "0.05",
-            "--bad-fraction",
-            "0.02",
-            "--max-delay",
-            "120s",
-            "--seed",
-            "23",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _producer_guard = testkit::KillGuard(producer.id());
+    let producer = ProducerRun::kafka(&brokers, &topic)
+        .devices(40)
+        .rate(200.0)
+        .count(200_000)
+        .late_and_bad()
+        .seed(23)
+        .spawn();
 
     let dir = temp_dir("recovery");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
     let schedule = std::env::var("RECOVERY_WORKERS").unwrap_or_else(|_| "2,1,3,2,4,1".into());
-    let workers: Vec<&str> = schedule.split(',').collect();
+    let workers: Vec<usize> = schedule
+        .split(',')
+        .map(|w| {
+            w.parse()
+                .expect("RECOVERY_WORKERS: worker counts, e.g. 2,1,3")
+        })
+        .collect();
     let truncate_at = std::env::var("RECOVERY_TRUNCATE_AT")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3usize);
     let mut kills = 0;
     for (i, w) in workers.iter().enumerate() {
-        let mut job = dataflow(&brokers, &topic, &out, &dead, w)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let _job_guard = testkit::KillGuard(job.id());
+        let mut running = job(&brokers, &topic, &out, &dead, *w).spawn();
         std::thread::sleep(Duration::from_millis(1500 + rng.below(3500)));
-        assert!(
-            job.try_wait().unwrap().is_none(),
-            "run {i} (-w {w}) exited by itself"
-        );
-        kill9(&mut job);
+        assert!(running.is_running(), "run {i} (-w {w}) exited by itself");
+        running.kill9();
         kills += 1;
         if i == truncate_at {
             // A crash in the middle of writing a checkpoint: the newest manifest is cut short.
@@ -142,13 +106,12 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
             }
         }
     }
-    let status = producer.wait().unwrap();
-    assert!(status.success());
+    producer.wait_ok(Duration::from_secs(300));
     assert!(kills >= workers.len().min(5));
 
     // The last run goes to the end of the topic and finalises every window.
     run_ok(
-        dataflow(&brokers, &topic, &out, &dead, "2").arg("--bounded"),
+        &mut job(&brokers, &topic, &out, &dead, 2).bounded().command(),
         Duration::from_secs(300),
     );
 
@@ -162,8 +125,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     assert_dead_letters_match(&dead, &expected);
 
     // The counters survive restarts: events_total equals the events in the history.
-    let latest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("latest.json")).unwrap()).unwrap();
+    let latest = read_latest(&out);
     let events: usize = expected.rows.values().map(Vec::len).sum();
     assert_eq!(
         latest["pipeline"]["events_total"].as_u64(),
@@ -195,31 +157,24 @@ fn checkpoint_for_another_window_size_is_refused_unless_fresh() {
     let brokers = require_broker();
     let topic = unique_topic("recovery-flags");
     run_ok(
-        Command::new(testkit::bin("producer")).args([
-            "--brokers",
-            &brokers,
-            "--topic",
-            &topic,
-            "--rate",
-            "0",
-            "--count",
-            "500",
-        ]),
+        &mut ProducerRun::kafka(&brokers, &topic)
+            .rate(0.0)
+            .count(500)
+            .command(),
         Duration::from_secs(60),
     );
     let dir = temp_dir("recovery-flags");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
-    run_ok(
-        dataflow(&brokers, &topic, &out, &dead, "1").arg("--bounded"),
-        Duration::from_secs(60),
-    );
+    let bounded = |workers| job(&brokers, &topic, &out, &dead, workers).bounded();
+    run_ok(&mut bounded(1).command(), Duration::from_secs(60));
     assert!(
         newest_manifest(&out).is_some(),
         "a bounded run leaves a checkpoint"
     );
 
+    let thirty_seconds = Duration::from_secs(30);
     let refused = testkit::run(
-        dataflow(&brokers, &topic, &out, &dead, "1").args(["--bounded", "--window", "30s"]),
+        &mut bounded(1).window(thirty_seconds).command(),
         Duration::from_secs(60),
     );
     assert!(!refused.status.success());
@@ -231,19 +186,11 @@ fn checkpoint_for_another_window_size_is_refused_unless_fresh() {
 
     // Same settings: the restored job finds nothing new to read and leaves the history as it was.
     let before = read_history(&out);
-    run_ok(
-        dataflow(&brokers, &topic, &out, &dead, "2").arg("--bounded"),
-        Duration::from_secs(60),
-    );
+    run_ok(&mut bounded(2).command(), Duration::from_secs(60));
     assert_eq!(read_history(&out), before);
 
     run_ok(
-        dataflow(&brokers, &topic, &out, &dead, "1").args([
-            "--bounded",
-            "--window",
-            "30s",
-            "--fresh",
-        ]),
+        &mut bounded(1).window(thirty_seconds).fresh().command(),
         Duration::from_secs(60),
     );
 }

@@ -3,8 +3,10 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use testkit::run::Running;
 
 fn get(port: u16, path: &str) -> Option<serde_json::Value> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -31,25 +33,14 @@ fn one_command_runs_everything_and_stops_cleanly_on_ctrl_c() {
         .unwrap()
         .port();
     let data = testkit::temp_dir("one-command");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_iot-pipeline"))
-        .args([
-            "--port",
-            &port.to_string(),
-            "--window",
-            "1s",
-            "--lateness",
-            "1s",
-            "--trigger",
-            "1s",
-        ])
-        .args(["--idle-timeout", "2s"])
-        .arg("--data")
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = testkit::KillGuard(child.id());
+    let pipeline = Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_iot-pipeline"))
+            .args(["--port", &port.to_string()])
+            .args(["--window", "1s", "--lateness", "1s", "--trigger", "1s"])
+            .args(["--idle-timeout", "2s"])
+            .arg("--data")
+            .arg(&data),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = None;
     while Instant::now() < deadline {
@@ -68,34 +59,14 @@ fn one_command_runs_everything_and_stops_cleanly_on_ctrl_c() {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let interrupt = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(interrupt.success());
     let doc =
         seen.expect("the dashboard showed live windows of 8 devices and final windows within 60 s");
     assert_eq!(doc["fleet"]["devices"].as_u64(), Some(8));
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "iot-pipeline did not stop within 60 s of Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    assert!(status.success(), "exit {status}: {stdout}");
+    // Ctrl-C: everything stops cleanly.
+    let stopped = pipeline.stop_ok(Duration::from_secs(60));
+
+    let stdout = String::from_utf8_lossy(&stopped.stdout);
     assert!(
         stdout.contains(&format!("http://127.0.0.1:{port}/")),
         "prints the URL: {stdout}"
@@ -106,10 +77,7 @@ fn one_command_runs_everything_and_stops_cleanly_on_ctrl_c() {
     let devices: std::collections::BTreeSet<&str> =
         history.iter().map(|r| r.device_id.as_str()).collect();
     assert_eq!(devices.len(), 8, "a final Parquet history for every device");
-    let latest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(data.join("aggregates").join("latest.json")).unwrap(),
-    )
-    .unwrap();
+    let latest = testkit::read_latest(&data.join("aggregates"));
     let final_rows = history.len() as u64;
     assert_eq!(
         latest["pipeline"]["final_windows"].as_u64(),

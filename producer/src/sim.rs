@@ -294,14 +294,27 @@ mod tests {
         }
     }
 
+    /// Only valid events on time.
+    const ON_TIME: Mix = Mix {
+        late_fraction: 0.0,
+        max_delay_ms: 0,
+        bad_fraction: 0.0,
+        tombstones: false,
+    };
+
+    /// `fraction` of late events (up to 120 s) and as many malformed records, tombstones among them.
+    fn late_and_bad(fraction: f64) -> Mix {
+        Mix {
+            late_fraction: fraction,
+            max_delay_ms: 120_000,
+            bad_fraction: fraction,
+            tombstones: true,
+        }
+    }
+
     #[test]
     fn same_seed_gives_same_fleet_and_readings() {
-        let mix = Mix {
-            late_fraction: 0.1,
-            max_delay_ms: 120_000,
-            bad_fraction: 0.1,
-            tombstones: true,
-        };
+        let mix = late_and_bad(0.1);
         let mut a = Fleet::new(8, 42);
         let mut b = Fleet::new(8, 42);
         for _ in 0..500 {
@@ -326,12 +339,7 @@ mod tests {
 
     #[test]
     fn good_records_validate_and_bad_records_do_not() {
-        let mix = Mix {
-            late_fraction: 0.2,
-            max_delay_ms: 120_000,
-            bad_fraction: 0.2,
-            tombstones: true,
-        };
+        let mix = late_and_bad(0.2);
         let mut fleet = Fleet::new(8, 1);
         let mut seen_bad = std::collections::HashSet::new();
         for _ in 0..20_000 {
@@ -354,12 +362,7 @@ mod tests {
 
     #[test]
     fn every_device_keeps_its_partition_key() {
-        let mix = Mix {
-            late_fraction: 0.0,
-            max_delay_ms: 0,
-            bad_fraction: 0.0,
-            tombstones: false,
-        };
+        let mix = ON_TIME;
         let mut fleet = Fleet::new(3, 9);
         for _ in 0..30 {
             let r = fleet.next_record(NOW, &mix);
@@ -370,12 +373,7 @@ mod tests {
 
     #[test]
     fn readings_stay_realistic() {
-        let mix = Mix {
-            late_fraction: 0.0,
-            max_delay_ms: 0,
-            bad_fraction: 0.0,
-            tombstones: false,
-        };
+        let mix = ON_TIME;
         let mut fleet = Fleet::new(4, 5);
         let (mut warn, mut error, n) = (0, 0, 40_000);
         for _ in 0..n {

@@ -5,13 +5,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use model::{Validation, parse_event};
+use testkit::run::ProducerRun;
 use testkit::{Consumed, read_topic, require_broker, run_ok, unique_topic};
-
-fn producer(brokers: &str, topic: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_producer"));
-    cmd.args(["--brokers", brokers, "--topic", topic]);
-    cmd
-}
 
 fn summary(stdout: &str) -> serde_json::Value {
     let line = stdout.lines().last().expect("summary line");
@@ -22,25 +17,14 @@ fn summary(stdout: &str) -> serde_json::Value {
 fn seeded_run_partitions_by_device_and_reports_bad_and_late_records() {
     let brokers = require_broker();
     let topic = unique_topic("producer-seeded");
-    let out = run_ok(
-        producer(&brokers, &topic).args([
-            "--devices",
-            "8",
-            "--count",
-            "2000",
-            "--rate",
-            "0",
-            "--late-fraction",
-            "0.05",
-            "--bad-fraction",
-            "0.02",
-            "--max-delay",
-            "120s",
-            "--seed",
-            "7",
-        ]),
-        Duration::from_secs(120),
-    );
+    let seeded = ProducerRun::kafka(&brokers, &topic)
+        .devices(8)
+        .count(2000)
+        .rate(0.0)
+        .late(0.05, Duration::from_secs(120))
+        .bad(0.02)
+        .seed(7);
+    let out = run_ok(&mut seeded.command(), Duration::from_secs(120));
     let s = summary(&out);
     assert_eq!(s["sent"], 2000);
     assert_eq!(s["acked"], 2000);
@@ -116,10 +100,11 @@ fn seeded_run_partitions_by_device_and_reports_bad_and_late_records() {
 fn default_rate_sends_32_messages_per_second_evenly() {
     let brokers = require_broker();
     let topic = unique_topic("producer-rate");
-    let out = run_ok(
-        producer(&brokers, &topic).args(["--devices", "8", "--rate", "4", "--duration", "10s"]),
-        Duration::from_secs(60),
-    );
+    let steady = ProducerRun::kafka(&brokers, &topic)
+        .devices(8)
+        .rate(4.0)
+        .duration(Duration::from_secs(10));
+    let out = run_ok(&mut steady.command(), Duration::from_secs(60));
     let s = summary(&out);
     let sent = s["sent"].as_u64().unwrap();
     assert!((312..=328).contains(&sent), "sent {sent}, expected 320 ± 8");
@@ -152,15 +137,8 @@ fn default_rate_sends_32_messages_per_second_evenly() {
 #[test]
 fn unreachable_broker_fails_fast_naming_the_flag() {
     let started = std::time::Instant::now();
-    let out = testkit::run(
-        Command::new(env!("CARGO_BIN_EXE_producer")).args([
-            "--brokers",
-            "127.0.0.1:1",
-            "--count",
-            "1",
-        ]),
-        Duration::from_secs(60),
-    );
+    let unreachable = ProducerRun::kafka("127.0.0.1:1", model::DEFAULT_TOPIC).count(1);
+    let out = testkit::run(&mut unreachable.command(), Duration::from_secs(60));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -197,29 +175,17 @@ fn bad_flags_fail_with_a_message_naming_the_flag() {
 
 #[test]
 fn file_output_is_seeded_and_on_a_simulated_clock() {
-    let dir = std::env::temp_dir().join(unique_topic("producer-file"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = testkit::temp_dir("producer-file");
     let write = |name: &str| {
         let path = dir.join(name);
-        run_ok(
-            Command::new(env!("CARGO_BIN_EXE_producer")).args([
-                "--to-file",
-                path.to_str().unwrap(),
-                "--count",
-                "1000",
-                "--devices",
-                "4",
-                "--rate",
-                "10",
-                "--start-ms",
-                "1700000000000",
-                "--seed",
-                "3",
-                "--bad-fraction",
-                "0.1",
-            ]),
-            Duration::from_secs(30),
-        );
+        let to_file = ProducerRun::to_file(&path)
+            .count(1000)
+            .devices(4)
+            .rate(10.0)
+            .start_ms(1_700_000_000_000)
+            .seed(3)
+            .bad(0.1);
+        run_ok(&mut to_file.command(), Duration::from_secs(30));
         std::fs::read(path).unwrap()
     };
     let a = write("a.jsonl");

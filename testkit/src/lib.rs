@@ -1,8 +1,10 @@
 //! Helpers for the integration tests, which run the real binaries against the real Kafka broker started by
 //! `infra/kafka.sh` (the suite's `./test.sh` starts it; `IOT_TEST_BROKERS` points elsewhere). A missing broker
-//! fails the test with a message saying how to start one: these tests never pass without Kafka.
+//! fails the test with a message saying how to start one: these tests never pass without Kafka. `run` starts
+//! the binaries from their typed flags; the rest reads back what they wrote (topics, history, `latest.json`).
 
 pub mod golden;
+pub mod run;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -166,37 +168,20 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// Runs a command to completion with a time limit; returns stdout, panics with stderr on failure.
 pub fn run_ok(cmd: &mut Command, limit: Duration) -> String {
-    let out = run(cmd, limit);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run::Running::spawn(cmd).wait_ok(limit);
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
 
 /// Runs a command to completion with a time limit (killing it past the limit).
 pub fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {
-    use std::process::Stdio;
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning {cmd:?}: {e}"));
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(out) => out.expect("wait"),
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("{cmd:?} did not finish within {limit:?}");
-        }
-    }
+    run::Running::spawn(cmd).wait(limit)
+}
+
+/// The `latest.json` a job wrote into its output folder.
+pub fn read_latest(out: &std::path::Path) -> serde_json::Value {
+    let path = out.join("latest.json");
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
 /// One row of the Parquet history, with its device id decoded from the partition folder.
@@ -250,8 +235,7 @@ impl HistoryRow {
 /// Reads every visible `part-*.parquet` of `<out>/parquet`, sorted by device and window. Panics if a
 /// partition folder or file name breaks the layout, or if a file lies outside the folder.
 pub fn read_history(out: &std::path::Path) -> Vec<HistoryRow> {
-    use arrow::array::{Array, Float64Array, Int64Array, TimestampMillisecondArray};
-    use arrow::datatypes::{DataType, TimeUnit};
+    use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMillisecondType};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     let root = out.join("parquet");
@@ -289,41 +273,19 @@ pub fn read_history(out: &std::path::Path) -> Vec<HistoryRow> {
                     .unwrap();
             for batch in reader {
                 let batch = batch.unwrap();
-                let col = |n: &str| {
-                    batch
-                        .column_by_name(n)
-                        .unwrap_or_else(|| panic!("column {n}"))
-                        .clone()
-                };
                 let ts = |n: &str| {
-                    let c = col(n);
                     assert_eq!(
-                        c.data_type(),
-                        &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+                        batch.column_by_name(n).map(|c| c.data_type().clone()),
+                        Some(DataType::Timestamp(
+                            TimeUnit::Millisecond,
+                            Some("UTC".into())
+                        )),
                         "{n} type"
                     );
-                    c.as_any()
-                        .downcast_ref::<TimestampMillisecondArray>()
-                        .unwrap()
-                        .values()
-                        .to_vec()
+                    column::<TimestampMillisecondType>(&batch, n)
                 };
-                let int = |n: &str| {
-                    col(n)
-                        .as_any()
-                        .downcast_ref::<Int64Array>()
-                        .expect(n)
-                        .values()
-                        .to_vec()
-                };
-                let float = |n: &str| {
-                    col(n)
-                        .as_any()
-                        .downcast_ref::<Float64Array>()
-                        .expect(n)
-                        .values()
-                        .to_vec()
-                };
+                let int = |n: &str| column::<Int64Type>(&batch, n);
+                let float = |n: &str| column::<Float64Type>(&batch, n);
                 let (ws, we, count) = (ts("window_start"), ts("window_end"), int("count"));
                 let (at, ah) = (float("avg_temperature"), float("avg_humidity"));
                 let (minb, maxb, sd) = (
@@ -352,6 +314,21 @@ pub fn read_history(out: &std::path::Path) -> Vec<HistoryRow> {
     }
     rows.sort_by(|a, b| (&a.device_id, a.window_start).cmp(&(&b.device_id, b.window_start)));
     rows
+}
+
+/// The values of a primitive column of `batch`; panics naming the column if it is missing or of another type.
+fn column<T: arrow::datatypes::ArrowPrimitiveType>(
+    batch: &arrow::record_batch::RecordBatch,
+    name: &str,
+) -> Vec<T::Native> {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"))
+        .as_any()
+        .downcast_ref::<arrow::array::PrimitiveArray<T>>()
+        .unwrap_or_else(|| panic!("column {name} is not {}", T::DATA_TYPE))
+        .values()
+        .to_vec()
 }
 
 /// A record to produce: key and value (`None` value: tombstone).
@@ -390,17 +367,4 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(unique_topic(prefix));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// Kills a process (SIGKILL) when dropped, so a failing test never leaves a child running. Harmless once the
-/// process has exited.
-pub struct KillGuard(pub u32);
-
-impl Drop for KillGuard {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-9", &self.0.to_string()])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
 }
