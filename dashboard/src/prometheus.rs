@@ -159,6 +159,17 @@ pub fn render(view: &View, now: SystemTime) -> String {
             f.sample(&[("reason", reason)], *n as f64);
         }
     }
+    {
+        let mut f = family(
+            &mut out,
+            "iot_pipeline_operator_errors_total",
+            "counter",
+            "Errors met inside the job's operators (failed writes, Kafka errors), by kind.",
+        );
+        for (kind, n) in &p.errors_by_kind {
+            f.sample(&[("kind", kind)], *n as f64);
+        }
+    }
     family(
         &mut out,
         "iot_pipeline_input_records_per_second",
@@ -308,6 +319,7 @@ mod tests {
         let mut doc = LatestDoc::default();
         doc.pipeline.bad_by_reason.insert("not_json".into(), 3);
         doc.pipeline.bad_by_reason.insert("we\"ird".into(), 1);
+        doc.pipeline.errors_by_kind.insert("parquet_write".into(), 2);
         doc.fleet.alerts.push(Alert {
             device_id: "d".into(),
             kind: "battery_low".into(),
@@ -327,6 +339,7 @@ mod tests {
         }
         assert!(text.contains("iot_pipeline_bad_events_by_reason_total{reason=\"we\\\"ird\"} 1\n"));
         assert!(text.contains("iot_fleet_alerts{kind=\"battery_low\"} 1\n"));
+        assert!(text.contains("iot_pipeline_operator_errors_total{kind=\"parquet_write\"} 2\n"));
         assert!(text.contains("iot_pipeline_watermark_timestamp_seconds 1730644150\n"));
     }
 
