@@ -307,6 +307,10 @@ async fn prometheus_text_parses_and_carries_the_pipeline_counters() {
         let key = format!("iot_pipeline_bad_events_by_reason_total{{reason=\"{reason}\"}}");
         assert_eq!(m[&key], *n as f64, "{key}");
     }
+    for (kind, n) in &p.errors_by_kind {
+        let key = format!("iot_pipeline_operator_errors_total{{kind=\"{kind}\"}}");
+        assert_eq!(m[&key], *n as f64, "{key}");
+    }
     assert_eq!(m["iot_pipeline_lag_records"], p.lag as f64);
     assert_eq!(
         m["iot_pipeline_watermark_delay_seconds"],

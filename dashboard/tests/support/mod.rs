@@ -237,6 +237,8 @@ pub fn latest_doc(ids: &[String], now_ms: u64) -> LatestDoc {
             .collect(),
             open_windows: ids.iter().enumerate().filter(|(i, _)| is_live(*i)).count() as u64,
             final_windows: 9_876,
+            errors_total: 2,
+            errors_by_kind: [("parquet_write".to_string(), 2u64)].into_iter().collect(),
         },
         fleet: FleetView {
             devices: ids.len() as u64,
