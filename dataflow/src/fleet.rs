@@ -231,4 +231,86 @@ mod tests {
         assert_eq!(kinds(row(50.0, 35.5, 0)), ["temperature_high"]);
         assert_eq!(kinds(row(50.0, 4.0, 0)), ["temperature_low"]);
     }
+
+    /// Runs final windows `(device, location, window_end, mean temperature, min battery)` through the views,
+    /// one timely round each (the dataflow runs to completion when the input closes), and folds their updates
+    /// into a `latest.json` state.
+    fn fleet_after(windows: &[(&str, &str, u64, f64, f64)]) -> model::FleetView {
+        use timely::dataflow::InputHandle;
+        use timely::dataflow::operators::capture::{Capture, Event};
+        let finals: Vec<WindowMsg> = windows
+            .iter()
+            .map(|&(device, location, end, temperature, battery)| {
+                let mut agg = model::WindowAgg::default();
+                agg.add(temperature, 50.0, battery, model::Status::Ok);
+                WindowMsg::Agg(WindowOut {
+                    agg: agg.finish(
+                        device,
+                        model::Window {
+                            start: end - 10,
+                            end,
+                        },
+                    ),
+                    location: location.into(),
+                    is_final: true,
+                })
+            })
+            .collect();
+        let updates = timely::execute_directly(move |worker| {
+            let mut input = InputHandle::new();
+            let rx =
+                worker.dataflow::<u64, _, _>(|scope| views(input.to_stream(scope), T).capture());
+            for (round, w) in finals.into_iter().enumerate() {
+                input.send(w);
+                input.advance_to(round as u64 + 1);
+            }
+            rx
+        });
+        let mut latest =
+            crate::sink::latest_json::LatestState::new(std::path::Path::new("/nonexistent"), 1);
+        for event in updates.try_iter() {
+            if let Event::Messages(_, data) = event {
+                data.into_iter().for_each(|u| latest.apply(u));
+            }
+        }
+        latest.fleet()
+    }
+
+    #[test]
+    fn a_devices_newer_window_replaces_its_older_one_in_the_rollup_and_alerts() {
+        let fleet = fleet_after(&[
+            ("a", "lab", 10_000, 20.0, 10.0),
+            ("b", "lab", 10_000, 30.0, 90.0),
+            ("a", "lab", 20_000, 24.0, 80.0),
+        ]);
+        assert_eq!(fleet.devices, 2);
+        let lab = &fleet.locations[0];
+        assert_eq!(
+            (lab.location.as_str(), lab.devices, lab.events),
+            ("lab", 2, 2)
+        );
+        assert_eq!(
+            lab.avg_temperature, 27.0,
+            "a's newer window (24) and b's (30)"
+        );
+        assert_eq!(lab.min_battery, 80.0);
+        assert!(
+            fleet.alerts.is_empty(),
+            "a's battery alert left with its old window"
+        );
+    }
+
+    #[test]
+    fn a_device_that_moves_leaves_its_old_location() {
+        let fleet = fleet_after(&[
+            ("a", "lab", 10_000, 20.0, 50.0),
+            ("a", "office", 20_000, 20.0, 50.0),
+        ]);
+        let locations: Vec<&str> = fleet
+            .locations
+            .iter()
+            .map(|l| l.location.as_str())
+            .collect();
+        assert_eq!(locations, ["office"]);
+    }
 }
