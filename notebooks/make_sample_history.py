@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a synthetic history in exactly the layout the dataflow produces, for the notebooks and their tests.
 
-Output (see DESIGN.md, "Contracts"):
+Output (the contract of `model/src/history.rs` and `model/src/latest.rs`; docs/ARCHITECTURE.md lists every contract):
 
     <out>/parquet/device_id=<percent-encoded id>/part-<checkpoint>-w<worker>.parquet   final windows, Hive layout
     <out>/parquet/device_id=<...>/.part-<...>.parquet.inprogress                        uncommitted files (ignored)

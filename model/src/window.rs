@@ -130,7 +130,8 @@ impl WindowAgg {
     }
 }
 
-/// The aggregate of one device in one window (DESIGN's column set). Times are epoch milliseconds.
+/// The aggregate of one device in one window: the column set of `latest.json` records and of the Parquet history
+/// (see `history`). Times are epoch milliseconds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Aggregate {
     /// Device identifier.
