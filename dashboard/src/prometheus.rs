@@ -6,6 +6,7 @@
 //! each scrape. The format needs only `# HELP`/`# TYPE` lines, escaped label values and Prometheus' spelling of
 //! special floats, all of which are tested below.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
@@ -38,6 +39,14 @@ impl Family<'_> {
         self.out.push(' ');
         self.out.push_str(&format_value(value));
         self.out.push('\n');
+        self
+    }
+
+    /// One sample per entry of `counts`, labelled `label="<key>"`.
+    fn sample_each(&mut self, label: &str, counts: &BTreeMap<String, u64>) -> &mut Self {
+        for (key, n) in counts {
+            self.sample(&[(label, key)], *n as f64);
+        }
         self
     }
 }
@@ -148,28 +157,20 @@ pub fn render(view: &View, now: SystemTime) -> String {
         "Bad (invalid) events sent to the dead-letter output.",
     )
     .sample(&[], p.bad_total as f64);
-    {
-        let mut f = family(
-            &mut out,
-            "iot_pipeline_bad_events_by_reason_total",
-            "counter",
-            "Bad events sent to the dead-letter output, by reason code.",
-        );
-        for (reason, n) in &p.bad_by_reason {
-            f.sample(&[("reason", reason)], *n as f64);
-        }
-    }
-    {
-        let mut f = family(
-            &mut out,
-            "iot_pipeline_operator_errors_total",
-            "counter",
-            "Errors met inside the job's operators (failed writes, Kafka errors), by kind.",
-        );
-        for (kind, n) in &p.errors_by_kind {
-            f.sample(&[("kind", kind)], *n as f64);
-        }
-    }
+    family(
+        &mut out,
+        "iot_pipeline_bad_events_by_reason_total",
+        "counter",
+        "Bad events sent to the dead-letter output, by reason code.",
+    )
+    .sample_each("reason", &p.bad_by_reason);
+    family(
+        &mut out,
+        "iot_pipeline_operator_errors_total",
+        "counter",
+        "Errors met inside the job's operators (failed writes, Kafka errors), by kind.",
+    )
+    .sample_each("kind", &p.errors_by_kind);
     family(
         &mut out,
         "iot_pipeline_input_records_per_second",
@@ -319,7 +320,9 @@ mod tests {
         let mut doc = LatestDoc::default();
         doc.pipeline.bad_by_reason.insert("not_json".into(), 3);
         doc.pipeline.bad_by_reason.insert("we\"ird".into(), 1);
-        doc.pipeline.errors_by_kind.insert("parquet_write".into(), 2);
+        doc.pipeline
+            .errors_by_kind
+            .insert("parquet_write".into(), 2);
         doc.fleet.alerts.push(Alert {
             device_id: "d".into(),
             kind: "battery_low".into(),
