@@ -1,6 +1,7 @@
 //! Command-line flags of the dashboard and their checks. Every rejected value comes with a message that names
 //! the flag and the fix.
 
+use std::ffi::{OsStr, OsString};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use clap::Parser;
 
 /// Web dashboard of the IoT pipeline: serves the page, `latest.json`, live updates, the Parquet history,
 /// a health view and Prometheus metrics.
-#[derive(Debug, Parser)]
+#[derive(Debug, PartialEq, Parser)]
 #[command(name = "dashboard", version, about)]
 pub struct Flags {
     /// IP address to listen on (`0.0.0.0` for every interface).
@@ -81,6 +82,43 @@ fn parse_stale_after(text: &str) -> Result<Duration, String> {
     )
 }
 
+impl Flags {
+    /// These flags written back as a command line (`--name=value` each), so that a launcher can start the
+    /// dashboard from its own defaults (`Flags::try_parse_from(["dashboard"])`) with a few values changed.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let Flags {
+            bind,
+            port,
+            data,
+            assets,
+            poll_interval,
+            stale_after,
+        } = self;
+        let mut args = vec![
+            flag("--bind", bind.to_string()),
+            flag("--port", port.to_string()),
+            flag("--data", data),
+            flag(
+                "--poll-interval",
+                humantime::format_duration(*poll_interval).to_string(),
+            ),
+            flag(
+                "--stale-after",
+                humantime::format_duration(*stale_after).to_string(),
+            ),
+        ];
+        args.extend(assets.iter().map(|a| flag("--assets", a)));
+        args
+    }
+}
+
+fn flag(name: &str, value: impl AsRef<OsStr>) -> OsString {
+    let mut arg = OsString::from(name);
+    arg.push("=");
+    arg.push(value);
+    arg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +131,25 @@ mod tests {
         assert_eq!(f.data, PathBuf::from("data/aggregates"));
         assert_eq!(f.poll_interval, Duration::from_millis(300));
         assert_eq!(f.stale_after, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn written_flags_parse_back_to_the_same_flags() {
+        let argv = [
+            "dashboard",
+            "--bind",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--data=-odd dir",
+            "--assets",
+            "w",
+        ];
+        let f = Flags::try_parse_from(argv).unwrap();
+        let again =
+            Flags::try_parse_from(std::iter::once(OsString::from("dashboard")).chain(f.to_args()))
+                .unwrap();
+        assert_eq!(again, f);
     }
 
     /// The message clap gives for `dashboard ARGS…`, which must be refused.

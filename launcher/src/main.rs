@@ -54,12 +54,12 @@ struct Args {
     /// A silent partition stops holding the watermark back after this long (default: the dataflow's).
     #[arg(long, value_parser = humantime::parse_duration)]
     idle_timeout: Option<Duration>,
-    /// Dashboard address.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: String,
-    /// Dashboard port.
-    #[arg(long, default_value_t = 5000)]
-    port: u16,
+    /// Dashboard address (default: the dashboard's).
+    #[arg(long)]
+    bind: Option<std::net::IpAddr>,
+    /// Dashboard port (default: the dashboard's).
+    #[arg(long)]
+    port: Option<u16>,
     /// Data folder: `<data>/aggregates` and `<data>/deadletter`.
     #[arg(long, default_value = "data")]
     data: PathBuf,
@@ -68,7 +68,13 @@ struct Args {
 impl Args {
     /// The simulator's and the dataflow's flags: each binary's own defaults (its parser given no flags), with
     /// what was given here on top. Both use one topic and one broker list.
-    fn pieces(&self) -> Result<(producer::config::Args, dataflow::config::Args)> {
+    fn pieces(
+        &self,
+    ) -> Result<(
+        producer::config::Args,
+        dataflow::config::Args,
+        dashboard::Flags,
+    )> {
         let mut sim = producer::config::Args::try_parse_from(["producer"])
             .context("the simulator's defaults")?;
         let mut job = dataflow::config::Args::try_parse_from(["dataflow"])
@@ -88,7 +94,12 @@ impl Args {
         given(&mut job.idle_timeout, self.idle_timeout);
         job.out = self.data.join("aggregates");
         job.deadletter = self.data.join("deadletter");
-        Ok((sim, job))
+        let mut web =
+            dashboard::Flags::try_parse_from(["dashboard"]).context("the dashboard's defaults")?;
+        given(&mut web.bind, self.bind);
+        given(&mut web.port, self.port);
+        web.data.clone_from(&job.out);
+        Ok((sim, job, web))
     }
 }
 
@@ -184,14 +195,14 @@ fn run(args: Args) -> Result<()> {
         ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
             .context("installing the Ctrl-C handler")?;
     }
-    if std::net::TcpListener::bind((args.bind.as_str(), args.port)).is_err() {
+    let (mut sim, mut job, web) = args.pieces()?;
+    if std::net::TcpListener::bind((web.bind, web.port)).is_err() {
         bail!(
             "port {} on {} is in use: pick another with --port",
-            args.port,
-            args.bind
+            web.port,
+            web.bind
         );
     }
-    let (mut sim, mut job) = args.pieces()?;
     // Bad values fail here, naming the flag, before any piece starts.
     sim.check()?;
     job.check()?;
@@ -209,23 +220,12 @@ fn run(args: Args) -> Result<()> {
         );
     }
 
-    let mut dashboard = Piece::start(
-        "dashboard",
-        &sibling("dashboard")?,
-        [
-            OsStr::new("--bind"),
-            OsStr::new(&args.bind),
-            OsStr::new("--port"),
-            OsStr::new(&args.port.to_string()),
-            OsStr::new("--data"),
-            job.out.as_os_str(),
-        ],
-    )?;
+    let mut dashboard = Piece::start("dashboard", &sibling("dashboard")?, web.to_args())?;
     let mut dataflow = Piece::start("dataflow", &sibling("dataflow")?, job.to_args())?;
     let mut producer = Piece::start("producer", &sibling("producer")?, sim.to_args())?;
     println!(
         "dashboard: http://{}:{}/  (Ctrl-C stops everything)",
-        args.bind, args.port
+        web.bind, web.port
     );
 
     let mut failure = None;
@@ -263,9 +263,33 @@ mod tests {
     use super::*;
 
     fn pieces(line: &[&str]) -> (producer::config::Args, dataflow::config::Args) {
+        let (sim, job, _) = all_pieces(line);
+        (sim, job)
+    }
+
+    fn all_pieces(
+        line: &[&str],
+    ) -> (
+        producer::config::Args,
+        dataflow::config::Args,
+        dashboard::Flags,
+    ) {
         let args =
             Args::try_parse_from(std::iter::once("iot-pipeline").chain(line.iter().copied()));
         args.unwrap().pieces().unwrap()
+    }
+
+    #[test]
+    fn the_dashboard_keeps_its_defaults_and_reads_the_dataflows_output() {
+        let (_, job, web) = all_pieces(&["--data", "/tmp/d"]);
+        let default = dashboard::Flags::try_parse_from(["dashboard"]).unwrap();
+        assert_eq!((web.bind, web.port), (default.bind, default.port));
+        assert_eq!(web.data, job.out);
+        let (_, _, web) = all_pieces(&["--bind", "0.0.0.0", "--port", "5001"]);
+        assert_eq!(
+            (web.bind.to_string(), web.port),
+            ("0.0.0.0".to_string(), 5001)
+        );
     }
 
     #[test]
