@@ -67,6 +67,11 @@ fn run(args: Args) -> Result<()> {
             }
             worker.step_or_park(Some(Duration::from_millis(100)));
         }
+        // Errors met after the last snapshot (e.g. the final Parquet roll) must still show in latest.json.
+        if worker.index() == 0 && !handles.errors.counts().is_empty() {
+            handles.latest.borrow_mut().local_errors(&handles.errors);
+            handles.latest.borrow_mut().write()?;
+        }
         if handles.stopping.final_failed.get() {
             return Err(anyhow!(
                 "the last windows of this run could not be written to the Parquet history (see the error \

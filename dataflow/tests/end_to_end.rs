@@ -299,4 +299,12 @@ fn a_bounded_run_whose_history_cannot_be_written_fails() {
         stderr.contains("could not be written to the Parquet history"),
         "{stderr}"
     );
+    // The failure is counted where the pipeline is watched, not only logged.
+    let pipeline = &testkit::read_latest(&out)["pipeline"];
+    let failed_writes = pipeline["errors_by_kind"]["parquet_write"].as_u64();
+    assert!(failed_writes.is_some_and(|n| n >= 1), "{pipeline}");
+    assert!(
+        pipeline["errors_total"].as_u64() >= failed_writes,
+        "{pipeline}"
+    );
 }
