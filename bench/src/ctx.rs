@@ -117,8 +117,7 @@ impl Ctx {
     pub fn scratch(&self, name: &str) -> Result<PathBuf> {
         let dir = self.run_dir.join(name);
         if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("cannot clear {}", dir.display()))?;
+            std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
         }
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
@@ -133,8 +132,7 @@ impl Ctx {
     /// Copies a result file of this run to `<work>/<name>`, where it outlives the run folder.
     pub fn keep_file(&self, from: &Path, name: &str) -> Result<PathBuf> {
         let to = self.work.join(name);
-        std::fs::copy(from, &to)
-            .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
+        std::fs::copy(from, &to).with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
         Ok(to)
     }
 
@@ -142,11 +140,7 @@ impl Ctx {
     pub fn finish(&self) -> Result<()> {
         if let Some(file) = &self.write {
             report::append(file, &self.commit, &self.rows.borrow())?;
-            println!(
-                "appended {} row(s) to {}",
-                self.rows.borrow().len(),
-                file.display()
-            );
+            println!("appended {} row(s) to {}", self.rows.borrow().len(), file.display());
         }
         Ok(())
     }
@@ -155,28 +149,17 @@ impl Ctx {
 fn build(bins: &Path) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace_root()).args([
-        "build",
-        "--release",
-        "--quiet",
-        "-p",
-        "dataflow",
-        "-p",
-        "producer",
-    ]);
+    cmd.current_dir(workspace_root())
+        .args(["build", "--release", "--quiet", "-p", "dataflow", "-p", "producer"]);
     // Build into the target folder this binary runs from (…/target/release → …/target).
     if bins.file_name().is_some_and(|n| n == "release")
         && let Some(target) = bins.parent()
     {
         cmd.env("CARGO_TARGET_DIR", target);
     }
-    let status = cmd
-        .status()
-        .context("cannot run cargo to build the binaries")?;
+    let status = cmd.status().context("cannot run cargo to build the binaries")?;
     if !status.success() {
-        bail!(
-            "`cargo build --release -p dataflow -p producer` failed ({status}); or pass --no-build"
-        );
+        bail!("`cargo build --release -p dataflow -p producer` failed ({status}); or pass --no-build");
     }
     Ok(())
 }

@@ -32,11 +32,7 @@ impl InputSpec {
         } else {
             String::new()
         };
-        format!(
-            "{} events, {} devices{bad}",
-            human(self.events as f64),
-            self.devices
-        )
+        format!("{} events, {} devices{bad}", human(self.events as f64), self.devices)
     }
 
     fn mix(&self) -> Mix {
@@ -77,8 +73,7 @@ impl InputSpec {
         let partial = path.with_extension(format!("partial-{}", std::process::id()));
         let mut out = BufWriter::with_capacity(
             1 << 20,
-            File::create(&partial)
-                .with_context(|| format!("cannot create {}", partial.display()))?,
+            File::create(&partial).with_context(|| format!("cannot create {}", partial.display()))?,
         );
         self.generate(|payload| {
             out.write_all(payload)?;

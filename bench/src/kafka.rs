@@ -42,23 +42,14 @@ pub struct Topic {
 impl Topic {
     /// Creates `<prefix>-<pid>-<ms>` with `partitions` partitions. `short_retention` keeps a long live run from
     /// filling the disk (segments of 64 MiB, deleted after 2 minutes).
-    pub fn create(
-        brokers: &str,
-        prefix: &str,
-        partitions: i32,
-        short_retention: bool,
-    ) -> Result<Topic> {
+    pub fn create(brokers: &str, prefix: &str, partitions: i32, short_retention: bool) -> Result<Topic> {
         if !reachable(brokers) {
-            bail!(
-                "cannot reach Kafka at {brokers} (--brokers): start one with `bash infra/kafka.sh start`"
-            );
+            bail!("cannot reach Kafka at {brokers} (--brokers): start one with `bash infra/kafka.sh start`");
         }
         let name = format!("{prefix}-{}-{}", std::process::id(), model::time::now_ms());
         let mut new = NewTopic::new(&name, partitions, TopicReplication::Fixed(1));
         if short_retention {
-            new = new
-                .set("retention.ms", "120000")
-                .set("segment.bytes", "67108864");
+            new = new.set("retention.ms", "120000").set("segment.bytes", "67108864");
         }
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let results = futures_executor::block_on(admin(brokers)?.create_topics([&new], &opts))
@@ -67,9 +58,7 @@ impl Topic {
             r.map_err(|(t, code)| anyhow!("cannot create topic {t} on {brokers}: {code}"))?;
         }
         // Metadata can lag creation by a moment.
-        let probe: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()?;
+        let probe: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create()?;
         for _ in 0..100 {
             let md = probe.fetch_metadata(Some(&name), Duration::from_secs(5));
             if md.is_ok_and(|m| {
@@ -126,21 +115,12 @@ pub fn paced_producer(
     let mut cmd = ctx.command("producer");
     cmd.args(producer_args(ctx, topic, partitions, devices))
         .args(["--rate", &rate.to_string()])
-        .arg(format!(
-            "--duration={}",
-            humantime::format_duration(duration)
-        ));
+        .arg(format!("--duration={}", humantime::format_duration(duration)));
     cmd
 }
 
 /// Fills `topic` with `events` records as fast as the broker takes them.
-pub fn prefill(
-    ctx: &Ctx,
-    topic: &Topic,
-    partitions: i32,
-    events: u64,
-    devices: u64,
-) -> Result<Finished> {
+pub fn prefill(ctx: &Ctx, topic: &Topic, partitions: i32, events: u64, devices: u64) -> Result<Finished> {
     let mut cmd = ctx.command("producer");
     cmd.args(producer_args(ctx, topic, partitions, devices))
         .args(["--rate", "0", "--count", &events.to_string()]);
@@ -222,10 +202,7 @@ pub fn kafka(ctx: &Ctx, run: &KafkaRun) -> Result<()> {
         let (best, median) = best_and_median(runs);
         let busy = layout.processes * layout.workers;
         let limit = if busy > run.partitions as usize {
-            format!(
-                "; only {} of {busy} workers own a partition",
-                run.partitions
-            )
+            format!("; only {} of {busy} workers own a partition", run.partitions)
         } else if !(run.partitions as usize).is_multiple_of(busy) {
             format!(
                 "; {} partitions over {busy} workers: the busiest owns {}",

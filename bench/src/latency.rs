@@ -61,9 +61,7 @@ impl Spread {
             return None;
         }
         samples.sort_unstable();
-        let at = |q: f64| {
-            samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1]
-        };
+        let at = |q: f64| samples[((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1];
         Some(Spread {
             n: samples.len(),
             p50: at(0.5),
@@ -113,13 +111,9 @@ impl Seen {
         for r in &doc.records {
             let start = parse_time(&r.window_start)?;
             let end = parse_time(&r.window_end)?;
-            self.first_live
-                .entry((r.device_id.clone(), start))
-                .or_insert(now);
+            self.first_live.entry((r.device_id.clone(), start)).or_insert(now);
             if r.is_final {
-                self.first_final
-                    .entry((r.device_id.clone(), end))
-                    .or_insert(now);
+                self.first_final.entry((r.device_id.clone(), end)).or_insert(now);
             }
         }
         Ok(())
@@ -127,10 +121,7 @@ impl Seen {
 
     /// First snapshot time at which the watermark reached `end`.
     fn watermark_passed(&self, end: u64) -> Option<u64> {
-        self.snapshots
-            .iter()
-            .find(|(_, wm)| *wm >= end)
-            .map(|(t, _)| *t)
+        self.snapshots.iter().find(|(_, wm)| *wm >= end).map(|(t, _)| *t)
     }
 }
 
@@ -168,8 +159,7 @@ pub fn latency(ctx: &Ctx, run: &LatencyRun) -> Result<()> {
         if let Ok(bytes) = std::fs::read(&latest)
             && bytes != last
         {
-            let doc: LatestDoc =
-                serde_json::from_slice(&bytes).context("latest.json is not a LatestDoc")?;
+            let doc: LatestDoc = serde_json::from_slice(&bytes).context("latest.json is not a LatestDoc")?;
             seen.observe(now, &doc)?;
             last = bytes;
         }
@@ -183,9 +173,7 @@ pub fn latency(ctx: &Ctx, run: &LatencyRun) -> Result<()> {
             produce_end = Some(now);
         }
         // After the producer: long enough for the last full windows to turn final.
-        if produce_end.is_some_and(|e| {
-            now > e + window_ms + lateness_ms + 3 * run.trigger.as_millis() as u64 + 1000
-        }) {
+        if produce_end.is_some_and(|e| now > e + window_ms + lateness_ms + 3 * run.trigger.as_millis() as u64 + 1000) {
             break;
         }
         std::thread::sleep(POLL);
@@ -228,19 +216,13 @@ pub fn latency(ctx: &Ctx, run: &LatencyRun) -> Result<()> {
         .collect();
     let mut csv = String::from("kind,window_ms,delay_ms\n");
     for ((_, end), &t) in &seen.first_final {
-        csv += &format!(
-            "final_after_due,{end},{}\n",
-            t as i64 - (*end + lateness_ms) as i64
-        );
+        csv += &format!("final_after_due,{end},{}\n", t as i64 - (*end + lateness_ms) as i64);
     }
     for ((_, start), &t) in &seen.first_live {
         csv += &format!("first_live,{start},{}\n", t as i64 - *start as i64);
     }
     std::fs::write(dir.join("delays.csv"), csv)?;
-    ctx.keep_file(
-        &dir.join("delays.csv"),
-        &format!("latency-d{}-delays.csv", run.devices),
-    )?;
+    ctx.keep_file(&dir.join("delays.csv"), &format!("latency-d{}-delays.csv", run.devices))?;
     ensure!(
         !after_due.is_empty(),
         "no window turned final during the run ({} snapshots seen, {} final windows in all, windows ending \

@@ -191,9 +191,7 @@ fn run(cli: Cli) -> Result<()> {
     let ctx = Ctx::new(&cli.common)?;
     match cli.scenario {
         Scenario::Core(a) => replay::core(&ctx, &a.input.spec(), a.loop_events, a.repeat)?,
-        Scenario::Replay(a) => {
-            replay::replay(&ctx, &a.input.spec(), &a.workers, !a.no_cluster, a.repeat)?
-        }
+        Scenario::Replay(a) => replay::replay(&ctx, &a.input.spec(), &a.workers, !a.no_cluster, a.repeat)?,
         Scenario::Kafka(a) => kafka::kafka(
             &ctx,
             &kafka::KafkaRun {

@@ -44,8 +44,7 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
     let latest = out.join("latest.json");
     let load = load_average();
 
-    let mut dataflow =
-        proc::start_live_job(ctx, &topic.name, &run.dataflow_args, run.workers, &dir)?;
+    let mut dataflow = proc::start_live_job(ctx, &topic.name, &run.dataflow_args, run.workers, &dir)?;
     let idle_rss = dataflow.rss_kb().map_or(0, |r| r.0);
 
     let cmd = paced_producer(ctx, &topic, partitions, run.devices, run.rate, run.duration);
@@ -82,11 +81,9 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
     std::thread::sleep(Duration::from_secs(3));
     let peak_kb = dataflow.rss_kb().map_or(0, |r| r.1);
     let stopped = dataflow.stop(Duration::from_secs(60))?.ok("dataflow")?;
-    let doc: LatestDoc = serde_json::from_slice(
-        &std::fs::read(&latest).with_context(|| format!("no {}", latest.display()))?,
-    )?;
-    let summary: serde_json::Value =
-        serde_json::from_str(produced.stdout.trim()).unwrap_or_default();
+    let doc: LatestDoc =
+        serde_json::from_slice(&std::fs::read(&latest).with_context(|| format!("no {}", latest.display()))?)?;
+    let summary: serde_json::Value = serde_json::from_str(produced.stdout.trim()).unwrap_or_default();
     let sent = summary["sent"].as_u64().unwrap_or(0);
     let sent_rate = summary["rate"].as_f64().unwrap_or(f64::NAN);
 
@@ -95,22 +92,16 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
         let _ = writeln!(csv, "{:.1},{},{},{}", s.secs, s.rss_kb, s.events, s.lag);
     }
     std::fs::write(dir.join("rss.csv"), csv)?;
-    let csv_path = ctx.keep_file(
-        &dir.join("rss.csv"),
-        &format!("memory-d{}-rss.csv", run.devices),
-    )?;
+    let csv_path = ctx.keep_file(&dir.join("rss.csv"), &format!("memory-d{}-rss.csv", run.devices))?;
 
     let half: Vec<&Sample> = samples
         .iter()
         .filter(|s| s.secs >= run.duration.as_secs_f64() / 2.0)
         .collect();
-    ensure!(
-        !half.is_empty(),
-        "no RSS samples in the second half of the run"
-    );
-    let (min, max) = half.iter().fold((u64::MAX, 0), |(lo, hi), s| {
-        (lo.min(s.rss_kb), hi.max(s.rss_kb))
-    });
+    ensure!(!half.is_empty(), "no RSS samples in the second half of the run");
+    let (min, max) = half
+        .iter()
+        .fold((u64::MAX, 0), |(lo, hi), s| (lo.min(s.rss_kb), hi.max(s.rss_kb)));
     let mean = half.iter().map(|s| s.rss_kb as f64).sum::<f64>() / half.len() as f64;
     let flatness = (max - min) as f64 / mean;
     let mb = |kb: u64| kb as f64 / 1024.0;

@@ -168,11 +168,7 @@ impl Running {
             return Ok(None);
         }
         if r < 0 {
-            bail!(
-                "waiting for {}: {}",
-                self.name,
-                std::io::Error::last_os_error()
-            );
+            bail!("waiting for {}: {}", self.name, std::io::Error::last_os_error());
         }
         let wall = self.started.elapsed();
         // Reaped by hand: std's handle must not try again.

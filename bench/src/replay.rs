@@ -60,13 +60,7 @@ impl Layout {
 
 /// Runs the job once with `source_args` (e.g. `--input F`), checks that `latest.json` accounts for `records`
 /// records (valid + bad + late), and returns the timing.
-pub fn run_job(
-    ctx: &Ctx,
-    name: &str,
-    layout: Layout,
-    source_args: &[String],
-    records: u64,
-) -> Result<JobRun> {
+pub fn run_job(ctx: &Ctx, name: &str, layout: Layout, source_args: &[String], records: u64) -> Result<JobRun> {
     let dir = ctx.scratch(name)?;
     let out = dir.join("aggregates");
     let hosts = dir.join("hosts");
@@ -111,8 +105,8 @@ pub fn run_job(
 pub fn check_accounted(out: &Path, records: u64) -> Result<()> {
     let path = out.join("latest.json");
     let text = std::fs::read_to_string(&path).with_context(|| format!("no {}", path.display()))?;
-    let doc: model::LatestDoc = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a LatestDoc", path.display()))?;
+    let doc: model::LatestDoc =
+        serde_json::from_str(&text).with_context(|| format!("{} is not a LatestDoc", path.display()))?;
     let p = &doc.pipeline;
     let seen = p.events_total + p.bad_total + p.late_total;
     ensure!(
@@ -135,13 +129,7 @@ fn input_args(path: &Path) -> Vec<String> {
     vec!["--input".into(), path.display().to_string()]
 }
 
-fn timed_file_runs(
-    ctx: &Ctx,
-    path: &Path,
-    layout: Layout,
-    records: u64,
-    repeat: usize,
-) -> Result<Vec<JobRun>> {
+fn timed_file_runs(ctx: &Ctx, path: &Path, layout: Layout, records: u64, repeat: usize) -> Result<Vec<JobRun>> {
     let mut runs = Vec::new();
     for i in 0..repeat.max(1) {
         warm(path)?;
@@ -168,13 +156,7 @@ fn figures(records: u64, best: &JobRun, median: &JobRun) -> String {
 }
 
 /// The `replay` scenario.
-pub fn replay(
-    ctx: &Ctx,
-    spec: &InputSpec,
-    workers: &[usize],
-    cluster: bool,
-    repeat: usize,
-) -> Result<()> {
+pub fn replay(ctx: &Ctx, spec: &InputSpec, workers: &[usize], cluster: bool, repeat: usize) -> Result<()> {
     let path = spec.jsonl(&ctx.work)?;
     let mut layouts: Vec<Layout> = workers
         .iter()
@@ -305,8 +287,7 @@ pub fn core(ctx: &Ctx, spec: &InputSpec, loop_events: u64, repeat: usize) -> Res
             processes: 1,
             workers: w,
         };
-        let (best, median) =
-            best_and_median(timed_file_runs(ctx, &path, layout, spec.events, repeat)?);
+        let (best, median) = best_and_median(timed_file_runs(ctx, &path, layout, spec.events, repeat)?);
         let rate = best.rate(spec.events);
         if w == 1 {
             one = rate;

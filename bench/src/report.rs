@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 
 /// Heading of the appended run log in BENCHMARKS.md.
 const LOG_HEADING: &str = "## Run log (appended by `bench --write`)";
-const LOG_HEADER: &str = "| when (UTC) | commit | scenario | setup | result | load 1 min |\n| --- | --- | --- | --- | --- | --- |";
+const LOG_HEADER: &str =
+    "| when (UTC) | commit | scenario | setup | result | load 1 min |\n| --- | --- | --- | --- | --- | --- |";
 
 /// One measured figure.
 #[derive(Clone, Debug)]

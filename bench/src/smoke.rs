@@ -31,10 +31,7 @@ fn ensure_broker(brokers: &str) -> Result<StartedBroker> {
     if kafka::reachable(brokers) {
         return Ok(StartedBroker(None));
     }
-    let port = brokers
-        .rsplit_once(':')
-        .map_or("9092", |(_, p)| p)
-        .to_string();
+    let port = brokers.rsplit_once(':').map_or("9092", |(_, p)| p).to_string();
     println!("smoke: no broker at {brokers}; starting one with infra/kafka.sh (port {port})");
     let status = Command::new("bash")
         .arg(workspace_root().join("infra/kafka.sh"))
@@ -122,11 +119,7 @@ pub fn smoke(ctx: &Ctx) -> Result<()> {
         }
     }
     drop(broker);
-    println!(
-        "smoke: {} failed, {:.1} s",
-        failed.len(),
-        began.elapsed().as_secs_f64()
-    );
+    println!("smoke: {} failed, {:.1} s", failed.len(), began.elapsed().as_secs_f64());
     if !failed.is_empty() {
         bail!("smoke failed: {}", failed.join(", "));
     }

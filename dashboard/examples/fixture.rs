@@ -30,11 +30,7 @@ struct Args {
 
 /// Device ids: a few that stress escaping and rendering (at fixed positions), then plain ones.
 fn device_ids(n: usize) -> Vec<String> {
-    let special = [
-        (1, "../../etc/passwd"),
-        (4, "\u{1F525}-sensor"),
-        (6, "a/b c&d<i>x</i>"),
-    ];
+    let special = [(1, "../../etc/passwd"), (4, "\u{1F525}-sensor"), (6, "a/b c&d<i>x</i>")];
     (0..n)
         .map(|i| match special.iter().find(|(at, _)| *at == i) {
             Some((_, id)) => id.to_string(),
@@ -51,10 +47,7 @@ fn main() -> anyhow::Result<()> {
     fs::create_dir_all(&parquet)?;
 
     let doc = support::latest_doc(&ids, now_ms);
-    support::write_atomically(
-        &args.out.join("latest.json"),
-        &serde_json::to_vec_pretty(&doc)?,
-    );
+    support::write_atomically(&args.out.join("latest.json"), &serde_json::to_vec_pretty(&doc)?);
 
     let mut expected = BTreeMap::new();
     for (i, id) in ids.iter().enumerate() {

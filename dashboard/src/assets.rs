@@ -45,16 +45,8 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
     ("charts.js", JS, include_str!("../web/charts.js")),
     ("panels.js", JS, include_str!("../web/panels.js")),
     ("format.js", JS, include_str!("../web/format.js")),
-    (
-        "style.css",
-        "text/css; charset=utf-8",
-        include_str!("../web/style.css"),
-    ),
-    (
-        "favicon.svg",
-        "image/svg+xml",
-        include_str!("../web/favicon.svg"),
-    ),
+    ("style.css", "text/css; charset=utf-8", include_str!("../web/style.css")),
+    ("favicon.svg", "image/svg+xml", include_str!("../web/favicon.svg")),
 ];
 const INDEX_HTML: &str = include_str!("../web/index.html");
 
@@ -96,8 +88,7 @@ impl Assets {
             None => default_assets_dir()?,
         };
         let chart_js_path = dir.join(CHART_JS);
-        let chart_js = fs::read(&chart_js_path)
-            .with_context(|| format!("cannot read {}", chart_js_path.display()))?;
+        let chart_js = fs::read(&chart_js_path).with_context(|| format!("cannot read {}", chart_js_path.display()))?;
         let chart_js_version = fs::read(dir.join(CHART_JS_PACKAGE))
             .ok()
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
@@ -108,11 +99,7 @@ impl Assets {
             .collect();
         files.push(Asset::new("vendor/chart.umd.js", JS, chart_js));
         Ok(Assets {
-            index: Asset::new(
-                "index.html",
-                "text/html; charset=utf-8",
-                INDEX_HTML.as_bytes().to_vec(),
-            ),
+            index: Asset::new("index.html", "text/html; charset=utf-8", INDEX_HTML.as_bytes().to_vec()),
             files,
             chart_js_path,
             chart_js_version,
@@ -130,10 +117,7 @@ fn default_assets_dir() -> anyhow::Result<PathBuf> {
     let next_to_exe = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join("web")));
-    let candidates: Vec<PathBuf> = next_to_exe
-        .into_iter()
-        .chain([source_tree.clone()])
-        .collect();
+    let candidates: Vec<PathBuf> = next_to_exe.into_iter().chain([source_tree.clone()]).collect();
     if let Some(dir) = candidates.iter().find(|d| d.join(CHART_JS).is_file()) {
         return Ok(dir.clone());
     }
@@ -169,14 +153,7 @@ mod tests {
         let assets = Assets::load(Some(&dir)).unwrap();
         assert!(assets.get("app.js").is_some());
         assert!(assets.get("vendor/chart.umd.js").is_some());
-        for name in [
-            "",
-            "../Cargo.toml",
-            "vendor/../app.js",
-            "APP.JS",
-            "app.js/",
-            "/app.js",
-        ] {
+        for name in ["", "../Cargo.toml", "vendor/../app.js", "APP.JS", "app.js/", "/app.js"] {
             assert!(assets.get(name).is_none(), "{name}");
         }
     }

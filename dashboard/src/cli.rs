@@ -1,12 +1,13 @@
 //! Command-line flags of the dashboard and their checks. Every rejected value comes with a message that names
 //! the flag and the fix.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use model::cli::flag;
 
 /// Web dashboard of the IoT pipeline: serves the page, `latest.json`, live updates, the Parquet history,
 /// a health view and Prometheus metrics.
@@ -45,12 +46,7 @@ fn parse_bind(text: &str) -> Result<IpAddr, String> {
     })
 }
 
-fn parse_duration_in(
-    text: &str,
-    min: Duration,
-    max: Duration,
-    example: &str,
-) -> Result<Duration, String> {
+fn parse_duration_in(text: &str, min: Duration, max: Duration, example: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(text)
         .map_err(|e| format!("`{text}` is not a duration ({e}); write it like {example}"))?;
     if d < min || d > max {
@@ -65,21 +61,11 @@ fn parse_duration_in(
 }
 
 fn parse_poll_interval(text: &str) -> Result<Duration, String> {
-    parse_duration_in(
-        text,
-        Duration::from_millis(50),
-        Duration::from_secs(10),
-        "300ms",
-    )
+    parse_duration_in(text, Duration::from_millis(50), Duration::from_secs(10), "300ms")
 }
 
 fn parse_stale_after(text: &str) -> Result<Duration, String> {
-    parse_duration_in(
-        text,
-        Duration::from_secs(1),
-        Duration::from_secs(7 * 24 * 3600),
-        "30s",
-    )
+    parse_duration_in(text, Duration::from_secs(1), Duration::from_secs(7 * 24 * 3600), "30s")
 }
 
 impl Flags {
@@ -102,21 +88,11 @@ impl Flags {
                 "--poll-interval",
                 humantime::format_duration(*poll_interval).to_string(),
             ),
-            flag(
-                "--stale-after",
-                humantime::format_duration(*stale_after).to_string(),
-            ),
+            flag("--stale-after", humantime::format_duration(*stale_after).to_string()),
         ];
         args.extend(assets.iter().map(|a| flag("--assets", a)));
         args
     }
-}
-
-fn flag(name: &str, value: impl AsRef<OsStr>) -> OsString {
-    let mut arg = OsString::from(name);
-    arg.push("=");
-    arg.push(value);
-    arg
 }
 
 #[cfg(test)]
@@ -146,9 +122,7 @@ mod tests {
             "w",
         ];
         let f = Flags::try_parse_from(argv).unwrap();
-        let again =
-            Flags::try_parse_from(std::iter::once(OsString::from("dashboard")).chain(f.to_args()))
-                .unwrap();
+        let again = Flags::try_parse_from(std::iter::once(OsString::from("dashboard")).chain(f.to_args())).unwrap();
         assert_eq!(again, f);
     }
 
@@ -168,15 +142,9 @@ mod tests {
     #[test]
     fn durations_out_of_range_are_refused() {
         let err = refusal(&["--poll-interval", "1ms"]);
-        assert!(
-            err.contains("--poll-interval") && err.contains("300ms"),
-            "{err}"
-        );
+        assert!(err.contains("--poll-interval") && err.contains("300ms"), "{err}");
         let err = refusal(&["--stale-after", "soon"]);
-        assert!(
-            err.contains("--stale-after") && err.contains("30s"),
-            "{err}"
-        );
+        assert!(err.contains("--stale-after") && err.contains("30s"), "{err}");
     }
 
     #[test]

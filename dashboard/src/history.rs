@@ -172,16 +172,14 @@ impl PartFile {
     /// Appends the matching rows of this file to `out`. On error nothing of this file is appended.
     fn read_rows(&self, query: &HistoryQuery, out: &mut Vec<Aggregate>) -> Result<(), String> {
         let file = fs::File::open(&self.path).map_err(|e| e.to_string())?;
-        let reader =
-            ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
-                .with_batch_size(8192)
-                .build()
-                .map_err(|e| format!("not a readable Parquet file: {e}"))?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
+            .with_batch_size(8192)
+            .build()
+            .map_err(|e| format!("not a readable Parquet file: {e}"))?;
         let mut rows = Vec::new();
         for batch in reader {
             let batch = batch.map_err(|e| format!("cannot decode: {e}"))?;
-            let batch_rows =
-                model::history::from_batch(&batch, &query.device_id).map_err(|e| e.to_string())?;
+            let batch_rows = model::history::from_batch(&batch, &query.device_id).map_err(|e| e.to_string())?;
             rows.extend(batch_rows.into_iter().filter(|r| {
                 let ms = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
                 query.overlaps(ms(r.window_start), ms(r.window_end))
@@ -196,11 +194,7 @@ impl PartFile {
 /// (no statistics, an unexpected type) widen to `i64::MIN`/`i64::MAX`, so a file is never wrongly skipped.
 fn column_span(metadata: &ArrowReaderMetadata, name: &str) -> (i64, i64) {
     const UNKNOWN: (i64, i64) = (i64::MIN, i64::MAX);
-    let to_ms: fn(i64) -> i64 = match metadata
-        .schema()
-        .field_with_name(name)
-        .map(|f| f.data_type())
-    {
+    let to_ms: fn(i64) -> i64 = match metadata.schema().field_with_name(name).map(|f| f.data_type()) {
         Ok(DataType::Timestamp(TimeUnit::Second, _)) => |v| v.saturating_mul(1000),
         Ok(DataType::Timestamp(TimeUnit::Millisecond, _)) | Ok(DataType::Int64) => |v| v,
         Ok(DataType::Timestamp(TimeUnit::Microsecond, _)) => |v| v.div_euclid(1000),
@@ -240,8 +234,7 @@ mod tests {
 
     #[test]
     fn a_device_without_history_is_an_empty_answer() {
-        let root =
-            std::env::temp_dir().join(format!("dashboard-history-none-{}", std::process::id()));
+        let root = std::env::temp_dir().join(format!("dashboard-history-none-{}", std::process::id()));
         let q = HistoryQuery {
             device_id: "../../etc/passwd".into(),
             from_ms: None,

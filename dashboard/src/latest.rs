@@ -208,9 +208,7 @@ impl LatestStore {
         let age_seconds = view.snapshot.as_ref().map(|s| age_seconds(s, now));
         let status = match age_seconds {
             None => HealthStatus::Missing,
-            Some(age) if view.error.is_some() || age > self.stale_after.as_secs_f64() => {
-                HealthStatus::Stale
-            }
+            Some(age) if view.error.is_some() || age > self.stale_after.as_secs_f64() => HealthStatus::Stale,
             Some(_) => HealthStatus::Ok,
         };
         Health {
@@ -311,8 +309,7 @@ mod tests {
                      "watermark_delay_ms":1200,"workers":1}}"#;
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("dashboard-latest-{name}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("dashboard-latest-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -355,11 +352,7 @@ mod tests {
         let view = store.refresh();
         assert!(view.error.unwrap().contains("does not exist"));
         assert!(view.snapshot.is_some());
-        fs::write(
-            &path,
-            GOOD.replace("\"events_total\":5", "\"events_total\":6"),
-        )
-        .unwrap();
+        fs::write(&path, GOOD.replace("\"events_total\":5", "\"events_total\":6")).unwrap();
         let view = store.refresh();
         assert!(view.error.is_none());
         assert_eq!(view.snapshot.unwrap().doc.pipeline.events_total, 6);
@@ -370,10 +363,7 @@ mod tests {
         let dir = temp_dir("health");
         let store = LatestStore::new(&dir, Duration::from_secs(30));
         let view = store.refresh();
-        assert_eq!(
-            store.health(&view, SystemTime::now()).status,
-            HealthStatus::Missing
-        );
+        assert_eq!(store.health(&view, SystemTime::now()).status, HealthStatus::Missing);
         fs::write(dir.join(LATEST_FILE), GOOD).unwrap();
         let view = store.refresh();
         let written = UNIX_EPOCH + Duration::from_secs(1_730_638_580);
@@ -388,8 +378,7 @@ mod tests {
 
     #[test]
     fn the_compact_form_keeps_strings_and_numbers_exactly() {
-        let json =
-            "{ \"a b\" : [ 27.400000000000002 , \"x \\\" y\\\\\" ],\n\t\"c\": \"\u{1F525} \\n\" }";
+        let json = "{ \"a b\" : [ 27.400000000000002 , \"x \\\" y\\\\\" ],\n\t\"c\": \"\u{1F525} \\n\" }";
         assert_eq!(
             strip_whitespace(json.as_bytes()),
             "{\"a b\":[27.400000000000002,\"x \\\" y\\\\\"],\"c\":\"\u{1F525} \\n\"}"
@@ -402,9 +391,6 @@ mod tests {
         let a = store.refresh();
         let b = store.refresh();
         assert_eq!(a.generation, b.generation);
-        assert!(Arc::ptr_eq(
-            a.snapshot.as_ref().unwrap(),
-            b.snapshot.as_ref().unwrap()
-        ));
+        assert!(Arc::ptr_eq(a.snapshot.as_ref().unwrap(), b.snapshot.as_ref().unwrap()));
     }
 }

@@ -50,9 +50,7 @@ pub fn run(flags: Flags) -> anyhow::Result<()> {
         "Chart.js loaded"
     );
     let listener = bind(&flags)?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
+    let addr = listener.local_addr().context("cannot read the bound address")?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -87,14 +85,8 @@ fn bind(flags: &Flags) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-async fn serve(
-    flags: Flags,
-    assets: Assets,
-    listener: TcpListener,
-    addr: SocketAddr,
-) -> anyhow::Result<()> {
-    let listener =
-        tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
+async fn serve(flags: Flags, assets: Assets, listener: TcpListener, addr: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
     let (app, updates) = App::new(&flags.data, flags.stale_after, assets);
     let app = Arc::new(app);
     if let Some(first) = live::refresh(&app.store).await {

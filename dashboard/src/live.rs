@@ -67,10 +67,7 @@ struct Client {
 /// The event stream of one client: `latest` events carry the document (same content as `/metrics`, on one
 /// line), `status` events carry `{"error": null | "...", "stale_after_seconds": n}` whenever the file's
 /// readability changes.
-pub fn events(
-    updates: watch::Receiver<View>,
-    stale_after: Duration,
-) -> impl Stream<Item = Result<Event, Infallible>> {
+pub fn events(updates: watch::Receiver<View>, stale_after: Duration) -> impl Stream<Item = Result<Event, Infallible>> {
     let client = Client {
         updates,
         connected: false,
@@ -93,10 +90,7 @@ pub fn events(
             }
             let view = c.updates.borrow_and_update().clone();
             if let Some(snapshot) = &view.snapshot {
-                let is_new = !c
-                    .sent_doc
-                    .as_ref()
-                    .is_some_and(|sent| Arc::ptr_eq(sent, snapshot));
+                let is_new = !c.sent_doc.as_ref().is_some_and(|sent| Arc::ptr_eq(sent, snapshot));
                 if is_new {
                     c.queue.push_back(
                         Event::default()
@@ -136,11 +130,7 @@ mod tests {
     }
 
     /// The next event is of kind `kind` and its text holds `needle`.
-    async fn expect(
-        events: &mut (impl Stream<Item = Result<Event, Infallible>> + Unpin),
-        kind: &str,
-        needle: &str,
-    ) {
+    async fn expect(events: &mut (impl Stream<Item = Result<Event, Infallible>> + Unpin), kind: &str, needle: &str) {
         let text = events.next().await.unwrap().unwrap().to_string();
         assert!(
             text.contains(&format!("event:{kind}")) && text.contains(needle),

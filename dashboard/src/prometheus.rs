@@ -81,11 +81,7 @@ fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
+        if v > 0.0 { "+Inf".into() } else { "-Inf".into() }
     } else {
         format!("{v}")
     }
@@ -267,12 +263,7 @@ pub fn render(view: &View, now: SystemTime) -> String {
             }
         }
         kinds.sort_unstable();
-        let mut f = family(
-            &mut out,
-            "iot_fleet_alerts",
-            "gauge",
-            "Active alerts by kind.",
-        );
+        let mut f = family(&mut out, "iot_fleet_alerts", "gauge", "Active alerts by kind.");
         for (kind, n) in kinds {
             f.sample(&[("kind", kind)], n as f64);
         }
@@ -320,9 +311,7 @@ mod tests {
         let mut doc = LatestDoc::default();
         doc.pipeline.bad_by_reason.insert("not_json".into(), 3);
         doc.pipeline.bad_by_reason.insert("we\"ird".into(), 1);
-        doc.pipeline
-            .errors_by_kind
-            .insert("parquet_write".into(), 2);
+        doc.pipeline.errors_by_kind.insert("parquet_write".into(), 2);
         doc.fleet.alerts.push(Alert {
             device_id: "d".into(),
             kind: "battery_low".into(),

@@ -10,9 +10,7 @@ use std::time::{Duration, SystemTime};
 use chrono::DateTime;
 use serde::Serialize;
 use tokio::sync::watch;
-use warp::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue,
-};
+use warp::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue};
 use warp::http::{Response, StatusCode};
 use warp::reply::Reply;
 use warp::{Filter, Rejection};
@@ -53,9 +51,7 @@ impl App {
 
     /// The view after checking the file again (the last known one if the check itself failed).
     async fn current_view(&self) -> View {
-        live::refresh(&self.store)
-            .await
-            .unwrap_or_else(|| self.store.view())
+        live::refresh(&self.store).await.unwrap_or_else(|| self.store.view())
     }
 }
 
@@ -112,8 +108,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and(get())
         .and(with_app.clone())
         .map(|app: Arc<App>| {
-            let stream = warp::sse::keep_alive()
-                .stream(live::events(app.updates.clone(), app.store.stale_after()));
+            let stream = warp::sse::keep_alive().stream(live::events(app.updates.clone(), app.store.stale_after()));
             warp::sse::reply(stream)
         });
     let health = warp::path!("api" / "health")
@@ -127,10 +122,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and_then(history_reply);
 
     let mut common = HeaderMap::new();
-    common.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    common.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     common.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
 
     page.boxed()
@@ -226,8 +218,7 @@ async fn metrics_reply(app: Arc<App>) -> warp::reply::Response {
                     "file": app.store.path().display().to_string(),
                 }),
             );
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("2"));
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("2"));
             r.headers_mut().insert(ERROR_HEADER, header_text(&message));
             r
         }
@@ -238,10 +229,8 @@ async fn metrics_reply(app: Arc<App>) -> warp::reply::Response {
 async fn prometheus_reply(app: Arc<App>) -> warp::reply::Response {
     let view = app.current_view().await;
     let mut r = Response::new(prometheus::render(&view, SystemTime::now()).into());
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(prometheus::CONTENT_TYPE),
-    );
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(prometheus::CONTENT_TYPE));
     r.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -276,9 +265,7 @@ fn history_query(params: Vec<(String, String)>) -> Result<HistoryQuery, String> 
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in params {
         if !matches!(k.as_str(), "device" | "from" | "to" | "limit") {
-            return Err(format!(
-                "unknown parameter `{k}`; accepted: device, from, to, limit"
-            ));
+            return Err(format!("unknown parameter `{k}`; accepted: device, from, to, limit"));
         }
         if seen.insert(k.clone(), v).is_some() {
             return Err(format!("parameter `{k}` is given more than once"));
@@ -296,10 +283,7 @@ fn history_query(params: Vec<(String, String)>) -> Result<HistoryQuery, String> 
             model::event::MAX_DEVICE_ID_BYTES
         ));
     }
-    let from_ms = seen
-        .get("from")
-        .map(|t| parse_instant("from", t))
-        .transpose()?;
+    let from_ms = seen.get("from").map(|t| parse_instant("from", t)).transpose()?;
     let to_ms = seen.get("to").map(|t| parse_instant("to", t)).transpose()?;
     if let (Some(f), Some(t)) = (from_ms, to_ms)
         && f >= t
@@ -326,15 +310,11 @@ fn history_query(params: Vec<(String, String)>) -> Result<HistoryQuery, String> 
 }
 
 fn instant_text(ms: Option<i64>) -> Option<String> {
-    ms.and_then(|ms| u64::try_from(ms).ok())
-        .map(model::time::rfc3339_ms)
+    ms.and_then(|ms| u64::try_from(ms).ok()).map(model::time::rfc3339_ms)
 }
 
 /// `GET /api/history?device=…&from=…&to=…&limit=…`: the device's final windows, oldest first.
-async fn history_reply(
-    params: Vec<(String, String)>,
-    app: Arc<App>,
-) -> Result<warp::reply::Response, Rejection> {
+async fn history_reply(params: Vec<(String, String)>, app: Arc<App>) -> Result<warp::reply::Response, Rejection> {
     let query = history_query(params).map_err(|m| warp::reject::custom(BadRequest(m)))?;
     let root = app.parquet_root.clone();
     let q = query.clone();
@@ -342,21 +322,14 @@ async fn history_reply(
     let history = match answer {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => {
-            return Ok(error_reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &e.to_string(),
-            ));
+            return Ok(error_reply(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()));
         }
         Err(e) => {
             tracing::error!(error = %e, "history reader failed unexpectedly");
-            return Ok(error_reply(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "history reader failed",
-            ));
+            return Ok(error_reply(StatusCode::INTERNAL_SERVER_ERROR, "history reader failed"));
         }
     };
-    let rows: Vec<model::AggregateRecord> =
-        history.rows.iter().map(|a| a.to_record(true)).collect();
+    let rows: Vec<model::AggregateRecord> = history.rows.iter().map(|a| a.to_record(true)).collect();
     let body = serde_json::json!({
         "device_id": query.device_id,
         "from": instant_text(query.from_ms),
@@ -369,10 +342,7 @@ async fn history_reply(
     });
     let mut r = json_reply(StatusCode::OK, &body);
     if let Some(first) = history.problems.first() {
-        let text = format!(
-            "{} history file(s) skipped; first: {first}",
-            history.problems.len()
-        );
+        let text = format!("{} history file(s) skipped; first: {first}", history.problems.len());
         r.headers_mut().insert(ERROR_HEADER, header_text(&text));
     }
     Ok(r)
@@ -393,12 +363,8 @@ async fn rejection_reply(err: Rejection) -> Result<warp::reply::Response, Infall
         ));
     }
     if err.find::<warp::reject::MethodNotAllowed>().is_some() {
-        let mut r = error_reply(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed; use GET",
-        );
-        r.headers_mut()
-            .insert("allow", HeaderValue::from_static("GET, HEAD"));
+        let mut r = error_reply(StatusCode::METHOD_NOT_ALLOWED, "method not allowed; use GET");
+        r.headers_mut().insert("allow", HeaderValue::from_static("GET, HEAD"));
         return Ok(r);
     }
     tracing::warn!(rejection = ?err, "unhandled rejection");
@@ -410,12 +376,7 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Result<HistoryQuery, String> {
-        history_query(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        history_query(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     #[test]
@@ -438,30 +399,17 @@ mod tests {
         for (pairs, needle) in [
             (vec![], "`device` is required"),
             (vec![("device", "")], "`device` is empty"),
-            (
-                vec![("device", "d"), ("form", "1")],
-                "unknown parameter `form`",
-            ),
+            (vec![("device", "d"), ("form", "1")], "unknown parameter `form`"),
             (vec![("device", "d"), ("device", "e")], "more than once"),
-            (
-                vec![("device", "d"), ("from", "yesterday")],
-                "`from` must be RFC 3339",
-            ),
-            (
-                vec![("device", "d"), ("from", "5"), ("to", "5")],
-                "before `to`",
-            ),
+            (vec![("device", "d"), ("from", "yesterday")], "`from` must be RFC 3339"),
+            (vec![("device", "d"), ("from", "5"), ("to", "5")], "before `to`"),
             (vec![("device", "d"), ("limit", "0")], "`limit`"),
         ] {
             let err = q(&pairs).unwrap_err();
             assert!(err.contains(needle), "{err} should contain {needle}");
         }
         let long = "x".repeat(65);
-        assert!(
-            q(&[("device", long.as_str())])
-                .unwrap_err()
-                .contains("64 bytes")
-        );
+        assert!(q(&[("device", long.as_str())]).unwrap_err().contains("64 bytes"));
     }
 
     #[test]

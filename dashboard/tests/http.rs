@@ -86,8 +86,7 @@ impl Reply {
     }
 
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
     }
 
     fn header(&self, name: &str) -> Option<&str> {
@@ -115,10 +114,7 @@ async fn metrics_serves_latest_json_unchanged() {
     assert_eq!(r.header("x-dashboard-error"), None);
     assert_eq!(r.body, written, "the body is the file, byte for byte");
     let parsed: LatestDoc = serde_json::from_slice(&r.body).unwrap();
-    assert_eq!(
-        parsed,
-        serde_json::from_slice::<LatestDoc>(&written).unwrap()
-    );
+    assert_eq!(parsed, serde_json::from_slice::<LatestDoc>(&written).unwrap());
 }
 
 #[tokio::test]
@@ -140,10 +136,7 @@ async fn metrics_keeps_the_last_good_document_when_the_file_turns_corrupt_or_mis
         (&good[..good.len() / 2], "truncated"),
         (b"", "empty"),
         (b"<html>oops</html>", "not valid JSON"),
-        (
-            br#"{"updated_at": "yesterday"}"#,
-            "not a latest.json document",
-        ),
+        (br#"{"updated_at": "yesterday"}"#, "not a latest.json document"),
     ];
     for (bytes, reason) in cases {
         support::write_atomically(&d.latest(), bytes);
@@ -156,22 +149,13 @@ async fn metrics_keeps_the_last_good_document_when_the_file_turns_corrupt_or_mis
         let health = d.get("/api/health").await;
         assert_eq!(health.status, 503);
         assert_eq!(health.json()["status"], "stale");
-        assert!(
-            health.json()["last_error"]
-                .as_str()
-                .unwrap()
-                .contains(reason)
-        );
+        assert!(health.json()["last_error"].as_str().unwrap().contains(reason));
     }
 
     fs::remove_file(d.latest()).unwrap();
     let r = d.get("/metrics").await;
     assert_eq!((r.status, &r.body), (200, &good));
-    assert!(
-        r.header("x-dashboard-error")
-            .unwrap()
-            .contains("does not exist")
-    );
+    assert!(r.header("x-dashboard-error").unwrap().contains("does not exist"));
 
     let mut doc = sample_latest();
     doc.pipeline.late_total = 5;
@@ -188,12 +172,7 @@ async fn metrics_is_503_with_a_json_error_until_a_good_document_exists() {
     let r = d.get("/metrics").await;
     assert_eq!(r.status, 503);
     assert_eq!(r.header("retry-after"), Some("2"));
-    assert!(
-        r.json()["error"]
-            .as_str()
-            .unwrap()
-            .contains("does not exist")
-    );
+    assert!(r.json()["error"].as_str().unwrap().contains("does not exist"));
 
     support::write_atomically(&d.latest(), b"{\"updated_at\": 1");
     let r = d.get("/metrics").await;
@@ -243,18 +222,12 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
         if line.starts_with("# HELP ") {
             continue;
         }
-        assert!(
-            !line.starts_with('#') && !line.is_empty(),
-            "stray line {line:?}"
-        );
+        assert!(!line.starts_with('#') && !line.is_empty(), "stray line {line:?}");
         let (series, value) = line.rsplit_once(' ').expect("name and value");
         let name_end = series.find('{').unwrap_or(series.len());
         let name = &series[..name_end];
         assert!(
-            !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "bad metric name in {line:?}"
         );
         assert_eq!(
@@ -267,10 +240,7 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
             assert!(labels.starts_with('{') && labels.ends_with('}'), "{line}");
             for pair in labels[1..labels.len() - 1].split("\",") {
                 let (k, v) = pair.split_once("=\"").expect("label=\"value\"");
-                assert!(
-                    k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-                    "{line}"
-                );
+                assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
                 assert!(!v.trim_end_matches('"').contains('\n'), "{line}");
             }
         }
@@ -278,9 +248,7 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
             "NaN" => f64::NAN,
             "+Inf" => f64::INFINITY,
             "-Inf" => f64::NEG_INFINITY,
-            v => v
-                .parse()
-                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
+            v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
         };
         samples.insert(series.to_string(), v);
     }
@@ -317,10 +285,7 @@ async fn prometheus_text_parses_and_carries_the_pipeline_counters() {
         p.watermark_delay_ms as f64 / 1000.0
     );
     assert_eq!(m["iot_pipeline_input_records_per_second"], p.input_rate);
-    assert_eq!(
-        m["iot_pipeline_batch_duration_seconds"],
-        p.batch_ms / 1000.0
-    );
+    assert_eq!(m["iot_pipeline_batch_duration_seconds"], p.batch_ms / 1000.0);
     assert_eq!(m["iot_pipeline_open_windows"], p.open_windows as f64);
     assert_eq!(m["iot_pipeline_workers"], p.workers as f64);
     assert_eq!(m["dashboard_latest_valid"], 1.0);
@@ -328,10 +293,7 @@ async fn prometheus_text_parses_and_carries_the_pipeline_counters() {
 
     // The short alias answers the same families.
     let alias = parse_prometheus(&d.get("/prometheus").await.text());
-    assert_eq!(
-        alias.keys().collect::<Vec<_>>(),
-        m.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(alias.keys().collect::<Vec<_>>(), m.keys().collect::<Vec<_>>());
 }
 
 #[tokio::test]
@@ -350,20 +312,13 @@ async fn the_page_and_its_assets_come_from_the_binary() {
     let d = Site::new("assets", |_| {});
     let page = d.get("/").await;
     assert_eq!(page.status, 200);
-    assert!(
-        page.header("content-type")
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(page.header("content-type").unwrap().starts_with("text/html"));
     assert!(
         page.header("content-security-policy")
             .unwrap()
             .contains("script-src 'self'")
     );
-    assert!(
-        page.text()
-            .contains("<script type=\"module\" src=\"/static/app.js\">")
-    );
+    assert!(page.text().contains("<script type=\"module\" src=\"/static/app.js\">"));
     for (path, kind) in [
         ("/static/app.js", "text/javascript"),
         ("/static/charts.js", "text/javascript"),
@@ -372,25 +327,13 @@ async fn the_page_and_its_assets_come_from_the_binary() {
     ] {
         let r = d.get(path).await;
         assert_eq!(r.status, 200, "{path}");
-        assert!(
-            r.header("content-type").unwrap().starts_with(kind),
-            "{path}"
-        );
+        assert!(r.header("content-type").unwrap().starts_with(kind), "{path}");
         assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     }
     let chart = d.get("/static/vendor/chart.umd.js").await;
-    assert_eq!(
-        chart.text(),
-        support::CHART_JS_STUB,
-        "Chart.js comes from --assets"
-    );
+    assert_eq!(chart.text(), support::CHART_JS_STUB, "Chart.js comes from --assets");
 
-    let etag = d
-        .get("/static/app.js")
-        .await
-        .header("etag")
-        .unwrap()
-        .to_string();
+    let etag = d.get("/static/app.js").await.header("etag").unwrap().to_string();
     let again = d
         .send(
             warp::test::request()
@@ -417,16 +360,12 @@ async fn unknown_routes_answer_404_with_a_json_body() {
         let r = d.get(path).await;
         assert_eq!(r.status, 404, "{path}");
         assert!(
-            r.header("content-type")
-                .unwrap()
-                .starts_with("application/json"),
+            r.header("content-type").unwrap().starts_with("application/json"),
             "{path}"
         );
         assert_eq!(r.json()["error"], "not found", "{path}");
     }
-    let r = d
-        .send(warp::test::request().method("POST").path("/metrics"))
-        .await;
+    let r = d.send(warp::test::request().method("POST").path("/metrics")).await;
     assert_eq!(r.status, 405);
     assert_eq!(r.json()["error"], "method not allowed; use GET");
 }
@@ -463,11 +402,7 @@ async fn path_traversal_attempts_never_return_files() {
     ];
     for target in targets {
         let r = d.get(target).await;
-        assert!(
-            r.status == 404 || r.status == 400,
-            "{target}: status {}",
-            r.status
-        );
+        assert!(r.status == 404 || r.status == 400, "{target}: status {}", r.status);
         let body = r.text();
         for secret in ["[package]", "TOP-SECRET", "root:", "\"records\""] {
             assert!(!body.contains(secret), "{target} leaked {secret}: {body}");
@@ -513,44 +448,17 @@ fn write_history(data: &Path) {
         support::write_partition_file(&root, device, name, rows, with_ids);
     };
     // Newest rows first on disk: the answer must still be sorted by window start.
-    write(
-        PASSWD,
-        &support::part(2).file_name(),
-        &rows_of(PASSWD, 5, 5),
-        true,
-    );
-    write(
-        PASSWD,
-        &support::part(1).file_name(),
-        &rows_of(PASSWD, 0, 5),
-        true,
-    );
+    write(PASSWD, &support::part(2).file_name(), &rows_of(PASSWD, 5, 5), true);
+    write(PASSWD, &support::part(1).file_name(), &rows_of(PASSWD, 0, 5), true);
     let mut uncommitted = rows_of(PASSWD, 10, 2);
-    uncommitted
-        .iter_mut()
-        .for_each(|r| r.avg_temperature = 99.0);
-    write(
-        PASSWD,
-        &support::part(3).in_progress_name(),
-        &uncommitted,
-        true,
-    );
+    uncommitted.iter_mut().for_each(|r| r.avg_temperature = 99.0);
+    write(PASSWD, &support::part(3).in_progress_name(), &uncommitted, true);
     write(PASSWD, "_part-0004.parquet", &uncommitted, true);
     fs::write(root.join(partition_dir_name(PASSWD)).join("_SUCCESS"), "").unwrap();
 
-    write(
-        FIRE,
-        &support::part(1).file_name(),
-        &rows_of(FIRE, 0, 4),
-        false,
-    );
+    write(FIRE, &support::part(1).file_name(), &rows_of(FIRE, 0, 4), false);
     for other in LOOKALIKES {
-        write(
-            other,
-            &support::part(1).file_name(),
-            &rows_of(other, 0, 3),
-            false,
-        );
+        write(other, &support::part(1).file_name(), &rows_of(other, 0, 3), false);
     }
     // A decoy outside the parquet folder where `../../etc/passwd` would land if joined unescaped.
     fs::create_dir_all(data.join("etc")).unwrap();
@@ -565,8 +473,7 @@ async fn history(d: &Site, device: &str, extra: &str) -> Reply {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    d.get(&format!("/api/history?device={encoded}{extra}"))
-        .await
+    d.get(&format!("/api/history?device={encoded}{extra}")).await
 }
 
 #[tokio::test]
@@ -604,12 +511,7 @@ async fn history_filters_by_time_and_keeps_the_newest_under_a_limit() {
     let r = history(&d, PASSWD, &format!("&from={}&to={}", at(2) + 1, at(6))).await;
     assert_eq!(r.json()["rows"], rows_json(&all[2..6]));
     let rfc = |ms: u64| model::time::rfc3339_ms(ms).replace(':', "%3A");
-    let r = history(
-        &d,
-        PASSWD,
-        &format!("&from={}&to={}", rfc(at(3)), rfc(at(5))),
-    )
-    .await;
+    let r = history(&d, PASSWD, &format!("&from={}&to={}", rfc(at(3)), rfc(at(5)))).await;
     assert_eq!(r.json()["rows"], rows_json(&all[3..5]));
     let r = history(&d, PASSWD, "&limit=4").await;
     assert_eq!(r.json()["rows"], rows_json(&all[6..]));
@@ -634,17 +536,9 @@ async fn history_over_many_files_matches_a_full_scan() {
         ("&limit=7".to_string(), &all[53..], true),
         ("&limit=60".to_string(), &all[..], false),
         (format!("&from={}", at(40)), &all[40..], false),
-        (
-            format!("&from={}&to={}", at(10) + 5, at(17)),
-            &all[10..17],
-            false,
-        ),
+        (format!("&from={}&to={}", at(10) + 5, at(17)), &all[10..17], false),
         (format!("&to={}&limit=5", at(30)), &all[25..30], true),
-        (
-            format!("&from={}&to={}&limit=100", at(58), at(200)),
-            &all[58..],
-            false,
-        ),
+        (format!("&from={}&to={}&limit=100", at(58), at(200)), &all[58..], false),
         (format!("&from={}", at(60)), &all[..0], false),
     ] {
         let r = history(&d, dev, &extra).await;

@@ -40,11 +40,7 @@ impl Drop for Dashboard {
 
 /// A free port: bind port 0, read the port, release it.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn binary() -> Command {
@@ -118,9 +114,7 @@ fn wait_listening(child: &mut Child) -> Result<(), String> {
                 let _ = child.kill();
                 let _ = e.read_to_string(&mut stderr);
             }
-            Err(format!(
-                "no listening line within {START_TIMEOUT:?}; stderr: {stderr}"
-            ))
+            Err(format!("no listening line within {START_TIMEOUT:?}; stderr: {stderr}"))
         }
     }
 }
@@ -132,10 +126,7 @@ fn eventually<T>(limit: Duration, what: &str, mut probe: impl FnMut() -> Option<
         if let Some(v) = probe() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {limit:?}: {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -160,11 +151,7 @@ fn open_events(port: u16) -> BufReader<TcpStream> {
 }
 
 /// Reads SSE frames from `reader` until one named `event` satisfies `want`; returns its data.
-fn next_event(
-    reader: &mut BufReader<TcpStream>,
-    event: &str,
-    want: impl Fn(&str) -> bool,
-) -> String {
+fn next_event(reader: &mut BufReader<TcpStream>, event: &str, want: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + IO_TIMEOUT;
     let (mut name, mut data) = (String::new(), String::new());
     loop {
@@ -195,10 +182,7 @@ fn events_push_each_change_of_latest_json() {
     // what `/metrics` serves byte for byte (tests/http.rs), so the first event carries the `/metrics` document.
     let as_value = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
     let first = next_event(&mut events, "latest", |_| true);
-    assert_eq!(
-        as_value(first.as_bytes()),
-        as_value(&fs::read(d.latest()).unwrap())
-    );
+    assert_eq!(as_value(first.as_bytes()), as_value(&fs::read(d.latest()).unwrap()));
     next_event(&mut events, "status", |s| s.contains("\"error\":null"));
 
     let mut doc = sample_latest();
@@ -224,19 +208,14 @@ fn sigterm_stops_the_server_even_with_an_open_event_stream() {
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = eventually(
-        Duration::from_secs(8),
-        "the dashboard exits after SIGTERM",
-        || d.child.try_wait().unwrap(),
-    );
+    let exit = eventually(Duration::from_secs(8), "the dashboard exits after SIGTERM", || {
+        d.child.try_wait().unwrap()
+    });
     assert!(exit.success(), "exit status {exit:?}");
 }
 
 fn run_to_failure(args: &[&str]) -> String {
-    let out = binary()
-        .args(args)
-        .output()
-        .expect("the dashboard binary runs");
+    let out = binary().args(args).output().expect("the dashboard binary runs");
     assert!(!out.status.success(), "{args:?} should fail");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -252,19 +231,9 @@ fn a_taken_port_fails_fast_naming_the_flag() {
     let root = TempDir::new("port");
     let assets = support::stub_assets(&root.0);
     let started = Instant::now();
-    let err = run_to_failure(&[
-        "--port",
-        &port,
-        "--data",
-        text(&root.0),
-        "--assets",
-        text(&assets),
-    ]);
+    let err = run_to_failure(&["--port", &port, "--data", text(&root.0), "--assets", text(&assets)]);
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(
-        err.contains("already in use") && err.contains("--port"),
-        "{err}"
-    );
+    assert!(err.contains("already in use") && err.contains("--port"), "{err}");
 }
 
 #[test]
@@ -275,18 +244,8 @@ fn bad_flags_fail_fast_with_the_fix() {
     let assets = support::stub_assets(&root.0);
     let err = run_to_failure(&["--bind", "localhost"]);
     assert!(err.contains("--bind") && err.contains("127.0.0.1"), "{err}");
-    let err = run_to_failure(&[
-        "--port",
-        "0",
-        "--data",
-        text(&file),
-        "--assets",
-        text(&assets),
-    ]);
-    assert!(
-        err.contains("--data") && err.contains("not a folder"),
-        "{err}"
-    );
+    let err = run_to_failure(&["--port", "0", "--data", text(&file), "--assets", text(&assets)]);
+    assert!(err.contains("--data") && err.contains("not a folder"), "{err}");
     let err = run_to_failure(&["--port", "0", "--assets", text(&root.0.join("nowhere"))]);
     assert!(err.contains("npm ci") && err.contains("--assets"), "{err}");
     let err = run_to_failure(&["--port", "http"]);

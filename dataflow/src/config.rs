@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
+use model::cli::flag;
 
 /// Where a fresh job starts reading each partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -210,9 +211,7 @@ impl Args {
         let mut kafka_options = Vec::new();
         for option in &self.kafka_options {
             match option.split_once('=') {
-                Some((k, v)) if !k.trim().is_empty() => {
-                    kafka_options.push((k.trim().to_string(), v.to_string()))
-                }
+                Some((k, v)) if !k.trim().is_empty() => kafka_options.push((k.trim().to_string(), v.to_string())),
                 _ => bail!(
                     "--kafka-option must be KEY=VALUE with a librdkafka setting as KEY (e.g. \
                      queued.max.messages.kbytes=8192), got {option:?}"
@@ -273,9 +272,7 @@ impl Args {
                     }
                     hosts
                 }
-                None => (0..self.processes)
-                    .map(|i| format!("localhost:{}", 2101 + i))
-                    .collect(),
+                None => (0..self.processes).map(|i| format!("localhost:{}", 2101 + i)).collect(),
             };
             CommunicationConfig::Cluster {
                 threads: self.workers,
@@ -297,8 +294,7 @@ impl Args {
 }
 
 fn ensure_writable(dir: &Path, flag: &str) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create {flag} folder {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {flag} folder {}", dir.display()))?;
     let probe = dir.join(format!(".write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").with_context(|| {
         format!(
@@ -360,12 +356,7 @@ mod tests {
     fn kafka_options_override_the_job_defaults_and_must_be_key_value() {
         let tmp = std::env::temp_dir().join("dataflow-config-kafka-option");
         let (out, dead) = (tmp.join("out"), tmp.join("dead"));
-        let base = [
-            "--out",
-            out.to_str().unwrap(),
-            "--deadletter",
-            dead.to_str().unwrap(),
-        ];
+        let base = ["--out", out.to_str().unwrap(), "--deadletter", dead.to_str().unwrap()];
         let with = |extra: &[&str]| {
             let mut args = base.to_vec();
             args.extend_from_slice(extra);
@@ -383,10 +374,7 @@ mod tests {
         assert_eq!(client.get("client.rack"), Some("r1"));
         assert_eq!(client.get("bootstrap.servers"), Some("localhost:9092"));
         let err = with(&["--kafka-option", "queued.min.messages"]).unwrap_err();
-        assert!(
-            err.to_string().contains("--kafka-option must be KEY=VALUE"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("--kafka-option must be KEY=VALUE"), "{err}");
         assert!(with(&["--kafka-option", "=1"]).is_err());
     }
 }
@@ -425,55 +413,35 @@ impl Args {
             alert_temperature_below,
         } = self;
         let duration = |d: &Duration| humantime::format_duration(*d).to_string();
-        let start = start
-            .to_possible_value()
-            .expect("no start value is skipped");
+        let start = start.to_possible_value().expect("no start value is skipped");
         let mut args = vec![
-            flag_value("--workers", workers.to_string()),
-            flag_value("--processes", processes.to_string()),
-            flag_value("--process", process.to_string()),
-            flag_value("--brokers", brokers),
-            flag_value("--topic", topic),
-            flag_value("--group", group),
-            flag_value("--window", duration(window)),
-            flag_value("--lateness", duration(lateness)),
-            flag_value("--trigger", duration(trigger)),
-            flag_value("--idle-timeout", duration(idle_timeout)),
-            flag_value("--max-future", duration(max_future)),
-            flag_value("--checkpoint-interval", duration(checkpoint_interval)),
-            flag_value("--out", out),
-            flag_value("--deadletter", deadletter),
-            flag_value("--start", start.get_name()),
-            flag_value("--alert-battery-below", alert_battery_below.to_string()),
-            flag_value(
-                "--alert-temperature-above",
-                alert_temperature_above.to_string(),
-            ),
-            flag_value(
-                "--alert-temperature-below",
-                alert_temperature_below.to_string(),
-            ),
+            flag("--workers", workers.to_string()),
+            flag("--processes", processes.to_string()),
+            flag("--process", process.to_string()),
+            flag("--brokers", brokers),
+            flag("--topic", topic),
+            flag("--group", group),
+            flag("--window", duration(window)),
+            flag("--lateness", duration(lateness)),
+            flag("--trigger", duration(trigger)),
+            flag("--idle-timeout", duration(idle_timeout)),
+            flag("--max-future", duration(max_future)),
+            flag("--checkpoint-interval", duration(checkpoint_interval)),
+            flag("--out", out),
+            flag("--deadletter", deadletter),
+            flag("--start", start.get_name()),
+            flag("--alert-battery-below", alert_battery_below.to_string()),
+            flag("--alert-temperature-above", alert_temperature_above.to_string()),
+            flag("--alert-temperature-below", alert_temperature_below.to_string()),
         ];
-        args.extend(hostfile.iter().map(|p| flag_value("--hostfile", p)));
-        args.extend(
-            kafka_options
-                .iter()
-                .map(|o| flag_value("--kafka-option", o)),
-        );
-        args.extend(dlq_topic.iter().map(|t| flag_value("--dlq-topic", t)));
-        args.extend(input.iter().map(|p| flag_value("--input", p)));
+        args.extend(hostfile.iter().map(|p| flag("--hostfile", p)));
+        args.extend(kafka_options.iter().map(|o| flag("--kafka-option", o)));
+        args.extend(dlq_topic.iter().map(|t| flag("--dlq-topic", t)));
+        args.extend(input.iter().map(|p| flag("--input", p)));
         args.extend(bounded.then(|| "--bounded".into()));
         args.extend(fresh.then(|| "--fresh".into()));
         args
     }
-}
-
-/// `--name=value`: one argument, so a value that starts with `-` is never taken for a flag.
-fn flag_value(name: &str, value: impl AsRef<std::ffi::OsStr>) -> std::ffi::OsString {
-    let mut arg = std::ffi::OsString::from(name);
-    arg.push("=");
-    arg.push(value);
-    arg
 }
 
 #[cfg(test)]

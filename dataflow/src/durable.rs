@@ -21,11 +21,7 @@ pub fn write_atomic_with(
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     {
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
         let mut out = BufWriter::with_capacity(256 * 1024, file);
         write(&mut out)?;
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;

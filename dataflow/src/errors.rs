@@ -141,10 +141,7 @@ mod tests {
             LogDecision::Log { suppressed: 0 }
         );
         assert_eq!(
-            log.count(
-                ErrorKind::ParquetWrite,
-                t0 + LOG_EVERY + Duration::from_secs(1)
-            ),
+            log.count(ErrorKind::ParquetWrite, t0 + LOG_EVERY + Duration::from_secs(1)),
             LogDecision::Log { suppressed: 5 }
         );
         let counts = log.counts();

@@ -65,10 +65,7 @@ pub struct FleetStreams<'s> {
 }
 
 /// Builds the views from the window operator's output and turns their changes into `latest.json` updates.
-pub fn views<'s>(
-    windows: StreamVec<'s, u64, WindowMsg>,
-    thresholds: Thresholds,
-) -> StreamVec<'s, u64, LatestIn> {
+pub fn views<'s>(windows: StreamVec<'s, u64, WindowMsg>, thresholds: Thresholds) -> StreamVec<'s, u64, LatestIn> {
     let views = build(windows, thresholds);
     views
         .rollups
@@ -83,44 +80,33 @@ pub fn views<'s>(
 }
 
 /// Builds the views from the window operator's output (final windows only are used).
-pub fn build<'s>(
-    windows: StreamVec<'s, u64, WindowMsg>,
-    thresholds: Thresholds,
-) -> FleetStreams<'s> {
+pub fn build<'s>(windows: StreamVec<'s, u64, WindowMsg>, thresholds: Thresholds) -> FleetStreams<'s> {
     // The window operator sends every window of a device from the same worker, in window order, so the previous
     // final window of a device is known here and can be retracted when the next one arrives.
     let latest = windows
-        .unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(
-            Pipeline,
-            "LatestFinal",
-            |_, _| {
-                let mut previous: HashMap<String, DeviceRow> = HashMap::new();
-                move |input, output| {
-                    input.for_each(|cap, data| {
-                        let Some(&time) = cap.least() else { return };
-                        let mut session = output.session(&cap);
-                        let finals = data.drain(..).filter_map(|m| match m {
-                            WindowMsg::Agg(w) if w.is_final => Some(w),
-                            _ => None,
-                        });
-                        for w in finals {
-                            let row = DeviceRow::of(&w);
-                            match previous.get(&w.agg.device_id) {
-                                Some(prev) if prev.window_end >= row.window_end => continue,
-                                Some(prev) => session.give((
-                                    (w.agg.device_id.clone(), prev.clone()),
-                                    time,
-                                    -1isize,
-                                )),
-                                None => {}
-                            }
-                            session.give(((w.agg.device_id.clone(), row.clone()), time, 1isize));
-                            previous.insert(w.agg.device_id, row);
-                        }
+        .unary::<timely::container::CapacityContainerBuilder<Vec<_>>, _, _, _>(Pipeline, "LatestFinal", |_, _| {
+            let mut previous: HashMap<String, DeviceRow> = HashMap::new();
+            move |input, output| {
+                input.for_each(|cap, data| {
+                    let Some(&time) = cap.least() else { return };
+                    let mut session = output.session(&cap);
+                    let finals = data.drain(..).filter_map(|m| match m {
+                        WindowMsg::Agg(w) if w.is_final => Some(w),
+                        _ => None,
                     });
-                }
-            },
-        )
+                    for w in finals {
+                        let row = DeviceRow::of(&w);
+                        match previous.get(&w.agg.device_id) {
+                            Some(prev) if prev.window_end >= row.window_end => continue,
+                            Some(prev) => session.give(((w.agg.device_id.clone(), prev.clone()), time, -1isize)),
+                            None => {}
+                        }
+                        session.give(((w.agg.device_id.clone(), row.clone()), time, 1isize));
+                        previous.insert(w.agg.device_id, row);
+                    }
+                });
+            }
+        })
         .as_collection();
 
     let rollups = latest
@@ -154,8 +140,7 @@ pub fn build<'s>(
             output.push((r, 1isize));
         });
 
-    let alerts = latest
-        .flat_map(move |(device, row): (String, DeviceRow)| alerts_of(&device, &row, thresholds));
+    let alerts = latest.flat_map(move |(device, row): (String, DeviceRow)| alerts_of(&device, &row, thresholds));
     FleetStreams { rollups, alerts }
 }
 
@@ -220,12 +205,7 @@ mod tests {
 
     #[test]
     fn each_threshold_raises_its_alert() {
-        let kinds = |r| {
-            alerts_of("d", &r, T)
-                .into_iter()
-                .map(|a| a.kind)
-                .collect::<Vec<_>>()
-        };
+        let kinds = |r| alerts_of("d", &r, T).into_iter().map(|a| a.kind).collect::<Vec<_>>();
         assert_eq!(kinds(row(19.9, 22.0, 0)), ["battery_low"]);
         assert_eq!(kinds(row(50.0, 22.0, 2)), ["status_error"]);
         assert_eq!(kinds(row(50.0, 35.5, 0)), ["temperature_high"]);
@@ -244,13 +224,7 @@ mod tests {
                 let mut agg = model::WindowAgg::default();
                 agg.add(temperature, 50.0, battery, model::Status::Ok);
                 WindowMsg::Agg(WindowOut {
-                    agg: agg.finish(
-                        device,
-                        model::Window {
-                            start: end - 10,
-                            end,
-                        },
-                    ),
+                    agg: agg.finish(device, model::Window { start: end - 10, end }),
                     location: location.into(),
                     is_final: true,
                 })
@@ -258,16 +232,14 @@ mod tests {
             .collect();
         let updates = timely::execute_directly(move |worker| {
             let mut input = InputHandle::new();
-            let rx =
-                worker.dataflow::<u64, _, _>(|scope| views(input.to_stream(scope), T).capture());
+            let rx = worker.dataflow::<u64, _, _>(|scope| views(input.to_stream(scope), T).capture());
             for (round, w) in finals.into_iter().enumerate() {
                 input.send(w);
                 input.advance_to(round as u64 + 1);
             }
             rx
         });
-        let mut latest =
-            crate::sink::latest_json::LatestState::new(std::path::Path::new("/nonexistent"), 1);
+        let mut latest = crate::sink::latest_json::LatestState::new(std::path::Path::new("/nonexistent"), 1);
         for event in updates.try_iter() {
             if let Event::Messages(_, data) = event {
                 data.into_iter().for_each(|u| latest.apply(u));
@@ -285,32 +257,16 @@ mod tests {
         ]);
         assert_eq!(fleet.devices, 2);
         let lab = &fleet.locations[0];
-        assert_eq!(
-            (lab.location.as_str(), lab.devices, lab.events),
-            ("lab", 2, 2)
-        );
-        assert_eq!(
-            lab.avg_temperature, 27.0,
-            "a's newer window (24) and b's (30)"
-        );
+        assert_eq!((lab.location.as_str(), lab.devices, lab.events), ("lab", 2, 2));
+        assert_eq!(lab.avg_temperature, 27.0, "a's newer window (24) and b's (30)");
         assert_eq!(lab.min_battery, 80.0);
-        assert!(
-            fleet.alerts.is_empty(),
-            "a's battery alert left with its old window"
-        );
+        assert!(fleet.alerts.is_empty(), "a's battery alert left with its old window");
     }
 
     #[test]
     fn a_device_that_moves_leaves_its_old_location() {
-        let fleet = fleet_after(&[
-            ("a", "lab", 10_000, 20.0, 50.0),
-            ("a", "office", 20_000, 20.0, 50.0),
-        ]);
-        let locations: Vec<&str> = fleet
-            .locations
-            .iter()
-            .map(|l| l.location.as_str())
-            .collect();
+        let fleet = fleet_after(&[("a", "lab", 10_000, 20.0, 50.0), ("a", "office", 20_000, 20.0, 50.0)]);
+        let locations: Vec<&str> = fleet.locations.iter().map(|l| l.location.as_str()).collect();
         assert_eq!(locations, ["office"]);
     }
 }

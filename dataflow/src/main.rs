@@ -39,8 +39,7 @@ fn run(args: Args) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
-            .context("installing the Ctrl-C handler")?;
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     }
     tracing::info!(
         input = %config.input.as_ref().map_or_else(|| format!("kafka {} topic {}", config.brokers, config.topic), |p| p.display().to_string()),

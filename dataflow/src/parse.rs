@@ -106,10 +106,7 @@ mod tests {
     fn bad_record_keeps_partition_offset_key_and_payload() {
         match parse_record(&raw(Some(b"{oops")), RULES, 10_000) {
             Parsed::Bad(l) => {
-                assert_eq!(
-                    (l.reason.as_str(), l.partition, l.offset),
-                    ("not_json", 2, 17)
-                );
+                assert_eq!((l.reason.as_str(), l.partition, l.offset), ("not_json", 2, 17));
                 assert_eq!(l.key.as_deref(), Some(&b"k"[..]));
                 assert_eq!(l.payload.as_deref(), Some(&b"{oops"[..]));
             }

@@ -61,8 +61,7 @@ pub fn build(
     let (index, peers) = (worker.index(), worker.peers());
     let resume = resume_for(restore.as_deref(), index, peers);
     let errors = Rc::new(ErrorLog::default());
-    let reader =
-        crate::source::open_reader(config, partitions, index, peers, &resume, errors.clone())?;
+    let reader = crate::source::open_reader(config, partitions, index, peers, &resume, errors.clone())?;
     let dlq = config
         .dlq_topic
         .as_deref()
@@ -83,10 +82,7 @@ pub fn build(
         out: config.out.clone(),
         peers,
         identity: identity.clone(),
-        group: config.kafka_client(&[
-            ("group.id", config.group.as_str()),
-            ("enable.auto.commit", "false"),
-        ]),
+        group: config.kafka_client(&[("group.id", config.group.as_str()), ("enable.auto.commit", "false")]),
         progress: stopping.clone(),
         errors: errors.clone(),
     };
@@ -112,13 +108,7 @@ pub fn build(
         let windows = windows(read(scope, reader, config, source_setup), window_setup);
 
         let staged = stage_history(windows.clone(), history, errors.clone());
-        let parts = write_parts(
-            staged,
-            config.out.clone(),
-            index,
-            stopping.clone(),
-            errors.clone(),
-        );
+        let parts = write_parts(staged, config.out.clone(), index, stopping.clone(), errors.clone());
         commit(parts, committer).probe_with(&done);
 
         let fleet = fleet::views(windows.clone(), config.thresholds);

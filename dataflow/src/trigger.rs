@@ -32,9 +32,7 @@ pub fn due(now_ms: u64, next: &mut u64, trigger: Duration, lead_ms: u64) -> bool
 }
 
 fn millis(trigger: Duration) -> u64 {
-    u64::try_from(trigger.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
+    u64::try_from(trigger.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
 #[cfg(test)]

@@ -9,17 +9,11 @@ use std::time::Duration;
 
 use testkit::golden::{assert_dead_letters_match, assert_history_matches, dead_letters, expected};
 use testkit::run::{DataflowRun, ProducerRun};
-use testkit::{
-    HistoryRow, read_history, read_latest, read_topic, require_broker, run_ok, temp_dir,
-    unique_topic,
-};
+use testkit::{HistoryRow, read_history, read_latest, read_topic, require_broker, run_ok, temp_dir, unique_topic};
 
 /// A bounded job on `topic` with its outputs in `out` and `dead`.
 fn bounded_job(brokers: &str, topic: &str, out: &Path, dead: &Path) -> DataflowRun {
-    DataflowRun::kafka(brokers, topic)
-        .bounded()
-        .out(out)
-        .deadletter(dead)
+    DataflowRun::kafka(brokers, topic).bounded().out(out).deadletter(dead)
 }
 
 /// A seeded producer run with late and bad records into a fresh 3-partition topic.
@@ -49,20 +43,14 @@ fn bounded_run_history_equals_independently_computed_aggregates() {
     let dir = temp_dir("e2e-golden");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
     run_ok(
-        &mut bounded_job(&brokers, &topic, &out, &dead)
-            .workers(2)
-            .command(),
+        &mut bounded_job(&brokers, &topic, &out, &dead).workers(2).command(),
         Duration::from_secs(120),
     );
 
     assert_history_matches(&read_history(&out), &expected);
 
     let lines = assert_dead_letters_match(&dead, &expected);
-    assert_eq!(
-        lines,
-        expected.late.len() + expected.bad.len(),
-        "each dead letter once"
-    );
+    assert_eq!(lines, expected.late.len() + expected.bad.len(), "each dead letter once");
 
     let latest = read_latest(&out);
     let p = &latest["pipeline"];
@@ -72,11 +60,7 @@ fn bounded_run_history_equals_independently_computed_aggregates() {
     assert_eq!(p["bad_total"].as_u64(), Some(expected.bad.len() as u64));
     assert_eq!(p["workers"].as_u64(), Some(2));
     assert!(
-        latest["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["final"] == true),
+        latest["records"].as_array().unwrap().iter().all(|r| r["final"] == true),
         "bounded: all final"
     );
 }
@@ -89,16 +73,11 @@ fn same_history_for_any_worker_count_and_for_two_processes() {
         let dir = temp_dir("e2e-workers");
         let (out, dead) = (dir.join("out"), dir.join("dead"));
         run_ok(
-            &mut bounded_job(&brokers, &topic, &out, &dead)
-                .workers(workers)
-                .command(),
+            &mut bounded_job(&brokers, &topic, &out, &dead).workers(workers).command(),
             Duration::from_secs(120),
         );
         (
-            read_history(&out)
-                .iter()
-                .map(HistoryRow::bits)
-                .collect::<Vec<_>>(),
+            read_history(&out).iter().map(HistoryRow::bits).collect::<Vec<_>>(),
             dead_letters(&dead),
         )
     };
@@ -112,20 +91,10 @@ fn same_history_for_any_worker_count_and_for_two_processes() {
     let dir = temp_dir("e2e-cluster");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
     let ports: Vec<u16> = (0..2)
-        .map(|_| {
-            TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
         .collect();
     let hostfile = dir.join("hosts");
-    std::fs::write(
-        &hostfile,
-        format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1]),
-    )
-    .unwrap();
+    std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1])).unwrap();
     let spawn = |process: usize| {
         bounded_job(&brokers, &topic, &out, &dead)
             .workers(2)
@@ -136,10 +105,7 @@ fn same_history_for_any_worker_count_and_for_two_processes() {
         process.wait_ok(Duration::from_secs(120));
     }
     let cluster = (
-        read_history(&out)
-            .iter()
-            .map(HistoryRow::bits)
-            .collect::<Vec<_>>(),
+        read_history(&out).iter().map(HistoryRow::bits).collect::<Vec<_>>(),
         dead_letters(&dead),
     );
     assert_eq!(cluster, reference, "-n 2 -w 2");
@@ -165,10 +131,7 @@ fn hostile_device_ids_stay_inside_the_parquet_folder_and_round_trip() {
     for (i, id) in ids.iter().enumerate() {
         let v = serde_json::json!({"device_id": id, "ts": now + i as u64, "temperature": 20.5, "humidity": 40.0,
             "battery": 90.0, "status": "ok", "location": "lab"});
-        records.push((
-            Some(id.as_bytes().to_vec()),
-            Some(v.to_string().into_bytes()),
-        ));
+        records.push((Some(id.as_bytes().to_vec()), Some(v.to_string().into_bytes())));
     }
     // A 1,000-character id is not a valid event: it is dead-lettered, never a path.
     let huge = "y".repeat(1000);
@@ -259,10 +222,7 @@ fn a_roll_of_thousands_of_devices_fits_in_a_small_descriptor_limit() {
     }
     std::fs::write(&input, lines).unwrap();
     let (out, dead) = (dir.join("out"), dir.join("dead"));
-    let replay = DataflowRun::input(&input)
-        .out(&out)
-        .deadletter(&dead)
-        .command();
+    let replay = DataflowRun::input(&input).out(&out).deadletter(&dead).command();
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
         .arg(r#"ulimit -n 256 && exec "$0" "$@""#)
@@ -287,10 +247,7 @@ fn a_bounded_run_whose_history_cannot_be_written_fails() {
     std::fs::create_dir_all(out.join("parquet")).unwrap();
     std::fs::write(out.join("parquet").join("device_id=dev-a"), b"not a folder").unwrap();
     let output = testkit::run(
-        &mut DataflowRun::input(&input)
-            .out(&out)
-            .deadletter(&dead)
-            .command(),
+        &mut DataflowRun::input(&input).out(&out).deadletter(&dead).command(),
         Duration::from_secs(60),
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -303,8 +260,5 @@ fn a_bounded_run_whose_history_cannot_be_written_fails() {
     let pipeline = &testkit::read_latest(&out)["pipeline"];
     let failed_writes = pipeline["errors_by_kind"]["parquet_write"].as_u64();
     assert!(failed_writes.is_some_and(|n| n >= 1), "{pipeline}");
-    assert!(
-        pipeline["errors_total"].as_u64() >= failed_writes,
-        "{pipeline}"
-    );
+    assert!(pipeline["errors_total"].as_u64() >= failed_writes, "{pipeline}");
 }

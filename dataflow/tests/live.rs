@@ -52,8 +52,7 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
         if let Ok(text) = std::fs::read(out.join("latest.json"))
             && text != last_text
         {
-            let doc: serde_json::Value =
-                serde_json::from_slice(&text).expect("latest.json is always whole JSON");
+            let doc: serde_json::Value = serde_json::from_slice(&text).expect("latest.json is always whole JSON");
             snapshots.push(Snapshot {
                 at: Instant::now(),
                 doc,
@@ -72,19 +71,10 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
     // First live window within one trigger of the first events.
     let first_live = snapshots
         .iter()
-        .find(|s| {
-            s.doc["records"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r["final"] == false)
-        })
+        .find(|s| s.doc["records"].as_array().unwrap().iter().any(|r| r["final"] == false))
         .expect("a live window appeared");
     let waited = first_live.at - produced_at;
-    assert!(
-        waited <= TRIGGER + SLACK,
-        "first live window after {waited:?}"
-    );
+    assert!(waited <= TRIGGER + SLACK, "first live window after {waited:?}");
     let devices: std::collections::BTreeSet<&str> = snapshots
         .iter()
         .flat_map(|s| s.doc["records"].as_array().unwrap())
@@ -126,9 +116,7 @@ fn live_windows_appear_within_a_trigger_and_turn_final_after_the_watermark() {
             .iter()
             .find(|(_, f)| f.get(device).is_some_and(|e| e >= end))
             .map(|(at, _)| *at)
-            .unwrap_or_else(|| {
-                panic!("{device} window ending {end} passed by the watermark, never final")
-            });
+            .unwrap_or_else(|| panic!("{device} window ending {end} passed by the watermark, never final"));
         assert!(
             final_at <= *passed_at + TRIGGER + SLACK,
             "{device} window ending {end} final {:?} after the watermark passed it",

@@ -9,9 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use testkit::golden::{assert_dead_letters_match, assert_history_matches, expected};
 use testkit::run::{DataflowRun, ProducerRun};
-use testkit::{
-    read_history, read_latest, read_topic, require_broker, run_ok, temp_dir, unique_topic,
-};
+use testkit::{read_history, read_latest, read_topic, require_broker, run_ok, temp_dir, unique_topic};
 
 /// A job on `topic` that checkpoints and publishes every second.
 fn job(brokers: &str, topic: &str, out: &Path, dead: &Path, workers: usize) -> DataflowRun {
@@ -40,12 +38,7 @@ fn newest_manifest(out: &Path) -> Option<std::path::PathBuf> {
     let mut names: Vec<_> = std::fs::read_dir(out.join("_checkpoints"))
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("ckpt-")
-        })
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ckpt-"))
         .collect();
     names.sort();
     names.pop()
@@ -59,12 +52,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let seed = std::env::var("RECOVERY_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64);
     println!("kill schedule seed: {seed} (RECOVERY_SEED={seed} replays it)");
     let mut rng = Lcg(seed);
 
@@ -82,10 +70,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let schedule = std::env::var("RECOVERY_WORKERS").unwrap_or_else(|_| "2,1,3,2,4,1".into());
     let workers: Vec<usize> = schedule
         .split(',')
-        .map(|w| {
-            w.parse()
-                .expect("RECOVERY_WORKERS: worker counts, e.g. 2,1,3")
-        })
+        .map(|w| w.parse().expect("RECOVERY_WORKERS: worker counts, e.g. 2,1,3"))
         .collect();
     let truncate_at = std::env::var("RECOVERY_TRUNCATE_AT")
         .ok()
@@ -127,10 +112,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     // The counters survive restarts: events_total equals the events in the history.
     let latest = read_latest(&out);
     let events: usize = expected.rows.values().map(Vec::len).sum();
-    assert_eq!(
-        latest["pipeline"]["events_total"].as_u64(),
-        Some(events as u64)
-    );
+    assert_eq!(latest["pipeline"]["events_total"].as_u64(), Some(events as u64));
     assert_eq!(
         latest["pipeline"]["late_total"].as_u64(),
         Some(expected.late.len() as u64)
@@ -157,20 +139,14 @@ fn checkpoint_for_another_window_size_is_refused_unless_fresh() {
     let brokers = require_broker();
     let topic = unique_topic("recovery-flags");
     run_ok(
-        &mut ProducerRun::kafka(&brokers, &topic)
-            .rate(0.0)
-            .count(500)
-            .command(),
+        &mut ProducerRun::kafka(&brokers, &topic).rate(0.0).count(500).command(),
         Duration::from_secs(60),
     );
     let dir = temp_dir("recovery-flags");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
     let bounded = |workers| job(&brokers, &topic, &out, &dead, workers).bounded();
     run_ok(&mut bounded(1).command(), Duration::from_secs(60));
-    assert!(
-        newest_manifest(&out).is_some(),
-        "a bounded run leaves a checkpoint"
-    );
+    assert!(newest_manifest(&out).is_some(), "a bounded run leaves a checkpoint");
 
     let thirty_seconds = Duration::from_secs(30);
     let refused = testkit::run(

@@ -68,17 +68,9 @@ struct Args {
 impl Args {
     /// The simulator's and the dataflow's flags: each binary's own defaults (its parser given no flags), with
     /// what was given here on top. Both use one topic and one broker list.
-    fn pieces(
-        &self,
-    ) -> Result<(
-        producer::config::Args,
-        dataflow::config::Args,
-        dashboard::Flags,
-    )> {
-        let mut sim = producer::config::Args::try_parse_from(["producer"])
-            .context("the simulator's defaults")?;
-        let mut job = dataflow::config::Args::try_parse_from(["dataflow"])
-            .context("the dataflow's defaults")?;
+    fn pieces(&self) -> Result<(producer::config::Args, dataflow::config::Args, dashboard::Flags)> {
+        let mut sim = producer::config::Args::try_parse_from(["producer"]).context("the simulator's defaults")?;
+        let mut job = dataflow::config::Args::try_parse_from(["dataflow"]).context("the dataflow's defaults")?;
         given(&mut sim.topic, self.topic.clone());
         given(&mut sim.brokers, self.brokers.clone());
         given(&mut sim.devices, self.devices);
@@ -94,8 +86,7 @@ impl Args {
         given(&mut job.idle_timeout, self.idle_timeout);
         job.out = self.data.join("aggregates");
         job.deadletter = self.data.join("deadletter");
-        let mut web =
-            dashboard::Flags::try_parse_from(["dashboard"]).context("the dashboard's defaults")?;
+        let mut web = dashboard::Flags::try_parse_from(["dashboard"]).context("the dashboard's defaults")?;
         given(&mut web.bind, self.bind);
         given(&mut web.port, self.port);
         web.data.clone_from(&job.out);
@@ -116,11 +107,7 @@ struct Piece {
 }
 
 impl Piece {
-    fn start(
-        name: &'static str,
-        bin: &Path,
-        args: impl IntoIterator<Item = impl AsRef<OsStr>>,
-    ) -> Result<Piece> {
+    fn start(name: &'static str, bin: &Path, args: impl IntoIterator<Item = impl AsRef<OsStr>>) -> Result<Piece> {
         let mut cmd = Command::new(bin);
         // Own process group: a terminal Ctrl-C reaches only this launcher, which stops the pieces in order.
         cmd.args(args).process_group(0);
@@ -132,9 +119,7 @@ impl Piece {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let child = cmd.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
         Ok(Piece { name, child })
     }
 
@@ -156,10 +141,7 @@ impl Piece {
                 return Ok(status);
             }
             if Instant::now() > deadline {
-                eprintln!(
-                    "iot-pipeline: {} did not stop within {within:?}; killing it",
-                    self.name
-                );
+                eprintln!("iot-pipeline: {} did not stop within {within:?}; killing it", self.name);
                 let _ = self.child.kill();
                 return Ok(self.child.wait()?);
             }
@@ -192,16 +174,11 @@ fn run(args: Args) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
-            .context("installing the Ctrl-C handler")?;
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     }
     let (mut sim, mut job, web) = args.pieces()?;
     if std::net::TcpListener::bind((web.bind, web.port)).is_err() {
-        bail!(
-            "port {} on {} is in use: pick another with --port",
-            web.port,
-            web.bind
-        );
+        bail!("port {} on {} is in use: pick another with --port", web.port, web.bind);
     }
     // Bad values fail here, naming the flag, before any piece starts.
     sim.check()?;
@@ -267,15 +244,8 @@ mod tests {
         (sim, job)
     }
 
-    fn all_pieces(
-        line: &[&str],
-    ) -> (
-        producer::config::Args,
-        dataflow::config::Args,
-        dashboard::Flags,
-    ) {
-        let args =
-            Args::try_parse_from(std::iter::once("iot-pipeline").chain(line.iter().copied()));
+    fn all_pieces(line: &[&str]) -> (producer::config::Args, dataflow::config::Args, dashboard::Flags) {
+        let args = Args::try_parse_from(std::iter::once("iot-pipeline").chain(line.iter().copied()));
         args.unwrap().pieces().unwrap()
     }
 
@@ -286,10 +256,7 @@ mod tests {
         assert_eq!((web.bind, web.port), (default.bind, default.port));
         assert_eq!(web.data, job.out);
         let (_, _, web) = all_pieces(&["--bind", "0.0.0.0", "--port", "5001"]);
-        assert_eq!(
-            (web.bind.to_string(), web.port),
-            ("0.0.0.0".to_string(), 5001)
-        );
+        assert_eq!((web.bind.to_string(), web.port), ("0.0.0.0".to_string(), 5001));
     }
 
     #[test]
@@ -341,27 +308,15 @@ mod tests {
             "--data",
             "/tmp/d",
         ]);
-        assert_eq!(
-            (sim.brokers.as_str(), sim.topic.as_str()),
-            ("k1:9092", "t-1")
-        );
-        assert_eq!(
-            (job.brokers.as_str(), job.topic.as_str()),
-            ("k1:9092", "t-1")
-        );
+        assert_eq!((sim.brokers.as_str(), sim.topic.as_str()), ("k1:9092", "t-1"));
+        assert_eq!((job.brokers.as_str(), job.topic.as_str()), ("k1:9092", "t-1"));
         assert_eq!(
             (sim.devices, sim.rate, sim.late_fraction, sim.bad_fraction),
             (5, 0.5, 0.1, 0.2)
         );
         let secs = Duration::from_secs;
         assert_eq!(
-            (
-                job.workers,
-                job.window,
-                job.lateness,
-                job.trigger,
-                job.idle_timeout
-            ),
+            (job.workers, job.window, job.lateness, job.trigger, job.idle_timeout),
             (3, secs(1), secs(2), secs(3), secs(4))
         );
         assert_eq!(job.out, Path::new("/tmp/d/aggregates"));

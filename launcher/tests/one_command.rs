@@ -11,11 +11,7 @@ use testkit::run::Running;
 fn get(port: u16, path: &str) -> Option<serde_json::Value> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let (head, body) = text.split_once("\r\n\r\n")?;
@@ -27,11 +23,7 @@ fn get(port: u16, path: &str) -> Option<serde_json::Value> {
 
 #[test]
 fn one_command_runs_everything_and_stops_cleanly_on_ctrl_c() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let data = testkit::temp_dir("one-command");
     let pipeline = Running::spawn(
         Command::new(env!("CARGO_BIN_EXE_iot-pipeline"))
@@ -59,8 +51,7 @@ fn one_command_runs_everything_and_stops_cleanly_on_ctrl_c() {
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let doc =
-        seen.expect("the dashboard showed live windows of 8 devices and final windows within 60 s");
+    let doc = seen.expect("the dashboard showed live windows of 8 devices and final windows within 60 s");
     assert_eq!(doc["fleet"]["devices"].as_u64(), Some(8));
 
     // Ctrl-C: everything stops cleanly.
@@ -74,8 +65,7 @@ fn one_command_runs_everything_and_stops_cleanly_on_ctrl_c() {
     assert!(stdout.contains("stopped cleanly"), "{stdout}");
 
     let history = testkit::read_history(&data.join("aggregates"));
-    let devices: std::collections::BTreeSet<&str> =
-        history.iter().map(|r| r.device_id.as_str()).collect();
+    let devices: std::collections::BTreeSet<&str> = history.iter().map(|r| r.device_id.as_str()).collect();
     assert_eq!(devices.len(), 8, "a final Parquet history for every device");
     let latest = testkit::read_latest(&data.join("aggregates"));
     let final_rows = history.len() as u64;

@@ -33,10 +33,7 @@ fn payloads() -> Vec<(&'static str, Option<Vec<u8>>)> {
         ),
         (
             "valid_extra_fields",
-            owned(&VALID.replace(
-                r#""location""#,
-                r#""firmware":{"v":[1,2,3],"ok":true},"location""#,
-            )),
+            owned(&VALID.replace(r#""location""#, r#""firmware":{"v":[1,2,3],"ok":true},"location""#)),
         ),
         ("tombstone", None),
         ("empty", Some(Vec::new())),
@@ -44,25 +41,13 @@ fn payloads() -> Vec<(&'static str, Option<Vec<u8>>)> {
         ("truncated", owned(&VALID[..VALID.len() / 2])),
         ("nan_literal", owned(&VALID.replace("24.73", "NaN"))),
         ("not_object", owned("[1,2,3]")),
-        (
-            "missing_field",
-            owned(&VALID.replace(r#","humidity":55.31"#, "")),
-        ),
-        (
-            "duplicate_field",
-            owned(&VALID.replacen('{', r#"{"ts":1,"#, 1)),
-        ),
+        ("missing_field", owned(&VALID.replace(r#","humidity":55.31"#, ""))),
+        ("duplicate_field", owned(&VALID.replacen('{', r#"{"ts":1,"#, 1))),
         ("wrong_type", owned(&VALID.replace("24.73", r#""24.73""#))),
         ("out_of_range", owned(&VALID.replace("55.31", "140.2"))),
         ("bad_status", owned(&VALID.replace(r#""ok""#, r#""OK""#))),
-        (
-            "bad_string",
-            owned(&VALID.replace("device-3fa2c1", &"x".repeat(65))),
-        ),
-        (
-            "far_future",
-            owned(&VALID.replace("1730638574123", "1830638574123")),
-        ),
+        ("bad_string", owned(&VALID.replace("device-3fa2c1", &"x".repeat(65)))),
+        ("far_future", owned(&VALID.replace("1730638574123", "1830638574123"))),
     ]
 }
 

@@ -195,9 +195,7 @@ pub enum BadEvent {
         why: &'static str,
     },
     /// The event time lies further in the future than `--max-future` allows.
-    #[error(
-        "event time {ts} is {ahead_ms} ms ahead of the wall clock (more than --max-future {max_future_ms} ms)"
-    )]
+    #[error("event time {ts} is {ahead_ms} ms ahead of the wall clock (more than --max-future {max_future_ms} ms)")]
     FarFuture {
         /// The event time.
         ts: u64,
@@ -257,10 +255,7 @@ pub struct Validation {
 ///
 /// Every rule of the event contract is checked here; the result is either a valid event borrowing from
 /// `payload` or the first reason it is bad.
-pub fn parse_event<'a>(
-    payload: Option<&'a [u8]>,
-    rules: Validation,
-) -> Result<Event<'a>, BadEvent> {
+pub fn parse_event<'a>(payload: Option<&'a [u8]>, rules: Validation) -> Result<Event<'a>, BadEvent> {
     let bytes = payload.ok_or(BadEvent::Tombstone)?;
     if bytes.is_empty() {
         return Err(BadEvent::Empty);
@@ -338,13 +333,7 @@ impl<'a> RawEvent<'a> {
                 max_future_ms: rules.max_future_ms,
             });
         }
-        check_range(
-            Field::Temperature,
-            self.temperature,
-            -60.0,
-            150.0,
-            "-60..=150",
-        )?;
+        check_range(Field::Temperature, self.temperature, -60.0, 150.0, "-60..=150")?;
         check_range(Field::Humidity, self.humidity, 0.0, 100.0, "0..=100")?;
         check_range(Field::Battery, self.battery, 0.0, 100.0, "0..=100")?;
         let status = match &*self.status {
@@ -365,31 +354,18 @@ impl<'a> RawEvent<'a> {
     }
 }
 
-fn check_range(
-    field: Field,
-    value: f64,
-    lo: f64,
-    hi: f64,
-    range: &'static str,
-) -> Result<(), BadEvent> {
+fn check_range(field: Field, value: f64, lo: f64, hi: f64, range: &'static str) -> Result<(), BadEvent> {
     // `!(a <= b)` also rejects NaN, which JSON cannot carry but a careless caller might.
     if value.is_finite() && lo <= value && value <= hi {
         Ok(())
     } else {
-        Err(BadEvent::OutOfRange {
-            field,
-            value,
-            range,
-        })
+        Err(BadEvent::OutOfRange { field, value, range })
     }
 }
 
 fn check_string(field: Field, value: &str, max: usize) -> Result<(), BadEvent> {
     if value.is_empty() {
-        return Err(BadEvent::BadString {
-            field,
-            why: "empty",
-        });
+        return Err(BadEvent::BadString { field, why: "empty" });
     }
     if value.len() > max {
         return Err(BadEvent::BadString {
@@ -422,9 +398,7 @@ fn parse_fields_full(text: &str) -> Result<RawEvent<'_>, BadEvent> {
         current: &current,
         outcome: &outcome,
     };
-    let parsed = de
-        .deserialize_any(visitor)
-        .and_then(|raw| de.end().map(|()| raw));
+    let parsed = de.deserialize_any(visitor).and_then(|raw| de.end().map(|()| raw));
     match parsed {
         Ok(raw) => Ok(raw),
         Err(err) => Err(match outcome.take() {
@@ -504,28 +478,13 @@ impl<'de> Visitor<'de> for EventVisitor<'_> {
             };
             self.current.set(Some(field));
             let duplicate = match field {
-                Field::DeviceId => slots
-                    .device_id
-                    .replace(map.next_value::<Text<'de>>()?.0)
-                    .is_some(),
-                Field::Ts => slots
-                    .ts
-                    .replace(map.next_value::<serde_json::Number>()?)
-                    .is_some(),
-                Field::Temperature => slots
-                    .temperature
-                    .replace(map.next_value::<f64>()?)
-                    .is_some(),
+                Field::DeviceId => slots.device_id.replace(map.next_value::<Text<'de>>()?.0).is_some(),
+                Field::Ts => slots.ts.replace(map.next_value::<serde_json::Number>()?).is_some(),
+                Field::Temperature => slots.temperature.replace(map.next_value::<f64>()?).is_some(),
                 Field::Humidity => slots.humidity.replace(map.next_value::<f64>()?).is_some(),
                 Field::Battery => slots.battery.replace(map.next_value::<f64>()?).is_some(),
-                Field::Status => slots
-                    .status
-                    .replace(map.next_value::<Text<'de>>()?.0)
-                    .is_some(),
-                Field::Location => slots
-                    .location
-                    .replace(map.next_value::<Text<'de>>()?.0)
-                    .is_some(),
+                Field::Status => slots.status.replace(map.next_value::<Text<'de>>()?.0).is_some(),
+                Field::Location => slots.location.replace(map.next_value::<Text<'de>>()?.0).is_some(),
             };
             self.current.set(None);
             if duplicate {
@@ -656,10 +615,7 @@ mod tests {
     fn invalid_utf8_is_bad_utf8() {
         let mut bytes = good().to_string().into_bytes();
         bytes[16] = 0xff;
-        assert_eq!(
-            parse_event(Some(&bytes), rules()).unwrap_err().code(),
-            "bad_utf8"
-        );
+        assert_eq!(parse_event(Some(&bytes), rules()).unwrap_err().code(), "bad_utf8");
     }
 
     #[test]
@@ -770,27 +726,18 @@ mod tests {
 
     #[test]
     fn status_must_be_known() {
-        assert_eq!(
-            with("status", serde_json::json!("warn")).unwrap().status,
-            Status::Warn
-        );
+        assert_eq!(with("status", serde_json::json!("warn")).unwrap().status, Status::Warn);
         assert_eq!(
             with("status", serde_json::json!("error")).unwrap().status,
             Status::Error
         );
-        assert_eq!(
-            with("status", serde_json::json!("OK")),
-            Err(BadEvent::BadStatus)
-        );
+        assert_eq!(with("status", serde_json::json!("OK")), Err(BadEvent::BadStatus));
     }
 
     #[test]
     fn device_id_length_edges() {
         assert!(with("device_id", serde_json::json!("x".repeat(64))).is_ok());
-        assert_eq!(
-            code_with("device_id", serde_json::json!("x".repeat(65))),
-            "bad_string"
-        );
+        assert_eq!(code_with("device_id", serde_json::json!("x".repeat(65))), "bad_string");
         assert_eq!(code_with("device_id", serde_json::json!("")), "bad_string");
         // 16 four-byte characters are exactly 64 bytes.
         assert!(with("device_id", serde_json::json!("\u{1F525}".repeat(16))).is_ok());
@@ -803,28 +750,14 @@ mod tests {
     #[test]
     fn device_id_with_control_characters_is_bad() {
         for id in ["a\u{0}b", "a\nb", "\u{7f}", "tab\t"] {
-            assert_eq!(
-                code_with("device_id", serde_json::json!(id)),
-                "bad_string",
-                "{id:?}"
-            );
+            assert_eq!(code_with("device_id", serde_json::json!(id)), "bad_string", "{id:?}");
         }
     }
 
     #[test]
     fn unusual_but_valid_device_ids_are_accepted() {
-        for id in [
-            "a/b",
-            "..",
-            "../../etc/passwd",
-            "\u{1F525}-sensor",
-            "x=y",
-            "100%",
-        ] {
-            assert_eq!(
-                with("device_id", serde_json::json!(id)).unwrap().device_id,
-                id
-            );
+        for id in ["a/b", "..", "../../etc/passwd", "\u{1F525}-sensor", "x=y", "100%"] {
+            assert_eq!(with("device_id", serde_json::json!(id)).unwrap().device_id, id);
         }
     }
 
@@ -834,9 +767,7 @@ mod tests {
             BadEvent::Tombstone,
             BadEvent::Empty,
             BadEvent::BadUtf8 { offset: 0 },
-            BadEvent::NotJson {
-                message: String::new(),
-            },
+            BadEvent::NotJson { message: String::new() },
             BadEvent::NotObject,
             BadEvent::MissingField(Field::Ts),
             BadEvent::DuplicateField(Field::Ts),

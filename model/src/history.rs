@@ -89,9 +89,7 @@ impl PartName {
             Some(hidden) => hidden.strip_suffix(IN_PROGRESS_SUFFIX)?,
             None => name,
         };
-        let fields = committed
-            .strip_prefix(PART_PREFIX)?
-            .strip_suffix(PARQUET_SUFFIX)?;
+        let fields = committed.strip_prefix(PART_PREFIX)?.strip_suffix(PARQUET_SUFFIX)?;
         let mut fields = fields.split('-');
         let part = PartName {
             checkpoint: fields.next()?.parse().ok()?,
@@ -129,13 +127,10 @@ pub use batch::{ColumnError, from_batch, schema, to_batch};
 mod batch {
     use std::sync::{Arc, LazyLock};
 
-    use arrow::array::{
-        Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray,
-    };
+    use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray};
     use arrow::compute::cast;
     use arrow::datatypes::{
-        DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit,
-        TimestampMillisecondType,
+        DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
     };
     use arrow::error::ArrowError;
 
@@ -169,18 +164,13 @@ mod batch {
     pub fn to_batch(rows: &[Aggregate]) -> Result<RecordBatch, ArrowError> {
         let time = |f: fn(&Aggregate) -> u64| {
             Arc::new(
-                TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| f(r) as i64))
-                    .with_timezone(TIME_ZONE),
+                TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| f(r) as i64)).with_timezone(TIME_ZONE),
             ) as ArrayRef
         };
         let int = |f: fn(&Aggregate) -> u64| {
-            Arc::new(Int64Array::from_iter_values(
-                rows.iter().map(|r| f(r) as i64),
-            )) as ArrayRef
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| f(r) as i64))) as ArrayRef
         };
-        let float = |f: fn(&Aggregate) -> f64| {
-            Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef
-        };
+        let float = |f: fn(&Aggregate) -> f64| Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef;
         RecordBatch::try_new(
             schema(),
             vec![
@@ -257,8 +247,7 @@ mod batch {
             if start.is_null(i) || end.is_null(i) {
                 continue;
             }
-            let (Ok(window_start), Ok(window_end)) =
-                (u64::try_from(start.value(i)), u64::try_from(end.value(i)))
+            let (Ok(window_start), Ok(window_end)) = (u64::try_from(start.value(i)), u64::try_from(end.value(i)))
             else {
                 continue;
             };
@@ -296,8 +285,7 @@ mod batch {
 
     impl Columns {
         fn of(batch: &RecordBatch) -> Result<Columns, ColumnError> {
-            let column =
-                |name: &'static str| batch.column_by_name(name).ok_or(ColumnError::Missing(name));
+            let column = |name: &'static str| batch.column_by_name(name).ok_or(ColumnError::Missing(name));
             let float = |name| as_type(column(name)?, name, &DataType::Float64);
             let int = |name| as_type(column(name)?, name, &DataType::Int64);
             let time = |name| as_millis(column(name)?, name);
@@ -321,11 +309,7 @@ mod batch {
         }
     }
 
-    fn as_type(
-        array: &ArrayRef,
-        column: &'static str,
-        to: &DataType,
-    ) -> Result<ArrayRef, ColumnError> {
+    fn as_type(array: &ArrayRef, column: &'static str, to: &DataType) -> Result<ArrayRef, ColumnError> {
         if array.data_type() == to {
             return Ok(Arc::clone(array));
         }
@@ -341,11 +325,7 @@ mod batch {
     fn as_millis(array: &ArrayRef, column: &'static str) -> Result<ArrayRef, ColumnError> {
         match array.data_type() {
             DataType::Timestamp(_, tz) => {
-                let ms = as_type(
-                    array,
-                    column,
-                    &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()),
-                )?;
+                let ms = as_type(array, column, &DataType::Timestamp(TimeUnit::Millisecond, tz.clone()))?;
                 let values = ms
                     .as_primitive::<TimestampMillisecondType>()
                     .reinterpret_cast::<Int64Type>();
@@ -375,10 +355,7 @@ mod tests {
 
     #[test]
     fn part_names_keep_the_writers_spelling() {
-        assert_eq!(
-            PART.file_name(),
-            "part-000000000012-1700000000000-w0-3.parquet"
-        );
+        assert_eq!(PART.file_name(), "part-000000000012-1700000000000-w0-3.parquet");
         assert_eq!(
             PART.in_progress_name(),
             ".part-000000000012-1700000000000-w0-3.parquet.inprogress"
@@ -575,10 +552,7 @@ mod tests {
             let mut columns = vec![ids];
             columns.extend(batch.columns().iter().cloned());
             let with_ids = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-            assert_eq!(
-                from_batch(&with_ids, "../../etc/passwd").unwrap(),
-                rows[..1]
-            );
+            assert_eq!(from_batch(&with_ids, "../../etc/passwd").unwrap(), rows[..1]);
             assert!(from_batch(&with_ids, "nobody").unwrap().is_empty());
         }
 
@@ -593,17 +567,8 @@ mod tests {
             });
             let text = recast(&text, |name| (name == WINDOW_END).then_some(DataType::Utf8));
             let err = from_batch(&text, "d").unwrap_err();
-            assert!(matches!(
-                err,
-                ColumnError::NotATime {
-                    column: WINDOW_END,
-                    ..
-                }
-            ));
-            assert_eq!(
-                err.to_string(),
-                "column `window_end` is Utf8, not a timestamp"
-            );
+            assert!(matches!(err, ColumnError::NotATime { column: WINDOW_END, .. }));
+            assert_eq!(err.to_string(), "column `window_end` is Utf8, not a timestamp");
         }
     }
 }

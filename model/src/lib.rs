@@ -2,6 +2,7 @@
 //! arithmetic and aggregates, the `latest.json` document, and the Parquet history (folder, schema, part-file
 //! names, and the escaping of device ids into its partitions).
 
+pub mod cli;
 pub mod event;
 pub mod history;
 pub mod latest;

@@ -23,10 +23,7 @@ pub fn partition_dir_name(device_id: &str) -> String {
 
 /// Decodes an escaped partition value back to the device id (`None` if it is not valid percent-encoded UTF-8).
 pub fn unescape_partition_value(escaped: &str) -> Option<String> {
-    percent_decode_str(escaped)
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
+    percent_decode_str(escaped).decode_utf8().ok().map(|s| s.into_owned())
 }
 
 #[cfg(test)]
@@ -35,24 +32,12 @@ mod tests {
 
     #[test]
     fn plain_ids_stay_readable() {
-        assert_eq!(
-            partition_dir_name("device-abc123"),
-            "device_id=device-abc123"
-        );
+        assert_eq!(partition_dir_name("device-abc123"), "device_id=device-abc123");
     }
 
     #[test]
     fn path_like_ids_cannot_escape_the_folder() {
-        for id in [
-            "..",
-            ".",
-            "../../etc/passwd",
-            "a/b",
-            "/abs",
-            "a\\b",
-            "x=y",
-            "100%",
-        ] {
+        for id in ["..", ".", "../../etc/passwd", "a/b", "/abs", "a\\b", "x=y", "100%"] {
             let dir = partition_dir_name(id);
             assert!(!dir.contains('/') && !dir.contains('\\'), "{dir}");
             assert!(dir.starts_with("device_id="));

@@ -214,20 +214,8 @@ mod tests {
 
     #[test]
     fn windows_align_to_the_epoch() {
-        assert_eq!(
-            Window::of(0, 10_000),
-            Window {
-                start: 0,
-                end: 10_000
-            }
-        );
-        assert_eq!(
-            Window::of(9_999, 10_000),
-            Window {
-                start: 0,
-                end: 10_000
-            }
-        );
+        assert_eq!(Window::of(0, 10_000), Window { start: 0, end: 10_000 });
+        assert_eq!(Window::of(9_999, 10_000), Window { start: 0, end: 10_000 });
         assert_eq!(
             Window::of(10_000, 10_000),
             Window {
@@ -256,13 +244,7 @@ mod tests {
         let temps = [24.1, 24.9, 25.3, 23.8, 24.4];
         let hums = [55.0, 54.0, 56.5, 55.5, 53.0];
         let bats = [82.5, 82.4, 82.3, 82.3, 82.2];
-        let statuses = [
-            Status::Ok,
-            Status::Warn,
-            Status::Ok,
-            Status::Error,
-            Status::Warn,
-        ];
+        let statuses = [Status::Ok, Status::Warn, Status::Ok, Status::Error, Status::Warn];
         let mut agg = WindowAgg::default();
         for i in 0..5 {
             agg.add(temps[i], hums[i], bats[i], statuses[i]);
@@ -301,18 +283,12 @@ mod tests {
             }
         }
         a.merge(&b);
-        let (x, y) = (
-            a.finish("d", Window::of(0, 10)),
-            whole.finish("d", Window::of(0, 10)),
-        );
+        let (x, y) = (a.finish("d", Window::of(0, 10)), whole.finish("d", Window::of(0, 10)));
         assert_eq!(x.count, y.count);
         assert!((x.avg_temperature - y.avg_temperature).abs() < 1e-12);
         assert!((x.stddev_temperature - y.stddev_temperature).abs() < 1e-12);
         assert!((x.avg_humidity - y.avg_humidity).abs() < 1e-12);
-        assert_eq!(
-            (x.min_battery, x.max_battery),
-            (y.min_battery, y.max_battery)
-        );
+        assert_eq!((x.min_battery, x.max_battery), (y.min_battery, y.max_battery));
         let mut empty = WindowAgg::default();
         empty.merge(&whole);
         assert_eq!(empty, whole);
@@ -331,9 +307,7 @@ mod tests {
     fn record_uses_rfc3339_and_final_flag() {
         let mut agg = WindowAgg::default();
         agg.add(20.0, 50.0, 90.0, Status::Ok);
-        let r = agg
-            .finish("d", Window::of(1_730_643_000_000, 10_000))
-            .to_record(true);
+        let r = agg.finish("d", Window::of(1_730_643_000_000, 10_000)).to_record(true);
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["window_start"], "2024-11-03T14:10:00Z");
         assert_eq!(json["window_end"], "2024-11-03T14:10:10Z");

@@ -2,12 +2,14 @@
 //! command line that parses to them, so the launcher and the tests start a `producer` from typed values and
 //! the flag names live here once.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Parser;
+
+use model::cli::flag;
 
 use crate::sim::Mix;
 
@@ -129,10 +131,7 @@ impl Args {
             flag("--devices", devices.to_string()),
             flag("--rate", rate.to_string()),
             flag("--late-fraction", late_fraction.to_string()),
-            flag(
-                "--max-delay",
-                humantime::format_duration(*max_delay).to_string(),
-            ),
+            flag("--max-delay", humantime::format_duration(*max_delay).to_string()),
             flag("--bad-fraction", bad_fraction.to_string()),
             flag("--seed", seed.to_string()),
             flag(
@@ -149,14 +148,6 @@ impl Args {
         args.extend(kafka_options.iter().map(|o| flag("--kafka-option", o)));
         args
     }
-}
-
-/// `--name=value`: one argument, so a value that starts with `-` is never taken for a flag.
-fn flag(name: &str, value: impl AsRef<OsStr>) -> OsString {
-    let mut arg = OsString::from(name);
-    arg.push("=");
-    arg.push(value);
-    arg
 }
 
 #[cfg(test)]

@@ -73,10 +73,11 @@ impl KafkaSink {
         let producer: ThreadedProducer<DeliveryCounter> = config
             .create_with_context(DeliveryCounter::default())
             .with_context(|| format!("invalid Kafka settings for --brokers {brokers}"))?;
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()
-            .with_context(|| format!("invalid Kafka settings for --brokers {brokers}"))?;
+        let admin: AdminClient<DefaultClientContext> =
+            ClientConfig::new()
+                .set("bootstrap.servers", brokers)
+                .create()
+                .with_context(|| format!("invalid Kafka settings for --brokers {brokers}"))?;
         producer
             .client()
             .fetch_metadata(None, CONNECT_TIMEOUT)
@@ -166,10 +167,7 @@ impl KafkaSink {
     /// Acknowledged and failed deliveries so far.
     pub fn delivered(&self) -> (u64, u64) {
         let c = self.producer.context();
-        (
-            c.acked.load(Ordering::Relaxed),
-            c.failed.load(Ordering::Relaxed),
-        )
+        (c.acked.load(Ordering::Relaxed), c.failed.load(Ordering::Relaxed))
     }
 
     /// Waits until everything sent has been acknowledged or has failed.

@@ -18,9 +18,7 @@ use producer::summary::Summary;
 
 fn main() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     if let Err(err) = run(Args::parse()) {
@@ -34,8 +32,7 @@ fn run(args: Args) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst))
-            .context("installing the Ctrl-C handler")?;
+        ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst)).context("installing the Ctrl-C handler")?;
     }
     let mut fleet = match &args.device_ids_file {
         Some(path) => Fleet::with_ids(read_ids(path)?, args.seed),
@@ -50,8 +47,8 @@ fn run(args: Args) -> Result<()> {
 }
 
 fn read_ids(path: &PathBuf) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --device-ids-file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read --device-ids-file {}", path.display()))?;
     let mut ids: Vec<String> = Vec::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
         if !ids.iter().any(|i| i == line) {
@@ -64,15 +61,8 @@ fn read_ids(path: &PathBuf) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-fn to_file(
-    args: &Args,
-    mix: &Mix,
-    fleet: &mut Fleet,
-    path: &PathBuf,
-    stop: &AtomicBool,
-) -> Result<Summary> {
-    let file = File::create(path)
-        .with_context(|| format!("cannot create --to-file {}", path.display()))?;
+fn to_file(args: &Args, mix: &Mix, fleet: &mut Fleet, path: &PathBuf, stop: &AtomicBool) -> Result<Summary> {
+    let file = File::create(path).with_context(|| format!("cannot create --to-file {}", path.display()))?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     let total_rate = fleet.devices().len() as f64 * args.rate;
     let start_ms = args.start_ms.unwrap_or_else(model::time::now_ms);
@@ -90,8 +80,7 @@ fn to_file(
         out.write_all(record.value.as_deref().unwrap_or_default())?;
         out.write_all(b"\n")?;
     }
-    out.flush()
-        .with_context(|| format!("writing {}", path.display()))?;
+    out.flush().with_context(|| format!("writing {}", path.display()))?;
     summary.acked = summary.sent;
     summary.finish(started.elapsed());
     Ok(summary)
@@ -132,8 +121,7 @@ fn to_kafka(args: &Args, mix: &Mix, fleet: &mut Fleet, stop: &AtomicBool) -> Res
         }
         summary.count(&record.kind);
         if last_progress.elapsed() >= args.progress_every {
-            let rate = (summary.sent - sent_at_last_progress) as f64
-                / last_progress.elapsed().as_secs_f64();
+            let rate = (summary.sent - sent_at_last_progress) as f64 / last_progress.elapsed().as_secs_f64();
             let (acked, failed) = sink.delivered();
             tracing::info!(
                 sent = summary.sent,

@@ -28,8 +28,7 @@ pub struct Device {
 
 impl Device {
     fn step(&mut self, rng: &mut Xoshiro256PlusPlus) -> (f64, f64, f64, Status) {
-        self.temperature +=
-            0.05 * (self.base_temperature - self.temperature) + rng.random_range(-0.25..0.25);
+        self.temperature += 0.05 * (self.base_temperature - self.temperature) + rng.random_range(-0.25..0.25);
         self.temperature = self.temperature.clamp(-60.0, 150.0);
         self.humidity += 0.05 * (self.base_humidity - self.humidity) + rng.random_range(-0.6..0.6);
         self.humidity = self.humidity.clamp(0.0, 100.0);
@@ -205,9 +204,7 @@ impl Fleet {
             kind = RecordKind::Bad(kinds[self.bad_cycle % kinds.len()]);
             self.bad_cycle += 1;
         } else if roll < mix.bad_fraction + mix.late_fraction && mix.max_delay_ms > 0 {
-            let delay_ms = self
-                .rng
-                .random_range(1..=mix.max_delay_ms.min(now_ms.max(1)));
+            let delay_ms = self.rng.random_range(1..=mix.max_delay_ms.min(now_ms.max(1)));
             ts = now_ms.saturating_sub(delay_ms);
             kind = RecordKind::Late { delay_ms };
         }
@@ -327,8 +324,7 @@ mod tests {
     #[test]
     fn device_ids_are_unique_and_well_formed() {
         let fleet = Fleet::new(2000, 7);
-        let ids: std::collections::HashSet<_> =
-            fleet.devices().iter().map(|d| d.id.clone()).collect();
+        let ids: std::collections::HashSet<_> = fleet.devices().iter().map(|d| d.id.clone()).collect();
         assert_eq!(ids.len(), 2000);
         for id in ids {
             assert_eq!(id.len(), 13);

@@ -46,10 +46,7 @@ fn seeded_run_partitions_by_device_and_reports_bad_and_late_records() {
     let (mut bad, mut late) = (0, 0);
     for r in &records {
         let key = r.key.clone().expect("every record has a key");
-        partition_of
-            .entry(key.clone())
-            .or_default()
-            .insert(r.partition);
+        partition_of.entry(key.clone()).or_default().insert(r.partition);
         let created = r.timestamp_ms.expect("create time") as u64;
         let rules = Validation {
             now_ms: created,
@@ -81,14 +78,8 @@ fn seeded_run_partitions_by_device_and_reports_bad_and_late_records() {
         );
     }
     let used: HashSet<i32> = partition_of.values().flatten().copied().collect();
-    assert!(
-        used.len() >= 2,
-        "8 devices hash onto more than one partition: {used:?}"
-    );
-    assert_eq!(
-        bad, reported_bad,
-        "records failing validation = producer's bad count"
-    );
+    assert!(used.len() >= 2, "8 devices hash onto more than one partition: {used:?}");
+    assert_eq!(bad, reported_bad, "records failing validation = producer's bad count");
     // A late delay under 50 ms cannot be told from send latency; such records are rare (delays are 1 ms..120 s).
     assert!(
         late <= reported_late && late + 3 >= reported_late,
@@ -127,10 +118,7 @@ fn default_rate_sends_32_messages_per_second_evenly() {
         }
     }
     for (i, n) in per_second.iter().enumerate() {
-        assert!(
-            (26..=38).contains(n),
-            "second {i} holds {n} records: {per_second:?}"
-        );
+        assert!((26..=38).contains(n), "second {i} holds {n} records: {per_second:?}");
     }
 }
 
@@ -141,10 +129,7 @@ fn unreachable_broker_fails_fast_naming_the_flag() {
     let out = testkit::run(&mut unreachable.command(), Duration::from_secs(60));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("cannot reach Kafka at 127.0.0.1:1 (--brokers)"),
-        "{err}"
-    );
+    assert!(err.contains("cannot reach Kafka at 127.0.0.1:1 (--brokers)"), "{err}");
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "took {:?}",

@@ -26,10 +26,7 @@ pub struct Expected {
 }
 
 /// The event contract, restated here on `serde_json::Value` so the test does not share the job's parser.
-pub fn valid_event(
-    bytes: Option<&[u8]>,
-    created_ms: u64,
-) -> Option<(String, u64, f64, f64, f64, String)> {
+pub fn valid_event(bytes: Option<&[u8]>, created_ms: u64) -> Option<(String, u64, f64, f64, f64, String)> {
     let v: serde_json::Value = serde_json::from_slice(bytes?).ok()?;
     let o = v.as_object()?;
     let text = |k: &str| {
@@ -41,10 +38,7 @@ pub fn valid_event(
     let num = |k: &str, lo: f64, hi: f64| o.get(k)?.as_f64().filter(|x| (lo..=hi).contains(x));
     let device = text("device_id")?;
     text("location")?;
-    let ts = o
-        .get("ts")?
-        .as_u64()
-        .filter(|&t| t <= created_ms + 3_600_000)?;
+    let ts = o.get("ts")?.as_u64().filter(|&t| t <= created_ms + 3_600_000)?;
     let status = o
         .get("status")?
         .as_str()
@@ -76,17 +70,12 @@ pub fn expected(records: &[Consumed]) -> Expected {
             e.bad.insert((r.partition, r.offset));
             continue;
         };
-        let watermark = max_ts
-            .get(&r.partition)
-            .map_or(0, |m| m.saturating_sub(LATENESS_MS));
+        let watermark = max_ts.get(&r.partition).map_or(0, |m| m.saturating_sub(LATENESS_MS));
         let start = ts - ts % WINDOW_MS;
         if start + WINDOW_MS <= watermark {
             e.late.insert((r.partition, r.offset));
         } else {
-            e.rows
-                .entry((device, start))
-                .or_default()
-                .push((t, h, b, status));
+            e.rows.entry((device, start)).or_default().push((t, h, b, status));
         }
         let m = max_ts.entry(r.partition).or_insert(ts);
         *m = (*m).max(ts);
@@ -104,10 +93,7 @@ pub fn assert_history_matches(history: &[HistoryRow], e: &Expected) {
     assert_eq!(history.len(), e.rows.len(), "one row per (device, window)");
     for row in history {
         let key = (row.device_id.clone(), row.window_start as u64);
-        let events = e
-            .rows
-            .get(&key)
-            .unwrap_or_else(|| panic!("unexpected row {row:?}"));
+        let events = e.rows.get(&key).unwrap_or_else(|| panic!("unexpected row {row:?}"));
         let n = events.len() as f64;
         let mean_t = events.iter().map(|x| x.0).sum::<f64>() / n;
         let mean_h = events.iter().map(|x| x.1).sum::<f64>() / n;
@@ -134,11 +120,7 @@ pub fn assert_history_matches(history: &[HistoryRow], e: &Expected) {
             row.stddev_temperature,
             var_t.sqrt()
         );
-        assert_eq!(
-            (row.min_battery, row.max_battery),
-            (min_b, max_b),
-            "{key:?}"
-        );
+        assert_eq!((row.min_battery, row.max_battery), (min_b, max_b), "{key:?}");
         assert_eq!((row.warn_count, row.error_count), (warn, error), "{key:?}");
     }
 }

@@ -40,10 +40,7 @@ pub fn require_broker() -> String {
 
 /// A topic name no other test run uses.
 pub fn unique_topic(prefix: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
 
@@ -55,17 +52,13 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
         .expect("admin config");
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let results =
-        futures_executor::block_on(admin.create_topics([&new], &opts)).expect("create_topics");
+    let results = futures_executor::block_on(admin.create_topics([&new], &opts)).expect("create_topics");
     for r in results {
         r.unwrap_or_else(|(name, code)| panic!("creating {name}: {code}"));
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while partition_count(brokers, topic) != Some(partitions as usize) {
-        assert!(
-            Instant::now() < deadline,
-            "topic {topic} did not appear within 20 s"
-        );
+        assert!(Instant::now() < deadline, "topic {topic} did not appear within 20 s");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -76,9 +69,7 @@ pub fn partition_count(brokers: &str, topic: &str) -> Option<usize> {
         .set("bootstrap.servers", brokers)
         .create()
         .expect("consumer config");
-    let md = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .ok()?;
+    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).ok()?;
     md.topics()
         .iter()
         .find(|t| t.name() == topic && t.error().is_none())
@@ -110,16 +101,14 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<Consumed> {
         .set("enable.partition.eof", "false")
         .create()
         .expect("consumer config");
-    let partitions =
-        partition_count(brokers, topic).unwrap_or_else(|| panic!("topic {topic} does not exist"));
+    let partitions = partition_count(brokers, topic).unwrap_or_else(|| panic!("topic {topic} does not exist"));
     let mut tpl = TopicPartitionList::new();
     let mut ends = Vec::new();
     for p in 0..partitions as i32 {
         let (low, high) = consumer
             .fetch_watermarks(topic, p, Duration::from_secs(10))
             .expect("fetch_watermarks");
-        tpl.add_partition_offset(topic, p, Offset::Offset(low))
-            .expect("tpl");
+        tpl.add_partition_offset(topic, p, Offset::Offset(low)).expect("tpl");
         ends.push(high);
     }
     consumer.assign(&tpl).expect("assign");
@@ -128,10 +117,7 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<Consumed> {
     let mut next = vec![0i64; partitions];
     let deadline = Instant::now() + Duration::from_secs(120);
     while (0..partitions).any(|p| next[p] < ends[p]) {
-        assert!(
-            Instant::now() < deadline,
-            "reading {topic} back took over 120 s"
-        );
+        assert!(Instant::now() < deadline, "reading {topic} back took over 120 s");
         let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
@@ -254,8 +240,7 @@ pub fn read_history(out: &std::path::Path) -> Vec<HistoryRow> {
         let escaped = name
             .strip_prefix("device_id=")
             .unwrap_or_else(|| panic!("unexpected folder {name}"));
-        let device_id =
-            model::partition::unescape_partition_value(escaped).expect("percent-encoded id");
+        let device_id = model::partition::unescape_partition_value(escaped).expect("percent-encoded id");
         for file in std::fs::read_dir(&dir).unwrap() {
             let path = file.unwrap().path();
             let fname = path.file_name().unwrap().to_str().unwrap();
@@ -266,20 +251,16 @@ pub fn read_history(out: &std::path::Path) -> Vec<HistoryRow> {
                 fname.starts_with("part-") && fname.ends_with(".parquet"),
                 "unexpected file {fname}"
             );
-            let reader =
-                ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
-                    .unwrap()
-                    .build()
-                    .unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
             for batch in reader {
                 let batch = batch.unwrap();
                 let ts = |n: &str| {
                     assert_eq!(
                         batch.column_by_name(n).map(|c| c.data_type().clone()),
-                        Some(DataType::Timestamp(
-                            TimeUnit::Millisecond,
-                            Some("UTC".into())
-                        )),
+                        Some(DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))),
                         "{n} type"
                     );
                     column::<TimestampMillisecondType>(&batch, n)
@@ -288,11 +269,7 @@ pub fn read_history(out: &std::path::Path) -> Vec<HistoryRow> {
                 let float = |n: &str| column::<Float64Type>(&batch, n);
                 let (ws, we, count) = (ts("window_start"), ts("window_end"), int("count"));
                 let (at, ah) = (float("avg_temperature"), float("avg_humidity"));
-                let (minb, maxb, sd) = (
-                    float("min_battery"),
-                    float("max_battery"),
-                    float("stddev_temperature"),
-                );
+                let (minb, maxb, sd) = (float("min_battery"), float("max_battery"), float("stddev_temperature"));
                 let (warn, err) = (int("warn_count"), int("error_count"));
                 for i in 0..batch.num_rows() {
                     rows.push(HistoryRow {

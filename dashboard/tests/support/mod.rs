@@ -57,19 +57,14 @@ pub fn aggregate(device_id: &str, window_start: u64) -> Aggregate {
     } else {
         (25.0, 98.0)
     };
-    let min_battery = pick(base ^ 7, battery_band.0, battery_band.1)
-        - ((window_start / WINDOW_MS) % 50) as f64 * 0.01;
+    let min_battery = pick(base ^ 7, battery_band.0, battery_band.1) - ((window_start / WINDOW_MS) % 50) as f64 * 0.01;
     let count = 30 + mix(s ^ 1) % 20;
     Aggregate {
         device_id: device_id.to_string(),
         window_start,
         window_end: window_start + WINDOW_MS,
         count,
-        avg_temperature: ((pick(base ^ 3, 18.0, 33.0)
-            + phase.sin() * 1.5
-            + pick(s ^ 2, -0.3, 0.3))
-            * 100.0)
-            .round()
+        avg_temperature: ((pick(base ^ 3, 18.0, 33.0) + phase.sin() * 1.5 + pick(s ^ 2, -0.3, 0.3)) * 100.0).round()
             / 100.0,
         avg_humidity: ((pick(base ^ 4, 35.0, 70.0) + phase.cos() * 4.0) * 100.0).round() / 100.0,
         min_battery: (min_battery * 100.0).round() / 100.0,
@@ -97,27 +92,16 @@ pub fn part(checkpoint: u64) -> PartName {
 pub fn write_parquet(path: &Path, rows: &[Aggregate], with_device_column: bool) {
     let mut batch = history::to_batch(rows).expect("a valid batch");
     if with_device_column {
-        let ids: ArrayRef = Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|r| r.device_id.as_str()),
-        ));
-        let mut fields = vec![Arc::new(Field::new(
-            PARTITION_COLUMN,
-            DataType::Utf8,
-            false,
-        ))];
+        let ids: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.device_id.as_str())));
+        let mut fields = vec![Arc::new(Field::new(PARTITION_COLUMN, DataType::Utf8, false))];
         fields.extend(batch.schema().fields().iter().cloned());
         let mut columns = vec![ids];
         columns.extend(batch.columns().iter().cloned());
-        batch =
-            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("a valid batch");
+        batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("a valid batch");
     }
-    let file =
-        fs::File::create(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-    let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .build();
-    let mut writer =
-        ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("a Parquet writer");
+    let file = fs::File::create(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props)).expect("a Parquet writer");
     writer.write(&batch).expect("rows written");
     writer.close().expect("file closed");
 }
@@ -166,28 +150,20 @@ pub fn latest_doc(ids: &[String], now_ms: u64) -> LatestDoc {
     }
     let mut locations = Vec::new();
     for loc in LOCATIONS {
-        let here: Vec<&Aggregate> = finals
-            .iter()
-            .filter(|(l, _)| *l == loc)
-            .map(|(_, a)| a)
-            .collect();
+        let here: Vec<&Aggregate> = finals.iter().filter(|(l, _)| *l == loc).map(|(_, a)| a).collect();
         if here.is_empty() {
             continue;
         }
         let events: u64 = here.iter().map(|a| a.count).sum();
-        let weighted = |f: fn(&Aggregate) -> f64| {
-            here.iter().map(|a| f(a) * a.count as f64).sum::<f64>() / events as f64
-        };
+        let weighted =
+            |f: fn(&Aggregate) -> f64| here.iter().map(|a| f(a) * a.count as f64).sum::<f64>() / events as f64;
         locations.push(LocationRollup {
             location: loc.to_string(),
             devices: here.len() as u64,
             events,
             avg_temperature: weighted(|a| a.avg_temperature),
             avg_humidity: weighted(|a| a.avg_humidity),
-            min_battery: here
-                .iter()
-                .map(|a| a.min_battery)
-                .fold(f64::INFINITY, f64::min),
+            min_battery: here.iter().map(|a| a.min_battery).fold(f64::INFINITY, f64::min),
             warn_count: here.iter().map(|a| a.warn_count).sum(),
             error_count: here.iter().map(|a| a.error_count).sum(),
         });
@@ -227,14 +203,10 @@ pub fn latest_doc(ids: &[String], now_ms: u64) -> LatestDoc {
             lag: 128,
             watermark_delay_ms: 61_250,
             workers: 4,
-            bad_by_reason: [
-                ("not_json", 9u64),
-                ("out_of_range", 5),
-                ("missing_field", 3),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
+            bad_by_reason: [("not_json", 9u64), ("out_of_range", 5), ("missing_field", 3)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
             open_windows: ids.iter().enumerate().filter(|(i, _)| is_live(*i)).count() as u64,
             final_windows: 9_876,
             errors_total: 2,

@@ -45,11 +45,7 @@ impl Alignment {
 
     /// Whether items from `source` are held back: its marker for the current round is in.
     fn blocked(&self, source: u32) -> bool {
-        self.active.contains(&source)
-            && self
-                .last_marker
-                .get(&source)
-                .is_some_and(|&m| m >= self.round)
+        self.active.contains(&source) && self.last_marker.get(&source).is_some_and(|&m| m >= self.round)
     }
 
     /// Whether anything is held back (then no window may turn final: a checkpoint's open and final windows
@@ -149,8 +145,7 @@ mod tests {
     impl Aligned for Recorder {
         fn apply(&mut self, item: WindowIn) {
             if let WindowIn::Event(e) = item {
-                self.seen
-                    .push(format!("event {} from {}", e.temperature, e.source));
+                self.seen.push(format!("event {} from {}", e.temperature, e.source));
             }
         }
         fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>) {
@@ -211,13 +206,7 @@ mod tests {
         let (_, seen) = align(
             2,
             0,
-            vec![
-                event(0, 1.0),
-                mark(1, 0),
-                event(0, 2.0),
-                event(1, 3.0),
-                mark(1, 1),
-            ],
+            vec![event(0, 1.0), mark(1, 0), event(0, 2.0), event(1, 3.0), mark(1, 1)],
         );
         assert_eq!(
             seen,
@@ -255,13 +244,7 @@ mod tests {
 
     #[test]
     fn a_source_ahead_by_two_rounds_completes_them_in_order() {
-        let items = vec![
-            mark(1, 0),
-            mark(2, 0),
-            event(0, 9.0),
-            mark(1, 1),
-            mark(2, 1),
-        ];
+        let items = vec![mark(1, 0), mark(2, 0), event(0, 9.0), mark(1, 1), mark(2, 1)];
         assert_eq!(
             align(2, 0, items).1,
             [

@@ -57,10 +57,7 @@ impl PartTally {
 }
 
 /// Builds the committer: every worker's written parts in (exchanged to worker 0), nothing out.
-pub fn commit<'s>(
-    parts: StreamVec<'s, u64, PartDone>,
-    setup: CommitSetup,
-) -> StreamVec<'s, u64, ()> {
+pub fn commit<'s>(parts: StreamVec<'s, u64, PartDone>, setup: CommitSetup) -> StreamVec<'s, u64, ()> {
     parts.unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Exchange::new(|_: &PartDone| 0),
         "Committer",
@@ -120,10 +117,7 @@ struct GroupOffsets {
 
 impl GroupOffsets {
     fn new(client: ClientConfig) -> GroupOffsets {
-        GroupOffsets {
-            client,
-            consumer: None,
-        }
+        GroupOffsets { client, consumer: None }
     }
 
     fn commit(&mut self, manifest: &Manifest, errors: &ErrorLog) {
@@ -145,8 +139,7 @@ impl GroupOffsets {
         let mut tpl = TopicPartitionList::new();
         for p in &manifest.partitions {
             let offset = Offset::Offset(p.next_offset);
-            if let Err(e) = tpl.add_partition_offset(&manifest.identity.topic, p.partition, offset)
-            {
+            if let Err(e) = tpl.add_partition_offset(&manifest.identity.topic, p.partition, offset) {
                 errors.record(ErrorKind::OffsetCommit, &e);
                 return;
             }
@@ -181,10 +174,7 @@ mod tests {
         let all = t.add(part(1, 1), 3).expect("complete");
         assert_eq!(all.len(), 3);
         assert!(all.iter().all(|p| p.id == 1));
-        assert!(
-            t.add(part(2, 1), 3).is_none(),
-            "checkpoint 2 still lacks a part"
-        );
+        assert!(t.add(part(2, 1), 3).is_none(), "checkpoint 2 still lacks a part");
     }
 
     #[test]

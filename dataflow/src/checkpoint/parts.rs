@@ -39,8 +39,7 @@ pub fn write_parts<'s>(
         let (id, kind) = (s.barrier.id, s.barrier.kind);
         let written = match part_of(&out, worker, &s) {
             Some(part) => store::write_part(&out, &part).map_err(|e| {
-                let why =
-                    format!("cannot write part of checkpoint {id}; it will not commit: {e:#}");
+                let why = format!("cannot write part of checkpoint {id}; it will not commit: {e:#}");
                 errors.record(ErrorKind::CheckpointPart, &why)
             }),
             None => Err(()),

@@ -204,10 +204,7 @@ fn manifest_ids(out: &Path) -> Vec<u64> {
         .flatten()
         .filter_map(|e| {
             let name = e.ok()?.file_name().into_string().ok()?;
-            name.strip_prefix("ckpt-")?
-                .strip_suffix(".json")?
-                .parse()
-                .ok()
+            name.strip_prefix("ckpt-")?.strip_suffix(".json")?.parse().ok()
         })
         .collect();
     ids.sort_unstable_by(|a, b| b.cmp(a));
@@ -281,13 +278,8 @@ pub fn discard(out: &Path) -> Result<()> {
 /// Makes staged files visible (rename each, then sync each folder once).
 pub fn publish(files: &[StagedFile]) -> Result<()> {
     for f in files {
-        std::fs::rename(&f.hidden, &f.visible).with_context(|| {
-            format!(
-                "cannot commit {} to {}",
-                f.hidden.display(),
-                f.visible.display()
-            )
-        })?;
+        std::fs::rename(&f.hidden, &f.visible)
+            .with_context(|| format!("cannot commit {} to {}", f.hidden.display(), f.visible.display()))?;
     }
     let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.visible.parent()).collect();
     dirs.sort();
@@ -314,15 +306,10 @@ pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
     }
     let parquet = out.join(PARQUET_DIR);
     for device_dir in std::fs::read_dir(&parquet).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(device_dir.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for file in std::fs::read_dir(device_dir.path()).into_iter().flatten().flatten() {
             let name = file.file_name().to_string_lossy().into_owned();
             let staged = is_in_progress(&name);
-            let newer =
-                restored.is_some() && PartName::parse(&name).is_some_and(|p| p.checkpoint > newest);
+            let newer = restored.is_some() && PartName::parse(&name).is_some_and(|p| p.checkpoint > newest);
             if staged || newer {
                 match std::fs::remove_file(file.path()) {
                     Ok(()) => {
@@ -330,8 +317,7 @@ pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => {
-                        return Err(e)
-                            .with_context(|| format!("cannot remove {}", file.path().display()));
+                        return Err(e).with_context(|| format!("cannot remove {}", file.path().display()));
                     }
                 }
             }
@@ -357,12 +343,7 @@ pub fn write_part(out: &Path, part: &Part) -> Result<()> {
 /// Merges the parts of checkpoint `id` from `workers` workers into its manifest (written when `identity` is
 /// given: Kafka input) — the commit point — then publishes its files and prunes old checkpoints. Returns the
 /// manifest.
-pub fn commit(
-    out: &Path,
-    id: u64,
-    workers: usize,
-    identity: Option<&Identity>,
-) -> Result<Manifest> {
+pub fn commit(out: &Path, id: u64, workers: usize, identity: Option<&Identity>) -> Result<Manifest> {
     let d = pending_dir(out, id);
     let mut manifest = Manifest {
         version: VERSION,
@@ -419,9 +400,7 @@ mod tests {
     }
 
     fn commit_one(out: &Path, id: u64) -> Manifest {
-        let hidden = PathBuf::from(format!(
-            "parquet/device_id=d/.part-{id:012}-7-w0-1.parquet.inprogress"
-        ));
+        let hidden = PathBuf::from(format!("parquet/device_id=d/.part-{id:012}-7-w0-1.parquet.inprogress"));
         std::fs::write(out.join(&hidden), b"x").unwrap();
         write_part(
             out,
@@ -435,9 +414,7 @@ mod tests {
                 }],
                 files: vec![FileCheckpoint {
                     hidden,
-                    visible: PathBuf::from(format!(
-                        "parquet/device_id=d/part-{id:012}-7-w0-1.parquet"
-                    )),
+                    visible: PathBuf::from(format!("parquet/device_id=d/part-{id:012}-7-w0-1.parquet")),
                 }],
                 ..Default::default()
             },
@@ -498,10 +475,7 @@ mod tests {
         std::fs::write(&kept, b"x").unwrap();
         prepare(&out, None).unwrap();
         assert!(!stray.exists());
-        assert!(
-            kept.exists(),
-            "without a checkpoint, committed history is left alone"
-        );
+        assert!(kept.exists(), "without a checkpoint, committed history is left alone");
     }
 
     #[test]
@@ -517,12 +491,7 @@ mod tests {
         );
         other = identity();
         other.topic = "u".into();
-        assert!(
-            load_newest(&out, &other)
-                .unwrap_err()
-                .to_string()
-                .contains("--topic")
-        );
+        assert!(load_newest(&out, &other).unwrap_err().to_string().contains("--topic"));
     }
 
     #[test]
@@ -559,10 +528,7 @@ mod tests {
             visible: out.join("parquet/device_id=d/part-1.parquet"),
         };
         let c = FileCheckpoint::of(out, &f);
-        assert_eq!(
-            c.visible,
-            PathBuf::from("parquet/device_id=d/part-1.parquet")
-        );
+        assert_eq!(c.visible, PathBuf::from("parquet/device_id=d/part-1.parquet"));
         assert_eq!(c.staged(out), f);
     }
 }

@@ -45,10 +45,7 @@ fn text_or_base64(bytes: Option<&[u8]>) -> (Option<&str>, Option<String>) {
         None => (None, None),
         Some(b) => match std::str::from_utf8(b) {
             Ok(s) => (Some(s), None),
-            Err(_) => (
-                None,
-                Some(base64::engine::general_purpose::STANDARD.encode(b)),
-            ),
+            Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(b))),
         },
     }
 }
@@ -95,21 +92,15 @@ impl DeadLetterWriter {
             .create(true)
             .append(true)
             .open(&path)
-            .with_context(|| {
-                format!(
-                    "cannot open dead-letter file {} (--deadletter)",
-                    path.display()
-                )
-            })?;
+            .with_context(|| format!("cannot open dead-letter file {} (--deadletter)", path.display()))?;
         let kafka = match dlq {
             Some((client, topic)) => {
-                let producer: ThreadedProducer<DefaultProducerContext> =
-                    client.create().with_context(|| {
-                        format!(
-                            "cannot create the dead-letter producer for {} (--brokers, --kafka-option)",
-                            client.get("bootstrap.servers").unwrap_or_default()
-                        )
-                    })?;
+                let producer: ThreadedProducer<DefaultProducerContext> = client.create().with_context(|| {
+                    format!(
+                        "cannot create the dead-letter producer for {} (--brokers, --kafka-option)",
+                        client.get("bootstrap.servers").unwrap_or_default()
+                    )
+                })?;
                 Some((producer, topic.to_string()))
             }
             None => None,
@@ -148,10 +139,8 @@ impl DeadLetterWriter {
     /// [`Self::sync`], counting a failure (`deadletter_write`) instead of returning it.
     pub fn sync_or_count(&mut self) {
         if let Err(e) = self.sync() {
-            self.errors.record(
-                ErrorKind::DeadLetterWrite,
-                &format!("cannot flush dead letters: {e:#}"),
-            );
+            self.errors
+                .record(ErrorKind::DeadLetterWrite, &format!("cannot flush dead letters: {e:#}"));
         }
     }
 
@@ -191,16 +180,12 @@ mod tests {
         assert_eq!(v["payload"], "{\"a\":");
         assert_eq!(v["key"], "device-1");
         assert!(v.get("payload_base64").is_none());
-        assert_eq!(
-            (v["partition"].as_i64(), v["offset"].as_i64()),
-            (Some(1), Some(9))
-        );
+        assert_eq!((v["partition"].as_i64(), v["offset"].as_i64()), (Some(1), Some(9)));
     }
 
     #[test]
     fn non_utf8_payload_is_base64() {
-        let v: serde_json::Value =
-            serde_json::from_str(&to_line(&letter(&[0xff, 0x00, b'a']))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&to_line(&letter(&[0xff, 0x00, b'a']))).unwrap();
         assert!(v["payload"].is_null());
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(v["payload_base64"].as_str().unwrap())

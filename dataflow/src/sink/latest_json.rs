@@ -118,19 +118,13 @@ impl LatestState {
     /// Folds in one aggregate (live or final).
     pub fn aggregate(&mut self, agg: &Aggregate, is_final: bool) {
         let d = self.devices.entry(agg.device_id.clone()).or_default();
-        let newer = d
-            .newest
-            .as_ref()
-            .is_none_or(|(n, _)| agg.window_end >= n.window_end);
+        let newer = d.newest.as_ref().is_none_or(|(n, _)| agg.window_end >= n.window_end);
         if newer {
             d.newest = Some((agg.clone(), is_final));
         }
         if is_final {
             self.final_windows += 1;
-            if d.last_final
-                .as_ref()
-                .is_none_or(|f| agg.window_end >= f.window_end)
-            {
+            if d.last_final.as_ref().is_none_or(|f| agg.window_end >= f.window_end) {
                 d.last_final = Some(agg.clone());
             }
         }
@@ -260,9 +254,7 @@ impl LatestState {
         let mut records = Vec::with_capacity(self.devices.len() * 2);
         for d in self.devices.values() {
             if let Some(f) = &d.last_final
-                && d.newest
-                    .as_ref()
-                    .is_none_or(|(n, _)| n.window_end != f.window_end)
+                && d.newest.as_ref().is_none_or(|(n, _)| n.window_end != f.window_end)
             {
                 records.push(f.to_record(true));
             }

@@ -41,9 +41,7 @@ pub fn stage_history<'s>(
                 .write_in_progress(barrier.id)
                 .map_err(|e| {
                     let id = barrier.id;
-                    let why = format!(
-                        "cannot write the history of checkpoint {id}; it will not commit: {e:#}"
-                    );
+                    let why = format!("cannot write the history of checkpoint {id}; it will not commit: {e:#}");
                     errors.record(ErrorKind::ParquetWrite, &why)
                 })
                 .ok();
@@ -65,8 +63,7 @@ impl ParquetHistory {
     /// A writer under `out/parquet`.
     pub fn new(out: &Path, worker: usize, run: u64) -> Result<ParquetHistory> {
         let root = out.join(PARQUET_DIR);
-        std::fs::create_dir_all(&root)
-            .with_context(|| format!("cannot create {} (--out)", root.display()))?;
+        std::fs::create_dir_all(&root).with_context(|| format!("cannot create {} (--out)", root.display()))?;
         Ok(ParquetHistory {
             root,
             worker,
@@ -78,10 +75,7 @@ impl ParquetHistory {
 
     /// Buffers one final aggregate.
     pub fn push(&mut self, agg: Aggregate) {
-        self.pending
-            .entry(agg.device_id.clone())
-            .or_default()
-            .push(agg);
+        self.pending.entry(agg.device_id.clone()).or_default().push(agg);
     }
 
     /// Rows buffered and not yet rolled.
@@ -107,8 +101,7 @@ impl ParquetHistory {
         for (device, mut rows) in std::mem::take(&mut self.pending) {
             rows.sort_by_key(|r| r.window_start);
             let dir = self.root.join(partition_dir_name(&device));
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             self.seq += 1;
             let name = PartName {
                 checkpoint: id,
@@ -117,8 +110,7 @@ impl ParquetHistory {
                 seq: self.seq,
             };
             let hidden = dir.join(name.in_progress_name());
-            let file = File::create(&hidden)
-                .with_context(|| format!("cannot create {}", hidden.display()))?;
+            let file = File::create(&hidden).with_context(|| format!("cannot create {}", hidden.display()))?;
             let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
             writer.write(&to_batch(&rows)?)?;
             let file = writer.into_inner()?;
@@ -178,19 +170,11 @@ mod tests {
         assert_eq!(files.len(), 2);
         publish(&files).unwrap();
         assert_eq!(h.pending_rows(), 0);
-        let dir = out
-            .join("parquet")
-            .join(partition_dir_name("../../etc/passwd"));
-        let files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let dir = out.join("parquet").join(partition_dir_name("../../etc/passwd"));
+        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(files.len(), 1);
         let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
-        assert!(
-            name.starts_with("part-") && name.ends_with(".parquet"),
-            "{name}"
-        );
+        assert!(name.starts_with("part-") && name.ends_with(".parquet"), "{name}");
         assert!(files[0].starts_with(out.join("parquet")));
         let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&files[0]).unwrap())
             .unwrap()
@@ -204,11 +188,7 @@ mod tests {
             .as_any()
             .downcast_ref::<TimestampMillisecondArray>()
             .unwrap();
-        assert_eq!(
-            starts.values().to_vec(),
-            vec![10_000, 20_000],
-            "sorted by window"
-        );
+        assert_eq!(starts.values().to_vec(), vec![10_000, 20_000], "sorted by window");
     }
 
     #[test]

@@ -72,12 +72,7 @@ impl Intake {
     }
 
     /// Judges one record; `worker_floor` is the source's current watermark (its capability).
-    pub fn take(
-        &mut self,
-        raw: &RawRecord<'_>,
-        rules: model::Validation,
-        worker_floor: u64,
-    ) -> Outcome {
+    pub fn take(&mut self, raw: &RawRecord<'_>, rules: model::Validation, worker_floor: u64) -> Outcome {
         let part = self
             .parts
             .get_mut(&raw.partition)
@@ -98,11 +93,7 @@ impl Intake {
             }
             Parsed::Bad(letter) => {
                 self.clock.touch(raw.partition, worker_floor);
-                *part
-                    .counts
-                    .bad_by_reason
-                    .entry(letter.reason.clone())
-                    .or_default() += 1;
+                *part.counts.bad_by_reason.entry(letter.reason.clone()).or_default() += 1;
                 Outcome::Dead(letter)
             }
         }
@@ -151,14 +142,7 @@ mod tests {
     };
 
     fn intake() -> Intake {
-        Intake::new(
-            &[0, 1],
-            &|p| p as i64 * 100,
-            3,
-            10_000,
-            60_000,
-            Duration::from_secs(30),
-        )
+        Intake::new(&[0, 1], &|p| p as i64 * 100, 3, 10_000, 60_000, Duration::from_secs(30))
     }
 
     fn event(ts: u64) -> Vec<u8> {
@@ -190,10 +174,7 @@ mod tests {
         let cut = i.cut();
         assert_eq!((cut[0].next_offset, cut[0].counts.events), (6, 1));
         assert_eq!(cut[0].clock.max_ts, Some(NOW));
-        assert_eq!(
-            cut[1].next_offset, 100,
-            "untouched partition keeps its start"
-        );
+        assert_eq!(cut[1].next_offset, 100, "untouched partition keeps its start");
     }
 
     #[test]
@@ -211,10 +192,7 @@ mod tests {
             Outcome::Event(e) => panic!("accepted {e:?}"),
         }
         // The same old event on the other partition, whose watermark is still 0, is on time.
-        assert!(matches!(
-            i.take(&raw(1, 100, &old), RULES, 0),
-            Outcome::Event(_)
-        ));
+        assert!(matches!(i.take(&raw(1, 100, &old), RULES, 0), Outcome::Event(_)));
         let t = i.totals();
         assert_eq!((t.records, t.events, t.late), (3, 2, 1));
     }
@@ -240,10 +218,7 @@ mod tests {
         b.restore(&a.cut());
         assert_eq!(b.cut(), a.cut());
         let old = event(NOW - 120_000);
-        assert_eq!(
-            a.take(&raw(0, 8, &old), RULES, 0),
-            b.take(&raw(0, 8, &old), RULES, 0)
-        );
+        assert_eq!(a.take(&raw(0, 8, &old), RULES, 0), b.take(&raw(0, 8, &old), RULES, 0));
     }
 
     #[test]
@@ -254,10 +229,7 @@ mod tests {
             next_offset: 42,
             ..Default::default()
         }]);
-        assert_eq!(
-            i.cut().iter().map(|p| p.partition).collect::<Vec<_>>(),
-            vec![0, 1]
-        );
+        assert_eq!(i.cut().iter().map(|p| p.partition).collect::<Vec<_>>(), vec![0, 1]);
     }
 
     #[test]

@@ -114,12 +114,7 @@ impl KafkaReader {
                 topic: config.topic.clone(),
                 ..LagContext::default()
             })
-            .with_context(|| {
-                format!(
-                    "invalid Kafka settings (--brokers {}, --kafka-option)",
-                    config.brokers
-                )
-            })?;
+            .with_context(|| format!("invalid Kafka settings (--brokers {}, --kafka-option)", config.brokers))?;
         let mut tpl = TopicPartitionList::new();
         let mut next = HashMap::new();
         let mut ends = config.bounded.then(HashMap::new);
@@ -151,12 +146,7 @@ impl KafkaReader {
             if let Some(ends) = ends.as_mut() {
                 ends.insert(p, high);
             }
-            consumer
-                .context()
-                .high
-                .lock()
-                .expect("not poisoned")
-                .insert(p, high);
+            consumer.context().high.lock().expect("not poisoned").insert(p, high);
         }
         consumer.assign(&tpl).context("assigning partitions")?;
         tracing::info!(worker, partitions = ?owned, bounded = config.bounded, "kafka source assigned");
@@ -213,10 +203,7 @@ impl Reader for KafkaReader {
 
     fn is_done(&self, partition: i32) -> bool {
         match &self.ends {
-            Some(ends) => {
-                self.next.get(&partition).copied().unwrap_or(0)
-                    >= ends.get(&partition).copied().unwrap_or(0)
-            }
+            Some(ends) => self.next.get(&partition).copied().unwrap_or(0) >= ends.get(&partition).copied().unwrap_or(0),
             None => false,
         }
     }
@@ -238,9 +225,7 @@ impl Reader for KafkaReader {
     }
 
     fn may_be_idle(&self, partition: i32, idle_timeout: Duration) -> bool {
-        let troubled = self
-            .last_error_seen
-            .is_some_and(|t| t.elapsed() < idle_timeout);
+        let troubled = self.last_error_seen.is_some_and(|t| t.elapsed() < idle_timeout);
         let high = self
             .consumer
             .context()

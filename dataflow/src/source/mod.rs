@@ -34,14 +34,8 @@ pub fn open_reader(
     Ok(match &config.input {
         Some(path) => Box::new(ReplayReader::open(path, worker, peers)?),
         None => {
-            let offsets: HashMap<i32, i64> = resume
-                .partitions
-                .iter()
-                .map(|p| (p.partition, p.next_offset))
-                .collect();
-            Box::new(KafkaReader::open(
-                config, partitions, worker, peers, &offsets, errors,
-            )?)
+            let offsets: HashMap<i32, i64> = resume.partitions.iter().map(|p| (p.partition, p.next_offset)).collect();
+            Box::new(KafkaReader::open(config, partitions, worker, peers, &offsets, errors)?)
         }
     })
 }

@@ -101,12 +101,7 @@ struct SourceOperator {
 }
 
 impl SourceOperator {
-    fn new(
-        reader: Box<dyn Reader>,
-        config: JobConfig,
-        setup: SourceSetup,
-        activator: Activator,
-    ) -> SourceOperator {
+    fn new(reader: Box<dyn Reader>, config: JobConfig, setup: SourceSetup, activator: Activator) -> SourceOperator {
         let owned = reader.partitions();
         let mut intake = Intake::new(
             &owned,
@@ -169,13 +164,10 @@ impl SourceOperator {
         }
         let reader = &self.reader;
         let idle_timeout = self.config.idle_timeout;
-        let watermark = self.intake.watermark(model::time::now_ms(), &|p| {
-            reader.may_be_idle(p, idle_timeout)
-        });
-        if self.checkpoints
-            && watermark.is_some()
-            && self.last_marker.elapsed() >= self.config.checkpoint_interval
-        {
+        let watermark = self
+            .intake
+            .watermark(model::time::now_ms(), &|p| reader.may_be_idle(p, idle_timeout));
+        if self.checkpoints && watermark.is_some() && self.last_marker.elapsed() >= self.config.checkpoint_interval {
             self.last_marker = Instant::now();
             self.dead.borrow_mut().sync_or_count();
             self.last_id += 1;
@@ -184,19 +176,13 @@ impl SourceOperator {
         if self.last_stats.elapsed() >= self.config.trigger || watermark.is_none() {
             self.last_stats = Instant::now();
             let stats = self.stats(watermark);
-            output
-                .session(&*held)
-                .give(WindowIn::Stats(Box::new(stats)));
+            output.session(&*held).give(WindowIn::Stats(Box::new(stats)));
         }
         let Some(wm) = watermark else {
             // Finished, or owning nothing: say so to every window operator, then release the capability.
             self.dead.borrow_mut().sync_or_count();
             self.send_markers(self.last_id, true, held, output);
-            tracing::info!(
-                worker = self.worker,
-                partitions = self.owned.len(),
-                "input finished"
-            );
+            tracing::info!(worker = self.worker, partitions = self.owned.len(), "input finished");
             return false;
         };
         if wm > *held.time() {
@@ -242,9 +228,7 @@ impl SourceOperator {
             }
         };
         for (time, mut batch) in self.pending.drain() {
-            output
-                .session(&held.delayed(&time))
-                .give_container(&mut batch);
+            output.session(&held.delayed(&time)).give_container(&mut batch);
         }
         if read > 0 {
             self.interval.batch(read, started.elapsed());

@@ -23,8 +23,7 @@ pub struct ReplayReader {
 impl ReplayReader {
     /// Opens the byte range of `worker` (of `workers`) in `path`.
     pub fn open(path: &Path, worker: usize, workers: usize) -> Result<ReplayReader> {
-        let file =
-            File::open(path).with_context(|| format!("cannot open --input {}", path.display()))?;
+        let file = File::open(path).with_context(|| format!("cannot open --input {}", path.display()))?;
         let len = file.metadata()?.len();
         let start = len * worker as u64 / workers as u64;
         let end = len * (worker as u64 + 1) / workers as u64;

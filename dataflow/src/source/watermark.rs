@@ -72,9 +72,7 @@ impl PartitionClock {
     }
 
     fn watermark_of(&self, t: &PartitionTime) -> u64 {
-        t.max_ts
-            .map_or(0, |m| m.saturating_sub(self.lateness_ms))
-            .max(t.floor)
+        t.max_ts.map_or(0, |m| m.saturating_sub(self.lateness_ms)).max(t.floor)
     }
 
     /// Records an event at `ts` read from `partition`; returns the partition's watermark *before* this event,
@@ -124,11 +122,7 @@ impl PartitionClock {
         if open.is_empty() {
             return None;
         }
-        let active: Vec<u64> = open
-            .iter()
-            .filter(|t| !t.idle)
-            .map(|t| self.watermark_of(t))
-            .collect();
+        let active: Vec<u64> = open.iter().filter(|t| !t.idle).map(|t| self.watermark_of(t)).collect();
         let wm = match active.iter().min() {
             Some(&min) => min,
             None => {
@@ -248,10 +242,7 @@ mod tests {
         let mut b = PartitionClock::new(&[0], LATE, Duration::from_secs(30));
         b.restore(0, a.state(0));
         assert_eq!(a.observe(0, 100_000, 0), b.observe(0, 100_000, 0));
-        assert_eq!(
-            a.worker_watermark(0, &|_| true),
-            b.worker_watermark(0, &|_| true)
-        );
+        assert_eq!(a.worker_watermark(0, &|_| true), b.worker_watermark(0, &|_| true));
     }
 
     #[test]

@@ -64,11 +64,7 @@ impl Aligned for Collect {
 
     fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>) {
         // Worker 0 hears every source, so its barrier carries the partitions for the manifest.
-        let partitions = if self.worker == 0 {
-            partitions
-        } else {
-            Vec::new()
-        };
+        let partitions = if self.worker == 0 { partitions } else { Vec::new() };
         self.barriers.push(Barrier {
             id,
             kind,
@@ -79,10 +75,7 @@ impl Aligned for Collect {
 }
 
 /// Builds the window operator over the sources' output.
-pub fn windows<'s>(
-    input: StreamVec<'s, u64, WindowIn>,
-    setup: WindowSetup,
-) -> StreamVec<'s, u64, WindowMsg> {
+pub fn windows<'s>(input: StreamVec<'s, u64, WindowIn>, setup: WindowSetup) -> StreamVec<'s, u64, WindowMsg> {
     let scope = input.scope();
     let WindowSetup {
         window_ms,
@@ -116,8 +109,7 @@ pub fn windows<'s>(
                         // The window's capability is taken from the batch that first brings it, before the
                         // alignment may hold the item back (a later batch may be at a later time).
                         if let Some(end) = item.window_end() {
-                            caps.entry(end)
-                                .or_insert_with(|| cap.delayed(&(end - 1), 0));
+                            caps.entry(end).or_insert_with(|| cap.delayed(&(end - 1), 0));
                         }
                         align.admit(item, &mut out);
                     }

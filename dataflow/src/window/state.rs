@@ -50,13 +50,11 @@ impl WindowState {
         let devices = self.open.entry(e.window_end).or_default();
         let d = match devices.get_mut(&e.device_id) {
             Some(d) => d,
-            None => devices
-                .entry(e.device_id.clone())
-                .or_insert_with(|| DeviceWindow {
-                    agg: WindowAgg::default(),
-                    location: CompactString::default(),
-                    changed: true,
-                }),
+            None => devices.entry(e.device_id.clone()).or_insert_with(|| DeviceWindow {
+                agg: WindowAgg::default(),
+                location: CompactString::default(),
+                changed: true,
+            }),
         };
         d.agg.add(e.temperature, e.humidity, e.battery, e.status);
         if d.location != e.location {
@@ -90,12 +88,7 @@ impl WindowState {
     /// Removes the window ending at `end` and returns its final aggregates, sorted by device.
     pub fn finish(&mut self, end: u64) -> Vec<WindowOut> {
         let window = self.window(end);
-        let mut devices: Vec<_> = self
-            .open
-            .remove(&end)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let mut devices: Vec<_> = self.open.remove(&end).unwrap_or_default().into_iter().collect();
         devices.sort_by(|a, b| a.0.cmp(&b.0));
         devices
             .into_iter()
@@ -178,15 +171,9 @@ mod tests {
         s.add(event("a", 20_000, 25.0));
         let first = s.finish(10_000);
         assert_eq!(first.len(), 2);
-        assert_eq!(
-            (first[0].agg.device_id.as_str(), first[0].agg.count),
-            ("a", 2)
-        );
+        assert_eq!((first[0].agg.device_id.as_str(), first[0].agg.count), ("a", 2));
         assert_eq!(first[0].agg.avg_temperature, 21.0);
-        assert_eq!(
-            (first[0].agg.window_start, first[0].agg.window_end),
-            (0, 10_000)
-        );
+        assert_eq!((first[0].agg.window_start, first[0].agg.window_end), (0, 10_000));
         assert!(first.iter().all(|w| w.is_final));
         assert_eq!(s.open_windows().len(), 1, "the later window stays open");
     }
@@ -197,11 +184,7 @@ mod tests {
         for d in ["m", "b", "z", "a"] {
             s.add(event(d, 10_000, 1.0));
         }
-        let ids: Vec<String> = s
-            .finish(10_000)
-            .into_iter()
-            .map(|w| w.agg.device_id)
-            .collect();
+        let ids: Vec<String> = s.finish(10_000).into_iter().map(|w| w.agg.device_id).collect();
         assert_eq!(ids, ["a", "b", "m", "z"]);
     }
 

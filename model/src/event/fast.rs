@@ -27,10 +27,7 @@ pub(super) fn parse(text: &str) -> Option<RawEvent<'_>> {
         s.expect(b':')?;
         s.skip_ws();
         let fresh = match Field::from_key(key)? {
-            Field::DeviceId => slots
-                .device_id
-                .replace(Cow::Borrowed(s.string()?))
-                .is_none(),
+            Field::DeviceId => slots.device_id.replace(Cow::Borrowed(s.string()?)).is_none(),
             Field::Ts => slots.ts.replace(s.unsigned()?.into()).is_none(),
             Field::Temperature => slots.temperature.replace(s.number()?).is_none(),
             Field::Humidity => slots.humidity.replace(s.number()?).is_none(),
@@ -277,41 +274,22 @@ mod tests {
         let mut fast_taken = 0;
         for _ in 0..20_000 {
             let mut fields: Vec<String> = vec![
-                format!(
-                    "\"device_id\":\"{}\"",
-                    strings[next(strings.len() as u64) as usize]
-                ),
+                format!("\"device_id\":\"{}\"", strings[next(strings.len() as u64) as usize]),
                 format!(
                     "\"ts\":{}",
                     ["0", "1730638574123", "18446744073709551615", "-5", "1.5"][next(5) as usize]
                 ),
-                format!(
-                    "\"temperature\":{}",
-                    numbers[next(numbers.len() as u64) as usize]
-                ),
-                format!(
-                    "\"humidity\":{}",
-                    numbers[next(numbers.len() as u64) as usize]
-                ),
-                format!(
-                    "\"battery\":{}",
-                    numbers[next(numbers.len() as u64) as usize]
-                ),
-                format!(
-                    "\"status\":\"{}\"",
-                    ["ok", "warn", "error", "bad"][next(4) as usize]
-                ),
-                format!(
-                    "\"location\":\"{}\"",
-                    strings[next(strings.len() as u64) as usize]
-                ),
+                format!("\"temperature\":{}", numbers[next(numbers.len() as u64) as usize]),
+                format!("\"humidity\":{}", numbers[next(numbers.len() as u64) as usize]),
+                format!("\"battery\":{}", numbers[next(numbers.len() as u64) as usize]),
+                format!("\"status\":\"{}\"", ["ok", "warn", "error", "bad"][next(4) as usize]),
+                format!("\"location\":\"{}\"", strings[next(strings.len() as u64) as usize]),
             ];
             for i in (1..fields.len()).rev() {
                 fields.swap(i, next(i as u64 + 1) as usize);
             }
             let sep = [",", ", ", " ,\n", ",\t"][next(4) as usize];
-            let text = format!("{{{}}}", fields.join(sep))
-                .replace(':', [":", ": ", " : "][next(3) as usize]);
+            let text = format!("{{{}}}", fields.join(sep)).replace(':', [":", ": ", " : "][next(3) as usize]);
             if check(&text) {
                 fast_taken += 1;
             }
@@ -320,16 +298,9 @@ mod tests {
             match (parse_fields(&text).ok(), full) {
                 (Some(a), Some(b)) => assert!(same(&a, &b), "{text:?}"),
                 (None, None) => {}
-                (a, b) => panic!(
-                    "paths disagree on {text:?}: {:?} vs {:?}",
-                    a.is_some(),
-                    b.is_some()
-                ),
+                (a, b) => panic!("paths disagree on {text:?}: {:?} vs {:?}", a.is_some(), b.is_some()),
             }
         }
-        assert!(
-            fast_taken > 2_000,
-            "fast path taken only {fast_taken} times"
-        );
+        assert!(fast_taken > 2_000, "fast path taken only {fast_taken} times");
     }
 }
