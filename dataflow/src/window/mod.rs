@@ -105,11 +105,16 @@ pub fn windows<'s>(input: StreamVec<'s, u64, WindowIn>, setup: WindowSetup) -> S
             let mut next_live = crate::trigger::next_after(model::time::now_ms(), trigger, lead);
             move |(input, frontier), output| {
                 input.for_each(|cap, data| {
+                    // A batch carries one time, so its events mostly share one window: look it up once.
+                    let mut held_for = None;
                     for item in data.drain(..) {
                         // The window's capability is taken from the batch that first brings it, before the
                         // alignment may hold the item back (a later batch may be at a later time).
-                        if let Some(end) = item.window_end() {
+                        if let Some(end) = item.window_end()
+                            && held_for != Some(end)
+                        {
                             caps.entry(end).or_insert_with(|| cap.delayed(&(end - 1), 0));
+                            held_for = Some(end);
                         }
                         align.admit(item, &mut out);
                     }
