@@ -103,6 +103,13 @@ pub struct Args {
     /// Fleet alert: a device's latest final window has a mean temperature below this (°C).
     #[arg(long, default_value_t = 5.0, allow_negative_numbers = true)]
     pub alert_temperature_below: f64,
+    /// A UDF crate in Arroyo's `#[udf]` format (repeatable): built (cached), loaded, and its column added to
+    /// every window. See udfs/ for examples.
+    #[arg(long = "udf", value_name = "DIR")]
+    pub udfs: Vec<PathBuf>,
+    /// Where UDF crates are built and their libraries cached [default: ~/.cache/iot-pipeline/udf].
+    #[arg(long, env = "IOT_UDF_CACHE", value_name = "DIR")]
+    pub udf_cache: Option<PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -154,6 +161,8 @@ pub struct JobConfig {
     pub fresh: bool,
     /// Identifies this run in file names (process start time, ms).
     pub run: u64,
+    /// The loaded UDFs (`--udf`), shared by every worker of the process.
+    pub udfs: std::sync::Arc<crate::udf::Udfs>,
 }
 
 impl JobConfig {
@@ -220,6 +229,19 @@ impl Args {
         }
         ensure_writable(&self.out, "--out")?;
         ensure_writable(&self.deadletter, "--deadletter")?;
+        for dir in &self.udfs {
+            if !dir.is_dir() {
+                bail!(
+                    "--udf {} is not a folder; pass the folder of a UDF crate (see udfs/)",
+                    dir.display()
+                );
+            }
+        }
+        let cache = self
+            .udf_cache
+            .clone()
+            .unwrap_or_else(crate::udf::compile::default_cache);
+        let udfs = std::sync::Arc::new(crate::udf::Udfs::load(&self.udfs, &cache)?);
         Ok(JobConfig {
             window_ms: millis(self.window),
             lateness_ms: millis(self.lateness),
@@ -244,6 +266,7 @@ impl Args {
                 temperature_above: self.alert_temperature_above,
                 temperature_below: self.alert_temperature_below,
             },
+            udfs,
         })
     }
 
@@ -411,6 +434,8 @@ impl Args {
             alert_battery_below,
             alert_temperature_above,
             alert_temperature_below,
+            udfs,
+            udf_cache,
         } = self;
         let duration = |d: &Duration| humantime::format_duration(*d).to_string();
         let start = start.to_possible_value().expect("no start value is skipped");
@@ -438,6 +463,8 @@ impl Args {
         args.extend(kafka_options.iter().map(|o| flag("--kafka-option", o)));
         args.extend(dlq_topic.iter().map(|t| flag("--dlq-topic", t)));
         args.extend(input.iter().map(|p| flag("--input", p)));
+        args.extend(udfs.iter().map(|p| flag("--udf", p)));
+        args.extend(udf_cache.iter().map(|p| flag("--udf-cache", p)));
         args.extend(bounded.then(|| "--bounded".into()));
         args.extend(fresh.then(|| "--fresh".into()));
         args
@@ -487,6 +514,9 @@ mod command_line_tests {
                 ("--alert-battery-below", "12.5"),
                 ("--alert-temperature-above", "-3.25"),
                 ("--alert-temperature-below", "-40"),
+                ("--udf", "udfs/heat index"),
+                ("--udf", "udfs/p90"),
+                ("--udf-cache", "cache dir"),
             ]
             .map(|(name, value)| format!("{name}={value}"))
             .into_iter()

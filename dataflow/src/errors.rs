@@ -31,6 +31,10 @@ pub enum ErrorKind {
     OffsetCommit,
     /// `latest.json` could not be written.
     SnapshotWrite,
+    /// A UDF failed on a row (its value is null). Logged here; counted per UDF by the window operator, whose
+    /// counts reach `latest.json` as `udf_errors` and, summed, as this kind (so [`ErrorLog::counts`] leaves it
+    /// out: the sources' counters may leave before the last windows are evaluated).
+    Udf,
 }
 
 impl ErrorKind {
@@ -45,6 +49,7 @@ impl ErrorKind {
             ErrorKind::CheckpointCommit => "checkpoint_commit",
             ErrorKind::OffsetCommit => "offset_commit",
             ErrorKind::SnapshotWrite => "snapshot_write",
+            ErrorKind::Udf => "udf",
         }
     }
 }
@@ -112,6 +117,7 @@ impl ErrorLog {
         self.kinds
             .borrow()
             .iter()
+            .filter(|(k, _)| **k != ErrorKind::Udf)
             .map(|(k, s)| (k.name().to_string(), s.count))
             .collect()
     }

@@ -239,7 +239,8 @@ mod tests {
             }
             rx
         });
-        let mut latest = crate::sink::latest_json::LatestState::new(std::path::Path::new("/nonexistent"), 1);
+        let mut latest =
+            crate::sink::latest_json::LatestState::new(std::path::Path::new("/nonexistent"), 1, Vec::new());
         for event in updates.try_iter() {
             if let Event::Messages(_, data) = event {
                 data.into_iter().for_each(|u| latest.apply(u));

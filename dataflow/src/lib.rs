@@ -18,4 +18,5 @@ pub mod pipeline;
 pub mod sink;
 pub mod source;
 pub mod trigger;
+pub mod udf;
 pub mod window;

@@ -34,6 +34,8 @@ pub struct EventRec {
     pub location: CompactString,
     /// End of the event's window, ms.
     pub window_end: u64,
+    /// Event time, epoch ms (kept for aggregate UDFs, which may take it).
+    pub ts: u64,
     /// Temperature.
     pub temperature: f64,
     /// Humidity.
@@ -170,6 +172,98 @@ pub struct OpenWindow {
     pub location: CompactString,
     /// Running aggregate.
     pub agg: WindowAgg,
+    /// The on-time events' fields that aggregate UDFs take (absent without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Box<UdafInputs>>,
+}
+
+/// Which event fields the job's aggregate UDFs take (the event time is always kept: it orders the values).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InputFields {
+    /// Temperature.
+    pub temperature: bool,
+    /// Humidity.
+    pub humidity: bool,
+    /// Battery.
+    pub battery: bool,
+}
+
+/// The inputs of the aggregate UDFs in one device's open window: one column per kept field, a row per on-time
+/// event. Fields no UDF takes stay empty. Unlike the fixed aggregates, this grows with the window's events.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UdafInputs {
+    /// Event times, epoch ms.
+    pub ts: Vec<u64>,
+    /// Temperatures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub temperature: Vec<f64>,
+    /// Humidities.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub humidity: Vec<f64>,
+    /// Battery levels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub battery: Vec<f64>,
+}
+
+impl UdafInputs {
+    /// Appends one event's kept fields.
+    pub fn push(&mut self, e: &EventRec, keep: InputFields) {
+        self.ts.push(e.ts);
+        if keep.temperature {
+            self.temperature.push(e.temperature);
+        }
+        if keep.humidity {
+            self.humidity.push(e.humidity);
+        }
+        if keep.battery {
+            self.battery.push(e.battery);
+        }
+    }
+
+    /// Appends another part of the same window (a restored one, or events that reached it first).
+    pub fn append(&mut self, mut other: UdafInputs) {
+        self.ts.append(&mut other.ts);
+        self.temperature.append(&mut other.temperature);
+        self.humidity.append(&mut other.humidity);
+        self.battery.append(&mut other.battery);
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.ts.len()
+    }
+
+    /// No row.
+    pub fn is_empty(&self) -> bool {
+        self.ts.is_empty()
+    }
+
+    /// Puts the rows in event-time order (ties by the kept values), so that a UDF sees the same sequence for any
+    /// worker count, arrival order or restore. Cheap when already sorted.
+    pub fn sort(&mut self) {
+        let n = self.len();
+        let key = |c: &Vec<f64>, i: usize| c.get(i).copied().unwrap_or(0.0);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| {
+            self.ts[a]
+                .cmp(&self.ts[b])
+                .then(key(&self.temperature, a).total_cmp(&key(&self.temperature, b)))
+                .then(key(&self.humidity, a).total_cmp(&key(&self.humidity, b)))
+                .then(key(&self.battery, a).total_cmp(&key(&self.battery, b)))
+        });
+        if order.iter().enumerate().all(|(i, &o)| i == o) {
+            return;
+        }
+        fn permute<T: Copy>(v: &mut Vec<T>, order: &[usize]) {
+            if !v.is_empty() {
+                *v = order.iter().map(|&i| v[i]).collect();
+            }
+        }
+        permute(&mut self.ts, &order);
+        permute(&mut self.temperature, &order);
+        permute(&mut self.humidity, &order);
+        permute(&mut self.battery, &order);
+    }
 }
 
 /// What a restored checkpoint hands to one worker's operators: where its sources resume and the open windows it
@@ -278,6 +372,8 @@ pub enum WindowMsg {
     Barrier(Barrier),
     /// A source's counters, on their way to the snapshot writer.
     Stats(WorkerStats),
+    /// The window worker's UDF failure counts so far, per UDF: `(worker, counts)`.
+    UdfErrors(usize, BTreeMap<String, u64>),
 }
 
 /// A complete file written under a hidden name, waiting for its checkpoint to make it visible.
@@ -350,6 +446,8 @@ pub enum LatestIn {
     Agg(WindowOut),
     /// A worker's counters.
     Stats(WorkerStats),
+    /// A window worker's UDF failure counts so far: `(worker, counts per UDF)`.
+    UdfErrors(usize, BTreeMap<String, u64>),
     /// A change of the per-location rollup: `(location, row, diff)`.
     Rollup(String, RollupRow, isize),
     /// A change of the alert set.
@@ -399,5 +497,39 @@ mod tests {
         a.add(&b);
         assert_eq!((a.records, a.events, a.late, a.bad()), (5, 1, 1, 3));
         assert_eq!(a.bad_by_reason["not_json"], 2);
+    }
+
+    #[test]
+    fn udaf_inputs_sort_by_event_time_then_values_whatever_the_arrival_order() {
+        let keep = InputFields {
+            temperature: true,
+            humidity: false,
+            battery: false,
+        };
+        let event = |ts: u64, t: f64| EventRec {
+            device_id: "d".into(),
+            location: "l".into(),
+            window_end: 10_000,
+            ts,
+            temperature: t,
+            humidity: 50.0,
+            battery: 80.0,
+            status: model::Status::Ok,
+            source: 0,
+        };
+        let mut a = UdafInputs::default();
+        for (ts, t) in [(3, 1.0), (1, 9.0), (3, 0.5)] {
+            a.push(&event(ts, t), keep);
+        }
+        let mut b = UdafInputs::default();
+        b.push(&event(2, 4.0), keep);
+        a.append(b);
+        a.sort();
+        assert_eq!(a.ts, [1, 2, 3, 3]);
+        assert_eq!(a.temperature, [9.0, 4.0, 0.5, 1.0]);
+        assert!(
+            a.humidity.is_empty() && a.battery.is_empty(),
+            "fields no UDF takes are not kept"
+        );
     }
 }

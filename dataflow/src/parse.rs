@@ -26,6 +26,7 @@ pub fn parse_record(raw: &RawRecord<'_>, rules: model::Validation, window_ms: u6
             ts: e.ts,
             event: EventRec {
                 window_end: Window::of(e.ts, window_ms).end,
+                ts: e.ts,
                 device_id: CompactString::new(&e.device_id),
                 location: CompactString::new(&e.location),
                 temperature: e.temperature,

@@ -72,8 +72,12 @@ pub fn build(
         dlq,
         errors.clone(),
     )?));
-    let history = ParquetHistory::new(&config.out, index, config.run)?;
-    let latest = Rc::new(RefCell::new(LatestState::new(&config.out, peers)));
+    let history = ParquetHistory::new(&config.out, index, config.run, config.udfs.columns())?;
+    let latest = Rc::new(RefCell::new(LatestState::new(
+        &config.out,
+        peers,
+        config.udfs.columns(),
+    )));
     let stopping = Rc::new(StopProgress::default());
     let done = ProbeHandle::new();
     let watermark = Rc::new(Cell::new(None));
@@ -93,6 +97,8 @@ pub fn build(
         worker: index,
         peers,
         watermark: watermark.clone(),
+        udfs: config.udfs.clone(),
+        errors: errors.clone(),
     };
     let source_setup = SourceSetup {
         worker: index,
@@ -116,6 +122,7 @@ pub fn build(
             .flat_map(|m| match m {
                 WindowMsg::Agg(w) => Some(LatestIn::Agg(w)),
                 WindowMsg::Stats(s) => Some(LatestIn::Stats(s)),
+                WindowMsg::UdfErrors(worker, counts) => Some(LatestIn::UdfErrors(worker, counts)),
                 WindowMsg::Barrier(_) => None,
             })
             .concat(fleet);

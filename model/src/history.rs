@@ -120,23 +120,27 @@ pub fn is_committed_file(name: &str) -> bool {
 }
 
 #[cfg(feature = "arrow")]
-pub use batch::{ColumnError, from_batch, schema, to_batch};
+pub use batch::{ColumnError, from_batch, schema, schema_with, to_batch, to_batch_with};
 
 /// Aggregates to and from Arrow record batches of the contract's schema.
 #[cfg(feature = "arrow")]
 mod batch {
     use std::sync::{Arc, LazyLock};
 
-    use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, TimestampMillisecondArray};
+    use arrow::array::{
+        Array, ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, RecordBatch,
+        StringArray, TimestampMillisecondArray, UInt32Array, UInt64Array,
+    };
     use arrow::compute::cast;
     use arrow::datatypes::{
-        DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
+        DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType, UInt64Type,
     };
     use arrow::error::ArrowError;
 
     use super::*;
     use crate::Aggregate;
     use crate::partition::PARTITION_COLUMN;
+    use crate::udf::{UdfColumn, UdfType, UdfValue};
 
     /// Time zone of both time columns.
     const TIME_ZONE: &str = "UTC";
@@ -157,6 +161,123 @@ mod batch {
             Arc::new(Schema::new(fields.to_vec()))
         });
         Arc::clone(&SCHEMA)
+    }
+
+    /// The Arrow type of a UDF column.
+    fn udf_data_type(t: UdfType) -> DataType {
+        match t {
+            UdfType::Boolean => DataType::Boolean,
+            UdfType::Int32 => DataType::Int32,
+            UdfType::Int64 => DataType::Int64,
+            UdfType::UInt32 => DataType::UInt32,
+            UdfType::UInt64 => DataType::UInt64,
+            UdfType::Float32 => DataType::Float32,
+            UdfType::Float64 => DataType::Float64,
+            UdfType::Utf8 => DataType::Utf8,
+        }
+    }
+
+    /// [`schema`] followed by one nullable column per UDF, in `udfs` order, typed from its return type.
+    pub fn schema_with(udfs: &[UdfColumn]) -> SchemaRef {
+        if udfs.is_empty() {
+            return schema();
+        }
+        let mut fields: Vec<Field> = schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.extend(
+            udfs.iter()
+                .map(|u| Field::new(&u.name, udf_data_type(u.data_type), true)),
+        );
+        Arc::new(Schema::new(fields))
+    }
+
+    /// [`to_batch`] with the UDF columns of [`schema_with`]; a row without a value for a column holds null there.
+    pub fn to_batch_with(rows: &[Aggregate], udfs: &[UdfColumn]) -> Result<RecordBatch, ArrowError> {
+        let base = to_batch(rows)?;
+        if udfs.is_empty() {
+            return Ok(base);
+        }
+        let mut columns = base.columns().to_vec();
+        for u in udfs {
+            columns.push(udf_array(rows, u));
+        }
+        RecordBatch::try_new(schema_with(udfs), columns)
+    }
+
+    /// One UDF column of `rows`; a value of another type than the column's is written as null.
+    fn udf_array(rows: &[Aggregate], u: &UdfColumn) -> ArrayRef {
+        let values = rows.iter().map(|r| r.udf.get(&u.name).unwrap_or(&UdfValue::Null));
+        let float = |v: &UdfValue| match v {
+            UdfValue::Float(f) => Some(*f),
+            _ => None,
+        };
+        let int = |v: &UdfValue| match v {
+            UdfValue::Int(i) => Some(*i),
+            _ => None,
+        };
+        let uint = |v: &UdfValue| match v {
+            UdfValue::UInt(u) => Some(*u),
+            _ => None,
+        };
+        match u.data_type {
+            UdfType::Boolean => Arc::new(
+                values
+                    .map(|v| match v {
+                        UdfValue::Bool(b) => Some(*b),
+                        _ => None,
+                    })
+                    .collect::<BooleanArray>(),
+            ),
+            UdfType::Int32 => Arc::new(Int32Array::from_iter(values.map(|v| int(v).map(|i| i as i32)))),
+            UdfType::Int64 => Arc::new(Int64Array::from_iter(values.map(int))),
+            UdfType::UInt32 => Arc::new(UInt32Array::from_iter(values.map(|v| uint(v).map(|u| u as u32)))),
+            UdfType::UInt64 => Arc::new(UInt64Array::from_iter(values.map(uint))),
+            UdfType::Float32 => Arc::new(Float32Array::from_iter(values.map(|v| float(v).map(|f| f as f32)))),
+            UdfType::Float64 => Arc::new(Float64Array::from_iter(values.map(float))),
+            UdfType::Utf8 => Arc::new(StringArray::from_iter(values.map(|v| match v {
+                UdfValue::Text(t) => Some(t.as_str()),
+                _ => None,
+            }))),
+        }
+    }
+
+    /// Every column of a batch beyond the contract's (and the partition column) that holds booleans, integers,
+    /// floats or strings: the UDF columns, by name. Columns of other types are left out.
+    fn extra_columns(batch: &RecordBatch) -> Vec<(String, ArrayRef)> {
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .filter(|(f, _)| !COLUMNS.contains(&f.name().as_str()) && f.name() != PARTITION_COLUMN)
+            .filter_map(|(f, a)| {
+                let kind = match f.data_type() {
+                    DataType::Boolean | DataType::Utf8 | DataType::Float64 | DataType::Int64 | DataType::UInt64 => {
+                        Arc::clone(a)
+                    }
+                    DataType::Float16 | DataType::Float32 => cast(a, &DataType::Float64).ok()?,
+                    DataType::Int8 | DataType::Int16 | DataType::Int32 => cast(a, &DataType::Int64).ok()?,
+                    DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => cast(a, &DataType::UInt64).ok()?,
+                    DataType::LargeUtf8 | DataType::Utf8View => cast(a, &DataType::Utf8).ok()?,
+                    _ => return None,
+                };
+                Some((f.name().clone(), kind))
+            })
+            .collect()
+    }
+
+    /// The value of row `i` of an array prepared by [`extra_columns`].
+    fn udf_value(a: &ArrayRef, i: usize) -> UdfValue {
+        if a.is_null(i) {
+            return UdfValue::Null;
+        }
+        match a.data_type() {
+            DataType::Boolean => UdfValue::Bool(a.as_boolean().value(i)),
+            DataType::Utf8 => UdfValue::Text(a.as_string::<i32>().value(i).to_string()),
+            DataType::Float64 => UdfValue::Float(a.as_primitive::<Float64Type>().value(i)),
+            DataType::Int64 => UdfValue::Int(a.as_primitive::<Int64Type>().value(i)),
+            DataType::UInt64 => UdfValue::UInt(a.as_primitive::<UInt64Type>().value(i)),
+            _ => UdfValue::Null,
+        }
     }
 
     /// One record batch of [`schema`] holding `rows` in their order (the device ids are not stored: they name the
@@ -216,11 +337,13 @@ mod batch {
 
     /// The rows of `device_id` (the device its partition folder names) in a history batch, found by column name
     /// and converted to the contract's types, so that files of other writers read too: times of any unit or as
-    /// integer milliseconds, other integer and float widths. When the file keeps a `device_id` column as well,
+    /// integer milliseconds, other integer and float widths. Columns beyond the contract's (UDF columns) are read
+    /// by name into [`Aggregate::udf`], so files with different UDF columns union by name. When the file keeps a `device_id` column as well,
     /// rows of another device are left out, and so are rows without a window or with one before the epoch. A
     /// null count reads as 0, a null value as NaN.
     pub fn from_batch(batch: &RecordBatch, device_id: &str) -> Result<Vec<Aggregate>, ColumnError> {
         let c = Columns::of(batch)?;
+        let extra = extra_columns(batch);
         let ids = c.device_id.as_ref().map(|a| a.as_string::<i32>());
         let start = c.window_start.as_primitive::<Int64Type>();
         let end = c.window_end.as_primitive::<Int64Type>();
@@ -263,6 +386,7 @@ mod batch {
                 stddev_temperature: float(&c.stddev_temperature, i),
                 warn_count: int(&c.warn_count, i),
                 error_count: int(&c.error_count, i),
+                udf: extra.iter().map(|(name, a)| (name.clone(), udf_value(a, i))).collect(),
             });
         }
         Ok(rows)
@@ -466,7 +590,42 @@ mod tests {
                 stddev_temperature: 0.4,
                 warn_count: 1,
                 error_count: 2,
+                udf: Default::default(),
             }
+        }
+
+        #[test]
+        fn udf_columns_follow_the_contract_columns_nullable_and_read_back_by_name() {
+            use crate::udf::{UdfColumn, UdfKind, UdfType, UdfValue};
+            let udfs = [
+                UdfColumn {
+                    name: "heat_index".into(),
+                    kind: UdfKind::Scalar,
+                    data_type: UdfType::Float32,
+                },
+                UdfColumn {
+                    name: "label".into(),
+                    kind: UdfKind::Aggregate,
+                    data_type: UdfType::Utf8,
+                },
+            ];
+            let mut a = agg(0);
+            a.udf.insert("heat_index".into(), UdfValue::Float(27.5));
+            a.udf.insert("label".into(), UdfValue::Text("hot".into()));
+            let mut b = agg(10_000);
+            b.udf.insert("heat_index".into(), UdfValue::Null);
+            let batch = to_batch_with(&[a.clone(), b.clone()], &udfs).unwrap();
+            let schema = batch.schema();
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            assert_eq!(names[..10], COLUMNS);
+            assert_eq!(names[10..], ["heat_index", "label"]);
+            assert_eq!(schema.field(10).data_type(), &DataType::Float32);
+            assert!(schema.field(10).is_nullable() && schema.field(11).is_nullable());
+            let back = from_batch(&batch, &a.device_id).unwrap();
+            assert_eq!(back[0], a);
+            b.udf.insert("label".into(), UdfValue::Null);
+            assert_eq!(back[1], b, "a missing value is written as null");
+            assert_eq!(from_batch(&to_batch(&[agg(0)]).unwrap(), "d").unwrap()[0].udf.len(), 0);
         }
 
         #[test]

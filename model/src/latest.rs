@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::udf::UdfColumn;
 use crate::window::AggregateRecord;
 
 /// The whole `latest.json` document.
@@ -21,6 +22,9 @@ pub struct LatestDoc {
     /// Fleet views maintained incrementally from final windows.
     #[serde(default)]
     pub fleet: FleetView,
+    /// The UDF columns every record carries, in `--udf` order (absent without `--udf`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub udfs: Vec<UdfColumn>,
 }
 
 /// Pipeline health counters, one home for `latest.json`, the progress log and Prometheus.
@@ -57,6 +61,9 @@ pub struct PipelineStats {
     /// Errors met inside the job's operators, per kind (`parquet_write`, `input_read`, …).
     #[serde(default)]
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Rows whose UDF value is null because the function failed on them (panic or error), per UDF.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub udf_errors: BTreeMap<String, u64>,
 }
 
 /// Fleet-wide views derived from final windows.

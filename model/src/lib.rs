@@ -8,10 +8,12 @@ pub mod history;
 pub mod latest;
 pub mod partition;
 pub mod time;
+pub mod udf;
 pub mod window;
 
 pub use event::{BadEvent, Event, Field, Status, Validation, parse_event};
 pub use latest::{Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
+pub use udf::{UdfColumn, UdfKind, UdfType, UdfValue, UdfValues};
 pub use window::{Aggregate, AggregateRecord, Window, WindowAgg};
 
 /// Default Kafka topic of sensor events.

@@ -3,8 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use crate::event::{Event, Status};
 use crate::time::rfc3339_ms;
+use crate::udf::UdfValues;
 
 /// A half-open event-time interval `[start, end)` in epoch milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -126,6 +129,7 @@ impl WindowAgg {
             stddev_temperature: (self.m2_temperature / n).max(0.0).sqrt(),
             warn_count: self.warn_count,
             error_count: self.error_count,
+            udf: UdfValues::new(),
         }
     }
 }
@@ -156,6 +160,9 @@ pub struct Aggregate {
     pub warn_count: u64,
     /// Events with status `error`.
     pub error_count: u64,
+    /// The values of the job's UDF columns, by name (empty without `--udf`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub udf: UdfValues,
 }
 
 impl Aggregate {
@@ -174,6 +181,11 @@ impl Aggregate {
             warn_count: self.warn_count,
             error_count: self.error_count,
             is_final,
+            udf: self
+                .udf
+                .iter()
+                .map(|(name, v)| (name.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null)))
+                .collect(),
         }
     }
 }
@@ -206,6 +218,9 @@ pub struct AggregateRecord {
     /// True once the watermark has passed the window's end; the values will not change again.
     #[serde(rename = "final")]
     pub is_final: bool,
+    /// UDF columns (and any field of another writer beyond the contract's), by name, as plain JSON values.
+    #[serde(flatten)]
+    pub udf: BTreeMap<String, serde_json::Value>,
 }
 
 #[cfg(test)]

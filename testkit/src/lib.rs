@@ -6,7 +6,8 @@
 pub mod golden;
 pub mod run;
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -306,6 +307,61 @@ fn column<T: arrow::datatypes::ArrowPrimitiveType>(
         .unwrap_or_else(|| panic!("column {name} is not {}", T::DATA_TYPE))
         .values()
         .to_vec()
+}
+
+/// The folder of a UDF crate of the project's `udfs/` workspace (e.g. `heat_index`, `fixtures/flaky_ratio`).
+pub fn udf_crate(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("udfs").join(name);
+    assert!(dir.join("Cargo.toml").is_file(), "no UDF crate at {}", dir.display());
+    dir
+}
+
+/// One column of every visible history file of `<out>/parquet` read by name and cast to `Float64` (null where the
+/// file holds null), keyed by (device id, window start in ms); files without the column are left out. Reads with
+/// arrow directly, not through the job's own history code.
+pub fn read_history_column(out: &Path, name: &str) -> BTreeMap<(String, i64), Option<f64>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float64Type, TimestampMillisecondType};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let mut values = BTreeMap::new();
+    let Ok(dirs) = std::fs::read_dir(out.join("parquet")) else {
+        return values;
+    };
+    for dir in dirs {
+        let dir = dir.unwrap().path();
+        let folder = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let escaped = folder.strip_prefix("device_id=").expect("hive folder");
+        let device_id = model::partition::unescape_partition_value(escaped).expect("percent-encoded id");
+        for file in std::fs::read_dir(&dir).unwrap() {
+            let path = file.unwrap().path();
+            let fname = path.file_name().unwrap().to_str().unwrap();
+            if fname.starts_with('.') || fname.starts_with('_') {
+                continue;
+            }
+            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
+                .unwrap()
+                .build()
+                .unwrap();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let Some(found) = batch.column_by_name(name) else {
+                    continue;
+                };
+                let floats = arrow::compute::cast(found, &DataType::Float64).unwrap();
+                let floats = floats.as_primitive::<Float64Type>();
+                let starts = column::<TimestampMillisecondType>(&batch, "window_start");
+                for (i, start) in starts.iter().enumerate() {
+                    let v = (!floats.is_null(i)).then(|| floats.value(i));
+                    assert!(
+                        values.insert((device_id.clone(), *start), v).is_none(),
+                        "{device_id} {start} twice"
+                    );
+                }
+            }
+        }
+    }
+    values
 }
 
 /// A record to produce: key and value (`None` value: tombstone).

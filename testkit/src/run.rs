@@ -152,6 +152,11 @@ impl DataflowRun {
     pub fn checkpoint_interval(self, interval: Duration) -> DataflowRun {
         self.with(|a| a.checkpoint_interval = interval)
     }
+
+    /// Adds a UDF crate (`--udf`).
+    pub fn udf(self, dir: &Path) -> DataflowRun {
+        self.with(|a| a.udfs.push(dir.to_path_buf()))
+    }
 }
 
 impl ProducerRun {

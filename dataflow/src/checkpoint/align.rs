@@ -159,6 +159,7 @@ mod tests {
             device_id: "d".into(),
             location: "lab".into(),
             window_end: 10_000,
+            ts: 0,
             temperature: n,
             humidity: 0.0,
             battery: 0.0,

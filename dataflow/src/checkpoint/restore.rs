@@ -73,6 +73,7 @@ mod tests {
                     window_end: 10_000,
                     location: "lab".into(),
                     agg: model::WindowAgg::default(),
+                    inputs: None,
                 })
                 .collect(),
             files: Vec::new(),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::JobConfig;
 use crate::durable::{sync_dir, sync_dirs, write_atomic_with};
-use crate::messages::{ClockState, OpenWindow, PartitionState, RecordCounts, StagedFile};
+use crate::messages::{ClockState, OpenWindow, PartitionState, RecordCounts, StagedFile, UdafInputs};
 
 /// Format version of manifests.
 pub const VERSION: u32 = 1;
@@ -49,6 +49,9 @@ pub struct WindowCheckpoint {
     pub location: String,
     /// Running aggregate.
     pub agg: WindowAgg,
+    /// The aggregate UDFs' inputs so far (absent without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Box<UdafInputs>>,
 }
 
 /// A Parquet file a checkpoint commits, relative to the output folder.
@@ -93,6 +96,7 @@ impl From<&OpenWindow> for WindowCheckpoint {
             window_end: w.end,
             location: w.location.to_string(),
             agg: w.agg,
+            inputs: w.inputs.clone(),
         }
     }
 }
@@ -104,6 +108,7 @@ impl From<&WindowCheckpoint> for OpenWindow {
             device: w.device_id.as_str().into(),
             location: w.location.as_str().into(),
             agg: w.agg,
+            inputs: w.inputs.clone(),
         }
     }
 }
@@ -150,6 +155,19 @@ pub struct Identity {
     pub window_ms: u64,
     /// Lateness, ms.
     pub lateness_ms: u64,
+    /// The UDFs whose columns and open inputs the checkpoint holds, in `--udf` order (none in checkpoints of
+    /// jobs without `--udf`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub udfs: Vec<UdfIdentity>,
+}
+
+/// One UDF of a checkpoint's identity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdfIdentity {
+    /// The function's name.
+    pub name: String,
+    /// SHA-256 of its crate's source (see `udf::compile::source_hash`).
+    pub source_hash: String,
 }
 
 impl Identity {
@@ -159,6 +177,14 @@ impl Identity {
             topic: config.topic.clone(),
             window_ms: config.window_ms,
             lateness_ms: config.lateness_ms,
+            udfs: config
+                .udfs
+                .iter()
+                .map(|u| UdfIdentity {
+                    name: u.name().to_string(),
+                    source_hash: u.source_hash().to_string(),
+                })
+                .collect(),
         })
     }
 }
@@ -261,6 +287,26 @@ fn check_identity(out: &Path, found: &Identity, wanted: &Identity) -> Result<()>
             folder.display(),
             found.lateness_ms,
             wanted.lateness_ms
+        );
+    }
+    if found.udfs != wanted.udfs {
+        let list = |u: &[UdfIdentity]| {
+            if u.is_empty() {
+                "no UDF".to_string()
+            } else {
+                let names: Vec<String> = u
+                    .iter()
+                    .map(|u| format!("{} (source {})", u.name, &u.source_hash[..12.min(u.source_hash.len())]))
+                    .collect();
+                names.join(", ")
+            }
+        };
+        bail!(
+            "the checkpoint in {} was written with {} but this run has {}: pass the same --udf crates unchanged, or \
+             --fresh to discard the checkpoints and start over (the history already written stays)",
+            folder.display(),
+            list(&found.udfs),
+            list(&wanted.udfs)
         );
     }
     Ok(())
@@ -389,6 +435,7 @@ mod tests {
             topic: "t".into(),
             window_ms: 10_000,
             lateness_ms: 60_000,
+            udfs: Vec::new(),
         }
     }
 
@@ -492,6 +539,17 @@ mod tests {
         other = identity();
         other.topic = "u".into();
         assert!(load_newest(&out, &other).unwrap_err().to_string().contains("--topic"));
+        other = identity();
+        other.udfs = vec![UdfIdentity {
+            name: "heat_index".into(),
+            source_hash: "ab".repeat(32),
+        }];
+        let err = load_newest(&out, &other).unwrap_err().to_string();
+        assert!(
+            err.contains("written with no UDF but this run has heat_index (source abababababab)")
+                && err.contains("--fresh"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -515,9 +573,21 @@ mod tests {
             end: 10_000,
             device: "🔥-sensor".into(),
             location: "lab".into(),
-            agg: WindowAgg::default(),
+            agg: {
+                let mut agg = WindowAgg::default();
+                agg.add(20.5, 50.0, 80.0, model::Status::Ok);
+                agg
+            },
+            inputs: Some(Box::new(UdafInputs {
+                ts: vec![1, 2],
+                temperature: vec![20.5, 21.0],
+                ..UdafInputs::default()
+            })),
         };
         assert_eq!(OpenWindow::from(&WindowCheckpoint::from(&w)), w);
+        let text = serde_json::to_string(&WindowCheckpoint::from(&w)).unwrap();
+        let back: WindowCheckpoint = serde_json::from_str(&text).unwrap();
+        assert_eq!(OpenWindow::from(&back), w, "UDAF inputs survive the file format");
     }
 
     #[test]

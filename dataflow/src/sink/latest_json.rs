@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
+use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats, UdfColumn};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
@@ -96,12 +96,16 @@ pub struct LatestState {
     pub watermark: Option<u64>,
     rollups: BTreeMap<(String, RollupRow), isize>,
     alerts: BTreeMap<AlertRow, isize>,
+    /// The job's UDF columns, announced in the document.
+    udfs: Vec<UdfColumn>,
+    /// UDF failure counts per window worker, then per UDF.
+    udf_errors: BTreeMap<usize, BTreeMap<String, u64>>,
     dirty: bool,
 }
 
 impl LatestState {
-    /// State writing to `out/latest.json`.
-    pub fn new(out: &std::path::Path, total_workers: usize) -> LatestState {
+    /// State writing to `out/latest.json` for a job with these UDF columns.
+    pub fn new(out: &std::path::Path, total_workers: usize, udfs: Vec<UdfColumn>) -> LatestState {
         LatestState {
             path: out.join("latest.json"),
             devices: BTreeMap::new(),
@@ -111,6 +115,8 @@ impl LatestState {
             watermark: None,
             rollups: BTreeMap::new(),
             alerts: BTreeMap::new(),
+            udfs,
+            udf_errors: BTreeMap::new(),
             dirty: true,
         }
     }
@@ -136,6 +142,10 @@ impl LatestState {
         match item {
             LatestIn::Agg(w) => self.aggregate(&w.agg, w.is_final),
             LatestIn::Stats(s) => self.stats(s),
+            LatestIn::UdfErrors(worker, counts) => {
+                self.udf_errors.insert(worker, counts);
+                self.dirty = true;
+            }
             LatestIn::Rollup(location, row, diff) => self.rollup(location, row, diff),
             LatestIn::Alert(alert, diff) => self.alert(alert, diff),
         }
@@ -245,6 +255,15 @@ impl LatestState {
             .filter(|d| matches!(d.newest, Some((_, false))))
             .count() as u64;
         p.watermark_delay_ms = self.watermark.map_or(0, |w| now_ms as i64 - w as i64);
+        for counts in self.udf_errors.values() {
+            for (udf, n) in counts {
+                *p.udf_errors.entry(udf.clone()).or_default() += n;
+                *p.errors_by_kind
+                    .entry(crate::errors::ErrorKind::Udf.name().to_string())
+                    .or_default() += n;
+                p.errors_total += n;
+            }
+        }
         p
     }
 
@@ -268,6 +287,7 @@ impl LatestState {
             records,
             pipeline: self.pipeline(now_ms),
             fleet: self.fleet(),
+            udfs: self.udfs.clone(),
         }
     }
 
@@ -327,12 +347,13 @@ mod tests {
             stddev_temperature: 0.0,
             warn_count: 0,
             error_count: 0,
+            udf: Default::default(),
         }
     }
 
     #[test]
     fn records_hold_newest_and_last_final_window_of_each_device() {
-        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1);
+        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1, Vec::new());
         s.aggregate(&agg("a", 10_000, 1), true);
         s.aggregate(&agg("a", 20_000, 2), false);
         s.aggregate(&agg("b", 10_000, 3), false);
@@ -348,7 +369,7 @@ mod tests {
 
     #[test]
     fn counters_are_summed_over_workers() {
-        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 2);
+        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 2, Vec::new());
         for w in 0..2 {
             s.stats(WorkerStats {
                 worker: w,
@@ -374,7 +395,7 @@ mod tests {
 
     #[test]
     fn the_writing_workers_own_errors_are_current() {
-        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1);
+        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1, Vec::new());
         s.stats(WorkerStats::default());
         let errors = ErrorLog::default();
         errors.record(ErrorKind::SnapshotWrite, &"disk full");
@@ -384,7 +405,7 @@ mod tests {
 
     #[test]
     fn a_retracted_alert_leaves_the_alert_set() {
-        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1);
+        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1, Vec::new());
         let alert = AlertRow {
             device_id: "d".into(),
             kind: "battery_low".into(),

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use anyhow::{Context, Result};
-use model::Aggregate;
-use model::history::{PARQUET_DIR, PartName, schema, to_batch};
+use model::history::{PARQUET_DIR, PartName, schema_with, to_batch_with};
 use model::partition::partition_dir_name;
+use model::{Aggregate, UdfColumn};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -35,7 +35,7 @@ pub fn stage_history<'s>(
             history.push(w.agg);
             None
         }
-        WindowMsg::Agg(_) | WindowMsg::Stats(_) => None,
+        WindowMsg::Agg(_) | WindowMsg::Stats(_) | WindowMsg::UdfErrors(..) => None,
         WindowMsg::Barrier(barrier) => {
             let files = history
                 .write_in_progress(barrier.id)
@@ -57,11 +57,13 @@ pub struct ParquetHistory {
     run: u64,
     seq: u64,
     pending: BTreeMap<String, Vec<Aggregate>>,
+    /// The UDF columns written after the contract columns.
+    udfs: Vec<UdfColumn>,
 }
 
 impl ParquetHistory {
-    /// A writer under `out/parquet`.
-    pub fn new(out: &Path, worker: usize, run: u64) -> Result<ParquetHistory> {
+    /// A writer under `out/parquet`, with a column per UDF after the contract columns.
+    pub fn new(out: &Path, worker: usize, run: u64, udfs: Vec<UdfColumn>) -> Result<ParquetHistory> {
         let root = out.join(PARQUET_DIR);
         std::fs::create_dir_all(&root).with_context(|| format!("cannot create {} (--out)", root.display()))?;
         Ok(ParquetHistory {
@@ -70,6 +72,7 @@ impl ParquetHistory {
             run,
             seq: 0,
             pending: BTreeMap::new(),
+            udfs,
         })
     }
 
@@ -89,7 +92,7 @@ impl ParquetHistory {
         // One schema and one set of properties per roll. Files hold a device's few rows of one checkpoint, so
         // dictionary encoding only costs (each column's interner table is set up and zeroed per file) and
         // saves nothing.
-        let schema = schema();
+        let schema = schema_with(&self.udfs);
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_dictionary_enabled(false)
@@ -112,7 +115,7 @@ impl ParquetHistory {
             let hidden = dir.join(name.in_progress_name());
             let file = File::create(&hidden).with_context(|| format!("cannot create {}", hidden.display()))?;
             let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
-            writer.write(&to_batch(&rows)?)?;
+            writer.write(&to_batch_with(&rows, &self.udfs)?)?;
             let file = writer.into_inner()?;
             if !bulk {
                 file.sync_all()?;
@@ -134,6 +137,7 @@ mod tests {
     use super::*;
     use crate::checkpoint::store::publish;
     use arrow::array::{RecordBatch, TimestampMillisecondArray};
+    use model::history::schema;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn agg(device: &str, start: u64) -> Aggregate {
@@ -149,6 +153,7 @@ mod tests {
             stddev_temperature: 0.5,
             warn_count: 1,
             error_count: 0,
+            udf: Default::default(),
         }
     }
 
@@ -156,7 +161,7 @@ mod tests {
     fn fresh(test: &str, worker: usize) -> (PathBuf, ParquetHistory) {
         let out = std::env::temp_dir().join(format!("parquet-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let h = ParquetHistory::new(&out, worker, 1).unwrap();
+        let h = ParquetHistory::new(&out, worker, 1, Vec::new()).unwrap();
         (out, h)
     }
 

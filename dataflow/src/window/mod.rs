@@ -6,15 +6,18 @@
 //!   (see `trigger`);
 //! - checkpoint markers are aligned (`checkpoint::align`) and each completed round is emitted as a
 //!   [`Barrier`] carrying the open windows; no window turns final while a round is being aligned;
-//! - when the input ends, every window is final and a last `Final` barrier closes the output.
+//! - when the input ends, every window is final and a last `Final` barrier closes the output;
+//! - with UDFs, every emitted batch of windows (live or final) carries its UDF columns (`crate::udf::eval`), and
+//!   the worker's UDF failure counts follow whenever they change.
 //!
 //! The per-window state itself is [`state::WindowState`].
 
 pub mod state;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use timely::dataflow::StreamVec;
@@ -23,7 +26,10 @@ use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::checkpoint::align::{Aligned, Alignment};
-use crate::messages::{Barrier, BarrierKind, PartitionState, WindowIn, WindowMsg, WorkerStats};
+use crate::errors::ErrorLog;
+use crate::messages::{Barrier, BarrierKind, PartitionState, WindowIn, WindowMsg, WindowOut, WorkerStats};
+use crate::udf::Udfs;
+use crate::udf::eval::Evaluator;
 use state::WindowState;
 
 /// The window operator's settings.
@@ -40,6 +46,10 @@ pub struct WindowSetup {
     pub peers: usize,
     /// Receives the operator's input frontier, which is the job's watermark.
     pub watermark: Rc<Cell<Option<u64>>>,
+    /// The job's UDFs (possibly none).
+    pub udfs: Arc<Udfs>,
+    /// This worker's error counters (UDF failures are counted there too).
+    pub errors: Rc<ErrorLog>,
 }
 
 /// The aligned side of the operator: window state plus what is to be emitted.
@@ -84,7 +94,25 @@ pub fn windows<'s>(input: StreamVec<'s, u64, WindowIn>, setup: WindowSetup) -> S
         worker,
         peers,
         watermark,
+        udfs,
+        errors,
     } = setup;
+    let evaluator = (!udfs.is_empty()).then(|| Rc::new(RefCell::new(Evaluator::new(Arc::clone(&udfs), errors))));
+    let mut state = WindowState::new(window_ms);
+    if let (Some(ev), Some(keep)) = (&evaluator, udfs.input_fields()) {
+        let ev = Rc::clone(ev);
+        state = state.with_udafs(keep, Box::new(move |inputs| ev.borrow_mut().aggregate(inputs)));
+    }
+    let mut state = Some(state);
+    // Scalar UDF columns of one emitted batch.
+    let derive = {
+        let evaluator = evaluator.clone();
+        move |batch: &mut Vec<WindowOut>| {
+            if let Some(ev) = &evaluator {
+                ev.borrow_mut().derive(batch);
+            }
+        }
+    };
     input.unary_frontier(
         Exchange::new(|m: &WindowIn| m.route()),
         "TumblingWindow",
@@ -95,7 +123,7 @@ pub fn windows<'s>(input: StreamVec<'s, u64, WindowIn>, setup: WindowSetup) -> S
             let mut caps: BTreeMap<u64, Capability<u64>> = BTreeMap::new();
             let mut align = Alignment::new(peers, restored);
             let mut out = Collect {
-                state: WindowState::new(window_ms),
+                state: state.take().expect("the operator is built once"),
                 barriers: Vec::new(),
                 stats: Vec::new(),
                 worker,
@@ -136,11 +164,15 @@ pub fn windows<'s>(input: StreamVec<'s, u64, WindowIn>, setup: WindowSetup) -> S
                             break;
                         }
                         let (_, cap) = caps.pop_first().expect("non-empty");
-                        let finals = out.state.finish(end);
+                        let mut finals = out.state.finish(end);
+                        derive(&mut finals);
                         output
                             .session(&cap)
                             .give_iterator(finals.into_iter().map(WindowMsg::Agg));
                     }
+                }
+                if let Some(counts) = evaluator.as_ref().and_then(|ev| ev.borrow_mut().take_changed_errors()) {
+                    output.session(&*hold).give(WindowMsg::UdfErrors(worker, counts));
                 }
                 if frontier.is_empty() {
                     // The input has ended: every window is final; close with a last barrier.
@@ -161,7 +193,8 @@ pub fn windows<'s>(input: StreamVec<'s, u64, WindowIn>, setup: WindowSetup) -> S
                 if !caps.is_empty() {
                     let now = model::time::now_ms();
                     if crate::trigger::due(now, &mut next_live, trigger, lead) {
-                        for (end, live) in out.state.live() {
+                        for (end, mut live) in out.state.live() {
+                            derive(&mut live);
                             output
                                 .session(&caps[&end])
                                 .give_iterator(live.into_iter().map(WindowMsg::Agg));

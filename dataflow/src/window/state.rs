@@ -2,21 +2,27 @@
 //! location of every device seen in it. Windows are opened by events or restored from a checkpoint (merged with
 //! events that arrived first), finished when the watermark passes their end (every device once, sorted by id),
 //! and published live for the devices that changed since the last publication. State is bounded by open
-//! windows × devices, never by events.
+//! windows × devices, never by events, except for the inputs kept for aggregate UDFs (their events' fields),
+//! which grow with the events of open windows and leave with them.
 
 use std::collections::{BTreeMap, HashMap};
 
 use compact_str::CompactString;
-use model::{Window, WindowAgg};
+use model::{UdfValues, Window, WindowAgg};
 
-use crate::messages::{EventRec, OpenWindow, WindowOut};
+use crate::messages::{EventRec, InputFields, OpenWindow, UdafInputs, WindowOut};
 
 struct DeviceWindow {
     agg: WindowAgg,
     location: CompactString,
     /// Changed since the last live publication.
     changed: bool,
+    /// The aggregate UDFs' inputs (only with aggregate UDFs).
+    inputs: Option<Box<UdafInputs>>,
 }
+
+/// Evaluates the aggregate UDFs over one window's inputs.
+pub type UdafEval = Box<dyn FnMut(&mut UdafInputs) -> UdfValues>;
 
 /// Per-device state of a window, keyed by device id with a fast hasher (foldhash: the ids come from the
 /// input, so the per-process random seed matters; SipHash cost twice as much per event).
@@ -26,6 +32,8 @@ type Devices = HashMap<CompactString, DeviceWindow, foldhash::fast::RandomState>
 pub struct WindowState {
     open: BTreeMap<u64, Devices>,
     window_ms: u64,
+    /// The fields aggregate UDFs take and their evaluation, when the job has any.
+    udafs: Option<(InputFields, UdafEval)>,
 }
 
 impl WindowState {
@@ -34,7 +42,15 @@ impl WindowState {
         WindowState {
             open: BTreeMap::new(),
             window_ms,
+            udafs: None,
         }
+    }
+
+    /// Also keeps the `keep` fields of every on-time event and evaluates `eval` on them whenever a window is
+    /// emitted (live or final).
+    pub fn with_udafs(mut self, keep: InputFields, eval: UdafEval) -> WindowState {
+        self.udafs = Some((keep, eval));
+        self
     }
 
     /// The window ending at `end`.
@@ -54,9 +70,13 @@ impl WindowState {
                 agg: WindowAgg::default(),
                 location: CompactString::default(),
                 changed: true,
+                inputs: None,
             }),
         };
         d.agg.add(e.temperature, e.humidity, e.battery, e.status);
+        if let Some((keep, _)) = &self.udafs {
+            d.inputs.get_or_insert_default().push(&e, *keep);
+        }
         if d.location != e.location {
             d.location = e.location;
         }
@@ -71,6 +91,9 @@ impl WindowState {
             Some(d) => {
                 d.agg.merge(&w.agg);
                 d.changed = true;
+                if let Some(inputs) = w.inputs {
+                    d.inputs.get_or_insert_default().append(*inputs);
+                }
             }
             None => {
                 devices.insert(
@@ -79,6 +102,7 @@ impl WindowState {
                         agg: w.agg,
                         location: w.location,
                         changed: true,
+                        inputs: w.inputs,
                     },
                 );
             }
@@ -90,12 +114,19 @@ impl WindowState {
         let window = self.window(end);
         let mut devices: Vec<_> = self.open.remove(&end).unwrap_or_default().into_iter().collect();
         devices.sort_by(|a, b| a.0.cmp(&b.0));
+        let udafs = &mut self.udafs;
         devices
             .into_iter()
-            .map(|(device, d)| WindowOut {
-                agg: d.agg.finish(&device, window),
-                location: d.location.into_string(),
-                is_final: true,
+            .map(|(device, mut d)| {
+                let mut agg = d.agg.finish(&device, window);
+                if let (Some((_, eval)), Some(inputs)) = (udafs.as_mut(), d.inputs.as_mut()) {
+                    agg.udf = eval(inputs);
+                }
+                WindowOut {
+                    agg,
+                    location: d.location.into_string(),
+                    is_final: true,
+                }
             })
             .collect()
     }
@@ -103,6 +134,7 @@ impl WindowState {
     /// The live aggregates of the devices that changed since the last call, per window end.
     pub fn live(&mut self) -> Vec<(u64, Vec<WindowOut>)> {
         let window_ms = self.window_ms;
+        let udafs = &mut self.udafs;
         let mut out = Vec::new();
         for (&end, devices) in self.open.iter_mut() {
             let window = Window {
@@ -114,8 +146,12 @@ impl WindowState {
                 .filter(|(_, d)| d.changed)
                 .map(|(device, d)| {
                     d.changed = false;
+                    let mut agg = d.agg.finish(device, window);
+                    if let (Some((_, eval)), Some(inputs)) = (udafs.as_mut(), d.inputs.as_mut()) {
+                        agg.udf = eval(inputs);
+                    }
                     WindowOut {
-                        agg: d.agg.finish(device, window),
+                        agg,
                         location: d.location.to_string(),
                         is_final: false,
                     }
@@ -138,6 +174,7 @@ impl WindowState {
                     device: device.clone(),
                     location: d.location.clone(),
                     agg: d.agg,
+                    inputs: d.inputs.clone(),
                 });
             }
         }
@@ -154,6 +191,7 @@ mod tests {
             device_id: device.into(),
             location: "lab".into(),
             window_end: end,
+            ts: end - 1,
             temperature,
             humidity: 50.0,
             battery: 80.0,
@@ -239,6 +277,59 @@ mod tests {
         }
         assert_eq!(b.finish(10_000), a.finish(10_000));
         assert_eq!(b.finish(20_000), a.finish(20_000));
+    }
+
+    /// A stand-in for an aggregate UDF: the temperatures in the order the UDF would see them.
+    fn sequence_udaf() -> WindowState {
+        let keep = InputFields {
+            temperature: true,
+            ..InputFields::default()
+        };
+        WindowState::new(10_000).with_udafs(
+            keep,
+            Box::new(|inputs: &mut UdafInputs| {
+                inputs.sort();
+                let seq: Vec<String> = inputs.temperature.iter().map(|t| t.to_string()).collect();
+                [("seq".to_string(), model::UdfValue::Text(seq.join(",")))].into()
+            }),
+        )
+    }
+
+    #[test]
+    fn aggregate_udfs_see_every_on_time_event_of_the_window_also_across_a_restore() {
+        let mut s = sequence_udaf();
+        let mut e = event("a", 10_000, 20.0);
+        e.ts = 5;
+        s.add(e);
+        let mut e = event("a", 10_000, 21.0);
+        e.ts = 2;
+        s.add(e);
+        let live = s.live();
+        assert_eq!(
+            live[0].1[0].agg.udf["seq"],
+            model::UdfValue::Text("21,20".into()),
+            "in event-time order"
+        );
+        let saved = s.open_windows();
+        assert_eq!(saved[0].inputs.as_ref().unwrap().len(), 2);
+        let mut after = sequence_udaf();
+        let mut e = event("a", 10_000, 19.0);
+        e.ts = 3;
+        after.add(e);
+        for w in saved {
+            after.restore(w);
+        }
+        let finals = after.finish(10_000);
+        assert_eq!(finals[0].agg.udf["seq"], model::UdfValue::Text("21,19,20".into()));
+        assert_eq!(finals[0].agg.count, 3);
+    }
+
+    #[test]
+    fn without_aggregate_udfs_no_inputs_are_kept() {
+        let mut s = WindowState::new(10_000);
+        s.add(event("a", 10_000, 20.0));
+        assert!(s.open_windows()[0].inputs.is_none());
+        assert!(s.finish(10_000)[0].agg.udf.is_empty());
     }
 
     #[test]
