@@ -1,6 +1,6 @@
 //! Writes a dashboard fixture: `latest.json` for N devices (mixed live and final windows, fleet views,
-//! pipeline counters) and a Parquet history in the dataflow's layout, plus an optional JSON file with the
-//! history each device should show. Used by the browser test (`tests/browser/run.sh`).
+//! pipeline counters, optionally UDF columns) and a Parquet history in the dataflow's layout, plus an optional
+//! JSON file with the history each device should show. Used by the browser test (`tests/browser/run.sh`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -26,6 +26,11 @@ struct Args {
     /// Also write the expected history per device to this JSON file.
     #[arg(long)]
     expected: Option<PathBuf>,
+    /// Give the windows the UDF columns `heat_index`, `temperature_p90` (with nulls) and `comfort`: in
+    /// latest.json, and in the newer of each device's two history files (the older one predates the UDFs, so
+    /// its rows have no value for them).
+    #[arg(long)]
+    udfs: bool,
 }
 
 /// Device ids: a few that stress escaping and rendering (at fixed positions), then plain ones.
@@ -46,16 +51,24 @@ fn main() -> anyhow::Result<()> {
     let parquet = args.out.join(model::history::PARQUET_DIR);
     fs::create_dir_all(&parquet)?;
 
-    let doc = support::latest_doc(&ids, now_ms);
+    let doc = support::latest_doc(&ids, now_ms, args.udfs);
     support::write_atomically(&args.out.join("latest.json"), &serde_json::to_vec_pretty(&doc)?);
+    let udfs = if args.udfs { support::fixture_udfs() } else { Vec::new() };
 
     let mut expected = BTreeMap::new();
     for (i, id) in ids.iter().enumerate() {
-        let rows = support::history_rows(id, now_ms, args.history_windows);
+        let mut rows = support::history_rows(id, now_ms, args.history_windows);
         // Two committed files per device, the newer written first, half of them carrying the device column.
-        let (old, new) = rows.split_at(rows.len() / 2);
+        let half = rows.len() / 2;
+        if args.udfs {
+            for r in &mut rows[half..] {
+                *r = support::with_udf_values(r.clone());
+            }
+        }
+        let (old, new) = rows.split_at(half);
         let with_ids = i % 2 == 0;
-        support::write_partition_file(&parquet, id, &support::part(2).file_name(), new, with_ids);
+        let newer = support::part(2).file_name();
+        support::write_partition_file_with(&parquet, id, &newer, new, &udfs, with_ids);
         support::write_partition_file(&parquet, id, &support::part(1).file_name(), old, with_ids);
         if i == 0 {
             // In-progress files of an uncommitted checkpoint: never to be shown.
@@ -70,12 +83,21 @@ fn main() -> anyhow::Result<()> {
         let points: Vec<serde_json::Value> = rows
             .iter()
             .map(|r| {
-                serde_json::json!({
+                let mut point = serde_json::json!({
                     "window_start": r.window_start,
                     "avg_temperature": r.avg_temperature,
                     "avg_humidity": r.avg_humidity,
                     "min_battery": r.min_battery,
-                })
+                });
+                // Each UDF's value where the row has one, else null (older file, or a null value).
+                for u in &udfs {
+                    let value = r
+                        .udf
+                        .get(&u.name)
+                        .map_or(serde_json::Value::Null, |v| serde_json::json!(v));
+                    point[&u.name] = value;
+                }
+                point
             })
             .collect();
         expected.insert(id.clone(), points);
@@ -84,9 +106,10 @@ fn main() -> anyhow::Result<()> {
         fs::write(path, serde_json::to_vec(&expected)?)?;
     }
     println!(
-        "fixture: {} devices, {} history windows each, in {}",
+        "fixture: {} devices, {} history windows each, {} UDF columns, in {}",
         ids.len(),
         args.history_windows,
+        udfs.len(),
         args.out.display()
     );
     Ok(())

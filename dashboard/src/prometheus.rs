@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use chrono::DateTime;
+use model::LatestDoc;
 
 use crate::latest::{View, age_seconds};
 
@@ -85,6 +86,14 @@ fn format_value(v: f64) -> String {
     } else {
         format!("{v}")
     }
+}
+
+/// Failures per UDF: every announced UDF (0 when it has not failed, so that its series exists from the start and
+/// `rate()` sees the first failure), plus any name the counts hold beyond the announced ones.
+fn udf_errors(doc: &LatestDoc) -> BTreeMap<String, u64> {
+    let mut counts: BTreeMap<String, u64> = doc.udfs.iter().map(|u| (u.name.clone(), 0)).collect();
+    counts.extend(doc.pipeline.udf_errors.iter().map(|(name, n)| (name.clone(), *n)));
+    counts
 }
 
 /// Renders every metric for the current view at wall-clock time `now`.
@@ -167,6 +176,20 @@ pub fn render(view: &View, now: SystemTime) -> String {
         "Errors met inside the job's operators (failed writes, Kafka errors), by kind.",
     )
     .sample_each("kind", &p.errors_by_kind);
+    family(
+        &mut out,
+        "iot_pipeline_udfs",
+        "gauge",
+        "User-defined function (UDF) columns each window carries.",
+    )
+    .sample(&[], doc.udfs.len() as f64);
+    family(
+        &mut out,
+        "iot_pipeline_udf_errors_total",
+        "counter",
+        "Rows whose UDF value is null because the function failed on them, by UDF.",
+    )
+    .sample_each("udf", &udf_errors(doc));
     family(
         &mut out,
         "iot_pipeline_input_records_per_second",
@@ -275,7 +298,7 @@ pub fn render(view: &View, now: SystemTime) -> String {
 mod tests {
     use super::*;
     use crate::latest::Snapshot;
-    use model::{Alert, LatestDoc};
+    use model::{Alert, UdfColumn, UdfKind, UdfType};
     use std::sync::Arc;
 
     fn view_with(doc: LatestDoc) -> View {
@@ -333,6 +356,35 @@ mod tests {
         assert!(text.contains("iot_fleet_alerts{kind=\"battery_low\"} 1\n"));
         assert!(text.contains("iot_pipeline_operator_errors_total{kind=\"parquet_write\"} 2\n"));
         assert!(text.contains("iot_pipeline_watermark_timestamp_seconds 1730644150\n"));
+    }
+
+    #[test]
+    fn udf_failures_are_counted_per_udf_with_zero_for_those_that_never_failed() {
+        let mut doc = LatestDoc {
+            udfs: ["heat_index", "temperature_p90", "we\"ird\\name"]
+                .map(|name| UdfColumn {
+                    name: name.into(),
+                    kind: UdfKind::Scalar,
+                    data_type: UdfType::Float64,
+                })
+                .to_vec(),
+            ..LatestDoc::default()
+        };
+        doc.pipeline.udf_errors.insert("temperature_p90".into(), 7);
+        doc.pipeline.udf_errors.insert("we\"ird\\name".into(), 1);
+        let text = render(&view_with(doc), SystemTime::now());
+        assert!(text.contains("# TYPE iot_pipeline_udf_errors_total counter\n"));
+        assert!(text.contains("iot_pipeline_udf_errors_total{udf=\"heat_index\"} 0\n"));
+        assert!(text.contains("iot_pipeline_udf_errors_total{udf=\"temperature_p90\"} 7\n"));
+        assert!(text.contains("iot_pipeline_udf_errors_total{udf=\"we\\\"ird\\\\name\"} 1\n"));
+        assert!(text.contains("# TYPE iot_pipeline_udfs gauge\niot_pipeline_udfs 3\n"));
+    }
+
+    #[test]
+    fn without_udfs_the_udf_families_have_no_failures_and_zero_columns() {
+        let text = render(&view_with(LatestDoc::default()), SystemTime::now());
+        assert!(text.contains("iot_pipeline_udfs 0\n"));
+        assert!(!text.contains("iot_pipeline_udf_errors_total{"));
     }
 
     #[test]

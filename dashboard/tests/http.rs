@@ -118,6 +118,34 @@ async fn metrics_serves_latest_json_unchanged() {
 }
 
 #[tokio::test]
+async fn metrics_and_health_take_a_document_with_udf_columns() {
+    let mut written = Vec::new();
+    let d = Site::new("metrics-udf", |data| {
+        written = write_doc(&data.join("latest.json"), &support::sample_latest_with_udfs());
+    });
+    let r = d.get("/metrics").await;
+    assert_eq!((r.status, &r.body), (200, &written));
+    let body = r.json();
+    let names: Vec<&str> = body["udfs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["heat_index", "temperature_p90", "comfort"]);
+    assert!(
+        body["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["heat_index"].is_f64())
+    );
+    let health = d.get("/api/health").await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["devices"], 3);
+}
+
+#[tokio::test]
 async fn metrics_follows_a_rewritten_file() {
     let (d, _) = site_with_latest("metrics-follow");
     let mut doc = sample_latest();
@@ -290,10 +318,36 @@ async fn prometheus_text_parses_and_carries_the_pipeline_counters() {
     assert_eq!(m["iot_pipeline_workers"], p.workers as f64);
     assert_eq!(m["dashboard_latest_valid"], 1.0);
     assert_eq!(m["dashboard_latest_error"], 0.0);
+    assert_eq!(m["iot_pipeline_udfs"], 0.0);
+    assert!(!m.keys().any(|k| k.starts_with("iot_pipeline_udf_errors_total")));
 
     // The short alias answers the same families.
     let alias = parse_prometheus(&d.get("/prometheus").await.text());
     assert_eq!(alias.keys().collect::<Vec<_>>(), m.keys().collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn prometheus_counts_udf_failures_per_udf_including_those_that_never_failed() {
+    let doc = support::sample_latest_with_udfs();
+    let d = Site::new("prometheus-udf", |data| {
+        write_doc(&data.join("latest.json"), &doc);
+    });
+    let m = parse_prometheus(&d.get("/metrics/prometheus").await.text());
+    assert_eq!(m["iot_pipeline_udfs"], 3.0);
+    let failures: BTreeMap<&str, f64> = m
+        .iter()
+        .filter_map(|(k, v)| {
+            let udf = k
+                .strip_prefix("iot_pipeline_udf_errors_total{udf=\"")?
+                .strip_suffix("\"}")?;
+            Some((udf, *v))
+        })
+        .collect();
+    assert_eq!(doc.pipeline.udf_errors["temperature_p90"], 3);
+    assert_eq!(
+        failures,
+        BTreeMap::from([("comfort", 0.0), ("heat_index", 0.0), ("temperature_p90", 3.0)])
+    );
 }
 
 #[tokio::test]
@@ -545,6 +599,63 @@ async fn history_over_many_files_matches_a_full_scan() {
         assert_eq!(r.json()["rows"], rows_json(expected), "{extra}");
         assert_eq!(r.json()["truncated"], truncated, "{extra}");
     }
+}
+
+#[tokio::test]
+async fn history_returns_udf_columns_where_written_and_leaves_them_out_where_a_file_predates_them() {
+    let dev = "udf-device";
+    let udfs = support::fixture_udfs();
+    // The job ran without UDFs for windows 0..4, then with them: one file of each kind, by column name.
+    let older = rows_of(dev, 0, 4);
+    let newer: Vec<Aggregate> = rows_of(dev, 4, 6).into_iter().map(support::with_udf_values).collect();
+    let d = Site::new("history-udf", |data| {
+        let root = data.join(PARQUET_DIR);
+        support::write_partition_file(&root, dev, &support::part(1).file_name(), &older, false);
+        support::write_partition_file_with(&root, dev, &support::part(2).file_name(), &newer, &udfs, true);
+    });
+    let r = history(&d, dev, "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["errors"], serde_json::json!([]));
+    let rows = body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    for row in &rows[..4] {
+        for u in &udfs {
+            assert!(
+                row.get(&u.name).is_none(),
+                "{} in a row of the older file: {row}",
+                u.name
+            );
+        }
+    }
+    let (mut nulls, mut values) = (0, 0);
+    for (row, written) in rows[4..].iter().zip(&newer) {
+        assert_eq!(row["window_start"], model::time::rfc3339_ms(written.window_start));
+        let model::UdfValue::Float(heat) = written.udf["heat_index"] else {
+            panic!("a float")
+        };
+        assert_eq!(row["heat_index"].as_f64(), Some(heat));
+        assert!(row["comfort"].is_string(), "{row}");
+        match &written.udf["temperature_p90"] {
+            model::UdfValue::Null => {
+                nulls += 1;
+                assert!(row.get("temperature_p90").is_some_and(Value::is_null), "{row}");
+            }
+            model::UdfValue::Float(p90) => {
+                values += 1;
+                assert_eq!(row["temperature_p90"].as_f64(), Some(*p90));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(nulls > 0 && values > 0, "the fixture mixes null and non-null values");
+    assert_eq!(body["rows"], rows_json(&[older.clone(), newer.clone()].concat()));
+
+    // The newest windows under a limit, and a time range inside the older file, keep the same shape.
+    let r = history(&d, dev, "&limit=3").await;
+    assert_eq!(r.json()["rows"], rows_json(&newer[3..]));
+    let r = history(&d, dev, &format!("&to={}", START_MS + 2 * support::WINDOW_MS)).await;
+    assert_eq!(r.json()["rows"], rows_json(&older[..2]));
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
 // Entry point of the dashboard page: receives latest.json (Server-Sent Events from /events, falling back to
 // polling /metrics every 2 s), keeps the page state, and redraws charts and panels from it.
 
-import { DeviceCharts, HistoryChart, deviceRows } from './charts.js';
-import { fmtAge, fmtInt, fmtTime, parseTime } from './format.js';
-import { el, renderAge, renderBanner, renderDevicePicker, renderFleet, renderHealth, staleness } from './panels.js';
+import { DeviceCharts, HistoryChart, UDF_SORT_PREFIX, deviceRows, deviceWindows } from './charts.js';
+import { fmtAge, fmtInt, fmtTime, isNumericUdf, parseTime } from './format.js';
+import {
+  el, renderAge, renderBanner, renderDevicePicker, renderDeviceUdfs, renderFleet, renderHealth, renderUdfOptions, staleness,
+} from './panels.js';
 
 const POLL_MS = 2000;
 const $ = (sel) => document.querySelector(sel);
@@ -18,6 +20,10 @@ const state = {
   sort: 'id',
   selected: null,
   historyLimit: Number($('#history-limit').value),
+  /** The numeric UDF column the history draws, or '' for the built-in measures. */
+  historyMetric: '',
+  /** The rows the history chart shows, kept to redraw them for another metric without fetching again. */
+  historyRows: [],
   /** What the history chart currently shows, to refetch only when it would change. */
   historyKey: null,
   historySeq: 0,
@@ -36,8 +42,10 @@ const historyChart = new HistoryChart($('#chart-history'));
 
 function render() {
   const doc = state.doc;
+  const udfs = doc?.udfs ?? [];
+  renderMetricLists(udfs);
   const rows = deviceRows(doc, state.filter, state.sort);
-  deviceCharts.update(rows, state.selected);
+  deviceCharts.update(rows, state.selected, udfs);
   const all = deviceRows(doc, '', 'id');
   const live = all.filter((r) => !r.final).length;
   $('#device-count').textContent = state.filter
@@ -46,12 +54,32 @@ function render() {
   $('#devices-empty').hidden = rows.length > 0;
   $('#devices-empty').textContent = all.length ? 'No device matches the filter.' : 'No windows yet.';
   renderDevicePicker($('#device-select'), all.map((r) => r.device_id), state.selected);
+  const { newest, lastFinal } = deviceWindows(doc?.records, state.selected);
+  renderDeviceUdfs($('#device-udfs'), state.selected ? udfs : [], newest, lastFinal);
   renderHealth($('#health'), doc);
   renderFleet($('#fleet'), doc, select);
   $('#watermark').textContent = doc?.watermark ? fmtTime(parseTime(doc.watermark)) : '–';
   $('#watermark').title = doc?.watermark ?? '';
   renderStatus();
   refreshHistory();
+}
+
+/** Numeric UDF columns join the sort list and the history's metric list; a choice whose column is gone from the
+ *  document falls back to the default. */
+function renderMetricLists(udfs) {
+  const numeric = udfs.filter(isNumericUdf).map((u) => u.name);
+  const sorts = numeric.map((name) => ({ value: `${UDF_SORT_PREFIX}${name}`, text: `highest ${name} first` }));
+  renderUdfOptions($('#device-sort'), sorts);
+  renderUdfOptions($('#history-metric'), numeric.map((name) => ({ value: name, text: name })), true);
+  if (!state.doc) return;
+  if (state.sort.startsWith(UDF_SORT_PREFIX) && !sorts.some((o) => o.value === state.sort)) state.sort = 'id';
+  if (state.historyMetric && !numeric.includes(state.historyMetric)) {
+    state.historyMetric = '';
+    updateUrl();
+    historyChart.update(state.historyRows, '');
+  }
+  $('#device-sort').value = state.sort;
+  $('#history-metric').value = state.historyMetric;
 }
 
 function renderStatus() {
@@ -84,10 +112,19 @@ function renderStatus() {
 
 // ---- device selection and history -----------------------------------------------------------------------
 
+/** Keeps the selection in the URL: `#device=...`, with `&metric=...` when a UDF column is the history's metric. */
+function updateUrl() {
+  let url = location.pathname + location.search;
+  if (state.selected) {
+    url = `#device=${encodeURIComponent(state.selected)}`;
+    if (state.historyMetric) url += `&metric=${encodeURIComponent(state.historyMetric)}`;
+  }
+  history.replaceState(null, '', url);
+}
+
 function select(deviceId) {
   state.selected = deviceId || null;
-  const url = state.selected ? `#device=${encodeURIComponent(state.selected)}` : location.pathname + location.search;
-  history.replaceState(null, '', url);
+  updateUrl();
   render();
 }
 
@@ -134,7 +171,8 @@ async function refreshHistory() {
 
 /** Draws `rows`, or shows `emptyText` in place of the chart when there are none. */
 function showHistory(rows, emptyText, note) {
-  historyChart.update(rows);
+  state.historyRows = rows;
+  historyChart.update(rows, state.historyMetric);
   $('#history-panel').dataset.empty = rows.length ? 'no' : 'yes';
   $('#history-empty').textContent = emptyText;
   $('#history-note').textContent = note;
@@ -221,15 +259,24 @@ $('#history-limit').addEventListener('change', (e) => {
   state.historyLimit = Number(e.target.value);
   refreshHistory();
 });
+$('#history-metric').addEventListener('change', (e) => {
+  state.historyMetric = e.target.value;
+  updateUrl();
+  historyChart.update(state.historyRows, state.historyMetric);
+});
 $('#history-clear').addEventListener('click', () => select(null));
-window.addEventListener('resize', () => state.doc && deviceCharts.update(deviceRows(state.doc, state.filter, state.sort), state.selected));
+window.addEventListener('resize', () => {
+  if (state.doc) deviceCharts.update(deviceRows(state.doc, state.filter, state.sort), state.selected, state.doc.udfs ?? []);
+});
 setInterval(() => {
   renderAge($('#health'), state.doc);
   renderStatus();
 }, 1000);
 
-const fromHash = new URLSearchParams(location.hash.slice(1)).get('device');
-if (fromHash) state.selected = fromHash;
+const fromHash = new URLSearchParams(location.hash.slice(1));
+if (fromHash.get('device')) state.selected = fromHash.get('device');
+// Kept until the first document says whether the column exists (render then drops an unknown one).
+if (fromHash.get('metric')) state.historyMetric = fromHash.get('metric');
 
 $('#endpoints').append(
   ...['/metrics', '/api/health', '/metrics/prometheus'].map((href) => el('a', href, { href })),

@@ -1,7 +1,8 @@
 // Chart.js charts of the page: per-device bars of the newest window (temperature, humidity, battery range;
-// live windows hatched and lighter) and the selected device's history of final windows.
+// live windows hatched and lighter) and the selected device's history of final windows (the built-in measures,
+// or one numeric UDF column picked as the metric).
 
-import { fmt1, fmt2, fmtInt, fmtTime, fmtWindow, parseTime, shorten } from './format.js';
+import { fmt1, fmt2, fmtInt, fmtTime, fmtUdf, fmtWindow, parseTime, shorten, udfNumber } from './format.js';
 
 const Chart = window.Chart;
 
@@ -10,6 +11,7 @@ export const PALETTE = {
   temperature: { solid: '#d9480f', tint: '#ffd8c2' },
   humidity: { solid: '#1971c2', tint: '#cfe3f7' },
   battery: { solid: '#2b8a3e', tint: '#cdebd3' },
+  udf: { solid: '#7048e8', tint: '#e5dbff' },
 };
 const SELECTED_BORDER = '#212529';
 /** Horizontal room per device before the charts start scrolling sideways. */
@@ -60,17 +62,42 @@ const SORTS = {
   battery: (a, b) => a.min_battery - b.min_battery,
 };
 
+/** Sort value of a numeric UDF column: `udf:<name>`, highest first, windows without a value last. */
+export const UDF_SORT_PREFIX = 'udf:';
+
+function byUdf(name) {
+  return (a, b) => {
+    const x = udfNumber(a[name]);
+    const y = udfNumber(b[name]);
+    if (x === null || y === null) return (x === null) - (y === null);
+    return y - x;
+  };
+}
+
 /** The rows to draw: newest window per device, filtered by a case-insensitive substring, sorted. */
 export function deviceRows(doc, filter, sort) {
   const needle = (filter ?? '').trim().toLowerCase();
   const rows = [...newestPerDevice(doc?.records).values()].filter(
     (r) => !needle || r.device_id.toLowerCase().includes(needle),
   );
-  rows.sort((a, b) => (SORTS[sort] ?? SORTS.id)(a, b) || SORTS.id(a, b));
+  const order = sort?.startsWith(UDF_SORT_PREFIX)
+    ? byUdf(sort.slice(UDF_SORT_PREFIX.length))
+    : (SORTS[sort] ?? SORTS.id);
+  rows.sort((a, b) => order(a, b) || SORTS.id(a, b));
   return rows;
 }
 
-function barTooltip(rows, measure) {
+/** The newest window of `deviceId` and its last final window in `records` (either may be undefined). */
+export function deviceWindows(records, deviceId) {
+  const own = (records ?? []).filter((r) => r.device_id === deviceId);
+  let lastFinal;
+  for (const r of own) {
+    if (r.final && (!lastFinal || parseTime(r.window_start) > parseTime(lastFinal.window_start))) lastFinal = r;
+  }
+  return { newest: newestPerDevice(own).get(deviceId), lastFinal };
+}
+
+function barTooltip(rows, udfs, measure) {
   return {
     callbacks: {
       title: (items) => rows[items[0].dataIndex]?.device_id ?? '',
@@ -87,6 +114,7 @@ function barTooltip(rows, measure) {
         return [
           `window ${fmtWindow(r.window_start, r.window_end)}${r.final ? ' (final)' : ' (live, still open)'}`,
           `${fmtInt(r.count)} events · ${fmtInt(r.warn_count)} warn · ${fmtInt(r.error_count)} error`,
+          ...udfs.map((u) => `${u.name} ${fmtUdf(r[u.name])}`),
         ];
       },
     },
@@ -99,6 +127,8 @@ export class DeviceCharts {
     this.sizer = sizer;
     this.onSelect = onSelect;
     this.rows = [];
+    /** The document's UDF columns, listed in the tooltips. */
+    this.udfs = [];
     this.patterns = Object.fromEntries(Object.entries(PALETTE).map(([k, p]) => [k, hatch(p)]));
     this.charts = {
       temperature: this.#make(temperature, 'temperature', 'avg temperature (°C)', {}),
@@ -126,7 +156,7 @@ export class DeviceCharts {
         maintainAspectRatio: false,
         animation: { duration: 250 },
         interaction: { mode: 'index', intersect: false },
-        plugins: { legend: { display: false }, tooltip: barTooltip(self.rows, measure) },
+        plugins: { legend: { display: false }, tooltip: barTooltip(self.rows, self.udfs, measure) },
         scales: {
           x: {
             stacked: measure === 'battery',
@@ -151,10 +181,11 @@ export class DeviceCharts {
     });
   }
 
-  /** Redraws the bars for `rows`, outlining the selected device. */
-  update(rows, selected) {
-    // The tooltip and tick callbacks read `this.rows`; replace its contents rather than the array.
+  /** Redraws the bars for `rows`, outlining the selected device; the tooltips list the `udfs` columns. */
+  update(rows, selected, udfs = []) {
+    // The tooltip and tick callbacks read `this.rows` and `this.udfs`; replace their contents, not the arrays.
     this.rows.splice(0, this.rows.length, ...rows);
+    this.udfs.splice(0, this.udfs.length, ...udfs);
     const width = this.sizer.parentElement.clientWidth;
     const dense = rows.length * PX_PER_DEVICE > width;
     const sizerWidth = dense ? `${rows.length * PX_PER_DEVICE}px` : '100%';
@@ -197,12 +228,19 @@ export class DeviceCharts {
   }
 }
 
-/** The selected device's final windows: temperature with a ±σ band, humidity and battery range. */
+/** Index of the dataset that draws a UDF column picked as the metric (after the five built-in ones). */
+const UDF_DATASET = 5;
+
+/** The selected device's final windows: temperature with a ±σ band, humidity and battery range; or, with a UDF
+ *  column picked as the metric, that column alone (null values leave gaps). */
 export class HistoryChart {
   constructor(canvas) {
     this.rows = [];
+    /** The UDF column drawn instead of the built-in measures, or '' for those. */
+    this.metric = '';
     const rows = this.rows;
     const t = PALETTE.temperature;
+    const u = PALETTE.udf;
     this.chart = new Chart(canvas, {
       type: 'line',
       data: {
@@ -212,6 +250,7 @@ export class HistoryChart {
           { label: 'min battery (%)', data: [], borderColor: PALETTE.battery.solid, backgroundColor: PALETTE.battery.solid, yAxisID: 'y1', borderDash: [5, 3], tension: 0.2 },
           { label: 'temperature +σ', data: [], borderWidth: 0, pointRadius: 0, yAxisID: 'y', fill: false, tension: 0.2 },
           { label: 'temperature ±σ', data: [], borderWidth: 0, pointRadius: 0, yAxisID: 'y', fill: '-1', backgroundColor: 'rgba(217, 72, 15, 0.14)', tension: 0.2 },
+          { label: '', data: [], borderColor: u.solid, backgroundColor: u.solid, yAxisID: 'y2', tension: 0.2, hidden: true },
         ],
       },
       options: {
@@ -224,10 +263,13 @@ export class HistoryChart {
         plugins: {
           legend: {
             position: 'bottom',
-            labels: { usePointStyle: true, filter: (item) => item.text !== 'temperature +σ' },
+            labels: {
+              usePointStyle: true,
+              filter: (item, data) => item.text !== 'temperature +σ' && !data.datasets[item.datasetIndex].hidden,
+            },
           },
           tooltip: {
-            filter: (item) => item.datasetIndex < 3,
+            filter: (item) => item.datasetIndex < 3 || item.datasetIndex === UDF_DATASET,
             callbacks: {
               title: (items) => {
                 const r = rows[items[0]?.dataIndex];
@@ -246,15 +288,18 @@ export class HistoryChart {
             ticks: { maxTicksLimit: 8, callback: (v) => fmtTime(v) },
             grid: { display: false },
           },
-          y: { position: 'left', title: { display: true, text: '°C' } },
-          y1: { position: 'right', min: 0, max: 100, title: { display: true, text: '%' }, grid: { drawOnChartArea: false } },
+          // 'auto': an axis shows while one of its datasets does, so a UDF metric replaces both measure axes.
+          y: { position: 'left', display: 'auto', title: { display: true, text: '°C' } },
+          y1: { position: 'right', display: 'auto', min: 0, max: 100, title: { display: true, text: '%' }, grid: { drawOnChartArea: false } },
+          y2: { position: 'left', display: 'auto', grace: '5%', title: { display: true, text: '' } },
         },
       },
     });
   }
 
-  /** Draws `rows` (final windows, oldest first); points are drawn only while they stay few. */
-  update(rows) {
+  /** Draws `rows` (final windows, oldest first) for `metric` (a numeric UDF column's name, or '' for the
+   *  built-in measures); points are drawn only while they stay few. */
+  update(rows, metric = '') {
     this.rows.splice(0, this.rows.length, ...rows);
     const x = rows.map((r) => parseTime(r.window_start));
     const series = (f) => rows.map((r, i) => ({ x: x[i], y: f(r) }));
@@ -264,8 +309,19 @@ export class HistoryChart {
     ds[2].data = series((r) => r.min_battery);
     ds[3].data = series((r) => r.avg_temperature + r.stddev_temperature);
     ds[4].data = series((r) => r.avg_temperature - r.stddev_temperature);
+    ds[UDF_DATASET].data = metric ? series((r) => udfNumber(r[metric])) : [];
+    if (metric !== this.metric) {
+      this.metric = metric;
+      ds.forEach((d, i) => {
+        d.hidden = i === UDF_DATASET ? !metric : Boolean(metric);
+        // Forget legend clicks: they would otherwise outlast the switch (Chart.js keeps them per dataset).
+        this.chart.getDatasetMeta(i).hidden = null;
+      });
+      ds[UDF_DATASET].label = metric;
+      this.chart.options.scales.y2.title.text = metric;
+    }
     const radius = rows.length > 120 ? 0 : 2.5;
-    for (const d of ds.slice(0, 3)) d.pointRadius = radius;
+    for (const d of [...ds.slice(0, 3), ds[UDF_DATASET]]) d.pointRadius = radius;
     this.chart.update();
   }
 }

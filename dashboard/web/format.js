@@ -75,3 +75,26 @@ export function shorten(text, max = 16) {
   const chars = Array.from(text);
   return chars.length <= max ? text : `${chars.slice(0, max - 1).join('')}…`;
 }
+
+/** The value types of UDF columns that hold numbers: such a column can be charted and sorted by. */
+const NUMERIC_UDF_TYPES = new Set(['int32', 'int64', 'uint32', 'uint64', 'float32', 'float64']);
+
+/** Whether a UDF column of `latest.json`'s `udfs` (`{name, kind, type}`) holds numbers. */
+export function isNumericUdf(column) {
+  return NUMERIC_UDF_TYPES.has(column?.type);
+}
+
+/** A UDF value as a number for a chart or a sort; null when it is null, absent or not a finite number. */
+export function udfNumber(value) {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+const udfDecimals = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
+
+/** A UDF value as text: `—` for null or absent (no value: the function returned none or failed), numbers with
+ *  separators and at most three decimals, booleans and strings as they are. */
+export function fmtUdf(value) {
+  if (value === null || value === undefined) return '—';
+  if (typeof value === 'number') return udfDecimals.format(value);
+  return String(value);
+}

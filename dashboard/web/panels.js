@@ -1,7 +1,8 @@
-// The page's non-chart panels: pipeline health, fleet rollup by location, alerts and the device picker.
-// Every value from the data is inserted as text (never as HTML), so any device id or location is safe.
+// The page's non-chart panels: pipeline health, fleet rollup by location, alerts, the device picker, the
+// selected device's UDF columns and the lists of UDF columns to pick from. Every value from the data is inserted
+// as text (never as HTML), so any device id, location or UDF name and value is safe.
 
-import { fmt1, fmtAge, fmtDurationMs, fmtFit, fmtInt, fmtTime, parseTime } from './format.js';
+import { fmt1, fmtAge, fmtDurationMs, fmtFit, fmtInt, fmtTime, fmtUdf, fmtWindow, parseTime } from './format.js';
 
 /** Creates an element with text content and attributes. */
 export function el(tag, text, attrs = {}) {
@@ -54,6 +55,19 @@ export function renderHealth(root, doc, nowMs = Date.now()) {
       const chip = el('span', null, { class: 'chip', 'data-reason': reason });
       chip.append(el('span', reason), el('b', fmtInt(n)));
       reasons.append(chip);
+    }
+  }
+
+  const udfErrors = root.querySelector('#udf-errors');
+  udfErrors.replaceChildren();
+  const failed = Object.entries(p.udf_errors ?? {}).filter(([, n]) => n > 0);
+  failed.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  if (failed.length) {
+    udfErrors.append(el('span', 'UDF failures (rows left null):', { class: 'muted' }));
+    for (const [name, n] of failed) {
+      const chip = el('span', null, { class: 'chip udf', 'data-udf': name });
+      chip.append(el('span', name), el('b', fmtInt(n)));
+      udfErrors.append(chip);
     }
   }
 }
@@ -136,4 +150,63 @@ export function renderDevicePicker(select, deviceIds, selected) {
 export function renderBanner(banner, message) {
   banner.hidden = !message;
   banner.textContent = message ?? '';
+}
+
+/** One header cell of the UDF table: which window, and when. */
+function windowHeading(th, title, record, missing) {
+  th.replaceChildren(title);
+  if (record) {
+    const when = `${fmtWindow(record.window_start, record.window_end)} · ${record.final ? 'final' : 'live'}`;
+    th.append(el('span', when, { class: 'muted window' }));
+  } else {
+    th.append(el('span', missing, { class: 'muted window' }));
+  }
+}
+
+/** One value cell of the UDF table. */
+function udfCell(column, record, which) {
+  if (!record) return el('td', '', { 'data-window': which });
+  const value = record[column.name];
+  const td = el('td', fmtUdf(value), { 'data-window': which, 'data-value': JSON.stringify(value ?? null) });
+  if (value === null || value === undefined) {
+    td.dataset.null = '';
+    td.title = 'no value: the function returned none or failed on this window';
+  }
+  return td;
+}
+
+/** Fills the selected device's UDF table: one row per column of `udfs`, its value in the device's `newest`
+ *  window and in its `lastFinal` one (records of latest.json; either may be missing). Hidden without UDF columns
+ *  or without a window of the device. */
+export function renderDeviceUdfs(root, udfs, newest, lastFinal) {
+  const body = root.querySelector('tbody');
+  root.hidden = !udfs?.length || !(newest || lastFinal);
+  if (root.hidden) {
+    body.replaceChildren();
+    return;
+  }
+  windowHeading(root.querySelector('th[data-window="newest"]'), 'newest window', newest, 'none');
+  windowHeading(root.querySelector('th[data-window="final"]'), 'last final window', lastFinal, 'no final window yet');
+  body.replaceChildren(
+    ...udfs.map((u) => {
+      const tr = el('tr', null, { 'data-udf': u.name });
+      const name = el('th', u.name, { scope: 'row' });
+      name.append(el('span', `${u.kind} · ${u.type}`, { class: 'muted type' }));
+      tr.append(name, udfCell(u, newest, 'newest'), udfCell(u, lastFinal, 'final'));
+      return tr;
+    }),
+  );
+}
+
+/** Keeps the UDF entries of a list of metrics (`<option data-udf>` after the built-in ones) equal to `options`
+ *  (`[{value, text}]`) and hides the list when `hideWithout` and there are none; the built-in entries stay. */
+export function renderUdfOptions(select, options, hideWithout = false) {
+  const current = [...select.querySelectorAll('option[data-udf]')];
+  const same = current.length === options.length &&
+    current.every((o, i) => o.value === options[i].value && o.textContent === options[i].text);
+  if (!same) {
+    current.forEach((o) => o.remove());
+    select.append(...options.map(({ value, text }) => el('option', text, { value, 'data-udf': '' })));
+  }
+  if (hideWithout) select.hidden = options.length === 0;
 }

@@ -3,8 +3,8 @@
 #   1. npm ci for dashboard/web (Chart.js) and for this test (playwright-core);
 #   2. installs Chromium with apt-get when /usr/bin/chromium is missing;
 #   3. builds the dashboard and the fixture writer (cargo build --release -p dashboard);
-#   4. writes two fixtures (8 devices with a Parquet history, 200 devices) and starts one dashboard on each,
-#      on free ports chosen by the system (--port 0);
+#   4. writes two fixtures (8 devices with UDF columns and a Parquet history, 200 devices without UDFs) and
+#      starts one dashboard on each, on free ports chosen by the system (--port 0);
 #   5. runs test.mjs in headless Chromium, which prints `browser: N passed, M failed`.
 # The dashboards it started are stopped on every exit path. Exit status is non-zero on any failure.
 set -euo pipefail
@@ -54,7 +54,8 @@ BIN="$CARGO_TARGET_DIR/release/dashboard"
 FIXTURE="$CARGO_TARGET_DIR/release/examples/fixture"
 
 step "writing fixtures in $WORK"
-"$FIXTURE" --out "$WORK/d8" --devices 8 --history-windows 60 --expected "$WORK/d8-history.json" || fail "fixture (8)"
+"$FIXTURE" --out "$WORK/d8" --devices 8 --history-windows 60 --udfs --expected "$WORK/d8-history.json" \
+  || fail "fixture (8)"
 "$FIXTURE" --out "$WORK/d200" --devices 200 --history-windows 30 || fail "fixture (200)"
 
 # Starts a dashboard on a free port; sets URL to its address. Not run in a subshell, so PIDS keeps the pid.

@@ -71,6 +71,20 @@ function expectedPairs(doc, f) {
   return [...newest(doc).values()].map((r) => [r.device_id, f(r)]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
 }
 
+/** The newest window of `id` and its last final window (undefined when it has none). */
+function windowsOf(doc, id) {
+  const finals = doc.records.filter((r) => r.device_id === id && r.final);
+  finals.sort((a, b) => Date.parse(b.window_start) - Date.parse(a.window_start));
+  return { newest: newest(doc).get(id), lastFinal: finals[0] };
+}
+
+/** A UDF value as the page must print it: an em dash for no value, numbers with at most three decimals. */
+function udfText(v) {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'number') return v.toLocaleString('en-US', { maximumFractionDigits: 3 });
+  return String(v);
+}
+
 // ---- page helpers ----------------------------------------------------------------------------------------
 
 async function chartData(page, id) {
@@ -161,7 +175,9 @@ const latest8 = path.join(args.data8, 'latest.json');
 const original8 = fs.readFileSync(latest8, 'utf8');
 const doc8 = JSON.parse(original8);
 const history8 = readJson(args.history8);
-const doc200 = readJson(path.join(args.data200, 'latest.json'));
+const latest200 = path.join(args.data200, 'latest.json');
+const original200 = fs.readFileSync(latest200, 'utf8');
+const doc200 = JSON.parse(original200);
 
 const page = context.pages()[0] ?? (await context.newPage());
 const consoleErrors = [];
@@ -272,6 +288,108 @@ try {
     console.log(`      screenshot (8 devices): ${shot}`);
   });
 
+  await check('the device view shows every UDF column of the newest and the last final window', async () => {
+    const udfs = doc8.udfs ?? [];
+    assertEqual(udfs.map((u) => [u.name, u.kind, u.type]), [
+      ['heat_index', 'scalar', 'float64'],
+      ['temperature_p90', 'aggregate', 'float64'],
+      ['comfort', 'scalar', 'utf8'],
+    ], 'UDF columns of the fixture');
+    const seen = { null: 0, number: 0, string: 0 };
+    for (const id of [...newest(doc8).keys()].sort()) {
+      await page.selectOption('#device-select', id);
+      const { newest: n, lastFinal: f } = windowsOf(doc8, id);
+      const want = udfs.map((u) => [u.name, udfText(n[u.name]), f ? udfText(f[u.name]) : '']);
+      for (const v of udfs.flatMap((u) => [n[u.name], ...(f ? [f[u.name]] : [])])) seen[v === null ? 'null' : typeof v] += 1;
+      assert(await page.locator('#device-udfs').isVisible(), `UDF table of ${id} is shown`);
+      const shown = await page.evaluate(() => ({
+        rows: [...document.querySelectorAll('#device-udfs tbody tr')].map((tr) => [
+          tr.dataset.udf,
+          tr.querySelector('td[data-window="newest"]').textContent,
+          tr.querySelector('td[data-window="final"]').textContent,
+        ]),
+        newest: document.querySelector('#device-udfs th[data-window="newest"]').textContent,
+        final: document.querySelector('#device-udfs th[data-window="final"]').textContent,
+      }));
+      assertEqual(shown.rows, want, `UDF values of ${id}`);
+      assert(shown.newest.endsWith(n.final ? 'final' : 'live'), `newest heading of ${id}: ${shown.newest}`);
+      assert(f ? shown.final.endsWith('final') : shown.final.includes('no final window'), `final heading of ${id}: ${shown.final}`);
+    }
+    assert(seen.null > 0 && seen.number > 0 && seen.string > 0, `the fixture shows null, numeric and text values: ${JSON.stringify(seen)}`);
+  });
+
+  await check('numeric UDF columns join the metric lists, text ones do not', async () => {
+    assert(await page.locator('#history-metric').isVisible(), 'the metric list is shown');
+    const metrics = await page.locator('#history-metric option').evaluateAll((os) => os.map((o) => o.value));
+    assertEqual(metrics, ['', 'heat_index', 'temperature_p90'], 'history metrics');
+    const sorts = await page.locator('#device-sort option').evaluateAll((os) => os.map((o) => o.value));
+    assertEqual(sorts, ['id', 'temperature', 'humidity', 'battery', 'udf:heat_index', 'udf:temperature_p90'], 'sorts');
+  });
+
+  await check('picking heat_index as the metric draws its history, with gaps where the older file has none', async () => {
+    const id = '\u{1F525}-sensor';
+    await page.selectOption('#device-select', id);
+    await historyMatches(page, history8[id]);
+    const want = history8[id].map((r) => ({ x: r.window_start, y: r.heat_index }));
+    assert(want.some((p) => p.y === null) && want.some((p) => p.y !== null), 'the history mixes windows with and without heat_index');
+    await page.selectOption('#history-metric', 'heat_index');
+    await page.waitForFunction(
+      (expected) => {
+        const c = window.Chart.getChart(document.getElementById('chart-history'));
+        const ds = c.data.datasets.find((d) => d.label === 'heat_index');
+        return ds && JSON.stringify(ds.data) === JSON.stringify(expected);
+      },
+      want,
+      { timeout: 3000 },
+    );
+    const drawn = await page.evaluate(() => {
+      const c = window.Chart.getChart(document.getElementById('chart-history'));
+      const i = c.data.datasets.findIndex((d) => d.label === 'heat_index');
+      const meta = c.getDatasetMeta(i);
+      const a = c.chartArea;
+      const inside = (p) => !p.skip && p.x >= a.left && p.x <= a.right && p.y >= a.top && p.y <= a.bottom;
+      return {
+        visible: c.data.datasets.map((d, k) => (c.isDatasetVisible(k) ? d.label : null)).filter(Boolean),
+        points: meta.data.filter(inside).length,
+        axis: c.options.scales[meta.yAxisID].title.text,
+        legend: c.legend.legendItems.map((l) => l.text),
+      };
+    });
+    assertEqual(drawn.visible, ['heat_index'], 'datasets shown');
+    assertEqual(drawn.points, want.filter((p) => p.y !== null).length, 'points drawn inside the plot');
+    assertEqual(drawn.axis, 'heat_index', 'axis title');
+    assertEqual(drawn.legend, ['heat_index'], 'legend');
+    assertEqual(decodeURIComponent(new URL(page.url()).hash), `#device=${id}&metric=heat_index`, 'hash');
+    await page.selectOption('#history-metric', '');
+    await historyMatches(page, history8[id]);
+    const back = await page.evaluate(() => {
+      const c = window.Chart.getChart(document.getElementById('chart-history'));
+      return c.legend.legendItems.map((l) => l.text);
+    });
+    assertEqual(back, ['avg temperature (°C)', 'avg humidity (%)', 'min battery (%)', 'temperature ±σ'], 'legend of the measures');
+    assertEqual(decodeURIComponent(new URL(page.url()).hash), `#device=${id}`, 'hash without a metric');
+  });
+
+  await check('sorting by a numeric UDF column orders the bars by its newest value', async () => {
+    await page.selectOption('#device-sort', 'udf:heat_index');
+    const want = [...newest(doc8).values()]
+      .sort((a, b) => b.heat_index - a.heat_index || (a.device_id < b.device_id ? -1 : 1))
+      .map((r) => r.device_id);
+    await page.waitForFunction(
+      (ids) => JSON.stringify(window.Chart.getChart(document.getElementById('chart-temperature')).data.labels) === JSON.stringify(ids),
+      want,
+      { timeout: 3000 },
+    );
+    await page.selectOption('#device-sort', 'id');
+  });
+
+  await check('UDF failures are listed in the health panel', async () => {
+    for (const [name, n] of Object.entries(doc8.pipeline.udf_errors ?? {})) {
+      assertEqual(await page.locator(`#udf-errors [data-udf="${name}"] b`).innerText(), String(n), `failures of ${name}`);
+    }
+    assert(Object.keys(doc8.pipeline.udf_errors ?? {}).length > 0, 'the fixture counts UDF failures');
+  });
+
   await check('the page follows a rewritten latest.json without reloading, within 2 s', async () => {
     await page.evaluate(() => {
       window.__sameDocument = true;
@@ -371,11 +489,50 @@ try {
     await waitForDevices(page200, 200, 3000);
   });
 
+  await check('200 devices without UDF columns: no metric list, UDF table or failure chip', async () => {
+    assert(!('udfs' in doc200), 'the 200-device fixture has no UDF columns');
+    assert(await page200.locator('#history-metric').isHidden(), 'the metric list is hidden');
+    const sorts = await page200.locator('#device-sort option').evaluateAll((os) => os.map((o) => o.value));
+    assertEqual(sorts, ['id', 'temperature', 'humidity', 'battery'], 'sorts');
+    await page200.selectOption('#device-select', [...newest(doc200).keys()][0]);
+    assert(await page200.locator('#device-udfs').isHidden(), 'the UDF table is hidden');
+    assertEqual(await page200.locator('#udf-errors').evaluate((e) => e.childElementCount), 0, 'UDF failure chips');
+    await page200.selectOption('#device-select', '');
+  });
+
+  await check('a minimal latest.json (no fleet, no optional counters, no UDFs) still renders', async () => {
+    const end = Date.now() - (Date.now() % 10_000);
+    const iso = (ms) => new Date(ms).toISOString();
+    const record = (id, start, final, t) => ({
+      device_id: id, window_start: iso(start), window_end: iso(start + 10_000), count: 40, avg_temperature: t,
+      avg_humidity: 50.5, min_battery: 80, max_battery: 81, stddev_temperature: 0.3, warn_count: 0, error_count: 0, final,
+    });
+    const minimal = {
+      updated_at: Math.floor(Date.now() / 1000),
+      watermark: null,
+      records: [record('m-1', end - 20_000, true, 21.5), record('m-2', end - 10_000, false, 23.25)],
+      pipeline: { events_total: 80, late_total: 0, bad_total: 0, input_rate: 4, batch_ms: 0.5, lag: 0, watermark_delay_ms: 900, workers: 1 },
+    };
+    writeAtomically(latest200, JSON.stringify(minimal));
+    await waitForDevices(page200, 2, 2000 + UPDATE_LIMIT_MS);
+    const c = await chartData(page200, 'chart-temperature');
+    assertEqual(pairs(c.labels, c.datasets[0].data), [['m-1', 21.5], ['m-2', 23.25]], 'temperature');
+    assert(await page200.locator('#banner').isHidden(), 'no banner');
+    assert(await page200.locator('#history-metric').isHidden(), 'the metric list is hidden');
+    await page200.selectOption('#device-select', 'm-2');
+    assert(await page200.locator('#device-udfs').isHidden(), 'the UDF table is hidden');
+    assertEqual(await page200.locator('#fleet-table tbody').innerText(), 'No final windows yet.', 'fleet table');
+    await page200.selectOption('#device-select', '');
+    writeAtomically(latest200, original200);
+    await waitForDevices(page200, 200, 2000 + UPDATE_LIMIT_MS);
+  });
+
   await check('no console errors on the 200-device page', async () => {
     assertEqual(errors200, [], 'console errors');
   });
 } finally {
   fs.writeFileSync(latest8, original8);
+  fs.writeFileSync(latest200, original200);
   await context.close().catch(() => {});
   fs.rmSync(profile, { recursive: true, force: true });
 }

@@ -1,7 +1,8 @@
-//! Test data shared by the HTTP tests and the browser-test fixture: `latest.json` documents and a Parquet
-//! history in the dataflow's layout (`parquet/device_id=<escaped>/part-*.parquet`, the names, schema and
-//! batches of `model::history`), written with the parquet crate from a deterministic formula; plus the
-//! scaffolding of the tests (temporary folders, a stand-in for the npm install).
+//! Test data shared by the HTTP tests and the browser-test fixture: `latest.json` documents (with or without UDF
+//! columns) and a Parquet history in the dataflow's layout (`parquet/device_id=<escaped>/part-*.parquet`, the
+//! names, schema and batches of `model::history`, UDF columns after the contract's), written with the parquet
+//! crate from a deterministic formula; plus the scaffolding of the tests (temporary folders, a stand-in for the
+//! npm install).
 
 // Each user of this module (an integration test, an example) needs a different part of it.
 #![allow(dead_code)]
@@ -15,7 +16,9 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use model::history::{self, PartName};
 use model::partition::{PARTITION_COLUMN, partition_dir_name};
-use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
+use model::{
+    Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats, UdfColumn, UdfKind, UdfType, UdfValue,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -72,6 +75,7 @@ pub fn aggregate(device_id: &str, window_start: u64) -> Aggregate {
         stddev_temperature: pick(s ^ 6, 0.05, 0.9),
         warn_count: mix(s ^ 8) % 3,
         error_count: u64::from(mix(s ^ 9).is_multiple_of(4)),
+        udf: Default::default(),
     }
 }
 
@@ -90,7 +94,13 @@ pub fn part(checkpoint: u64) -> PartName {
 /// `with_device_column` puts the partition column inside the file as well, first, as some writers do (the
 /// dataflow does not).
 pub fn write_parquet(path: &Path, rows: &[Aggregate], with_device_column: bool) {
-    let mut batch = history::to_batch(rows).expect("a valid batch");
+    write_parquet_with(path, rows, &[], with_device_column);
+}
+
+/// [`write_parquet`] with one nullable column per UDF of `udfs` after the contract columns
+/// (`model::history::to_batch_with`), holding each row's value of [`Aggregate::udf`] (null where it has none).
+pub fn write_parquet_with(path: &Path, rows: &[Aggregate], udfs: &[UdfColumn], with_device_column: bool) {
+    let mut batch = history::to_batch_with(rows, udfs).expect("a valid batch");
     if with_device_column {
         let ids: ArrayRef = Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.device_id.as_str())));
         let mut fields = vec![Arc::new(Field::new(PARTITION_COLUMN, DataType::Utf8, false))];
@@ -114,10 +124,22 @@ pub fn write_partition_file(
     rows: &[Aggregate],
     with_device_column: bool,
 ) -> PathBuf {
+    write_partition_file_with(parquet_root, device_id, file_name, rows, &[], with_device_column)
+}
+
+/// [`write_partition_file`] with the UDF columns `udfs` in the file ([`write_parquet_with`]).
+pub fn write_partition_file_with(
+    parquet_root: &Path,
+    device_id: &str,
+    file_name: &str,
+    rows: &[Aggregate],
+    udfs: &[UdfColumn],
+    with_device_column: bool,
+) -> PathBuf {
     let dir = parquet_root.join(partition_dir_name(device_id));
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     let path = dir.join(file_name);
-    write_parquet(&path, rows, with_device_column);
+    write_parquet_with(&path, rows, udfs, with_device_column);
     path
 }
 
@@ -133,17 +155,63 @@ pub fn is_live(i: usize) -> bool {
     !i.is_multiple_of(3)
 }
 
+/// The UDF columns of the fixtures that have UDFs, in `--udf` order: a scalar float (`heat_index`), an aggregate
+/// float with nulls (`temperature_p90`) and a scalar string (`comfort`).
+pub fn fixture_udfs() -> Vec<UdfColumn> {
+    [
+        ("heat_index", UdfKind::Scalar, UdfType::Float64),
+        ("temperature_p90", UdfKind::Aggregate, UdfType::Float64),
+        ("comfort", UdfKind::Scalar, UdfType::Utf8),
+    ]
+    .map(|(name, kind, data_type)| UdfColumn {
+        name: name.to_string(),
+        kind,
+        data_type,
+    })
+    .to_vec()
+}
+
+/// `a` with the values of [`fixture_udfs`]: the heat index of its averages (the formula of `udfs/heat_index`),
+/// a 90th percentile of temperature that is null in one window out of three of each device (as a failing
+/// aggregate UDF leaves it; which windows depends on the device), and a comfort label from the heat index.
+pub fn with_udf_values(mut a: Aggregate) -> Aggregate {
+    let fahrenheit = a.avg_temperature * 9.0 / 5.0 + 32.0;
+    let heat_index =
+        (0.5 * (fahrenheit + 61.0 + (fahrenheit - 68.0) * 1.2 + a.avg_humidity * 0.094) - 32.0) * 5.0 / 9.0;
+    let p90_missing = ((a.window_start / WINDOW_MS) % 3 + id_seed(&a.device_id) % 3).is_multiple_of(3);
+    let p90 = if p90_missing {
+        UdfValue::Null
+    } else {
+        UdfValue::Float(((a.avg_temperature + 1.2816 * a.stddev_temperature) * 100.0).round() / 100.0)
+    };
+    let comfort = match heat_index {
+        h if h >= 27.0 => "hot",
+        h if h >= 24.0 => "warm",
+        _ => "ok",
+    };
+    a.udf.insert("heat_index".into(), UdfValue::Float(heat_index));
+    a.udf.insert("temperature_p90".into(), p90);
+    a.udf.insert("comfort".into(), UdfValue::Text(comfort.into()));
+    a
+}
+
 /// A `latest.json` document for `ids` at wall-clock `now_ms`: for a live device, its open window and its last
-/// final window; for the others, their last final window. Fleet views and counters are filled in.
-pub fn latest_doc(ids: &[String], now_ms: u64) -> LatestDoc {
+/// final window; for the others, their last final window. Fleet views and counters are filled in. With `udfs`
+/// the document announces [`fixture_udfs`], every record carries their values ([`with_udf_values`]) and the
+/// pipeline counts a few failures of `temperature_p90`.
+pub fn latest_doc(ids: &[String], now_ms: u64, udfs: bool) -> LatestDoc {
     let current = now_ms - now_ms % WINDOW_MS;
     let last_final = current - WINDOW_MS;
+    let window = |id: &str, start: u64| {
+        let a = aggregate(id, start);
+        if udfs { with_udf_values(a) } else { a }
+    };
     let mut records = Vec::new();
     let mut finals = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        let fin = aggregate(id, last_final);
+        let fin = window(id, last_final);
         if is_live(i) {
-            records.push(aggregate(id, current).to_record(false));
+            records.push(window(id, current).to_record(false));
         }
         records.push(fin.to_record(true));
         finals.push((LOCATIONS[i % LOCATIONS.len()], fin));
@@ -211,12 +279,18 @@ pub fn latest_doc(ids: &[String], now_ms: u64) -> LatestDoc {
             final_windows: 9_876,
             errors_total: 2,
             errors_by_kind: [("parquet_write".to_string(), 2u64)].into_iter().collect(),
+            udf_errors: if udfs {
+                [("temperature_p90".to_string(), 3u64)].into_iter().collect()
+            } else {
+                Default::default()
+            },
         },
         fleet: FleetView {
             devices: ids.len() as u64,
             locations,
             alerts,
         },
+        udfs: if udfs { fixture_udfs() } else { Vec::new() },
     }
 }
 
@@ -237,10 +311,17 @@ pub fn write_doc(path: &Path, doc: &LatestDoc) -> Vec<u8> {
     bytes
 }
 
-/// A current `latest.json` of three devices, two of whose ids stress escaping.
+/// The ids of [`sample_latest`]: two of the three stress escaping.
+pub const SAMPLE_IDS: [&str; 3] = ["device-a", "../../etc/passwd", "\u{1F525}-sensor"];
+
+/// A current `latest.json` of the three [`SAMPLE_IDS`], without UDFs.
 pub fn sample_latest() -> LatestDoc {
-    let ids = ["device-a", "../../etc/passwd", "\u{1F525}-sensor"].map(String::from);
-    latest_doc(&ids, model::time::now_ms())
+    latest_doc(&SAMPLE_IDS.map(String::from), model::time::now_ms(), false)
+}
+
+/// [`sample_latest`] with the UDF columns of [`fixture_udfs`].
+pub fn sample_latest_with_udfs() -> LatestDoc {
+    latest_doc(&SAMPLE_IDS.map(String::from), model::time::now_ms(), true)
 }
 
 /// A fresh folder under the system temp dir, removed on drop.
