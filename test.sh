@@ -5,13 +5,15 @@
 # it, runs the dashboard's browser tests in headless Chromium and a smoke run of every benchmark scenario, and
 # stops what it started.
 #
-# Environment: CARGO_TARGET_DIR (default ~/.cache/iot-pipeline/target), IOT_TEST_BROKERS (default
-# 127.0.0.1:9092; a broker already serving there is used and left running), SKIP_LINT=1 skips fmt/clippy.
+# Environment: CARGO_TARGET_DIR (default ~/.cache/iot-pipeline/target), IOT_UDF_CACHE (where UDF crates are
+# built, default ~/.cache/iot-pipeline/udf), IOT_TEST_BROKERS (default 127.0.0.1:9092; a broker already serving
+# there is used and left running), SKIP_LINT=1 skips fmt/clippy.
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
 export IOT_CACHE="${IOT_CACHE:-$HOME/.cache/iot-pipeline}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$IOT_CACHE/target}"
+export IOT_UDF_CACHE="${IOT_UDF_CACHE:-$IOT_CACHE/udf}"
 export IOT_TEST_BROKERS="${IOT_TEST_BROKERS:-127.0.0.1:9092}"
 export KAFKA_PORT="${IOT_TEST_BROKERS##*:}"
 BIN="$CARGO_TARGET_DIR/release"
@@ -63,16 +65,20 @@ build() {
     # The dashboard serves Chart.js from dashboard/web/node_modules (npm registry; nothing vendored).
     need npm "install Node.js and npm"
     npm ci --prefix dashboard/web --no-audit --no-fund >/dev/null &&
-    cargo build --release --workspace --all-targets
+    cargo build --release --workspace --all-targets &&
+    # The UDF crates (their own workspace) in the cache `dataflow --udf` builds them in, so that the tests and
+    # the history run find them built.
+    cargo build --release --workspace --manifest-path udfs/Cargo.toml --target-dir "$IOT_UDF_CACHE/target"
 }
 lint() {
     [ "${SKIP_LINT:-0}" = 1 ] && return 0
-    cargo fmt --all --check && cargo clippy --release --workspace --all-targets -- -D warnings
+    cargo fmt --all --check && cargo clippy --release --workspace --all-targets -- -D warnings &&
+    cargo fmt --all --check --manifest-path udfs/Cargo.toml
 }
 rust_tests() { cargo test --release --workspace --no-fail-fast; }
 
 # A history made by a real run: seeded producer (with hostile device ids among normal ones) -> Kafka ->
-# dataflow --bounded -> Parquet, latest.json, dead letters.
+# dataflow --bounded with the two example UDFs -> Parquet, latest.json, dead letters.
 history_run() {
     local topic="suite-history-$$-$RANDOM"
     printf '%s\n' device-000001 device-000002 device-000003 device-000004 device-000005 \
@@ -80,6 +86,7 @@ history_run() {
     "$BIN/producer" --brokers "$IOT_TEST_BROKERS" --topic "$topic" --device-ids-file "$WORK/ids.txt" \
         --rate 0 --count 30000 --late-fraction 0.05 --bad-fraction 0.02 --seed 5 >/dev/null &&
     "$BIN/dataflow" --brokers "$IOT_TEST_BROKERS" --topic "$topic" --group "$topic" --bounded -w 2 \
+        --udf udfs/heat_index --udf udfs/temperature_p90 \
         --out "$WORK/data/aggregates" --deadletter "$WORK/data/deadletter"
 }
 notebooks() {

@@ -14,6 +14,7 @@ mod proc;
 mod replay;
 mod report;
 mod smoke;
+mod udf;
 
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ enum Scenario {
     Latency(LatencyArgs),
     /// RSS of an unbounded dataflow fed at a rate, sampled every second.
     Memory(MemoryArgs),
+    /// `dataflow --input FILE` without UDFs, with the scalar and with the aggregate example UDF of `udfs/`.
+    Udf(UdfArgs),
     /// Every scenario at a tiny size (< 60 s): fails if a scenario fails, never on a speed figure.
     Smoke,
 }
@@ -178,6 +181,18 @@ struct MemoryArgs {
     dataflow_args: Vec<String>,
 }
 
+#[derive(Args, Debug)]
+struct UdfArgs {
+    #[command(flatten)]
+    input: InputArgs,
+    /// Workers (`-w`).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Timed repetitions of each measurement.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
+}
+
 fn main() {
     let cli = Cli::parse();
     let outcome = run(cli);
@@ -226,6 +241,7 @@ fn run(cli: Cli) -> Result<()> {
                 dataflow_args: a.dataflow_args,
             },
         )?,
+        Scenario::Udf(a) => udf::udf(&ctx, &a.input.spec(), a.workers, a.repeat)?,
         Scenario::Smoke => smoke::smoke(&ctx)?,
     }
     ctx.finish()

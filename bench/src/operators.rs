@@ -127,7 +127,7 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
                 resume: Resume::default(),
                 checkpoints: false,
                 dead,
-                errors,
+                errors: errors.clone(),
             };
             let events = read(scope, Box::new(reader), &config, setup);
             let setup = WindowSetup {
@@ -137,6 +137,8 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
                 worker: index,
                 peers,
                 watermark: Rc::new(Cell::new(None)),
+                udfs: config.udfs.clone(),
+                errors,
             };
             windows(events, setup)
                 .map(move |msg| {

@@ -125,7 +125,7 @@ pub fn best_and_median(mut runs: Vec<JobRun>) -> (JobRun, JobRun) {
     (runs[0], runs[runs.len() / 2])
 }
 
-fn input_args(path: &Path) -> Vec<String> {
+pub fn input_args(path: &Path) -> Vec<String> {
     vec!["--input".into(), path.display().to_string()]
 }
 

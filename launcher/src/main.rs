@@ -63,6 +63,12 @@ struct Args {
     /// Data folder: `<data>/aggregates` and `<data>/deadletter`.
     #[arg(long, default_value = "data")]
     data: PathBuf,
+    /// A UDF crate the dataflow builds and applies (repeatable; see udfs/).
+    #[arg(long = "udf", value_name = "DIR")]
+    udfs: Vec<PathBuf>,
+    /// The dataflow discards its checkpoints and starts over (the history stays).
+    #[arg(long)]
+    fresh: bool,
 }
 
 impl Args {
@@ -84,6 +90,8 @@ impl Args {
         given(&mut job.lateness, self.lateness);
         given(&mut job.trigger, self.trigger);
         given(&mut job.idle_timeout, self.idle_timeout);
+        job.udfs.clone_from(&self.udfs);
+        job.fresh = self.fresh;
         job.out = self.data.join("aggregates");
         job.deadletter = self.data.join("deadletter");
         let mut web = dashboard::Flags::try_parse_from(["dashboard"]).context("the dashboard's defaults")?;
@@ -307,7 +315,17 @@ mod tests {
             "4s",
             "--data",
             "/tmp/d",
+            "--udf",
+            "udfs/heat_index",
+            "--udf",
+            "udfs/temperature_p90",
+            "--fresh",
         ]);
+        assert_eq!(
+            job.udfs,
+            [Path::new("udfs/heat_index"), Path::new("udfs/temperature_p90")]
+        );
+        assert!(job.fresh);
         assert_eq!((sim.brokers.as_str(), sim.topic.as_str()), ("k1:9092", "t-1"));
         assert_eq!((job.brokers.as_str(), job.topic.as_str()), ("k1:9092", "t-1"));
         assert_eq!(
