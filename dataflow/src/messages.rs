@@ -3,7 +3,9 @@
 //! sinks), staged files and written parts (Parquet sink → checkpoint), and the fleet views' rows (fleet →
 //! `latest.json`). This module is the leaf of the crate: it imports no stage, so that stages only import it and
 //! never each other's internals. The checkpoint *files* have their own types (`checkpoint::store`); these are the
-//! in-flight payloads only. See `docs/ARCHITECTURE.md` ("Message types").
+//! in-flight payloads only. See `docs/ARCHITECTURE.md` ("Message types"). Between the processes of a cluster they
+//! are serialised with bincode, which is not self-describing: no field here may be skipped when serialising
+//! (`skip_serializing_if`), or the receiver reads the wrong fields.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -173,7 +175,6 @@ pub struct OpenWindow {
     /// Running aggregate.
     pub agg: WindowAgg,
     /// The on-time events' fields that aggregate UDFs take (absent without them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<Box<UdafInputs>>,
 }
 
@@ -195,13 +196,10 @@ pub struct UdafInputs {
     /// Event times, epoch ms.
     pub ts: Vec<u64>,
     /// Temperatures.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub temperature: Vec<f64>,
     /// Humidities.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub humidity: Vec<f64>,
     /// Battery levels.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub battery: Vec<f64>,
 }
 
@@ -497,6 +495,42 @@ mod tests {
         a.add(&b);
         assert_eq!((a.records, a.events, a.late, a.bad()), (5, 1, 1, 3));
         assert_eq!(a.bad_by_reason["not_json"], 2);
+    }
+
+    /// Round trip through bincode, as between the processes of a cluster.
+    fn across_processes<T: Serialize + serde::de::DeserializeOwned>(value: &T) -> T {
+        bincode::deserialize(&bincode::serialize(value).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn windows_with_udf_values_and_inputs_cross_processes_unchanged() {
+        let mut agg = WindowAgg::default().finish("d", model::Window { start: 0, end: 10 });
+        agg.udf = [
+            ("a".to_string(), model::UdfValue::Float(1.5)),
+            ("b".to_string(), model::UdfValue::Null),
+            ("c".to_string(), model::UdfValue::Text("x".into())),
+        ]
+        .into();
+        let out = WindowMsg::Agg(WindowOut {
+            agg,
+            location: "lab".into(),
+            is_final: true,
+        });
+        assert_eq!(across_processes(&out), out);
+        let open = WindowIn::Restored(Box::new(OpenWindow {
+            end: 10,
+            device: "d".into(),
+            location: "lab".into(),
+            agg: WindowAgg::default(),
+            inputs: Some(Box::new(UdafInputs {
+                ts: vec![1, 2],
+                temperature: vec![3.0, 4.0],
+                ..UdafInputs::default()
+            })),
+        }));
+        assert_eq!(across_processes(&open), open);
+        let errors = WindowMsg::UdfErrors(1, [("a".to_string(), 2)].into());
+        assert_eq!(across_processes(&errors), errors);
     }
 
     #[test]

@@ -2,37 +2,25 @@
 //! compared with aggregates computed independently (`testkit::golden`) from the records read back from the topic.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use testkit::golden::{assert_dead_letters_match, assert_history_matches, dead_letters, expected};
-use testkit::run::{DataflowRun, ProducerRun};
-use testkit::{HistoryRow, read_history, read_latest, read_topic, require_broker, run_ok, temp_dir, unique_topic};
+use testkit::run::DataflowRun;
+use testkit::{
+    HistoryRow, read_history, read_latest, read_topic, require_broker, run_ok, seeded_topic, temp_dir, unique_topic,
+};
 
 /// A bounded job on `topic` with its outputs in `out` and `dead`.
 fn bounded_job(brokers: &str, topic: &str, out: &Path, dead: &Path) -> DataflowRun {
     DataflowRun::kafka(brokers, topic).bounded().out(out).deadletter(dead)
 }
 
-/// A seeded producer run with late and bad records into a fresh 3-partition topic.
-fn seeded_topic(brokers: &str, prefix: &str, count: u64) -> String {
-    let topic = unique_topic(prefix);
-    let producer = ProducerRun::kafka(brokers, &topic)
-        .devices(8)
-        .rate(0.0)
-        .count(count)
-        .late_and_bad()
-        .seed(11);
-    run_ok(&mut producer.command(), Duration::from_secs(120));
-    topic
-}
-
 #[test]
 fn bounded_run_history_equals_independently_computed_aggregates() {
     let brokers = require_broker();
-    let topic = seeded_topic(&brokers, "e2e-golden", 6000);
+    let topic = seeded_topic(&brokers, "e2e-golden", 6000, 11);
     let records = read_topic(&brokers, &topic);
     let expected = expected(&records);
     assert!(
@@ -68,7 +56,7 @@ fn bounded_run_history_equals_independently_computed_aggregates() {
 #[test]
 fn same_history_for_any_worker_count_and_for_two_processes() {
     let brokers = require_broker();
-    let topic = seeded_topic(&brokers, "e2e-workers", 4000);
+    let topic = seeded_topic(&brokers, "e2e-workers", 4000, 11);
     let run = |workers: usize| {
         let dir = temp_dir("e2e-workers");
         let (out, dead) = (dir.join("out"), dir.join("dead"));
@@ -90,11 +78,7 @@ fn same_history_for_any_worker_count_and_for_two_processes() {
     // Two processes × two workers on loopback.
     let dir = temp_dir("e2e-cluster");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
-    let ports: Vec<u16> = (0..2)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port())
-        .collect();
-    let hostfile = dir.join("hosts");
-    std::fs::write(&hostfile, format!("127.0.0.1:{}\n127.0.0.1:{}\n", ports[0], ports[1])).unwrap();
+    let hostfile = testkit::loopback_hostfile(&dir, 2);
     let spawn = |process: usize| {
         bounded_job(&brokers, &topic, &out, &dead)
             .workers(2)

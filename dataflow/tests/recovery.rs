@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use testkit::golden::{assert_dead_letters_match, assert_history_matches, expected};
 use testkit::run::{DataflowRun, ProducerRun};
-use testkit::{read_history, read_latest, read_topic, require_broker, run_ok, temp_dir, unique_topic};
+use testkit::{newest_manifest, read_history, read_latest, read_topic, require_broker, run_ok, temp_dir, unique_topic};
 
 /// A job on `topic` that checkpoints and publishes every second.
 fn job(brokers: &str, topic: &str, out: &Path, dead: &Path, workers: usize) -> DataflowRun {
@@ -32,16 +32,6 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
-}
-
-fn newest_manifest(out: &Path) -> Option<std::path::PathBuf> {
-    let mut names: Vec<_> = std::fs::read_dir(out.join("_checkpoints"))
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ckpt-"))
-        .collect();
-    names.sort();
-    names.pop()
 }
 
 #[test]

@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
 use std::time::Duration;
 
 use testkit::golden::{Expected, assert_history_matches, close, expected};
 use testkit::run::{DataflowRun, ProducerRun};
 use testkit::{
-    Consumed, read_history, read_history_column, read_latest, read_topic, require_broker, run, run_ok, temp_dir,
-    udf_crate, unique_topic,
+    Consumed, newest_manifest, read_history, read_history_column, read_latest, read_topic, require_broker, run, run_ok,
+    seeded_topic, temp_dir, udf_crate, unique_topic,
 };
 
 /// A first build of the UDF crates' dependencies takes minutes on two cores (the suite builds them before the
@@ -58,18 +59,6 @@ fn bits(column: &BTreeMap<(String, i64), Option<f64>>) -> Vec<((String, i64), Op
     column.iter().map(|(k, v)| (k.clone(), v.map(f64::to_bits))).collect()
 }
 
-fn seeded_topic(brokers: &str, prefix: &str, count: u64) -> String {
-    let topic = unique_topic(prefix);
-    let producer = ProducerRun::kafka(brokers, &topic)
-        .devices(8)
-        .rate(0.0)
-        .count(count)
-        .late_and_bad()
-        .seed(31);
-    run_ok(&mut producer.command(), Duration::from_secs(120));
-    topic
-}
-
 fn examples(run: DataflowRun) -> DataflowRun {
     run.udf(&udf_crate("heat_index")).udf(&udf_crate("temperature_p90"))
 }
@@ -77,7 +66,7 @@ fn examples(run: DataflowRun) -> DataflowRun {
 #[test]
 fn example_udfs_on_kafka_equal_an_independent_computation_for_any_worker_count() {
     let brokers = require_broker();
-    let topic = seeded_topic(&brokers, "udf-kafka", 6000);
+    let topic = seeded_topic(&brokers, "udf-kafka", 6000, 31);
     let e = expected(&read_topic(&brokers, &topic));
     assert!(
         !e.late.is_empty() && !e.bad.is_empty(),
@@ -125,14 +114,33 @@ fn example_udfs_on_kafka_equal_an_independent_computation_for_any_worker_count()
         bits(&read_history_column(&out, "heat_index")),
         bits(&read_history_column(&out, "temperature_p90")),
     );
+    let columns = |out: &Path| {
+        (
+            bits(&read_history_column(out, "heat_index")),
+            bits(&read_history_column(out, "temperature_p90")),
+        )
+    };
     for workers in [1, 3] {
-        let other = job(workers);
-        let got = (
-            bits(&read_history_column(&other, "heat_index")),
-            bits(&read_history_column(&other, "temperature_p90")),
-        );
-        assert_eq!(got, reference, "-w {workers}");
+        assert_eq!(columns(&job(workers)), reference, "-w {workers}");
     }
+
+    // Two processes × one worker on loopback: windows, their UDF inputs and values cross processes.
+    let dir = temp_dir("udf-cluster");
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    let hostfile = testkit::loopback_hostfile(&dir, 2);
+    let spawn = |process: usize| {
+        examples(DataflowRun::kafka(&brokers, &topic))
+            .bounded()
+            .cluster(2, process, &hostfile)
+            .out(&out)
+            .deadletter(&dead)
+            .spawn()
+    };
+    for process in [spawn(0), spawn(1)] {
+        process.wait_ok(WITH_BUILD);
+    }
+    assert_eq!(columns(&out), reference, "-n 2");
+    assert_eq!(read_latest(&out)["udfs"], latest["udfs"]);
 }
 
 /// The records of a JSON-lines file as if read from one partition.
@@ -207,16 +215,6 @@ fn on_a_replay_a_udf_that_panics_on_some_rows_nulls_and_counts_only_those() {
     assert_eq!(latest["pipeline"]["errors_by_kind"]["udf"].as_u64(), Some(odd as u64));
 }
 
-fn newest_manifest(out: &Path) -> Option<PathBuf> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(out.join("_checkpoints"))
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ckpt-"))
-        .collect();
-    names.sort();
-    names.pop()
-}
-
 #[test]
 fn kill_9_with_aggregate_udf_inputs_open_then_restore_with_another_worker_count_stays_exact() {
     let brokers = require_broker();
@@ -276,7 +274,7 @@ fn kill_9_with_aggregate_udf_inputs_open_then_restore_with_another_worker_count_
 #[test]
 fn a_checkpoint_written_with_other_udfs_is_refused_naming_fresh() {
     let brokers = require_broker();
-    let topic = seeded_topic(&brokers, "udf-identity", 1500);
+    let topic = seeded_topic(&brokers, "udf-identity", 1500, 31);
     let dir = temp_dir("udf-identity");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
     let job = || {

@@ -338,9 +338,9 @@ mod batch {
     /// The rows of `device_id` (the device its partition folder names) in a history batch, found by column name
     /// and converted to the contract's types, so that files of other writers read too: times of any unit or as
     /// integer milliseconds, other integer and float widths. Columns beyond the contract's (UDF columns) are read
-    /// by name into [`Aggregate::udf`], so files with different UDF columns union by name. When the file keeps a `device_id` column as well,
-    /// rows of another device are left out, and so are rows without a window or with one before the epoch. A
-    /// null count reads as 0, a null value as NaN.
+    /// by name into [`Aggregate::udf`], so files with different UDF columns union by name. When the file keeps a
+    /// `device_id` column as well, rows of another device are left out, and so are rows without a window or with
+    /// one before the epoch. A null count reads as 0, a null value as NaN.
     pub fn from_batch(batch: &RecordBatch, device_id: &str) -> Result<Vec<Aggregate>, ColumnError> {
         let c = Columns::of(batch)?;
         let extra = extra_columns(batch);

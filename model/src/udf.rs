@@ -51,9 +51,9 @@ pub struct UdfColumn {
     pub data_type: UdfType,
 }
 
-/// One value of a UDF column. In JSON a plain `null`, boolean, number or string.
+/// One value of a UDF column. In `latest.json` a plain `null`, boolean, number or string ([`UdfValue::to_json`]);
+/// its serde form is tagged, so that it crosses processes in a format that is not self-describing (bincode).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
 pub enum UdfValue {
     /// No value: the function returned `None`, failed on this row, or had no input.
     Null,
@@ -70,6 +70,19 @@ pub enum UdfValue {
 }
 
 impl UdfValue {
+    /// The value as it appears in JSON outputs: a plain `null`, boolean, number or string (NaN and infinities as
+    /// `null`).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            UdfValue::Null => serde_json::Value::Null,
+            UdfValue::Bool(b) => (*b).into(),
+            UdfValue::Int(i) => (*i).into(),
+            UdfValue::UInt(u) => (*u).into(),
+            UdfValue::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, Into::into),
+            UdfValue::Text(t) => t.as_str().into(),
+        }
+    }
+
     /// The value as a float, for charts; `None` for null, text and non-finite numbers.
     pub fn as_f64(&self) -> Option<f64> {
         let v = match self {
@@ -91,24 +104,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn values_read_back_from_json_as_the_narrowest_kind() {
-        let v: Vec<UdfValue> = serde_json::from_str(r#"[null, true, -3, 18446744073709551615, 2.5, "x"]"#).unwrap();
+    fn values_are_plain_json_values_in_the_outputs() {
+        let v = [
+            UdfValue::Null,
+            UdfValue::Bool(true),
+            UdfValue::Int(-3),
+            UdfValue::UInt(u64::MAX),
+            UdfValue::Float(2.5),
+            UdfValue::Text("x".into()),
+        ];
+        let json: Vec<serde_json::Value> = v.iter().map(UdfValue::to_json).collect();
         assert_eq!(
-            v,
-            [
-                UdfValue::Null,
-                UdfValue::Bool(true),
-                UdfValue::Int(-3),
-                UdfValue::UInt(u64::MAX),
-                UdfValue::Float(2.5),
-                UdfValue::Text("x".into())
-            ]
+            serde_json::to_string(&json).unwrap(),
+            r#"[null,true,-3,18446744073709551615,2.5,"x"]"#
         );
     }
 
     #[test]
     fn a_non_finite_float_is_written_as_null() {
-        assert_eq!(serde_json::to_string(&UdfValue::Float(f64::NAN)).unwrap(), "null");
+        assert_eq!(UdfValue::Float(f64::NAN).to_json(), serde_json::Value::Null);
         assert_eq!(UdfValue::Float(f64::INFINITY).as_f64(), None);
         assert_eq!(UdfValue::Int(4).as_f64(), Some(4.0));
     }

@@ -160,8 +160,9 @@ pub struct Aggregate {
     pub warn_count: u64,
     /// Events with status `error`.
     pub error_count: u64,
-    /// The values of the job's UDF columns, by name (empty without `--udf`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// The values of the job's UDF columns, by name (empty without `--udf`). Never skipped when serialised:
+    /// aggregates travel between the processes of a cluster in a format that is not self-describing.
+    #[serde(default)]
     pub udf: UdfValues,
 }
 
@@ -181,11 +182,7 @@ impl Aggregate {
             warn_count: self.warn_count,
             error_count: self.error_count,
             is_final,
-            udf: self
-                .udf
-                .iter()
-                .map(|(name, v)| (name.clone(), serde_json::to_value(v).unwrap_or(serde_json::Value::Null)))
-                .collect(),
+            udf: self.udf.iter().map(|(name, v)| (name.clone(), v.to_json())).collect(),
         }
     }
 }

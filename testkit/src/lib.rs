@@ -223,73 +223,39 @@ impl HistoryRow {
 /// partition folder or file name breaks the layout, or if a file lies outside the folder.
 pub fn read_history(out: &std::path::Path) -> Vec<HistoryRow> {
     use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMillisecondType};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-    let root = out.join("parquet");
     let mut rows = Vec::new();
-    let Ok(dirs) = std::fs::read_dir(&root) else {
-        return rows;
-    };
-    for dir in dirs {
-        let dir = dir.unwrap().path();
-        let name = dir
-            .file_name()
-            .unwrap()
-            .to_str()
-            .expect("utf-8 folder name")
-            .to_string();
-        let escaped = name
-            .strip_prefix("device_id=")
-            .unwrap_or_else(|| panic!("unexpected folder {name}"));
-        let device_id = model::partition::unescape_partition_value(escaped).expect("percent-encoded id");
-        for file in std::fs::read_dir(&dir).unwrap() {
-            let path = file.unwrap().path();
-            let fname = path.file_name().unwrap().to_str().unwrap();
-            if fname.starts_with('.') || fname.starts_with('_') {
-                continue;
-            }
-            assert!(
-                fname.starts_with("part-") && fname.ends_with(".parquet"),
-                "unexpected file {fname}"
+    for_each_history_batch(out, |device_id, batch| {
+        let ts = |n: &str| {
+            assert_eq!(
+                batch.column_by_name(n).map(|c| c.data_type().clone()),
+                Some(DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))),
+                "{n} type"
             );
-            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
-                .unwrap()
-                .build()
-                .unwrap();
-            for batch in reader {
-                let batch = batch.unwrap();
-                let ts = |n: &str| {
-                    assert_eq!(
-                        batch.column_by_name(n).map(|c| c.data_type().clone()),
-                        Some(DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))),
-                        "{n} type"
-                    );
-                    column::<TimestampMillisecondType>(&batch, n)
-                };
-                let int = |n: &str| column::<Int64Type>(&batch, n);
-                let float = |n: &str| column::<Float64Type>(&batch, n);
-                let (ws, we, count) = (ts("window_start"), ts("window_end"), int("count"));
-                let (at, ah) = (float("avg_temperature"), float("avg_humidity"));
-                let (minb, maxb, sd) = (float("min_battery"), float("max_battery"), float("stddev_temperature"));
-                let (warn, err) = (int("warn_count"), int("error_count"));
-                for i in 0..batch.num_rows() {
-                    rows.push(HistoryRow {
-                        device_id: device_id.clone(),
-                        window_start: ws[i],
-                        window_end: we[i],
-                        count: count[i],
-                        avg_temperature: at[i],
-                        avg_humidity: ah[i],
-                        min_battery: minb[i],
-                        max_battery: maxb[i],
-                        stddev_temperature: sd[i],
-                        warn_count: warn[i],
-                        error_count: err[i],
-                    });
-                }
-            }
+            column::<TimestampMillisecondType>(batch, n)
+        };
+        let int = |n: &str| column::<Int64Type>(batch, n);
+        let float = |n: &str| column::<Float64Type>(batch, n);
+        let (ws, we, count) = (ts("window_start"), ts("window_end"), int("count"));
+        let (at, ah) = (float("avg_temperature"), float("avg_humidity"));
+        let (minb, maxb, sd) = (float("min_battery"), float("max_battery"), float("stddev_temperature"));
+        let (warn, err) = (int("warn_count"), int("error_count"));
+        for i in 0..batch.num_rows() {
+            rows.push(HistoryRow {
+                device_id: device_id.to_string(),
+                window_start: ws[i],
+                window_end: we[i],
+                count: count[i],
+                avg_temperature: at[i],
+                avg_humidity: ah[i],
+                min_battery: minb[i],
+                max_battery: maxb[i],
+                stddev_temperature: sd[i],
+                warn_count: warn[i],
+                error_count: err[i],
+            });
         }
-    }
+    });
     rows.sort_by(|a, b| (&a.device_id, a.window_start).cmp(&(&b.device_id, b.window_start)));
     rows
 }
@@ -322,16 +288,45 @@ pub fn udf_crate(name: &str) -> PathBuf {
 pub fn read_history_column(out: &Path, name: &str) -> BTreeMap<(String, i64), Option<f64>> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Float64Type, TimestampMillisecondType};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     let mut values = BTreeMap::new();
+    for_each_history_batch(out, |device_id, batch| {
+        let Some(found) = batch.column_by_name(name) else {
+            return;
+        };
+        let floats = arrow::compute::cast(found, &DataType::Float64).unwrap();
+        let floats = floats.as_primitive::<Float64Type>();
+        let starts = column::<TimestampMillisecondType>(batch, "window_start");
+        for (i, start) in starts.iter().enumerate() {
+            let v = (!floats.is_null(i)).then(|| floats.value(i));
+            assert!(
+                values.insert((device_id.to_string(), *start), v).is_none(),
+                "{device_id} {start} twice"
+            );
+        }
+    });
+    values
+}
+
+/// Calls `f` with the device id and each record batch of every visible `part-*.parquet` of `<out>/parquet`.
+/// Panics if a partition folder or file name breaks the layout.
+fn for_each_history_batch(out: &Path, mut f: impl FnMut(&str, &arrow::record_batch::RecordBatch)) {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
     let Ok(dirs) = std::fs::read_dir(out.join("parquet")) else {
-        return values;
+        return;
     };
     for dir in dirs {
         let dir = dir.unwrap().path();
-        let folder = dir.file_name().unwrap().to_str().unwrap().to_string();
-        let escaped = folder.strip_prefix("device_id=").expect("hive folder");
+        let name = dir
+            .file_name()
+            .unwrap()
+            .to_str()
+            .expect("utf-8 folder name")
+            .to_string();
+        let escaped = name
+            .strip_prefix("device_id=")
+            .unwrap_or_else(|| panic!("unexpected folder {name}"));
         let device_id = model::partition::unescape_partition_value(escaped).expect("percent-encoded id");
         for file in std::fs::read_dir(&dir).unwrap() {
             let path = file.unwrap().path();
@@ -339,29 +334,61 @@ pub fn read_history_column(out: &Path, name: &str) -> BTreeMap<(String, i64), Op
             if fname.starts_with('.') || fname.starts_with('_') {
                 continue;
             }
+            assert!(
+                fname.starts_with("part-") && fname.ends_with(".parquet"),
+                "unexpected file {fname}"
+            );
             let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
                 .unwrap()
                 .build()
                 .unwrap();
             for batch in reader {
-                let batch = batch.unwrap();
-                let Some(found) = batch.column_by_name(name) else {
-                    continue;
-                };
-                let floats = arrow::compute::cast(found, &DataType::Float64).unwrap();
-                let floats = floats.as_primitive::<Float64Type>();
-                let starts = column::<TimestampMillisecondType>(&batch, "window_start");
-                for (i, start) in starts.iter().enumerate() {
-                    let v = (!floats.is_null(i)).then(|| floats.value(i));
-                    assert!(
-                        values.insert((device_id.clone(), *start), v).is_none(),
-                        "{device_id} {start} twice"
-                    );
-                }
+                f(&device_id, &batch.unwrap());
             }
         }
     }
-    values
+}
+
+/// A timely host file in `dir` for `processes` processes on loopback, each on a port free at the time of the call.
+pub fn loopback_hostfile(dir: &Path, processes: usize) -> PathBuf {
+    let lines: String = (0..processes)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            format!("127.0.0.1:{port}\n")
+        })
+        .collect();
+    let hostfile = dir.join("hosts");
+    std::fs::write(&hostfile, lines).unwrap();
+    hostfile
+}
+
+/// The newest checkpoint manifest (`_checkpoints/ckpt-*.json`) under `out`, if any.
+pub fn newest_manifest(out: &Path) -> Option<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(out.join("_checkpoints"))
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("ckpt-"))
+        .collect();
+    names.sort();
+    names.pop()
+}
+
+/// A fresh 3-partition topic filled by a seeded producer run of `count` records from 8 devices, with late and
+/// bad records among them (`ProducerRun::late_and_bad`).
+pub fn seeded_topic(brokers: &str, prefix: &str, count: u64, seed: u64) -> String {
+    let topic = unique_topic(prefix);
+    let producer = run::ProducerRun::kafka(brokers, &topic)
+        .devices(8)
+        .rate(0.0)
+        .count(count)
+        .late_and_bad()
+        .seed(seed);
+    run_ok(&mut producer.command(), Duration::from_secs(120));
+    topic
 }
 
 /// A record to produce: key and value (`None` value: tombstone).

@@ -217,32 +217,36 @@ pub fn bind(sig: &Signature) -> Result<Binding, BindingError> {
     if RESERVED.contains(&sig.name.as_str()) {
         return Err(BindingError::Reserved(sig.name.clone()));
     }
-    let unknown = |p: &Param, valid: String| BindingError::Unknown {
-        udf: sig.name.clone(),
-        param: p.name.clone(),
-        valid,
-    };
     if sig.is_aggregate() {
-        let mut bound = Vec::new();
-        for p in &sig.params {
-            let field = EVENT_FIELDS
-                .into_iter()
-                .find(|f| f.name() == p.name)
-                .ok_or_else(|| unknown(p, valid_fields()))?;
-            bound.push((field, check_type(&sig.name, p, field.types())?));
-        }
-        Ok(Binding::Aggregate(bound))
+        bind_each(sig, &EVENT_FIELDS, EventField::name, EventField::types, valid_fields).map(Binding::Aggregate)
     } else {
-        let mut bound = Vec::new();
-        for p in &sig.params {
-            let column = COLUMNS
-                .into_iter()
-                .find(|c| c.name() == p.name)
-                .ok_or_else(|| unknown(p, valid_columns()))?;
-            bound.push((column, check_type(&sig.name, p, column.types())?));
-        }
-        Ok(Binding::Scalar(bound))
+        bind_each(sig, &COLUMNS, Column::name, Column::types, valid_columns).map(Binding::Scalar)
     }
+}
+
+/// Binds every parameter of `sig` to the one of `known` it names, with its type checked.
+fn bind_each<T: Copy>(
+    sig: &Signature,
+    known: &[T],
+    name: fn(T) -> &'static str,
+    types: fn(T) -> &'static [RustType],
+    valid: fn() -> String,
+) -> Result<Vec<(T, RustType)>, BindingError> {
+    sig.params
+        .iter()
+        .map(|p| {
+            let target = known
+                .iter()
+                .copied()
+                .find(|&k| name(k) == p.name)
+                .ok_or_else(|| BindingError::Unknown {
+                    udf: sig.name.clone(),
+                    param: p.name.clone(),
+                    valid: valid(),
+                })?;
+            Ok((target, check_type(&sig.name, p, types(target))?))
+        })
+        .collect()
 }
 
 #[cfg(test)]
