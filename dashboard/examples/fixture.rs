@@ -94,7 +94,7 @@ fn main() -> anyhow::Result<()> {
                     let value = r
                         .udf
                         .get(&u.name)
-                        .map_or(serde_json::Value::Null, |v| serde_json::json!(v));
+                        .map_or(serde_json::Value::Null, model::UdfValue::to_json);
                     point[&u.name] = value;
                 }
                 point
