@@ -10,6 +10,7 @@ pub mod partition;
 pub mod time;
 pub mod udf;
 pub mod window;
+pub mod window_kind;
 
 pub use event::{BadEvent, Event, Field, Status, Validation, parse_event};
 pub use latest::{Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
