@@ -46,10 +46,7 @@ impl Udf {
     pub fn column(&self) -> UdfColumn {
         UdfColumn {
             name: self.sig.name.clone(),
-            kind: match self.binding {
-                Binding::Scalar(_) => UdfKind::Scalar,
-                Binding::Aggregate(_) => UdfKind::Aggregate,
-            },
+            kind: binding_kind(&self.binding),
             data_type: self.sig.ret.column_type(),
         }
     }

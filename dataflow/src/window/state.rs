@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use compact_str::CompactString;
-use model::{UdfValues, Window, WindowAgg};
+use model::{Aggregate, UdfValues, Window, WindowAgg};
 
 use crate::messages::{EventRec, InputFields, OpenWindow, UdafInputs, WindowOut};
 
@@ -27,6 +27,20 @@ pub type UdafEval = Box<dyn FnMut(&mut UdafInputs) -> UdfValues>;
 /// Per-device state of a window, keyed by device id with a fast hasher (foldhash: the ids come from the
 /// input, so the per-process random seed matters; SipHash cost twice as much per event).
 type Devices = HashMap<CompactString, DeviceWindow, foldhash::fast::RandomState>;
+
+/// A device's aggregate of `window`, with the aggregate UDFs' values when the job has any.
+fn aggregate(
+    udafs: &mut Option<(InputFields, UdafEval)>,
+    device: &str,
+    d: &mut DeviceWindow,
+    window: Window,
+) -> Aggregate {
+    let mut agg = d.agg.finish(device, window);
+    if let (Some((_, eval)), Some(inputs)) = (udafs.as_mut(), d.inputs.as_mut()) {
+        agg.udf = eval(inputs);
+    }
+    agg
+}
 
 /// The open windows of one worker.
 pub struct WindowState {
@@ -117,16 +131,10 @@ impl WindowState {
         let udafs = &mut self.udafs;
         devices
             .into_iter()
-            .map(|(device, mut d)| {
-                let mut agg = d.agg.finish(&device, window);
-                if let (Some((_, eval)), Some(inputs)) = (udafs.as_mut(), d.inputs.as_mut()) {
-                    agg.udf = eval(inputs);
-                }
-                WindowOut {
-                    agg,
-                    location: d.location.into_string(),
-                    is_final: true,
-                }
+            .map(|(device, mut d)| WindowOut {
+                agg: aggregate(udafs, &device, &mut d, window),
+                location: d.location.into_string(),
+                is_final: true,
             })
             .collect()
     }
@@ -146,12 +154,8 @@ impl WindowState {
                 .filter(|(_, d)| d.changed)
                 .map(|(device, d)| {
                     d.changed = false;
-                    let mut agg = d.agg.finish(device, window);
-                    if let (Some((_, eval)), Some(inputs)) = (udafs.as_mut(), d.inputs.as_mut()) {
-                        agg.udf = eval(inputs);
-                    }
                     WindowOut {
-                        agg,
+                        agg: aggregate(udafs, device, d, window),
                         location: d.location.to_string(),
                         is_final: false,
                     }
