@@ -131,7 +131,7 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
             };
             let events = read(scope, Box::new(reader), &config, setup);
             let setup = WindowSetup {
-                window_ms: config.window_ms,
+                kind: config.window,
                 trigger: config.trigger,
                 restored: 0,
                 worker: index,

@@ -18,8 +18,8 @@ pub enum StartAt {
     Latest,
 }
 
-/// Real-time IoT aggregation on timely dataflow: Kafka (or a JSON-lines file) → event-time tumbling windows per
-/// device → latest.json + Parquet history + dead letters.
+/// Real-time IoT aggregation on timely dataflow: Kafka (or a JSON-lines file) → event-time windows per device
+/// (tumbling, hopping or session) → latest.json + Parquet history + dead letters.
 #[derive(Parser, Debug, Clone)]
 #[command(version, about, disable_help_flag = true)]
 pub struct Args {
@@ -51,9 +51,17 @@ pub struct Args {
     /// queued.max.messages.kbytes=8192); repeatable; overrides the job's own defaults.
     #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
     pub kafka_options: Vec<String>,
-    /// Tumbling window size.
+    /// Window size (tumbling windows; hopping windows with --slide).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub window: Duration,
+    /// Hopping windows: a window of --window starts every SLIDE (at most --window; starts are multiples of
+    /// SLIDE since the epoch, and an event is in every window that holds it).
+    #[arg(long, value_parser = parse_duration, value_name = "SLIDE")]
+    pub slide: Option<Duration>,
+    /// Session windows per device instead of fixed ones: an event GAP or more after the session's last event
+    /// starts a new session; a session is [first event, last event + GAP).
+    #[arg(long, value_parser = parse_duration, value_name = "GAP", conflicts_with_all = ["slide", "window"])]
+    pub session_gap: Option<Duration>,
     /// How far behind the newest event time of a partition its watermark trails.
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     pub lateness: Duration,
@@ -123,8 +131,8 @@ fn millis(d: Duration) -> u64 {
 /// The checked job settings every worker shares.
 #[derive(Clone, Debug)]
 pub struct JobConfig {
-    /// Window size, ms (> 0).
-    pub window_ms: u64,
+    /// The window kind and its sizes.
+    pub window: model::WindowKind,
     /// Lateness, ms.
     pub lateness_ms: u64,
     /// Live publication interval.
@@ -184,9 +192,7 @@ impl JobConfig {
 impl Args {
     /// Checks every flag; the error names the flag and the fix.
     pub fn check(&self) -> Result<JobConfig> {
-        if self.window.is_zero() {
-            bail!("--window must be a positive duration such as 10s (got 0)");
-        }
+        let window = self.window_kind()?;
         if self.trigger.is_zero() {
             bail!("--trigger must be a positive duration such as 5s (got 0)");
         }
@@ -243,7 +249,7 @@ impl Args {
             .unwrap_or_else(crate::udf::compile::default_cache);
         let udfs = std::sync::Arc::new(crate::udf::Udfs::load(&self.udfs, &cache)?);
         Ok(JobConfig {
-            window_ms: millis(self.window),
+            window,
             lateness_ms: millis(self.lateness),
             trigger: self.trigger,
             idle_timeout: self.idle_timeout,
@@ -267,6 +273,25 @@ impl Args {
                 temperature_below: self.alert_temperature_below,
             },
             udfs,
+        })
+    }
+
+    /// The window kind of `--window`, `--slide` and `--session-gap`, checked.
+    pub fn window_kind(&self) -> Result<model::WindowKind> {
+        use model::window_kind::KindError;
+        let kind = match (self.slide, self.session_gap) {
+            (Some(_), Some(_)) => bail!("--slide and --session-gap exclude each other: pass one of them"),
+            (None, Some(gap)) => model::WindowKind::session(millis(gap)),
+            (Some(slide), None) => {
+                model::Hopping::new(millis(self.window), millis(slide)).map(model::WindowKind::Hopping)
+            }
+            (None, None) => model::WindowKind::tumbling(millis(self.window)),
+        };
+        kind.map_err(|e| match e {
+            KindError::Zero(flag) => anyhow::anyhow!("{flag} must be a positive duration such as 10s (got 0)"),
+            KindError::SlideTooLong { .. } => {
+                anyhow::anyhow!("{e}: pass a shorter --slide, or a longer --window (for one window per slide)")
+            }
         })
     }
 
@@ -364,6 +389,39 @@ mod tests {
     }
 
     #[test]
+    fn window_kinds_follow_slide_and_session_gap() {
+        let kind = |args: &[&str]| parse(args).unwrap().window_kind();
+        assert_eq!(kind(&[]).unwrap(), model::WindowKind::Tumbling { size_ms: 10_000 });
+        assert_eq!(
+            kind(&["--window", "30s", "--slide", "10s"]).unwrap(),
+            model::WindowKind::Hopping(model::Hopping::new(30_000, 10_000).unwrap())
+        );
+        assert_eq!(
+            kind(&["--session-gap", "5s"]).unwrap(),
+            model::WindowKind::Session { gap_ms: 5_000 }
+        );
+        let long = kind(&["--window", "10s", "--slide", "20s"]).unwrap_err().to_string();
+        assert!(long.contains("--slide") && long.contains("--window"), "{long}");
+        assert!(kind(&["--slide", "0s"]).unwrap_err().to_string().contains("--slide"));
+        assert!(
+            kind(&["--session-gap", "0s"])
+                .unwrap_err()
+                .to_string()
+                .contains("--session-gap")
+        );
+    }
+
+    #[test]
+    fn session_gap_excludes_slide_and_window_naming_both_flags() {
+        for other in [["--slide", "1s"], ["--window", "1m"]] {
+            let err = parse(&["--session-gap", "5s", other[0], other[1]])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--session-gap") && err.contains(other[0]), "{err}");
+        }
+    }
+
+    #[test]
     fn lateness_that_is_not_a_duration_is_refused() {
         let err = parse(&["--lateness", "soon"]).unwrap_err().to_string();
         assert!(err.contains("--lateness"), "{err}");
@@ -419,6 +477,8 @@ impl Args {
             group,
             kafka_options,
             window,
+            slide,
+            session_gap,
             lateness,
             trigger,
             idle_timeout,
@@ -446,7 +506,6 @@ impl Args {
             flag("--brokers", brokers),
             flag("--topic", topic),
             flag("--group", group),
-            flag("--window", duration(window)),
             flag("--lateness", duration(lateness)),
             flag("--trigger", duration(trigger)),
             flag("--idle-timeout", duration(idle_timeout)),
@@ -459,6 +518,12 @@ impl Args {
             flag("--alert-temperature-above", alert_temperature_above.to_string()),
             flag("--alert-temperature-below", alert_temperature_below.to_string()),
         ];
+        // `--window` is refused next to `--session-gap` (sessions have no size).
+        if session_gap.is_none() {
+            args.push(flag("--window", duration(window)));
+        }
+        args.extend(slide.iter().map(|d| flag("--slide", duration(d))));
+        args.extend(session_gap.iter().map(|d| flag("--session-gap", duration(d))));
         args.extend(hostfile.iter().map(|p| flag("--hostfile", p)));
         args.extend(kafka_options.iter().map(|o| flag("--kafka-option", o)));
         args.extend(dlq_topic.iter().map(|t| flag("--dlq-topic", t)));
@@ -501,6 +566,7 @@ mod command_line_tests {
                 ("--kafka-option", "client.rack=r1"),
                 ("--kafka-option", "fetch.wait.max.ms=5"),
                 ("--window", "1m 30s"),
+                ("--slide", "15s"),
                 ("--lateness", "250ms"),
                 ("--trigger", "1s"),
                 ("--idle-timeout", "2h"),
@@ -525,5 +591,7 @@ mod command_line_tests {
         assert!(!same(&every_flag, &defaults));
         let written = parse(every_flag.to_args());
         assert!(same(&written, &every_flag), "{written:?}\n{every_flag:?}");
+        let sessions = parse(["--session-gap", "5s"]);
+        assert!(same(&parse(sessions.to_args()), &sessions));
     }
 }

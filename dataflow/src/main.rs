@@ -43,7 +43,7 @@ fn run(args: Args) -> Result<()> {
     }
     tracing::info!(
         input = %config.input.as_ref().map_or_else(|| format!("kafka {} topic {}", config.brokers, config.topic), |p| p.display().to_string()),
-        partitions, workers = args.workers * args.processes, window_ms = config.window_ms,
+        partitions, workers = args.workers * args.processes, window = %config.window,
         lateness_ms = config.lateness_ms, bounded = config.bounded, "starting"
     );
     let guards = timely::execute(timely_config, move |worker| -> Result<()> {

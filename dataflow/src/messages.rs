@@ -34,9 +34,10 @@ pub struct EventRec {
     pub device_id: CompactString,
     /// Device location.
     pub location: CompactString,
-    /// End of the event's window, ms.
-    pub window_end: u64,
-    /// Event time, epoch ms (kept for aggregate UDFs, which may take it).
+    /// Its time in the dataflow: the highest partition watermark at which it is on time
+    /// (`WindowKind::on_time_until`; for tumbling windows its window's end − 1).
+    pub at: u64,
+    /// Event time, epoch ms.
     pub ts: u64,
     /// Temperature.
     pub temperature: f64,
@@ -67,7 +68,7 @@ pub struct DeadLetter {
     pub payload: Option<Vec<u8>>,
     /// Event time, when the event was valid but late.
     pub ts: Option<u64>,
-    /// Window end, when the event was valid but late.
+    /// End of its earliest window (for sessions: of the one it would have opened), when valid but late.
     pub window_end: Option<u64>,
     /// Partition watermark it was judged against, when late.
     pub watermark: Option<u64>,
@@ -162,11 +163,14 @@ pub struct Marker {
 /// Marker id of the checkpoint taken when the job is asked to stop.
 pub const STOP_ID: u64 = u64::MAX;
 
-/// The running state of one device's open window: restored from a checkpoint into the window operator, and
-/// carried out of it by a barrier.
+/// The running state of one device's open window (tumbling), pane (hopping) or session: restored from a
+/// checkpoint into the window operator, and carried out of it by a barrier.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpenWindow {
-    /// Window end, ms (the window's identity within a device).
+    /// Start, ms: the window's or pane's start, or the session's first event time.
+    pub start: u64,
+    /// End, ms: the window's or pane's end (its identity within a device), or the session's last event time +
+    /// the gap.
     pub end: u64,
     /// Device.
     pub device: CompactString,
@@ -294,15 +298,6 @@ pub enum WindowIn {
 }
 
 impl WindowIn {
-    /// The end of the window this item belongs to, for the items that belong to one.
-    pub fn window_end(&self) -> Option<u64> {
-        match self {
-            WindowIn::Event(e) => Some(e.window_end),
-            WindowIn::Restored(w) => Some(w.end),
-            _ => None,
-        }
-    }
-
     /// The exchange route: by device for data, by target worker for markers, worker 0 for counters.
     pub fn route(&self) -> u64 {
         match self {
@@ -518,6 +513,7 @@ mod tests {
         });
         assert_eq!(across_processes(&out), out);
         let open = WindowIn::Restored(Box::new(OpenWindow {
+            start: 0,
             end: 10,
             device: "d".into(),
             location: "lab".into(),
@@ -543,7 +539,7 @@ mod tests {
         let event = |ts: u64, t: f64| EventRec {
             device_id: "d".into(),
             location: "l".into(),
-            window_end: 10_000,
+            at: 9_999,
             ts,
             temperature: t,
             humidity: 50.0,

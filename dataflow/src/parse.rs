@@ -2,7 +2,7 @@
 //! reason it is bad. All rules live in the model crate; this stage only shapes the outcome. No input panics.
 
 use compact_str::CompactString;
-use model::{BadEvent, Window, parse_event};
+use model::{BadEvent, WindowKind, parse_event};
 
 use crate::messages::{DeadLetter, EventRec, RawRecord};
 
@@ -20,12 +20,12 @@ pub enum Parsed {
 }
 
 /// Parses and validates one record.
-pub fn parse_record(raw: &RawRecord<'_>, rules: model::Validation, window_ms: u64) -> Parsed {
+pub fn parse_record(raw: &RawRecord<'_>, rules: model::Validation, kind: WindowKind) -> Parsed {
     match parse_event(raw.value, rules) {
         Ok(e) => Parsed::Event {
             ts: e.ts,
             event: EventRec {
-                window_end: Window::of(e.ts, window_ms).end,
+                at: kind.on_time_until(e.ts),
                 ts: e.ts,
                 device_id: CompactString::new(&e.device_id),
                 location: CompactString::new(&e.location),
@@ -94,10 +94,10 @@ mod tests {
     #[test]
     fn valid_event_is_assigned_its_window() {
         let v = br#"{"device_id":"d","ts":1730638574123,"temperature":1,"humidity":2,"battery":3,"status":"ok","location":"lab"}"#;
-        match parse_record(&raw(Some(v)), RULES, 10_000) {
+        match parse_record(&raw(Some(v)), RULES, model::WindowKind::Tumbling { size_ms: 10_000 }) {
             Parsed::Event { event, ts } => {
                 assert_eq!(ts, 1_730_638_574_123);
-                assert_eq!(event.window_end, 1_730_638_580_000);
+                assert_eq!(event.at, 1_730_638_580_000 - 1);
             }
             Parsed::Bad(l) => panic!("{l:?}"),
         }
@@ -105,7 +105,11 @@ mod tests {
 
     #[test]
     fn bad_record_keeps_partition_offset_key_and_payload() {
-        match parse_record(&raw(Some(b"{oops")), RULES, 10_000) {
+        match parse_record(
+            &raw(Some(b"{oops")),
+            RULES,
+            model::WindowKind::Tumbling { size_ms: 10_000 },
+        ) {
             Parsed::Bad(l) => {
                 assert_eq!((l.reason.as_str(), l.partition, l.offset), ("not_json", 2, 17));
                 assert_eq!(l.key.as_deref(), Some(&b"k"[..]));
@@ -117,7 +121,7 @@ mod tests {
 
     #[test]
     fn tombstone_is_a_dead_letter_without_payload() {
-        match parse_record(&raw(None), RULES, 10_000) {
+        match parse_record(&raw(None), RULES, model::WindowKind::Tumbling { size_ms: 10_000 }) {
             Parsed::Bad(l) => assert_eq!((l.reason.as_str(), l.payload), ("tombstone", None)),
             Parsed::Event { .. } => panic!("accepted"),
         }

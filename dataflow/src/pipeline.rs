@@ -73,11 +73,9 @@ pub fn build(
         errors.clone(),
     )?));
     let history = ParquetHistory::new(&config.out, index, config.run, config.udfs.columns())?;
-    let latest = Rc::new(RefCell::new(LatestState::new(
-        &config.out,
-        peers,
-        config.udfs.columns(),
-    )));
+    let latest = Rc::new(RefCell::new(
+        LatestState::new(&config.out, peers, config.udfs.columns()).with_window(config.window),
+    ));
     let stopping = Rc::new(StopProgress::default());
     let done = ProbeHandle::new();
     let watermark = Rc::new(Cell::new(None));
@@ -91,7 +89,7 @@ pub fn build(
         errors: errors.clone(),
     };
     let window_setup = WindowSetup {
-        window_ms: config.window_ms,
+        kind: config.window,
         trigger: config.trigger,
         restored: resume.checkpoint,
         worker: index,

@@ -22,6 +22,9 @@ pub struct LatestDoc {
     /// Fleet views maintained incrementally from final windows.
     #[serde(default)]
     pub fleet: FleetView,
+    /// The job's window kind and sizes (absent in documents of older jobs: tumbling windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<crate::window_kind::WindowKind>,
     /// The UDF columns every record carries, in `--udf` order (absent without `--udf`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub udfs: Vec<UdfColumn>,

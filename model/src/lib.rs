@@ -16,6 +16,7 @@ pub use event::{BadEvent, Event, Field, Status, Validation, parse_event};
 pub use latest::{Alert, FleetView, LatestDoc, LocationRollup, PipelineStats};
 pub use udf::{UdfColumn, UdfKind, UdfType, UdfValue, UdfValues};
 pub use window::{Aggregate, AggregateRecord, Window, WindowAgg};
+pub use window_kind::{Hopping, WindowKind};
 
 /// Default Kafka topic of sensor events.
 pub const DEFAULT_TOPIC: &str = "iot-metrics";

@@ -11,6 +11,11 @@ pub fn rfc3339_ms(ms: u64) -> String {
     }
 }
 
+/// A duration of `ms` milliseconds as the flags take it (`30s`, `1m 30s`, `250ms`).
+pub fn duration_text(ms: u64) -> String {
+    humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
+}
+
 /// Wall clock now, epoch milliseconds.
 pub fn now_ms() -> u64 {
     u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0)

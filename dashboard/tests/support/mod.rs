@@ -290,6 +290,7 @@ pub fn latest_doc(ids: &[String], now_ms: u64, udfs: bool) -> LatestDoc {
             locations,
             alerts,
         },
+        window: Some(model::WindowKind::Tumbling { size_ms: WINDOW_MS }),
         udfs: if udfs { fixture_udfs() } else { Vec::new() },
     }
 }

@@ -158,7 +158,7 @@ mod tests {
         WindowIn::Event(EventRec {
             device_id: "d".into(),
             location: "lab".into(),
-            window_end: 10_000,
+            at: 9_999,
             ts: 0,
             temperature: n,
             humidity: 0.0,

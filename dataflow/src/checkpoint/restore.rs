@@ -70,6 +70,7 @@ mod tests {
             windows: (0..windows)
                 .map(|i| WindowCheckpoint {
                     device_id: format!("d{i}"),
+                    window_start: 0,
                     window_end: 10_000,
                     location: "lab".into(),
                     agg: model::WindowAgg::default(),

@@ -9,8 +9,8 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use model::WindowAgg;
 use model::history::{PARQUET_DIR, PartName, is_in_progress};
+use model::{WindowAgg, WindowKind};
 use serde::{Deserialize, Serialize};
 
 use crate::config::JobConfig;
@@ -43,7 +43,11 @@ pub struct PartitionCheckpoint {
 pub struct WindowCheckpoint {
     /// Device.
     pub device_id: String,
-    /// Window end, ms.
+    /// Start, ms: of the window (tumbling), the pane (hopping) or the session's first event. Absent in
+    /// checkpoints of tumbling windows written before there were other kinds (their start follows from the end).
+    #[serde(default)]
+    pub window_start: u64,
+    /// End, ms: of the window, the pane, or the session's last event + the gap.
     pub window_end: u64,
     /// Location of the device.
     pub location: String,
@@ -93,6 +97,7 @@ impl From<&OpenWindow> for WindowCheckpoint {
     fn from(w: &OpenWindow) -> Self {
         WindowCheckpoint {
             device_id: w.device.to_string(),
+            window_start: w.start,
             window_end: w.end,
             location: w.location.to_string(),
             agg: w.agg,
@@ -104,6 +109,7 @@ impl From<&OpenWindow> for WindowCheckpoint {
 impl From<&WindowCheckpoint> for OpenWindow {
     fn from(w: &WindowCheckpoint) -> Self {
         OpenWindow {
+            start: w.window_start,
             end: w.window_end,
             device: w.device_id.as_str().into(),
             location: w.location.as_str().into(),
@@ -151,14 +157,32 @@ pub struct Part {
 pub struct Identity {
     /// Topic read.
     pub topic: String,
-    /// Window size, ms.
+    /// Window size, ms (tumbling and hopping windows; 0 for sessions).
     pub window_ms: u64,
+    /// Hopping windows: the slide, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slide_ms: Option<u64>,
+    /// Session windows: the gap, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_gap_ms: Option<u64>,
     /// Lateness, ms.
     pub lateness_ms: u64,
     /// The UDFs whose columns and open inputs the checkpoint holds, in `--udf` order (none in checkpoints of
     /// jobs without `--udf`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub udfs: Vec<UdfIdentity>,
+}
+
+impl Identity {
+    /// The window flags this identity stands for, as a user would type them.
+    fn window_flags(&self) -> String {
+        let d = model::time::duration_text;
+        match (self.slide_ms, self.session_gap_ms) {
+            (_, Some(gap)) => format!("--session-gap {}", d(gap)),
+            (Some(slide), None) => format!("--window {} --slide {}", d(self.window_ms), d(slide)),
+            (None, None) => format!("--window {}", d(self.window_ms)),
+        }
+    }
 }
 
 /// One UDF of a checkpoint's identity.
@@ -173,9 +197,16 @@ pub struct UdfIdentity {
 impl Identity {
     /// The identity of a job's checkpoints; `None` for file replays, which are not checkpointed.
     pub fn of(config: &JobConfig) -> Option<Identity> {
+        let (window_ms, slide_ms, session_gap_ms) = match config.window {
+            WindowKind::Tumbling { size_ms } => (size_ms, None, None),
+            WindowKind::Hopping(h) => (h.size_ms(), Some(h.slide_ms()), None),
+            WindowKind::Session { gap_ms } => (0, None, Some(gap_ms)),
+        };
         config.input.is_none().then(|| Identity {
             topic: config.topic.clone(),
-            window_ms: config.window_ms,
+            window_ms,
+            slide_ms,
+            session_gap_ms,
             lateness_ms: config.lateness_ms,
             udfs: config
                 .udfs
@@ -273,12 +304,13 @@ fn check_identity(out: &Path, found: &Identity, wanted: &Identity) -> Result<()>
             wanted.topic
         );
     }
-    if found.window_ms != wanted.window_ms {
+    let windows = |i: &Identity| (i.window_ms, i.slide_ms, i.session_gap_ms);
+    if windows(found) != windows(wanted) {
         bail!(
-            "the checkpoint in {} was written with --window {}ms but this run has --window {}ms: {fix}",
+            "the checkpoint in {} was written with {} but this run has {}: {fix}",
             folder.display(),
-            found.window_ms,
-            wanted.window_ms
+            found.window_flags(),
+            wanted.window_flags()
         );
     }
     if found.lateness_ms != wanted.lateness_ms {
@@ -434,6 +466,8 @@ mod tests {
         Identity {
             topic: "t".into(),
             window_ms: 10_000,
+            slide_ms: None,
+            session_gap_ms: None,
             lateness_ms: 60_000,
             udfs: Vec::new(),
         }
@@ -537,6 +571,18 @@ mod tests {
             "{err}"
         );
         other = identity();
+        other.slide_ms = Some(5_000);
+        let err = load_newest(&out, &other).unwrap_err().to_string();
+        assert!(
+            err.contains("written with --window 10s but this run has --window 10s --slide 5s"),
+            "{err}"
+        );
+        other = identity();
+        other.window_ms = 0;
+        other.session_gap_ms = Some(5_000);
+        let err = load_newest(&out, &other).unwrap_err().to_string();
+        assert!(err.contains("this run has --session-gap 5s"), "{err}");
+        other = identity();
         other.topic = "u".into();
         assert!(load_newest(&out, &other).unwrap_err().to_string().contains("--topic"));
         other = identity();
@@ -570,6 +616,7 @@ mod tests {
         };
         assert_eq!(PartitionState::from(&PartitionCheckpoint::from(&p)), p);
         let w = OpenWindow {
+            start: 4_000,
             end: 10_000,
             device: "🔥-sensor".into(),
             location: "lab".into(),

@@ -100,6 +100,8 @@ pub struct LatestState {
     udfs: Vec<UdfColumn>,
     /// UDF failure counts per window worker, then per UDF.
     udf_errors: BTreeMap<usize, BTreeMap<String, u64>>,
+    /// The job's window kind, announced in the document.
+    window: Option<model::WindowKind>,
     dirty: bool,
 }
 
@@ -117,8 +119,15 @@ impl LatestState {
             alerts: BTreeMap::new(),
             udfs,
             udf_errors: BTreeMap::new(),
+            window: None,
             dirty: true,
         }
+    }
+
+    /// Announces the job's window kind in the document.
+    pub fn with_window(mut self, kind: model::WindowKind) -> LatestState {
+        self.window = Some(kind);
+        self
     }
 
     /// Folds in one aggregate (live or final).
@@ -287,6 +296,7 @@ impl LatestState {
             records,
             pipeline: self.pipeline(now_ms),
             fleet: self.fleet(),
+            window: self.window,
             udfs: self.udfs.clone(),
         }
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::messages::{DeadLetter, EventRec, PartitionState, RawRecord, RecordCounts};
 use crate::parse::{Parsed, late_letter, parse_record};
-use crate::source::watermark::{PartitionClock, is_late};
+use crate::source::watermark::PartitionClock;
 
 /// What became of one record.
 #[derive(Debug, PartialEq)]
@@ -23,7 +23,7 @@ pub enum Outcome {
 pub struct Intake {
     parts: BTreeMap<i32, PartitionState>,
     clock: PartitionClock,
-    window_ms: u64,
+    kind: model::WindowKind,
     source: u32,
 }
 
@@ -33,7 +33,7 @@ impl Intake {
         owned: &[i32],
         next_offset: &dyn Fn(i32) -> i64,
         source: u32,
-        window_ms: u64,
+        kind: model::WindowKind,
         lateness_ms: u64,
         idle_timeout: Duration,
     ) -> Intake {
@@ -51,7 +51,7 @@ impl Intake {
         Intake {
             parts,
             clock: PartitionClock::new(owned, lateness_ms, idle_timeout),
-            window_ms,
+            kind,
             source,
         }
     }
@@ -79,12 +79,12 @@ impl Intake {
             .expect("a reader yields only the partitions it owns");
         part.next_offset = raw.offset + 1;
         part.counts.records += 1;
-        match parse_record(raw, rules, self.window_ms) {
+        match parse_record(raw, rules, self.kind) {
             Parsed::Event { mut event, ts } => {
                 let wm = self.clock.observe(raw.partition, ts, worker_floor);
-                if is_late(event.window_end, wm) {
+                if self.kind.is_late(ts, wm) {
                     part.counts.late += 1;
-                    Outcome::Dead(late_letter(raw, ts, event.window_end, wm))
+                    Outcome::Dead(late_letter(raw, ts, self.kind.earliest_end(ts), wm))
                 } else {
                     part.counts.events += 1;
                     event.source = self.source;
@@ -142,7 +142,8 @@ mod tests {
     };
 
     fn intake() -> Intake {
-        Intake::new(&[0, 1], &|p| p as i64 * 100, 3, 10_000, 60_000, Duration::from_secs(30))
+        let kind = model::WindowKind::tumbling(10_000).unwrap();
+        Intake::new(&[0, 1], &|p| p as i64 * 100, 3, kind, 60_000, Duration::from_secs(30))
     }
 
     fn event(ts: u64) -> Vec<u8> {
@@ -167,7 +168,7 @@ mod tests {
         let v = event(NOW);
         match i.take(&raw(0, 5, &v), RULES, 0) {
             Outcome::Event(e) => {
-                assert_eq!((e.source, e.window_end), (3, NOW - NOW % 10_000 + 10_000))
+                assert_eq!((e.source, e.at), (3, NOW - NOW % 10_000 + 10_000 - 1))
             }
             Outcome::Dead(l) => panic!("{l:?}"),
         }
@@ -187,6 +188,7 @@ mod tests {
             Outcome::Dead(l) => {
                 assert_eq!(l.reason, "late");
                 assert_eq!(l.watermark, Some(NOW - 60_000));
+                assert_eq!(l.window_end, Some(NOW - 120_000 - (NOW - 120_000) % 10_000 + 10_000));
                 assert_eq!(l.offset, 1);
             }
             Outcome::Event(e) => panic!("accepted {e:?}"),

@@ -1,5 +1,6 @@
 //! The source operator: one per worker, driving that worker's [`Reader`]. Contract:
-//! - every record read becomes an event (sent at its window end − 1) or a dead letter ([`Intake`]);
+//! - every record read becomes an event (sent at the capability, which no on-time event's `at` is below) or a
+//!   dead letter ([`Intake`]);
 //! - the operator holds its capability at the worker's watermark, so that the timely frontier *is* the job's
 //!   event-time watermark, and drops it once every owned partition is finished (a worker owning nothing drops it
 //!   at once and never stalls the frontier);
@@ -12,7 +13,6 @@
 //! batch's messages by timestamp, which would move a marker ahead of events sent before it.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -96,8 +96,9 @@ struct SourceOperator {
     interval: IntervalCounters,
     last_stats: Instant,
     last_marker: Instant,
-    /// A batch's events grouped by timestamp (window end − 1).
-    pending: HashMap<u64, Vec<WindowIn>>,
+    /// A batch's events, sent at the source's capability: every on-time event's time (`EventRec::at`) is at
+    /// or above it, so no window an event belongs to can turn final while the event is on its way.
+    pending: Vec<WindowIn>,
 }
 
 impl SourceOperator {
@@ -107,7 +108,7 @@ impl SourceOperator {
             &owned,
             &|p| reader.next_offset(p),
             setup.worker as u32,
-            config.window_ms,
+            config.window,
             config.lateness_ms,
             config.idle_timeout,
         );
@@ -130,7 +131,7 @@ impl SourceOperator {
             interval: IntervalCounters::new(),
             last_stats: Instant::now(),
             last_marker: Instant::now(),
-            pending: HashMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -211,10 +212,7 @@ impl SourceOperator {
         let read = self
             .reader
             .poll(BATCH, &mut |raw| match intake.take(&raw, rules, floor) {
-                Outcome::Event(event) => pending
-                    .entry(event.window_end - 1)
-                    .or_default()
-                    .push(WindowIn::Event(event)),
+                Outcome::Event(event) => pending.push(WindowIn::Event(event)),
                 Outcome::Dead(letter) => dead.write(&letter),
             });
         let read = match read {
@@ -227,8 +225,10 @@ impl SourceOperator {
                 return None;
             }
         };
-        for (time, mut batch) in self.pending.drain() {
-            output.session(&held.delayed(&time)).give_container(&mut batch);
+        if !self.pending.is_empty() {
+            output.session(held).give_container(&mut self.pending);
+            // Whatever the session hands back (a recycled buffer) is not ours to send again.
+            self.pending.clear();
         }
         if read > 0 {
             self.interval.batch(read, started.elapsed());

@@ -9,18 +9,12 @@
 //! lateness, whichever is later, so that a silent partition never stalls the job. A partition that wakes up is
 //! judged against its worker's watermark at that moment (never below it): its events whose window ends at or
 //! below that watermark are late. This keeps the invariant the window operator relies on: an on-time event's
-//! window end − 1 is never below the source's capability.
+//! time in the dataflow (`EventRec::at`) is never below the source's capability.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::messages::ClockState;
-
-/// The late rule: an event whose window ends at or below the watermark of the partition it was read from (as
-/// [`PartitionClock::observe`] returns it, before the event) is late — its window may already be final.
-pub fn is_late(window_end: u64, partition_watermark: u64) -> bool {
-    window_end <= partition_watermark
-}
 
 /// Event-time state of one partition.
 #[derive(Clone, Debug)]
@@ -255,20 +249,13 @@ mod tests {
     }
 
     #[test]
-    fn an_event_is_late_when_its_window_ends_at_or_below_the_partition_watermark() {
-        assert!(is_late(40_000, 40_000));
-        assert!(is_late(30_000, 40_000));
-        assert!(!is_late(40_001, 40_000));
-    }
-
-    #[test]
     fn the_late_decision_follows_the_partition_not_the_worker() {
         // Partition 0 is far ahead; an event of partition 1 is judged by partition 1's own watermark.
         let mut c = clock(Duration::from_secs(30), &[(0, 900_000), (1, 100_000)]);
         let wm1 = c.observe(1, 50_000, 0);
         assert_eq!(wm1, 40_000);
         assert!(
-            !is_late(60_000, wm1),
+            !model::WindowKind::tumbling(10_000).unwrap().is_late(55_000, wm1),
             "its window [50 s, 60 s) is still open on partition 1"
         );
     }

@@ -1,0 +1,135 @@
+//! What the window kinds share: a device's accumulator in one window, pane or session (the running aggregate,
+//! its latest location and, with aggregate UDFs, their inputs), the interface every kind's open state offers
+//! the operator ([`OpenState`]), and the step that turns an accumulator into an emitted aggregate.
+
+use compact_str::CompactString;
+use model::{Aggregate, UdfValues, Window, WindowAgg};
+
+use crate::messages::{EventRec, InputFields, OpenWindow, UdafInputs, WindowOut};
+
+/// The open windows of one worker, of one kind: what the window operator asks of them.
+pub trait OpenState {
+    /// Folds an on-time event in.
+    fn add(&mut self, e: EventRec);
+    /// Brings back an open window, pane or session from a checkpoint, merged with what events built first.
+    fn restore(&mut self, w: OpenWindow);
+    /// Appends to `out` the final aggregates of every window that ends at or below `frontier` (`None`: the
+    /// input has ended, every window), oldest window first and each window's devices in id order.
+    fn finish(&mut self, frontier: Option<u64>, out: &mut Vec<WindowOut>);
+    /// Appends to `out` the live aggregate of the newest open window of every device that changed since the
+    /// last call.
+    fn live(&mut self, out: &mut Vec<WindowOut>);
+    /// Everything open, for a checkpoint.
+    fn open_windows(&self) -> Vec<OpenWindow>;
+    /// Nothing is open.
+    fn is_empty(&self) -> bool;
+}
+
+/// Evaluates the aggregate UDFs over one window's inputs.
+pub type UdafEval = Box<dyn FnMut(&mut UdafInputs) -> UdfValues>;
+
+/// The job's aggregate UDFs: the event fields they take and their evaluation.
+pub struct Udafs {
+    /// Fields kept per event.
+    pub keep: InputFields,
+    /// Evaluation over a window's inputs.
+    pub eval: UdafEval,
+}
+
+/// One device's accumulator in one window, pane or session.
+#[derive(Clone, Debug, Default)]
+pub struct DeviceAcc {
+    /// Running aggregate.
+    pub agg: WindowAgg,
+    /// The device's latest location (see each kind for which event is "latest").
+    pub location: CompactString,
+    /// The aggregate UDFs' inputs (only with aggregate UDFs).
+    pub inputs: Option<Box<UdafInputs>>,
+}
+
+impl DeviceAcc {
+    /// Folds an event in; its location is taken when `take_location`.
+    #[inline]
+    pub fn add(&mut self, e: &EventRec, udafs: Option<&Udafs>, take_location: bool) {
+        self.agg.add(e.temperature, e.humidity, e.battery, e.status);
+        if let Some(u) = udafs {
+            self.inputs.get_or_insert_default().push(e, u.keep);
+        }
+        if take_location && self.location != e.location {
+            self.location = e.location.clone();
+        }
+    }
+
+    /// Folds in another part of the same window (its location is not taken).
+    pub fn absorb(&mut self, other: &DeviceAcc) {
+        self.agg.merge(&other.agg);
+        if self.location.is_empty() {
+            self.location = other.location.clone();
+        }
+        if let Some(inputs) = &other.inputs {
+            self.inputs.get_or_insert_default().append((**inputs).clone());
+        }
+    }
+
+    /// The accumulator a checkpoint carried.
+    pub fn of_open(w: OpenWindow) -> DeviceAcc {
+        DeviceAcc {
+            agg: w.agg,
+            location: w.location,
+            inputs: w.inputs,
+        }
+    }
+
+    /// This accumulator as a checkpoint carries it.
+    pub fn to_open(&self, device: &CompactString, start: u64, end: u64) -> OpenWindow {
+        OpenWindow {
+            start,
+            end,
+            device: device.clone(),
+            location: self.location.clone(),
+            agg: self.agg,
+            inputs: self.inputs.clone(),
+        }
+    }
+
+    /// The aggregate `device` emits for `window`, with the aggregate UDFs' values when the job has any.
+    pub fn emit(&mut self, udafs: Option<&mut Udafs>, device: &str, window: Window, is_final: bool) -> WindowOut {
+        let mut agg: Aggregate = self.agg.finish(device, window);
+        if let (Some(u), Some(inputs)) = (udafs, self.inputs.as_mut()) {
+            agg.udf = (u.eval)(inputs);
+        }
+        WindowOut {
+            agg,
+            location: self.location.to_string(),
+            is_final,
+        }
+    }
+}
+
+impl model::window_kind::SessionAcc for DeviceAcc {
+    fn absorb_earlier(&mut self, earlier: Self) {
+        self.agg.merge(&earlier.agg);
+        if self.location.is_empty() {
+            self.location = earlier.location;
+        }
+        if let Some(inputs) = earlier.inputs {
+            self.inputs.get_or_insert_default().append(*inputs);
+        }
+    }
+}
+
+/// A stand-in for an aggregate UDF in tests: the temperatures in the order the UDF sees them.
+#[cfg(test)]
+pub fn sequence_udaf() -> Udafs {
+    Udafs {
+        keep: InputFields {
+            temperature: true,
+            ..InputFields::default()
+        },
+        eval: Box::new(|inputs: &mut UdafInputs| {
+            inputs.sort();
+            let seq: Vec<String> = inputs.temperature.iter().map(|t| t.to_string()).collect();
+            [("seq".to_string(), model::UdfValue::Text(seq.join(",")))].into()
+        }),
+    }
+}

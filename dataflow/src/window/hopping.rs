@@ -1,0 +1,361 @@
+//! The open hopping windows of one worker, kept as panes (`model::window_kind`, "Hopping"): every event is
+//! folded once, into its device's pane of `gcd(size, slide)`, and a window's aggregate is the combination of its
+//! panes when it is emitted, so the cost per event does not grow with `size / slide` and state is bounded by open
+//! panes × devices. A pane is dropped once the last window that holds it is final. Windows are finished in end
+//! order as the watermark reaches them (every device that has a pane in the window, sorted by id); windows
+//! without any pane are skipped. Live, each changed device publishes its newest window (the one that starts at
+//! its newest pane's slide), which is what `latest.json` shows. A device's location in a window is that of the
+//! last event to arrive in its newest pane of the window.
+
+use std::collections::VecDeque;
+
+use model::Window;
+
+use crate::messages::{EventRec, OpenWindow, WindowOut};
+use crate::window::acc::{DeviceAcc, OpenState, Udafs};
+use crate::window::tumbling::Devices;
+
+/// One device's open panes, oldest first.
+#[derive(Default)]
+struct DevicePanes {
+    panes: VecDeque<(u64, DeviceAcc)>,
+    /// Changed since the last live publication.
+    changed: bool,
+}
+
+impl DevicePanes {
+    /// The pane starting at `start`, created if needed (events mostly arrive for the newest pane).
+    fn pane_mut(&mut self, start: u64) -> &mut DeviceAcc {
+        match self.panes.back() {
+            Some((newest, _)) if *newest == start => {}
+            Some((newest, _)) if *newest > start => {
+                let i = self.panes.partition_point(|(p, _)| *p < start);
+                if self.panes.get(i).is_none_or(|(p, _)| *p != start) {
+                    self.panes.insert(i, (start, DeviceAcc::default()));
+                }
+                return &mut self.panes[i].1;
+            }
+            _ => self.panes.push_back((start, DeviceAcc::default())),
+        }
+        &mut self.panes.back_mut().expect("just ensured").1
+    }
+
+    /// The device's accumulator over `window`: its panes there combined in order, the newest one's location.
+    fn combine(&self, window: Window) -> Option<DeviceAcc> {
+        let from = self.panes.partition_point(|(p, _)| *p < window.start);
+        let mut panes = self.panes.range(from..).take_while(|(p, _)| *p < window.end);
+        let (_, first) = panes.next()?;
+        let mut acc = first.clone();
+        for (_, pane) in panes {
+            acc.absorb(pane);
+            if !pane.location.is_empty() {
+                acc.location.clone_from(&pane.location);
+            }
+        }
+        Some(acc)
+    }
+}
+
+/// The open hopping windows of one worker.
+pub struct Panes {
+    hop: model::Hopping,
+    pane_ms: u64,
+    devices: Devices<DevicePanes>,
+    /// The end of the next window to finish (`None`: nothing open).
+    next_end: Option<u64>,
+    udafs: Option<Udafs>,
+}
+
+impl Panes {
+    /// No open pane; `udafs` are the job's aggregate UDFs, if any.
+    pub fn new(hop: model::Hopping, udafs: Option<Udafs>) -> Panes {
+        Panes {
+            hop,
+            pane_ms: hop.pane_ms(),
+            devices: Devices::default(),
+            next_end: None,
+            udafs,
+        }
+    }
+
+    /// A pane starting at `start` is open: the earliest window that holds it is to be finished first.
+    fn opened(&mut self, start: u64) {
+        let end = self.hop.earliest(start).end;
+        self.next_end = Some(self.next_end.map_or(end, |n| n.min(end)));
+    }
+}
+
+impl OpenState for Panes {
+    fn add(&mut self, e: EventRec) {
+        let pane = e.ts - e.ts % self.pane_ms;
+        let d = match self.devices.get_mut(&e.device_id) {
+            Some(d) => d,
+            None => self.devices.entry(e.device_id.clone()).or_default(),
+        };
+        d.pane_mut(pane).add(&e, self.udafs.as_ref(), true);
+        d.changed = true;
+        // A pane's windows are its events' windows: the earliest ends at the event's `at` + 1.
+        let end = e.at + 1;
+        if self.next_end.is_none_or(|n| end < n) {
+            self.next_end = Some(end);
+        }
+    }
+
+    fn restore(&mut self, w: OpenWindow) {
+        let start = w.start;
+        let d = self.devices.entry(w.device.clone()).or_default();
+        d.pane_mut(start).absorb(&DeviceAcc::of_open(w));
+        d.changed = true;
+        self.opened(start);
+    }
+
+    fn finish(&mut self, frontier: Option<u64>, out: &mut Vec<WindowOut>) {
+        let (size, slide) = (self.hop.size_ms(), self.hop.slide_ms());
+        while let Some(end) = self.next_end {
+            if frontier.is_some_and(|f| end > f) {
+                return;
+            }
+            let window = Window { start: end - size, end };
+            // Panes before the next window's start are in no later window.
+            let keep_from = window.start + slide;
+            let mut finals = Vec::new();
+            let mut oldest = u64::MAX;
+            let udafs = &mut self.udafs;
+            self.devices.retain(|device, d| {
+                if let Some(mut acc) = d.combine(window) {
+                    finals.push(acc.emit(udafs.as_mut(), device, window, true));
+                }
+                while d.panes.front().is_some_and(|(p, _)| *p < keep_from) {
+                    d.panes.pop_front();
+                }
+                match d.panes.front() {
+                    Some((p, _)) => {
+                        oldest = oldest.min(*p);
+                        true
+                    }
+                    None => false,
+                }
+            });
+            finals.sort_unstable_by(|a, b| a.agg.device_id.cmp(&b.agg.device_id));
+            out.append(&mut finals);
+            self.next_end = (!self.devices.is_empty()).then(|| (end + slide).max(self.hop.earliest(oldest).end));
+        }
+    }
+
+    fn live(&mut self, out: &mut Vec<WindowOut>) {
+        let udafs = &mut self.udafs;
+        for (device, d) in self.devices.iter_mut().filter(|(_, d)| d.changed) {
+            d.changed = false;
+            let Some(&(newest, _)) = d.panes.back() else { continue };
+            let window = self.hop.latest(newest);
+            if let Some(mut acc) = d.combine(window) {
+                out.push(acc.emit(udafs.as_mut(), device, window, false));
+            }
+        }
+    }
+
+    fn open_windows(&self) -> Vec<OpenWindow> {
+        let mut open = Vec::new();
+        for (device, d) in &self.devices {
+            for (start, acc) in &d.panes {
+                open.push(acc.to_open(device, *start, start + self.pane_ms));
+            }
+        }
+        open
+    }
+
+    fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn event(device: &str, ts: u64, hop: model::Hopping, temperature: f64) -> EventRec {
+        EventRec {
+            device_id: device.into(),
+            location: "lab".into(),
+            at: model::WindowKind::Hopping(hop).on_time_until(ts),
+            ts,
+            temperature,
+            humidity: 50.0,
+            battery: 80.0,
+            status: model::Status::Ok,
+            source: 0,
+        }
+    }
+
+    /// (device, start, end) → (count, sum of temperatures): what every emitted window must hold.
+    type Expected = BTreeMap<(String, u64, u64), (u64, f64)>;
+
+    fn brute_force(hop: model::Hopping, events: &[(String, u64, f64)]) -> Expected {
+        let mut want = Expected::new();
+        for (device, ts, t) in events {
+            for w in hop.windows_of(*ts) {
+                let e = want.entry((device.clone(), w.start, w.end)).or_default();
+                e.0 += 1;
+                e.1 += t;
+            }
+        }
+        want
+    }
+
+    fn got(finals: &[WindowOut]) -> Expected {
+        let mut got = Expected::new();
+        for w in finals {
+            let key = (w.agg.device_id.clone(), w.agg.window_start, w.agg.window_end);
+            let sum = w.agg.avg_temperature * w.agg.count as f64;
+            assert!(
+                got.insert(key.clone(), (w.agg.count, sum)).is_none(),
+                "{key:?} emitted twice"
+            );
+        }
+        got
+    }
+
+    fn close(a: &Expected, b: &Expected) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|((ka, va), (kb, vb))| ka == kb && va.0 == vb.0 && (va.1 - vb.1).abs() < 1e-6)
+    }
+
+    /// A small deterministic generator (the tests need no external randomness).
+    fn rng(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut s = seed;
+        move |n| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 33) % n
+        }
+    }
+
+    #[test]
+    fn panes_give_every_window_of_every_event_exactly_once_whatever_the_sizes() {
+        for (size, slide) in [(30, 10), (25, 10), (60, 1), (10, 10), (7, 3)] {
+            let hop = model::Hopping::new(size, slide).unwrap();
+            let mut next = rng(size * 100 + slide);
+            let mut s = Panes::new(hop, None);
+            let mut events = Vec::new();
+            let mut finals = Vec::new();
+            let mut watermark = 0u64;
+            for i in 0..600u64 {
+                // Mostly in order with some disorder; only on-time events are added, as the source guarantees.
+                let ts = (i / 3 + next(15)).saturating_sub(5);
+                if model::WindowKind::Hopping(hop).is_late(ts, watermark) {
+                    continue;
+                }
+                let device = format!("d{}", next(4));
+                let t = next(100) as f64;
+                s.add(event(&device, ts, hop, t));
+                events.push((device, ts, t));
+                if next(10) == 0 {
+                    watermark = watermark.max(ts.saturating_sub(8));
+                    s.finish(Some(watermark), &mut finals);
+                }
+            }
+            s.finish(None, &mut finals);
+            assert!(s.is_empty());
+            assert!(
+                close(&got(&finals), &brute_force(hop, &events)),
+                "size {size} slide {slide}"
+            );
+            // Per device, windows come out in end order.
+            let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+            for w in &finals {
+                let prev = last.insert(&w.agg.device_id, w.agg.window_end);
+                assert!(prev.is_none_or(|p| p < w.agg.window_end));
+            }
+        }
+    }
+
+    #[test]
+    fn an_event_on_a_window_boundary_is_in_the_windows_it_starts_and_not_the_one_ending_there() {
+        let hop = model::Hopping::new(30, 10).unwrap();
+        let mut s = Panes::new(hop, None);
+        s.add(event("a", 30, hop, 1.0));
+        let mut finals = Vec::new();
+        s.finish(None, &mut finals);
+        let bounds: Vec<(u64, u64)> = finals.iter().map(|w| (w.agg.window_start, w.agg.window_end)).collect();
+        assert_eq!(bounds, [(10, 40), (20, 50), (30, 60)]);
+    }
+
+    #[test]
+    fn a_window_is_final_only_once_the_watermark_reaches_its_end() {
+        let hop = model::Hopping::new(30, 10).unwrap();
+        let mut s = Panes::new(hop, None);
+        s.add(event("a", 25, hop, 1.0));
+        let mut finals = Vec::new();
+        s.finish(Some(29), &mut finals);
+        assert!(finals.is_empty());
+        s.finish(Some(40), &mut finals);
+        let ends: Vec<u64> = finals.iter().map(|w| w.agg.window_end).collect();
+        assert_eq!(ends, [30, 40]);
+        assert!(!s.is_empty(), "the pane is still in [20, 50)");
+    }
+
+    #[test]
+    fn checkpointed_panes_restore_to_the_same_windows_merged_with_new_events() {
+        let hop = model::Hopping::new(25, 10).unwrap();
+        let mut whole = Panes::new(hop, None);
+        let mut before = Panes::new(hop, None);
+        let mut events = Vec::new();
+        for (i, ts) in [3u64, 7, 12, 18, 22, 24, 31].into_iter().enumerate() {
+            let e = event(if i % 2 == 0 { "a" } else { "b" }, ts, hop, i as f64);
+            events.push(e.clone());
+            whole.add(e.clone());
+            if ts < 20 {
+                before.add(e);
+            }
+        }
+        let mut after = Panes::new(hop, None);
+        // Events after the checkpoint may reach the new worker before its restored panes.
+        for e in events.iter().filter(|e| e.ts >= 20) {
+            after.add(e.clone());
+        }
+        for w in before.open_windows() {
+            after.restore(w);
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        whole.finish(None, &mut a);
+        after.finish(None, &mut b);
+        assert!(close(&got(&a), &got(&b)));
+        assert_eq!(a.len(), b.len());
+    }
+
+    #[test]
+    fn live_publishes_the_newest_window_of_each_changed_device() {
+        let hop = model::Hopping::new(30, 10).unwrap();
+        let mut s = Panes::new(hop, None);
+        s.add(event("a", 5, hop, 1.0));
+        s.add(event("a", 12, hop, 3.0));
+        let mut live = Vec::new();
+        s.live(&mut live);
+        assert_eq!(live.len(), 1);
+        let w = &live[0].agg;
+        assert_eq!((w.window_start, w.window_end, w.count), (10, 40, 1));
+        assert!(!live[0].is_final);
+        live.clear();
+        s.live(&mut live);
+        assert!(live.is_empty(), "nothing changed since");
+    }
+
+    #[test]
+    fn aggregate_udfs_see_all_the_events_of_the_window_across_its_panes() {
+        let hop = model::Hopping::new(30, 10).unwrap();
+        let mut s = Panes::new(hop, Some(crate::window::acc::sequence_udaf()));
+        for (ts, t) in [(25, 2.0), (5, 1.0), (35, 3.0)] {
+            s.add(event("a", ts, hop, t));
+        }
+        let mut finals = Vec::new();
+        s.finish(None, &mut finals);
+        let seqs: Vec<(u64, String)> = finals
+            .iter()
+            .map(|w| (w.agg.window_start, format!("{:?}", w.agg.udf["seq"])))
+            .collect();
+        assert_eq!(seqs[0], (0, format!("{:?}", model::UdfValue::Text("1,2".into()))));
+        assert_eq!(seqs[2], (20, format!("{:?}", model::UdfValue::Text("2,3".into()))));
+    }
+}
