@@ -128,9 +128,19 @@ impl DataflowRun {
         self.with(|a| a.deadletter = dir.to_path_buf())
     }
 
-    /// Tumbling window size.
+    /// Window size.
     pub fn window(self, window: Duration) -> DataflowRun {
         self.with(|a| a.window = window)
+    }
+
+    /// Hopping windows of the window size, one every `slide`.
+    pub fn slide(self, slide: Duration) -> DataflowRun {
+        self.with(|a| a.slide = Some(slide))
+    }
+
+    /// Session windows with this gap.
+    pub fn session_gap(self, gap: Duration) -> DataflowRun {
+        self.with(|a| a.session_gap = Some(gap))
     }
 
     /// Watermark lateness.
