@@ -15,6 +15,7 @@ mod replay;
 mod report;
 mod smoke;
 mod udf;
+mod windows;
 
 use std::time::Duration;
 
@@ -49,6 +50,8 @@ enum Scenario {
     Memory(MemoryArgs),
     /// `dataflow --input FILE` without UDFs, with the scalar and with the aggregate example UDF of `udfs/`.
     Udf(UdfArgs),
+    /// `dataflow --input FILE` with tumbling, hopping (3 and 60 windows per event) and session windows.
+    Windows(UdfArgs),
     /// Every scenario at a tiny size (< 60 s): fails if a scenario fails, never on a speed figure.
     Smoke,
 }
@@ -181,6 +184,7 @@ struct MemoryArgs {
     dataflow_args: Vec<String>,
 }
 
+/// A comparison of variants of the replay run (`udf`, `windows`).
 #[derive(Args, Debug)]
 struct UdfArgs {
     #[command(flatten)]
@@ -242,6 +246,7 @@ fn run(cli: Cli) -> Result<()> {
             },
         )?,
         Scenario::Udf(a) => udf::udf(&ctx, &a.input.spec(), a.workers, a.repeat)?,
+        Scenario::Windows(a) => windows::windows(&ctx, &a.input.spec(), a.workers, a.repeat)?,
         Scenario::Smoke => smoke::smoke(&ctx)?,
     }
     ctx.finish()

@@ -18,30 +18,64 @@ fn example(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("udfs").join(name)
 }
 
-/// The `udf` scenario. Each variant's figures: best and median throughput with their ratios to the run without
-/// UDFs, and the median CPU time (all processes) with its ratio and the extra CPU per event.
+/// The `udf` scenario: the three variants compared by [`compare_variants`].
 pub fn udf(ctx: &Ctx, spec: &InputSpec, workers: usize, repeat: usize) -> Result<()> {
-    let path = spec.jsonl(&ctx.work)?;
     let layout = Layout { processes: 1, workers };
-    let variants: [(&str, Option<&str>); 3] = [
+    let variants: Vec<Variant> = [
         ("no UDF", None),
         ("scalar heat_index", Some("heat_index")),
         ("aggregate temperature_p90", Some("temperature_p90")),
-    ];
+    ]
+    .into_iter()
+    .map(|(label, crate_name)| Variant {
+        label: format!("with {label}"),
+        args: crate_name
+            .map(|name| vec!["--udf".to_string(), example(name).display().to_string()])
+            .unwrap_or_default(),
+        // The first run that names a crate builds it (or finds it cached): untimed.
+        prepare: crate_name.is_some(),
+    })
+    .collect();
+    compare_variants(ctx, "udf", spec, layout, repeat, &variants, "without UDF")
+}
+
+/// One way of running the job in a comparison: extra flags after `--input FILE`.
+pub struct Variant {
+    /// What it is, in the report.
+    pub label: String,
+    /// Extra `dataflow` flags.
+    pub args: Vec<String>,
+    /// Run once untimed first (e.g. to build a UDF crate).
+    pub prepare: bool,
+}
+
+/// Times `dataflow --input FILE` (bounded, Parquet on) once per variant, `repeat` times each, on the same file
+/// and layout. Each variant's figures: best and median throughput with their ratios to the first variant (the
+/// baseline, named `baseline` in the report), and the median CPU time (all processes) with its ratio and the
+/// extra CPU per event.
+pub fn compare_variants(
+    ctx: &Ctx,
+    scenario: &str,
+    spec: &InputSpec,
+    layout: Layout,
+    repeat: usize,
+    variants: &[Variant],
+    baseline: &str,
+) -> Result<()> {
+    let path = spec.jsonl(&ctx.work)?;
     let mut base = None;
-    for (label, crate_name) in variants {
+    for (v, variant) in variants.iter().enumerate() {
         let mut args = input_args(&path);
-        if let Some(name) = crate_name {
-            args.extend(["--udf".to_string(), example(name).display().to_string()]);
-            // Untimed: builds the crate or finds it cached, so that no timed run includes a build.
-            run_job(ctx, &format!("udf-prepare-{name}"), layout, &args, spec.events)?;
+        args.extend(variant.args.iter().cloned());
+        if variant.prepare {
+            run_job(ctx, &format!("{scenario}-prepare-{v}"), layout, &args, spec.events)?;
         }
         let mut runs = Vec::new();
         for i in 0..repeat.max(1) {
             warm(&path)?;
             runs.push(run_job(
                 ctx,
-                &format!("udf-{label}-{i}").replace(' ', "-"),
+                &format!("{scenario}-{v}-{i}"),
                 layout,
                 &args,
                 spec.events,
@@ -59,14 +93,15 @@ pub fn udf(ctx: &Ctx, spec: &InputSpec, workers: usize, repeat: usize) -> Result
         // CPU time is steadier than wall time on a shared machine: the extra cost per event is taken from it.
         let extra_ns = (cpu - base_cpu) * 1e9 / spec.events as f64;
         ctx.record(Row::new(
-            "udf",
+            scenario,
             format!(
-                "dataflow --input (bounded, Parquet on) {} with {label}; {}; best of {repeat}",
+                "dataflow --input (bounded, Parquet on) {} {}; {}; best of {repeat}",
                 layout.describe(),
+                variant.label,
                 spec.describe()
             ),
             format!(
-                "{}/s best, {}/s median ({:.3}x, {:.3}x without UDF); median CPU {:.2} s ({:.3}x, {:+.1} ns per \
+                "{}/s best, {}/s median ({:.3}x, {:.3}x {baseline}); median CPU {:.2} s ({:.3}x, {:+.1} ns per \
                  event); peak RSS {:.0} MB",
                 human(rate),
                 human(median_rate),

@@ -42,9 +42,15 @@ struct Args {
     /// Fraction of malformed records the simulator sends (default: the simulator's).
     #[arg(long)]
     bad_fraction: Option<f64>,
-    /// Tumbling window size (default: the dataflow's).
+    /// Window size (default: the dataflow's).
     #[arg(long, value_parser = humantime::parse_duration)]
     window: Option<Duration>,
+    /// Hopping windows: a window of --window starts every SLIDE.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "SLIDE")]
+    slide: Option<Duration>,
+    /// Session windows per device, ended by a pause of GAP (excludes --slide and --window).
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "GAP", conflicts_with_all = ["slide", "window"])]
+    session_gap: Option<Duration>,
     /// Watermark lateness (default: the dataflow's).
     #[arg(long, value_parser = humantime::parse_duration)]
     lateness: Option<Duration>,
@@ -87,6 +93,8 @@ impl Args {
         job.brokers.clone_from(&sim.brokers);
         job.workers = self.workers;
         given(&mut job.window, self.window);
+        job.slide = self.slide;
+        job.session_gap = self.session_gap;
         given(&mut job.lateness, self.lateness);
         given(&mut job.trigger, self.trigger);
         given(&mut job.idle_timeout, self.idle_timeout);
@@ -326,6 +334,7 @@ mod tests {
             [Path::new("udfs/heat_index"), Path::new("udfs/temperature_p90")]
         );
         assert!(job.fresh);
+        assert_eq!(job.slide, None);
         assert_eq!((sim.brokers.as_str(), sim.topic.as_str()), ("k1:9092", "t-1"));
         assert_eq!((job.brokers.as_str(), job.topic.as_str()), ("k1:9092", "t-1"));
         assert_eq!(
@@ -338,5 +347,17 @@ mod tests {
             (3, secs(1), secs(2), secs(3), secs(4))
         );
         assert_eq!(job.out, Path::new("/tmp/d/aggregates"));
+    }
+
+    #[test]
+    fn window_kind_flags_are_forwarded_to_the_dataflow() {
+        let (_, job) = pieces(&["--window", "30s", "--slide", "10s"]);
+        assert_eq!(
+            (job.window, job.slide),
+            (Duration::from_secs(30), Some(Duration::from_secs(10)))
+        );
+        let (_, job) = pieces(&["--session-gap", "5s"]);
+        assert_eq!(job.session_gap, Some(Duration::from_secs(5)));
+        assert!(job.window_kind().is_ok());
     }
 }
