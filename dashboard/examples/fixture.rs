@@ -1,5 +1,5 @@
-//! Writes a dashboard fixture: `latest.json` for N devices (mixed live and final windows, fleet views,
-//! pipeline counters, optionally UDF columns) and a Parquet history in the dataflow's layout, plus an optional
+//! Writes a dashboard fixture: `latest.json` for N devices (mixed live and final windows, tumbling or sessions,
+//! fleet views, pipeline counters, optionally UDF columns) and a Parquet history in the dataflow's layout, plus an optional
 //! JSON file with the history each device should show. Used by the browser test (`tests/browser/run.sh`).
 
 #[path = "../tests/support/mod.rs"]
@@ -31,6 +31,10 @@ struct Args {
     /// its rows have no value for them).
     #[arg(long)]
     udfs: bool,
+    /// Sessions (gap 5 s) of varying lengths instead of tumbling windows of 10 s, in latest.json and in the
+    /// history.
+    #[arg(long)]
+    sessions: bool,
 }
 
 /// Device ids: a few that stress escaping and rendering (at fixed positions), then plain ones.
@@ -51,13 +55,21 @@ fn main() -> anyhow::Result<()> {
     let parquet = args.out.join(model::history::PARQUET_DIR);
     fs::create_dir_all(&parquet)?;
 
-    let doc = support::latest_doc(&ids, now_ms, args.udfs);
+    let windows = if args.sessions {
+        support::Windows::Sessions
+    } else {
+        support::Windows::Tumbling
+    };
+    let doc = support::latest_doc_of(windows, &ids, now_ms, args.udfs);
     support::write_atomically(&args.out.join("latest.json"), &serde_json::to_vec_pretty(&doc)?);
     let udfs = if args.udfs { support::fixture_udfs() } else { Vec::new() };
 
     let mut expected = BTreeMap::new();
     for (i, id) in ids.iter().enumerate() {
-        let mut rows = support::history_rows(id, now_ms, args.history_windows);
+        let mut rows = match windows {
+            support::Windows::Tumbling => support::history_rows(id, now_ms, args.history_windows),
+            support::Windows::Sessions => support::session_rows(id, now_ms, args.history_windows),
+        };
         // Two committed files per device, the newer written first, half of them carrying the device column.
         let half = rows.len() / 2;
         if args.udfs {
@@ -85,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             .map(|r| {
                 let mut point = serde_json::json!({
                     "window_start": r.window_start,
+                    "window_end": r.window_end,
                     "avg_temperature": r.avg_temperature,
                     "avg_humidity": r.avg_humidity,
                     "min_battery": r.min_battery,
@@ -106,8 +119,9 @@ fn main() -> anyhow::Result<()> {
         fs::write(path, serde_json::to_vec(&expected)?)?;
     }
     println!(
-        "fixture: {} devices, {} history windows each, {} UDF columns, in {}",
+        "fixture: {} devices, {}, {} history windows each, {} UDF columns, in {}",
         ids.len(),
+        windows.kind(),
         args.history_windows,
         udfs.len(),
         args.out.display()

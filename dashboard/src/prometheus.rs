@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use chrono::DateTime;
-use model::LatestDoc;
+use model::{LatestDoc, WindowKind};
 
 use crate::latest::{View, age_seconds};
 
@@ -94,6 +94,21 @@ fn udf_errors(doc: &LatestDoc) -> BTreeMap<String, u64> {
     let mut counts: BTreeMap<String, u64> = doc.udfs.iter().map(|u| (u.name.clone(), 0)).collect();
     counts.extend(doc.pipeline.udf_errors.iter().map(|(name, n)| (name.clone(), *n)));
     counts
+}
+
+/// The labels of the window-kind info metric: the kind, then the sizes that kind has, in milliseconds (a label a
+/// kind does not have is left out, which Prometheus reads as the empty value).
+fn window_labels(kind: &WindowKind) -> Vec<(&'static str, String)> {
+    let ms = |v: u64| v.to_string();
+    match kind {
+        WindowKind::Tumbling { size_ms } => vec![("kind", "tumbling".into()), ("size_ms", ms(*size_ms))],
+        WindowKind::Hopping(h) => vec![
+            ("kind", "hopping".into()),
+            ("size_ms", ms(h.size_ms())),
+            ("slide_ms", ms(h.slide_ms())),
+        ],
+        WindowKind::Session { gap_ms } => vec![("kind", "session".into()), ("gap_ms", ms(*gap_ms))],
+    }
 }
 
 /// Renders every metric for the current view at wall-clock time `now`.
@@ -230,6 +245,17 @@ pub fn render(view: &View, now: SystemTime) -> String {
             "The job's watermark (event time), Unix time in seconds.",
         )
         .sample(&[], wm.timestamp_millis() as f64 / 1000.0);
+    }
+    if let Some(kind) = &doc.window {
+        let labels = window_labels(kind);
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        family(
+            &mut out,
+            "iot_pipeline_window_info",
+            "gauge",
+            "The job's window kind and its sizes in milliseconds, as labels; always 1.",
+        )
+        .sample(&labels, 1.0);
     }
     family(
         &mut out,
@@ -385,6 +411,43 @@ mod tests {
         let text = render(&view_with(LatestDoc::default()), SystemTime::now());
         assert!(text.contains("iot_pipeline_udfs 0\n"));
         assert!(!text.contains("iot_pipeline_udf_errors_total{"));
+    }
+
+    #[test]
+    fn the_window_kind_is_an_info_metric_with_the_sizes_of_its_kind() {
+        let cases = [
+            (
+                WindowKind::Tumbling { size_ms: 10_000 },
+                "iot_pipeline_window_info{kind=\"tumbling\",size_ms=\"10000\"} 1\n",
+            ),
+            (
+                WindowKind::Hopping(model::Hopping::new(30_000, 10_000).unwrap()),
+                "iot_pipeline_window_info{kind=\"hopping\",size_ms=\"30000\",slide_ms=\"10000\"} 1\n",
+            ),
+            (
+                WindowKind::Session { gap_ms: 5_000 },
+                "iot_pipeline_window_info{kind=\"session\",gap_ms=\"5000\"} 1\n",
+            ),
+        ];
+        for (kind, sample) in cases {
+            let doc = LatestDoc {
+                window: Some(kind),
+                ..LatestDoc::default()
+            };
+            let text = render(&view_with(doc), SystemTime::now());
+            assert!(
+                text.contains(&format!("# TYPE iot_pipeline_window_info gauge\n{sample}")),
+                "{text}"
+            );
+            assert_eq!(text.matches("iot_pipeline_window_info{").count(), 1, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_document_that_does_not_state_its_window_kind_has_no_window_info() {
+        let text = render(&view_with(LatestDoc::default()), SystemTime::now());
+        assert!(!text.contains("iot_pipeline_window_info"), "{text}");
+        assert!(text.contains("iot_pipeline_open_windows 0\n"));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 // Entry point of the dashboard page: receives latest.json (Server-Sent Events from /events, falling back to
 // polling /metrics every 2 s), keeps the page state, and redraws charts and panels from it.
 
-import { DeviceCharts, HistoryChart, UDF_SORT_PREFIX, deviceRows, deviceWindows } from './charts.js';
-import { fmtAge, fmtInt, fmtTime, isNumericUdf, parseTime } from './format.js';
+import { DeviceCharts, HistoryChart, SESSION_LENGTH, UDF_SORT_PREFIX, deviceRows, deviceWindows } from './charts.js';
+import { fmtAge, fmtInt, fmtTime, fmtWindowKind, isNumericUdf, isSessions, parseTime } from './format.js';
 import {
-  el, renderAge, renderBanner, renderDevicePicker, renderDeviceUdfs, renderFleet, renderHealth, renderUdfOptions, staleness,
+  el, renderAge, renderBanner, renderDevicePicker, renderDeviceUdfs, renderExtraOptions, renderFleet, renderHealth, staleness,
 } from './panels.js';
 
 const POLL_MS = 2000;
@@ -20,7 +20,8 @@ const state = {
   sort: 'id',
   selected: null,
   historyLimit: Number($('#history-limit').value),
-  /** The numeric UDF column the history draws, or '' for the built-in measures. */
+  /** The metric the history draws (a numeric UDF column, or the session length), or '' for the built-in
+   *  measures. */
   historyMetric: '',
   /** The rows the history chart shows, kept to redraw them for another metric without fetching again. */
   historyRows: [],
@@ -43,9 +44,10 @@ const historyChart = new HistoryChart($('#chart-history'));
 function render() {
   const doc = state.doc;
   const udfs = doc?.udfs ?? [];
-  renderMetricLists(udfs);
+  const sessions = isSessions(doc);
+  renderMetricLists(doc);
   const rows = deviceRows(doc, state.filter, state.sort);
-  deviceCharts.update(rows, state.selected, udfs);
+  deviceCharts.update(rows, state.selected, udfs, sessions);
   const all = deviceRows(doc, '', 'id');
   const live = all.filter((r) => !r.final).length;
   $('#device-count').textContent = state.filter
@@ -55,28 +57,42 @@ function render() {
   $('#devices-empty').textContent = all.length ? 'No device matches the filter.' : 'No windows yet.';
   renderDevicePicker($('#device-select'), all.map((r) => r.device_id), state.selected);
   const { newest, lastFinal } = deviceWindows(doc?.records, state.selected);
-  renderDeviceUdfs($('#device-udfs'), state.selected ? udfs : [], newest, lastFinal);
+  renderDeviceUdfs($('#device-udfs'), state.selected ? udfs : [], newest, lastFinal, sessions);
   renderHealth($('#health'), doc);
   renderFleet($('#fleet'), doc, select);
   $('#watermark').textContent = doc?.watermark ? fmtTime(parseTime(doc.watermark)) : '–';
   $('#watermark').title = doc?.watermark ?? '';
+  $('#window-kind').textContent = doc ? fmtWindowKind(doc.window) : '';
+  $('#window-kind').title = doc && !doc.window
+    ? 'latest.json does not state the window kind (a job older than window kinds): tumbling windows'
+    : 'The job\'s window kind';
   renderStatus();
   refreshHistory();
 }
 
-/** Numeric UDF columns join the sort list and the history's metric list; a choice whose column is gone from the
- *  document falls back to the default. */
-function renderMetricLists(udfs) {
-  const numeric = udfs.filter(isNumericUdf).map((u) => u.name);
-  const sorts = numeric.map((name) => ({ value: `${UDF_SORT_PREFIX}${name}`, text: `highest ${name} first` }));
-  renderUdfOptions($('#device-sort'), sorts);
-  renderUdfOptions($('#history-metric'), numeric.map((name) => ({ value: name, text: name })), true);
+/** The sort list and the history's metric list gain what the document offers: the session length when its
+ *  windows are sessions, then its numeric UDF columns. A choice the document no longer offers falls back to the
+ *  default. */
+function renderMetricLists(doc) {
+  const session = isSessions(doc);
+  const numeric = (doc?.udfs ?? []).filter(isNumericUdf).map((u) => u.name);
+  const sorts = [
+    ...(session ? [{ value: SESSION_LENGTH, text: 'longest session first' }] : []),
+    ...numeric.map((name) => ({ value: `${UDF_SORT_PREFIX}${name}`, text: `highest ${name} first` })),
+  ];
+  const metrics = [
+    ...(session ? [{ value: SESSION_LENGTH, text: 'session length' }] : []),
+    ...numeric.map((name) => ({ value: name, text: name })),
+  ];
+  renderExtraOptions($('#device-sort'), sorts);
+  renderExtraOptions($('#history-metric'), metrics, true);
   if (!state.doc) return;
-  if (state.sort.startsWith(UDF_SORT_PREFIX) && !sorts.some((o) => o.value === state.sort)) state.sort = 'id';
-  if (state.historyMetric && !numeric.includes(state.historyMetric)) {
+  const offered = (select, value) => [...select.options].some((o) => o.value === value);
+  if (!offered($('#device-sort'), state.sort)) state.sort = 'id';
+  if (state.historyMetric && !offered($('#history-metric'), state.historyMetric)) {
     state.historyMetric = '';
     updateUrl();
-    historyChart.update(state.historyRows, '');
+    drawHistory();
   }
   $('#device-sort').value = state.sort;
   $('#history-metric').value = state.historyMetric;
@@ -112,7 +128,7 @@ function renderStatus() {
 
 // ---- device selection and history -----------------------------------------------------------------------
 
-/** Keeps the selection in the URL: `#device=...`, with `&metric=...` when a UDF column is the history's metric. */
+/** Keeps the selection in the URL: `#device=...`, with `&metric=...` when the history draws a picked metric. */
 function updateUrl() {
   let url = location.pathname + location.search;
   if (state.selected) {
@@ -169,10 +185,15 @@ async function refreshHistory() {
   }
 }
 
+/** Redraws the history's rows for the current metric and window kind, without fetching them again. */
+function drawHistory() {
+  historyChart.update(state.historyRows, state.historyMetric, isSessions(state.doc));
+}
+
 /** Draws `rows`, or shows `emptyText` in place of the chart when there are none. */
 function showHistory(rows, emptyText, note) {
   state.historyRows = rows;
-  historyChart.update(rows, state.historyMetric);
+  drawHistory();
   $('#history-panel').dataset.empty = rows.length ? 'no' : 'yes';
   $('#history-empty').textContent = emptyText;
   $('#history-note').textContent = note;
@@ -262,11 +283,14 @@ $('#history-limit').addEventListener('change', (e) => {
 $('#history-metric').addEventListener('change', (e) => {
   state.historyMetric = e.target.value;
   updateUrl();
-  historyChart.update(state.historyRows, state.historyMetric);
+  drawHistory();
 });
 $('#history-clear').addEventListener('click', () => select(null));
 window.addEventListener('resize', () => {
-  if (state.doc) deviceCharts.update(deviceRows(state.doc, state.filter, state.sort), state.selected, state.doc.udfs ?? []);
+  if (state.doc) {
+    const rows = deviceRows(state.doc, state.filter, state.sort);
+    deviceCharts.update(rows, state.selected, state.doc.udfs ?? [], isSessions(state.doc));
+  }
 });
 setInterval(() => {
   renderAge($('#health'), state.doc);
@@ -275,7 +299,7 @@ setInterval(() => {
 
 const fromHash = new URLSearchParams(location.hash.slice(1));
 if (fromHash.get('device')) state.selected = fromHash.get('device');
-// Kept until the first document says whether the column exists (render then drops an unknown one).
+// Kept until the first document says whether it offers the metric (render then drops an unknown one).
 if (fromHash.get('metric')) state.historyMetric = fromHash.get('metric');
 
 $('#endpoints').append(

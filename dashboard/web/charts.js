@@ -1,8 +1,8 @@
 // Chart.js charts of the page: per-device bars of the newest window (temperature, humidity, battery range;
 // live windows hatched and lighter) and the selected device's history of final windows (the built-in measures,
-// or one numeric UDF column picked as the metric).
+// or one metric picked from the list: a numeric UDF column, or the session length when windows are sessions).
 
-import { fmt1, fmt2, fmtInt, fmtTime, fmtUdf, fmtWindow, parseTime, shorten, udfNumber } from './format.js';
+import { fmt1, fmt2, fmtInt, fmtTime, fmtUdf, fmtWindow, parseTime, shorten, udfNumber, windowMs } from './format.js';
 
 const Chart = window.Chart;
 
@@ -55,11 +55,16 @@ export function newestPerDevice(records) {
   return newest;
 }
 
+/** The value of the session length in the sort and the history's metric lists (offered for session documents
+ *  only). A hyphen cannot occur in a UDF's name (a function name), so it never collides with a column. */
+export const SESSION_LENGTH = 'session-length';
+
 const SORTS = {
   id: (a, b) => (a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0),
   temperature: (a, b) => b.avg_temperature - a.avg_temperature,
   humidity: (a, b) => b.avg_humidity - a.avg_humidity,
   battery: (a, b) => a.min_battery - b.min_battery,
+  [SESSION_LENGTH]: (a, b) => windowMs(b) - windowMs(a),
 };
 
 /** Sort value of a numeric UDF column: `udf:<name>`, highest first, windows without a value last. */
@@ -97,7 +102,7 @@ export function deviceWindows(records, deviceId) {
   return { newest: newestPerDevice(own).get(deviceId), lastFinal };
 }
 
-function barTooltip(rows, udfs, measure) {
+function barTooltip(rows, udfs, shown, measure) {
   return {
     callbacks: {
       title: (items) => rows[items[0].dataIndex]?.device_id ?? '',
@@ -112,7 +117,7 @@ function barTooltip(rows, udfs, measure) {
         const r = rows[item.dataIndex];
         if (!r || item.datasetIndex > 0) return '';
         return [
-          `window ${fmtWindow(r.window_start, r.window_end)}${r.final ? ' (final)' : ' (live, still open)'}`,
+          `window ${fmtWindow(r.window_start, r.window_end, shown.sessions)}${r.final ? ' (final)' : ' (live, still open)'}`,
           `${fmtInt(r.count)} events · ${fmtInt(r.warn_count)} warn · ${fmtInt(r.error_count)} error`,
           ...udfs.map((u) => `${u.name} ${fmtUdf(r[u.name])}`),
         ];
@@ -129,6 +134,8 @@ export class DeviceCharts {
     this.rows = [];
     /** The document's UDF columns, listed in the tooltips. */
     this.udfs = [];
+    /** Whether the windows are sessions: the tooltips then give each one's length. */
+    this.shown = { sessions: false };
     this.patterns = Object.fromEntries(Object.entries(PALETTE).map(([k, p]) => [k, hatch(p)]));
     this.charts = {
       temperature: this.#make(temperature, 'temperature', 'avg temperature (°C)', {}),
@@ -156,7 +163,7 @@ export class DeviceCharts {
         maintainAspectRatio: false,
         animation: { duration: 250 },
         interaction: { mode: 'index', intersect: false },
-        plugins: { legend: { display: false }, tooltip: barTooltip(self.rows, self.udfs, measure) },
+        plugins: { legend: { display: false }, tooltip: barTooltip(self.rows, self.udfs, self.shown, measure) },
         scales: {
           x: {
             stacked: measure === 'battery',
@@ -181,11 +188,14 @@ export class DeviceCharts {
     });
   }
 
-  /** Redraws the bars for `rows`, outlining the selected device; the tooltips list the `udfs` columns. */
-  update(rows, selected, udfs = []) {
-    // The tooltip and tick callbacks read `this.rows` and `this.udfs`; replace their contents, not the arrays.
+  /** Redraws the bars for `rows`, outlining the selected device; the tooltips list the `udfs` columns and, with
+   *  `sessions`, the length of each session. */
+  update(rows, selected, udfs = [], sessions = false) {
+    // The tooltip and tick callbacks read `this.rows`, `this.udfs` and `this.shown`; replace their contents, not
+    // the objects.
     this.rows.splice(0, this.rows.length, ...rows);
     this.udfs.splice(0, this.udfs.length, ...udfs);
+    this.shown.sessions = sessions;
     const width = this.sizer.parentElement.clientWidth;
     const dense = rows.length * PX_PER_DEVICE > width;
     const sizerWidth = dense ? `${rows.length * PX_PER_DEVICE}px` : '100%';
@@ -228,17 +238,28 @@ export class DeviceCharts {
   }
 }
 
-/** Index of the dataset that draws a UDF column picked as the metric (after the five built-in ones). */
-const UDF_DATASET = 5;
+/** Index of the dataset that draws a metric picked from the list (after the five built-in ones). */
+const METRIC_DATASET = 5;
 
-/** The selected device's final windows: temperature with a ±σ band, humidity and battery range; or, with a UDF
- *  column picked as the metric, that column alone (null values leave gaps). */
+/** How the history draws a picked metric: its legend label, its axis title and its value in a row. */
+function pickedMetric(metric) {
+  if (metric === SESSION_LENGTH) {
+    return { label: 'session length (s)', axis: 's', value: (r) => windowMs(r) / 1000 };
+  }
+  return { label: metric, axis: metric, value: (r) => udfNumber(r[metric]) };
+}
+
+/** The selected device's final windows: temperature with a ±σ band, humidity and battery range; or, with a
+ *  metric picked from the list (a UDF column, the session length), that metric alone (null values leave gaps). */
 export class HistoryChart {
   constructor(canvas) {
     this.rows = [];
-    /** The UDF column drawn instead of the built-in measures, or '' for those. */
+    /** The metric drawn instead of the built-in measures, or '' for those. */
     this.metric = '';
+    /** Whether the windows are sessions: the tooltip then gives each one's length. */
+    this.shown = { sessions: false };
     const rows = this.rows;
+    const shown = this.shown;
     const t = PALETTE.temperature;
     const u = PALETTE.udf;
     this.chart = new Chart(canvas, {
@@ -269,11 +290,11 @@ export class HistoryChart {
             },
           },
           tooltip: {
-            filter: (item) => item.datasetIndex < 3 || item.datasetIndex === UDF_DATASET,
+            filter: (item) => item.datasetIndex < 3 || item.datasetIndex === METRIC_DATASET,
             callbacks: {
               title: (items) => {
                 const r = rows[items[0]?.dataIndex];
-                return r ? `window ${fmtWindow(r.window_start, r.window_end)}` : '';
+                return r ? `window ${fmtWindow(r.window_start, r.window_end, shown.sessions)}` : '';
               },
               footer: (items) => {
                 const r = rows[items[0]?.dataIndex];
@@ -297,10 +318,12 @@ export class HistoryChart {
     });
   }
 
-  /** Draws `rows` (final windows, oldest first) for `metric` (a numeric UDF column's name, or '' for the
-   *  built-in measures); points are drawn only while they stay few. */
-  update(rows, metric = '') {
+  /** Draws `rows` (final windows, oldest first) for `metric` (a numeric UDF column's name, `SESSION_LENGTH`, or ''
+   *  for the built-in measures); with `sessions`, the tooltip gives each session's length. Points are drawn only
+   *  while they stay few. */
+  update(rows, metric = '', sessions = false) {
     this.rows.splice(0, this.rows.length, ...rows);
+    this.shown.sessions = sessions;
     const x = rows.map((r) => parseTime(r.window_start));
     const series = (f) => rows.map((r, i) => ({ x: x[i], y: f(r) }));
     const ds = this.chart.data.datasets;
@@ -309,19 +332,20 @@ export class HistoryChart {
     ds[2].data = series((r) => r.min_battery);
     ds[3].data = series((r) => r.avg_temperature + r.stddev_temperature);
     ds[4].data = series((r) => r.avg_temperature - r.stddev_temperature);
-    ds[UDF_DATASET].data = metric ? series((r) => udfNumber(r[metric])) : [];
+    const picked = pickedMetric(metric);
+    ds[METRIC_DATASET].data = metric ? series(picked.value) : [];
     if (metric !== this.metric) {
       this.metric = metric;
       ds.forEach((d, i) => {
-        d.hidden = i === UDF_DATASET ? !metric : Boolean(metric);
+        d.hidden = i === METRIC_DATASET ? !metric : Boolean(metric);
         // Forget legend clicks: they would otherwise outlast the switch (Chart.js keeps them per dataset).
         this.chart.getDatasetMeta(i).hidden = null;
       });
-      ds[UDF_DATASET].label = metric;
-      this.chart.options.scales.y2.title.text = metric;
+      ds[METRIC_DATASET].label = picked.label;
+      this.chart.options.scales.y2.title.text = picked.axis;
     }
     const radius = rows.length > 120 ? 0 : 2.5;
-    for (const d of [...ds.slice(0, 3), ds[UDF_DATASET]]) d.pointRadius = radius;
+    for (const d of [...ds.slice(0, 3), ds[METRIC_DATASET]]) d.pointRadius = radius;
     this.chart.update();
   }
 }

@@ -63,11 +63,58 @@ export function parseTime(text) {
   return typeof text === 'string' ? Date.parse(text) : NaN;
 }
 
-/** A window as `14:30:00–14:30:10`. */
-export function fmtWindow(startText, endText) {
+const seconds = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
+
+/** A configured or exact duration in milliseconds, without rounding: `500 ms`, `10 s`, `1.5 s`, `1 min 30 s`,
+ *  `2 h`, `1 d 6 h`. */
+export function fmtSpanMs(ms) {
+  if (!Number.isFinite(ms) || ms < 0) return '–';
+  if (ms < 1000) return `${integer.format(ms)} ms`;
+  const parts = [];
+  let rest = ms;
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['min', 60_000]]) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)} ${unit}`);
+      rest %= size;
+    }
+  }
+  if (rest > 0) parts.push(`${seconds.format(rest / 1000)} s`);
+  return parts.join(' ');
+}
+
+/** The job's window kind (`latest.json`'s `window`) for the header: `tumbling 10 s`, `hopping 30 s every 10 s`,
+ *  `sessions, gap 5 s`; plain `tumbling` for a document of an older job, which does not state it. */
+export function fmtWindowKind(window) {
+  switch (window?.kind) {
+    case undefined:
+      return 'tumbling';
+    case 'tumbling':
+      return `tumbling ${fmtSpanMs(window.size_ms)}`;
+    case 'hopping':
+      return `hopping ${fmtSpanMs(window.size_ms)} every ${fmtSpanMs(window.slide_ms)}`;
+    case 'session':
+      return `sessions, gap ${fmtSpanMs(window.gap_ms)}`;
+    default:
+      return String(window.kind);
+  }
+}
+
+/** Whether a document's windows are sessions, whose lengths vary from record to record. */
+export function isSessions(doc) {
+  return doc?.window?.kind === 'session';
+}
+
+/** The length of a record's window in milliseconds (for sessions: first event to last event + gap). */
+export function windowMs(record) {
+  return parseTime(record?.window_end) - parseTime(record?.window_start);
+}
+
+/** A window as `14:30:00–14:30:10`; with `session`, followed by its length: `14:30:00–14:30:42 · session 42 s`. */
+export function fmtWindow(startText, endText, session = false) {
   const s = parseTime(startText);
   const e = parseTime(endText);
-  return `${fmtTime(s)}–${fmtTime(e).split(' ').pop()}`;
+  const text = `${fmtTime(s)}–${fmtTime(e).split(' ').pop()}`;
+  return session ? `${text} · session ${fmtSpanMs(e - s)}` : text;
 }
 
 /** Shortens a long label for an axis tick; the tooltip keeps the full text. */

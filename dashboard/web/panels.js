@@ -1,5 +1,6 @@
 // The page's non-chart panels: pipeline health, fleet rollup by location, alerts, the device picker, the
-// selected device's UDF columns and the lists of UDF columns to pick from. Every value from the data is inserted
+// selected device's UDF columns and the entries of the sort and metric lists that depend on the document (the
+// session length, numeric UDF columns). Every value from the data is inserted
 // as text (never as HTML), so any device id, location or UDF name and value is safe.
 
 import { fmt1, fmtAge, fmtDurationMs, fmtFit, fmtInt, fmtTime, fmtUdf, fmtWindow, parseTime } from './format.js';
@@ -152,11 +153,11 @@ export function renderBanner(banner, message) {
   banner.textContent = message ?? '';
 }
 
-/** One header cell of the UDF table: which window, and when. */
-function windowHeading(th, title, record, missing) {
+/** One header cell of the UDF table: which window, and when (with its length when windows are `sessions`). */
+function windowHeading(th, title, record, missing, sessions) {
   th.replaceChildren(title);
   if (record) {
-    const when = `${fmtWindow(record.window_start, record.window_end)} · ${record.final ? 'final' : 'live'}`;
+    const when = `${fmtWindow(record.window_start, record.window_end, sessions)} · ${record.final ? 'final' : 'live'}`;
     th.append(el('span', when, { class: 'muted window' }));
   } else {
     th.append(el('span', missing, { class: 'muted window' }));
@@ -176,17 +177,17 @@ function udfCell(column, record, which) {
 }
 
 /** Fills the selected device's UDF table: one row per column of `udfs`, its value in the device's `newest`
- *  window and in its `lastFinal` one (records of latest.json; either may be missing). Hidden without UDF columns
- *  or without a window of the device. */
-export function renderDeviceUdfs(root, udfs, newest, lastFinal) {
+ *  window and in its `lastFinal` one (records of latest.json; either may be missing; with `sessions`, the headings
+ *  give the sessions' lengths). Hidden without UDF columns or without a window of the device. */
+export function renderDeviceUdfs(root, udfs, newest, lastFinal, sessions = false) {
   const body = root.querySelector('tbody');
   root.hidden = !udfs?.length || !(newest || lastFinal);
   if (root.hidden) {
     body.replaceChildren();
     return;
   }
-  windowHeading(root.querySelector('th[data-window="newest"]'), 'newest window', newest, 'none');
-  windowHeading(root.querySelector('th[data-window="final"]'), 'last final window', lastFinal, 'no final window yet');
+  windowHeading(root.querySelector('th[data-window="newest"]'), 'newest window', newest, 'none', sessions);
+  windowHeading(root.querySelector('th[data-window="final"]'), 'last final window', lastFinal, 'no final window yet', sessions);
   body.replaceChildren(
     ...udfs.map((u) => {
       const tr = el('tr', null, { 'data-udf': u.name });
@@ -198,15 +199,16 @@ export function renderDeviceUdfs(root, udfs, newest, lastFinal) {
   );
 }
 
-/** Keeps the UDF entries of a list of metrics (`<option data-udf>` after the built-in ones) equal to `options`
- *  (`[{value, text}]`) and hides the list when `hideWithout` and there are none; the built-in entries stay. */
-export function renderUdfOptions(select, options, hideWithout = false) {
-  const current = [...select.querySelectorAll('option[data-udf]')];
+/** Keeps the entries of a list of metrics that depend on the document (`<option data-extra>` after the built-in
+ *  ones: the session length, numeric UDF columns) equal to `options` (`[{value, text}]`) and hides the list when
+ *  `hideWithout` and there are none; the built-in entries stay. */
+export function renderExtraOptions(select, options, hideWithout = false) {
+  const current = [...select.querySelectorAll('option[data-extra]')];
   const same = current.length === options.length &&
     current.every((o, i) => o.value === options[i].value && o.textContent === options[i].text);
   if (!same) {
     current.forEach((o) => o.remove());
-    select.append(...options.map(({ value, text }) => el('option', text, { value, 'data-udf': '' })));
+    select.append(...options.map(({ value, text }) => el('option', text, { value, 'data-extra': '' })));
   }
   if (hideWithout) select.hidden = options.length === 0;
 }

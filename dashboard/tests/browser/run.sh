@@ -3,8 +3,9 @@
 #   1. npm ci for dashboard/web (Chart.js) and for this test (playwright-core);
 #   2. installs Chromium with apt-get when /usr/bin/chromium is missing;
 #   3. builds the dashboard and the fixture writer (cargo build --release -p dashboard);
-#   4. writes two fixtures (8 devices with UDF columns and a Parquet history, 200 devices without UDFs) and
-#      starts one dashboard on each, on free ports chosen by the system (--port 0);
+#   4. writes three fixtures (8 devices with UDF columns and a Parquet history, 200 devices without UDFs, and
+#      6 devices with sessions of varying lengths and UDF columns) and starts one dashboard on each, on free
+#      ports chosen by the system (--port 0);
 #   5. runs test.mjs in headless Chromium, which prints `browser: N passed, M failed`.
 # The dashboards it started are stopped on every exit path. Exit status is non-zero on any failure.
 set -euo pipefail
@@ -57,6 +58,8 @@ step "writing fixtures in $WORK"
 "$FIXTURE" --out "$WORK/d8" --devices 8 --history-windows 60 --udfs --expected "$WORK/d8-history.json" \
   || fail "fixture (8)"
 "$FIXTURE" --out "$WORK/d200" --devices 200 --history-windows 30 || fail "fixture (200)"
+"$FIXTURE" --out "$WORK/sessions" --devices 6 --history-windows 40 --sessions --udfs \
+  --expected "$WORK/sessions-history.json" || fail "fixture (sessions)"
 
 # Starts a dashboard on a free port; sets URL to its address. Not run in a subshell, so PIDS keeps the pid.
 start_dashboard() {
@@ -79,13 +82,16 @@ start_dashboard d8 "$WORK/d8"
 URL8="$URL"
 start_dashboard d200 "$WORK/d200"
 URL200="$URL"
-step "dashboards at $URL8 (8 devices) and $URL200 (200 devices)"
+start_dashboard sessions "$WORK/sessions"
+URLS="$URL"
+step "dashboards at $URL8 (8 devices), $URL200 (200 devices) and $URLS (sessions)"
 
 step "headless Chromium test"
 set +e
 node "$HERE/test.mjs" \
   --url8 "$URL8" --data8 "$WORK/d8" --history8 "$WORK/d8-history.json" \
   --url200 "$URL200" --data200 "$WORK/d200" \
+  --urlSessions "$URLS" --dataSessions "$WORK/sessions" --historySessions "$WORK/sessions-history.json" \
   --shots "$CARGO_TARGET_DIR" --chromium "$CHROMIUM"
 status=$?
 set -e

@@ -1,5 +1,6 @@
 // Browser test of the dashboard page in headless Chromium (playwright-core, system Chromium). Started by
-// run.sh, which builds the dashboard, writes the fixtures and starts two dashboards (8 and 200 devices).
+// run.sh, which builds the dashboard, writes the fixtures and starts three dashboards (8 and 200 devices with
+// tumbling windows, 6 devices with sessions).
 // Every check reads what the page really draws (Chart.js chart data, DOM text) and compares it with values
 // computed here from the fixture files. Prints `browser: N passed, M failed` and exits non-zero on failure.
 
@@ -11,7 +12,7 @@ import { chromium } from 'playwright-core';
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
 );
-const need = ['url8', 'data8', 'history8', 'url200', 'data200', 'shots', 'chromium'];
+const need = ['url8', 'data8', 'history8', 'url200', 'data200', 'urlSessions', 'dataSessions', 'historySessions', 'shots', 'chromium'];
 for (const k of need) if (!args[k]) throw new Error(`missing --${k}`);
 
 const UPDATE_LIMIT_MS = 2000;
@@ -85,6 +86,24 @@ function udfText(v) {
   return String(v);
 }
 
+/** A record's window length, ms (a session's length for sessions). */
+const lengthMs = (r) => Date.parse(r.window_end) - Date.parse(r.window_start);
+
+/** A duration as the page must print it: `5 s`, `1 min 34 s`, `1 h 2 min`. */
+function spanText(ms) {
+  if (ms < 1000) return `${ms} ms`;
+  const parts = [];
+  let rest = ms;
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['min', 60_000]]) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)} ${unit}`);
+      rest %= size;
+    }
+  }
+  if (rest > 0) parts.push(`${(rest / 1000).toLocaleString('en-US', { maximumFractionDigits: 3 })} s`);
+  return parts.join(' ');
+}
+
 // ---- page helpers ----------------------------------------------------------------------------------------
 
 async function chartData(page, id) {
@@ -131,7 +150,45 @@ async function historyMatches(page, rows, timeout = 5000) {
 
 /** Clicks the middle of the temperature bar of `deviceId`. */
 async function clickBar(page, deviceId) {
-  const pos = await page.evaluate((id) => {
+  const pos = await barPosition(page, deviceId);
+  await page.mouse.click(pos.x, pos.y);
+}
+
+/** The lines of the tooltip the temperature chart shows while the mouse is over the bar of `deviceId`. The bars
+ *  may still be moving (an animation, a layout change), so the pointer is placed again until the tooltip is the
+ *  device's. */
+async function barTooltip(page, deviceId) {
+  let seen = null;
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    const pos = await barPosition(page, deviceId);
+    await page.mouse.move(pos.x, pos.y - 2, { steps: 3 });
+    await page.mouse.move(pos.x, pos.y);
+    const handle = await page.waitForFunction(
+      (id) => {
+        const chart = window.Chart.getChart(document.getElementById('chart-temperature'));
+        const active = chart.tooltip.getActiveElements();
+        if (active.length === 0 || chart.data.labels[active[0].index] !== id) return null;
+        return chart.tooltip.body.flatMap((b) => [...b.before, ...b.lines, ...b.after]);
+      },
+      deviceId,
+      { timeout: 1000 },
+    ).catch(() => null);
+    if (handle) {
+      const lines = await handle.jsonValue();
+      await page.mouse.move(0, 0);
+      return lines;
+    }
+    seen = await page.evaluate(() => {
+      const chart = window.Chart.getChart(document.getElementById('chart-temperature'));
+      return chart.tooltip.getActiveElements().map((a) => chart.data.labels[a.index]);
+    });
+  }
+  throw new Error(`no tooltip for ${deviceId} after 5 attempts (active: ${JSON.stringify(seen)})`);
+}
+
+/** The middle of the temperature bar of `deviceId`, in page coordinates (scrolled into view). */
+async function barPosition(page, deviceId) {
+  return page.evaluate((id) => {
     const canvas = document.getElementById('chart-temperature');
     const chart = window.Chart.getChart(canvas);
     const i = chart.data.labels.indexOf(id);
@@ -142,7 +199,6 @@ async function clickBar(page, deviceId) {
     const bottom = Math.min(bar.base, chart.chartArea.bottom);
     return { x: box.left + bar.x, y: box.top + (bar.y + bottom) / 2 };
   }, deviceId);
-  await page.mouse.click(pos.x, pos.y);
 }
 
 // ---- the run ---------------------------------------------------------------------------------------------
@@ -178,6 +234,8 @@ const history8 = readJson(args.history8);
 const latest200 = path.join(args.data200, 'latest.json');
 const original200 = fs.readFileSync(latest200, 'utf8');
 const doc200 = JSON.parse(original200);
+const docSessions = readJson(path.join(args.dataSessions, 'latest.json'));
+const historySessions = readJson(args.historySessions);
 
 const page = context.pages()[0] ?? (await context.newPage());
 const consoleErrors = [];
@@ -206,6 +264,14 @@ try {
         `(${(m.decoded / 1024).toFixed(1)} KiB decoded) in ${m.requests} requests (+ the /events stream)`,
     );
     assert(m.load < 5000, `load took ${m.load} ms`);
+  });
+
+  await check('the header states the window kind: tumbling 10 s', async () => {
+    assertEqual(doc8.window, { kind: 'tumbling', size_ms: 10_000 }, 'window of the fixture');
+    assertEqual(await page.locator('#window-kind').innerText(), 'tumbling 10 s', 'window kind');
+    const tooltip = await barTooltip(page, [...newest(doc8).keys()][0]);
+    const line = tooltip.find((l) => l.startsWith('window '));
+    assert(line && !line.includes('session'), `tumbling tooltip without a session length: ${JSON.stringify(tooltip)}`);
   });
 
   await check('temperature chart shows exactly the devices and values of latest.json', async () => {
@@ -518,6 +584,7 @@ try {
     const c = await chartData(page200, 'chart-temperature');
     assertEqual(pairs(c.labels, c.datasets[0].data), [['m-1', 21.5], ['m-2', 23.25]], 'temperature');
     assert(await page200.locator('#banner').isHidden(), 'no banner');
+    assertEqual(await page200.locator('#window-kind').innerText(), 'tumbling', 'window kind of an older document');
     assert(await page200.locator('#history-metric').isHidden(), 'the metric list is hidden');
     await page200.selectOption('#device-select', 'm-2');
     assert(await page200.locator('#device-udfs').isHidden(), 'the UDF table is hidden');
@@ -527,8 +594,123 @@ try {
     await waitForDevices(page200, 200, 2000 + UPDATE_LIMIT_MS);
   });
 
+  await check('hopping windows are stated in the header, with no session entries in the lists', async () => {
+    const doc = { ...JSON.parse(original200), window: { kind: 'hopping', size_ms: 30_000, slide_ms: 10_000 } };
+    writeAtomically(latest200, JSON.stringify(doc));
+    await page200.waitForFunction(
+      () => document.getElementById('window-kind').textContent === 'hopping 30 s every 10 s',
+      null,
+      { timeout: 2000 + UPDATE_LIMIT_MS },
+    );
+    const sorts = await page200.locator('#device-sort option').evaluateAll((os) => os.map((o) => o.value));
+    assertEqual(sorts, ['id', 'temperature', 'humidity', 'battery'], 'sorts');
+    writeAtomically(latest200, original200);
+    await page200.waitForFunction(
+      () => document.getElementById('window-kind').textContent === 'tumbling 10 s',
+      null,
+      { timeout: 2000 + UPDATE_LIMIT_MS },
+    );
+  });
+
   await check('no console errors on the 200-device page', async () => {
     assertEqual(errors200, [], 'console errors');
+  });
+
+  const pageS = await context.newPage();
+  const errorsS = [];
+  pageS.on('console', (m) => m.type() === 'error' && errorsS.push(m.text()));
+  pageS.on('pageerror', (e) => errorsS.push(`page error: ${e.message}`));
+  const sessionIds = [...newest(docSessions).keys()];
+
+  await check('sessions: the header states the kind and the bars are the newest sessions', async () => {
+    assertEqual(docSessions.window, { kind: 'session', gap_ms: 5000 }, 'window of the fixture');
+    const lengths = new Set(docSessions.records.map(lengthMs));
+    assert(lengths.size > 2, `sessions of varying lengths: ${[...lengths]}`);
+    assert([...lengths].every((l) => l >= 5000), 'a session lasts at least the gap');
+    await pageS.goto(args.urlSessions);
+    await waitForDevices(pageS, sessionIds.length);
+    assertEqual(await pageS.locator('#window-kind').innerText(), 'sessions, gap 5 s', 'window kind');
+    const c = await chartData(pageS, 'chart-temperature');
+    assertEqual(pairs(c.labels, c.datasets[0].data), expectedPairs(docSessions, (r) => r.avg_temperature), 'temperature');
+  });
+
+  await check('sessions: a bar\'s tooltip and the device\'s UDF table give the session length', async () => {
+    for (const id of sessionIds) {
+      const r = newest(docSessions).get(id);
+      const tooltip = await barTooltip(pageS, id);
+      const line = tooltip.find((l) => l.startsWith('window '));
+      const want = ` · session ${spanText(lengthMs(r))} ${r.final ? '(final)' : '(live, still open)'}`;
+      assert(line?.endsWith(want), `tooltip of ${id}: ${JSON.stringify(tooltip)}, expected a line ending ${want}`);
+    }
+    const id = sessionIds.find((i) => windowsOf(docSessions, i).newest && !windowsOf(docSessions, i).newest.final);
+    const { newest: n, lastFinal: f } = windowsOf(docSessions, id);
+    assert(lengthMs(n) !== lengthMs(f), `the open and the final session of ${id} differ in length`);
+    await pageS.selectOption('#device-select', id);
+    for (const [which, r, state] of [['newest', n, 'live'], ['final', f, 'final']]) {
+      const text = await pageS.locator(`#device-udfs th[data-window="${which}"] .window`).innerText();
+      const want = ` · session ${spanText(lengthMs(r))} · ${state}`;
+      assert(text.endsWith(want), `${which} heading of ${id}: ${text}, expected it to end with ${want}`);
+    }
+  });
+
+  await check('sessions: "longest session first" orders the bars by session length', async () => {
+    const options = await pageS.locator('#device-sort option').evaluateAll((os) => os.map((o) => [o.value, o.textContent]));
+    assertEqual(options.map(([v]) => v), ['id', 'temperature', 'humidity', 'battery', 'session-length', 'udf:heat_index', 'udf:temperature_p90'], 'sorts');
+    assertEqual(options[4][1], 'longest session first', 'label of the session sort');
+    const want = [...newest(docSessions).values()]
+      .sort((a, b) => lengthMs(b) - lengthMs(a) || (a.device_id < b.device_id ? -1 : 1))
+      .map((r) => r.device_id);
+    assert(JSON.stringify(want) !== JSON.stringify([...sessionIds].sort()), 'the session order differs from the id order');
+    await pageS.selectOption('#device-sort', 'session-length');
+    await pageS.waitForFunction(
+      (ids) => JSON.stringify(window.Chart.getChart(document.getElementById('chart-temperature')).data.labels) === JSON.stringify(ids),
+      want,
+      { timeout: 3000 },
+    );
+    await pageS.selectOption('#device-sort', 'id');
+  });
+
+  await check('sessions: the history draws the session length as a metric', async () => {
+    const id = sessionIds[1];
+    await pageS.selectOption('#device-select', id);
+    await historyMatches(pageS, historySessions[id]);
+    const metrics = await pageS.locator('#history-metric option').evaluateAll((os) => os.map((o) => [o.value, o.textContent]));
+    assertEqual(metrics, [['', 'temperature · humidity · battery'], ['session-length', 'session length'], ['heat_index', 'heat_index'], ['temperature_p90', 'temperature_p90']], 'history metrics');
+    const want = historySessions[id].map((r) => ({ x: r.window_start, y: (r.window_end - r.window_start) / 1000 }));
+    assert(new Set(want.map((p) => p.y)).size > 2, 'the history mixes session lengths');
+    await pageS.selectOption('#history-metric', 'session-length');
+    await pageS.waitForFunction(
+      (expected) => {
+        const c = window.Chart.getChart(document.getElementById('chart-history'));
+        const ds = c.data.datasets.find((d) => d.label === 'session length (s)');
+        return ds && JSON.stringify(ds.data) === JSON.stringify(expected);
+      },
+      want,
+      { timeout: 3000 },
+    );
+    const drawn = await pageS.evaluate(() => {
+      const c = window.Chart.getChart(document.getElementById('chart-history'));
+      const i = c.data.datasets.findIndex((d) => d.label === 'session length (s)');
+      return {
+        visible: c.data.datasets.map((d, k) => (c.isDatasetVisible(k) ? d.label : null)).filter(Boolean),
+        axis: c.options.scales[c.getDatasetMeta(i).yAxisID].title.text,
+        title: c.config.options.plugins.tooltip.callbacks.title([{ dataIndex: 0 }]),
+      };
+    });
+    assertEqual(drawn.visible, ['session length (s)'], 'datasets shown');
+    assertEqual(drawn.axis, 's', 'axis title');
+    const first = historySessions[id][0];
+    assert(drawn.title.endsWith(` · session ${spanText(first.window_end - first.window_start)}`), `history tooltip title: ${drawn.title}`);
+    assertEqual(decodeURIComponent(new URL(pageS.url()).hash), `#device=${id}&metric=session-length`, 'hash');
+    await pageS.selectOption('#history-metric', '');
+    await historyMatches(pageS, historySessions[id]);
+    const shot = path.join(args.shots, 'dashboard-screenshot-sessions.png');
+    await pageS.screenshot({ path: shot, fullPage: true });
+    console.log(`      screenshot (sessions): ${shot}`);
+  });
+
+  await check('no console errors on the sessions page', async () => {
+    assertEqual(errorsS, [], 'console errors');
   });
 } finally {
   fs.writeFileSync(latest8, original8);

@@ -1,5 +1,5 @@
-//! Test data shared by the HTTP tests and the browser-test fixture: `latest.json` documents (with or without UDF
-//! columns) and a Parquet history in the dataflow's layout (`parquet/device_id=<escaped>/part-*.parquet`, the
+//! Test data shared by the HTTP tests and the browser-test fixture: `latest.json` documents (tumbling windows or
+//! sessions of varying lengths, with or without UDF columns) and a Parquet history in the dataflow's layout (`parquet/device_id=<escaped>/part-*.parquet`, the
 //! names, schema and batches of `model::history`, UDF columns after the contract's), written with the parquet
 //! crate from a deterministic formula; plus the scaffolding of the tests (temporary folders, a stand-in for the
 //! npm install).
@@ -18,6 +18,7 @@ use model::history::{self, PartName};
 use model::partition::{PARTITION_COLUMN, partition_dir_name};
 use model::{
     Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats, UdfColumn, UdfKind, UdfType, UdfValue,
+    WindowKind,
 };
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -25,6 +26,28 @@ use parquet::file::properties::WriterProperties;
 
 /// Window size of the fixtures, milliseconds (the pipeline's default).
 pub const WINDOW_MS: u64 = 10_000;
+
+/// Session gap of the session fixtures, milliseconds.
+pub const SESSION_GAP_MS: u64 = 5_000;
+
+/// The window kinds of the fixtures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Windows {
+    /// Tumbling windows of [`WINDOW_MS`].
+    Tumbling,
+    /// Sessions with a gap of [`SESSION_GAP_MS`], of varying lengths.
+    Sessions,
+}
+
+impl Windows {
+    /// The kind as `latest.json` states it.
+    pub fn kind(self) -> WindowKind {
+        match self {
+            Windows::Tumbling => WindowKind::Tumbling { size_ms: WINDOW_MS },
+            Windows::Sessions => WindowKind::Session { gap_ms: SESSION_GAP_MS },
+        }
+    }
+}
 
 /// Locations of the simulator.
 pub const LOCATIONS: [&str; 4] = ["floor-1", "floor-2", "lab", "office"];
@@ -195,23 +218,70 @@ pub fn with_udf_values(mut a: Aggregate) -> Aggregate {
     a
 }
 
-/// A `latest.json` document for `ids` at wall-clock `now_ms`: for a live device, its open window and its last
-/// final window; for the others, their last final window. Fleet views and counters are filled in. With `udfs`
-/// the document announces [`fixture_udfs`], every record carries their values ([`with_udf_values`]) and the
-/// pipeline counts a few failures of `temperature_p90`.
+/// The watermark of the fixture documents at wall-clock `now_ms`, epoch ms: a minute behind the current window.
+fn watermark_ms(now_ms: u64) -> u64 {
+    now_ms - now_ms % WINDOW_MS - 60_000
+}
+
+/// `a` over the session `[start, end)` instead of its window.
+fn over(mut a: Aggregate, start: u64, end: u64) -> Aggregate {
+    a.window_start = start;
+    a.window_end = end;
+    a
+}
+
+/// The open session of `device_id` at `now_ms`: its last event at most 8 s past the watermark, its first up to
+/// 39 s before it.
+pub fn open_session(device_id: &str, now_ms: u64) -> Aggregate {
+    let seed = id_seed(device_id);
+    let watermark = watermark_ms(now_ms);
+    let start = watermark - 1000 * (mix(seed ^ 12) % 40);
+    let end = watermark + SESSION_GAP_MS + 1000 * (mix(seed ^ 11) % 9);
+    over(aggregate(device_id, start), start, end)
+}
+
+/// The `n` newest final sessions of `device_id` at `now_ms`, oldest first: each one of 5 s (a single event) to
+/// 94 s, followed by a pause of 0 to 19 s before the next one (the newest final one is followed by the open
+/// session, [`open_session`]), so that every session ends at or before the next one's first event.
+pub fn session_rows(device_id: &str, now_ms: u64, n: u64) -> Vec<Aggregate> {
+    let seed = id_seed(device_id);
+    let mut next_start = open_session(device_id, now_ms).window_start;
+    let mut rows: Vec<Aggregate> = (0..n)
+        .map(|k| {
+            let end = next_start - 1000 * (mix(seed ^ (k << 8) ^ 13) % 20);
+            let start = end - SESSION_GAP_MS - 1000 * (mix(seed ^ (k << 8) ^ 14) % 90);
+            next_start = start;
+            over(aggregate(device_id, start), start, end)
+        })
+        .collect();
+    rows.reverse();
+    rows
+}
+
+/// A `latest.json` document of tumbling windows for `ids` at wall-clock `now_ms`: for a live device, its open
+/// window and its last final window; for the others, their last final window. Fleet views and counters are
+/// filled in. With `udfs` the document announces [`fixture_udfs`], every record carries their values
+/// ([`with_udf_values`]) and the pipeline counts a few failures of `temperature_p90`.
 pub fn latest_doc(ids: &[String], now_ms: u64, udfs: bool) -> LatestDoc {
+    latest_doc_of(Windows::Tumbling, ids, now_ms, udfs)
+}
+
+/// [`latest_doc`] for windows of kind `windows`: with [`Windows::Sessions`], a live device's open session
+/// ([`open_session`]) and every device's newest final session (the last of [`session_rows`]), of varying lengths.
+pub fn latest_doc_of(windows: Windows, ids: &[String], now_ms: u64, udfs: bool) -> LatestDoc {
     let current = now_ms - now_ms % WINDOW_MS;
     let last_final = current - WINDOW_MS;
-    let window = |id: &str, start: u64| {
-        let a = aggregate(id, start);
-        if udfs { with_udf_values(a) } else { a }
-    };
+    let udf_values = |a: Aggregate| if udfs { with_udf_values(a) } else { a };
     let mut records = Vec::new();
     let mut finals = Vec::new();
     for (i, id) in ids.iter().enumerate() {
-        let fin = window(id, last_final);
+        let (fin, open) = match windows {
+            Windows::Tumbling => (aggregate(id, last_final), aggregate(id, current)),
+            Windows::Sessions => (session_rows(id, now_ms, 1).remove(0), open_session(id, now_ms)),
+        };
+        let fin = udf_values(fin);
         if is_live(i) {
-            records.push(window(id, current).to_record(false));
+            records.push(udf_values(open).to_record(false));
         }
         records.push(fin.to_record(true));
         finals.push((LOCATIONS[i % LOCATIONS.len()], fin));
@@ -260,7 +330,7 @@ pub fn latest_doc(ids: &[String], now_ms: u64, udfs: bool) -> LatestDoc {
     let events_total: u64 = 1_234_567 + ids.len() as u64 * 31;
     LatestDoc {
         updated_at: now_ms / 1000,
-        watermark: Some(model::time::rfc3339_ms(last_final + WINDOW_MS - 60_000)),
+        watermark: Some(model::time::rfc3339_ms(watermark_ms(now_ms))),
         records,
         pipeline: PipelineStats {
             events_total,
@@ -290,7 +360,7 @@ pub fn latest_doc(ids: &[String], now_ms: u64, udfs: bool) -> LatestDoc {
             locations,
             alerts,
         },
-        window: Some(model::WindowKind::Tumbling { size_ms: WINDOW_MS }),
+        window: Some(windows.kind()),
         udfs: if udfs { fixture_udfs() } else { Vec::new() },
     }
 }
@@ -323,6 +393,16 @@ pub fn sample_latest() -> LatestDoc {
 /// [`sample_latest`] with the UDF columns of [`fixture_udfs`].
 pub fn sample_latest_with_udfs() -> LatestDoc {
     latest_doc(&SAMPLE_IDS.map(String::from), model::time::now_ms(), true)
+}
+
+/// [`sample_latest`] with sessions instead of tumbling windows.
+pub fn sample_latest_sessions() -> LatestDoc {
+    latest_doc_of(
+        Windows::Sessions,
+        &SAMPLE_IDS.map(String::from),
+        model::time::now_ms(),
+        false,
+    )
 }
 
 /// A fresh folder under the system temp dir, removed on drop.
