@@ -1,14 +1,15 @@
 //! User-defined functions end to end: the example crates of `udfs/` built and loaded by `dataflow --udf`, on a
 //! replay and on the real broker, every value compared with a computation made here from the input; a UDF that
 //! panics on some rows; kill -9 with aggregate UDF inputs open, restored with another `-w`; a restore with
-//! another set of UDFs refused; crates that cannot be used refused before any input is read.
+//! another set of UDFs refused; crates that cannot be used refused before any input is read; both examples over
+//! hopping and session windows.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
-use testkit::golden::{Expected, assert_history_matches, close, expected};
+use testkit::golden::{Expected, Windows, assert_history_matches, close, expected, expected_for};
 use testkit::run::{DataflowRun, ProducerRun};
 use testkit::{
     Consumed, newest_manifest, read_history, read_history_column, read_latest, read_topic, require_broker, run, run_ok,
@@ -269,6 +270,34 @@ fn kill_9_with_aggregate_udf_inputs_open_then_restore_with_another_worker_count_
             Some(p90(&temps)),
             "{device} {start}"
         );
+    }
+}
+
+#[test]
+fn example_udfs_over_hopping_and_session_windows_equal_an_independent_computation() {
+    let brokers = require_broker();
+    let topic = seeded_topic(&brokers, "udf-kinds", 3000, 37);
+    let records = read_topic(&brokers, &topic);
+    let hopping = Windows::Hopping {
+        size: 30_000,
+        slide: 10_000,
+    };
+    let kinds: [(Windows, fn(DataflowRun) -> DataflowRun); 2] = [
+        (hopping, |job| {
+            job.window(Duration::from_secs(30)).slide(Duration::from_secs(10))
+        }),
+        (Windows::Session { gap: 5_000 }, |job| {
+            job.session_gap(Duration::from_secs(5))
+        }),
+    ];
+    for (windows, kind) in kinds {
+        let dir = temp_dir("udf-kinds");
+        let (out, dead) = (dir.join("out"), dir.join("dead"));
+        let job = kind(examples(DataflowRun::kafka(&brokers, &topic).bounded().workers(2)));
+        run_ok(&mut job.out(&out).deadletter(&dead).command(), WITH_BUILD);
+        let e = expected_for(&records, windows);
+        assert_history_matches(&read_history(&out), &e);
+        assert_example_columns(&out, &e);
     }
 }
 
