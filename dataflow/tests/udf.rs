@@ -282,7 +282,8 @@ fn example_udfs_over_hopping_and_session_windows_equal_an_independent_computatio
         size: 30_000,
         slide: 10_000,
     };
-    let kinds: [(Windows, fn(DataflowRun) -> DataflowRun); 2] = [
+    type Kind = fn(DataflowRun) -> DataflowRun;
+    let kinds: [(Windows, Kind); 2] = [
         (hopping, |job| {
             job.window(Duration::from_secs(30)).slide(Duration::from_secs(10))
         }),
