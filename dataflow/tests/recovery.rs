@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use testkit::golden::{assert_dead_letters_match, assert_history_matches, expected};
 use testkit::run::{DataflowRun, ProducerRun};
-use testkit::{newest_manifest, read_history, read_latest, read_topic, require_broker, run_ok, temp_dir, unique_topic};
+use testkit::{
+    Lcg, newest_manifest, read_history, read_latest, read_topic, require_broker, run_ok, temp_dir, unique_topic,
+};
 
 /// A job on `topic` that checkpoints and publishes every second.
 fn job(brokers: &str, topic: &str, out: &Path, dead: &Path, workers: usize) -> DataflowRun {
@@ -19,19 +21,6 @@ fn job(brokers: &str, topic: &str, out: &Path, dead: &Path, workers: usize) -> D
         .trigger(Duration::from_secs(1))
         .out(out)
         .deadletter(dead)
-}
-
-/// A small deterministic generator for the kill schedule (the seed is printed so a failure can be replayed).
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
 }
 
 #[test]

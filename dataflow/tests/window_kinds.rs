@@ -12,24 +12,11 @@ use testkit::golden::{
 };
 use testkit::run::DataflowRun;
 use testkit::{
-    HistoryRow, KeyValue, newest_manifest, produce, read_history, read_latest, read_topic, require_broker, run_ok,
+    HistoryRow, KeyValue, Lcg, newest_manifest, produce, read_history, read_latest, read_topic, require_broker, run_ok,
     temp_dir, unique_topic,
 };
 
 const GAP_MS: u64 = 5_000;
-
-/// A small deterministic generator.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
 
 /// The scripted records of `devices` devices from `from_ms` on, `steps` each, in (roughly) arrival order.
 fn scripted(seed: u64, devices: u64, steps: u64, from_ms: u64) -> Vec<(u64, KeyValue)> {

@@ -133,3 +133,20 @@ pub fn sequence_udaf() -> Udafs {
         }),
     }
 }
+
+/// An on-time event of `device` at `ts` travelling at `at`, in tests (location `lab`, fixed readings but
+/// the temperature).
+#[cfg(test)]
+pub fn test_event(device: &str, ts: u64, at: u64, temperature: f64) -> EventRec {
+    EventRec {
+        device_id: device.into(),
+        location: "lab".into(),
+        at,
+        ts,
+        temperature,
+        humidity: 50.0,
+        battery: 80.0,
+        status: model::Status::Ok,
+        source: 0,
+    }
+}

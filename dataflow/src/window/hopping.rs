@@ -175,17 +175,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn event(device: &str, ts: u64, hop: model::Hopping, temperature: f64) -> EventRec {
-        EventRec {
-            device_id: device.into(),
-            location: "lab".into(),
-            at: model::WindowKind::Hopping(hop).on_time_until(ts),
-            ts,
-            temperature,
-            humidity: 50.0,
-            battery: 80.0,
-            status: model::Status::Ok,
-            source: 0,
-        }
+        let at = model::WindowKind::Hopping(hop).on_time_until(ts);
+        crate::window::acc::test_event(device, ts, at, temperature)
     }
 
     /// (device, start, end) → (count, sum of temperatures): what every emitted window must hold.

@@ -138,15 +138,8 @@ mod tests {
 
     fn event(device: &str, ts: u64, temperature: f64) -> EventRec {
         EventRec {
-            device_id: device.into(),
             location: format!("at-{ts}").into(),
-            at: ts,
-            ts,
-            temperature,
-            humidity: 50.0,
-            battery: 80.0,
-            status: model::Status::Ok,
-            source: 0,
+            ..crate::window::acc::test_event(device, ts, ts, temperature)
         }
     }
 

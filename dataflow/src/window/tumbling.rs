@@ -154,17 +154,7 @@ mod tests {
     }
 
     fn event(device: &str, end: u64, temperature: f64) -> EventRec {
-        EventRec {
-            device_id: device.into(),
-            location: "lab".into(),
-            at: end - 1,
-            ts: end - 1,
-            temperature,
-            humidity: 50.0,
-            battery: 80.0,
-            status: model::Status::Ok,
-            source: 0,
-        }
+        crate::window::acc::test_event(device, end - 1, end - 1, temperature)
     }
 
     #[test]
