@@ -7,6 +7,7 @@ pub mod event;
 pub mod history;
 pub mod latest;
 pub mod partition;
+pub mod sessions;
 pub mod time;
 pub mod udf;
 pub mod window;

@@ -60,14 +60,14 @@ impl DeviceAcc {
         }
     }
 
-    /// Folds in another part of the same window (its location is not taken).
-    pub fn absorb(&mut self, other: &DeviceAcc) {
+    /// Folds in another part of the same window, pane or session (its location only when this one has none).
+    pub fn absorb(&mut self, other: DeviceAcc) {
         self.agg.merge(&other.agg);
         if self.location.is_empty() {
-            self.location = other.location.clone();
+            self.location = other.location;
         }
-        if let Some(inputs) = &other.inputs {
-            self.inputs.get_or_insert_default().append((**inputs).clone());
+        if let Some(inputs) = other.inputs {
+            self.inputs.get_or_insert_default().append(*inputs);
         }
     }
 
@@ -106,15 +106,9 @@ impl DeviceAcc {
     }
 }
 
-impl model::window_kind::SessionAcc for DeviceAcc {
+impl model::sessions::SessionAcc for DeviceAcc {
     fn absorb_earlier(&mut self, earlier: Self) {
-        self.agg.merge(&earlier.agg);
-        if self.location.is_empty() {
-            self.location = earlier.location;
-        }
-        if let Some(inputs) = earlier.inputs {
-            self.inputs.get_or_insert_default().append(*inputs);
-        }
+        self.absorb(earlier);
     }
 }
 

@@ -47,7 +47,7 @@ impl DevicePanes {
         let (_, first) = panes.next()?;
         let mut acc = first.clone();
         for (_, pane) in panes {
-            acc.absorb(pane);
+            acc.absorb(pane.clone());
             if !pane.location.is_empty() {
                 acc.location.clone_from(&pane.location);
             }
@@ -104,7 +104,7 @@ impl OpenState for Panes {
     fn restore(&mut self, w: OpenWindow) {
         let start = w.start;
         let d = self.devices.entry(w.device.clone()).or_default();
-        d.pane_mut(start).absorb(&DeviceAcc::of_open(w));
+        d.pane_mut(start).absorb(DeviceAcc::of_open(w));
         d.changed = true;
         self.opened(start);
     }

@@ -1,4 +1,4 @@
-//! The open session windows of one worker (`model::window_kind`, "Session"): per device its open sessions,
+//! The open session windows of one worker (`model::sessions`): per device its open sessions,
 //! merged as events bridge them and restored sessions meet new events. A session is final once the watermark
 //! reaches its end (last event + gap). Finding those does not cost a scan per event: the operator scans the
 //! devices only when the watermark reaches `next_due`, a lower bound of every open session's end. Live, each
@@ -6,7 +6,7 @@
 //! time; ties go to the later arrival). State is bounded by open sessions, not by events (UDF inputs aside).
 
 use model::Window;
-use model::window_kind::{Session, Sessions};
+use model::sessions::{Session, Sessions};
 
 use crate::messages::{EventRec, OpenWindow, WindowOut};
 use crate::window::acc::{DeviceAcc, OpenState, Udafs};

@@ -80,7 +80,7 @@ impl OpenState for Tumbling {
         let devices = self.open.entry(w.end).or_default();
         match devices.get_mut(&w.device) {
             Some(d) => {
-                d.acc.absorb(&DeviceAcc::of_open(w));
+                d.acc.absorb(DeviceAcc::of_open(w));
                 d.changed = true;
             }
             None => {
