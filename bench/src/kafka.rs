@@ -142,6 +142,8 @@ pub struct KafkaRun {
     pub workers: Vec<usize>,
     /// Also 2 processes x 1 worker.
     pub cluster: bool,
+    /// Also each layout with `--sink-topic`, alternated with runs without it.
+    pub sink: bool,
     /// Repetitions.
     pub repeat: usize,
 }
@@ -180,24 +182,63 @@ pub fn kafka(ctx: &Ctx, run: &KafkaRun) -> Result<()> {
     }
     for layout in layouts {
         let mut runs = Vec::new();
+        let mut sunk = Vec::new();
         for i in 0..run.repeat.max(1) {
-            let group = format!("{}-{}x{}-{i}", topic.name, layout.processes, layout.workers);
+            let name = format!("{}x{}-{i}", layout.processes, layout.workers);
             let args: Vec<String> = vec![
                 "--brokers".into(),
                 ctx.brokers.clone(),
                 "--topic".into(),
                 topic.name.clone(),
                 "--group".into(),
-                group,
+                format!("{}-{name}", topic.name),
                 "--bounded".into(),
             ];
             runs.push(replay::run_job(
                 ctx,
-                &format!("kafka-{}x{}-{i}", layout.processes, layout.workers),
+                &format!("kafka-{name}"),
                 layout,
                 &args,
                 run.events,
             )?);
+            if run.sink {
+                let sink = Topic::create(&ctx.brokers, "bench-sink", run.partitions, false)?;
+                let mut args = args.clone();
+                args[5] = format!("{}-sink-{name}", topic.name);
+                args.extend(["--sink-topic".into(), sink.name.clone()]);
+                sunk.push(replay::run_job(
+                    ctx,
+                    &format!("kafka-sink-{name}"),
+                    layout,
+                    &args,
+                    run.events,
+                )?);
+            }
+        }
+        if run.sink {
+            let (plain, _) = best_and_median(runs.clone());
+            let (best, median) = best_and_median(sunk);
+            ctx.record(Row::new(
+                "kafka",
+                format!(
+                    "dataflow --bounded --sink-topic (exactly-once Kafka output), {}; {} events, {} devices, {} \
+                     partitions; alternated with the runs without",
+                    layout.describe(),
+                    human(run.events as f64),
+                    run.devices,
+                    run.partitions
+                ),
+                format!(
+                    "{}/s best, {}/s median: {:.3}x the best without; wall {:.2} s; peak RSS {:.0} MB; CPU {:.2} s",
+                    human(best.rate(run.events)),
+                    human(median.rate(run.events)),
+                    best.rate(run.events) / plain.rate(run.events),
+                    best.wall.as_secs_f64(),
+                    best.max_rss_kb as f64 / 1024.0,
+                    best.cpu.as_secs_f64()
+                ),
+                best.load,
+            ));
         }
         let (best, median) = best_and_median(runs);
         let busy = layout.processes * layout.workers;

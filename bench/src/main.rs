@@ -132,6 +132,9 @@ struct KafkaArgs {
     /// Also time 2 processes x 1 worker.
     #[arg(long)]
     cluster: bool,
+    /// Also time each layout with the exactly-once Kafka output (--sink-topic), alternating with runs without it.
+    #[arg(long)]
+    sink: bool,
     /// Timed repetitions of each measurement.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -219,6 +222,7 @@ fn run(cli: Cli) -> Result<()> {
                 partitions: a.partitions,
                 workers: a.workers,
                 cluster: a.cluster,
+                sink: a.sink,
                 repeat: a.repeat,
             },
         )?,

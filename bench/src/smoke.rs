@@ -82,6 +82,7 @@ pub fn smoke(ctx: &Ctx) -> Result<()> {
                         partitions: 3,
                         workers: vec![2],
                         cluster: false,
+                        sink: true,
                         repeat: 1,
                     },
                 )

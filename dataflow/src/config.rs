@@ -87,6 +87,14 @@ pub struct Args {
     /// Also publish dead letters to this Kafka topic (e.g. iot-metrics-dlq).
     #[arg(long)]
     pub dlq_topic: Option<String>,
+    /// Also publish every final window to this Kafka topic (key device_id, value the latest.json record), exactly
+    /// once: in Kafka transactions that commit with the checkpoints (read it with isolation.level=read_committed).
+    /// Created when missing.
+    #[arg(long, value_name = "TOPIC")]
+    pub sink_topic: Option<String>,
+    /// Partitions of a --sink-topic the job creates [default: those of --topic].
+    #[arg(long, value_name = "N", requires = "sink_topic")]
+    pub sink_partitions: Option<i32>,
     /// Where a fresh job starts reading.
     #[arg(long, value_enum, default_value_t = StartAt::Earliest)]
     pub start: StartAt,
@@ -128,6 +136,15 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The topic final windows are published to, exactly once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkTopic {
+    /// Its name.
+    pub topic: String,
+    /// Partitions when the job creates it (`None`: as many as the input topic).
+    pub partitions: Option<i32>,
+}
+
 /// The checked job settings every worker shares.
 #[derive(Clone, Debug)]
 pub struct JobConfig {
@@ -149,6 +166,8 @@ pub struct JobConfig {
     pub deadletter: PathBuf,
     /// Optional dead-letter topic.
     pub dlq_topic: Option<String>,
+    /// The Kafka output of final windows (`--sink-topic`, `--sink-partitions`).
+    pub sink: Option<SinkTopic>,
     /// Kafka settings.
     pub brokers: String,
     /// Events topic.
@@ -233,6 +252,7 @@ impl Args {
                 ),
             }
         }
+        let sink = self.sink_topic()?;
         ensure_writable(&self.out, "--out")?;
         ensure_writable(&self.deadletter, "--deadletter")?;
         for dir in &self.udfs {
@@ -258,6 +278,7 @@ impl Args {
             out: self.out.clone(),
             deadletter: self.deadletter.clone(),
             dlq_topic: self.dlq_topic.clone(),
+            sink,
             brokers: self.brokers.clone(),
             topic: self.topic.clone(),
             group: self.group.clone(),
@@ -274,6 +295,34 @@ impl Args {
             },
             udfs,
         })
+    }
+
+    /// The Kafka output of `--sink-topic` and `--sink-partitions`, checked.
+    fn sink_topic(&self) -> Result<Option<SinkTopic>> {
+        let Some(topic) = &self.sink_topic else {
+            return Ok(None);
+        };
+        if topic.trim().is_empty() {
+            bail!("--sink-topic needs a topic name, e.g. --sink-topic iot-aggregates");
+        }
+        if self.input.is_some() {
+            bail!(
+                "--sink-topic publishes with the checkpoints, which a file replay (--input) does not take: read the \
+                 events from Kafka (--topic), or leave out --sink-topic"
+            );
+        }
+        if *topic == self.topic || self.dlq_topic.as_ref() == Some(topic) {
+            bail!("--sink-topic {topic} is also the job's input or dead-letter topic: pass another topic");
+        }
+        if let Some(n) = self.sink_partitions
+            && n < 1
+        {
+            bail!("--sink-partitions must be at least 1 (got {n})");
+        }
+        Ok(Some(SinkTopic {
+            topic: topic.clone(),
+            partitions: self.sink_partitions,
+        }))
     }
 
     /// The window kind of `--window`, `--slide` and `--session-gap`, checked.
@@ -412,6 +461,35 @@ mod tests {
     }
 
     #[test]
+    fn sink_topic_is_checked_before_anything_starts() {
+        let sink = |args: &[&str]| parse(args).unwrap().sink_topic();
+        assert_eq!(sink(&[]).unwrap(), None);
+        assert_eq!(
+            sink(&["--sink-topic", "out", "--sink-partitions", "6"]).unwrap(),
+            Some(SinkTopic {
+                topic: "out".into(),
+                partitions: Some(6)
+            })
+        );
+        let same = sink(&["--sink-topic", "iot-metrics"]).unwrap_err().to_string();
+        assert!(same.contains("input or dead-letter topic"), "{same}");
+        let file = std::env::temp_dir().join("dataflow-config-sink.jsonl");
+        std::fs::write(&file, "").unwrap();
+        let replay = sink(&["--sink-topic", "out", "--input", file.to_str().unwrap()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            replay.contains("--input") && replay.contains("--sink-topic"),
+            "{replay}"
+        );
+        assert!(sink(&["--sink-topic", "out", "--sink-partitions", "0"]).is_err());
+        assert!(
+            parse(&["--sink-partitions", "3"]).is_err(),
+            "--sink-partitions needs --sink-topic"
+        );
+    }
+
+    #[test]
     fn session_gap_excludes_slide_and_window_naming_both_flags() {
         for other in [["--slide", "1s"], ["--window", "1m"]] {
             let err = parse(&["--session-gap", "5s", other[0], other[1]])
@@ -487,6 +565,8 @@ impl Args {
             out,
             deadletter,
             dlq_topic,
+            sink_topic,
+            sink_partitions,
             start,
             bounded,
             input,
@@ -527,6 +607,8 @@ impl Args {
         args.extend(hostfile.iter().map(|p| flag("--hostfile", p)));
         args.extend(kafka_options.iter().map(|o| flag("--kafka-option", o)));
         args.extend(dlq_topic.iter().map(|t| flag("--dlq-topic", t)));
+        args.extend(sink_topic.iter().map(|t| flag("--sink-topic", t)));
+        args.extend(sink_partitions.iter().map(|n| flag("--sink-partitions", n.to_string())));
         args.extend(input.iter().map(|p| flag("--input", p)));
         args.extend(udfs.iter().map(|p| flag("--udf", p)));
         args.extend(udf_cache.iter().map(|p| flag("--udf-cache", p)));
@@ -575,6 +657,8 @@ mod command_line_tests {
                 ("--out", "-out dir"),
                 ("--deadletter", "dead"),
                 ("--dlq-topic", "dlq"),
+                ("--sink-topic", "out"),
+                ("--sink-partitions", "4"),
                 ("--start", "latest"),
                 ("--input", "in.jsonl"),
                 ("--alert-battery-below", "12.5"),

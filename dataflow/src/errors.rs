@@ -31,6 +31,8 @@ pub enum ErrorKind {
     OffsetCommit,
     /// `latest.json` could not be written.
     SnapshotWrite,
+    /// The Kafka output (`--sink-topic`) failed; its writer retries (nothing is lost: see `sink::kafka`).
+    SinkPublish,
     /// A UDF failed on a row (its value is null). Logged here; counted per UDF by the window operator, whose
     /// counts reach `latest.json` as `udf_errors` and, summed, as this kind (so [`ErrorLog::counts`] leaves it
     /// out: the sources' counters may leave before the last windows are evaluated).
@@ -49,6 +51,7 @@ impl ErrorKind {
             ErrorKind::CheckpointCommit => "checkpoint_commit",
             ErrorKind::OffsetCommit => "offset_commit",
             ErrorKind::SnapshotWrite => "snapshot_write",
+            ErrorKind::SinkPublish => "sink_publish",
             ErrorKind::Udf => "udf",
         }
     }

@@ -36,6 +36,9 @@ fn run(args: Args) -> Result<()> {
         None => source::kafka::partition_count(&config)?,
     };
     let restored = restore::on_start(&config)?.map(Arc::new);
+    if let Some(sink) = &config.sink {
+        dataflow::sink::kafka::register::ensure_topic(&config, sink, partitions)?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -65,6 +68,10 @@ fn run(args: Args) -> Result<()> {
                 break;
             }
             worker.step_or_park(Some(Duration::from_millis(100)));
+        }
+        if let Some(sink) = &handles.sink {
+            // The Kafka transactions of the last checkpoint commit once its manifest has.
+            sink.finish(stop::STOP_WITHIN);
         }
         // Errors met after the last snapshot (e.g. the final Parquet roll) must still show in latest.json.
         if worker.index() == 0 && !handles.errors.counts().is_empty() {

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! source ─▶ windows ─┬─▶ parquet history ─▶ checkpoint parts ─▶ committer (worker 0)
+//!                    ├─▶ kafka output (--sink-topic; its writer thread commits after the manifest)
 //!                    ├─▶ fleet views ─┐
 //!                    └────────────────┴─▶ latest.json (worker 0)
 //! ```
@@ -30,6 +31,8 @@ use crate::errors::ErrorLog;
 use crate::fleet;
 use crate::messages::{LatestIn, WindowMsg};
 use crate::sink::deadletter::DeadLetterWriter;
+use crate::sink::kafka::recover::Recovery;
+use crate::sink::kafka::{KafkaSink, publish};
 use crate::sink::latest_json::{LatestState, write_latest};
 use crate::sink::parquet::{ParquetHistory, stage_history};
 use crate::source::operator::{SourceSetup, read};
@@ -47,6 +50,8 @@ pub struct WorkerHandles {
     pub stopping: Rc<StopProgress>,
     /// This worker's error counters.
     pub errors: Rc<ErrorLog>,
+    /// This worker's Kafka output (`--sink-topic`).
+    pub sink: Option<Rc<KafkaSink>>,
 }
 
 /// Builds the dataflow of one worker. `partitions` is the topic's partition count (unused for file input);
@@ -80,10 +85,27 @@ pub fn build(
     let done = ProbeHandle::new();
     let watermark = Rc::new(Cell::new(None));
     let identity = Identity::of(config);
+    let sink = match &config.sink {
+        Some(topic) => {
+            let recovery = Recovery::of(restore.as_deref(), peers);
+            Some(Rc::new(KafkaSink::start(
+                config,
+                topic,
+                index,
+                recovery,
+                errors.clone(),
+            )?))
+        }
+        None => None,
+    };
     let committer = CommitSetup {
         out: config.out.clone(),
         peers,
         identity: identity.clone(),
+        sink: config
+            .sink
+            .as_ref()
+            .map(|_| restore.as_ref().and_then(|m| m.sink.clone()).unwrap_or_default()),
         group: config.kafka_client(&[("group.id", config.group.as_str()), ("enable.auto.commit", "false")]),
         progress: stopping.clone(),
         errors: errors.clone(),
@@ -112,8 +134,18 @@ pub fn build(
         let windows = windows(read(scope, reader, config, source_setup), window_setup);
 
         let staged = stage_history(windows.clone(), history, errors.clone());
-        let parts = write_parts(staged, config.out.clone(), index, stopping.clone(), errors.clone());
+        let parts = write_parts(
+            staged,
+            config.out.clone(),
+            index,
+            sink.clone(),
+            stopping.clone(),
+            errors.clone(),
+        );
         commit(parts, committer).probe_with(&done);
+        if let Some(sink) = &sink {
+            publish(windows.clone(), sink.clone());
+        }
 
         let fleet = fleet::views(windows.clone(), config.thresholds);
         let to_latest = windows
@@ -141,5 +173,6 @@ pub fn build(
         dead,
         stopping,
         errors,
+        sink,
     })
 }

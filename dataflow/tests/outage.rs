@@ -1,7 +1,8 @@
 //! A broker outage mid-run: the real broker is stopped for 20 s while the simulator and the dataflow are
 //! running, then started again. The job keeps its state, logs the outage, retries, and resumes; the silence of
 //! the outage is not taken for idleness (which would push the watermark past the delayed records); after the
-//! run the history is exact. (This test stops the shared test broker, so it lives in its own test binary: cargo runs test binaries
+//! run the history is exact, and so is the exactly-once Kafka output (`--sink-topic`), whose transactions the
+//! outage interrupts: a `read_committed` consumer reads each window once. (This test stops the shared test broker, so it lives in its own test binary: cargo runs test binaries
 //! one after another.)
 
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use testkit::golden::{assert_dead_letters_match, assert_history_matches, expected};
 use testkit::run::{DataflowRun, ProducerRun};
-use testkit::{read_history, read_topic, require_broker, run_ok, temp_dir, unique_topic};
+use testkit::{read_committed, read_history, read_topic, require_broker, run_ok, sink_rows, temp_dir, unique_topic};
 
 fn kafka_sh(action: &str, brokers: &str) {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/kafka.sh");
@@ -33,6 +34,7 @@ fn kafka_sh(action: &str, brokers: &str) {
 fn twenty_second_broker_outage_loses_and_duplicates_nothing() {
     let brokers = require_broker();
     let topic = unique_topic("outage");
+    let sink = unique_topic("outage-sink");
     testkit::create_topic(&brokers, &topic, 3);
     let dir = temp_dir("outage");
     let (out, dead) = (dir.join("out"), dir.join("dead"));
@@ -41,7 +43,8 @@ fn twenty_second_broker_outage_loses_and_duplicates_nothing() {
         .checkpoint_interval(Duration::from_secs(2))
         .trigger(Duration::from_secs(1))
         .out(&out)
-        .deadletter(&dead);
+        .deadletter(&dead)
+        .sink_topic(&sink);
     let mut job = dataflow.spawn();
     let producer = ProducerRun::kafka(&brokers, &topic)
         .devices(8)
@@ -75,6 +78,19 @@ fn twenty_second_broker_outage_loses_and_duplicates_nothing() {
     let records = read_topic(&brokers, &topic);
     assert!(records.len() > 30_000, "{} records", records.len());
     let expected = expected(&records);
-    assert_history_matches(&read_history(&out), &expected);
+    let history = read_history(&out);
+    assert_history_matches(&history, &expected);
     assert_dead_letters_match(&dead, &expected);
+    let published = sink_rows(&read_committed(&brokers, &sink));
+    assert_history_matches(&published, &expected);
+    let windows = |rows: &[testkit::HistoryRow]| {
+        rows.iter()
+            .map(|r| (r.device_id.clone(), r.window_start, r.count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        windows(&published),
+        windows(&history),
+        "the sink topic holds the history, once"
+    );
 }

@@ -139,6 +139,95 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<Consumed> {
     out
 }
 
+/// Reads every committed record of `topic` as a `read_committed` consumer does, to the end of every partition
+/// (waiting up to 60 s for transactions still open to finish).
+pub fn read_committed(brokers: &str, topic: &str) -> Vec<Consumed> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("testkit-{}", unique_topic("committed")))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("consumer config");
+    let partitions = partition_count(brokers, topic).unwrap_or_else(|| panic!("topic {topic} does not exist"));
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for p in 0..partitions as i32 {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .expect("fetch_watermarks");
+        tpl.add_partition_offset(topic, p, Offset::Offset(low)).expect("tpl");
+        ends.push(high);
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Transaction markers take offsets but are never delivered: the consumer's position, not the last record
+    // read, tells when a partition is read to its end.
+    let at_end = |c: &BaseConsumer| {
+        let pos = c.position().expect("position");
+        (0..partitions as i32).all(|p| match pos.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o >= ends[p as usize],
+            _ => ends[p as usize] == 0,
+        })
+    };
+    loop {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(msg) => {
+                let msg = msg.expect("consume");
+                out.push(Consumed {
+                    partition: msg.partition(),
+                    offset: msg.offset(),
+                    key: msg.key().map(<[u8]>::to_vec),
+                    value: msg.payload().map(<[u8]>::to_vec),
+                    timestamp_ms: msg.timestamp().to_millis(),
+                });
+            }
+            None if at_end(&consumer) => break,
+            None => assert!(
+                Instant::now() < deadline,
+                "reading {topic} (read_committed) took over 60 s"
+            ),
+        }
+    }
+    out
+}
+
+/// The final windows a `--sink-topic` holds, as history rows (its records' values are `latest.json` records),
+/// each checked to be keyed by its device and final.
+pub fn sink_rows(records: &[Consumed]) -> Vec<HistoryRow> {
+    let ms = |v: &serde_json::Value| {
+        let text = v.as_str().expect("an RFC 3339 time");
+        chrono::DateTime::parse_from_rfc3339(text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .timestamp_millis()
+    };
+    let mut rows: Vec<HistoryRow> = records
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().expect("a value")).expect("JSON");
+            let device_id = v["device_id"].as_str().expect("device_id").to_string();
+            assert_eq!(r.key.as_deref(), Some(device_id.as_bytes()), "keyed by device_id: {v}");
+            assert_eq!(v["final"], true, "only final windows: {v}");
+            HistoryRow {
+                device_id,
+                window_start: ms(&v["window_start"]),
+                window_end: ms(&v["window_end"]),
+                count: v["count"].as_i64().expect("count"),
+                avg_temperature: v["avg_temperature"].as_f64().unwrap_or(f64::NAN),
+                avg_humidity: v["avg_humidity"].as_f64().unwrap_or(f64::NAN),
+                min_battery: v["min_battery"].as_f64().unwrap_or(f64::NAN),
+                max_battery: v["max_battery"].as_f64().unwrap_or(f64::NAN),
+                stddev_temperature: v["stddev_temperature"].as_f64().unwrap_or(f64::NAN),
+                warn_count: v["warn_count"].as_i64().expect("warn_count"),
+                error_count: v["error_count"].as_i64().expect("error_count"),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.device_id, a.window_start).cmp(&(&b.device_id, b.window_start)));
+    rows
+}
+
 /// Path of a binary of this workspace, built next to the running test (`cargo test --workspace` builds them).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");

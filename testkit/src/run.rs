@@ -163,6 +163,11 @@ impl DataflowRun {
         self.with(|a| a.checkpoint_interval = interval)
     }
 
+    /// Also publishes final windows to `topic`, exactly once (`--sink-topic`).
+    pub fn sink_topic(self, topic: &str) -> DataflowRun {
+        self.with(|a| a.sink_topic = Some(topic.to_string()))
+    }
+
     /// Adds a UDF crate (`--udf`).
     pub fn udf(self, dir: &Path) -> DataflowRun {
         self.with(|a| a.udfs.push(dir.to_path_buf()))

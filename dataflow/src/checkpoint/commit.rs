@@ -16,6 +16,7 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
+use crate::checkpoint::kafka_out::SinkCheckpoint;
 use crate::checkpoint::stop::StopProgress;
 use crate::checkpoint::store::{self, Identity, Manifest};
 use crate::errors::{ErrorKind, ErrorLog};
@@ -29,6 +30,9 @@ pub struct CommitSetup {
     pub peers: usize,
     /// The job's checkpoint identity (`None`: a file replay, whose files are committed but no manifest kept).
     pub identity: Option<Identity>,
+    /// With `--sink-topic`: the sink section of the restored manifest (or an empty one), which the next
+    /// manifest carries on.
+    pub sink: Option<SinkCheckpoint>,
     /// A client configuration for the consumer group's offset commits.
     pub group: ClientConfig,
     /// Progress of a requested stop.
@@ -64,11 +68,12 @@ pub fn commit<'s>(parts: StreamVec<'s, u64, PartDone>, setup: CommitSetup) -> St
         move |_, _| {
             let mut tally = PartTally::default();
             let mut offsets = GroupOffsets::new(setup.group.clone());
+            let mut setup = setup;
             move |input, _output| {
                 input.for_each(|_, data| {
                     for done in data.drain(..) {
                         if let Some(parts) = tally.add(done, setup.peers) {
-                            commit_one(&setup, &parts, &mut offsets);
+                            commit_one(&mut setup, &parts, &mut offsets);
                         }
                     }
                 });
@@ -77,12 +82,21 @@ pub fn commit<'s>(parts: StreamVec<'s, u64, PartDone>, setup: CommitSetup) -> St
     )
 }
 
-fn commit_one(setup: &CommitSetup, parts: &[PartDone], offsets: &mut GroupOffsets) {
+fn commit_one(setup: &mut CommitSetup, parts: &[PartDone], offsets: &mut GroupOffsets) {
     let id = parts[0].id;
     let any = |kind| parts.iter().any(|p| p.kind == kind);
     let started = Instant::now();
-    match store::commit(&setup.out, id, setup.peers, setup.identity.as_ref()) {
+    match store::commit(
+        &setup.out,
+        id,
+        setup.peers,
+        setup.identity.as_ref(),
+        setup.sink.as_ref(),
+    ) {
         Ok(manifest) => {
+            if manifest.sink.is_some() {
+                setup.sink.clone_from(&manifest.sink);
+            }
             tracing::info!(
                 checkpoint = id,
                 windows = manifest.windows.len(),

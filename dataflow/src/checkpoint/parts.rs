@@ -3,6 +3,7 @@
 //! (or a barrier whose files could not be staged) is counted and the checkpoint does not commit; for the
 //! final checkpoint of a bounded run that fails the run.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -13,9 +14,16 @@ use crate::checkpoint::store::{self, FileCheckpoint, Part, PartitionCheckpoint, 
 use crate::errors::{ErrorKind, ErrorLog};
 use crate::in_order::filter_map_in_order;
 use crate::messages::{BarrierKind, PartDone, Staged};
+use crate::sink::kafka::KafkaSink;
 
-/// This worker's part of the checkpoint a staged barrier closes.
-pub fn part_of(out: &std::path::Path, worker: usize, staged: &Staged) -> Option<Part> {
+/// This worker's part of the checkpoint a staged barrier closes; `sink_confirmed` is what its Kafka output
+/// reports (empty without `--sink-topic`).
+pub fn part_of(
+    out: &std::path::Path,
+    worker: usize,
+    staged: &Staged,
+    sink_confirmed: BTreeMap<usize, u64>,
+) -> Option<Part> {
     let files = staged.files.as_ref()?;
     let b = &staged.barrier;
     Some(Part {
@@ -24,20 +32,24 @@ pub fn part_of(out: &std::path::Path, worker: usize, staged: &Staged) -> Option<
         windows: b.windows.iter().map(WindowCheckpoint::from).collect(),
         partitions: b.partitions.iter().map(PartitionCheckpoint::from).collect(),
         files: files.iter().map(|f| FileCheckpoint::of(out, f)).collect(),
+        sink_confirmed,
     })
 }
 
-/// Builds the part writer: staged barriers in, written parts out (to the committer).
+/// Builds the part writer: staged barriers in, written parts out (to the committer). With `sink`, each part
+/// says how far this worker's Kafka output is committed.
 pub fn write_parts<'s>(
     staged: StreamVec<'s, u64, Staged>,
     out: PathBuf,
     worker: usize,
+    sink: Option<Rc<KafkaSink>>,
     progress: Rc<StopProgress>,
     errors: Rc<ErrorLog>,
 ) -> StreamVec<'s, u64, PartDone> {
     filter_map_in_order(staged, "CheckpointPart", move |s| {
         let (id, kind) = (s.barrier.id, s.barrier.kind);
-        let written = match part_of(&out, worker, &s) {
+        let confirmed = sink.as_ref().map(|k| k.confirmed()).unwrap_or_default();
+        let written = match part_of(&out, worker, &s, confirmed) {
             Some(part) => store::write_part(&out, &part).map_err(|e| {
                 let why = format!("cannot write part of checkpoint {id}; it will not commit: {e:#}");
                 errors.record(ErrorKind::CheckpointPart, &why)

@@ -78,6 +78,7 @@ mod tests {
                 })
                 .collect(),
             files: Vec::new(),
+            sink: None,
         }
     }
 

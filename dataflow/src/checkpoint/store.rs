@@ -4,6 +4,7 @@
 //! commits, loading the newest manifest on start and bringing the output folder in line with it. The file types
 //! here are the on-disk format; the in-flight payloads they are made from live in `messages`.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use model::history::{PARQUET_DIR, PartName, is_in_progress};
 use model::{WindowAgg, WindowKind};
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::kafka_out::{self, SinkCheckpoint};
 use crate::config::JobConfig;
 use crate::durable::{sync_dir, sync_dirs, write_atomic_with};
 use crate::messages::{ClockState, OpenWindow, PartitionState, RecordCounts, StagedFile, UdafInputs};
@@ -150,6 +152,10 @@ pub struct Part {
     pub partitions: Vec<PartitionCheckpoint>,
     /// Files this worker wrote for the checkpoint.
     pub files: Vec<FileCheckpoint>,
+    /// With `--sink-topic`: per Kafka writer this worker speaks for (itself, and the writers it recovered), the
+    /// newest checkpoint its transactions are committed through.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sink_confirmed: BTreeMap<usize, u64>,
 }
 
 /// What the settings of a job must match to restore a checkpoint.
@@ -239,6 +245,9 @@ pub struct Manifest {
     pub windows: Vec<WindowCheckpoint>,
     /// Files it committed.
     pub files: Vec<FileCheckpoint>,
+    /// With `--sink-topic`: what of the history may not be in the sink topic yet (see `checkpoint::kafka_out`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<SinkCheckpoint>,
 }
 
 /// The checkpoint folder of an output folder.
@@ -344,6 +353,51 @@ fn check_identity(out: &Path, found: &Identity, wanted: &Identity) -> Result<()>
     Ok(())
 }
 
+fn lineage_path(out: &Path) -> PathBuf {
+    dir(out).join("lineage")
+}
+
+/// Starts a lineage of checkpoints (before its first manifest): a name no earlier lineage had, with which the
+/// Kafka output tags its registers, so that registers left by checkpoints discarded with `--fresh` are ignored.
+fn start_lineage(out: &Path) -> Result<()> {
+    let path = lineage_path(out);
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir(out)).with_context(|| format!("cannot create {}", dir(out).display()))?;
+    let name = format!("{}-{}", model::time::now_ms(), std::process::id());
+    write_atomic_with(&path, |w| w.write_all(name.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The lineage of the checkpoints in `out` (there is one once a manifest of a job with `--sink-topic` exists).
+pub fn lineage(out: &Path) -> Result<String> {
+    let path = lineage_path(out);
+    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Whether manifest `id` is committed (and not yet pruned).
+pub fn manifest_exists(out: &Path, id: u64) -> bool {
+    manifest_path(out, id).exists()
+}
+
+/// The newest manifest's id and sink section, when it is newer than `than` (its other contents are skipped).
+pub fn newest_sink_after(out: &Path, than: u64) -> Option<(u64, SinkCheckpoint)> {
+    #[derive(Deserialize)]
+    struct SinkOnly {
+        id: u64,
+        #[serde(default)]
+        sink: Option<SinkCheckpoint>,
+    }
+    let newest = *manifest_ids(out).first()?;
+    if newest <= than {
+        return None;
+    }
+    let file = File::open(manifest_path(out, newest)).ok()?;
+    let m: SinkOnly = serde_json::from_reader(BufReader::with_capacity(256 * 1024, file)).ok()?;
+    Some((m.id, m.sink.unwrap_or_default()))
+}
+
 /// Deletes every checkpoint (for `--fresh`).
 pub fn discard(out: &Path) -> Result<()> {
     let d = dir(out);
@@ -419,9 +473,16 @@ pub fn write_part(out: &Path, part: &Part) -> Result<()> {
 }
 
 /// Merges the parts of checkpoint `id` from `workers` workers into its manifest (written when `identity` is
-/// given: Kafka input) — the commit point — then publishes its files and prunes old checkpoints. Returns the
+/// given: Kafka input) — the commit point — then publishes its files and prunes old checkpoints. With `sink`
+/// (the sink section of the previous manifest; `--sink-topic`) the manifest carries the next one. Returns the
 /// manifest.
-pub fn commit(out: &Path, id: u64, workers: usize, identity: Option<&Identity>) -> Result<Manifest> {
+pub fn commit(
+    out: &Path,
+    id: u64,
+    workers: usize,
+    identity: Option<&Identity>,
+    sink: Option<&SinkCheckpoint>,
+) -> Result<Manifest> {
     let d = pending_dir(out, id);
     let mut manifest = Manifest {
         version: VERSION,
@@ -432,7 +493,9 @@ pub fn commit(out: &Path, id: u64, workers: usize, identity: Option<&Identity>) 
         partitions: Vec::new(),
         windows: Vec::new(),
         files: Vec::new(),
+        sink: None,
     };
+    let mut confirmed = BTreeMap::new();
     for w in 0..workers {
         let path = d.join(format!("part-w{w}.json"));
         let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -441,8 +504,14 @@ pub fn commit(out: &Path, id: u64, workers: usize, identity: Option<&Identity>) 
         manifest.windows.extend(part.windows);
         manifest.partitions.extend(part.partitions);
         manifest.files.extend(part.files);
+        confirmed.extend(part.sink_confirmed);
     }
     manifest.partitions.sort_by_key(|p| p.partition);
+    if let Some(previous) = sink {
+        start_lineage(out)?;
+        let files: Vec<PathBuf> = manifest.files.iter().map(|f| f.visible.clone()).collect();
+        manifest.sink = Some(kafka_out::next_checkpoint(previous, &files, &confirmed, workers));
+    }
     if identity.is_some() {
         let path = manifest_path(out, id);
         write_atomic_with(&path, |w| Ok(serde_json::to_writer(w, &manifest)?))
@@ -501,7 +570,7 @@ mod tests {
             },
         )
         .unwrap();
-        commit(out, id, 1, Some(&identity())).unwrap()
+        commit(out, id, 1, Some(&identity()), None).unwrap()
     }
 
     #[test]

@@ -15,6 +15,7 @@ use model::history::{PARQUET_DIR, PartName, schema_with, to_batch_with};
 use model::partition::partition_dir_name;
 use model::{Aggregate, UdfColumn};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use timely::dataflow::StreamVec;
@@ -132,13 +133,35 @@ impl ParquetHistory {
     }
 }
 
+/// The rows of one committed history file, with their device taken from its partition folder.
+pub fn read_rows(path: &Path) -> Result<Vec<Aggregate>> {
+    let folder = path
+        .parent()
+        .and_then(|d| d.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let device = folder
+        .strip_prefix(&format!("{}=", model::partition::PARTITION_COLUMN))
+        .and_then(model::partition::unescape_partition_value)
+        .with_context(|| format!("{} is not in a device folder of the history", path.display()))?;
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
+        rows.extend(model::history::from_batch(&batch, &device).with_context(|| format!("in {}", path.display()))?);
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checkpoint::store::publish;
     use arrow::array::{RecordBatch, TimestampMillisecondArray};
     use model::history::schema;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
     fn agg(device: &str, start: u64) -> Aggregate {
         Aggregate {

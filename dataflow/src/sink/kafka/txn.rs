@@ -1,0 +1,345 @@
+//! One worker's transactional writer, on a thread of its own so that no Kafka call ever blocks a timely worker.
+//! It takes the worker's final windows and barriers in order; the windows before barrier `n` are checkpoint
+//! `n`'s transaction `T(j, n)`. Transactions are worked through in checkpoint order, one open at a time:
+//! begin, produce, wait until the checkpoint's fate is known (`kafka_out::fate`: its manifest committed, or a
+//! newer one committed without it), then move the register and commit (or abort an abandoned one). Any failure
+//! (a broker outage, a transaction the broker timed out) reopens the producer, which fences and resolves what was
+//! in flight, and asks the register whether the transaction committed before doing it again: nothing is lost
+//! and nothing is published twice. The windows of a transaction are kept until it is committed.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+
+use crate::checkpoint::kafka_out::{self, Fate};
+use crate::checkpoint::store;
+use crate::config::{JobConfig, SinkTopic};
+use crate::sink::kafka::recover::{self, Recovery};
+use crate::sink::kafka::register::{self, CALL_TIMEOUT, Register};
+
+/// One record of the sink topic: a device's final window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutRecord {
+    /// `device_id`.
+    pub key: String,
+    /// The `latest.json` record, as JSON.
+    pub value: Vec<u8>,
+    /// The window's end, epoch ms (the record's timestamp).
+    pub timestamp: i64,
+}
+
+impl OutRecord {
+    /// The record of a final window.
+    pub fn of(agg: &model::Aggregate) -> OutRecord {
+        OutRecord {
+            key: agg.device_id.clone(),
+            value: serde_json::to_vec(&agg.to_record(true)).expect("an aggregate serialises"),
+            timestamp: i64::try_from(agg.window_end).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// What the worker hands its writer, in the order of its window output.
+pub enum Command {
+    /// A final window.
+    Record(OutRecord),
+    /// Checkpoint `id`'s barrier: the records since the previous one are its transaction.
+    Barrier(u64),
+    /// Finish: commit what committed manifests cover, until the deadline; records after the last barrier are
+    /// dropped (no manifest covers them: the next run recomputes them).
+    Finish(Instant),
+}
+
+/// What a writer shares with its worker.
+#[derive(Clone, Default)]
+pub struct Shared {
+    /// Per writer this worker speaks for, the newest checkpoint its transactions are committed through (for the
+    /// worker's checkpoint parts).
+    pub confirmed: Arc<Mutex<BTreeMap<usize, u64>>>,
+    /// Errors met since the worker last looked (it counts them).
+    pub errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Shared {
+    fn error(&self, e: &anyhow::Error) {
+        self.errors.lock().expect("not poisoned").push(format!("{e:#}"));
+    }
+
+    /// Records that `writer`'s transactions are committed through checkpoint `id`.
+    pub fn confirm(&self, writer: usize, id: u64) {
+        let mut c = self.confirmed.lock().expect("not poisoned");
+        let entry = c.entry(writer).or_default();
+        *entry = (*entry).max(id);
+    }
+}
+
+/// A closed transaction waiting to commit.
+struct Closed {
+    id: u64,
+    records: Vec<OutRecord>,
+    /// Produced into the producer's open transaction.
+    begun: bool,
+}
+
+/// A test hook: `IOT_TEST_SINK_CRASH=commit:N` kills the process right before its N-th transaction commit
+/// (after the manifest committed); `republish:N` before the N-th commit of a recovery. Unset in production.
+fn crash_point() -> Option<(String, u64)> {
+    let v = std::env::var("IOT_TEST_SINK_CRASH").ok()?;
+    let (what, n) = v.split_once(':')?;
+    Some((what.to_string(), n.parse().ok()?))
+}
+
+/// Kills the process (as SIGKILL would: no cleanup) when the test hook asks for it at this point.
+pub fn maybe_crash(point: &str, count: &mut u64) {
+    *count += 1;
+    if let Some((what, n)) = crash_point()
+        && what == point
+        && *count == n
+    {
+        eprintln!("dataflow: test hook IOT_TEST_SINK_CRASH={what}:{n}: killing the process");
+        std::process::abort();
+    }
+}
+
+/// The writer of global worker `worker`.
+pub struct Writer {
+    config: JobConfig,
+    sink: SinkTopic,
+    worker: usize,
+    id: String,
+    out: PathBuf,
+    producer: Option<ThreadedProducer<DefaultProducerContext>>,
+    register: Option<Register>,
+    lineage: Option<String>,
+    closed: VecDeque<Closed>,
+    current: Vec<OutRecord>,
+    shared: Shared,
+    recovery: Option<Recovery>,
+    commits: u64,
+}
+
+impl Writer {
+    /// The writer of `worker`; `recovery` is what it must publish again first (from a restored checkpoint).
+    pub fn new(config: JobConfig, sink: SinkTopic, worker: usize, recovery: Option<Recovery>, shared: Shared) -> Self {
+        Writer {
+            id: register::transactional_id(&config, &sink, worker),
+            out: config.out.clone(),
+            config,
+            sink,
+            worker,
+            producer: None,
+            register: None,
+            lineage: None,
+            closed: VecDeque::new(),
+            current: Vec::new(),
+            shared,
+            recovery,
+            commits: 0,
+        }
+    }
+
+    /// Runs until told to finish (or the worker is gone).
+    pub fn run(mut self, commands: Receiver<Command>) {
+        let mut finish: Option<Instant> = None;
+        let mut backoff = Duration::ZERO;
+        loop {
+            let wait = if self.closed.is_empty() && self.recovery.is_none() {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_millis(5).max(backoff)
+            };
+            match commands.recv_timeout(wait) {
+                Ok(c) => self.take(c, &mut finish),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    finish.get_or_insert_with(Instant::now);
+                }
+            }
+            while let Ok(c) = commands.try_recv() {
+                self.take(c, &mut finish);
+            }
+            match self.advance() {
+                Ok(()) => backoff = Duration::ZERO,
+                Err(e) => {
+                    self.shared.error(&e);
+                    // Fence and resolve whatever was in flight; the register decides what is left to do.
+                    self.producer = None;
+                    for c in &mut self.closed {
+                        c.begun = false;
+                    }
+                    backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                }
+            }
+            if let Some(deadline) = finish
+                && ((self.closed.is_empty() && self.recovery.is_none()) || Instant::now() >= deadline)
+            {
+                if !self.closed.is_empty() {
+                    let ids: Vec<u64> = self.closed.iter().map(|c| c.id).collect();
+                    tracing::warn!(
+                        worker = self.worker,
+                        checkpoints = ?ids,
+                        "the Kafka output of these checkpoints is not committed yet; the next run publishes it"
+                    );
+                }
+                return;
+            }
+        }
+    }
+
+    fn take(&mut self, command: Command, finish: &mut Option<Instant>) {
+        match command {
+            Command::Record(r) => self.current.push(r),
+            Command::Barrier(id) => {
+                if !self.current.is_empty() {
+                    self.closed.push_back(Closed {
+                        id,
+                        records: std::mem::take(&mut self.current),
+                        begun: false,
+                    });
+                }
+            }
+            Command::Finish(deadline) => {
+                self.current.clear();
+                *finish = Some(deadline);
+            }
+        }
+    }
+
+    /// Does what can be done now: recovery first, then the transactions in order until one must wait.
+    fn advance(&mut self) -> Result<()> {
+        if self.recovery.is_none() && self.closed.is_empty() {
+            return Ok(());
+        }
+        self.open()?;
+        if let Some(r) = self.recovery.take() {
+            let producer = self.producer.as_ref().expect("opened");
+            if let Err(e) = recover::run(&self.config, &self.sink, self.worker, producer, &r, &self.shared) {
+                self.recovery = Some(r);
+                return Err(e);
+            }
+        }
+        while let Some(front) = self.closed.front() {
+            let id = front.id;
+            let exists = store::manifest_exists(&self.out, id);
+            let newer = if exists {
+                None
+            } else {
+                store::newest_sink_after(&self.out, id)
+            };
+            let fate = kafka_out::fate(id, self.worker, exists, newer.as_ref().map(|(n, s)| (*n, s)));
+            if !front.begun && fate != Fate::Abandoned {
+                self.begin_front()?;
+            }
+            match fate {
+                Fate::Pending => return Ok(()),
+                Fate::Abandoned => {
+                    if self.closed.front().is_some_and(|c| c.begun) {
+                        self.producer()?
+                            .abort_transaction(CALL_TIMEOUT)
+                            .map_err(|e| anyhow!("cannot abort the transaction of checkpoint {id}: {e}"))?;
+                    }
+                    tracing::warn!(
+                        checkpoint = id,
+                        "checkpoint {id} never committed: its windows are in no file, and not published either"
+                    );
+                    self.closed.pop_front();
+                }
+                Fate::Committed => {
+                    self.commit_front()?;
+                    self.closed.pop_front();
+                    self.shared.confirm(self.worker, id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the producer (fencing earlier incarnations) and, after a failure, drops the transactions the
+    /// register says committed.
+    fn open(&mut self) -> Result<()> {
+        if self.producer.is_some() {
+            return Ok(());
+        }
+        let producer = register::open_producer(&self.config, &self.id)?;
+        if self.register.is_none() {
+            self.register = Some(Register::open(&self.config, &self.sink, &self.id)?);
+        }
+        self.producer = Some(producer);
+        if self.lineage.is_none() {
+            // No lineage yet: no manifest of this job exists, so none of its transactions can have committed.
+            self.lineage = store::lineage(&self.out).ok();
+        }
+        if let Some(lineage) = self.lineage.clone() {
+            let committed = self.register.as_ref().expect("opened").read(&lineage)?;
+            while self.closed.front().is_some_and(|c| c.id <= committed) {
+                let c = self.closed.pop_front().expect("checked");
+                tracing::info!(checkpoint = c.id, "its transaction had committed before the failure");
+                self.shared.confirm(self.worker, c.id);
+            }
+        }
+        Ok(())
+    }
+
+    fn producer(&self) -> Result<&ThreadedProducer<DefaultProducerContext>> {
+        self.producer
+            .as_ref()
+            .ok_or_else(|| anyhow!("the sink producer is not open"))
+    }
+
+    /// Begins the front transaction and produces its records.
+    fn begin_front(&mut self) -> Result<()> {
+        let producer = self.producer()?;
+        producer
+            .begin_transaction()
+            .map_err(|e| anyhow!("cannot begin a transaction on {}: {e}", self.sink.topic))?;
+        let front = self.closed.front().expect("a transaction to begin");
+        for r in &front.records {
+            send(producer, &self.sink.topic, r)?;
+        }
+        self.closed.front_mut().expect("checked").begun = true;
+        Ok(())
+    }
+
+    /// Moves the register to the front checkpoint and commits its transaction.
+    fn commit_front(&mut self) -> Result<()> {
+        let id = self.closed.front().expect("a transaction to commit").id;
+        if self.lineage.is_none() {
+            self.lineage = Some(store::lineage(&self.out)?);
+        }
+        let lineage = self.lineage.as_deref().expect("read");
+        let producer = self.producer.as_ref().expect("opened");
+        self.register.as_ref().expect("opened").move_in(producer, id, lineage)?;
+        maybe_crash("commit", &mut self.commits);
+        producer.commit_transaction(CALL_TIMEOUT).with_context(|| {
+            format!(
+                "cannot commit the transaction of checkpoint {id} to {}",
+                self.sink.topic
+            )
+        })
+    }
+}
+
+/// Produces one record, waiting while librdkafka's queue is full.
+pub fn send(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, r: &OutRecord) -> Result<()> {
+    let mut record = BaseRecord::to(topic)
+        .key(r.key.as_bytes())
+        .payload(r.value.as_slice())
+        .timestamp(r.timestamp);
+    let deadline = Instant::now() + CALL_TIMEOUT;
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if Instant::now() < deadline => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(anyhow!("cannot produce to {topic}: {e}")),
+        }
+    }
+}
