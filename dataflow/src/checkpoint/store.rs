@@ -608,6 +608,48 @@ mod tests {
     }
 
     #[test]
+    fn a_manifest_of_the_kafka_output_carries_its_unconfirmed_files_and_starts_a_lineage() {
+        let out = out_dir("sink");
+        let hidden = PathBuf::from("parquet/device_id=d/.part-000000000001-7-w0-1.parquet.inprogress");
+        let visible = PathBuf::from("parquet/device_id=d/part-000000000001-7-w0-1.parquet");
+        std::fs::write(out.join(&hidden), b"x").unwrap();
+        let part = Part {
+            id: 1,
+            files: vec![FileCheckpoint {
+                hidden,
+                visible: visible.clone(),
+            }],
+            ..Default::default()
+        };
+        write_part(&out, &part).unwrap();
+        assert!(lineage(&out).is_err(), "no lineage before the first manifest");
+        let m = commit(&out, 1, 1, Some(&identity()), Some(&SinkCheckpoint::default())).unwrap();
+        let sink = m.sink.clone().expect("a sink section");
+        assert_eq!((sink.unconfirmed, sink.writers), (vec![visible.clone()], 1));
+        let first = lineage(&out).unwrap();
+        assert!(manifest_exists(&out, 1) && !manifest_exists(&out, 2));
+        assert_eq!(
+            newest_sink_after(&out, 0).map(|(id, s)| (id, s.unconfirmed)),
+            Some((1, vec![visible]))
+        );
+        assert_eq!(newest_sink_after(&out, 1), None);
+        write_part(
+            &out,
+            &Part {
+                id: 2,
+                sink_confirmed: [(0, 1)].into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let m = commit(&out, 2, 1, Some(&identity()), m.sink.as_ref()).unwrap();
+        assert!(m.sink.unwrap().unconfirmed.is_empty(), "confirmed by its writer");
+        assert_eq!(lineage(&out).unwrap(), first, "a lineage lasts until --fresh");
+        let back: Manifest = serde_json::from_slice(&std::fs::read(manifest_path(&out, 2)).unwrap()).unwrap();
+        assert!(back.sink.is_some());
+    }
+
+    #[test]
     fn only_the_last_few_checkpoints_are_kept() {
         let out = out_dir("keep");
         for id in 1..=5 {
