@@ -29,6 +29,8 @@ pub struct CommitSetup {
     pub peers: usize,
     /// The job's checkpoint identity (`None`: a file replay, whose files are committed but no manifest kept).
     pub identity: Option<Identity>,
+    /// The Kafka cluster id the checkpoints' offsets belong to.
+    pub cluster_id: Option<String>,
     /// A client configuration for the consumer group's offset commits.
     pub group: ClientConfig,
     /// Progress of a requested stop.
@@ -81,7 +83,13 @@ fn commit_one(setup: &CommitSetup, parts: &[PartDone], offsets: &mut GroupOffset
     let id = parts[0].id;
     let any = |kind| parts.iter().any(|p| p.kind == kind);
     let started = Instant::now();
-    match store::commit(&setup.out, id, setup.peers, setup.identity.as_ref()) {
+    match store::commit(
+        &setup.out,
+        id,
+        setup.peers,
+        setup.identity.as_ref(),
+        setup.cluster_id.as_deref(),
+    ) {
         Ok(manifest) => {
             tracing::info!(
                 checkpoint = id,
