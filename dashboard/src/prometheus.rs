@@ -469,7 +469,9 @@ mod tests {
     fn data_loss_incidents_and_skipped_records_are_counters_zero_until_a_loss() {
         let text = render(&view_with(LatestDoc::default()), SystemTime::now());
         assert!(text.contains("# TYPE iot_pipeline_data_loss_total counter\niot_pipeline_data_loss_total 0\n"));
-        assert!(text.contains("# TYPE iot_pipeline_skipped_records_total counter\niot_pipeline_skipped_records_total 0\n"));
+        assert!(
+            text.contains("# TYPE iot_pipeline_skipped_records_total counter\niot_pipeline_skipped_records_total 0\n")
+        );
         let mut doc = LatestDoc::default();
         doc.pipeline.data_loss_total = 3;
         doc.pipeline.skipped_records = 200;

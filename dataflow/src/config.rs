@@ -396,7 +396,11 @@ mod tests {
         assert_eq!(a.topic, "iot-metrics");
         assert_eq!(a.group, "iot-dataflow");
         assert_eq!(a.workers, 1);
-        assert_eq!(a.on_data_loss, OnDataLoss::Fail, "a lost offset stops the job unless told otherwise");
+        assert_eq!(
+            a.on_data_loss,
+            OnDataLoss::Fail,
+            "a lost offset stops the job unless told otherwise"
+        );
     }
 
     #[test]

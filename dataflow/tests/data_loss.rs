@@ -147,20 +147,36 @@ fn a_recreated_topic_stops_the_restore_naming_partition_offsets_range_and_the_wa
         ],
     );
     assert!(!err.contains("input finished"), "{err}");
-    assert_eq!(read_latest(&dirs.out)["pipeline"], before["pipeline"], "nothing was read");
+    assert_eq!(
+        read_latest(&dirs.out)["pipeline"],
+        before["pipeline"],
+        "nothing was read"
+    );
 }
 
 #[test]
 fn with_continue_a_recreated_topic_is_read_from_its_start_and_the_loss_counted() {
     let (brokers, topic, dirs, second) = recreated_topic("loss-recreated-continue");
     run_ok(
-        &mut dirs.job(&brokers, &topic).bounded().on_data_loss(OnDataLoss::Continue).command(),
+        &mut dirs
+            .job(&brokers, &topic)
+            .bounded()
+            .on_data_loss(OnDataLoss::Continue)
+            .command(),
         LIMIT,
     );
     let latest = read_latest(&dirs.out);
-    assert_eq!(pipeline(&latest, "events_total"), 2000 + 1000, "the new records are aggregated");
+    assert_eq!(
+        pipeline(&latest, "events_total"),
+        2000 + 1000,
+        "the new records are aggregated"
+    );
     assert_eq!(pipeline(&latest, "data_loss_total"), 1, "one incident");
-    assert_eq!(pipeline(&latest, "skipped_records"), 0, "a recreated topic's loss is unknown");
+    assert_eq!(
+        pipeline(&latest, "skipped_records"),
+        0,
+        "a recreated topic's loss is unknown"
+    );
     // The history of the new records is exactly theirs.
     let new_records = read_topic(&brokers, &topic);
     assert_eq!(new_records.len(), 1000);
@@ -210,7 +226,10 @@ fn records_removed_before_they_were_read_stop_the_restore_and_with_continue_are_
     run_ok(&mut job().command(), LIMIT);
     let latest = read_latest(&dirs.out);
     assert_eq!(
-        (pipeline(&latest, "skipped_records"), pipeline(&latest, "data_loss_total")),
+        (
+            pipeline(&latest, "skipped_records"),
+            pipeline(&latest, "data_loss_total")
+        ),
         (200, 1)
     );
 }
@@ -225,9 +244,12 @@ fn remove_unread_records_while_running(dirs: &Dirs, brokers: &str, topic: &str, 
         .idle_timeout(Duration::from_secs(600))
         .on_data_loss(policy)
         .spawn();
-    wait_for(&dirs.out, Duration::from_secs(60), "the job read the first 100 records", |l| {
-        pipeline(l, "events_total") == 100
-    });
+    wait_for(
+        &dirs.out,
+        Duration::from_secs(60),
+        "the job read the first 100 records",
+        |l| pipeline(l, "events_total") == 100,
+    );
     running.pause();
     produce(brokers, topic, &events(now_ms(), 50, 10));
     testkit::delete_records(brokers, topic, 0, 150);
@@ -265,9 +287,12 @@ fn with_continue_records_removed_while_running_are_counted_and_reading_goes_on()
         pipeline(l, "skipped_records") == 50 && pipeline(l, "data_loss_total") == 1
     });
     produce(&brokers, &topic, &events(now_ms(), 20, 10));
-    wait_for(&dirs.out, Duration::from_secs(60), "records after the loss are read", |l| {
-        pipeline(l, "events_total") == 120
-    });
+    wait_for(
+        &dirs.out,
+        Duration::from_secs(60),
+        "records after the loss are read",
+        |l| pipeline(l, "events_total") == 120,
+    );
     running.stop_ok(Duration::from_secs(60));
     let manifest: Value = serde_json::from_slice(&std::fs::read(newest_manifest(&dirs.out).unwrap()).unwrap()).unwrap();
     assert_eq!(manifest["partitions"][0]["next_offset"], 170);
@@ -287,16 +312,22 @@ fn partitions_added_while_running_are_read_and_restored_after_a_restart() {
     let batch = |partition: i32, from: u64, n: u64| produce_to(&brokers, &topic, Some(partition), &events(from, n, 10));
     batch(0, start, 50);
     batch(1, start + 500, 50);
-    wait_for(&dirs.out, Duration::from_secs(60), "the first 100 records are read", |l| {
-        pipeline(l, "events_total") == 100
-    });
+    wait_for(
+        &dirs.out,
+        Duration::from_secs(60),
+        "the first 100 records are read",
+        |l| pipeline(l, "events_total") == 100,
+    );
 
     testkit::add_partitions(&brokers, &topic, 4);
     batch(2, start + 10_000, 40);
     batch(3, start + 10_500, 40);
-    wait_for(&dirs.out, Duration::from_secs(60), "the new partitions' records are read", |l| {
-        pipeline(l, "events_total") == 180
-    });
+    wait_for(
+        &dirs.out,
+        Duration::from_secs(60),
+        "the new partitions' records are read",
+        |l| pipeline(l, "events_total") == 180,
+    );
     let stopped = running.stop_ok(Duration::from_secs(60));
     assert!(stderr_of(&stopped).contains("partition added to the topic"));
     let manifest: Value = serde_json::from_slice(&std::fs::read(newest_manifest(&dirs.out).unwrap()).unwrap()).unwrap();

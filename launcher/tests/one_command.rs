@@ -100,7 +100,14 @@ fn a_second_run_on_a_new_embedded_broker_counts_exactly_what_its_simulator_sent(
             .as_secs();
         let pipeline = Running::spawn(
             Command::new(env!("CARGO_BIN_EXE_iot-pipeline"))
-                .args(["--port", &port.to_string(), "--count", &count.to_string(), "--rate", "50"])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--count",
+                    &count.to_string(),
+                    "--rate",
+                    "50",
+                ])
                 .args(["--trigger", "1s", "--idle-timeout", "2s"])
                 .arg("--data")
                 .arg(&data),

@@ -77,14 +77,17 @@ fn admin_options() -> AdminOptions {
 
 /// Deletes `topic` and waits until the broker no longer lists it.
 pub fn delete_topic(brokers: &str, topic: &str) {
-    let results = futures_executor::block_on(admin(brokers).delete_topics(&[topic], &admin_options()))
-        .expect("delete_topics");
+    let results =
+        futures_executor::block_on(admin(brokers).delete_topics(&[topic], &admin_options())).expect("delete_topics");
     for r in results {
         r.unwrap_or_else(|(name, code)| panic!("deleting {name}: {code}"));
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     while partition_count(brokers, topic).is_some() {
-        assert!(Instant::now() < deadline, "topic {topic} was still listed 30 s after its deletion");
+        assert!(
+            Instant::now() < deadline,
+            "topic {topic} was still listed 30 s after its deletion"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -119,7 +122,8 @@ pub fn delete_records(brokers: &str, topic: &str, partition: i32, before: i64) {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(before))
         .expect("tpl");
-    let done = futures_executor::block_on(admin(brokers).delete_records(&tpl, &admin_options())).expect("delete_records");
+    let done =
+        futures_executor::block_on(admin(brokers).delete_records(&tpl, &admin_options())).expect("delete_records");
     for e in done.elements() {
         if let Err(err) = e.error() {
             panic!("deleting records of {topic}/{partition} below {before}: {err}");
@@ -139,7 +143,10 @@ pub fn add_partitions(brokers: &str, topic: &str, total: usize) {
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     while partition_count(brokers, topic) != Some(total) {
-        assert!(Instant::now() < deadline, "{topic} did not show {total} partitions within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "{topic} did not show {total} partitions within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

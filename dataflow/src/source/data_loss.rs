@@ -134,7 +134,10 @@ impl fmt::Display for DataLoss {
             Moment::Restore => "checkpointed offset",
             Moment::Running => "next offset to read",
         };
-        write!(f, "data loss on topic {topic} partition {partition}: the {which} {offset} ")?;
+        write!(
+            f,
+            "data loss on topic {topic} partition {partition}: the {which} {offset} "
+        )?;
         let from = match self.log {
             Log::Range { low, high } => {
                 write!(f, "is not in the partition's log [{low}, {high}): ")?;
@@ -151,9 +154,10 @@ impl fmt::Display for DataLoss {
                 "{} unread record(s) were removed (retention or DeleteRecords) before the job read them",
                 low - offset
             )?,
-            (Loss::Removed, Log::Missing { .. }) | (Loss::PartitionGone, _) => {
-                write!(f, "the partition no longer exists (was the topic deleted and recreated?)")?
-            }
+            (Loss::Removed, Log::Missing { .. }) | (Loss::PartitionGone, _) => write!(
+                f,
+                "the partition no longer exists (was the topic deleted and recreated?)"
+            )?,
             (Loss::BeyondEnd, _) => write!(
                 f,
                 "the log ends before it, so the topic was deleted and recreated (or truncated) since; how many \
@@ -306,7 +310,10 @@ mod tests {
         };
         let err = fail(range(0, 1000), clusters);
         assert!(matches!(err.loss, Loss::OtherCluster { .. }));
-        assert!(err.to_string().contains("cluster abc but --brokers is cluster xyz"), "{err}");
+        assert!(
+            err.to_string().contains("cluster abc but --brokers is cluster xyz"),
+            "{err}"
+        );
         let v = go_on(range(10, 1000), clusters);
         assert_eq!((v.resume_at, v.skipped), (Some(10), 0));
     }

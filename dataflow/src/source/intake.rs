@@ -266,7 +266,11 @@ mod tests {
         let worker = i.watermark(NOW, &|_| false).unwrap();
         assert_eq!(worker, NOW - 60_000);
         i.add_partition(2, 0, worker);
-        assert_eq!(i.watermark(NOW, &|_| false), Some(worker), "the new partition holds no older watermark");
+        assert_eq!(
+            i.watermark(NOW, &|_| false),
+            Some(worker),
+            "the new partition holds no older watermark"
+        );
         // An event of the new partition whose window ended at or below the worker's watermark is late.
         let old = event(NOW - 120_000);
         assert!(matches!(i.take(&raw(2, 0, &old), RULES, worker), Outcome::Dead(l) if l.reason == "late"));
@@ -282,7 +286,14 @@ mod tests {
         i.lost(1, 700, 200);
         i.lost(0, 50, 0);
         let cut = i.cut();
-        assert_eq!((cut[1].next_offset, cut[1].counts.data_loss, cut[1].counts.skipped_records), (700, 1, 200));
+        assert_eq!(
+            (
+                cut[1].next_offset,
+                cut[1].counts.data_loss,
+                cut[1].counts.skipped_records
+            ),
+            (700, 1, 200)
+        );
         let t = i.totals();
         assert_eq!((t.data_loss, t.skipped_records, t.records), (2, 200, 0));
     }

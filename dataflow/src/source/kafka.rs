@@ -311,7 +311,10 @@ impl KafkaReader {
                 Err(e) => {
                     self.errors.record(
                         ErrorKind::InputRead,
-                        &format!("cannot read offsets of {}/{p} after an out-of-range fetch: {e}", self.topic),
+                        &format!(
+                            "cannot read offsets of {}/{p} after an out-of-range fetch: {e}",
+                            self.topic
+                        ),
                     );
                     continue;
                 }
@@ -327,7 +330,12 @@ impl KafkaReader {
             if let (Some(loss), Some(resume)) = (&verdict.loss, verdict.resume_at) {
                 warn_loss(&self.topic, p, offset, log, loss, verdict.skipped);
                 self.next.insert(p, resume);
-                self.consumer.context().high.lock().expect("not poisoned").insert(p, high);
+                self.consumer
+                    .context()
+                    .high
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(p, high);
                 self.changes.push(PartitionChange::Lost {
                     partition: p,
                     next_offset: resume,
@@ -335,7 +343,8 @@ impl KafkaReader {
                 });
             }
         }
-        self.assign().context("reassigning partitions after an out-of-range fetch")
+        self.assign()
+            .context("reassigning partitions after an out-of-range fetch")
     }
 
     /// Every [`DISCOVERY_INTERVAL`] (unbounded only): assigns the partitions added to the topic that this worker
@@ -370,7 +379,12 @@ impl KafkaReader {
             }
             let low = match self.consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10)) {
                 Ok((low, high)) => {
-                    self.consumer.context().high.lock().expect("not poisoned").insert(p, high);
+                    self.consumer
+                        .context()
+                        .high
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(p, high);
                     low
                 }
                 Err(e) => {
