@@ -353,7 +353,9 @@ impl KafkaReader {
         let Some(d) = self.discovery.as_mut() else {
             return;
         };
-        if d.last.elapsed() < DISCOVERY_INTERVAL {
+        // While the broker is in trouble a metadata request would only block the worker for its timeout.
+        let troubled = self.last_error_seen.is_some_and(|t| t.elapsed() < DISCOVERY_INTERVAL);
+        if d.last.elapsed() < DISCOVERY_INTERVAL || troubled {
             return;
         }
         d.last = Instant::now();
