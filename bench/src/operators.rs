@@ -128,6 +128,7 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
                 checkpoints: false,
                 dead,
                 errors: errors.clone(),
+                failure: Arc::default(),
             };
             let events = read(scope, Box::new(reader), &config, setup);
             let setup = WindowSetup {

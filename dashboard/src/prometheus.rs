@@ -186,6 +186,21 @@ pub fn render(view: &View, now: SystemTime) -> String {
     .sample_each("reason", &p.bad_by_reason);
     family(
         &mut out,
+        "iot_pipeline_data_loss_total",
+        "counter",
+        "Times a partition's log no longer held the offset to read next and the job went on \
+         (--on-data-loss continue): records removed before they were read, a recreated topic, another cluster.",
+    )
+    .sample(&[], p.data_loss_total as f64);
+    family(
+        &mut out,
+        "iot_pipeline_skipped_records_total",
+        "counter",
+        "Records known to be skipped by data-loss incidents (removed below the log start before they were read).",
+    )
+    .sample(&[], p.skipped_records as f64);
+    family(
+        &mut out,
         "iot_pipeline_operator_errors_total",
         "counter",
         "Errors met inside the job's operators (failed writes, Kafka errors), by kind.",
@@ -448,6 +463,21 @@ mod tests {
         let text = render(&view_with(LatestDoc::default()), SystemTime::now());
         assert!(!text.contains("iot_pipeline_window_info"), "{text}");
         assert!(text.contains("iot_pipeline_open_windows 0\n"));
+    }
+
+    #[test]
+    fn data_loss_incidents_and_skipped_records_are_counters_zero_until_a_loss() {
+        let text = render(&view_with(LatestDoc::default()), SystemTime::now());
+        assert!(text.contains("# TYPE iot_pipeline_data_loss_total counter\niot_pipeline_data_loss_total 0\n"));
+        assert!(
+            text.contains("# TYPE iot_pipeline_skipped_records_total counter\niot_pipeline_skipped_records_total 0\n")
+        );
+        let mut doc = LatestDoc::default();
+        doc.pipeline.data_loss_total = 3;
+        doc.pipeline.skipped_records = 200;
+        let text = render(&view_with(doc), SystemTime::now());
+        assert!(text.contains("iot_pipeline_data_loss_total 3\n"), "{text}");
+        assert!(text.contains("iot_pipeline_skipped_records_total 200\n"), "{text}");
     }
 
     #[test]

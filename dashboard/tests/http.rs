@@ -308,6 +308,8 @@ async fn prometheus_text_parses_and_carries_the_pipeline_counters() {
         assert_eq!(m[&key], *n as f64, "{key}");
     }
     assert_eq!(m["iot_pipeline_lag_records"], p.lag as f64);
+    assert_eq!(m["iot_pipeline_data_loss_total"], p.data_loss_total as f64);
+    assert_eq!(m["iot_pipeline_skipped_records_total"], p.skipped_records as f64);
     assert_eq!(
         m["iot_pipeline_watermark_delay_seconds"],
         p.watermark_delay_ms as f64 / 1000.0

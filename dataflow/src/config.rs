@@ -18,6 +18,16 @@ pub enum StartAt {
     Latest,
 }
 
+/// What a job does when a partition's log no longer holds the offset it is to read next (see
+/// `source::data_loss`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnDataLoss {
+    /// Stop with an error naming the partition, the offsets and the way out (as Spark's `failOnDataLoss`).
+    Fail,
+    /// Log a warning, count the loss, and go on from the earliest offset that exists.
+    Continue,
+}
+
 /// Real-time IoT aggregation on timely dataflow: Kafka (or a JSON-lines file) → event-time windows per device
 /// (tumbling, hopping or session) → latest.json + Parquet history + dead letters.
 #[derive(Parser, Debug, Clone)]
@@ -110,6 +120,12 @@ pub struct Args {
     /// already committed is left in place.
     #[arg(long)]
     pub fresh: bool,
+    /// When a partition's log no longer holds the offset to read next (records removed by retention before
+    /// they were read, the topic deleted and recreated, a checkpoint of another Kafka cluster): `fail` stops
+    /// the job naming partition and offsets; `continue` counts the loss (`data_loss_total`,
+    /// `skipped_records`) and goes on from the earliest offset that exists.
+    #[arg(long, value_enum, default_value_t = OnDataLoss::Fail)]
+    pub on_data_loss: OnDataLoss,
     /// Fleet alert: a device's latest final window has a battery below this (percent).
     #[arg(long, default_value_t = 20.0)]
     pub alert_battery_below: f64,
@@ -186,6 +202,11 @@ pub struct JobConfig {
     pub thresholds: crate::fleet::Thresholds,
     /// Discard checkpoints and start over.
     pub fresh: bool,
+    /// What a lost offset does (`--on-data-loss`).
+    pub on_data_loss: OnDataLoss,
+    /// The Kafka cluster id of `--brokers`, recorded in each checkpoint (`None`: file input, or not known).
+    /// Set on start, once the broker answered.
+    pub cluster_id: Option<String>,
     /// Identifies this run in file names (process start time, ms).
     pub run: u64,
     /// The loaded UDFs (`--udf`), shared by every worker of the process.
@@ -287,6 +308,8 @@ impl Args {
             bounded: self.bounded || self.input.is_some(),
             input: self.input.clone(),
             fresh: self.fresh,
+            on_data_loss: self.on_data_loss,
+            cluster_id: None,
             run: model::time::now_ms(),
             thresholds: crate::fleet::Thresholds {
                 battery_below: self.alert_battery_below,
@@ -422,6 +445,11 @@ mod tests {
         assert_eq!(a.topic, "iot-metrics");
         assert_eq!(a.group, "iot-dataflow");
         assert_eq!(a.workers, 1);
+        assert_eq!(
+            a.on_data_loss,
+            OnDataLoss::Fail,
+            "a lost offset stops the job unless told otherwise"
+        );
     }
 
     #[test]
@@ -571,6 +599,7 @@ impl Args {
             bounded,
             input,
             fresh,
+            on_data_loss,
             alert_battery_below,
             alert_temperature_above,
             alert_temperature_below,
@@ -579,6 +608,7 @@ impl Args {
         } = self;
         let duration = |d: &Duration| humantime::format_duration(*d).to_string();
         let start = start.to_possible_value().expect("no start value is skipped");
+        let on_data_loss = on_data_loss.to_possible_value().expect("no policy is skipped");
         let mut args = vec![
             flag("--workers", workers.to_string()),
             flag("--processes", processes.to_string()),
@@ -594,6 +624,7 @@ impl Args {
             flag("--out", out),
             flag("--deadletter", deadletter),
             flag("--start", start.get_name()),
+            flag("--on-data-loss", on_data_loss.get_name()),
             flag("--alert-battery-below", alert_battery_below.to_string()),
             flag("--alert-temperature-above", alert_temperature_above.to_string()),
             flag("--alert-temperature-below", alert_temperature_below.to_string()),
@@ -660,6 +691,7 @@ mod command_line_tests {
                 ("--sink-topic", "out"),
                 ("--sink-partitions", "4"),
                 ("--start", "latest"),
+                ("--on-data-loss", "continue"),
                 ("--input", "in.jsonl"),
                 ("--alert-battery-below", "12.5"),
                 ("--alert-temperature-above", "-3.25"),

@@ -3,10 +3,15 @@
 //! logged). The counts travel with each worker's counters to `latest.json` (`pipeline.errors_by_kind`) and
 //! from there to the dashboard's Prometheus endpoint, so a failing sink shows where the pipeline is watched,
 //! not only in a log line per record. One handle per worker, shared by its operators.
+//!
+//! An error that must stop the job (a data loss with `--on-data-loss fail`) is no such event: an operator
+//! raises it in the process's [`JobFailure`], which every worker loop checks and returns as its error.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Display;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Shortest time between two log lines of one kind.
@@ -126,9 +131,45 @@ impl ErrorLog {
     }
 }
 
+/// The error that stops the job, raised by any operator of any worker of the process: the first one raised is
+/// kept. The worker loops check it on every step and end with it, so the process exits non-zero.
+#[derive(Debug, Default)]
+pub struct JobFailure {
+    raised: AtomicBool,
+    first: Mutex<Option<String>>,
+}
+
+impl JobFailure {
+    /// Raises `error` (unless an earlier one was raised).
+    pub fn raise(&self, error: &dyn Display) {
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(error.to_string());
+        }
+        self.raised.store(true, Ordering::SeqCst);
+    }
+
+    /// The error raised, if any.
+    pub fn get(&self) -> Option<String> {
+        if !self.raised.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.first.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_failure_raised_is_the_one_kept() {
+        let failure = JobFailure::default();
+        assert_eq!(failure.get(), None);
+        failure.raise(&"data loss on partition 2");
+        failure.raise(&"data loss on partition 0");
+        assert_eq!(failure.get().as_deref(), Some("data loss on partition 2"));
+    }
 
     #[test]
     fn every_error_is_counted_but_only_one_per_kind_is_logged_per_interval() {

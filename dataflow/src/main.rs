@@ -1,6 +1,8 @@
 //! `dataflow`: parses flags, restores the newest checkpoint, and runs the pipeline on timely workers (`-w`
 //! threads, `-n/-p/-h` processes) until the input ends (`--bounded`, `--input`) or Ctrl-C, which takes a last
-//! checkpoint, writes a last snapshot and exits.
+//! checkpoint, writes a last snapshot and exits. A restored checkpoint is first checked against the broker's
+//! logs (`source::data_loss`); an error an operator raises while running (`JobFailure`) ends every worker and
+//! the process with a non-zero exit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +12,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use dataflow::checkpoint::{restore, stop};
 use dataflow::config::Args;
+use dataflow::errors::JobFailure;
 use dataflow::{pipeline, source};
 use tracing_subscriber::EnvFilter;
 
@@ -29,13 +32,23 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    let config = args.check()?;
+    let mut config = args.check()?;
     let timely_config = args.timely_config()?;
     let partitions = match &config.input {
         Some(_) => 0,
         None => source::kafka::partition_count(&config)?,
     };
-    let restored = restore::on_start(&config)?.map(Arc::new);
+    if config.input.is_none() {
+        config.cluster_id = source::kafka::cluster_id(&config)?;
+    }
+    let mut restored = restore::on_start(&config)?;
+    if let Some(manifest) = restored.as_mut()
+        && config.input.is_none()
+    {
+        source::kafka::judge_restore(&config, partitions, config.cluster_id.as_deref(), manifest)?;
+    }
+    let restored = restored.map(Arc::new);
+    let failure = Arc::new(JobFailure::default());
     if let Some(sink) = &config.sink {
         dataflow::sink::kafka::register::ensure_topic(&config, sink, partitions)?;
     }
@@ -50,8 +63,22 @@ fn run(args: Args) -> Result<()> {
         lateness_ms = config.lateness_ms, bounded = config.bounded, "starting"
     );
     let guards = timely::execute(timely_config, move |worker| -> Result<()> {
-        let handles = pipeline::build(worker, &config, partitions, restored.clone(), stop.clone())?;
+        let handles = pipeline::build(
+            worker,
+            &config,
+            partitions,
+            restored.clone(),
+            stop.clone(),
+            failure.clone(),
+        )?;
         while !handles.done.done() {
+            if let Some(error) = failure.get() {
+                // No last checkpoint: the newest committed one stands, and a restart meets the same loss.
+                for id in worker.installed_dataflows() {
+                    worker.drop_dataflow(id);
+                }
+                return Err(anyhow!("{error}"));
+            }
             if stop.load(Ordering::Relaxed) {
                 if !stop::await_stop_checkpoint(worker, &handles.stopping, &handles.done, stop::STOP_WITHIN) {
                     tracing::warn!("the last checkpoint did not complete within 30 s; the previous one stands");
@@ -87,8 +114,12 @@ fn run(args: Args) -> Result<()> {
         Ok(())
     })
     .map_err(|e| anyhow!("cannot start the timely workers: {e}"))?;
+    let mut first = None;
     for result in guards.join() {
-        result.map_err(|e| anyhow!("a worker failed: {e}"))??;
+        let outcome = result.map_err(|e| anyhow!("a worker failed: {e}")).and_then(|r| r);
+        if let Err(e) = outcome {
+            first.get_or_insert(e);
+        }
     }
-    Ok(())
+    first.map_or(Ok(()), Err)
 }

@@ -85,6 +85,14 @@ pub struct RecordCounts {
     pub late: u64,
     /// Bad events per reason.
     pub bad_by_reason: BTreeMap<String, u64>,
+    /// Data-loss incidents let through with `--on-data-loss continue`: each time the partition's log no longer
+    /// held the offset to read next (absent in checkpoints written before it was counted).
+    #[serde(default)]
+    pub data_loss: u64,
+    /// Records known to be skipped by those incidents (records removed below the log start before they were
+    /// read; a recreated topic or another cluster counts as an incident only, its loss being unknown).
+    #[serde(default)]
+    pub skipped_records: u64,
 }
 
 impl RecordCounts {
@@ -93,6 +101,8 @@ impl RecordCounts {
         self.records += other.records;
         self.events += other.events;
         self.late += other.late;
+        self.data_loss += other.data_loss;
+        self.skipped_records += other.skipped_records;
         for (reason, n) in &other.bad_by_reason {
             *self.bad_by_reason.entry(reason.clone()).or_default() += n;
         }
@@ -480,15 +490,20 @@ mod tests {
             events: 1,
             late: 1,
             bad_by_reason: [("not_json".to_string(), 1)].into(),
+            data_loss: 1,
+            skipped_records: 40,
         };
         let b = RecordCounts {
             records: 2,
             events: 0,
             late: 0,
             bad_by_reason: [("not_json".to_string(), 1), ("tombstone".to_string(), 1)].into(),
+            data_loss: 2,
+            skipped_records: 0,
         };
         a.add(&b);
         assert_eq!((a.records, a.events, a.late, a.bad()), (5, 1, 1, 3));
+        assert_eq!((a.data_loss, a.skipped_records), (3, 40));
         assert_eq!(a.bad_by_reason["not_json"], 2);
     }
 

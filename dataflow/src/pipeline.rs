@@ -27,7 +27,7 @@ use crate::checkpoint::restore::resume_for;
 use crate::checkpoint::stop::StopProgress;
 use crate::checkpoint::store::{Identity, Manifest};
 use crate::config::JobConfig;
-use crate::errors::ErrorLog;
+use crate::errors::{ErrorLog, JobFailure};
 use crate::fleet;
 use crate::messages::{LatestIn, WindowMsg};
 use crate::sink::deadletter::DeadLetterWriter;
@@ -55,13 +55,14 @@ pub struct WorkerHandles {
 }
 
 /// Builds the dataflow of one worker. `partitions` is the topic's partition count (unused for file input);
-/// `restore` the checkpoint to resume from.
+/// `restore` the checkpoint to resume from; `failure` where an operator raises an error that stops the job.
 pub fn build(
     worker: &mut Worker,
     config: &JobConfig,
     partitions: usize,
     restore: Option<Arc<Manifest>>,
     stop: Arc<AtomicBool>,
+    failure: Arc<JobFailure>,
 ) -> Result<WorkerHandles> {
     let (index, peers) = (worker.index(), worker.peers());
     let resume = resume_for(restore.as_deref(), index, peers);
@@ -102,6 +103,7 @@ pub fn build(
         out: config.out.clone(),
         peers,
         identity: identity.clone(),
+        cluster_id: config.cluster_id.clone(),
         sink: config
             .sink
             .as_ref()
@@ -128,6 +130,7 @@ pub fn build(
         checkpoints: identity.is_some(),
         dead: dead.clone(),
         errors: errors.clone(),
+        failure,
     };
 
     worker.dataflow::<u64, _, _>(|scope| {

@@ -3,6 +3,10 @@
 //! simulator as separate processes wired to it, prints the dashboard's URL, and on Ctrl-C stops them in order
 //! (simulator first, so the dataflow sees every record; dataflow next, which writes a last snapshot; dashboard
 //! last). The pieces stay separate binaries for real deployments; this command only wires them.
+//!
+//! The embedded broker is new on every run, with an empty topic: the dataflow's checkpoints (offsets of the
+//! previous run's broker, which is gone) are discarded (`--fresh`; the Parquet history stays), so a second run
+//! reads its own records from the start. With `--brokers` (a real Kafka) the checkpoints are kept.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -36,6 +40,9 @@ struct Args {
     /// Messages per second per device (default: the simulator's).
     #[arg(long)]
     rate: Option<f64>,
+    /// The simulator stops after this many records (default: it runs until Ctrl-C); the rest keeps running.
+    #[arg(long)]
+    count: Option<u64>,
     /// Fraction of late events the simulator sends (default: the simulator's).
     #[arg(long)]
     late_fraction: Option<f64>,
@@ -87,6 +94,7 @@ impl Args {
         given(&mut sim.brokers, self.brokers.clone());
         given(&mut sim.devices, self.devices);
         given(&mut sim.rate, self.rate);
+        sim.count = self.count.or(sim.count);
         given(&mut sim.late_fraction, self.late_fraction);
         given(&mut sim.bad_fraction, self.bad_fraction);
         job.topic.clone_from(&sim.topic);
@@ -99,7 +107,8 @@ impl Args {
         given(&mut job.trigger, self.trigger);
         given(&mut job.idle_timeout, self.idle_timeout);
         job.udfs.clone_from(&self.udfs);
-        job.fresh = self.fresh;
+        // A new embedded broker holds none of the records earlier checkpoints point into.
+        job.fresh = self.fresh || self.brokers.is_none();
         job.out = self.data.join("aggregates");
         job.deadletter = self.data.join("deadletter");
         let mut web = dashboard::Flags::try_parse_from(["dashboard"]).context("the dashboard's defaults")?;
@@ -211,6 +220,11 @@ fn run(args: Args) -> Result<()> {
             "embedded Kafka-protocol broker on {} (topic {}, {} partitions)",
             sim.brokers, sim.topic, sim.partitions
         );
+        println!(
+            "the embedded broker starts empty: the dataflow starts its checkpoints afresh (--fresh: {} is \
+             cleared; the Parquet history stays)",
+            dataflow::checkpoint::store::dir(&job.out).display()
+        );
     }
 
     let mut dashboard = Piece::start("dashboard", &sibling("dashboard")?, web.to_args())?;
@@ -222,9 +236,18 @@ fn run(args: Args) -> Result<()> {
     );
 
     let mut failure = None;
+    let mut simulator_done = false;
     while !stop.load(Ordering::Relaxed) {
         for piece in [&mut dashboard, &mut dataflow, &mut producer] {
             if let Some(status) = piece.exited() {
+                // With --count the simulator ends by itself; the dataflow and the dashboard go on.
+                if piece.name == "producer" && sim.count.is_some() && status.success() {
+                    if !simulator_done {
+                        println!("simulator sent its {} records", sim.count.unwrap_or_default());
+                        simulator_done = true;
+                    }
+                    continue;
+                }
                 failure = Some(format!("{} exited unexpectedly ({status})", piece.name));
             }
         }
@@ -335,6 +358,7 @@ mod tests {
         );
         assert!(job.fresh);
         assert_eq!(job.slide, None);
+        assert_eq!(sim.count, None);
         assert_eq!((sim.brokers.as_str(), sim.topic.as_str()), ("k1:9092", "t-1"));
         assert_eq!((job.brokers.as_str(), job.topic.as_str()), ("k1:9092", "t-1"));
         assert_eq!(
@@ -347,6 +371,17 @@ mod tests {
             (3, secs(1), secs(2), secs(3), secs(4))
         );
         assert_eq!(job.out, Path::new("/tmp/d/aggregates"));
+    }
+
+    #[test]
+    fn the_embedded_broker_starts_the_checkpoints_afresh_and_a_real_kafka_keeps_them() {
+        let (sim, job) = pieces(&["--count", "500"]);
+        assert!(job.fresh, "a new embedded broker: the old offsets point nowhere");
+        assert_eq!(sim.count, Some(500));
+        let (_, job) = pieces(&["--brokers", "k1:9092"]);
+        assert!(!job.fresh, "a real Kafka keeps the checkpoints");
+        let (_, job) = pieces(&["--brokers", "k1:9092", "--fresh"]);
+        assert!(job.fresh);
     }
 
     #[test]

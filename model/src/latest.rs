@@ -64,6 +64,14 @@ pub struct PipelineStats {
     /// Errors met inside the job's operators, per kind (`parquet_write`, `input_read`, …).
     #[serde(default)]
     pub errors_by_kind: BTreeMap<String, u64>,
+    /// Data-loss incidents let through with `--on-data-loss continue`: times a partition's log no longer held
+    /// the offset to read next (records removed before they were read, a recreated topic, another cluster).
+    #[serde(default)]
+    pub data_loss_total: u64,
+    /// Records known to be skipped by those incidents (records removed below the log start; a recreated
+    /// topic's or another cluster's loss is unknown and counts in `data_loss_total` only).
+    #[serde(default)]
+    pub skipped_records: u64,
     /// Rows whose UDF value is null because the function failed on them (panic or error), per UDF.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub udf_errors: BTreeMap<String, u64>,

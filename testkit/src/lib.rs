@@ -64,6 +64,104 @@ pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
     }
 }
 
+fn admin(brokers: &str) -> AdminClient<DefaultClientContext> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin config")
+}
+
+fn admin_options() -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)))
+}
+
+/// Deletes `topic` and waits until the broker no longer lists it.
+pub fn delete_topic(brokers: &str, topic: &str) {
+    let results =
+        futures_executor::block_on(admin(brokers).delete_topics(&[topic], &admin_options())).expect("delete_topics");
+    for r in results {
+        r.unwrap_or_else(|(name, code)| panic!("deleting {name}: {code}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while partition_count(brokers, topic).is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "topic {topic} was still listed 30 s after its deletion"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Deletes `topic` and creates it again, empty, with `partitions` partitions (retrying while the broker still
+/// finishes the deletion).
+pub fn recreate_topic(brokers: &str, topic: &str, partitions: i32) {
+    delete_topic(brokers, topic);
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let results =
+            futures_executor::block_on(admin(brokers).create_topics([&new], &admin_options())).expect("create_topics");
+        match results.into_iter().next().expect("one result") {
+            Ok(_) => break,
+            Err((name, code)) => {
+                assert!(Instant::now() < deadline, "recreating {name}: {code}");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while partition_count(brokers, topic) != Some(partitions as usize) {
+        assert!(Instant::now() < deadline, "topic {topic} did not reappear within 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Deletes the records of `topic`'s `partition` below offset `before` (Kafka's DeleteRecords: the log start
+/// moves to `before`), as retention would.
+pub fn delete_records(brokers: &str, topic: &str, partition: i32, before: i64) {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(before))
+        .expect("tpl");
+    let done =
+        futures_executor::block_on(admin(brokers).delete_records(&tpl, &admin_options())).expect("delete_records");
+    for e in done.elements() {
+        if let Err(err) = e.error() {
+            panic!("deleting records of {topic}/{partition} below {before}: {err}");
+        }
+    }
+    assert_eq!(watermarks(brokers, topic, partition).0, before, "the log start moved");
+}
+
+/// Grows `topic` to `total` partitions and waits until the metadata shows them.
+pub fn add_partitions(brokers: &str, topic: &str, total: usize) {
+    use rdkafka::admin::NewPartitions;
+    let grow = NewPartitions::new(topic, total);
+    let results = futures_executor::block_on(admin(brokers).create_partitions([&grow], &admin_options()))
+        .expect("create_partitions");
+    for r in results {
+        r.unwrap_or_else(|(name, code)| panic!("adding partitions to {name}: {code}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while partition_count(brokers, topic) != Some(total) {
+        assert!(
+            Instant::now() < deadline,
+            "{topic} did not show {total} partitions within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The log start and end offsets `[low, high)` of one partition.
+pub fn watermarks(brokers: &str, topic: &str, partition: i32) -> (i64, i64) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("consumer config");
+    consumer
+        .fetch_watermarks(topic, partition, Duration::from_secs(10))
+        .expect("fetch_watermarks")
+}
+
 /// Partition count of `topic`, if it exists.
 pub fn partition_count(brokers: &str, topic: &str) -> Option<usize> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -485,6 +583,12 @@ pub type KeyValue = (Option<Vec<u8>>, Option<Vec<u8>>);
 
 /// Produces `(key, value)` records to `topic` and waits for every acknowledgement.
 pub fn produce(brokers: &str, topic: &str, records: &[KeyValue]) {
+    produce_to(brokers, topic, None, records);
+}
+
+/// Produces `(key, value)` records to `partition` of `topic` (`None`: the partition the key hashes to) and
+/// waits for every acknowledgement.
+pub fn produce_to(brokers: &str, topic: &str, partition: Option<i32>, records: &[KeyValue]) {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -497,6 +601,9 @@ pub fn produce(brokers: &str, topic: &str, records: &[KeyValue]) {
         }
         if let Some(v) = value {
             r = r.payload(v.as_slice());
+        }
+        if let Some(p) = partition {
+            r = r.partition(p);
         }
         loop {
             match producer.send(r) {

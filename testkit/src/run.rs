@@ -168,6 +168,11 @@ impl DataflowRun {
         self.with(|a| a.sink_topic = Some(topic.to_string()))
     }
 
+    /// What a lost offset does (`--on-data-loss`).
+    pub fn on_data_loss(self, policy: dataflow::config::OnDataLoss) -> DataflowRun {
+        self.with(|a| a.on_data_loss = policy)
+    }
+
     /// Adds a UDF crate (`--udf`).
     pub fn udf(self, dir: &Path) -> DataflowRun {
         self.with(|a| a.udfs.push(dir.to_path_buf()))
@@ -286,6 +291,20 @@ impl Running {
         // SAFETY: a signal to our own child, which is not reaped before `self` is gone.
         let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
         assert_eq!(sent, 0, "SIGINT to {}", self.what);
+    }
+
+    /// Freezes it (SIGSTOP): it reads and writes nothing until [`Running::resume`].
+    pub fn pause(&self) {
+        // SAFETY: a signal to our own child, which is not reaped before `self` is gone.
+        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGSTOP) };
+        assert_eq!(sent, 0, "SIGSTOP to {}", self.what);
+    }
+
+    /// Lets a paused process go on (SIGCONT).
+    pub fn resume(&self) {
+        // SAFETY: as in `pause`.
+        let sent = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGCONT) };
+        assert_eq!(sent, 0, "SIGCONT to {}", self.what);
     }
 
     /// Kills it with SIGKILL (a crash) and reaps it.

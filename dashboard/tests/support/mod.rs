@@ -349,6 +349,8 @@ pub fn latest_doc_of(windows: Windows, ids: &[String], now_ms: u64, udfs: bool) 
             final_windows: 9_876,
             errors_total: 2,
             errors_by_kind: [("parquet_write".to_string(), 2u64)].into_iter().collect(),
+            data_loss_total: 2,
+            skipped_records: 300,
             udf_errors: if udfs {
                 [("temperature_p90".to_string(), 3u64)].into_iter().collect()
             } else {

@@ -30,6 +30,8 @@ pub struct CommitSetup {
     pub peers: usize,
     /// The job's checkpoint identity (`None`: a file replay, whose files are committed but no manifest kept).
     pub identity: Option<Identity>,
+    /// The Kafka cluster id the checkpoints' offsets belong to.
+    pub cluster_id: Option<String>,
     /// With `--sink-topic`: the sink section of the restored manifest (or an empty one), which the next
     /// manifest carries on.
     pub sink: Option<SinkCheckpoint>,
@@ -91,6 +93,7 @@ fn commit_one(setup: &mut CommitSetup, parts: &[PartDone], offsets: &mut GroupOf
         id,
         setup.peers,
         setup.identity.as_ref(),
+        setup.cluster_id.as_deref(),
         setup.sink.as_ref(),
     ) {
         Ok(manifest) => {

@@ -61,6 +61,7 @@ mod tests {
             id: 4,
             identity: Identity::default(),
             committed_at: 0,
+            cluster_id: None,
             workers: 3,
             partitions: vec![PartitionCheckpoint {
                 partition: 0,

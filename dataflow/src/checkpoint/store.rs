@@ -237,6 +237,10 @@ pub struct Manifest {
     pub identity: Identity,
     /// Wall clock when committed, epoch ms.
     pub committed_at: u64,
+    /// The Kafka cluster id its offsets belong to (absent in older manifests, and when the broker did not
+    /// tell: then the cluster is not checked on restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
     /// Workers that wrote it.
     pub workers: usize,
     /// Every partition.
@@ -473,14 +477,15 @@ pub fn write_part(out: &Path, part: &Part) -> Result<()> {
 }
 
 /// Merges the parts of checkpoint `id` from `workers` workers into its manifest (written when `identity` is
-/// given: Kafka input) — the commit point — then publishes its files and prunes old checkpoints. With `sink`
-/// (the sink section of the previous manifest; `--sink-topic`) the manifest carries the next one. Returns the
-/// manifest.
+/// given: Kafka input, whose `cluster_id` it records) — the commit point — then publishes its files and prunes
+/// old checkpoints. With `sink` (the sink section of the previous manifest; `--sink-topic`) the manifest carries
+/// the next one. Returns the manifest.
 pub fn commit(
     out: &Path,
     id: u64,
     workers: usize,
     identity: Option<&Identity>,
+    cluster_id: Option<&str>,
     sink: Option<&SinkCheckpoint>,
 ) -> Result<Manifest> {
     let d = pending_dir(out, id);
@@ -489,6 +494,7 @@ pub fn commit(
         id,
         identity: identity.cloned().unwrap_or_default(),
         committed_at: model::time::now_ms(),
+        cluster_id: cluster_id.map(String::from),
         workers,
         partitions: Vec::new(),
         windows: Vec::new(),
@@ -570,7 +576,7 @@ mod tests {
             },
         )
         .unwrap();
-        commit(out, id, 1, Some(&identity()), None).unwrap()
+        commit(out, id, 1, Some(&identity()), Some("cluster-a"), None).unwrap()
     }
 
     #[test]
@@ -580,10 +586,24 @@ mod tests {
         commit_one(&out, 2);
         let m = load_newest(&out, &identity()).unwrap().unwrap();
         assert_eq!((m.id, m.partitions[0].next_offset), (2, 20));
+        assert_eq!(m.cluster_id.as_deref(), Some("cluster-a"));
         assert!(
             out.join("parquet/device_id=d/part-000000000002-7-w0-1.parquet")
                 .exists()
         );
+    }
+
+    #[test]
+    fn a_manifest_written_before_cluster_ids_loads_without_one() {
+        let out = out_dir("no-cluster-id");
+        let mut m = commit_one(&out, 1);
+        m.cluster_id = None;
+        let mut text: serde_json::Value = serde_json::to_value(&m).unwrap();
+        assert!(text.as_object_mut().unwrap().remove("cluster_id").is_none());
+        std::fs::write(manifest_path(&out, 1), serde_json::to_vec(&text).unwrap()).unwrap();
+        let back = load_newest(&out, &identity()).unwrap().unwrap();
+        assert_eq!(back.cluster_id, None);
+        assert_eq!(back.partitions, m.partitions);
     }
 
     #[test]
@@ -623,7 +643,7 @@ mod tests {
         };
         write_part(&out, &part).unwrap();
         assert!(lineage(&out).is_err(), "no lineage before the first manifest");
-        let m = commit(&out, 1, 1, Some(&identity()), Some(&SinkCheckpoint::default())).unwrap();
+        let m = commit(&out, 1, 1, Some(&identity()), None, Some(&SinkCheckpoint::default())).unwrap();
         let sink = m.sink.clone().expect("a sink section");
         assert_eq!((sink.unconfirmed, sink.writers), (vec![visible.clone()], 1));
         let first = lineage(&out).unwrap();
@@ -642,7 +662,7 @@ mod tests {
             },
         )
         .unwrap();
-        let m = commit(&out, 2, 1, Some(&identity()), m.sink.as_ref()).unwrap();
+        let m = commit(&out, 2, 1, Some(&identity()), None, m.sink.as_ref()).unwrap();
         assert!(m.sink.unwrap().unconfirmed.is_empty(), "confirmed by its writer");
         assert_eq!(lineage(&out).unwrap(), first, "a lineage lasts until --fresh");
         let back: Manifest = serde_json::from_slice(&std::fs::read(manifest_path(&out, 2)).unwrap()).unwrap();
@@ -723,6 +743,8 @@ mod tests {
                 events: 3,
                 late: 1,
                 bad_by_reason: [("not_json".to_string(), 1)].into(),
+                data_loss: 2,
+                skipped_records: 17,
             },
         };
         assert_eq!(PartitionState::from(&PartitionCheckpoint::from(&p)), p);

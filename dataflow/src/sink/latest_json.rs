@@ -253,6 +253,8 @@ impl LatestState {
         p.late_total = counts.late;
         p.bad_total = counts.bad();
         p.bad_by_reason = counts.bad_by_reason;
+        p.data_loss_total = counts.data_loss;
+        p.skipped_records = counts.skipped_records;
         p.batch_ms = if batch_ms.is_empty() {
             0.0
         } else {
@@ -388,6 +390,8 @@ mod tests {
                     events: 10,
                     late: 1,
                     bad_by_reason: [("not_json".to_string(), 2)].into(),
+                    data_loss: 1,
+                    skipped_records: 30,
                 },
                 lag: 5,
                 errors: [("parquet_write".to_string(), 1)].into(),
@@ -400,6 +404,7 @@ mod tests {
             (20, 2, 4, 10, 2)
         );
         assert_eq!(p.bad_by_reason["not_json"], 4);
+        assert_eq!((p.data_loss_total, p.skipped_records), (2, 60));
         assert_eq!((p.errors_total, p.errors_by_kind["parquet_write"]), (2, 2));
     }
 

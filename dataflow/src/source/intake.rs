@@ -66,6 +66,29 @@ impl Intake {
         }
     }
 
+    /// Takes over a partition added to the topic while running, read from `next_offset`. Its clock starts at
+    /// `worker_floor`, the worker's watermark now: its events are judged against that, so the worker's
+    /// watermark never goes back (an event whose window ends at or below it is late).
+    pub fn add_partition(&mut self, partition: i32, next_offset: i64, worker_floor: u64) {
+        self.parts.entry(partition).or_insert_with(|| PartitionState {
+            partition,
+            next_offset,
+            ..Default::default()
+        });
+        self.clock.add(partition, worker_floor);
+    }
+
+    /// Counts a data loss let through on `partition` (`skipped` records known lost) and moves its next offset to
+    /// `next_offset`, where reading goes on, so that the next checkpoint records the move and a restore does not
+    /// count the loss again.
+    pub fn lost(&mut self, partition: i32, next_offset: i64, skipped: u64) {
+        if let Some(part) = self.parts.get_mut(&partition) {
+            part.next_offset = next_offset;
+            part.counts.data_loss += 1;
+            part.counts.skipped_records += skipped;
+        }
+    }
+
     /// Starts a batch of reads at `now` (see [`PartitionClock::start_batch`]).
     pub fn start_batch(&mut self, now: Instant) {
         self.clock.start_batch(now);
@@ -232,6 +255,47 @@ mod tests {
             ..Default::default()
         }]);
         assert_eq!(i.cut().iter().map(|p| p.partition).collect::<Vec<_>>(), vec![0, 1]);
+    }
+
+    #[test]
+    fn an_added_partition_starts_at_the_worker_watermark_which_never_goes_back() {
+        let mut i = intake();
+        let v = event(NOW);
+        i.take(&raw(0, 0, &v), RULES, 0);
+        i.take(&raw(1, 100, &v), RULES, 0);
+        let worker = i.watermark(NOW, &|_| false).unwrap();
+        assert_eq!(worker, NOW - 60_000);
+        i.add_partition(2, 0, worker);
+        assert_eq!(
+            i.watermark(NOW, &|_| false),
+            Some(worker),
+            "the new partition holds no older watermark"
+        );
+        // An event of the new partition whose window ended at or below the worker's watermark is late.
+        let old = event(NOW - 120_000);
+        assert!(matches!(i.take(&raw(2, 0, &old), RULES, worker), Outcome::Dead(l) if l.reason == "late"));
+        assert!(matches!(i.take(&raw(2, 1, &v), RULES, worker), Outcome::Event(_)));
+        let cut = i.cut();
+        assert_eq!(cut.iter().map(|p| p.partition).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!((cut[2].next_offset, cut[2].counts.records), (2, 2));
+    }
+
+    #[test]
+    fn a_loss_let_through_is_counted_and_moves_the_next_offset() {
+        let mut i = intake();
+        i.lost(1, 700, 200);
+        i.lost(0, 50, 0);
+        let cut = i.cut();
+        assert_eq!(
+            (
+                cut[1].next_offset,
+                cut[1].counts.data_loss,
+                cut[1].counts.skipped_records
+            ),
+            (700, 1, 200)
+        );
+        let t = i.totals();
+        assert_eq!((t.data_loss, t.skipped_records, t.records), (2, 200, 0));
     }
 
     #[test]

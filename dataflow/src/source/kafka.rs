@@ -1,7 +1,11 @@
 //! Kafka reader: one consumer per worker with manual assignment of the partitions that worker owns (partition
-//! `p` belongs to global worker `p % workers`, so every partition has exactly one owner across all processes).
-//! In bounded mode each partition is read up to the high watermark seen at start. Lag comes from librdkafka's
-//! statistics. A restored job seeks every partition to the offset its checkpoint recorded.
+//! `p` belongs to global worker `p % workers`, so every partition has exactly one owner across all processes;
+//! see [`owner`] for partitions added while running). In bounded mode each partition is read up to the high
+//! watermark seen at start; unbounded, partitions added to the topic are picked up within
+//! [`DISCOVERY_INTERVAL`] and read from their earliest offset. Lag comes from librdkafka's statistics. A restored
+//! job seeks every partition to the offset its checkpoint recorded, once [`judge_restore`] has checked that the
+//! log still holds it; while running, an offset the log no longer holds surfaces as librdkafka's
+//! `auto.offset.reset=error` and is judged by the same rule (`source::data_loss`).
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -10,14 +14,20 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
-use super::reader::Reader;
-use crate::config::{JobConfig, StartAt};
+use super::data_loss::{Clusters, Log, Loss, Moment, Position, judge};
+use super::reader::{PartitionChange, Reader};
+use crate::checkpoint::store::{Manifest, PartitionCheckpoint};
+use crate::config::{JobConfig, OnDataLoss, StartAt};
 use crate::errors::{ErrorKind, ErrorLog};
 use crate::messages::RawRecord;
+
+/// How often an unbounded reader looks for partitions added to the topic.
+pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(10);
 
 /// High watermarks per partition, refreshed by librdkafka's statistics callback.
 #[derive(Default)]
@@ -64,19 +74,143 @@ pub fn partition_count(config: &JobConfig) -> Result<usize> {
     Ok(t.partitions().len())
 }
 
+/// The Kafka cluster id of `--brokers` (`None` when the broker does not tell), recorded in every checkpoint.
+pub fn cluster_id(config: &JobConfig) -> Result<Option<String>> {
+    let consumer: BaseConsumer = config
+        .kafka_client(&[])
+        .create()
+        .with_context(|| format!("invalid Kafka settings (--brokers {}, --kafka-option)", config.brokers))?;
+    Ok(consumer.client().fetch_cluster_id(Duration::from_secs(10)))
+}
+
+/// The global worker that reads `partition`: `partition % peers`. A worker that owned no partition when its
+/// source started (`initial` partitions for `peers` workers, fewer partitions than workers) has released its
+/// capability for good, so a partition added while running that would fall to it goes to `partition %
+/// initial` instead, one of the workers that read. A restarted job reads the new count and is back to
+/// `partition % peers`; the checkpoint carries every partition's state to whichever worker owns it then.
+pub fn owner(partition: i32, peers: usize, initial: usize) -> usize {
+    let p = partition as usize;
+    let reading = initial.min(peers).max(1);
+    if p % peers < reading { p % peers } else { p % reading }
+}
+
+/// Checks a restored checkpoint against the broker before any worker starts (see `source::data_loss`): every
+/// checkpointed partition's offset must still be in its log, and the checkpoint must be of this cluster. With
+/// `--on-data-loss fail` a loss is the error returned; with `continue` the partition resumes at its log start,
+/// the loss is counted in its state (`data_loss`, `skipped_records`), and a partition that no longer exists
+/// hands its counts to the lowest one that does, so that no total goes back.
+pub fn judge_restore(
+    config: &JobConfig,
+    partitions: usize,
+    cluster_now: Option<&str>,
+    manifest: &mut Manifest,
+) -> Result<()> {
+    let consumer: BaseConsumer = config
+        .kafka_client(&[])
+        .create()
+        .with_context(|| format!("invalid Kafka settings (--brokers {}, --kafka-option)", config.brokers))?;
+    let clusters = Clusters {
+        checkpointed: manifest.cluster_id.as_deref(),
+        now: cluster_now,
+    };
+    let mut kept: Vec<PartitionCheckpoint> = Vec::with_capacity(manifest.partitions.len());
+    let mut orphaned = crate::messages::RecordCounts::default();
+    for mut p in std::mem::take(&mut manifest.partitions) {
+        let log = if p.partition < 0 || p.partition as usize >= partitions {
+            Log::Missing { partitions }
+        } else {
+            let (low, high) = watermarks(&consumer, config, p.partition)?;
+            Log::Range { low, high }
+        };
+        let at = Position {
+            topic: &config.topic,
+            partition: p.partition,
+            offset: p.next_offset,
+            moment: Moment::Restore,
+        };
+        let verdict = judge(at, log, clusters, config.on_data_loss)?;
+        if let Some(loss) = &verdict.loss {
+            warn_loss(&config.topic, p.partition, p.next_offset, log, loss, verdict.skipped);
+            p.counts.data_loss += 1;
+            p.counts.skipped_records += verdict.skipped;
+        }
+        match verdict.resume_at {
+            Some(offset) => {
+                p.next_offset = offset;
+                kept.push(p);
+            }
+            None => orphaned.add(&p.counts),
+        }
+    }
+    if orphaned != Default::default() {
+        match kept.first_mut() {
+            Some(first) => first.counts.add(&orphaned),
+            None => tracing::warn!("no partition of the checkpoint exists any more; its counts start over"),
+        }
+    }
+    manifest.partitions = kept;
+    Ok(())
+}
+
+fn watermarks<C: ConsumerContext>(consumer: &BaseConsumer<C>, config: &JobConfig, p: i32) -> Result<(i64, i64)> {
+    consumer
+        .fetch_watermarks(&config.topic, p, Duration::from_secs(30))
+        .map_err(|e| {
+            anyhow!(
+                "cannot read offsets of {}/{p} from {} (--brokers): {e}",
+                config.topic,
+                config.brokers
+            )
+        })
+}
+
+fn warn_loss(topic: &str, partition: i32, offset: i64, log: Log, loss: &Loss, skipped: u64) {
+    let (low, high) = match log {
+        Log::Range { low, high } => (Some(low), Some(high)),
+        Log::Missing { .. } => (None, None),
+    };
+    tracing::warn!(
+        topic,
+        partition,
+        offset,
+        low,
+        high,
+        skipped_records = skipped,
+        loss = ?loss,
+        "data loss: the partition's log no longer holds the offset to read next; going on from the earliest \
+         offset that exists (--on-data-loss continue)"
+    );
+}
+
+/// Finding the partitions added to the topic while running (unbounded readers).
+struct Discovery {
+    worker: usize,
+    peers: usize,
+    /// Partitions when the source started (see [`owner`]).
+    initial: usize,
+    /// Partitions known now.
+    known: usize,
+    last: Instant,
+}
+
 /// Reads the partitions one worker owns.
 pub struct KafkaReader {
     consumer: BaseConsumer<LagContext>,
+    topic: String,
     owned: Vec<i32>,
     next: HashMap<i32, i64>,
     ends: Option<HashMap<i32, i64>>,
+    policy: OnDataLoss,
+    discovery: Option<Discovery>,
+    changes: Vec<PartitionChange>,
     last_error_seen: Option<Instant>,
     errors: Rc<ErrorLog>,
 }
 
 impl KafkaReader {
     /// Opens a consumer for the partitions of `topic` that `worker` (of `workers`) owns, starting each at its
-    /// offset in `resume` when there is one, else at `--start`.
+    /// offset in `resume` when there is one (already judged by [`judge_restore`]), else at `--start`; on a
+    /// restore, a partition the checkpoint does not know is new and starts at its earliest offset.
     pub fn open(
         config: &JobConfig,
         partitions: usize,
@@ -89,10 +223,6 @@ impl KafkaReader {
             .filter(|p| *p as usize % workers == worker)
             .collect();
         let stats_ms = config.trigger.as_millis().clamp(1000, 60_000).to_string();
-        let start = match config.start {
-            StartAt::Earliest => "earliest",
-            StartAt::Latest => "latest",
-        };
         let consumer: BaseConsumer<LagContext> = config
             .kafka_client(&[
                 ("group.id", &config.group),
@@ -100,7 +230,10 @@ impl KafkaReader {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "false"),
-                ("auto.offset.reset", start),
+                // Every partition is assigned at an explicit offset (`--start` decides fresh starts), so an
+                // out-of-range fetch can only mean records lost to the job: librdkafka reports it instead of
+                // jumping silently (`source::data_loss` judges it).
+                ("auto.offset.reset", "error"),
                 ("statistics.interval.ms", &stats_ms),
                 // A short pre-fetch queue bounded by bytes keeps memory small (about 16 MB per consumer, not
                 // librdkafka's 64 MB); a 10 ms back-off when it is full (librdkafka waits 1 s by default) keeps
@@ -115,49 +248,182 @@ impl KafkaReader {
                 ..LagContext::default()
             })
             .with_context(|| format!("invalid Kafka settings (--brokers {}, --kafka-option)", config.brokers))?;
-        let mut tpl = TopicPartitionList::new();
         let mut next = HashMap::new();
         let mut ends = config.bounded.then(HashMap::new);
+        let restoring = !resume.is_empty();
         for &p in &owned {
-            let (low, high) = consumer
-                .fetch_watermarks(&config.topic, p, Duration::from_secs(30))
-                .map_err(|e| {
-                    anyhow!(
-                        "cannot read offsets of {}/{p} from {} (--brokers): {e}",
-                        config.topic,
-                        config.brokers
-                    )
-                })?;
+            let (low, high) = watermarks(&consumer, config, p)?;
             let start = match (resume.get(&p), config.start) {
-                (Some(&offset), _) => offset.clamp(low, high),
+                (Some(&offset), _) => offset,
+                (None, _) if restoring => low,
                 (None, StartAt::Earliest) => low,
                 (None, StartAt::Latest) => high,
             };
-            if resume.get(&p).is_some_and(|&o| o < low) {
-                tracing::warn!(
-                    partition = p,
-                    resume = resume[&p],
-                    low,
-                    "checkpointed offset no longer in Kafka (retention); resuming at the oldest record"
-                );
-            }
-            tpl.add_partition_offset(&config.topic, p, Offset::Offset(start))?;
             next.insert(p, start);
             if let Some(ends) = ends.as_mut() {
                 ends.insert(p, high);
             }
             consumer.context().high.lock().expect("not poisoned").insert(p, high);
         }
-        consumer.assign(&tpl).context("assigning partitions")?;
-        tracing::info!(worker, partitions = ?owned, bounded = config.bounded, "kafka source assigned");
-        Ok(KafkaReader {
+        let discovery = (!config.bounded).then(|| Discovery {
+            worker,
+            peers: workers,
+            initial: partitions,
+            known: partitions,
+            last: Instant::now(),
+        });
+        let reader = KafkaReader {
             consumer,
+            topic: config.topic.clone(),
             owned,
             next,
             ends,
+            policy: config.on_data_loss,
+            discovery,
+            changes: Vec::new(),
             last_error_seen: None,
             errors,
-        })
+        };
+        reader.assign().context("assigning partitions")?;
+        tracing::info!(worker, partitions = ?reader.owned, bounded = config.bounded, "kafka source assigned");
+        Ok(reader)
+    }
+
+    /// (Re)assigns every owned partition at the offset to read next.
+    fn assign(&self) -> Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        for &p in &self.owned {
+            tpl.add_partition_offset(&self.topic, p, Offset::Offset(self.next[&p]))?;
+        }
+        self.consumer.assign(&tpl)?;
+        Ok(())
+    }
+
+    /// librdkafka found a fetch position out of range: finds which owned partitions' logs no longer hold the
+    /// offset to read next and applies the data-loss rule (an error with `fail`; with `continue` the partition
+    /// goes on at its log start and the loss is reported as a change). Then assigns every partition afresh,
+    /// which restarts the fetch librdkafka stopped.
+    fn out_of_range(&mut self) -> Result<()> {
+        for &p in &self.owned {
+            let offset = self.next[&p];
+            let (low, high) = match self.consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10)) {
+                Ok(w) => w,
+                Err(e) => {
+                    self.errors.record(
+                        ErrorKind::InputRead,
+                        &format!(
+                            "cannot read offsets of {}/{p} after an out-of-range fetch: {e}",
+                            self.topic
+                        ),
+                    );
+                    continue;
+                }
+            };
+            let at = Position {
+                topic: &self.topic,
+                partition: p,
+                offset,
+                moment: Moment::Running,
+            };
+            let log = Log::Range { low, high };
+            let verdict = judge(at, log, Clusters::default(), self.policy)?;
+            if let (Some(loss), Some(resume)) = (&verdict.loss, verdict.resume_at) {
+                warn_loss(&self.topic, p, offset, log, loss, verdict.skipped);
+                self.next.insert(p, resume);
+                self.consumer
+                    .context()
+                    .high
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(p, high);
+                self.changes.push(PartitionChange::Lost {
+                    partition: p,
+                    next_offset: resume,
+                    skipped: verdict.skipped,
+                });
+            }
+        }
+        self.assign()
+            .context("reassigning partitions after an out-of-range fetch")
+    }
+
+    /// Every [`DISCOVERY_INTERVAL`] (unbounded only): assigns the partitions added to the topic that this worker
+    /// owns, at their earliest offset.
+    fn discover(&mut self) {
+        let Some(d) = self.discovery.as_mut() else {
+            return;
+        };
+        // While the broker is in trouble a metadata request would only block the worker for its timeout.
+        let troubled = self.last_error_seen.is_some_and(|t| t.elapsed() < DISCOVERY_INTERVAL);
+        if d.last.elapsed() < DISCOVERY_INTERVAL || troubled {
+            return;
+        }
+        d.last = Instant::now();
+        let count = match self.consumer.fetch_metadata(Some(&self.topic), Duration::from_secs(5)) {
+            Ok(md) => md
+                .topics()
+                .iter()
+                .find(|t| t.name() == self.topic && t.error().is_none())
+                .map_or(0, |t| t.partitions().len()),
+            Err(e) => {
+                tracing::debug!(error = %e, "partition discovery: no metadata this time");
+                return;
+            }
+        };
+        if count <= d.known {
+            return;
+        }
+        let (worker, peers, initial, known) = (d.worker, d.peers, d.initial, d.known);
+        let mut added = Vec::new();
+        for p in known as i32..count as i32 {
+            if owner(p, peers, initial) != worker {
+                continue;
+            }
+            let low = match self.consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10)) {
+                Ok((low, high)) => {
+                    self.consumer
+                        .context()
+                        .high
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(p, high);
+                    low
+                }
+                Err(e) => {
+                    self.errors.record(
+                        ErrorKind::InputRead,
+                        &format!("cannot read offsets of new partition {}/{p}; retrying: {e}", self.topic),
+                    );
+                    return;
+                }
+            };
+            added.push((p, low));
+        }
+        for &(p, low) in &added {
+            self.owned.push(p);
+            self.next.insert(p, low);
+        }
+        if let Err(e) = self.assign() {
+            for &(p, _) in &added {
+                self.owned.retain(|&o| o != p);
+                self.next.remove(&p);
+            }
+            self.errors.record(
+                ErrorKind::InputRead,
+                &format!("cannot assign new partitions of {}; retrying: {e:#}", self.topic),
+            );
+            return;
+        }
+        if let Some(d) = self.discovery.as_mut() {
+            d.known = count;
+        }
+        for (p, low) in added {
+            tracing::info!(topic = %self.topic, partition = p, from_offset = low, worker, "partition added to the topic: reading it");
+            self.changes.push(PartitionChange::Added {
+                partition: p,
+                next_offset: low,
+            });
+        }
     }
 }
 
@@ -188,6 +454,10 @@ impl Reader for KafkaReader {
                     });
                     n += 1;
                 }
+                Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) => {
+                    self.out_of_range()?;
+                    break;
+                }
                 Some(Err(e)) => {
                     self.last_error_seen = Some(Instant::now());
                     self.errors.record(
@@ -198,7 +468,13 @@ impl Reader for KafkaReader {
                 }
             }
         }
+        // After the batch: the source takes a new partition over before any of its records is read.
+        self.discover();
         Ok(n)
+    }
+
+    fn take_changes(&mut self) -> Vec<PartitionChange> {
+        std::mem::take(&mut self.changes)
     }
 
     fn is_done(&self, partition: i32) -> bool {
@@ -236,5 +512,28 @@ impl Reader for KafkaReader {
             .copied();
         let caught_up = high.is_none_or(|h| self.next_offset(partition) >= h);
         !troubled && caught_up
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_belong_to_partition_mod_workers() {
+        for p in 0..12 {
+            assert_eq!(owner(p, 3, 3), p as usize % 3);
+            assert_eq!(owner(p, 3, 6), p as usize % 3);
+        }
+    }
+
+    #[test]
+    fn a_partition_added_for_a_worker_that_reads_nothing_goes_to_one_that_reads() {
+        // One partition at start, two workers: worker 1 has released its capability.
+        assert_eq!(owner(0, 2, 1), 0);
+        assert_eq!(owner(1, 2, 1), 0);
+        // Three partitions at start, four workers: worker 3 reads nothing.
+        assert_eq!((owner(3, 4, 3), owner(4, 4, 3), owner(7, 4, 3)), (0, 0, 1));
+        assert_eq!(owner(5, 4, 3), 1);
     }
 }

@@ -1,7 +1,9 @@
 //! The source stage: what a worker reads and how. `reader` is the interface to the input, `kafka` and `replay`
-//! its two implementations, `watermark` the per-partition event-time clocks, `intake` the per-record rules
-//! (parse, validate, late) and `operator` the timely source that drives them and holds the watermark.
+//! its two implementations, `data_loss` the rule for offsets a partition's log no longer holds, `watermark` the
+//! per-partition event-time clocks, `intake` the per-record rules (parse, validate, late) and `operator` the
+//! timely source that drives them and holds the watermark.
 
+pub mod data_loss;
 pub mod intake;
 pub mod kafka;
 pub mod operator;

@@ -7,7 +7,10 @@
 //! - for checkpoints it sends a [`Marker`] to every window operator on the same channels as its events, after
 //!   making its dead letters durable (see `checkpoint` for the protocol), and, when asked to stop, one last
 //!   marker with [`STOP_ID`], after which it reads nothing;
-//! - every trigger it sends its counters ([`WorkerStats`]) on towards `latest.json`.
+//! - every trigger it sends its counters ([`WorkerStats`]) on towards `latest.json`;
+//! - it takes over the reader's [`PartitionChange`]s: a partition added while running joins the intake with
+//!   its clock at the worker's watermark, a loss let through is counted; a loss that must stop the job
+//!   ([`DataLoss`]) is raised in the process's [`JobFailure`], and the source reads nothing more.
 //!
 //! The source feeds the window operator's exchange directly: operators such as `map` or `partition` regroup a
 //! batch's messages by timestamp, which would move a marker ahead of events sent before it.
@@ -25,11 +28,12 @@ use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::Activator;
 
 use crate::config::JobConfig;
-use crate::errors::{ErrorKind, ErrorLog};
+use crate::errors::{ErrorKind, ErrorLog, JobFailure};
 use crate::messages::{Marker, OpenWindow, PartitionState, Resume, STOP_ID, WindowIn, WorkerStats};
 use crate::sink::deadletter::DeadLetterWriter;
+use crate::source::data_loss::DataLoss;
 use crate::source::intake::{Intake, Outcome};
-use crate::source::reader::Reader;
+use crate::source::reader::{PartitionChange, Reader};
 
 /// Records read per activation before yielding to other operators.
 const BATCH: usize = 8192;
@@ -50,6 +54,8 @@ pub struct SourceSetup {
     pub dead: Rc<RefCell<DeadLetterWriter>>,
     /// This worker's error counters.
     pub errors: Rc<ErrorLog>,
+    /// Where an error that stops the job is raised (shared by the process's workers).
+    pub failure: Arc<JobFailure>,
 }
 
 type Output<'a> = OutputBuilderSession<'a, u64, CapacityContainerBuilder<Vec<WindowIn>>>;
@@ -88,6 +94,7 @@ struct SourceOperator {
     checkpoints: bool,
     dead: Rc<RefCell<DeadLetterWriter>>,
     errors: Rc<ErrorLog>,
+    failure: Arc<JobFailure>,
     activator: Activator,
     /// Open windows of the restored checkpoint still to send.
     restored: Vec<OpenWindow>,
@@ -124,6 +131,7 @@ impl SourceOperator {
             checkpoints: setup.checkpoints,
             dead: setup.dead,
             errors: setup.errors,
+            failure: setup.failure,
             activator,
             restored: setup.resume.windows,
             last_id: setup.resume.checkpoint,
@@ -144,7 +152,7 @@ impl SourceOperator {
                 .session(&held.delayed(&time))
                 .give(WindowIn::Restored(Box::new(w)));
         }
-        if self.stop_sent {
+        if self.stop_sent || self.failure.get().is_some() {
             return true;
         }
         if self.stop.load(Ordering::Relaxed) {
@@ -158,6 +166,7 @@ impl SourceOperator {
             self.activator.activate_after(Duration::from_millis(500));
             return true;
         };
+        self.take_changes(*held.time());
         for &p in &self.owned {
             if self.reader.is_done(p) {
                 self.intake.finish(p);
@@ -217,6 +226,11 @@ impl SourceOperator {
             });
         let read = match read {
             Ok(n) => n,
+            Err(err) if err.downcast_ref::<DataLoss>().is_some() => {
+                tracing::error!(worker = self.worker, error = %err, "stopping the job");
+                self.failure.raise(&err);
+                return None;
+            }
             Err(err) => {
                 self.errors.record(
                     ErrorKind::InputRead,
@@ -234,6 +248,23 @@ impl SourceOperator {
             self.interval.batch(read, started.elapsed());
         }
         Some(read)
+    }
+
+    /// Takes over what changed in the reader's partitions; `floor` is the worker's watermark now.
+    fn take_changes(&mut self, floor: u64) {
+        for change in self.reader.take_changes() {
+            match change {
+                PartitionChange::Added { partition, next_offset } => {
+                    self.intake.add_partition(partition, next_offset, floor);
+                    self.owned.push(partition);
+                }
+                PartitionChange::Lost {
+                    partition,
+                    next_offset,
+                    skipped,
+                } => self.intake.lost(partition, next_offset, skipped),
+            }
+        }
     }
 
     /// Sends marker `id` (or, with `retire`, this source's goodbye) to every window operator.

@@ -1,10 +1,32 @@
 //! The interface between the source operator and what it reads: a reader owns one worker's partitions (Kafka
 //! partitions, or a replay file's byte range) and hands out borrowed records, so that nothing is copied before
-//! parsing.
+//! parsing. Besides records, a reader reports changes to its partitions ([`PartitionChange`]): one added to the
+//! topic while running, or a data loss let through.
 
 use std::time::Duration;
 
 use crate::messages::RawRecord;
+
+/// A change to a reader's partitions that the source must take over (see [`Reader::take_changes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PartitionChange {
+    /// A partition added to the topic while running is now read from `next_offset` (its earliest).
+    Added {
+        /// The new partition.
+        partition: i32,
+        /// Where reading it starts.
+        next_offset: i64,
+    },
+    /// A loss was let through (`--on-data-loss continue`): reading goes on at `next_offset`, its log start.
+    Lost {
+        /// The partition.
+        partition: i32,
+        /// Where reading goes on.
+        next_offset: i64,
+        /// Records known to be skipped.
+        skipped: u64,
+    },
+}
 
 /// A reader of the partitions one worker owns.
 pub trait Reader {
@@ -21,4 +43,8 @@ pub trait Reader {
     /// Whether a silent `partition` can be trusted to be idle: caught up, and no input trouble within
     /// `idle_timeout` (a broker outage is not idleness).
     fn may_be_idle(&self, partition: i32, idle_timeout: Duration) -> bool;
+    /// Partitions added and losses let through since the last call (none for a replay file).
+    fn take_changes(&mut self) -> Vec<PartitionChange> {
+        Vec::new()
+    }
 }

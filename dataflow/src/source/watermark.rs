@@ -65,6 +65,17 @@ impl PartitionClock {
         }
     }
 
+    /// Adds a partition (one added to the topic while running) whose watermark starts at `floor`.
+    pub fn add(&mut self, partition: i32, floor: u64) {
+        self.parts.entry(partition).or_insert(PartitionTime {
+            max_ts: None,
+            floor,
+            last_record: self.batch_started.unwrap_or_else(Instant::now),
+            done: false,
+            idle: false,
+        });
+    }
+
     fn watermark_of(&self, t: &PartitionTime) -> u64 {
         t.max_ts.map_or(0, |m| m.saturating_sub(self.lateness_ms)).max(t.floor)
     }
