@@ -148,6 +148,11 @@ impl Writer {
     pub fn run(mut self, commands: Receiver<Command>) {
         let mut finish: Option<Instant> = None;
         let mut backoff = Duration::ZERO;
+        // At once, while the job reads: fencing and the producer id take several round trips to the broker,
+        // which would otherwise delay the first commit (and the end of a bounded run).
+        if let Err(e) = self.open() {
+            self.shared.error(&e);
+        }
         loop {
             let wait = if self.closed.is_empty() && self.recovery.is_none() {
                 Duration::from_millis(200)
@@ -251,8 +256,15 @@ impl Writer {
                     self.closed.pop_front();
                 }
                 Fate::Committed => {
+                    let started = Instant::now();
                     self.commit_front()?;
-                    self.closed.pop_front();
+                    let done = self.closed.pop_front().expect("the front");
+                    tracing::debug!(
+                        checkpoint = id,
+                        records = done.records.len(),
+                        ms = started.elapsed().as_millis() as u64,
+                        "kafka transaction committed"
+                    );
                     self.shared.confirm(self.worker, id);
                 }
             }
