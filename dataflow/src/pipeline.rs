@@ -22,10 +22,10 @@ use timely::dataflow::operators::{Concat, Probe};
 use timely::worker::Worker;
 
 use crate::checkpoint::commit::{CommitSetup, commit};
+use crate::checkpoint::format::{Identity, Manifest};
 use crate::checkpoint::parts::write_parts;
 use crate::checkpoint::restore::resume_for;
 use crate::checkpoint::stop::StopProgress;
-use crate::checkpoint::store::{Identity, Manifest};
 use crate::config::JobConfig;
 use crate::errors::{ErrorLog, JobFailure};
 use crate::fleet;

@@ -16,9 +16,10 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
+use crate::checkpoint::format::{Identity, Manifest};
 use crate::checkpoint::kafka_out::SinkCheckpoint;
 use crate::checkpoint::stop::StopProgress;
-use crate::checkpoint::store::{self, Identity, Manifest};
+use crate::checkpoint::store;
 use crate::errors::{ErrorKind, ErrorLog};
 use crate::messages::{BarrierKind, PartDone};
 

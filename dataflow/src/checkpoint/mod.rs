@@ -27,6 +27,7 @@
 
 pub mod align;
 pub mod commit;
+pub mod format;
 pub mod kafka_out;
 pub mod parts;
 pub mod restore;

@@ -9,8 +9,9 @@ use std::rc::Rc;
 
 use timely::dataflow::StreamVec;
 
+use crate::checkpoint::format::{FileCheckpoint, Part, PartitionCheckpoint, WindowCheckpoint};
 use crate::checkpoint::stop::StopProgress;
-use crate::checkpoint::store::{self, FileCheckpoint, Part, PartitionCheckpoint, WindowCheckpoint};
+use crate::checkpoint::store;
 use crate::errors::{ErrorKind, ErrorLog};
 use crate::in_order::filter_map_in_order;
 use crate::messages::{BarrierKind, PartDone, Staged};

@@ -3,7 +3,8 @@
 
 use anyhow::Result;
 
-use crate::checkpoint::store::{self, Identity, Manifest};
+use crate::checkpoint::format::{Identity, Manifest};
+use crate::checkpoint::store;
 use crate::config::JobConfig;
 use crate::messages::{OpenWindow, PartitionState, Resume};
 
@@ -53,7 +54,7 @@ pub fn resume_for(manifest: Option<&Manifest>, worker: usize, peers: usize) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::store::{PartitionCheckpoint, VERSION, WindowCheckpoint};
+    use crate::checkpoint::format::{PartitionCheckpoint, VERSION, WindowCheckpoint};
 
     fn manifest(windows: usize) -> Manifest {
         Manifest {

@@ -21,7 +21,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::data_loss::{Clusters, Log, Loss, Moment, Position, judge};
 use super::reader::{PartitionChange, Reader};
-use crate::checkpoint::store::{Manifest, PartitionCheckpoint};
+use crate::checkpoint::format::{Manifest, PartitionCheckpoint};
 use crate::config::{JobConfig, OnDataLoss, StartAt};
 use crate::errors::{ErrorKind, ErrorLog};
 use crate::messages::RawRecord;

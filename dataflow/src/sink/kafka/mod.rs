@@ -3,8 +3,9 @@
 //! restarts, `-w` changes and broker outages. The protocol's rules are `checkpoint::kafka_out`; this stage is the
 //! operator that hands a worker's final windows and barriers, in order, to that worker's writer thread
 //! ([`txn`]), which owns the producer; [`recover`] finishes what a restored checkpoint left; [`register`] is the
-//! Kafka side (topic, producer, register).
+//! Kafka side (topic, producer, register); [`out`] what they share (the record, progress, the test hook).
 
+pub mod out;
 pub mod recover;
 pub mod register;
 pub mod txn;
@@ -23,8 +24,9 @@ use crate::config::{JobConfig, SinkTopic};
 use crate::errors::{ErrorKind, ErrorLog};
 use crate::in_order::filter_map_in_order;
 use crate::messages::WindowMsg;
+use out::{OutRecord, Shared};
 use recover::Recovery;
-use txn::{Command, OutRecord, Shared, Writer};
+use txn::{Command, Writer};
 
 /// One worker's Kafka output: the channel to its writer thread and what the thread shares.
 pub struct KafkaSink {

@@ -7,11 +7,12 @@
 use anyhow::{Context, Result};
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 
+use crate::checkpoint::format::Manifest;
 use crate::checkpoint::kafka_out::{self, SinkCheckpoint};
-use crate::checkpoint::store::{self, Manifest};
+use crate::checkpoint::store;
 use crate::config::{JobConfig, SinkTopic};
+use crate::sink::kafka::out::{OutRecord, Shared, maybe_crash, send};
 use crate::sink::kafka::register::{self, CALL_TIMEOUT, Register};
-use crate::sink::kafka::txn::{OutRecord, Shared, maybe_crash, send};
 use crate::sink::parquet::read_rows;
 
 /// What a restored checkpoint leaves the Kafka output to finish.

@@ -7,43 +7,20 @@
 //! in flight, and asks the register whether the transaction committed before doing it again: nothing is lost
 //! and nothing is published twice. The windows of a transaction are kept until it is committed.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 
 use crate::checkpoint::kafka_out::{self, Fate};
 use crate::checkpoint::store;
 use crate::config::{JobConfig, SinkTopic};
+use crate::sink::kafka::out::{OutRecord, Shared, maybe_crash, send};
 use crate::sink::kafka::recover::{self, Recovery};
 use crate::sink::kafka::register::{self, CALL_TIMEOUT, Register};
-
-/// One record of the sink topic: a device's final window.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OutRecord {
-    /// `device_id`.
-    pub key: String,
-    /// The `latest.json` record, as JSON.
-    pub value: Vec<u8>,
-    /// The window's end, epoch ms (the record's timestamp).
-    pub timestamp: i64,
-}
-
-impl OutRecord {
-    /// The record of a final window.
-    pub fn of(agg: &model::Aggregate) -> OutRecord {
-        OutRecord {
-            key: agg.device_id.clone(),
-            value: serde_json::to_vec(&agg.to_record(true)).expect("an aggregate serialises"),
-            timestamp: i64::try_from(agg.window_end).unwrap_or(i64::MAX),
-        }
-    }
-}
 
 /// What the worker hands its writer, in the order of its window output.
 pub enum Command {
@@ -56,55 +33,12 @@ pub enum Command {
     Finish(Instant),
 }
 
-/// What a writer shares with its worker.
-#[derive(Clone, Default)]
-pub struct Shared {
-    /// Per writer this worker speaks for, the newest checkpoint its transactions are committed through (for the
-    /// worker's checkpoint parts).
-    pub confirmed: Arc<Mutex<BTreeMap<usize, u64>>>,
-    /// Errors met since the worker last looked (it counts them).
-    pub errors: Arc<Mutex<Vec<String>>>,
-}
-
-impl Shared {
-    fn error(&self, e: &anyhow::Error) {
-        self.errors.lock().expect("not poisoned").push(format!("{e:#}"));
-    }
-
-    /// Records that `writer`'s transactions are committed through checkpoint `id`.
-    pub fn confirm(&self, writer: usize, id: u64) {
-        let mut c = self.confirmed.lock().expect("not poisoned");
-        let entry = c.entry(writer).or_default();
-        *entry = (*entry).max(id);
-    }
-}
-
 /// A closed transaction waiting to commit.
 struct Closed {
     id: u64,
     records: Vec<OutRecord>,
     /// Produced into the producer's open transaction.
     begun: bool,
-}
-
-/// A test hook: `IOT_TEST_SINK_CRASH=commit:N` kills the process right before its N-th transaction commit
-/// (after the manifest committed); `republish:N` before the N-th commit of a recovery. Unset in production.
-fn crash_point() -> Option<(String, u64)> {
-    let v = std::env::var("IOT_TEST_SINK_CRASH").ok()?;
-    let (what, n) = v.split_once(':')?;
-    Some((what.to_string(), n.parse().ok()?))
-}
-
-/// Kills the process (as SIGKILL would: no cleanup) when the test hook asks for it at this point.
-pub fn maybe_crash(point: &str, count: &mut u64) {
-    *count += 1;
-    if let Some((what, n)) = crash_point()
-        && what == point
-        && *count == n
-    {
-        eprintln!("dataflow: test hook IOT_TEST_SINK_CRASH={what}:{n}: killing the process");
-        std::process::abort();
-    }
 }
 
 /// The writer of global worker `worker`.
@@ -334,24 +268,5 @@ impl Writer {
                 self.sink.topic
             )
         })
-    }
-}
-
-/// Produces one record, waiting while librdkafka's queue is full.
-pub fn send(producer: &ThreadedProducer<DefaultProducerContext>, topic: &str, r: &OutRecord) -> Result<()> {
-    let mut record = BaseRecord::to(topic)
-        .key(r.key.as_bytes())
-        .payload(r.value.as_slice())
-        .timestamp(r.timestamp);
-    let deadline = Instant::now() + CALL_TIMEOUT;
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) if Instant::now() < deadline => {
-                record = back;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((e, _)) => return Err(anyhow!("cannot produce to {topic}: {e}")),
-        }
     }
 }

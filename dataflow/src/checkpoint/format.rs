@@ -1,0 +1,362 @@
+//! The on-disk format of checkpoints (`<out>/_checkpoints/`): a partition's and an open window's state, a
+//! committed file, a worker's part, the job identity a checkpoint must match to be restored, and the manifest.
+//! They are converted with `From` from and to the in-flight payloads of `messages`, so the format can change
+//! without touching the operators. The operations on these files are `checkpoint::store`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use model::{WindowAgg, WindowKind};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::kafka_out::SinkCheckpoint;
+use crate::config::JobConfig;
+use crate::messages::{ClockState, OpenWindow, PartitionState, RecordCounts, StagedFile, UdafInputs};
+
+/// Format version of manifests.
+pub const VERSION: u32 = 1;
+
+/// State of one partition at a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartitionCheckpoint {
+    /// Partition.
+    pub partition: i32,
+    /// Next offset to read.
+    pub next_offset: i64,
+    /// Newest event time seen.
+    pub max_ts: Option<u64>,
+    /// Lowest watermark the partition may report (set when it woke from idleness).
+    pub floor: u64,
+    /// Records read, on time, late and bad (stored flat: `records`, `events`, `late`, `bad_by_reason`).
+    #[serde(flatten)]
+    pub counts: RecordCounts,
+}
+
+/// One open window of one device at a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WindowCheckpoint {
+    /// Device.
+    pub device_id: String,
+    /// Start, ms: of the window (tumbling), the pane (hopping) or the session's first event. Absent in
+    /// checkpoints of tumbling windows written before there were other kinds (their start follows from the end).
+    #[serde(default)]
+    pub window_start: u64,
+    /// End, ms: of the window, the pane, or the session's last event + the gap.
+    pub window_end: u64,
+    /// Location of the device.
+    pub location: String,
+    /// Running aggregate.
+    pub agg: WindowAgg,
+    /// The aggregate UDFs' inputs so far (absent without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Box<UdafInputs>>,
+}
+
+/// A Parquet file a checkpoint commits, relative to the output folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileCheckpoint {
+    /// Hidden in-progress name.
+    pub hidden: PathBuf,
+    /// Visible `part-*.parquet` name.
+    pub visible: PathBuf,
+}
+
+impl From<&PartitionState> for PartitionCheckpoint {
+    fn from(p: &PartitionState) -> Self {
+        PartitionCheckpoint {
+            partition: p.partition,
+            next_offset: p.next_offset,
+            max_ts: p.clock.max_ts,
+            floor: p.clock.floor,
+            counts: p.counts.clone(),
+        }
+    }
+}
+
+impl From<&PartitionCheckpoint> for PartitionState {
+    fn from(p: &PartitionCheckpoint) -> Self {
+        PartitionState {
+            partition: p.partition,
+            next_offset: p.next_offset,
+            clock: ClockState {
+                max_ts: p.max_ts,
+                floor: p.floor,
+            },
+            counts: p.counts.clone(),
+        }
+    }
+}
+
+impl From<&OpenWindow> for WindowCheckpoint {
+    fn from(w: &OpenWindow) -> Self {
+        WindowCheckpoint {
+            device_id: w.device.to_string(),
+            window_start: w.start,
+            window_end: w.end,
+            location: w.location.to_string(),
+            agg: w.agg,
+            inputs: w.inputs.clone(),
+        }
+    }
+}
+
+impl From<&WindowCheckpoint> for OpenWindow {
+    fn from(w: &WindowCheckpoint) -> Self {
+        OpenWindow {
+            start: w.window_start,
+            end: w.window_end,
+            device: w.device_id.as_str().into(),
+            location: w.location.as_str().into(),
+            agg: w.agg,
+            inputs: w.inputs.clone(),
+        }
+    }
+}
+
+impl FileCheckpoint {
+    /// The checkpoint record of a staged file, relative to the output folder.
+    pub fn of(out: &Path, f: &StagedFile) -> FileCheckpoint {
+        let rel = |p: &PathBuf| p.strip_prefix(out).unwrap_or(p).to_path_buf();
+        FileCheckpoint {
+            hidden: rel(&f.hidden),
+            visible: rel(&f.visible),
+        }
+    }
+
+    /// The staged file it records, under `out`.
+    pub fn staged(&self, out: &Path) -> StagedFile {
+        StagedFile {
+            hidden: out.join(&self.hidden),
+            visible: out.join(&self.visible),
+        }
+    }
+}
+
+/// One worker's contribution to a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    /// Checkpoint id.
+    pub id: u64,
+    /// Global worker index.
+    pub worker: usize,
+    /// The worker's open windows.
+    pub windows: Vec<WindowCheckpoint>,
+    /// Partition states (sent by worker 0, which hears every source).
+    pub partitions: Vec<PartitionCheckpoint>,
+    /// Files this worker wrote for the checkpoint.
+    pub files: Vec<FileCheckpoint>,
+    /// With `--sink-topic`: per Kafka writer this worker speaks for (itself, and the writers it recovered), the
+    /// newest checkpoint its transactions are committed through.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sink_confirmed: BTreeMap<usize, u64>,
+}
+
+/// What the settings of a job must match to restore a checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Topic read.
+    pub topic: String,
+    /// Window size, ms (tumbling and hopping windows; 0 for sessions).
+    pub window_ms: u64,
+    /// Hopping windows: the slide, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slide_ms: Option<u64>,
+    /// Session windows: the gap, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_gap_ms: Option<u64>,
+    /// Lateness, ms.
+    pub lateness_ms: u64,
+    /// The UDFs whose columns and open inputs the checkpoint holds, in `--udf` order (none in checkpoints of
+    /// jobs without `--udf`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub udfs: Vec<UdfIdentity>,
+}
+
+impl Identity {
+    /// The window flags this identity stands for, as a user would type them.
+    fn window_flags(&self) -> String {
+        let d = model::time::duration_text;
+        match (self.slide_ms, self.session_gap_ms) {
+            (_, Some(gap)) => format!("--session-gap {}", d(gap)),
+            (Some(slide), None) => format!("--window {} --slide {}", d(self.window_ms), d(slide)),
+            (None, None) => format!("--window {}", d(self.window_ms)),
+        }
+    }
+}
+
+/// One UDF of a checkpoint's identity.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UdfIdentity {
+    /// The function's name.
+    pub name: String,
+    /// SHA-256 of its crate's source (see `udf::compile::source_hash`).
+    pub source_hash: String,
+}
+
+impl Identity {
+    /// The identity of a job's checkpoints; `None` for file replays, which are not checkpointed.
+    pub fn of(config: &JobConfig) -> Option<Identity> {
+        let (window_ms, slide_ms, session_gap_ms) = match config.window {
+            WindowKind::Tumbling { size_ms } => (size_ms, None, None),
+            WindowKind::Hopping(h) => (h.size_ms(), Some(h.slide_ms()), None),
+            WindowKind::Session { gap_ms } => (0, None, Some(gap_ms)),
+        };
+        config.input.is_none().then(|| Identity {
+            topic: config.topic.clone(),
+            window_ms,
+            slide_ms,
+            session_gap_ms,
+            lateness_ms: config.lateness_ms,
+            udfs: config
+                .udfs
+                .iter()
+                .map(|u| UdfIdentity {
+                    name: u.name().to_string(),
+                    source_hash: u.source_hash().to_string(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A complete checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version.
+    pub version: u32,
+    /// Checkpoint id (increasing).
+    pub id: u64,
+    /// Settings it was written with.
+    pub identity: Identity,
+    /// Wall clock when committed, epoch ms.
+    pub committed_at: u64,
+    /// The Kafka cluster id its offsets belong to (absent in older manifests, and when the broker did not
+    /// tell: then the cluster is not checked on restore).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    /// Workers that wrote it.
+    pub workers: usize,
+    /// Every partition.
+    pub partitions: Vec<PartitionCheckpoint>,
+    /// Every open window.
+    pub windows: Vec<WindowCheckpoint>,
+    /// Files it committed.
+    pub files: Vec<FileCheckpoint>,
+    /// With `--sink-topic`: what of the history may not be in the sink topic yet (see `checkpoint::kafka_out`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sink: Option<SinkCheckpoint>,
+}
+
+impl Identity {
+    /// Whether a checkpoint of this identity may be restored by a job of `wanted`; the error names the flag
+    /// that differs and `--fresh` (`folder`: the checkpoint folder).
+    pub fn check_restorable(&self, wanted: &Identity, folder: &Path) -> Result<()> {
+        let found = self;
+        let fix = "pass the same value, or --fresh to discard the checkpoints and start over";
+        if found.topic != wanted.topic {
+            bail!(
+                "the checkpoint in {} was written for --topic {} but this run reads --topic {}: {fix}",
+                folder.display(),
+                found.topic,
+                wanted.topic
+            );
+        }
+        let windows = |i: &Identity| (i.window_ms, i.slide_ms, i.session_gap_ms);
+        if windows(found) != windows(wanted) {
+            bail!(
+                "the checkpoint in {} was written with {} but this run has {}: {fix}",
+                folder.display(),
+                found.window_flags(),
+                wanted.window_flags()
+            );
+        }
+        if found.lateness_ms != wanted.lateness_ms {
+            bail!(
+                "the checkpoint in {} was written with --lateness {}ms but this run has --lateness {}ms: {fix}",
+                folder.display(),
+                found.lateness_ms,
+                wanted.lateness_ms
+            );
+        }
+        if found.udfs != wanted.udfs {
+            let list = |u: &[UdfIdentity]| {
+                if u.is_empty() {
+                    "no UDF".to_string()
+                } else {
+                    let names: Vec<String> = u
+                        .iter()
+                        .map(|u| format!("{} (source {})", u.name, &u.source_hash[..12.min(u.source_hash.len())]))
+                        .collect();
+                    names.join(", ")
+                }
+            };
+            bail!(
+                "the checkpoint in {} was written with {} but this run has {}: pass the same --udf crates unchanged, or \
+                 --fresh to discard the checkpoints and start over (the history already written stays)",
+                folder.display(),
+                list(&found.udfs),
+                list(&wanted.udfs)
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_and_window_states_survive_the_file_format() {
+        let p = PartitionState {
+            partition: 2,
+            next_offset: 41,
+            clock: ClockState {
+                max_ts: Some(9),
+                floor: 3,
+            },
+            counts: RecordCounts {
+                records: 5,
+                events: 3,
+                late: 1,
+                bad_by_reason: [("not_json".to_string(), 1)].into(),
+                data_loss: 2,
+                skipped_records: 17,
+            },
+        };
+        assert_eq!(PartitionState::from(&PartitionCheckpoint::from(&p)), p);
+        let w = OpenWindow {
+            start: 4_000,
+            end: 10_000,
+            device: "🔥-sensor".into(),
+            location: "lab".into(),
+            agg: {
+                let mut agg = WindowAgg::default();
+                agg.add(20.5, 50.0, 80.0, model::Status::Ok);
+                agg
+            },
+            inputs: Some(Box::new(UdafInputs {
+                ts: vec![1, 2],
+                temperature: vec![20.5, 21.0],
+                ..UdafInputs::default()
+            })),
+        };
+        assert_eq!(OpenWindow::from(&WindowCheckpoint::from(&w)), w);
+        let text = serde_json::to_string(&WindowCheckpoint::from(&w)).unwrap();
+        let back: WindowCheckpoint = serde_json::from_str(&text).unwrap();
+        assert_eq!(OpenWindow::from(&back), w, "UDAF inputs survive the file format");
+    }
+
+    #[test]
+    fn staged_files_are_recorded_relative_to_the_output_folder() {
+        let out = Path::new("/data/out");
+        let f = StagedFile {
+            hidden: out.join("parquet/device_id=d/.part-1.inprogress"),
+            visible: out.join("parquet/device_id=d/part-1.parquet"),
+        };
+        let c = FileCheckpoint::of(out, &f);
+        assert_eq!(c.visible, PathBuf::from("parquet/device_id=d/part-1.parquet"));
+        assert_eq!(c.staged(out), f);
+    }
+}
