@@ -21,9 +21,13 @@
 //! 7. **Stop** ([`stop`]): on Ctrl-C each source sends marker `STOP_ID` and reads nothing more; the round
 //!    completes as a `Stop` barrier, and the worker loop waits until it is committed. A bounded run ends with a
 //!    `Final` barrier instead, once every window is final.
+//! 8. **Kafka output** ([`kafka_out`], `--sink-topic`): each worker's transaction of checkpoint `n` commits only
+//!    once manifest `n` has; the manifest lists the files whose transaction is not yet confirmed, and a restored
+//!    job publishes those of them its writers' registers in Kafka do not cover.
 //!
 //! Invariant: a (device, window) is in the history iff a committed manifest covers the barrier it preceded; its
-//! events are then behind the manifest's offsets, so a restored job never counts them again.
+//! events are then behind the manifest's offsets, so a restored job never counts them again. The files' format
+//! is [`format`], their operations [`store`].
 
 pub mod align;
 pub mod commit;
