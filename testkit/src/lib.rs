@@ -191,15 +191,32 @@ pub struct Consumed {
     pub timestamp_ms: Option<i64>,
 }
 
-/// Reads every record of every partition of `topic`, from the beginning to the end offsets seen now.
-pub fn read_topic(brokers: &str, topic: &str) -> Vec<Consumed> {
-    let consumer: BaseConsumer = ClientConfig::new()
+impl Consumed {
+    /// A copy of a consumed message.
+    fn of(msg: &impl Message) -> Consumed {
+        Consumed {
+            partition: msg.partition(),
+            offset: msg.offset(),
+            key: msg.key().map(<[u8]>::to_vec),
+            value: msg.payload().map(<[u8]>::to_vec),
+            timestamp_ms: msg.timestamp().to_millis(),
+        }
+    }
+}
+
+/// A consumer (with `settings`) assigned every partition of `topic` at its start, and the partitions' end offsets
+/// seen now.
+fn from_the_start(brokers: &str, topic: &str, settings: &[(&str, &str)]) -> (BaseConsumer, Vec<i64>) {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("testkit-{}", unique_topic("reader")))
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
-        .create()
-        .expect("consumer config");
+        .set("enable.partition.eof", "false");
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    let consumer: BaseConsumer = config.create().expect("consumer config");
     let partitions = partition_count(brokers, topic).unwrap_or_else(|| panic!("topic {topic} does not exist"));
     let mut tpl = TopicPartitionList::new();
     let mut ends = Vec::new();
@@ -211,6 +228,13 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<Consumed> {
         ends.push(high);
     }
     consumer.assign(&tpl).expect("assign");
+    (consumer, ends)
+}
+
+/// Reads every record of every partition of `topic`, from the beginning to the end offsets seen now.
+pub fn read_topic(brokers: &str, topic: &str) -> Vec<Consumed> {
+    let (consumer, ends) = from_the_start(brokers, topic, &[]);
+    let partitions = ends.len();
     let total: i64 = ends.iter().sum();
     let mut out = Vec::with_capacity(total as usize);
     let mut next = vec![0i64; partitions];
@@ -226,13 +250,7 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<Consumed> {
             continue;
         }
         next[p] = msg.offset() + 1;
-        out.push(Consumed {
-            partition: msg.partition(),
-            offset: msg.offset(),
-            key: msg.key().map(<[u8]>::to_vec),
-            value: msg.payload().map(<[u8]>::to_vec),
-            timestamp_ms: msg.timestamp().to_millis(),
-        });
+        out.push(Consumed::of(&msg));
     }
     out
 }
@@ -240,24 +258,8 @@ pub fn read_topic(brokers: &str, topic: &str) -> Vec<Consumed> {
 /// Reads every committed record of `topic` as a `read_committed` consumer does, to the end of every partition
 /// (waiting up to 60 s for transactions still open to finish).
 pub fn read_committed(brokers: &str, topic: &str) -> Vec<Consumed> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", format!("testkit-{}", unique_topic("committed")))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("consumer config");
-    let partitions = partition_count(brokers, topic).unwrap_or_else(|| panic!("topic {topic} does not exist"));
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for p in 0..partitions as i32 {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, Duration::from_secs(10))
-            .expect("fetch_watermarks");
-        tpl.add_partition_offset(topic, p, Offset::Offset(low)).expect("tpl");
-        ends.push(high);
-    }
-    consumer.assign(&tpl).expect("assign");
+    let (consumer, ends) = from_the_start(brokers, topic, &[("isolation.level", "read_committed")]);
+    let partitions = ends.len();
     let mut out = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
     // Transaction markers take offsets but are never delivered: the consumer's position, not the last record
@@ -273,13 +275,7 @@ pub fn read_committed(brokers: &str, topic: &str) -> Vec<Consumed> {
         match consumer.poll(Duration::from_millis(200)) {
             Some(msg) => {
                 let msg = msg.expect("consume");
-                out.push(Consumed {
-                    partition: msg.partition(),
-                    offset: msg.offset(),
-                    key: msg.key().map(<[u8]>::to_vec),
-                    value: msg.payload().map(<[u8]>::to_vec),
-                    timestamp_ms: msg.timestamp().to_millis(),
-                });
+                out.push(Consumed::of(&msg));
             }
             None if at_end(&consumer) => break,
             None => assert!(

@@ -51,6 +51,13 @@ impl ClientContext for LagContext {
 
 impl ConsumerContext for LagContext {}
 
+impl LagContext {
+    /// Records `partition`'s high watermark (until the next statistics).
+    fn set_high(&self, partition: i32, high: i64) {
+        self.high.lock().expect("not poisoned").insert(partition, high);
+    }
+}
+
 /// Number of partitions of `topic`, checking on the way that the broker answers.
 pub fn partition_count(config: &JobConfig) -> Result<usize> {
     let (brokers, topic) = (config.brokers.as_str(), config.topic.as_str());
@@ -263,7 +270,7 @@ impl KafkaReader {
             if let Some(ends) = ends.as_mut() {
                 ends.insert(p, high);
             }
-            consumer.context().high.lock().expect("not poisoned").insert(p, high);
+            consumer.context().set_high(p, high);
         }
         let discovery = (!config.bounded).then(|| Discovery {
             worker,
@@ -330,12 +337,7 @@ impl KafkaReader {
             if let (Some(loss), Some(resume)) = (&verdict.loss, verdict.resume_at) {
                 warn_loss(&self.topic, p, offset, log, loss, verdict.skipped);
                 self.next.insert(p, resume);
-                self.consumer
-                    .context()
-                    .high
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(p, high);
+                self.consumer.context().set_high(p, high);
                 self.changes.push(PartitionChange::Lost {
                     partition: p,
                     next_offset: resume,
@@ -381,12 +383,7 @@ impl KafkaReader {
             }
             let low = match self.consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10)) {
                 Ok((low, high)) => {
-                    self.consumer
-                        .context()
-                        .high
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(p, high);
+                    self.consumer.context().set_high(p, high);
                     low
                 }
                 Err(e) => {
