@@ -101,7 +101,8 @@ pub struct Health {
     pub updated_at: Option<u64>,
     /// The job's watermark, RFC 3339.
     pub watermark: Option<String>,
-    /// Wall clock minus watermark as reported by the job, milliseconds.
+    /// Wall clock minus watermark as reported by the job, milliseconds (`null` without a watermark: no delay can
+    /// be told, which is not a delay of 0).
     pub watermark_delay_ms: Option<i64>,
     /// Devices in the document.
     pub devices: usize,
@@ -216,7 +217,9 @@ impl LatestStore {
             age_seconds,
             updated_at: doc.map(|d| d.updated_at),
             watermark: doc.and_then(|d| d.watermark.clone()),
-            watermark_delay_ms: doc.map(|d| d.pipeline.watermark_delay_ms),
+            watermark_delay_ms: doc
+                .filter(|d| d.watermark.is_some())
+                .map(|d| d.pipeline.watermark_delay_ms),
             devices: doc.map(distinct_devices).unwrap_or(0),
             last_error: view.error.clone(),
             read_errors_total: view.read_errors_total,

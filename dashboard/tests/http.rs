@@ -145,6 +145,40 @@ async fn metrics_and_health_take_a_document_with_udf_columns() {
     assert_eq!(health.json()["devices"], 3);
 }
 
+/// The seed's own `latest.json`: `updated_at` (a float, as Python writes it; `UPDATED` is replaced by now) and
+/// records of its eight fields, times without a zone; no `pipeline`, `final`, `watermark` or `stddev_temperature`.
+const SEED_LATEST: &str = r#"{"updated_at": UPDATED, "records": [
+  {"device_id": "device-a", "window_start": "2024-11-03T14:30:00", "window_end": "2024-11-03T14:30:10",
+   "count": 40, "avg_temperature": 24.52, "avg_humidity": 54.87, "min_battery": 80.1, "max_battery": 85.3},
+  {"device_id": "device-b", "window_start": "2024-11-03T14:30:00", "window_end": "2024-11-03T14:30:10",
+   "count": 38, "avg_temperature": 21.0, "avg_humidity": 60.0, "min_battery": 70.0, "max_battery": 71.5}]}"#;
+
+#[tokio::test]
+async fn the_seeds_minimal_document_is_served_with_health_and_metrics() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let seed = SEED_LATEST.replace("UPDATED", &format!("{:.3}", now.as_secs_f64()));
+    let d = Site::new("metrics-seed", |data| {
+        fs::write(data.join("latest.json"), &seed).unwrap()
+    });
+    let r = d.get("/metrics").await;
+    assert_eq!((r.status, r.text()), (200, seed.clone()), "served as written");
+    let health = d.get("/api/health").await;
+    assert_eq!(health.status, 200, "{}", health.text());
+    let health = health.json();
+    assert_eq!(
+        (&health["status"], &health["devices"]),
+        (&Value::from("ok"), &Value::from(2))
+    );
+    assert!(
+        health["watermark_delay_ms"].is_null(),
+        "no watermark is no delay of 0: {health}"
+    );
+    let prom = d.get("/metrics/prometheus").await;
+    assert_eq!(prom.status, 200, "{}", prom.text());
+}
+
 #[tokio::test]
 async fn metrics_follows_a_rewritten_file() {
     let (d, _) = site_with_latest("metrics-follow");

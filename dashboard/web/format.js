@@ -60,7 +60,11 @@ export function fmtTime(ms, withDate = false) {
 
 /** An RFC 3339 time as epoch milliseconds (NaN when absent or unreadable). */
 export function parseTime(text) {
-  return typeof text === 'string' ? Date.parse(text) : NaN;
+  if (typeof text !== 'string') return NaN;
+  // A time without a zone (the seed's Spark job writes `2024-11-03T14:30:00` or `2024-11-03 14:30:00`) is UTC,
+  // as the job's own times are; JavaScript would take it for local time.
+  const local = /^(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d(:\d\d(\.\d+)?)?)$/.exec(text);
+  return Date.parse(local ? `${local[1]}T${local[2]}Z` : text);
 }
 
 const seconds = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });

@@ -36,7 +36,9 @@ export function renderHealth(root, doc, nowMs = Date.now()) {
   const p = doc?.pipeline ?? {};
   // Tiles are narrow: big numbers switch to compact notation, the exact value is in the tooltip.
   setStat(root, 'input_rate', `${fmtFit(p.input_rate, 10_000, fmt1)} /s`, p.input_rate);
-  setStat(root, 'watermark_delay_ms', fmtDurationMs(p.watermark_delay_ms), p.watermark_delay_ms);
+  // Without a watermark (before the first event, or a document that has none) there is no delay to show.
+  const delay = doc?.watermark ? p.watermark_delay_ms : NaN;
+  setStat(root, 'watermark_delay_ms', fmtDurationMs(delay), delay);
   setStat(root, 'lag', fmtFit(p.lag, 10_000_000), p.lag, p.lag > 10_000 ? 'warn' : '');
   setStat(root, 'late_total', fmtFit(p.late_total, 10_000_000), p.late_total, p.late_total > 0 ? 'warn' : '');
   setStat(root, 'bad_total', fmtFit(p.bad_total, 10_000_000), p.bad_total, p.bad_total > 0 ? 'warn' : '');

@@ -11,13 +11,15 @@ use crate::window::AggregateRecord;
 /// The whole `latest.json` document.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatestDoc {
-    /// When the document was written, epoch seconds.
+    /// When the document was written, epoch seconds (a float, as Python's `time.time()` writes it, reads too).
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub updated_at: u64,
     /// The job's watermark, RFC 3339 UTC; `null` before the first event.
     pub watermark: Option<String>,
     /// Newest window of every device (live or final) and last final window of every device.
     pub records: Vec<AggregateRecord>,
-    /// Pipeline health counters.
+    /// Pipeline health counters (absent in the seed's document).
+    #[serde(default)]
     pub pipeline: PipelineStats,
     /// Fleet views maintained incrementally from final windows.
     #[serde(default)]
@@ -28,6 +30,12 @@ pub struct LatestDoc {
     /// The UDF columns every record carries, in `--udf` order (absent without `--udf`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub udfs: Vec<UdfColumn>,
+}
+
+/// Epoch seconds as an integer or a float (truncated); negative or absent: 0.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = f64::deserialize(d)?;
+    Ok(if v.is_finite() && v > 0.0 { v as u64 } else { 0 })
 }
 
 /// Pipeline health counters, one home for `latest.json`, the progress log and Prometheus.
@@ -120,4 +128,20 @@ pub struct Alert {
     pub value: f64,
     /// End of the window it was seen in, RFC 3339 UTC.
     pub window_end: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seeds_minimal_document_reads() {
+        let seed = r#"{"updated_at": 1730638580.25,
+            "records": [{"device_id":"d","window_start":"2024-11-03T14:30:00","window_end":"2024-11-03T14:30:10",
+                         "count":40,"avg_temperature":24.5,"avg_humidity":54.8,"min_battery":80.1,"max_battery":85.3}]}"#;
+        let doc: LatestDoc = serde_json::from_str(seed).unwrap();
+        assert_eq!((doc.updated_at, doc.records.len()), (1_730_638_580, 1));
+        assert_eq!((doc.watermark, doc.pipeline), (None, PipelineStats::default()));
+        assert_eq!((doc.window, doc.udfs.len()), (None, 0));
+    }
 }

@@ -187,7 +187,9 @@ impl Aggregate {
     }
 }
 
-/// An aggregate as it appears in JSON documents.
+/// An aggregate as it appears in JSON documents. The seed's eight fields (device, window bounds, count, means,
+/// battery range) are required; the fields this project added are optional when read, so that any writer's
+/// document reads (the seed's own has no `stddev_temperature`, counts of statuses or `final`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AggregateRecord {
     /// Device identifier.
@@ -206,23 +208,49 @@ pub struct AggregateRecord {
     pub min_battery: f64,
     /// Largest battery level.
     pub max_battery: f64,
-    /// Population standard deviation of temperature.
+    /// Population standard deviation of temperature (NaN when the document has none).
+    #[serde(default = "not_a_number", deserialize_with = "number_or_null")]
     pub stddev_temperature: f64,
     /// Events with status `warn`.
+    #[serde(default)]
     pub warn_count: u64,
     /// Events with status `error`.
+    #[serde(default)]
     pub error_count: u64,
-    /// True once the watermark has passed the window's end; the values will not change again.
-    #[serde(rename = "final")]
+    /// True once the watermark has passed the window's end; the values will not change again (false when the
+    /// document does not say).
+    #[serde(rename = "final", default)]
     pub is_final: bool,
     /// UDF columns (and any field of another writer beyond the contract's), by name, as plain JSON values.
     #[serde(flatten)]
     pub udf: BTreeMap<String, serde_json::Value>,
 }
 
+fn not_a_number() -> f64 {
+    f64::NAN
+}
+
+/// A float written as a number, or as `null` (how serde_json writes NaN).
+fn number_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_of_the_seed_with_its_eight_fields_reads() {
+        let seed = r#"{"device_id":"d","window_start":"2024-11-03T14:30:00","window_end":"2024-11-03T14:30:10",
+            "count":40,"avg_temperature":24.5,"avg_humidity":54.8,"min_battery":80.1,"max_battery":85.3}"#;
+        let r: AggregateRecord = serde_json::from_str(seed).unwrap();
+        assert_eq!((r.count, r.warn_count, r.error_count, r.is_final), (40, 0, 0, false));
+        assert!(r.stddev_temperature.is_nan());
+        assert!(r.udf.is_empty());
+        let null: AggregateRecord =
+            serde_json::from_str(&seed.replace("\"count\"", "\"stddev_temperature\":null,\"count\"")).unwrap();
+        assert!(null.stddev_temperature.is_nan(), "NaN as JSON writes it reads back");
+    }
 
     #[test]
     fn windows_align_to_the_epoch() {

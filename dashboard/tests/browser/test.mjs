@@ -594,6 +594,39 @@ try {
     await waitForDevices(page200, 200, 2000 + UPDATE_LIMIT_MS);
   });
 
+  await check('the seed\'s own latest.json (eight fields, times without a zone, no pipeline) is drawn', async () => {
+    const end = Date.now() - (Date.now() % 10_000);
+    const zoneless = (ms) => new Date(ms).toISOString().replace(/\.\d+Z$/, '');
+    const record = (id, t) => ({
+      device_id: id, window_start: zoneless(end - 10_000), window_end: zoneless(end), count: 40,
+      avg_temperature: t, avg_humidity: 55.5, min_battery: 80.1, max_battery: 85.3,
+    });
+    const seed = { updated_at: Date.now() / 1000, records: [record('seed-1', 24.52), record('seed-2', 21.25)] };
+    writeAtomically(latest200, JSON.stringify(seed));
+    await waitForDevices(page200, 2, 2000 + UPDATE_LIMIT_MS);
+    const c = await chartData(page200, 'chart-temperature');
+    assertEqual(pairs(c.labels, c.datasets[0].data), [['seed-1', 24.52], ['seed-2', 21.25]], 'temperature');
+    assert(await page200.locator('#banner').isHidden(), 'no banner');
+    assertEqual(await page200.locator('#watermark').innerText(), '–', 'no watermark');
+    assertEqual(await page200.locator('[data-metric="watermark_delay_ms"]').innerText(), '–', 'no delay, not 0 ms');
+    // Times without a zone are UTC, whatever the browser's zone (JavaScript alone would read them as local).
+    const elsewhere = await chromium.launch({ executablePath: args.chromium, headless: true, args: ['--no-sandbox'] });
+    try {
+      const kolkata = await (await elsewhere.newContext({ timezoneId: 'Asia/Kolkata' })).newPage();
+      await kolkata.goto(args.url200);
+      const read = await kolkata.evaluate(async () => {
+        const { parseTime } = await import('/static/format.js');
+        return [parseTime('2024-11-03T14:30:00'), parseTime('2024-11-03 14:30:00.5'), parseTime('2024-11-03T14:30:00Z')];
+      });
+      const utc = Date.UTC(2024, 10, 3, 14, 30);
+      assertEqual(read, [utc, utc + 500, utc], 'zone-less times read in Asia/Kolkata');
+    } finally {
+      await elsewhere.close();
+    }
+    writeAtomically(latest200, original200);
+    await waitForDevices(page200, 200, 2000 + UPDATE_LIMIT_MS);
+  });
+
   await check('hopping windows are stated in the header, with no session entries in the lists', async () => {
     const doc = { ...JSON.parse(original200), window: { kind: 'hopping', size_ms: 30_000, slide_ms: 10_000 } };
     writeAtomically(latest200, JSON.stringify(doc));
