@@ -4,6 +4,7 @@
 //! is printed as a `RESULT` line; `--write` also appends it to the run log in BENCHMARKS.md.
 
 mod ctx;
+mod history;
 mod inproc;
 mod input;
 mod kafka;
@@ -52,6 +53,8 @@ enum Scenario {
     Udf(UdfArgs),
     /// `dataflow --input FILE` with tumbling, hopping (3 and 60 windows per event) and session windows.
     Windows(UdfArgs),
+    /// The dashboard's history reader over one device with thousands of files (first request, cached, uncached).
+    History(HistoryArgs),
     /// Every scenario at a tiny size (< 60 s): fails if a scenario fails, never on a speed figure.
     Smoke,
 }
@@ -137,6 +140,22 @@ struct KafkaArgs {
     sink: bool,
     /// Timed repetitions of each measurement.
     #[arg(long, default_value_t = 1)]
+    repeat: usize,
+}
+
+#[derive(Args, Debug)]
+struct HistoryArgs {
+    /// Files of the device (a day of 30 s checkpoints is 2,880).
+    #[arg(long, default_value_t = 3000)]
+    files: usize,
+    /// Windows per file.
+    #[arg(long, default_value_t = 3)]
+    rows_per_file: usize,
+    /// Rows asked for (the page's default history limit).
+    #[arg(long, default_value_t = 360)]
+    limit: usize,
+    /// Timed requests of each kind.
+    #[arg(long, default_value_t = 20)]
     repeat: usize,
 }
 
@@ -251,6 +270,15 @@ fn run(cli: Cli) -> Result<()> {
         )?,
         Scenario::Udf(a) => udf::udf(&ctx, &a.input.spec(), a.workers, a.repeat)?,
         Scenario::Windows(a) => windows::windows(&ctx, &a.input.spec(), a.workers, a.repeat)?,
+        Scenario::History(a) => history::history(
+            &ctx,
+            &history::HistoryRun {
+                files: a.files,
+                rows_per_file: a.rows_per_file,
+                limit: a.limit,
+                repeat: a.repeat,
+            },
+        )?,
         Scenario::Smoke => smoke::smoke(&ctx)?,
     }
     ctx.finish()

@@ -1,11 +1,16 @@
 //! The per-device history read from the Parquet output: `<data>/parquet/device_id=<escaped id>/*.parquet`, in
 //! the layout and schema of [`model::history`]. The only path ever built from a device id goes through
 //! [`model::partition::partition_dir_name`], so no id can name a file outside its partition folder. Hidden
-//! in-progress files (`.` or `_` prefix) are never read.
+//! in-progress files (`.` or `_` prefix) are never read. The span of every file's windows (from its footer's
+//! statistics) and the rows of the files read lately are kept in a [`SpanCache`], keyed by the file's folder,
+//! name and inode (all from the folder listing: no file is opened or even `stat`ed to look it up), so a request
+//! over thousands of files lists the folder and opens none of the files it has seen before.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::{DataType, TimeUnit};
 use model::Aggregate;
@@ -64,33 +69,115 @@ pub enum HistoryError {
     },
 }
 
+/// What the history reader keeps of the files it has seen: the span of each file's windows and, for the files
+/// read lately, their rows. A file is known by its folder, name and inode: a committed history file is never
+/// rewritten in place (it is written under a hidden name and renamed; compaction writes new names), and a file
+/// replaced by a rename gets a new inode. Bounded: past [`SpanCache::CAPACITY`] files, or
+/// [`SpanCache::ROWS`] cached rows, it starts over.
+#[derive(Default)]
+pub struct SpanCache {
+    files: Mutex<HashMap<PathBuf, HashMap<FileKey, Known>>>,
+}
+
+/// A file of a device folder: its name and inode.
+type FileKey = (String, u64);
+
+/// What is known of one file.
+struct Known {
+    span: Span,
+    /// Its rows, when it was read lately.
+    rows: Option<Arc<Vec<Aggregate>>>,
+}
+
+/// The span of one file's windows, epoch ms, from its footer's statistics (`i64::MIN`/`i64::MAX` where they do
+/// not say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    min_start: i64,
+    max_start: i64,
+    max_end: i64,
+}
+
+/// Counts of what the cache holds.
+struct Held {
+    files: usize,
+    rows: usize,
+}
+
+impl SpanCache {
+    /// Files known at most (about 100 bytes each).
+    pub const CAPACITY: usize = 1_000_000;
+    /// Rows kept at most (about 200 bytes each).
+    pub const ROWS: usize = 200_000;
+
+    /// What is known of the files of `dir`, by key, taken out until [`SpanCache::remember`] puts it back (a
+    /// request for the same device meanwhile finds nothing and reads the footers itself).
+    fn take(&self, dir: &Path) -> HashMap<FileKey, Known> {
+        let mut files = self.files.lock().expect("not poisoned");
+        files.remove(dir).unwrap_or_default()
+    }
+
+    /// Remembers the files of `dir` now known (the folder's map is replaced: files gone from it are forgotten).
+    fn remember(&self, dir: &Path, known: HashMap<FileKey, Known>) {
+        let mut files = self.files.lock().expect("not poisoned");
+        files.insert(dir.to_path_buf(), known);
+        let held = Self::held(&files);
+        if held.files > Self::CAPACITY {
+            files.clear();
+        } else if held.rows > Self::ROWS {
+            for k in files.values_mut().flat_map(|m| m.values_mut()) {
+                k.rows = None;
+            }
+        }
+    }
+
+    fn held(files: &HashMap<PathBuf, HashMap<FileKey, Known>>) -> Held {
+        let mut held = Held { files: 0, rows: 0 };
+        for k in files.values().flat_map(|m| m.values()) {
+            held.files += 1;
+            held.rows += k.rows.as_ref().map_or(0, |r| r.len());
+        }
+        held
+    }
+
+    /// Files known.
+    pub fn len(&self) -> usize {
+        Self::held(&self.files.lock().expect("not poisoned")).files
+    }
+
+    /// No file known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Reads the final windows of one device from the Parquet history under `parquet_root`.
 ///
 /// A device without a partition folder has no final window yet: that is an empty answer, not an error.
 /// Files whose statistics put them outside `from`/`to` are not read, and files are read newest first so that a
-/// `limit` stops the scan once older files cannot matter: of a long history only the footers of the older
-/// files are read.
+/// `limit` stops the scan once older files cannot matter: of a long history only the spans of the older files
+/// are looked at, from `spans` when they were seen before.
 /// Blocking: call from a blocking context.
-pub fn read_history(parquet_root: &Path, query: &HistoryQuery) -> Result<History, HistoryError> {
+pub fn read_history(parquet_root: &Path, query: &HistoryQuery, cache: &SpanCache) -> Result<History, HistoryError> {
     let dir = parquet_root.join(partition_dir_name(&query.device_id));
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
         Err(source) => return Err(HistoryError::ListPartition { path: dir, source }),
     };
-    let mut paths = Vec::new();
+    let mut listed: Vec<FileKey> = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|source| HistoryError::ListPartition {
             path: dir.clone(),
             source,
         })?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if is_committed_file(name) && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
-            paths.push(entry.path());
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if is_committed_file(&name) && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+            listed.push((name, inode(&entry)));
         }
     }
-    paths.sort();
 
     let mut history = History::default();
     let skip = |path: &Path, why: String, problems: &mut Vec<String>| {
@@ -98,27 +185,64 @@ pub fn read_history(parquet_root: &Path, query: &HistoryQuery) -> Result<History
         tracing::warn!(file = %path.display(), error = %why, "skipping unreadable history file");
         problems.push(format!("{name}: {why}"));
     };
-    let mut files = Vec::new();
-    for path in paths {
-        match PartFile::open(path.clone()) {
-            Ok(file) if file.may_overlap(query) => files.push(file),
-            Ok(_) => {}
-            Err(why) => skip(&path, why, &mut history.problems),
+    let mut before = cache.take(&dir);
+    let mut now: HashMap<FileKey, Known> = HashMap::with_capacity(listed.len());
+    let mut candidates: Vec<(FileKey, Span)> = Vec::new();
+    for key in listed {
+        let known = match before.remove(&key) {
+            Some(k) => k,
+            None => match PartFile::open(dir.join(&key.0)) {
+                Ok(file) => Known {
+                    span: file.span,
+                    rows: None,
+                },
+                Err(why) => {
+                    skip(&dir.join(&key.0), why, &mut history.problems);
+                    continue;
+                }
+            },
+        };
+        if query.overlaps(known.span.min_start, known.span.max_end) {
+            candidates.push((key.clone(), known.span));
         }
+        now.insert(key, known);
     }
-    files.sort_by_key(|f| std::cmp::Reverse(f.max_start));
+    candidates.sort_by_key(|(_, span)| std::cmp::Reverse(span.max_start));
 
     let mut rows = Vec::new();
-    for file in &files {
-        if rows.len() >= query.limit && file.max_start < nth_newest_start(&rows, query.limit) {
+    for (key, span) in candidates {
+        if rows.len() >= query.limit && span.max_start < nth_newest_start(&rows, query.limit) {
             // Every remaining file holds only windows older than the `limit` newest already found.
             history.truncated = true;
             break;
         }
-        if let Err(why) = file.read_rows(query, &mut rows) {
-            skip(&file.path, why, &mut history.problems);
-        }
+        let known = now.get_mut(&key).expect("listed");
+        let file_rows = match &known.rows {
+            Some(r) => Arc::clone(r),
+            None => {
+                let path = dir.join(&key.0);
+                match PartFile::open(path.clone()).and_then(|f| f.read_rows(&query.device_id)) {
+                    Ok(r) => {
+                        let r = Arc::new(r);
+                        known.rows = Some(Arc::clone(&r));
+                        r
+                    }
+                    Err(why) => {
+                        skip(&path, why, &mut history.problems);
+                        continue;
+                    }
+                }
+            }
+        };
+        let ms = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+        rows.extend(
+            file_rows
+                .iter()
+                .filter(|r| query.overlaps(ms(r.window_start), ms(r.window_end)))
+                .cloned(),
+        );
     }
+    cache.remember(&dir, now);
     rows.sort_by_key(|r: &Aggregate| (r.window_start, r.window_end));
     if rows.len() > query.limit {
         rows.drain(..rows.len() - query.limit);
@@ -126,6 +250,14 @@ pub fn read_history(parquet_root: &Path, query: &HistoryQuery) -> Result<History
     }
     history.rows = rows;
     Ok(history)
+}
+
+/// The inode of a listed file (from the listing itself; 0 where the platform has none).
+fn inode(entry: &fs::DirEntry) -> u64 {
+    #[cfg(unix)]
+    return std::os::unix::fs::DirEntryExt::ino(entry);
+    #[cfg(not(unix))]
+    return 0;
 }
 
 /// The `n`-th largest window start among `rows` (`rows.len() >= n >= 1`), as the signed time of the statistics.
@@ -139,12 +271,7 @@ fn nth_newest_start(rows: &[Aggregate], n: usize) -> i64 {
 struct PartFile {
     path: PathBuf,
     metadata: ArrowReaderMetadata,
-    /// Smallest `window_start`, epoch ms (`i64::MIN` when the statistics do not say).
-    min_start: i64,
-    /// Largest `window_start`, epoch ms (`i64::MAX` when the statistics do not say).
-    max_start: i64,
-    /// Largest `window_end`, epoch ms (`i64::MAX` when the statistics do not say).
-    max_end: i64,
+    span: Span,
 }
 
 impl PartFile {
@@ -158,19 +285,16 @@ impl PartFile {
         Ok(PartFile {
             path,
             metadata,
-            min_start,
-            max_start,
-            max_end,
+            span: Span {
+                min_start,
+                max_start,
+                max_end,
+            },
         })
     }
 
-    /// Whether a window of this file can overlap `[from, to)`.
-    fn may_overlap(&self, query: &HistoryQuery) -> bool {
-        query.overlaps(self.min_start, self.max_end)
-    }
-
-    /// Appends the matching rows of this file to `out`. On error nothing of this file is appended.
-    fn read_rows(&self, query: &HistoryQuery, out: &mut Vec<Aggregate>) -> Result<(), String> {
+    /// Every row of this file (of `device_id`).
+    fn read_rows(&self, device_id: &str) -> Result<Vec<Aggregate>, String> {
         let file = fs::File::open(&self.path).map_err(|e| e.to_string())?;
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, self.metadata.clone())
             .with_batch_size(8192)
@@ -179,14 +303,9 @@ impl PartFile {
         let mut rows = Vec::new();
         for batch in reader {
             let batch = batch.map_err(|e| format!("cannot decode: {e}"))?;
-            let batch_rows = model::history::from_batch(&batch, &query.device_id).map_err(|e| e.to_string())?;
-            rows.extend(batch_rows.into_iter().filter(|r| {
-                let ms = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
-                query.overlaps(ms(r.window_start), ms(r.window_end))
-            }));
+            rows.extend(model::history::from_batch(&batch, device_id).map_err(|e| e.to_string())?);
         }
-        out.append(&mut rows);
-        Ok(())
+        Ok(rows)
     }
 }
 
@@ -241,7 +360,7 @@ mod tests {
             to_ms: None,
             limit: DEFAULT_LIMIT,
         };
-        let h = read_history(&root, &q).unwrap();
+        let h = read_history(&root, &q, &SpanCache::default()).unwrap();
         assert!(h.rows.is_empty() && h.problems.is_empty() && !h.truncated);
     }
 }

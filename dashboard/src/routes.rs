@@ -33,6 +33,8 @@ pub struct App {
     pub assets: Assets,
     /// Changes published by the watcher.
     pub updates: watch::Receiver<View>,
+    /// The spans of the history files seen so far (see `history::SpanCache`).
+    pub history_spans: Arc<history::SpanCache>,
 }
 
 impl App {
@@ -45,6 +47,7 @@ impl App {
             parquet_root: data.join(model::history::PARQUET_DIR),
             assets,
             updates,
+            history_spans: Arc::default(),
         };
         (app, updates_tx)
     }
@@ -318,7 +321,8 @@ async fn history_reply(params: Vec<(String, String)>, app: Arc<App>) -> Result<w
     let query = history_query(params).map_err(|m| warp::reject::custom(BadRequest(m)))?;
     let root = app.parquet_root.clone();
     let q = query.clone();
-    let answer = tokio::task::spawn_blocking(move || history::read_history(&root, &q)).await;
+    let spans = Arc::clone(&app.history_spans);
+    let answer = tokio::task::spawn_blocking(move || history::read_history(&root, &q, &spans)).await;
     let history = match answer {
         Ok(Ok(h)) => h,
         Ok(Err(e)) => {

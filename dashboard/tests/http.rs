@@ -638,6 +638,47 @@ async fn history_over_many_files_matches_a_full_scan() {
 }
 
 #[tokio::test]
+async fn history_follows_files_added_replaced_and_removed_between_requests() {
+    let dev = "churned";
+    let all = rows_of(dev, 0, 9);
+    let root = |d: &Site| d.data.join(PARQUET_DIR);
+    let d = Site::new("history-churn", |data| {
+        for (k, chunk) in all[..6].chunks(3).enumerate() {
+            let name = support::part(k as u64 + 1).file_name();
+            support::write_partition_file(&data.join(PARQUET_DIR), dev, &name, chunk, false);
+        }
+    });
+    assert_eq!(history(&d, dev, "").await.json()["rows"], rows_json(&all[..6]));
+    assert_eq!(
+        history(&d, dev, "").await.json()["rows"],
+        rows_json(&all[..6]),
+        "answered from the cache"
+    );
+
+    // A new file, and an existing one replaced by a rename (as compaction or a restore would): both are read.
+    support::write_partition_file(&root(&d), dev, &support::part(3).file_name(), &all[6..], false);
+    let mut changed = all[..3].to_vec();
+    changed.iter_mut().for_each(|r| r.avg_temperature += 1.0);
+    let folder = root(&d).join(partition_dir_name(dev));
+    support::write_partition_file(&root(&d), dev, ".replacement.inprogress", &changed, false);
+    fs::rename(
+        folder.join(".replacement.inprogress"),
+        folder.join(support::part(1).file_name()),
+    )
+    .unwrap();
+    let mut expected = changed.clone();
+    expected.extend_from_slice(&all[3..]);
+    assert_eq!(history(&d, dev, "").await.json()["rows"], rows_json(&expected));
+
+    // A removed file's rows are gone.
+    fs::remove_file(folder.join(support::part(2).file_name())).unwrap();
+    let mut expected = changed;
+    expected.extend_from_slice(&all[6..]);
+    assert_eq!(history(&d, dev, "").await.json()["rows"], rows_json(&expected));
+    assert_eq!(d.app.history_spans.len(), 2, "only the files listed now are known");
+}
+
+#[tokio::test]
 async fn history_returns_udf_columns_where_written_and_leaves_them_out_where_a_file_predates_them() {
     let dev = "udf-device";
     let udfs = support::fixture_udfs();
