@@ -179,6 +179,72 @@ async fn the_seeds_minimal_document_is_served_with_health_and_metrics() {
     assert_eq!(prom.status, 200, "{}", prom.text());
 }
 
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a gzip body");
+    out
+}
+
+#[tokio::test]
+async fn large_json_replies_are_gzipped_only_for_clients_that_accept_it() {
+    let mut written = Vec::new();
+    let d = Site::new("gzip", |data| {
+        written = write_doc(&data.join("latest.json"), &sample_latest());
+        write_history(data);
+    });
+    assert!(written.len() > 1024, "the sample is large enough to compress");
+    let get = |target: &'static str, accept: Option<&'static str>| {
+        let mut r = warp::test::request().path(target);
+        if let Some(a) = accept {
+            r = r.header("accept-encoding", a);
+        }
+        d.send(r)
+    };
+    let plain = get("/metrics", None).await;
+    assert_eq!((plain.header("content-encoding"), &plain.body), (None, &written));
+    assert_eq!(plain.header("vary"), Some("accept-encoding"));
+    let zipped = get("/metrics", Some("gzip, deflate, br")).await;
+    assert_eq!(zipped.header("content-encoding"), Some("gzip"));
+    assert!(
+        zipped.body.len() < written.len() / 2,
+        "{} of {} bytes",
+        zipped.body.len(),
+        written.len()
+    );
+    assert_eq!(gunzip(&zipped.body), written, "the same document, byte for byte");
+    for refused in ["identity", "gzip;q=0", "br"] {
+        assert_eq!(
+            get("/metrics", Some(refused)).await.header("content-encoding"),
+            None,
+            "{refused}"
+        );
+    }
+    let target = "/api/history?device=..%2F..%2Fetc%2Fpasswd";
+    let (plain, zipped) = (get(target, None).await, get(target, Some("*")).await);
+    assert_eq!((plain.status, zipped.status), (200, 200));
+    let decoded = if zipped.header("content-encoding") == Some("gzip") {
+        gunzip(&zipped.body)
+    } else {
+        zipped.body.clone()
+    };
+    assert_eq!(decoded, plain.body, "the same history either way");
+}
+
+#[test]
+fn accept_encoding_is_read_as_http_says() {
+    use dashboard::routes::accepts_gzip;
+    for yes in ["gzip", "GZIP", "deflate, gzip;q=0.5", "*", "br;q=1.0, gzip"] {
+        assert!(accepts_gzip(Some(yes)), "{yes}");
+    }
+    for no in ["", "identity", "gzip;q=0", "gzip; q=0.0", "br, deflate", "x-gzip-not"] {
+        assert!(!accepts_gzip(Some(no)), "{no}");
+    }
+    assert!(!accepts_gzip(None));
+}
+
 #[tokio::test]
 async fn metrics_follows_a_rewritten_file() {
     let (d, _) = site_with_latest("metrics-follow");
