@@ -7,6 +7,8 @@
 // Each user of this module (an integration test, an example) needs a different part of it.
 #![allow(dead_code)]
 
+pub mod site;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
