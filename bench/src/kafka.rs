@@ -229,13 +229,9 @@ pub fn kafka(ctx: &Ctx, run: &KafkaRun) -> Result<()> {
                     run.partitions
                 ),
                 format!(
-                    "{}/s best, {}/s median: {:.3}x the best without; wall {:.2} s; peak RSS {:.0} MB; CPU {:.2} s",
-                    human(best.rate(run.events)),
-                    human(median.rate(run.events)),
-                    best.rate(run.events) / plain.rate(run.events),
-                    best.wall.as_secs_f64(),
-                    best.max_rss_kb as f64 / 1024.0,
-                    best.cpu.as_secs_f64()
+                    "{}; best {:.3}x the best without",
+                    replay::figures(run.events, &best, &median),
+                    best.rate(run.events) / plain.rate(run.events)
                 ),
                 best.load,
             ));

@@ -144,7 +144,8 @@ fn timed_file_runs(ctx: &Ctx, path: &Path, layout: Layout, records: u64, repeat:
     Ok(runs)
 }
 
-fn figures(records: u64, best: &JobRun, median: &JobRun) -> String {
+/// The figures of a measurement: best and median rate, and the best run's wall time, peak RSS and CPU.
+pub fn figures(records: u64, best: &JobRun, median: &JobRun) -> String {
     format!(
         "{}/s best, {}/s median; wall {:.2} s; peak RSS {:.0} MB; CPU {:.2} s",
         human(best.rate(records)),
