@@ -288,6 +288,9 @@ pub struct Resume {
     pub partitions: Vec<PartitionState>,
     /// This worker's share of the checkpoint's open windows (it sends them to the workers owning the devices).
     pub windows: Vec<OpenWindow>,
+    /// This worker's share of the segments of final windows not rolled into a file yet (relative to the output
+    /// folder): its history writer takes them back.
+    pub unrolled: Vec<PathBuf>,
 }
 
 /// What reaches the window operator, exchanged by device (events, restored windows) or by target worker
@@ -388,14 +391,26 @@ pub struct StagedFile {
     pub visible: PathBuf,
 }
 
-/// The Parquet sink's answer to a barrier: the files holding the final windows before it (`None`: they could
-/// not be written, and the checkpoint must not commit).
+/// The Parquet sink's answer to a barrier: the files it rolled, and where the final windows not in a file yet
+/// are kept (`None`: they could not be written, and the checkpoint must not commit).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Staged {
     /// The barrier.
     pub barrier: Barrier,
-    /// Its files.
-    pub files: Option<Vec<StagedFile>>,
+    /// What the worker's history wrote for it.
+    pub history: Option<StagedHistory>,
+}
+
+/// What one worker's Parquet sink wrote at a barrier (paths relative to the output folder for segments).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StagedHistory {
+    /// The history files it rolled (empty when the roll policy holds the windows).
+    pub files: Vec<StagedFile>,
+    /// The segment of the final windows it received since the previous barrier (`checkpoint::segment`), when it
+    /// wrote one.
+    pub segment: Option<PathBuf>,
+    /// Every segment whose windows are in no committed history file yet (empty after a roll).
+    pub unrolled: Vec<PathBuf>,
 }
 
 /// A worker's part of checkpoint `id` is written.

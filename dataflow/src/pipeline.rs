@@ -34,7 +34,7 @@ use crate::sink::deadletter::DeadLetterWriter;
 use crate::sink::kafka::recover::Recovery;
 use crate::sink::kafka::{KafkaSink, publish};
 use crate::sink::latest_json::{LatestState, write_latest};
-use crate::sink::parquet::{ParquetHistory, stage_history};
+use crate::sink::parquet::{HistorySetup, ParquetHistory, stage_history};
 use crate::source::operator::{SourceSetup, read};
 use crate::window::{WindowSetup, windows};
 
@@ -78,14 +78,20 @@ pub fn build(
         dlq,
         errors.clone(),
     )?));
-    let history = ParquetHistory::new(&config.out, index, config.run, config.udfs.columns())?;
+    let identity = Identity::of(config);
+    let setup = HistorySetup {
+        roll: config.roll,
+        checkpointed: identity.is_some(),
+        sink: config.sink.is_some(),
+    };
+    let mut history = ParquetHistory::new(&config.out, index, config.run, config.udfs.columns(), setup)?;
+    history.restore(&resume.unrolled)?;
     let latest = Rc::new(RefCell::new(
         LatestState::new(&config.out, peers, config.udfs.columns()).with_window(config.window),
     ));
     let stopping = Rc::new(StopProgress::default());
     let done = ProbeHandle::new();
     let watermark = Rc::new(Cell::new(None));
-    let identity = Identity::of(config);
     let sink = match &config.sink {
         Some(topic) => {
             let recovery = Recovery::of(restore.as_deref(), peers);
@@ -109,6 +115,7 @@ pub fn build(
             .as_ref()
             .map(|_| restore.as_ref().and_then(|m| m.sink.clone()).unwrap_or_default()),
         group: config.kafka_client(&[("group.id", config.group.as_str()), ("enable.auto.commit", "false")]),
+        restored: resume.checkpoint,
         progress: stopping.clone(),
         errors: errors.clone(),
     };

@@ -2,11 +2,12 @@
 //! tests: the folder, the column names and their Arrow types, aggregates to and from record batches, and the
 //! names of part files.
 //!
-//! Layout: `<out>/parquet/device_id=<escaped id>/part-<checkpoint:012>-<run>-w<worker>-<seq>.parquet`. The device
-//! id is the Hive partition column (escaped by [`crate::partition`]) and is not stored inside the files. A file is
-//! written under a hidden in-progress name (`.part-….parquet.inprogress`) and renamed to its committed name when
-//! the checkpoint that covers it commits; readers skip every name that starts with `.` or `_`, so they never see
-//! a partial or uncommitted file.
+//! Layout: `<out>/parquet/device_id=<escaped id>/part-<checkpoint:012>-<run>-w<worker>-<seq>.parquet` (a roll of
+//! the running job) and `day-<YYYY-MM-DD>.parquet` (compaction: every window of that UTC day of `window_start`
+//! that compaction took). The device id is the Hive partition column (escaped by [`crate::partition`]) and is not
+//! stored inside the files. A file is written under a hidden name and renamed to its committed name when the
+//! checkpoint that covers it commits; readers skip every name that starts with `.` or `_`, so they never see a
+//! partial or uncommitted file.
 //!
 //! The Arrow half (schema, conversions) is behind the `arrow` feature, so that crates without Parquet files do
 //! not build Arrow.
@@ -102,6 +103,30 @@ impl PartName {
     }
 }
 
+const DAY_PREFIX: &str = "day-";
+
+/// The name of a compacted file: every window of one device whose `window_start` falls on UTC day `day` (days
+/// since 1970-01-01) that compaction has taken, `day-YYYY-MM-DD.parquet`.
+pub fn day_file_name(day: i64) -> String {
+    let date = chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .unwrap_or_default()
+        .date_naive();
+    format!("{DAY_PREFIX}{}{PARQUET_SUFFIX}", date.format("%Y-%m-%d"))
+}
+
+/// The UTC day (days since 1970-01-01) a compacted file's name says, if it is one ([`day_file_name`]'s spelling).
+pub fn parse_day_file_name(name: &str) -> Option<i64> {
+    let date = name.strip_prefix(DAY_PREFIX)?.strip_suffix(PARQUET_SUFFIX)?;
+    let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let days = day.signed_duration_since(chrono::NaiveDate::default()).num_days();
+    (day_file_name(days) == name).then_some(days)
+}
+
+/// The UTC day (days since 1970-01-01) of an instant in epoch milliseconds.
+pub fn utc_day(ms: u64) -> i64 {
+    (ms / 86_400_000) as i64
+}
+
 /// A name readers skip: it starts with `.` or `_` (in-progress files, `_SUCCESS` markers and the like).
 pub fn is_hidden(name: &str) -> bool {
     name.starts_with('.') || name.starts_with('_')
@@ -120,7 +145,10 @@ pub fn is_committed_file(name: &str) -> bool {
 }
 
 #[cfg(feature = "arrow")]
-pub use batch::{ColumnError, from_batch, schema, schema_with, to_batch, to_batch_with};
+pub use batch::{
+    ColumnError, from_batch, from_batch_with_ids, schema, schema_with, to_batch, to_batch_with, to_batch_with_ids,
+    udf_columns_of,
+};
 
 /// Aggregates to and from Arrow record batches of the contract's schema.
 #[cfg(feature = "arrow")]
@@ -201,6 +229,19 @@ mod batch {
             columns.push(udf_array(rows, u));
         }
         RecordBatch::try_new(schema_with(udfs), columns)
+    }
+
+    /// [`to_batch_with`] followed by a `device_id` column: a batch of many devices' windows (the checkpoint's
+    /// carried windows), read back with [`from_batch_with_ids`].
+    pub fn to_batch_with_ids(rows: &[Aggregate], udfs: &[UdfColumn]) -> Result<RecordBatch, ArrowError> {
+        let base = to_batch_with(rows, udfs)?;
+        let mut fields: Vec<Field> = base.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(PARTITION_COLUMN, DataType::Utf8, false));
+        let mut columns = base.columns().to_vec();
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.device_id.as_str()),
+        )));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
     }
 
     /// One UDF column of `rows`; a value of another type than the column's is written as null.
@@ -342,6 +383,49 @@ mod batch {
     /// `device_id` column as well, rows of another device are left out, and so are rows without a window or with
     /// one before the epoch. A null count reads as 0, a null value as NaN.
     pub fn from_batch(batch: &RecordBatch, device_id: &str) -> Result<Vec<Aggregate>, ColumnError> {
+        rows_of(batch, Some(device_id))
+    }
+
+    /// The rows of a batch that keeps a `device_id` column (the checkpoint's carried windows of many devices),
+    /// each of the device it names; otherwise as [`from_batch`]. Rows with a null device are left out.
+    pub fn from_batch_with_ids(batch: &RecordBatch) -> Result<Vec<Aggregate>, ColumnError> {
+        if batch.column_by_name(PARTITION_COLUMN).is_none() {
+            return Err(ColumnError::Missing(PARTITION_COLUMN));
+        }
+        rows_of(batch, None)
+    }
+
+    /// The UDF columns a history file's schema holds beyond the contract's, by name, typed from their Arrow type
+    /// (narrow integers and floats as the next type a UDF can return; columns of other types are left out, as
+    /// [`from_batch`] leaves them out). Writing files of several schemas with the union of their columns keeps
+    /// every value: the union by column name.
+    pub fn udf_columns_of(schema: &Schema) -> Vec<UdfColumn> {
+        schema
+            .fields()
+            .iter()
+            .filter(|f| !COLUMNS.contains(&f.name().as_str()) && f.name() != PARTITION_COLUMN)
+            .filter_map(|f| {
+                let data_type = match f.data_type() {
+                    DataType::Boolean => UdfType::Boolean,
+                    DataType::Int8 | DataType::Int16 | DataType::Int32 => UdfType::Int32,
+                    DataType::Int64 => UdfType::Int64,
+                    DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => UdfType::UInt32,
+                    DataType::UInt64 => UdfType::UInt64,
+                    DataType::Float16 | DataType::Float32 => UdfType::Float32,
+                    DataType::Float64 => UdfType::Float64,
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => UdfType::Utf8,
+                    _ => return None,
+                };
+                Some(UdfColumn {
+                    name: f.name().clone(),
+                    kind: crate::udf::UdfKind::Scalar,
+                    data_type,
+                })
+            })
+            .collect()
+    }
+
+    fn rows_of(batch: &RecordBatch, device_id: Option<&str>) -> Result<Vec<Aggregate>, ColumnError> {
         let c = Columns::of(batch)?;
         let extra = extra_columns(batch);
         let ids = c.device_id.as_ref().map(|a| a.as_string::<i32>());
@@ -362,11 +446,13 @@ mod batch {
         let mut rows = Vec::with_capacity(batch.num_rows());
         for i in 0..batch.num_rows() {
             // The partition folder decides the device; a device_id column, when the writer kept one, must agree.
-            if let Some(ids) = ids
-                && (ids.is_null(i) || ids.value(i) != device_id)
-            {
-                continue;
-            }
+            let device = match (ids, device_id) {
+                (Some(ids), _) if ids.is_null(i) => continue,
+                (Some(ids), Some(folder)) if ids.value(i) != folder => continue,
+                (Some(ids), None) => ids.value(i),
+                (_, Some(folder)) => folder,
+                (None, None) => continue,
+            };
             if start.is_null(i) || end.is_null(i) {
                 continue;
             }
@@ -375,7 +461,7 @@ mod batch {
                 continue;
             };
             rows.push(Aggregate {
-                device_id: device_id.to_string(),
+                device_id: device.to_string(),
                 window_start,
                 window_end,
                 count: int(&c.count, i),
@@ -539,6 +625,24 @@ mod tests {
     }
 
     #[test]
+    fn day_files_are_named_after_their_utc_day() {
+        let day = utc_day(1_764_633_600_000 + 86_399_999);
+        assert_eq!(day_file_name(day), "day-2025-12-02.parquet");
+        assert_eq!(parse_day_file_name("day-2025-12-02.parquet"), Some(day));
+        assert_eq!(parse_day_file_name(&day_file_name(0)), Some(0));
+        for name in [
+            "day-2025-12-2.parquet",
+            "day-2025-13-02.parquet",
+            "day-2025-12-02.parquet.tmp",
+            "part-1.parquet",
+        ] {
+            assert_eq!(parse_day_file_name(name), None, "{name}");
+        }
+        assert!(is_committed_file(&day_file_name(day)));
+        assert_eq!(PartName::parse(&day_file_name(day)), None);
+    }
+
+    #[test]
     fn hidden_names_are_skipped_by_readers() {
         for name in [
             PART.in_progress_name().as_str(),
@@ -626,6 +730,52 @@ mod tests {
             b.udf.insert("label".into(), UdfValue::Null);
             assert_eq!(back[1], b, "a missing value is written as null");
             assert_eq!(from_batch(&to_batch(&[agg(0)]).unwrap(), "d").unwrap()[0].udf.len(), 0);
+        }
+
+        #[test]
+        fn windows_of_many_devices_read_back_each_with_its_device() {
+            let mut other = agg(10_000);
+            other.device_id = "b".into();
+            let batch = to_batch_with_ids(&[agg(0), other.clone()], &[]).unwrap();
+            assert_eq!(from_batch_with_ids(&batch).unwrap(), vec![agg(0), other]);
+            assert!(
+                from_batch_with_ids(&to_batch(&[agg(0)]).unwrap()).is_err(),
+                "no device column"
+            );
+        }
+
+        #[test]
+        fn the_udf_columns_of_files_union_by_name_with_their_types() {
+            use crate::udf::{UdfColumn, UdfKind, UdfType, UdfValue};
+            let column = |name: &str, data_type| UdfColumn {
+                name: name.into(),
+                kind: UdfKind::Scalar,
+                data_type,
+            };
+            let one = [column("heat_index", UdfType::Float32)];
+            let two = [column("label", UdfType::Utf8), column("n", UdfType::UInt32)];
+            let mut a = agg(0);
+            a.udf.insert("heat_index".into(), UdfValue::Float(27.5));
+            let mut b = agg(10_000);
+            b.udf.insert("label".into(), UdfValue::Text("x".into()));
+            b.udf.insert("n".into(), UdfValue::UInt(3));
+            let (fa, fb) = (
+                to_batch_with(&[a.clone()], &one).unwrap(),
+                to_batch_with(&[b.clone()], &two).unwrap(),
+            );
+            assert_eq!(udf_columns_of(&fa.schema()), one);
+            assert_eq!(udf_columns_of(&fb.schema()), two);
+            assert!(udf_columns_of(&schema()).is_empty());
+            let union: Vec<UdfColumn> = one.iter().chain(&two).cloned().collect();
+            let mut rows = from_batch(&fa, &a.device_id).unwrap();
+            rows.extend(from_batch(&fb, &b.device_id).unwrap());
+            let merged = from_batch(&to_batch_with(&rows, &union).unwrap(), &a.device_id).unwrap();
+            assert_eq!(merged[0].udf["heat_index"], UdfValue::Float(27.5));
+            assert_eq!(merged[0].udf["label"], UdfValue::Null, "missing in its file: null");
+            assert_eq!(
+                (&merged[1].udf["label"], &merged[1].udf["n"]),
+                (&UdfValue::Text("x".into()), &UdfValue::UInt(3))
+            );
         }
 
         #[test]

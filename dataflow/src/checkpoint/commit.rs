@@ -18,6 +18,7 @@ use timely::dataflow::operators::generic::Operator;
 
 use crate::checkpoint::format::{Identity, Manifest};
 use crate::checkpoint::kafka_out::SinkCheckpoint;
+use crate::checkpoint::segment;
 use crate::checkpoint::stop::StopProgress;
 use crate::checkpoint::store;
 use crate::errors::{ErrorKind, ErrorLog};
@@ -36,6 +37,8 @@ pub struct CommitSetup {
     /// With `--sink-topic`: the sink section of the restored manifest (or an empty one), which the next
     /// manifest carries on.
     pub sink: Option<SinkCheckpoint>,
+    /// The restored checkpoint (0: none).
+    pub restored: u64,
     /// A client configuration for the consumer group's offset commits.
     pub group: ClientConfig,
     /// Progress of a requested stop.
@@ -71,12 +74,13 @@ pub fn commit<'s>(parts: StreamVec<'s, u64, PartDone>, setup: CommitSetup) -> St
         move |_, _| {
             let mut tally = PartTally::default();
             let mut offsets = GroupOffsets::new(setup.group.clone());
+            let mut segments = KeptSegments::read(&setup.out, setup.restored);
             let mut setup = setup;
             move |input, _output| {
                 input.for_each(|_, data| {
                     for done in data.drain(..) {
                         if let Some(parts) = tally.add(done, setup.peers) {
-                            commit_one(&mut setup, &parts, &mut offsets);
+                            commit_one(&mut setup, &parts, &mut offsets, &mut segments);
                         }
                     }
                 });
@@ -85,7 +89,34 @@ pub fn commit<'s>(parts: StreamVec<'s, u64, PartDone>, setup: CommitSetup) -> St
     )
 }
 
-fn commit_one(setup: &mut CommitSetup, parts: &[PartDone], offsets: &mut GroupOffsets) {
+/// The segments the kept manifests name, and the newest committed checkpoint.
+struct KeptSegments {
+    by_manifest: BTreeMap<u64, Vec<PathBuf>>,
+    last: u64,
+}
+
+impl KeptSegments {
+    fn read(out: &std::path::Path, restored: u64) -> KeptSegments {
+        KeptSegments {
+            by_manifest: store::kept_segments(out),
+            last: restored,
+        }
+    }
+
+    /// Records manifest `m` and deletes the segments no kept manifest names any more.
+    fn committed(&mut self, out: &std::path::Path, m: &Manifest) {
+        self.last = m.id;
+        self.by_manifest
+            .insert(m.id, store::segments_named(m).cloned().collect());
+        while self.by_manifest.len() > store::KEEP {
+            self.by_manifest.pop_first();
+        }
+        let keep = self.by_manifest.values().flatten().cloned().collect();
+        segment::collect(out, m.id, &keep);
+    }
+}
+
+fn commit_one(setup: &mut CommitSetup, parts: &[PartDone], offsets: &mut GroupOffsets, segments: &mut KeptSegments) {
     let id = parts[0].id;
     let any = |kind| parts.iter().any(|p| p.kind == kind);
     let started = Instant::now();
@@ -95,11 +126,14 @@ fn commit_one(setup: &mut CommitSetup, parts: &[PartDone], offsets: &mut GroupOf
         setup.peers,
         setup.identity.as_ref(),
         setup.cluster_id.as_deref(),
-        setup.sink.as_ref(),
+        setup.sink.as_ref().map(|s| (segments.last, s)),
     ) {
         Ok(manifest) => {
             if manifest.sink.is_some() {
                 setup.sink.clone_from(&manifest.sink);
+            }
+            if setup.identity.is_some() {
+                segments.committed(&setup.out, &manifest);
             }
             tracing::info!(
                 checkpoint = id,

@@ -144,8 +144,14 @@ pub struct Part {
     pub windows: Vec<WindowCheckpoint>,
     /// Partition states (sent by worker 0, which hears every source).
     pub partitions: Vec<PartitionCheckpoint>,
-    /// Files this worker wrote for the checkpoint.
+    /// Files this worker rolled for the checkpoint.
     pub files: Vec<FileCheckpoint>,
+    /// The segment of the final windows it received since the previous barrier, when it wrote one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<PathBuf>,
+    /// Every segment it holds whose windows are in no committed file yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unrolled: Vec<PathBuf>,
     /// With `--sink-topic`: per Kafka writer this worker speaks for (itself, and the writers it recovered), the
     /// newest checkpoint its transactions are committed through.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -243,6 +249,10 @@ pub struct Manifest {
     pub windows: Vec<WindowCheckpoint>,
     /// Files it committed.
     pub files: Vec<FileCheckpoint>,
+    /// Segments (`checkpoint::segment`) of final windows that are in no history file yet: a restored job's
+    /// history writers take them back (absent in manifests written before the roll policy: none).
+    #[serde(default)]
+    pub unrolled: Vec<PathBuf>,
     /// With `--sink-topic`: what of the history may not be in the sink topic yet (see `checkpoint::kafka_out`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink: Option<SinkCheckpoint>,

@@ -1,15 +1,16 @@
 //! The Kafka output's share of the checkpoint protocol (`--sink-topic`; the whole protocol with its invariants is
 //! `docs/ARCHITECTURE.md`, "Kafka output, exactly once"), as pure rules apart from Kafka and the file system:
 //!
-//! - worker `j`'s transaction of checkpoint `n`, `T(j, n)`, holds exactly the final windows of `j`'s Parquet
-//!   files of `n`, and commits only once manifest `n` has (so a restored job never recomputes what Kafka holds);
-//! - a manifest lists the committed files whose transaction is not yet known to have committed
+//! - worker `j`'s transaction of checkpoint `n`, `T(j, n)`, holds exactly the final windows of `j`'s segment of
+//!   `n` (`checkpoint::segment`: the windows it received between barriers `n − 1` and `n`), and commits only
+//!   once manifest `n` has (so a restored job never recomputes what Kafka holds);
+//! - a manifest lists the committed segments whose transaction is not yet known to have committed
 //!   ([`SinkCheckpoint::unconfirmed`]): each worker's part reports the newest checkpoint its transactions are
-//!   committed through, and a file leaves the list once its writer reported it;
+//!   committed through, and a segment leaves the list once its writer reported it;
 //! - after a crash, Kafka itself says which transactions committed: each `T(j, n)` also commits `n` as the
 //!   *register* of writer `j` (an offset of the consumer group named after `j`'s transactional id, tagged with
-//!   the checkpoints' lineage); the restored job re-publishes each unconfirmed file whose checkpoint is above its
-//!   writer's register, once, in a transaction that moves the register.
+//!   the checkpoints' lineage); the restored job re-publishes each unconfirmed segment whose checkpoint is above
+//!   its writer's register, once, in a transaction that moves the register.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,18 +18,24 @@ use std::path::{Path, PathBuf};
 use model::history::PartName;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::segment::SegmentName;
+
 /// The Kafka output's part of a manifest.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SinkCheckpoint {
-    /// Committed files (relative to the output folder) whose rows may not be in the sink topic yet.
+    /// Committed segments (relative to the output folder) whose rows may not be in the sink topic yet (history
+    /// files in manifests written before segments).
     pub unconfirmed: Vec<PathBuf>,
     /// Transactional ids `w0 … w(writers − 1)` that may hold an open transaction (the most workers any run of
     /// these checkpoints had): a restored job fences them all.
     pub writers: usize,
 }
 
-/// Who wrote a history file and for which checkpoint: `(worker, checkpoint)`.
+/// Who wrote a segment (or, in older manifests, a history file) and for which checkpoint: `(worker, checkpoint)`.
 pub fn file_origin(path: &Path) -> Option<(usize, u64)> {
+    if let Some(s) = SegmentName::of(path) {
+        return Some((s.worker, s.checkpoint));
+    }
     let name = PartName::parse(path.file_name()?.to_str()?)?;
     Some((name.worker, name.checkpoint))
 }
@@ -125,13 +132,25 @@ mod tests {
     use super::*;
 
     fn file(worker: usize, checkpoint: u64) -> PathBuf {
-        let name = PartName {
+        let name = SegmentName {
             checkpoint,
             run: 7,
             worker,
-            seq: checkpoint * 10 + worker as u64,
         };
-        PathBuf::from("parquet/device_id=d").join(name.file_name())
+        PathBuf::from("_checkpoints/segments").join(name.file_name())
+    }
+
+    #[test]
+    fn history_files_of_older_manifests_still_say_their_origin() {
+        let name = PartName {
+            checkpoint: 4,
+            run: 7,
+            worker: 2,
+            seq: 9,
+        };
+        let path = PathBuf::from("parquet/device_id=d").join(name.file_name());
+        assert_eq!(file_origin(&path), Some((2, 4)));
+        assert_eq!(file_origin(&file(1, 3)), Some((1, 3)));
     }
 
     #[test]

@@ -25,14 +25,16 @@ pub fn part_of(
     staged: &Staged,
     sink_confirmed: BTreeMap<usize, u64>,
 ) -> Option<Part> {
-    let files = staged.files.as_ref()?;
+    let history = staged.history.as_ref()?;
     let b = &staged.barrier;
     Some(Part {
         id: b.id,
         worker,
         windows: b.windows.iter().map(WindowCheckpoint::from).collect(),
         partitions: b.partitions.iter().map(PartitionCheckpoint::from).collect(),
-        files: files.iter().map(|f| FileCheckpoint::of(out, f)).collect(),
+        files: history.files.iter().map(|f| FileCheckpoint::of(out, f)).collect(),
+        segment: history.segment.clone(),
+        unrolled: history.unrolled.clone(),
         sink_confirmed,
     })
 }

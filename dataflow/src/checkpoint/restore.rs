@@ -32,8 +32,9 @@ pub fn on_start(config: &JobConfig) -> Result<Option<Manifest>> {
 }
 
 /// Worker `worker`'s (of `peers`) share of a restored checkpoint: every partition's state (each source takes its
-/// own) and every `peers`-th open window (the sources re-send them to the workers owning their devices, so the
-/// restored job may have another `-w` than the one that wrote the checkpoint).
+/// own), every `peers`-th open window (the sources re-send them to the workers owning their devices, so the
+/// restored job may have another `-w` than the one that wrote the checkpoint) and every `peers`-th segment of
+/// final windows not rolled yet (any worker may write any device's file).
 pub fn resume_for(manifest: Option<&Manifest>, worker: usize, peers: usize) -> Resume {
     let Some(m) = manifest else {
         return Resume::default();
@@ -48,6 +49,7 @@ pub fn resume_for(manifest: Option<&Manifest>, worker: usize, peers: usize) -> R
             .step_by(peers.max(1))
             .map(OpenWindow::from)
             .collect(),
+        unrolled: m.unrolled.iter().skip(worker).step_by(peers.max(1)).cloned().collect(),
     }
 }
 
@@ -80,12 +82,13 @@ mod tests {
                 })
                 .collect(),
             files: Vec::new(),
+            unrolled: (0..5).map(|i| format!("_checkpoints/segments/s{i}").into()).collect(),
             sink: None,
         }
     }
 
     #[test]
-    fn every_open_window_goes_to_exactly_one_worker_whatever_the_worker_count() {
+    fn every_open_window_and_held_segment_goes_to_exactly_one_worker_whatever_the_worker_count() {
         let m = manifest(7);
         for peers in 1..=4 {
             let mut devices: Vec<String> = (0..peers)
@@ -96,6 +99,12 @@ mod tests {
             assert_eq!(devices.len(), 7, "peers {peers}");
             devices.dedup();
             assert_eq!(devices.len(), 7, "peers {peers}");
+            let mut segments: Vec<_> = (0..peers)
+                .flat_map(|w| resume_for(Some(&m), w, peers).unrolled)
+                .collect();
+            segments.sort();
+            segments.dedup();
+            assert_eq!(segments, m.unrolled, "peers {peers}");
         }
     }
 

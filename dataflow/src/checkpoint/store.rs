@@ -15,16 +15,15 @@ use serde::Deserialize;
 
 use crate::checkpoint::format::{Identity, Manifest, Part, VERSION};
 use crate::checkpoint::kafka_out::{self, SinkCheckpoint};
+use crate::checkpoint::layout::staging_dir;
+use crate::checkpoint::segment;
 use crate::durable::{sync_dir, sync_dirs, write_atomic_with};
 use crate::messages::StagedFile;
 
 /// Manifests kept (older ones are deleted).
 pub const KEEP: usize = 3;
 
-/// The checkpoint folder of an output folder.
-pub fn dir(out: &Path) -> PathBuf {
-    out.join("_checkpoints")
-}
+pub use crate::checkpoint::layout::dir;
 
 fn manifest_path(out: &Path, id: u64) -> PathBuf {
     dir(out).join(format!("ckpt-{id:020}.json"))
@@ -127,24 +126,38 @@ pub fn discard(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Makes staged files visible (rename each, then sync each folder once).
+/// Makes staged files visible: renames each into its device folder (created when new), then syncs each folder
+/// once, and the history folder when a device folder is new.
 pub fn publish(files: &[StagedFile]) -> Result<()> {
+    let mut created = false;
     for f in files {
-        std::fs::rename(&f.hidden, &f.visible)
-            .with_context(|| format!("cannot commit {} to {}", f.hidden.display(), f.visible.display()))?;
+        let renamed = std::fs::rename(&f.hidden, &f.visible);
+        let renamed = match (renamed, f.visible.parent()) {
+            (Err(e), Some(folder)) if e.kind() == std::io::ErrorKind::NotFound && !folder.exists() => {
+                std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+                created = true;
+                std::fs::rename(&f.hidden, &f.visible)
+            }
+            (other, _) => other,
+        };
+        renamed.with_context(|| format!("cannot commit {} to {}", f.hidden.display(), f.visible.display()))?;
     }
     let mut dirs: Vec<&Path> = files.iter().filter_map(|f| f.visible.parent()).collect();
     dirs.sort();
     dirs.dedup();
-    match dirs.first().and_then(|d| d.parent()) {
-        Some(root) => Ok(sync_dirs(root, &dirs)?),
-        None => Ok(()),
+    let Some(root) = dirs.first().and_then(|d| d.parent()) else {
+        return Ok(());
+    };
+    if created {
+        sync_dir(root)?;
     }
+    Ok(sync_dirs(root, &dirs)?)
 }
 
 /// Brings the Parquet folder in line with the restored checkpoint: finishes the renames it committed, deletes
-/// visible files of checkpoints newer than it (their rows are recomputed from Kafka), and — with or without a
-/// checkpoint — deletes in-progress files and pending parts. Idempotent, safe to run in every process.
+/// visible files of checkpoints newer than it (their rows are recomputed from Kafka) and their segments, and —
+/// with or without a checkpoint — deletes staged and in-progress files and pending parts. A committed file that
+/// is gone (compaction took it) is not renamed again. Idempotent, safe to run in every process.
 pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
     let newest = restored.map_or(0, |m| m.id);
     if let Some(m) = restored {
@@ -156,6 +169,11 @@ pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
             .collect();
         publish(&files)?;
     }
+    // Files staged for checkpoints that did not commit, and segments no committed manifest names.
+    for staged in std::fs::read_dir(staging_dir(out)).into_iter().flatten().flatten() {
+        let _ = std::fs::remove_file(staged.path());
+    }
+    segment::discard_after(out, newest);
     let parquet = out.join(PARQUET_DIR);
     for device_dir in std::fs::read_dir(&parquet).into_iter().flatten().flatten() {
         for file in std::fs::read_dir(device_dir.path()).into_iter().flatten().flatten() {
@@ -194,15 +212,15 @@ pub fn write_part(out: &Path, part: &Part) -> Result<()> {
 
 /// Merges the parts of checkpoint `id` from `workers` workers into its manifest (written when `identity` is
 /// given: Kafka input, whose `cluster_id` it records) — the commit point — then publishes its files and prunes
-/// old checkpoints. With `sink` (the sink section of the previous manifest; `--sink-topic`) the manifest carries
-/// the next one. Returns the manifest.
+/// old checkpoints. With `sink` (the sink section of the previous manifest, committed as checkpoint
+/// `previous_id`; `--sink-topic`) the manifest carries the next one. Returns the manifest.
 pub fn commit(
     out: &Path,
     id: u64,
     workers: usize,
     identity: Option<&Identity>,
     cluster_id: Option<&str>,
-    sink: Option<&SinkCheckpoint>,
+    sink: Option<(u64, &SinkCheckpoint)>,
 ) -> Result<Manifest> {
     let d = pending_dir(out, id);
     let mut manifest = Manifest {
@@ -215,9 +233,11 @@ pub fn commit(
         partitions: Vec::new(),
         windows: Vec::new(),
         files: Vec::new(),
+        unrolled: Vec::new(),
         sink: None,
     };
     let mut confirmed = BTreeMap::new();
+    let mut segments = Vec::new();
     for w in 0..workers {
         let path = d.join(format!("part-w{w}.json"));
         let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -226,13 +246,21 @@ pub fn commit(
         manifest.windows.extend(part.windows);
         manifest.partitions.extend(part.partitions);
         manifest.files.extend(part.files);
+        manifest.unrolled.extend(part.unrolled);
+        segments.extend(part.segment);
         confirmed.extend(part.sink_confirmed);
     }
     manifest.partitions.sort_by_key(|p| p.partition);
-    if let Some(previous) = sink {
+    if let Some((previous_id, previous)) = sink {
         start_lineage(out)?;
-        let files: Vec<PathBuf> = manifest.files.iter().map(|f| f.visible.clone()).collect();
-        manifest.sink = Some(kafka_out::next_checkpoint(previous, &files, &confirmed, workers));
+        // A checkpoint that failed to commit left its windows in segments the workers still hold: they commit
+        // now, with this one, and so do their transactions.
+        let carried = manifest
+            .unrolled
+            .iter()
+            .filter(|p| segment::SegmentName::of(p).is_some_and(|s| s.checkpoint > previous_id));
+        segments.extend(carried.cloned());
+        manifest.sink = Some(kafka_out::next_checkpoint(previous, &segments, &confirmed, workers));
     }
     if identity.is_some() {
         let path = manifest_path(out, id);
@@ -249,10 +277,41 @@ pub fn commit(
     Ok(manifest)
 }
 
+/// The segments a manifest needs: those whose windows are in no file yet, and those the Kafka output may have
+/// to publish again.
+pub fn segments_named(m: &Manifest) -> impl Iterator<Item = &PathBuf> {
+    let unconfirmed = m.sink.iter().flat_map(|s| s.unconfirmed.iter());
+    m.unrolled.iter().chain(unconfirmed)
+}
+
+/// The segments the kept manifests name, by manifest id (read once when a job starts; the committer then keeps
+/// the list up to date itself).
+pub fn kept_segments(out: &Path) -> BTreeMap<u64, Vec<PathBuf>> {
+    #[derive(Deserialize)]
+    struct SegmentsOnly {
+        #[serde(default)]
+        unrolled: Vec<PathBuf>,
+        #[serde(default)]
+        sink: Option<SinkCheckpoint>,
+    }
+    let mut kept = BTreeMap::new();
+    for id in manifest_ids(out).into_iter().take(KEEP) {
+        let Ok(file) = File::open(manifest_path(out, id)) else {
+            continue;
+        };
+        if let Ok(m) = serde_json::from_reader::<_, SegmentsOnly>(BufReader::with_capacity(256 * 1024, file)) {
+            let unconfirmed = m.sink.map(|s| s.unconfirmed).unwrap_or_default();
+            kept.insert(id, m.unrolled.into_iter().chain(unconfirmed).collect());
+        }
+    }
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checkpoint::format::{FileCheckpoint, PartitionCheckpoint, UdfIdentity};
+    use crate::checkpoint::segment;
 
     fn identity() -> Identity {
         Identity {
@@ -344,46 +403,71 @@ mod tests {
         );
     }
 
+    fn seg(checkpoint: u64) -> PathBuf {
+        let name = segment::SegmentName {
+            checkpoint,
+            run: 7,
+            worker: 0,
+        };
+        PathBuf::from("_checkpoints/segments").join(name.file_name())
+    }
+
     #[test]
-    fn a_manifest_of_the_kafka_output_carries_its_unconfirmed_files_and_starts_a_lineage() {
+    fn a_manifest_of_the_kafka_output_carries_its_unconfirmed_segments_and_starts_a_lineage() {
         let out = out_dir("sink");
-        let hidden = PathBuf::from("parquet/device_id=d/.part-000000000001-7-w0-1.parquet.inprogress");
-        let visible = PathBuf::from("parquet/device_id=d/part-000000000001-7-w0-1.parquet");
-        std::fs::write(out.join(&hidden), b"x").unwrap();
         let part = Part {
             id: 1,
-            files: vec![FileCheckpoint {
-                hidden,
-                visible: visible.clone(),
-            }],
+            segment: Some(seg(1)),
+            unrolled: vec![seg(1)],
             ..Default::default()
         };
         write_part(&out, &part).unwrap();
         assert!(lineage(&out).is_err(), "no lineage before the first manifest");
-        let m = commit(&out, 1, 1, Some(&identity()), None, Some(&SinkCheckpoint::default())).unwrap();
+        let m = commit(
+            &out,
+            1,
+            1,
+            Some(&identity()),
+            None,
+            Some((0, &SinkCheckpoint::default())),
+        )
+        .unwrap();
         let sink = m.sink.clone().expect("a sink section");
-        assert_eq!((sink.unconfirmed, sink.writers), (vec![visible.clone()], 1));
+        assert_eq!((sink.unconfirmed, sink.writers), (vec![seg(1)], 1));
+        assert_eq!(m.unrolled, vec![seg(1)]);
         let first = lineage(&out).unwrap();
         assert!(manifest_exists(&out, 1) && !manifest_exists(&out, 2));
         assert_eq!(
             newest_sink_after(&out, 0).map(|(id, s)| (id, s.unconfirmed)),
-            Some((1, vec![visible]))
+            Some((1, vec![seg(1)]))
         );
         assert_eq!(newest_sink_after(&out, 1), None);
+        // Checkpoint 2 did not commit: its segment, still held, commits with checkpoint 3, and so must its
+        // transaction.
         write_part(
             &out,
             &Part {
-                id: 2,
+                id: 3,
+                segment: Some(seg(3)),
+                unrolled: vec![seg(1), seg(2), seg(3)],
                 sink_confirmed: [(0, 1)].into(),
                 ..Default::default()
             },
         )
         .unwrap();
-        let m = commit(&out, 2, 1, Some(&identity()), None, m.sink.as_ref()).unwrap();
-        assert!(m.sink.unwrap().unconfirmed.is_empty(), "confirmed by its writer");
+        let m = commit(&out, 3, 1, Some(&identity()), None, Some((1, m.sink.as_ref().unwrap()))).unwrap();
+        assert_eq!(
+            m.sink.as_ref().unwrap().unconfirmed,
+            vec![seg(2), seg(3)],
+            "1 confirmed by its writer"
+        );
         assert_eq!(lineage(&out).unwrap(), first, "a lineage lasts until --fresh");
-        let back: Manifest = serde_json::from_slice(&std::fs::read(manifest_path(&out, 2)).unwrap()).unwrap();
+        let back: Manifest = serde_json::from_slice(&std::fs::read(manifest_path(&out, 3)).unwrap()).unwrap();
         assert!(back.sink.is_some());
+        let kept = kept_segments(&out);
+        assert_eq!(kept[&1], vec![seg(1), seg(1)]);
+        assert_eq!(kept[&3], vec![seg(1), seg(2), seg(3), seg(2), seg(3)]);
+        assert_eq!(segments_named(&back).count(), 5);
     }
 
     #[test]

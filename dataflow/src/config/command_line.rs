@@ -32,6 +32,10 @@ impl Args {
             idle_timeout,
             max_future,
             checkpoint_interval,
+            roll_interval,
+            roll_rows,
+            compact_older_than,
+            no_compaction,
             out,
             deadletter,
             dlq_topic,
@@ -63,6 +67,9 @@ impl Args {
             flag("--idle-timeout", duration(idle_timeout)),
             flag("--max-future", duration(max_future)),
             flag("--checkpoint-interval", duration(checkpoint_interval)),
+            flag("--roll-interval", duration(roll_interval)),
+            flag("--roll-rows", roll_rows.to_string()),
+            flag("--compact-older-than", duration(compact_older_than)),
             flag("--out", out),
             flag("--deadletter", deadletter),
             flag("--start", start.get_name()),
@@ -86,6 +93,7 @@ impl Args {
         args.extend(udfs.iter().map(|p| flag("--udf", p)));
         args.extend(udf_cache.iter().map(|p| flag("--udf-cache", p)));
         args.extend(bounded.then(|| "--bounded".into()));
+        args.extend(no_compaction.then(|| "--no-compaction".into()));
         args.extend(fresh.then(|| "--fresh".into()));
         args
     }
@@ -128,6 +136,9 @@ mod tests {
                 ("--idle-timeout", "2h"),
                 ("--max-future", "0s"),
                 ("--checkpoint-interval", "3s"),
+                ("--roll-interval", "10m"),
+                ("--roll-rows", "7"),
+                ("--compact-older-than", "2h"),
                 ("--out", "-out dir"),
                 ("--deadletter", "dead"),
                 ("--dlq-topic", "dlq"),
@@ -145,7 +156,7 @@ mod tests {
             ]
             .map(|(name, value)| format!("{name}={value}"))
             .into_iter()
-            .chain(["--bounded".into(), "--fresh".into()]),
+            .chain(["--bounded".into(), "--fresh".into(), "--no-compaction".into()]),
         );
         assert!(!same(&every_flag, &defaults));
         let written = parse(every_flag.to_args());

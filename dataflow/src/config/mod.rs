@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
+use crate::sink::parquet::roll::RollPolicy;
+
 mod command_line;
 
 /// Where a fresh job starts reading each partition.
@@ -85,10 +87,27 @@ pub struct Args {
     /// Events further ahead of the wall clock than this are bad (`far_future`).
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub max_future: Duration,
-    /// How often a checkpoint is taken (offsets, watermarks, open windows), which also commits the Parquet files
-    /// of the windows finalised since the previous one.
+    /// How often a checkpoint is taken (offsets, watermarks, open windows, the final windows not yet in a
+    /// history file), which also commits the Parquet files rolled since the previous one.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub checkpoint_interval: Duration,
+    /// Roll policy: the longest a final window waits before it is written to a Parquet file of its device
+    /// (checked at each checkpoint; until then it is kept in the checkpoint). A stop and the end of a bounded run
+    /// always roll. Files per device per day before compaction: about 1 day / this.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub roll_interval: Duration,
+    /// Roll policy: roll at the first checkpoint at which a worker holds this many final windows, whatever
+    /// their age (bounds the memory and the checkpoint's carried windows).
+    #[arg(long, default_value_t = 50_000, value_name = "N")]
+    pub roll_rows: usize,
+    /// Compaction: the running job merges each device's history files whose windows all started longer ago
+    /// than this into one file per UTC day of window_start (`day-YYYY-MM-DD.parquet`); a pass runs every this
+    /// long (at least a minute, at most an hour apart). `dataflow compact` does the same offline.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub compact_older_than: Duration,
+    /// Do not compact the history while running (`dataflow compact --out DIR` can do it later).
+    #[arg(long)]
+    pub no_compaction: bool,
     /// Output folder: latest.json and parquet/.
     #[arg(long, default_value = "data/aggregates")]
     pub out: PathBuf,
@@ -177,6 +196,10 @@ pub struct JobConfig {
     pub max_future_ms: u64,
     /// Checkpoint interval.
     pub checkpoint_interval: Duration,
+    /// When history files are rolled.
+    pub roll: RollPolicy,
+    /// History older than this is compacted by the running job (`None`: `--no-compaction`).
+    pub compact_older_than: Option<Duration>,
     /// Output folder.
     pub out: PathBuf,
     /// Dead-letter folder.
@@ -240,6 +263,9 @@ impl Args {
         if self.checkpoint_interval.is_zero() {
             bail!("--checkpoint-interval must be a positive duration such as 30s (got 0)");
         }
+        if self.roll_rows == 0 {
+            bail!("--roll-rows must be at least 1 (e.g. 50000); use --roll-interval 0s to roll at every checkpoint");
+        }
         for (flag, v) in [
             ("--alert-battery-below", self.alert_battery_below),
             ("--alert-temperature-above", self.alert_temperature_above),
@@ -297,6 +323,11 @@ impl Args {
             idle_timeout: self.idle_timeout,
             max_future_ms: millis(self.max_future),
             checkpoint_interval: self.checkpoint_interval,
+            roll: RollPolicy {
+                interval: self.roll_interval,
+                max_rows: self.roll_rows,
+            },
+            compact_older_than: (!self.no_compaction).then_some(self.compact_older_than),
             out: self.out.clone(),
             deadletter: self.deadletter.clone(),
             dlq_topic: self.dlq_topic.clone(),

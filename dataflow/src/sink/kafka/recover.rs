@@ -1,6 +1,6 @@
 //! Recovery of the Kafka output when a job restores a checkpoint: every transactional id the checkpoints may have
-//! used is fenced (whatever its zombie left open is aborted), its register read, and the unconfirmed files of
-//! that writer above its register are published again from the Parquet history, in one transaction that also
+//! used is fenced (whatever its zombie left open is aborted), its register read, and the unconfirmed segments of
+//! that writer above its register are published again from the checkpoint, in one transaction that also
 //! moves the register (so a crash during recovery only repeats it). Each writer is recovered by one worker of the
 //! restored job (`writer % workers`), so a job restored with another `-w` recovers the writers it no longer has.
 
@@ -9,6 +9,7 @@ use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 
 use crate::checkpoint::format::Manifest;
 use crate::checkpoint::kafka_out::{self, SinkCheckpoint};
+use crate::checkpoint::segment::{self, SegmentName};
 use crate::checkpoint::store;
 use crate::config::{JobConfig, SinkTopic};
 use crate::sink::kafka::out::{OutRecord, Shared, maybe_crash, send};
@@ -85,7 +86,12 @@ pub fn run(
                 .context("cannot begin the recovery transaction")?;
             let mut rows = 0;
             for (_, file) in &files {
-                for agg in read_rows(&config.out.join(file))? {
+                let aggs = match SegmentName::of(file) {
+                    Some(_) => segment::read(&config.out, file)?,
+                    // Manifests written before segments list history files.
+                    None => read_rows(&config.out.join(file))?,
+                };
+                for agg in aggs {
                     send(producer, &sink.topic, &OutRecord::of(&agg))?;
                     rows += 1;
                 }

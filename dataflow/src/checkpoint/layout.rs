@@ -1,0 +1,21 @@
+//! The folders of the checkpoint protocol inside the output folder, named once: `_checkpoints/` (manifests,
+//! pending parts, the lineage), `_checkpoints/staging/` (rolled history files until their checkpoint commits)
+//! and `_checkpoints/segments/` (final windows carried until they are rolled).
+
+use std::path::{Path, PathBuf};
+
+/// The checkpoint folder of an output folder.
+pub fn dir(out: &Path) -> PathBuf {
+    out.join("_checkpoints")
+}
+
+/// Where rolled files wait for their checkpoint to commit: inside the checkpoint folder, so that a device folder
+/// only ever changes by a commit's renames (or a compaction's swap).
+pub fn staging_dir(out: &Path) -> PathBuf {
+    dir(out).join("staging")
+}
+
+/// The folder of segments (`checkpoint::segment`).
+pub fn segments_dir(out: &Path) -> PathBuf {
+    dir(out).join("segments")
+}

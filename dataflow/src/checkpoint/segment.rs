@@ -1,0 +1,206 @@
+//! The checkpoint's carried windows: final windows that are in no history file yet (the roll policy holds them
+//! until the next roll) must survive a crash, so at each barrier a worker writes the final windows it received
+//! since the previous barrier to one *segment* file, `_checkpoints/segments/seg-<checkpoint>-<run>-w<worker>.parquet`
+//! (the history's columns plus `device_id`, made durable before the worker's part names it). A restored job reads
+//! the segments its manifest lists as unrolled back into the history writers. With `--sink-topic` a segment is
+//! also exactly worker `j`'s transaction of checkpoint `n` (`T(j, n)`), which recovery publishes again when Kafka
+//! did not commit it. Segments no kept manifest names are deleted after each commit ([`collect`]).
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use model::{Aggregate, UdfColumn};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::durable::sync_dir;
+
+use crate::checkpoint::layout::segments_dir as dir;
+
+/// Who wrote a segment, for which checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SegmentName {
+    /// The checkpoint whose barrier closed it.
+    pub checkpoint: u64,
+    /// The writing process's start time (names stay unique across runs).
+    pub run: u64,
+    /// The writing worker.
+    pub worker: usize,
+}
+
+const PREFIX: &str = "seg-";
+const SUFFIX: &str = ".parquet";
+
+impl SegmentName {
+    /// `seg-<checkpoint:020>-<run>-w<worker>.parquet`.
+    pub fn file_name(&self) -> String {
+        format!("{PREFIX}{:020}-{}-w{}{SUFFIX}", self.checkpoint, self.run, self.worker)
+    }
+
+    /// Reads [`SegmentName::file_name`]'s spelling back (and nothing else).
+    pub fn parse(name: &str) -> Option<SegmentName> {
+        let mut fields = name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?.split('-');
+        let s = SegmentName {
+            checkpoint: fields.next()?.parse().ok()?,
+            run: fields.next()?.parse().ok()?,
+            worker: fields.next()?.strip_prefix('w')?.parse().ok()?,
+        };
+        (fields.next().is_none() && s.file_name() == name).then_some(s)
+    }
+
+    /// The name of a segment's path, if it is one.
+    pub fn of(path: &Path) -> Option<SegmentName> {
+        SegmentName::parse(path.file_name()?.to_str()?)
+    }
+}
+
+/// Writes `rows` (any devices) as segment `name` under `out`, durably; returns its path relative to `out`.
+pub fn write(out: &Path, name: SegmentName, rows: &[Aggregate], udfs: &[UdfColumn]) -> Result<PathBuf> {
+    let folder = dir(out);
+    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    let path = folder.join(name.file_name());
+    let batch = model::history::to_batch_with_ids(rows, udfs)?;
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+    writer.write(&batch)?;
+    writer
+        .into_inner()?
+        .sync_all()
+        .with_context(|| format!("cannot sync {}", path.display()))?;
+    sync_dir(&folder)?;
+    Ok(path.strip_prefix(out).unwrap_or(&path).to_path_buf())
+}
+
+/// The rows of a segment (`path` relative to `out`).
+pub fn read(out: &Path, path: &Path) -> Result<Vec<Aggregate>> {
+    let full = out.join(path);
+    let file = File::open(&full).with_context(|| format!("cannot open the checkpoint's segment {}", full.display()))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .with_context(|| format!("cannot read {}", full.display()))?;
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.with_context(|| format!("cannot read {}", full.display()))?;
+        rows.extend(model::history::from_batch_with_ids(&batch).with_context(|| format!("in {}", full.display()))?);
+    }
+    Ok(rows)
+}
+
+/// Deletes the segments of checkpoints up to `upto` that none of `keep` (the segments the kept manifests name)
+/// is: the newer ones may belong to a checkpoint in flight. Returns how many went.
+pub fn collect(out: &Path, upto: u64, keep: &BTreeSet<PathBuf>) -> usize {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir(out)).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let rel = path.strip_prefix(out).unwrap_or(&path).to_path_buf();
+        match SegmentName::of(&path) {
+            Some(s) if s.checkpoint <= upto && !keep.contains(&rel) => {
+                if std::fs::remove_file(&path).is_ok() {
+                    removed += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    removed
+}
+
+/// Deletes the segments of checkpoints newer than `restored` (0: every segment): no committed manifest names them.
+pub fn discard_after(out: &Path, restored: u64) {
+    for entry in std::fs::read_dir(dir(out)).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let newer = SegmentName::of(&path).is_none_or(|s| s.checkpoint > restored);
+        if newer {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agg(device: &str, start: u64) -> Aggregate {
+        Aggregate {
+            device_id: device.into(),
+            window_start: start,
+            window_end: start + 1_000,
+            count: 2,
+            avg_temperature: 20.0,
+            avg_humidity: 40.0,
+            min_battery: 90.0,
+            max_battery: 91.0,
+            stddev_temperature: f64::NAN,
+            warn_count: 0,
+            error_count: 1,
+            udf: Default::default(),
+        }
+    }
+
+    fn out(test: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("segment-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn segment_names_parse_back_and_nothing_else_does() {
+        let s = SegmentName {
+            checkpoint: 12,
+            run: 1_700_000_000_000,
+            worker: 3,
+        };
+        assert_eq!(s.file_name(), "seg-00000000000000000012-1700000000000-w3.parquet");
+        assert_eq!(SegmentName::parse(&s.file_name()), Some(s));
+        for name in [
+            "seg-12-1-w3.parquet",
+            "seg-00000000000000000012-1-w3.parquet.tmp",
+            "part-1.parquet",
+        ] {
+            assert_eq!(SegmentName::parse(name), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_segment_keeps_every_devices_windows() {
+        let out = out("rows");
+        let rows = vec![agg("a", 0), agg("../b", 1_000), agg("a", 2_000)];
+        let name = SegmentName {
+            checkpoint: 1,
+            run: 5,
+            worker: 0,
+        };
+        let path = write(&out, name, &rows, &[]).unwrap();
+        assert!(path.is_relative() && out.join(&path).exists());
+        let back = read(&out, &path).unwrap();
+        assert_eq!(back.len(), 3);
+        assert_eq!(back[1].device_id, "../b");
+        assert!(back[0].stddev_temperature.is_nan());
+        assert_eq!((back[2].window_start, back[2].error_count), (2_000, 1));
+    }
+
+    #[test]
+    fn only_unnamed_segments_of_committed_checkpoints_are_collected() {
+        let out = out("collect");
+        let seg = |checkpoint| {
+            let name = SegmentName {
+                checkpoint,
+                run: 5,
+                worker: 0,
+            };
+            write(&out, name, &[agg("a", 0)], &[]).unwrap()
+        };
+        let (one, two, three, four) = (seg(1), seg(2), seg(3), seg(4));
+        let keep: BTreeSet<PathBuf> = [two.clone()].into();
+        assert_eq!(collect(&out, 3, &keep), 2);
+        assert!(!out.join(&one).exists() && out.join(&two).exists() && !out.join(&three).exists());
+        assert!(out.join(&four).exists(), "a checkpoint in flight keeps its segment");
+        discard_after(&out, 2);
+        assert!(out.join(&two).exists() && !out.join(&four).exists());
+    }
+}
