@@ -159,10 +159,28 @@ impl SpanCache {
 /// are looked at, from `spans` when they were seen before.
 /// Blocking: call from a blocking context.
 pub fn read_history(parquet_root: &Path, query: &HistoryQuery, cache: &SpanCache) -> Result<History, HistoryError> {
+    // A file that vanishes between the listing and its reading was compacted away (the folder was swapped for
+    // its compacted version): the whole folder is read again, so no window is missed or read twice.
+    for _ in 1..READ_ATTEMPTS {
+        if let Some(history) = read_once(parquet_root, query, cache)? {
+            return Ok(history);
+        }
+    }
+    read_once(parquet_root, query, cache)?.ok_or_else(|| HistoryError::ListPartition {
+        path: parquet_root.join(partition_dir_name(&query.device_id)),
+        source: io::Error::other(format!("the folder changed under {READ_ATTEMPTS} reads in a row")),
+    })
+}
+
+/// Reads of a folder that changes under them before a request gives up.
+const READ_ATTEMPTS: usize = 5;
+
+/// One read of the device's folder; `None` when a listed file vanished before it was read.
+fn read_once(parquet_root: &Path, query: &HistoryQuery, cache: &SpanCache) -> Result<Option<History>, HistoryError> {
     let dir = parquet_root.join(partition_dir_name(&query.device_id));
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(History::default()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(History::default())),
         Err(source) => return Err(HistoryError::ListPartition { path: dir, source }),
     };
     let mut listed: Vec<FileKey> = Vec::new();
@@ -196,6 +214,7 @@ pub fn read_history(parquet_root: &Path, query: &HistoryQuery, cache: &SpanCache
                     span: file.span,
                     rows: None,
                 },
+                Err(_) if !dir.join(&key.0).exists() => return Ok(None),
                 Err(why) => {
                     skip(&dir.join(&key.0), why, &mut history.problems);
                     continue;
@@ -227,6 +246,7 @@ pub fn read_history(parquet_root: &Path, query: &HistoryQuery, cache: &SpanCache
                         known.rows = Some(Arc::clone(&r));
                         r
                     }
+                    Err(_) if !path.exists() => return Ok(None),
                     Err(why) => {
                         skip(&path, why, &mut history.problems);
                         continue;
@@ -249,7 +269,7 @@ pub fn read_history(parquet_root: &Path, query: &HistoryQuery, cache: &SpanCache
         history.truncated = true;
     }
     history.rows = rows;
-    Ok(history)
+    Ok(Some(history))
 }
 
 /// The inode of a listed file (from the listing itself; 0 where the platform has none).

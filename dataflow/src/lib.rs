@@ -7,12 +7,15 @@
 //! all is `docs/ARCHITECTURE.md`.
 
 pub mod checkpoint;
+pub mod compact;
 pub mod config;
+pub mod crash_hook;
 pub mod durable;
 pub mod errors;
 pub mod fleet;
 pub mod in_order;
 pub mod messages;
+pub mod out_lock;
 pub mod parse;
 pub mod pipeline;
 pub mod sink;

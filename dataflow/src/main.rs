@@ -1,6 +1,6 @@
 //! `dataflow`: parses flags, restores the newest checkpoint, and runs the pipeline on timely workers (`-w`
 //! threads, `-n/-p/-h` processes) until the input ends (`--bounded`, `--input`) or Ctrl-C, which takes a last
-//! checkpoint, writes a last snapshot and exits. A restored checkpoint is first checked against the broker's
+//! checkpoint, writes a last snapshot and exits. `dataflow compact` compacts a history folder offline. A restored checkpoint is first checked against the broker's
 //! logs (`source::data_loss`); an error an operator raises while running (`JobFailure`) ends every worker and
 //! the process with a non-zero exit.
 
@@ -12,6 +12,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::Parser;
 use dataflow::checkpoint::{restore, stop};
 use dataflow::config::Args;
+use dataflow::config::compact::CompactArgs;
 use dataflow::errors::JobFailure;
 use dataflow::{pipeline, source};
 use tracing_subscriber::EnvFilter;
@@ -22,7 +23,11 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    run(Args::parse()).map_or_else(
+    let outcome = match std::env::args_os().nth(1) {
+        Some(first) if first == "compact" => compact(CompactArgs::parse_from(std::env::args_os().skip(1))),
+        _ => run(Args::parse()),
+    };
+    outcome.map_or_else(
         |err| {
             eprintln!("dataflow: error: {err:#}");
             std::process::ExitCode::FAILURE
@@ -31,8 +36,25 @@ fn main() -> std::process::ExitCode {
     )
 }
 
+/// `dataflow compact --out DIR [--older-than D]`.
+fn compact(args: CompactArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    let r = dataflow::compact::offline(&args.out, args.older_than)?;
+    println!(
+        "compacted {} device folders: {} files into {} day files ({} windows) in {:.1} s",
+        r.devices,
+        r.inputs,
+        r.days,
+        r.rows,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 fn run(args: Args) -> Result<()> {
     let mut config = args.check()?;
+    // Held until the process ends: `dataflow compact` refuses to run under a job.
+    let _held = dataflow::out_lock::OutLock::for_job(&config.out)?;
     let timely_config = args.timely_config()?;
     let partitions = match &config.input {
         Some(_) => 0,

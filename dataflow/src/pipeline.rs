@@ -12,8 +12,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use timely::dataflow::ProbeHandle;
@@ -26,6 +26,7 @@ use crate::checkpoint::format::{Identity, Manifest};
 use crate::checkpoint::parts::write_parts;
 use crate::checkpoint::restore::resume_for;
 use crate::checkpoint::stop::StopProgress;
+use crate::compact::InJob;
 use crate::config::JobConfig;
 use crate::errors::{ErrorLog, JobFailure};
 use crate::fleet;
@@ -52,6 +53,8 @@ pub struct WorkerHandles {
     pub errors: Rc<ErrorLog>,
     /// This worker's Kafka output (`--sink-topic`).
     pub sink: Option<Rc<KafkaSink>>,
+    /// The job's history compaction (worker 0 of an unbounded job), stopped when dropped.
+    pub compaction: Option<InJob>,
 }
 
 /// Builds the dataflow of one worker. `partitions` is the topic's partition count (unused for file input);
@@ -105,6 +108,14 @@ pub fn build(
         }
         None => None,
     };
+    // Worker 0 commits every file; the job's compaction runs beside it and takes turns with it on the lock.
+    let history_lock = Arc::new(Mutex::new(()));
+    let compaction = match config.compact_older_than {
+        Some(age) if index == 0 && !config.bounded && identity.is_some() => {
+            Some(InJob::start(&config.out, age, history_lock.clone())?)
+        }
+        _ => None,
+    };
     let committer = CommitSetup {
         out: config.out.clone(),
         peers,
@@ -116,6 +127,7 @@ pub fn build(
             .map(|_| restore.as_ref().and_then(|m| m.sink.clone()).unwrap_or_default()),
         group: config.kafka_client(&[("group.id", config.group.as_str()), ("enable.auto.commit", "false")]),
         restored: resume.checkpoint,
+        history_lock: history_lock.clone(),
         progress: stopping.clone(),
         errors: errors.clone(),
     };
@@ -184,5 +196,6 @@ pub fn build(
         stopping,
         errors,
         sink,
+        compaction,
     })
 }

@@ -94,8 +94,8 @@ impl HistoryRow {
     }
 }
 
-/// Reads every visible `part-*.parquet` of `<out>/parquet`, sorted by device and window. Panics if a
-/// partition folder or file name breaks the layout, or if a file lies outside the folder.
+/// Reads every visible history file (`part-*.parquet`, `day-*.parquet`) of `<out>/parquet`, sorted by device and
+/// window. Panics if a partition folder or file name breaks the layout, or if a file lies outside the folder.
 pub fn read_history(out: &std::path::Path) -> Vec<HistoryRow> {
     use arrow::datatypes::{DataType, Float64Type, Int64Type, TimeUnit, TimestampMillisecondType};
 
@@ -183,7 +183,8 @@ pub fn read_history_column(out: &Path, name: &str) -> BTreeMap<(String, i64), Op
     values
 }
 
-/// Calls `f` with the device id and each record batch of every visible `part-*.parquet` of `<out>/parquet`.
+/// Calls `f` with the device id and each record batch of every visible `part-*.parquet` (rolled) and
+/// `day-*.parquet` (compacted) of `<out>/parquet`.
 /// Panics if a partition folder or file name breaks the layout.
 fn for_each_history_batch(out: &Path, mut f: impl FnMut(&str, &arrow::record_batch::RecordBatch)) {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -210,7 +211,7 @@ fn for_each_history_batch(out: &Path, mut f: impl FnMut(&str, &arrow::record_bat
                 continue;
             }
             assert!(
-                fname.starts_with("part-") && fname.ends_with(".parquet"),
+                (fname.starts_with("part-") || fname.starts_with("day-")) && fname.ends_with(".parquet"),
                 "unexpected file {fname}"
             );
             let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rdkafka::config::ClientConfig;
@@ -39,6 +40,9 @@ pub struct CommitSetup {
     pub sink: Option<SinkCheckpoint>,
     /// The restored checkpoint (0: none).
     pub restored: u64,
+    /// Held while committed files are renamed into device folders: the in-job compaction swaps a folder only
+    /// under it.
+    pub history_lock: Arc<Mutex<()>>,
     /// A client configuration for the consumer group's offset commits.
     pub group: ClientConfig,
     /// Progress of a requested stop.
@@ -120,14 +124,17 @@ fn commit_one(setup: &mut CommitSetup, parts: &[PartDone], offsets: &mut GroupOf
     let id = parts[0].id;
     let any = |kind| parts.iter().any(|p| p.kind == kind);
     let started = Instant::now();
-    match store::commit(
+    let turn = setup.history_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let committed = store::commit(
         &setup.out,
         id,
         setup.peers,
         setup.identity.as_ref(),
         setup.cluster_id.as_deref(),
         setup.sink.as_ref().map(|s| (segments.last, s)),
-    ) {
+    );
+    drop(turn);
+    match committed {
         Ok(manifest) => {
             if manifest.sink.is_some() {
                 setup.sink.clone_from(&manifest.sink);

@@ -1,6 +1,7 @@
 //! The folders of the checkpoint protocol inside the output folder, named once: `_checkpoints/` (manifests,
-//! pending parts, the lineage), `_checkpoints/staging/` (rolled history files until their checkpoint commits)
-//! and `_checkpoints/segments/` (final windows carried until they are rolled).
+//! pending parts, the lineage), `_checkpoints/staging/` (rolled history files until their checkpoint commits),
+//! `_checkpoints/segments/` (final windows carried until they are rolled) and `_checkpoints/compacting/`
+//! (compaction's device folders before and after their swap).
 
 use std::path::{Path, PathBuf};
 
@@ -18,4 +19,10 @@ pub fn staging_dir(out: &Path) -> PathBuf {
 /// The folder of segments (`checkpoint::segment`).
 pub fn segments_dir(out: &Path) -> PathBuf {
     dir(out).join("segments")
+}
+
+/// Where compaction builds a device folder's new contents before it swaps them in (and where the old contents
+/// wait to be deleted after the swap): never read, and emptied before every pass.
+pub fn compacting_dir(out: &Path) -> PathBuf {
+    dir(out).join("compacting")
 }

@@ -95,6 +95,12 @@ pub fn lineage(out: &Path) -> Result<String> {
     std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// The oldest kept manifest's id: a restore may fall back to it (when the newer ones are unreadable), so only
+/// files of checkpoints up to it are settled for good.
+pub fn oldest_kept(out: &Path) -> Option<u64> {
+    manifest_ids(out).into_iter().take(KEEP).last()
+}
+
 /// Whether manifest `id` is committed (and not yet pruned).
 pub fn manifest_exists(out: &Path, id: u64) -> bool {
     manifest_path(out, id).exists()

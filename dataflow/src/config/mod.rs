@@ -11,6 +11,7 @@ use clap::{Parser, ValueEnum};
 use crate::sink::parquet::roll::RollPolicy;
 
 mod command_line;
+pub mod compact;
 
 /// Where a fresh job starts reading each partition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -102,7 +103,7 @@ pub struct Args {
     pub roll_rows: usize,
     /// Compaction: the running job merges each device's history files whose windows all started longer ago
     /// than this into one file per UTC day of window_start (`day-YYYY-MM-DD.parquet`); a pass runs every this
-    /// long (at least a minute, at most an hour apart). `dataflow compact` does the same offline.
+    /// long (at least 10 s, at most an hour apart). `dataflow compact` does the same offline.
     #[arg(long, default_value = "1h", value_parser = parse_duration)]
     pub compact_older_than: Duration,
     /// Do not compact the history while running (`dataflow compact --out DIR` can do it later).

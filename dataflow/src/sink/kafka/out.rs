@@ -58,24 +58,9 @@ impl Shared {
     }
 }
 
-/// A test hook: `IOT_TEST_SINK_CRASH=commit:N` kills the process right before its N-th transaction commit
-/// (after the manifest committed); `republish:N` before the N-th commit of a recovery. Unset in production.
-fn crash_point() -> Option<(String, u64)> {
-    let v = std::env::var("IOT_TEST_SINK_CRASH").ok()?;
-    let (what, n) = v.split_once(':')?;
-    Some((what.to_string(), n.parse().ok()?))
-}
-
-/// Kills the process (as SIGKILL would: no cleanup) when the test hook asks for it at this point.
+/// The Kafka output's crash points (`commit`, `republish`; see `crate::crash_hook`).
 pub fn maybe_crash(point: &str, count: &mut u64) {
-    *count += 1;
-    if let Some((what, n)) = crash_point()
-        && what == point
-        && *count == n
-    {
-        eprintln!("dataflow: test hook IOT_TEST_SINK_CRASH={what}:{n}: killing the process");
-        std::process::abort();
-    }
+    crate::crash_hook::maybe_crash("IOT_TEST_SINK_CRASH", point, count);
 }
 
 /// Produces one record, waiting while librdkafka's queue is full.

@@ -1,0 +1,374 @@
+//! Compaction of the Parquet history: a device's rolled files whose windows are older than a cutoff are merged
+//! into one file per UTC day of `window_start` (`day-YYYY-MM-DD.parquet`; which files, [`plan`]). It runs in
+//! the job (a thread of worker 0, [`InJob`], every `--compact-older-than`) and offline (`dataflow compact`).
+//!
+//! A device folder changes in one step: its new contents — the day files written anew and a hard link of every
+//! file it keeps — are built in `_checkpoints/compacting/<folder>`, then swapped with the device folder by
+//! `renameat2(RENAME_EXCHANGE)`, and the old contents (now at the other name) are deleted. So whatever moment the
+//! process dies, the visible folder holds either all the old files or all the new ones: nothing is lost or
+//! doubled, and the next pass deletes what a dead pass left in `compacting/`. A reader that lists the folder
+//! sees one version or the other; one that lists, then opens a file the swap removed, gets "not found" and
+//! lists again (the dashboard and the notebooks do), never a window twice. In the job the swap and the
+//! committer's renames into device folders take turns on one lock, so no committed file lands in a folder
+//! being swapped.
+
+pub mod plan;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use model::history::{PARQUET_DIR, PartName, day_file_name, is_committed_file, schema_with, to_batch_with, utc_day};
+use model::partition::{PARTITION_COLUMN, unescape_partition_value};
+use model::{Aggregate, UdfColumn};
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use crate::checkpoint::layout::compacting_dir;
+use crate::crash_hook::maybe_crash;
+use crate::durable::sync_dir;
+use plan::{Listed, Plan};
+
+/// What one pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Device folders swapped.
+    pub devices: usize,
+    /// Files merged away.
+    pub inputs: usize,
+    /// Day files written.
+    pub days: usize,
+    /// Rows moved.
+    pub rows: usize,
+}
+
+/// The history's compactor. It remembers the window span of each file it has read (files never change: a name
+/// and an inode are one content), so a pass reads only new files and the ones it merges.
+pub struct Compactor {
+    out: PathBuf,
+    spans: HashMap<(PathBuf, u64), Option<(u64, u64)>>,
+    /// Swaps so far (for the test hook `IOT_TEST_COMPACT_CRASH`).
+    swaps: (u64, u64),
+}
+
+impl Compactor {
+    /// A compactor of `out`'s history.
+    pub fn new(out: &Path) -> Compactor {
+        Compactor {
+            out: out.to_path_buf(),
+            spans: HashMap::new(),
+            swaps: (0, 0),
+        }
+    }
+
+    /// Compacts every device folder: files with every window before `cutoff` (epoch ms), of checkpoints up to
+    /// `settled` (`None`: any). `lock` is held around each swap; `stop` ends the pass between two folders.
+    pub fn pass(
+        &mut self,
+        cutoff: u64,
+        settled: Option<u64>,
+        lock: &Mutex<()>,
+        stop: &AtomicBool,
+    ) -> Result<PassReport> {
+        let scratch = compacting_dir(&self.out);
+        if scratch.exists() {
+            std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot empty {}", scratch.display()))?;
+        }
+        let root = self.out.join(PARQUET_DIR);
+        let mut report = PassReport::default();
+        let mut folders: Vec<PathBuf> = std::fs::read_dir(&root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{PARTITION_COLUMN}="))
+            })
+            .map(|e| e.path())
+            .collect();
+        folders.sort();
+        for folder in folders {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let done = self
+                .device(&folder, cutoff, settled, lock)
+                .with_context(|| format!("compacting {}", folder.display()))?;
+            if let Some(d) = done {
+                report.devices += 1;
+                report.inputs += d.inputs;
+                report.days += d.days;
+                report.rows += d.rows;
+            }
+        }
+        if scratch.exists() {
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+        Ok(report)
+    }
+
+    /// Compacts one device folder; `None` when there was nothing to do.
+    fn device(
+        &mut self,
+        folder: &Path,
+        cutoff: u64,
+        settled: Option<u64>,
+        lock: &Mutex<()>,
+    ) -> Result<Option<PassReport>> {
+        let device = device_of(folder)?;
+        let mut listed = Vec::new();
+        for (name, inode) in list(folder)? {
+            let key = (folder.join(&name), inode);
+            let starts = match self.spans.get(&key) {
+                Some(s) => *s,
+                None => {
+                    let (rows, _) = read(&key.0, &device)?;
+                    let s = span(&rows);
+                    self.spans.insert(key, s);
+                    s
+                }
+            };
+            let settled = match (settled, PartName::parse(&name)) {
+                (Some(upto), Some(part)) => part.checkpoint <= upto,
+                _ => true,
+            };
+            listed.push(Listed { name, starts, settled });
+        }
+        let plan = plan::plan(&listed, cutoff);
+        if plan.is_empty() {
+            return Ok(None);
+        }
+        let (by_day, rows) = self.merge(folder, &device, &plan)?;
+        let scratch = compacting_dir(&self.out);
+        let next = scratch.join(folder.file_name().context("a device folder has a name")?);
+        std::fs::create_dir_all(&next).with_context(|| format!("cannot create {}", next.display()))?;
+        for (day, (rows, udfs)) in &by_day {
+            write_day(&next.join(day_file_name(*day)), rows, udfs)?;
+        }
+        {
+            // Committed files only arrive under this lock; link what the folder keeps, then swap.
+            let _turn = lock.lock().unwrap_or_else(|e| e.into_inner());
+            for entry in std::fs::read_dir(folder).with_context(|| format!("cannot list {}", folder.display()))? {
+                let entry = entry?;
+                let name = entry.file_name();
+                if plan.inputs.iter().any(|i| std::ffi::OsStr::new(i) == name) {
+                    continue;
+                }
+                let target = next.join(&name);
+                std::fs::hard_link(entry.path(), &target)
+                    .with_context(|| format!("cannot link {} into {}", entry.path().display(), next.display()))?;
+            }
+            sync_dir(&next)?;
+            maybe_crash("IOT_TEST_COMPACT_CRASH", "before-swap", &mut self.swaps.0);
+            exchange(&next, folder)?;
+            sync_dir(folder.parent().unwrap_or(Path::new(".")))?;
+            maybe_crash("IOT_TEST_COMPACT_CRASH", "after-swap", &mut self.swaps.1);
+        }
+        // `next` now holds the old contents.
+        std::fs::remove_dir_all(&next).with_context(|| format!("cannot remove {}", next.display()))?;
+        let gone: std::collections::HashSet<PathBuf> = plan.inputs.iter().map(|n| folder.join(n)).collect();
+        self.spans.retain(|(path, _), _| !gone.contains(path));
+        Ok(Some(PassReport {
+            devices: 1,
+            inputs: plan.inputs.len(),
+            days: by_day.len(),
+            rows,
+        }))
+    }
+
+    /// The rows of a plan's inputs by UTC day, each day with the union of its inputs' UDF columns by name.
+    #[allow(clippy::type_complexity)]
+    fn merge(
+        &self,
+        folder: &Path,
+        device: &str,
+        plan: &Plan,
+    ) -> Result<(BTreeMap<i64, (Vec<Aggregate>, Vec<UdfColumn>)>, usize)> {
+        let mut by_day: BTreeMap<i64, (Vec<Aggregate>, Vec<UdfColumn>)> = BTreeMap::new();
+        let mut total = 0;
+        for name in &plan.inputs {
+            let (rows, udfs) = read(&folder.join(name), device)?;
+            total += rows.len();
+            let mut days_of_file: Vec<i64> = Vec::new();
+            for row in rows {
+                let day = utc_day(row.window_start);
+                if !days_of_file.contains(&day) {
+                    days_of_file.push(day);
+                }
+                by_day.entry(day).or_default().0.push(row);
+            }
+            for day in days_of_file {
+                let columns = &mut by_day.get_mut(&day).expect("a day of this file").1;
+                for u in &udfs {
+                    if !columns.iter().any(|c| c.name == u.name) {
+                        columns.push(u.clone());
+                    }
+                }
+            }
+        }
+        for (rows, _) in by_day.values_mut() {
+            rows.sort_by_key(|r| (r.window_start, r.window_end));
+        }
+        Ok((by_day, total))
+    }
+}
+
+/// The committed files of a folder, with their inodes.
+fn list(folder: &Path) -> Result<Vec<(String, u64)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(folder).with_context(|| format!("cannot list {}", folder.display()))? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if is_committed_file(&name) && entry.file_type().is_ok_and(|t| t.is_file()) {
+            files.push((name, std::os::unix::fs::DirEntryExt::ino(&entry)));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The device a partition folder holds.
+fn device_of(folder: &Path) -> Result<String> {
+    let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.strip_prefix(&format!("{PARTITION_COLUMN}="))
+        .and_then(unescape_partition_value)
+        .with_context(|| format!("{} is not a device folder of the history", folder.display()))
+}
+
+/// Earliest and latest window start of some rows.
+fn span(rows: &[Aggregate]) -> Option<(u64, u64)> {
+    let starts = rows.iter().map(|r| r.window_start);
+    Some((starts.clone().min()?, starts.max()?))
+}
+
+/// A history file's rows and its UDF columns.
+fn read(path: &Path, device: &str) -> Result<(Vec<Aggregate>, Vec<UdfColumn>)> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("cannot read {}", path.display()))?;
+    let udfs = model::history::udf_columns_of(builder.schema());
+    let mut rows = Vec::new();
+    for batch in builder.build()? {
+        let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
+        rows.extend(model::history::from_batch(&batch, device).with_context(|| format!("in {}", path.display()))?);
+    }
+    Ok((rows, udfs))
+}
+
+/// Writes one day file durably.
+fn write_day(path: &Path, rows: &[Aggregate], udfs: &[UdfColumn]) -> Result<()> {
+    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut writer = ArrowWriter::try_new(file, schema_with(udfs), Some(props))?;
+    writer.write(&to_batch_with(rows, udfs)?)?;
+    writer.into_inner()?.sync_all()?;
+    Ok(())
+}
+
+/// Swaps two folders atomically.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+    renameat2(AT_FDCWD, a, AT_FDCWD, b, RenameFlags::RENAME_EXCHANGE)
+        .with_context(|| format!("cannot swap {} with {}", a.display(), b.display()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    anyhow::bail!(
+        "compaction needs Linux (renameat2) to swap {} with {}",
+        a.display(),
+        b.display()
+    )
+}
+
+/// The running job's compactor: a thread that runs a pass every `--compact-older-than` (at least 10 s and at most
+/// an hour apart, the first 10 s after start), until dropped.
+pub struct InJob {
+    stop: Arc<AtomicBool>,
+    wake: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InJob {
+    /// Starts compacting `out`'s history older than `older_than`; `lock` is the committer's.
+    pub fn start(out: &Path, older_than: Duration, lock: Arc<Mutex<()>>) -> Result<InJob> {
+        let every = older_than.clamp(MIN_EVERY, MAX_EVERY);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (wake, sleep) = mpsc::channel::<()>();
+        let (out, flag) = (out.to_path_buf(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("compaction".into())
+            .spawn(move || {
+                let mut compactor = Compactor::new(&out);
+                let mut next = Instant::now() + every.min(MIN_EVERY);
+                loop {
+                    let wait = next.saturating_duration_since(Instant::now());
+                    if sleep.recv_timeout(wait) != Err(mpsc::RecvTimeoutError::Timeout) || flag.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    next = Instant::now() + every;
+                    let cutoff = model::time::now_ms().saturating_sub(older_than.as_millis() as u64);
+                    let settled = crate::checkpoint::store::oldest_kept(&out);
+                    let started = Instant::now();
+                    match compactor.pass(cutoff, settled.or(Some(0)), &lock, &flag) {
+                        Ok(r) if r.devices > 0 => tracing::info!(
+                            devices = r.devices,
+                            files = r.inputs,
+                            day_files = r.days,
+                            rows = r.rows,
+                            ms = started.elapsed().as_millis() as u64,
+                            "history compacted"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %format!("{e:#}"), "history compaction failed; the next pass tries again"),
+                    }
+                }
+            })
+            .context("cannot start the compaction thread")?;
+        Ok(InJob {
+            stop,
+            wake: Some(wake),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Passes run at least this far apart.
+const MIN_EVERY: Duration = Duration::from_secs(10);
+/// And at most this far.
+const MAX_EVERY: Duration = Duration::from_secs(3_600);
+
+impl Drop for InJob {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        drop(self.wake.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `dataflow compact`: one pass over `out`'s whole history, refused while a job holds the folder.
+pub fn offline(out: &Path, older_than: Duration) -> Result<PassReport> {
+    if !out.join(PARQUET_DIR).is_dir() {
+        anyhow::bail!(
+            "{} has no history ({} is missing): pass the job's --out folder",
+            out.display(),
+            out.join(PARQUET_DIR).display()
+        );
+    }
+    let _held = crate::out_lock::OutLock::for_compaction(out)?;
+    let cutoff = model::time::now_ms().saturating_sub(older_than.as_millis() as u64);
+    Compactor::new(out).pass(cutoff, None, &Mutex::new(()), &AtomicBool::new(false))
+}
