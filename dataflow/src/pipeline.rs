@@ -88,7 +88,7 @@ pub fn build(
         sink: config.sink.is_some(),
     };
     let mut history = ParquetHistory::new(&config.out, index, config.run, config.udfs.columns(), setup)?;
-    history.restore(&resume.unrolled)?;
+    history.restore(resume.checkpoint, &resume.unrolled, peers)?;
     let latest = Rc::new(RefCell::new(
         LatestState::new(&config.out, peers, config.udfs.columns()).with_window(config.window),
     ));

@@ -33,8 +33,8 @@ pub fn on_start(config: &JobConfig) -> Result<Option<Manifest>> {
 
 /// Worker `worker`'s (of `peers`) share of a restored checkpoint: every partition's state (each source takes its
 /// own), every `peers`-th open window (the sources re-send them to the workers owning their devices, so the
-/// restored job may have another `-w` than the one that wrote the checkpoint) and every `peers`-th segment of
-/// final windows not rolled yet (any worker may write any device's file).
+/// restored job may have another `-w` than the one that wrote the checkpoint) and every segment of final windows
+/// not rolled yet (each worker takes back the windows of the devices it owns).
 pub fn resume_for(manifest: Option<&Manifest>, worker: usize, peers: usize) -> Resume {
     let Some(m) = manifest else {
         return Resume::default();
@@ -49,7 +49,7 @@ pub fn resume_for(manifest: Option<&Manifest>, worker: usize, peers: usize) -> R
             .step_by(peers.max(1))
             .map(OpenWindow::from)
             .collect(),
-        unrolled: m.unrolled.iter().skip(worker).step_by(peers.max(1)).cloned().collect(),
+        unrolled: m.unrolled.clone(),
     }
 }
 
@@ -88,7 +88,7 @@ mod tests {
     }
 
     #[test]
-    fn every_open_window_and_held_segment_goes_to_exactly_one_worker_whatever_the_worker_count() {
+    fn every_open_window_goes_to_exactly_one_worker_and_every_segment_to_all_whatever_the_worker_count() {
         let m = manifest(7);
         for peers in 1..=4 {
             let mut devices: Vec<String> = (0..peers)

@@ -31,7 +31,7 @@ use crate::checkpoint::segment::{self, SegmentName};
 use crate::durable::{sync_file_system, sync_in_bulk};
 use crate::errors::{ErrorKind, ErrorLog};
 use crate::in_order::filter_map_in_order;
-use crate::messages::{BarrierKind, Staged, StagedFile, StagedHistory, WindowMsg};
+use crate::messages::{BarrierKind, Staged, StagedFile, StagedHistory, WindowMsg, device_route};
 use roll::RollPolicy;
 
 /// Builds the Parquet sink: the window operator's output in, one [`Staged`] per barrier out.
@@ -126,17 +126,29 @@ impl ParquetHistory {
         })
     }
 
-    /// Takes back the windows of a restored checkpoint's unrolled segments (this worker's share).
-    pub fn restore(&mut self, segments: &[PathBuf]) -> Result<()> {
+    /// Takes back, from a restored checkpoint `checkpoint`'s unrolled segments (all of them), the windows of the
+    /// devices this worker owns among `peers` (`messages::device_route`), so a device's windows keep going to
+    /// one file per roll whatever `-w` wrote the segments. They are written again, as this worker's own segment
+    /// of the restored checkpoint, which its parts then name instead of the old ones.
+    pub fn restore(&mut self, checkpoint: u64, segments: &[PathBuf], peers: usize) -> Result<()> {
+        let mut mine = Vec::new();
         for path in segments {
-            for agg in segment::read(&self.out, path)? {
-                self.held.entry(agg.device_id.clone()).or_default().push(agg);
-            }
-            self.unrolled.push(path.clone());
+            let rows = segment::read(&self.out, path)?;
+            mine.extend(rows.into_iter().filter(|a| owner(&a.device_id, peers) == self.worker));
         }
-        if !self.held.is_empty() {
-            self.oldest = Some(Instant::now());
+        if mine.is_empty() {
+            return Ok(());
         }
+        let name = SegmentName {
+            checkpoint,
+            run: self.run,
+            worker: self.worker,
+        };
+        self.unrolled.push(segment::write(&self.out, name, &mine, &self.udfs)?);
+        for agg in mine {
+            self.held.entry(agg.device_id.clone()).or_default().push(agg);
+        }
+        self.oldest = Some(Instant::now());
         Ok(())
     }
 
@@ -249,6 +261,11 @@ pub fn read_rows(path: &Path) -> Result<Vec<Aggregate>> {
     Ok(rows)
 }
 
+/// The worker of `peers` that owns a device's windows (the window operator's exchange).
+fn owner(device: &str, peers: usize) -> usize {
+    (device_route(device) % peers.max(1) as u64) as usize
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,21 +376,37 @@ mod tests {
         let three = third.segment.clone().unwrap();
         assert_eq!(third.unrolled, vec![one.clone(), three.clone()]);
         assert_eq!(h.pending_rows(), 3);
-        // A restored job (here another worker) takes the held windows back and rolls them with its own.
-        let mut other = ParquetHistory::new(&out, 1, 2, Vec::new(), HOLD).unwrap();
-        other.restore(&third.unrolled).unwrap();
-        other.push(agg("b", 10_000));
-        let rolled = other.at_barrier(4, BarrierKind::Final).unwrap();
-        assert!(rolled.unrolled.is_empty() && rolled.segment.is_none());
-        publish(&rolled.files).unwrap();
-        let mut rows: Vec<(String, u64)> = rolled
-            .files
-            .iter()
-            .flat_map(|f| read_rows(&f.visible).unwrap())
-            .map(|r| (r.device_id, r.window_start))
-            .collect();
+        // A restored job of two workers: each takes back the held windows of the devices it owns, keeps them in
+        // a segment of its own, and rolls them with its own windows.
+        let mut rows: Vec<(String, u64)> = Vec::new();
+        for worker in 0..2 {
+            let mut other = ParquetHistory::new(&out, worker, 2, Vec::new(), HOLD).unwrap();
+            other.restore(3, &third.unrolled, 2).unwrap();
+            let held = other.at_barrier(4, BarrierKind::Periodic).unwrap();
+            for seg in &held.unrolled {
+                assert!(!third.unrolled.contains(seg), "its own segment, not the old ones");
+                let rows = segment::read(&out, seg).unwrap();
+                assert!(rows.iter().all(|r| owner(&r.device_id, 2) == worker));
+            }
+            for device in ["a", "b"] {
+                if owner(device, 2) == worker {
+                    other.push(agg(device, 20_000));
+                }
+            }
+            let rolled = other.at_barrier(5, BarrierKind::Final).unwrap();
+            assert!(rolled.unrolled.is_empty() && rolled.segment.is_none());
+            assert!(rolled.files.len() <= 2, "one file per device");
+            publish(&rolled.files).unwrap();
+            rows.extend(
+                rolled
+                    .files
+                    .iter()
+                    .flat_map(|f| read_rows(&f.visible).unwrap())
+                    .map(|r| (r.device_id, r.window_start)),
+            );
+        }
         rows.sort();
-        let want = [("a", 0), ("a", 10_000), ("b", 0), ("b", 10_000)].map(|(d, s)| (d.to_string(), s));
+        let want = [("a", 0), ("a", 10_000), ("a", 20_000), ("b", 0), ("b", 20_000)].map(|(d, s)| (d.to_string(), s));
         assert_eq!(rows, want);
     }
 
