@@ -78,7 +78,7 @@ lint() {
 rust_tests() { cargo test --release --workspace --no-fail-fast; }
 
 # A history made by a real run: seeded producer (with hostile device ids among normal ones) -> Kafka ->
-# dataflow --bounded with the two example UDFs -> Parquet, latest.json, dead letters.
+# dataflow --bounded with the two example UDFs -> Parquet (then compacted), latest.json, dead letters.
 history_run() {
     local topic="suite-history-$$-$RANDOM"
     printf '%s\n' device-000001 device-000002 device-000003 device-000004 device-000005 \
@@ -87,9 +87,13 @@ history_run() {
         --rate 0 --count 30000 --late-fraction 0.05 --bad-fraction 0.02 --seed 5 >/dev/null &&
     "$BIN/dataflow" --brokers "$IOT_TEST_BROKERS" --topic "$topic" --group "$topic" --bounded -w 2 \
         --udf udfs/heat_index --udf udfs/temperature_p90 \
-        --out "$WORK/data/aggregates" --deadletter "$WORK/data/deadletter"
+        --out "$WORK/data/aggregates" --deadletter "$WORK/data/deadletter" &&
+    # Compacted as a history older than --compact-older-than is: the readers below read day-*.parquet files.
+    "$BIN/dataflow" compact --out "$WORK/data/aggregates"
 }
 notebooks() {
+    # The synthetic history (rolled part-* files next to compacted day-* files, planted faults), then the real one.
+    bash notebooks/test.sh &&
     IOT_STRICT_TOTALS=yes IOT_STRICT_DEADLETTER=1 bash notebooks/test.sh "$WORK/data/aggregates" "$WORK/data/deadletter"
 }
 independent_readers() {

@@ -4,6 +4,7 @@
 Output (the contract of `model/src/history.rs` and `model/src/latest.rs`; docs/ARCHITECTURE.md lists every contract):
 
     <out>/parquet/device_id=<percent-encoded id>/part-<checkpoint>-w<worker>.parquet   final windows, Hive layout
+    <out>/parquet/device_id=<...>/day-<YYYY-MM-DD>.parquet                            the oldest ones, compacted
     <out>/parquet/device_id=<...>/.part-<...>.parquet.inprogress                        uncommitted files (ignored)
     <out>/latest.json                                                                   counters consistent with the rows
     <deadletter>/worker-<n>.jsonl                                                       late and bad events
@@ -261,7 +262,14 @@ def main(argv=None) -> int:
         bounds = np.linspace(0, table.num_rows, max(1, args.checkpoints) + 1).astype(int)
         for ck in range(len(bounds) - 1):
             chunk = table.slice(bounds[ck], bounds[ck + 1] - bounds[ck])
-            if chunk.num_rows:
+            if not chunk.num_rows:
+                continue
+            starts = chunk.column("window_start").cast(pa.int64()).to_numpy() // 86_400_000
+            if ck == 0 and starts.min() == starts.max():
+                # The oldest windows as compaction leaves them: one file of their UTC day.
+                day = (np.datetime64(0, "D") + int(starts.min())).astype(str)
+                pq.write_table(chunk, dev_dir / f"day-{day}.parquet")
+            else:
                 pq.write_table(chunk, dev_dir / f"part-{ck + 1:08d}-w{worker_of[dev]}.parquet")
         if not args.no_inprogress:
             # An uncommitted checkpoint: rows a reader must not see (they would duplicate the last windows).

@@ -98,13 +98,9 @@ pub fn collect(out: &Path, upto: u64, keep: &BTreeSet<PathBuf>) -> usize {
     for entry in std::fs::read_dir(dir(out)).into_iter().flatten().flatten() {
         let path = entry.path();
         let rel = path.strip_prefix(out).unwrap_or(&path).to_path_buf();
-        match SegmentName::of(&path) {
-            Some(s) if s.checkpoint <= upto && !keep.contains(&rel) => {
-                if std::fs::remove_file(&path).is_ok() {
-                    removed += 1;
-                }
-            }
-            _ => {}
+        let unnamed = SegmentName::of(&path).is_some_and(|s| s.checkpoint <= upto && !keep.contains(&rel));
+        if unnamed && std::fs::remove_file(&path).is_ok() {
+            removed += 1;
         }
     }
     removed

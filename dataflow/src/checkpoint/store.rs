@@ -98,7 +98,7 @@ pub fn lineage(out: &Path) -> Result<String> {
 /// The oldest kept manifest's id: a restore may fall back to it (when the newer ones are unreadable), so only
 /// files of checkpoints up to it are settled for good.
 pub fn oldest_kept(out: &Path) -> Option<u64> {
-    manifest_ids(out).into_iter().take(KEEP).last()
+    manifest_ids(out).into_iter().take(KEEP).min()
 }
 
 /// Whether manifest `id` is committed (and not yet pruned).
