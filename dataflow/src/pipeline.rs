@@ -108,11 +108,12 @@ pub fn build(
         }
         None => None,
     };
+    let lineage_run = restore.as_ref().map_or(config.run, |m| m.lineage_run);
     // Worker 0 commits every file; the job's compaction runs beside it and takes turns with it on the lock.
     let history_lock = Arc::new(Mutex::new(()));
     let compaction = match config.compact_older_than {
         Some(age) if index == 0 && !config.bounded && identity.is_some() => {
-            Some(InJob::start(&config.out, age, history_lock.clone())?)
+            Some(InJob::start(&config.out, age, history_lock.clone(), lineage_run)?)
         }
         _ => None,
     };
@@ -127,6 +128,7 @@ pub fn build(
             .map(|_| restore.as_ref().and_then(|m| m.sink.clone()).unwrap_or_default()),
         group: config.kafka_client(&[("group.id", config.group.as_str()), ("enable.auto.commit", "false")]),
         restored: resume.checkpoint,
+        lineage_run,
         history_lock: history_lock.clone(),
         progress: stopping.clone(),
         errors: errors.clone(),

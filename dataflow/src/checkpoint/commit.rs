@@ -17,7 +17,7 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
-use crate::checkpoint::format::{Identity, Manifest};
+use crate::checkpoint::format::{Identity, Manifest, ManifestMeta};
 use crate::checkpoint::kafka_out::SinkCheckpoint;
 use crate::checkpoint::segment;
 use crate::checkpoint::stop::StopProgress;
@@ -40,6 +40,9 @@ pub struct CommitSetup {
     pub sink: Option<SinkCheckpoint>,
     /// The restored checkpoint (0: none).
     pub restored: u64,
+    /// The first run of the checkpoints' lineage (`Manifest::lineage_run`): the restored manifest's, or this
+    /// run's on a start without a checkpoint.
+    pub lineage_run: u64,
     /// Held while committed files are renamed into device folders: the in-job compaction swaps a folder only
     /// under it.
     pub history_lock: Arc<Mutex<()>>,
@@ -125,12 +128,16 @@ fn commit_one(setup: &mut CommitSetup, parts: &[PartDone], offsets: &mut GroupOf
     let any = |kind| parts.iter().any(|p| p.kind == kind);
     let started = Instant::now();
     let turn = setup.history_lock.lock().unwrap_or_else(|e| e.into_inner());
+    let meta = ManifestMeta {
+        identity: setup.identity.as_ref(),
+        cluster_id: setup.cluster_id.as_deref(),
+        lineage_run: setup.lineage_run,
+    };
     let committed = store::commit(
         &setup.out,
         id,
         setup.peers,
-        setup.identity.as_ref(),
-        setup.cluster_id.as_deref(),
+        meta,
         setup.sink.as_ref().map(|s| (segments.last, s)),
     );
     drop(turn);

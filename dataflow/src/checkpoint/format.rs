@@ -243,6 +243,12 @@ pub struct Manifest {
     pub cluster_id: Option<String>,
     /// Workers that wrote it.
     pub workers: usize,
+    /// The start time (ms, the `run` of file names) of the first run of these checkpoints' lineage — the run that
+    /// started without a checkpoint. History files of an earlier run belong to an earlier lineage (before a
+    /// `--fresh`), whose checkpoint numbers say nothing about these. 0 in older manifests: every file counts as
+    /// this lineage's.
+    #[serde(default)]
+    pub lineage_run: u64,
     /// Every partition.
     pub partitions: Vec<PartitionCheckpoint>,
     /// Every open window.
@@ -256,6 +262,25 @@ pub struct Manifest {
     /// With `--sink-topic`: what of the history may not be in the sink topic yet (see `checkpoint::kafka_out`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sink: Option<SinkCheckpoint>,
+}
+
+/// What a manifest records besides the parts: the settings, the Kafka cluster, the lineage's first run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ManifestMeta<'a> {
+    /// The job's identity (`None`: a file replay, whose files are committed but no manifest kept).
+    pub identity: Option<&'a Identity>,
+    /// The Kafka cluster id the offsets belong to.
+    pub cluster_id: Option<&'a str>,
+    /// See [`Manifest::lineage_run`].
+    pub lineage_run: u64,
+}
+
+impl Manifest {
+    /// Whether a history file of checkpoint `checkpoint` written by run `run` belongs to this manifest's lineage
+    /// and is newer than it: a restore of this manifest deletes it (its windows are recomputed).
+    pub fn outdates(&self, checkpoint: u64, run: u64) -> bool {
+        checkpoint > self.id && run >= self.lineage_run
+    }
 }
 
 impl Identity {

@@ -66,6 +66,7 @@ mod tests {
             committed_at: 0,
             cluster_id: None,
             workers: 3,
+            lineage_run: 0,
             partitions: vec![PartitionCheckpoint {
                 partition: 0,
                 next_offset: 10,

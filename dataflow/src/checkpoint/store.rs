@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use model::history::{PARQUET_DIR, PartName, is_in_progress};
 use serde::Deserialize;
 
-use crate::checkpoint::format::{Identity, Manifest, Part, VERSION};
+use crate::checkpoint::format::{Identity, Manifest, ManifestMeta, Part, VERSION};
 use crate::checkpoint::kafka_out::{self, SinkCheckpoint};
 use crate::checkpoint::layout::staging_dir;
 use crate::checkpoint::segment;
@@ -95,10 +95,21 @@ pub fn lineage(out: &Path) -> Result<String> {
     std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// The oldest kept manifest's id: a restore may fall back to it (when the newer ones are unreadable), so only
-/// files of checkpoints up to it are settled for good.
-pub fn oldest_kept(out: &Path) -> Option<u64> {
-    manifest_ids(out).into_iter().take(KEEP).min()
+/// What compaction may take of the files a running job's checkpoints commit: `(oldest kept manifest id, the
+/// lineage's first run)`. A restore may fall back to the oldest kept manifest (when the newer ones are
+/// unreadable) and would delete this lineage's files of newer checkpoints, so only files it keeps are settled.
+/// `None` without a readable manifest.
+pub fn settled_upto(out: &Path) -> Option<(u64, u64)> {
+    #[derive(Deserialize)]
+    struct Lineage {
+        #[serde(default)]
+        lineage_run: u64,
+    }
+    let ids = manifest_ids(out);
+    let oldest = ids.iter().take(KEEP).min().copied()?;
+    let newest = std::fs::read(manifest_path(out, ids[0])).ok()?;
+    let lineage: Lineage = serde_json::from_slice(&newest).ok()?;
+    Some((oldest, lineage.lineage_run))
 }
 
 /// Whether manifest `id` is committed (and not yet pruned).
@@ -185,7 +196,8 @@ pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
         for file in std::fs::read_dir(device_dir.path()).into_iter().flatten().flatten() {
             let name = file.file_name().to_string_lossy().into_owned();
             let staged = is_in_progress(&name);
-            let newer = restored.is_some() && PartName::parse(&name).is_some_and(|p| p.checkpoint > newest);
+            let newer =
+                restored.is_some_and(|m| PartName::parse(&name).is_some_and(|p| m.outdates(p.checkpoint, p.run)));
             if staged || newer {
                 match std::fs::remove_file(file.path()) {
                     Ok(()) => {
@@ -216,26 +228,27 @@ pub fn write_part(out: &Path, part: &Part) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Merges the parts of checkpoint `id` from `workers` workers into its manifest (written when `identity` is
-/// given: Kafka input, whose `cluster_id` it records) — the commit point — then publishes its files and prunes
+/// Merges the parts of checkpoint `id` from `workers` workers into its manifest (written when `meta.identity` is
+/// given: Kafka input, whose cluster id it records) — the commit point — then publishes its files and prunes
 /// old checkpoints. With `sink` (the sink section of the previous manifest, committed as checkpoint
 /// `previous_id`; `--sink-topic`) the manifest carries the next one. Returns the manifest.
 pub fn commit(
     out: &Path,
     id: u64,
     workers: usize,
-    identity: Option<&Identity>,
-    cluster_id: Option<&str>,
+    meta: ManifestMeta<'_>,
     sink: Option<(u64, &SinkCheckpoint)>,
 ) -> Result<Manifest> {
+    let identity = meta.identity;
     let d = pending_dir(out, id);
     let mut manifest = Manifest {
         version: VERSION,
         id,
         identity: identity.cloned().unwrap_or_default(),
         committed_at: model::time::now_ms(),
-        cluster_id: cluster_id.map(String::from),
+        cluster_id: meta.cluster_id.map(String::from),
         workers,
+        lineage_run: meta.lineage_run,
         partitions: Vec::new(),
         windows: Vec::new(),
         files: Vec::new(),
@@ -358,7 +371,13 @@ mod tests {
             },
         )
         .unwrap();
-        commit(out, id, 1, Some(&identity()), Some("cluster-a"), None).unwrap()
+        let identity = identity();
+        let meta = ManifestMeta {
+            identity: Some(&identity),
+            cluster_id: Some("cluster-a"),
+            lineage_run: 0,
+        };
+        commit(out, id, 1, meta, None).unwrap()
     }
 
     #[test]
@@ -429,15 +448,12 @@ mod tests {
         };
         write_part(&out, &part).unwrap();
         assert!(lineage(&out).is_err(), "no lineage before the first manifest");
-        let m = commit(
-            &out,
-            1,
-            1,
-            Some(&identity()),
-            None,
-            Some((0, &SinkCheckpoint::default())),
-        )
-        .unwrap();
+        let id = identity();
+        let meta = ManifestMeta {
+            identity: Some(&id),
+            ..Default::default()
+        };
+        let m = commit(&out, 1, 1, meta, Some((0, &SinkCheckpoint::default()))).unwrap();
         let sink = m.sink.clone().expect("a sink section");
         assert_eq!((sink.unconfirmed, sink.writers), (vec![seg(1)], 1));
         assert_eq!(m.unrolled, vec![seg(1)]);
@@ -461,7 +477,7 @@ mod tests {
             },
         )
         .unwrap();
-        let m = commit(&out, 3, 1, Some(&identity()), None, Some((1, m.sink.as_ref().unwrap()))).unwrap();
+        let m = commit(&out, 3, 1, meta, Some((1, m.sink.as_ref().unwrap()))).unwrap();
         assert_eq!(
             m.sink.as_ref().unwrap().unconfirmed,
             vec![seg(2), seg(3)],
@@ -474,6 +490,23 @@ mod tests {
         assert_eq!(kept[&1], vec![seg(1), seg(1)]);
         assert_eq!(kept[&3], vec![seg(1), seg(2), seg(3), seg(2), seg(3)]);
         assert_eq!(segments_named(&back).count(), 5);
+    }
+
+    #[test]
+    fn a_restore_keeps_the_files_of_an_earlier_lineage_whatever_their_checkpoint_numbers() {
+        let out = out_dir("lineage");
+        let mut m = commit_one(&out, 1);
+        let earlier = out.join("parquet/device_id=d/part-000000000900-5-w0-1.parquet");
+        let this_lineage = out.join("parquet/device_id=d/part-000000000900-50-w0-1.parquet");
+        std::fs::write(&earlier, b"x").unwrap();
+        std::fs::write(&this_lineage, b"x").unwrap();
+        m.lineage_run = 50;
+        prepare(&out, Some(&m)).unwrap();
+        assert!(earlier.exists(), "written before a --fresh: not this lineage's");
+        assert!(
+            !this_lineage.exists(),
+            "this lineage's, newer than the checkpoint: recomputed"
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ impl Compactor {
     pub fn pass(
         &mut self,
         cutoff: u64,
-        settled: Option<u64>,
+        settled: Option<(u64, u64)>,
         lock: &Mutex<()>,
         stop: &AtomicBool,
     ) -> Result<PassReport> {
@@ -120,7 +120,7 @@ impl Compactor {
         &mut self,
         folder: &Path,
         cutoff: u64,
-        settled: Option<u64>,
+        settled: Option<(u64, u64)>,
         lock: &Mutex<()>,
     ) -> Result<Option<PassReport>> {
         let device = device_of(folder)?;
@@ -137,7 +137,7 @@ impl Compactor {
                 }
             };
             let settled = match (settled, PartName::parse(&name)) {
-                (Some(upto), Some(part)) => part.checkpoint <= upto,
+                (Some((upto, lineage_run)), Some(part)) => part.checkpoint <= upto || part.run < lineage_run,
                 _ => true,
             };
             listed.push(Listed { name, starts, settled });
@@ -301,8 +301,9 @@ pub struct InJob {
 }
 
 impl InJob {
-    /// Starts compacting `out`'s history older than `older_than`; `lock` is the committer's.
-    pub fn start(out: &Path, older_than: Duration, lock: Arc<Mutex<()>>) -> Result<InJob> {
+    /// Starts compacting `out`'s history older than `older_than`; `lock` is the committer's, `lineage_run` the
+    /// first run of the job's checkpoints (`Manifest::lineage_run`).
+    pub fn start(out: &Path, older_than: Duration, lock: Arc<Mutex<()>>, lineage_run: u64) -> Result<InJob> {
         let every = older_than.clamp(MIN_EVERY, MAX_EVERY);
         let stop = Arc::new(AtomicBool::new(false));
         let (wake, sleep) = mpsc::channel::<()>();
@@ -319,9 +320,10 @@ impl InJob {
                     }
                     next = Instant::now() + every;
                     let cutoff = model::time::now_ms().saturating_sub(older_than.as_millis() as u64);
-                    let settled = crate::checkpoint::store::oldest_kept(&out);
+                    // Before the first manifest, none of this lineage's files is settled.
+                    let settled = crate::checkpoint::store::settled_upto(&out).unwrap_or((0, lineage_run));
                     let started = Instant::now();
-                    match compactor.pass(cutoff, settled.or(Some(0)), &lock, &flag) {
+                    match compactor.pass(cutoff, Some(settled), &lock, &flag) {
                         Ok(r) if r.devices > 0 => tracing::info!(
                             devices = r.devices,
                             files = r.inputs,
