@@ -2,7 +2,8 @@
 //! leaves them before compaction (one file per checkpoint). Timed in process through
 //! `dashboard::history::read_history` (the `/api/history` route adds only its JSON): the first request, which
 //! reads every file's footer, the requests after it (the spans cached by file name, size and time), and, for
-//! comparison, requests without the cache (every footer read each time, as before the cache).
+//! comparison, requests without the cache (every footer read each time, as before the cache); then the same
+//! history compacted by `dataflow::compact::offline` (its time, and the reader over the day files).
 
 use std::fs::File;
 use std::time::{Duration, Instant};
@@ -99,6 +100,32 @@ pub fn history(ctx: &Ctx, run: &HistoryRun) -> Result<()> {
             ms(warm_median),
             ms(cold_median),
             ms(cold_median) / ms(warm_median).max(1e-6)
+        ),
+        load,
+    ));
+
+    // The same history compacted (every file is older than an hour): its day files, then the reader over them.
+    let t = Instant::now();
+    let compacted = dataflow::compact::offline(&dir, Duration::from_secs(3_600)).context("compaction")?;
+    let compaction = t.elapsed();
+    let files_after = std::fs::read_dir(&folder)?.count();
+    let after = SpanCache::default();
+    let (first_after, rows_after) = time(&after)?;
+    let mut warm_after: Vec<Duration> = (0..run.repeat.max(1)).map(|_| time(&after).map(|t| t.0)).collect::<Result<_>>()?;
+    anyhow::ensure!(rows_after == rows, "compaction changed the answer: {rows} rows before, {rows_after} after");
+    ctx.record(Row::new(
+        "history",
+        format!(
+            "`dataflow compact` of that device's {} files ({} windows), then the reader over the day files",
+            run.files,
+            compacted.rows
+        ),
+        format!(
+            "compaction {:.0} ms ({:.0} files/s) into {files_after} day files; then first request {:.1} ms, {:.2} ms              median; the same {rows} rows answered",
+            ms(compaction),
+            run.files as f64 / compaction.as_secs_f64().max(1e-9),
+            ms(first_after),
+            ms(median(&mut warm_after))
         ),
         load,
     ));

@@ -226,9 +226,13 @@ impl ParquetHistory {
             if !bulk {
                 file.sync_all()?;
             }
+            // The device folder is made now, before the checkpoint can commit, so a folder that cannot be made
+            // fails the checkpoint rather than its publication.
+            let folder = self.root.join(partition_dir_name(&device));
+            std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
             files.push(StagedFile {
                 hidden,
-                visible: self.root.join(partition_dir_name(&device)).join(name.file_name()),
+                visible: folder.join(name.file_name()),
             });
         }
         if bulk {
@@ -351,7 +355,7 @@ mod tests {
         let name = files[0].hidden.file_name().unwrap().to_str().unwrap();
         assert!(name.starts_with('.'), "{name}");
         assert!(files[0].hidden.starts_with(staging_dir(&out)));
-        assert!(!files[0].visible.exists() && !files[0].visible.parent().unwrap().exists());
+        assert!(!files[0].visible.exists());
         publish(&files).unwrap();
         assert!(files[0].visible.exists() && !files[0].hidden.exists());
     }
