@@ -1,6 +1,6 @@
 // Browser test of the dashboard page in headless Chromium (playwright-core, system Chromium). Started by
-// run.sh, which builds the dashboard, writes the fixtures and starts three dashboards (8 and 200 devices with
-// tumbling windows, 6 devices with sessions).
+// run.sh, which builds the dashboard, writes the fixtures and starts four dashboards (8 and 200 devices with
+// tumbling windows, 6 devices with sessions, and a fleet of 10,000 devices whose checks are in fleet.mjs).
 // Every check reads what the page really draws (Chart.js chart data, DOM text) and compares it with values
 // computed here from the fixture files. Prints `browser: N passed, M failed` and exits non-zero on failure.
 
@@ -8,60 +8,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { fleetChecks } from './fleet.mjs';
+import {
+  UPDATE_LIMIT_MS, assert, assertEqual, chartData, check, newest, readJson, tally, waitForDevices, writeAtomically,
+} from './helpers.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
 );
-const need = ['url8', 'data8', 'history8', 'url200', 'data200', 'urlSessions', 'dataSessions', 'historySessions', 'shots', 'chromium'];
+const need = ['url8', 'data8', 'history8', 'url200', 'data200', 'urlSessions', 'dataSessions', 'historySessions', 'url10k', 'data10k', 'shots', 'chromium'];
 for (const k of need) if (!args[k]) throw new Error(`missing --${k}`);
-
-const UPDATE_LIMIT_MS = 2000;
-const results = [];
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok    ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    results.push({ name, ok: false });
-    console.log(`FAIL  ${name}\n      ${String(err?.stack ?? err).split('\n').join('\n      ')}`);
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-function assertEqual(actual, expected, what) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}:\n  expected ${e}\n  actual   ${a}`);
-}
-
-// ---- expectations computed from the fixture files --------------------------------------------------------
-
-const readJson = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
-
-function writeAtomically(file, text) {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
-
-/** Newest window per device: later start wins, a final record wins a tie. */
-function newest(doc) {
-  const m = new Map();
-  for (const r of doc.records) {
-    const cur = m.get(r.device_id);
-    const t = Date.parse(r.window_start);
-    if (!cur || t > Date.parse(cur.window_start) || (t === Date.parse(cur.window_start) && r.final && !cur.final)) {
-      m.set(r.device_id, r);
-    }
-  }
-  return m;
-}
 
 /** Label → value pairs, sorted by label, from a chart's data. */
 function pairs(labels, values) {
@@ -106,32 +62,7 @@ function spanText(ms) {
 
 // ---- page helpers ----------------------------------------------------------------------------------------
 
-async function chartData(page, id) {
-  return page.evaluate((canvasId) => {
-    const chart = window.Chart.getChart(document.getElementById(canvasId));
-    if (!chart) return null;
-    return {
-      labels: [...chart.data.labels],
-      datasets: chart.data.datasets.map((d) => ({
-        label: d.label,
-        data: JSON.parse(JSON.stringify(d.data)),
-        hatched: Array.isArray(d.backgroundColor) ? d.backgroundColor.map((c) => c instanceof CanvasPattern) : null,
-      })),
-    };
-  }, id);
-}
-
-async function waitForDevices(page, n, timeout = 10_000) {
-  await page.waitForFunction(
-    (count) => {
-      const c = window.Chart?.getChart(document.getElementById('chart-temperature'));
-      return c && c.data.labels.length === count;
-    },
-    n,
-    { timeout },
-  );
-}
-
+// (chartData and waitForDevices are in helpers.mjs, shared with fleet.mjs.)
 async function historyMatches(page, rows, timeout = 5000) {
   const want = rows.map((r) => ({ x: r.window_start, y: r.avg_temperature }));
   await page.waitForFunction(
@@ -146,6 +77,11 @@ async function historyMatches(page, rows, timeout = 5000) {
   assertEqual(h.datasets[0].data, want, 'history temperature points');
   assertEqual(h.datasets[1].data, rows.map((r) => ({ x: r.window_start, y: r.avg_humidity })), 'history humidity points');
   assertEqual(h.datasets[2].data, rows.map((r) => ({ x: r.window_start, y: r.min_battery })), 'history battery points');
+}
+
+/** Waits until the UDF table shows the records of `deviceId` (fetched from /api/device once it is selected). */
+async function udfTableOf(page, deviceId, timeout = 3000) {
+  await page.waitForFunction((id) => document.getElementById('device-udfs').dataset.device === id, deviceId, { timeout });
 }
 
 /** Clicks the middle of the temperature bar of `deviceId`. */
@@ -364,6 +300,7 @@ try {
     const seen = { null: 0, number: 0, string: 0 };
     for (const id of [...newest(doc8).keys()].sort()) {
       await page.selectOption('#device-select', id);
+      await udfTableOf(page, id);
       const { newest: n, lastFinal: f } = windowsOf(doc8, id);
       const want = udfs.map((u) => [u.name, udfText(n[u.name]), f ? udfText(f[u.name]) : '']);
       for (const v of udfs.flatMap((u) => [n[u.name], ...(f ? [f[u.name]] : [])])) seen[v === null ? 'null' : typeof v] += 1;
@@ -679,6 +616,7 @@ try {
     const { newest: n, lastFinal: f } = windowsOf(docSessions, id);
     assert(lengthMs(n) !== lengthMs(f), `the open and the final session of ${id} differ in length`);
     await pageS.selectOption('#device-select', id);
+    await udfTableOf(pageS, id);
     for (const [which, r, state] of [['newest', n, 'live'], ['final', f, 'final']]) {
       const text = await pageS.locator(`#device-udfs th[data-window="${which}"] .window`).innerText();
       const want = ` · session ${spanText(lengthMs(r))} · ${state}`;
@@ -745,6 +683,8 @@ try {
   await check('no console errors on the sessions page', async () => {
     assertEqual(errorsS, [], 'console errors');
   });
+
+  await fleetChecks({ context, args, shots: args.shots });
 } finally {
   fs.writeFileSync(latest8, original8);
   fs.writeFileSync(latest200, original200);
@@ -752,7 +692,4 @@ try {
   fs.rmSync(profile, { recursive: true, force: true });
 }
 
-const passed = results.filter((r) => r.ok).length;
-const failed = results.length - passed;
-console.log(`browser: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(tally());
