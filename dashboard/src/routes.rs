@@ -60,6 +60,10 @@ impl App {
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                         connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// An answer of the page's API from the current view, the file it is read from, the URL's parameters and the
+/// client's `Accept-Encoding`; `Err` is a 400 with the message.
+type ViewQuery = fn(&View, &Path, Vec<(String, String)>, Option<&str>) -> Result<warp::reply::Response, String>;
+
 /// A client error: 400 with the message.
 #[derive(Debug)]
 struct BadRequest(String);
@@ -129,26 +133,19 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
             let view = app.current_view().await;
             api::summary_reply(&view, app.store.path(), ae.as_deref())
         });
-    let devices = warp::path!("api" / "devices")
-        .and(get())
-        .and(warp::query::<Vec<(String, String)>>())
-        .and(with_app.clone())
-        .and(accept_encoding())
-        .and_then(|params, app: Arc<App>, ae: Option<String>| async move {
-            let view = app.current_view().await;
-            api::devices_reply(&view, app.store.path(), params, ae.as_deref())
-                .map_err(|m| warp::reject::custom(BadRequest(m)))
-        });
-    let device = warp::path!("api" / "device")
-        .and(get())
-        .and(warp::query::<Vec<(String, String)>>())
-        .and(with_app.clone())
-        .and(accept_encoding())
-        .and_then(|params, app: Arc<App>, ae: Option<String>| async move {
-            let view = app.current_view().await;
-            api::device_reply(&view, app.store.path(), params, ae.as_deref())
-                .map_err(|m| warp::reject::custom(BadRequest(m)))
-        });
+    // The page's queries of the current document: the URL's parameters in, a 400 naming a bad one.
+    let view_query = |answer: ViewQuery| {
+        get()
+            .and(warp::query::<Vec<(String, String)>>())
+            .and(with_app.clone())
+            .and(accept_encoding())
+            .and_then(move |params, app: Arc<App>, ae: Option<String>| async move {
+                let view = app.current_view().await;
+                answer(&view, app.store.path(), params, ae.as_deref()).map_err(|m| warp::reject::custom(BadRequest(m)))
+            })
+    };
+    let devices = warp::path!("api" / "devices").and(view_query(api::devices_reply));
+    let device = warp::path!("api" / "device").and(view_query(api::device_reply));
     let history = warp::path!("api" / "history")
         .and(get())
         .and(warp::query::<Vec<(String, String)>>())
