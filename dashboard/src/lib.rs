@@ -7,6 +7,7 @@ pub mod assets;
 pub mod changes;
 pub mod cli;
 pub mod devices;
+pub mod histogram;
 pub mod history;
 pub mod latest;
 pub mod live;
