@@ -120,7 +120,7 @@ export async function fleetChecks({ context, args, shots }) {
       const alerts = doc.fleet.alerts.length;
       assertEqual(await page.locator('#alert-count').innerText(), `(${alerts.toLocaleString('en-US')})`, 'alert count');
       assertEqual(await page.locator('#alerts li.alert').count(), 50, 'alerts listed');
-      await page.screenshot({ path: path.join(shots, 'dashboard-screenshot-10k.png') });
+      await page.screenshot({ path: path.join(shots, 'dashboard-screenshot-10k.png'), fullPage: true });
     });
 
     await check('10,000 devices: top and bottom N by a metric, paging and the filter', async () => {
