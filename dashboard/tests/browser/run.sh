@@ -65,6 +65,9 @@ step "writing fixtures in $WORK"
 # Starts a dashboard on a free port; sets URL to its address. Not run in a subshell, so PIDS keeps the pid.
 start_dashboard() {
   local name="$1" data="$2"
+  # Created here: the background process opens its redirections only once it runs, after the loop may read them.
+  : >"$WORK/$name.out"
+  : >"$WORK/$name.err"
   "$BIN" --bind 127.0.0.1 --port 0 --data "$data" --assets "$DASHBOARD/web" \
     >"$WORK/$name.out" 2>"$WORK/$name.err" &
   local pid=$!
