@@ -202,4 +202,33 @@ mod tests {
         drop(tx);
         assert!(events.next().await.is_none());
     }
+
+    #[tokio::test]
+    async fn a_client_that_skipped_versions_gets_every_change_since_its_last_push() {
+        let view = |generation, devices: &[(&str, f64)]| View {
+            generation,
+            snapshot: Some(snapshot(devices)),
+            error: None,
+            read_errors_total: 0,
+        };
+        let (tx, rx) = watch::channel(view(1, &[("a", 1.0), ("b", 2.0), ("c", 3.0)]));
+        let mut events = Box::pin(events(rx, Duration::from_secs(30)));
+        for kind in [":connected", "event:summary", "event:status"] {
+            let text = events.next().await.unwrap().unwrap().to_string();
+            assert!(text.contains(kind), "{text}");
+        }
+        // Two versions while the client was not reading: `a` changed in the first, `c` went away in the second.
+        tx.send_replace(view(2, &[("a", 1.5), ("b", 2.0), ("c", 3.0)]));
+        tx.send_replace(view(3, &[("a", 1.5), ("b", 2.0)]));
+        let text = events.next().await.unwrap().unwrap().to_string();
+        assert!(text.contains("event:delta") && text.contains("id:3"), "{text}");
+        assert!(
+            text.contains("\"changed_total\":1") && text.contains("\"removed\":[\"c\"]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"device_id\":\"a\"") && !text.contains("\"device_id\":\"b\""),
+            "{text}"
+        );
+    }
 }
