@@ -148,6 +148,16 @@ mod tests {
         Arc::new(Snapshot::new(raw, doc, SystemTime::now()))
     }
 
+    /// A readable version of generation `generation` holding these devices.
+    fn view(generation: u64, devices: &[(&str, f64)]) -> View {
+        View {
+            generation,
+            snapshot: Some(snapshot(devices)),
+            error: None,
+            read_errors_total: 0,
+        }
+    }
+
     /// The next event is of kind `kind` and its text holds `needle`.
     async fn expect(events: &mut (impl Stream<Item = Result<Event, Infallible>> + Unpin), kind: &str, needle: &str) {
         let text = events.next().await.unwrap().unwrap().to_string();
@@ -159,12 +169,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_gets_the_current_state_then_each_change_then_the_end() {
-        let first = View {
-            generation: 1,
-            snapshot: Some(snapshot(&[("a", 1.0), ("b", 2.0)])),
-            error: None,
-            read_errors_total: 0,
-        };
+        let first = view(1, &[("a", 1.0), ("b", 2.0)]);
         let (tx, rx) = watch::channel(first.clone());
         let mut events = Box::pin(events(rx, Duration::from_secs(30)));
         let text = events.next().await.unwrap().unwrap().to_string();
@@ -182,10 +187,8 @@ mod tests {
 
         // Recovery with a new document: the document, then the cleared error.
         tx.send_replace(View {
-            generation: 3,
-            snapshot: Some(snapshot(&[("a", 1.0), ("b", 2.5)])),
-            error: None,
             read_errors_total: 1,
+            ..view(3, &[("a", 1.0), ("b", 2.5)])
         });
         // Only the device that changed travels.
         let text = events.next().await.unwrap().unwrap().to_string();
@@ -205,12 +208,6 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_skipped_versions_gets_every_change_since_its_last_push() {
-        let view = |generation, devices: &[(&str, f64)]| View {
-            generation,
-            snapshot: Some(snapshot(devices)),
-            error: None,
-            read_errors_total: 0,
-        };
         let (tx, rx) = watch::channel(view(1, &[("a", 1.0), ("b", 2.0), ("c", 3.0)]));
         let mut events = Box::pin(events(rx, Duration::from_secs(30)));
         for kind in [":connected", "event:summary", "event:status"] {
