@@ -44,6 +44,7 @@ const EMBEDDED: &[(&str, &str, &str)] = &[
     ("app.js", JS, include_str!("../web/app.js")),
     ("charts.js", JS, include_str!("../web/charts.js")),
     ("panels.js", JS, include_str!("../web/panels.js")),
+    ("feed.js", JS, include_str!("../web/feed.js")),
     ("format.js", JS, include_str!("../web/format.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../web/style.css")),
     ("favicon.svg", "image/svg+xml", include_str!("../web/favicon.svg")),

@@ -11,6 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use model::LatestDoc;
 use serde::Serialize;
 
+use crate::changes;
+use crate::devices::DeviceTable;
+
 /// File name of the snapshot inside `--data`.
 pub const LATEST_FILE: &str = "latest.json";
 
@@ -19,12 +22,29 @@ pub const LATEST_FILE: &str = "latest.json";
 pub struct Snapshot {
     /// The file's bytes, unchanged (what `/metrics` serves).
     pub raw: Arc<[u8]>,
-    /// The same document on one line (what the event stream sends; an SSE data field cannot hold raw newlines).
-    pub compact: String,
     /// The parsed document.
     pub doc: LatestDoc,
+    /// Its devices, for the page's queries and the pushes' changes.
+    pub devices: DeviceTable,
+    /// What the page is told besides the device charts (see [`crate::changes::summary`]).
+    pub summary: serde_json::Value,
     /// When this document was read.
     pub read_at: SystemTime,
+}
+
+impl Snapshot {
+    /// The snapshot of the document `raw`, parsed as `doc`, read at `read_at`.
+    pub fn new(raw: Vec<u8>, doc: LatestDoc, read_at: SystemTime) -> Snapshot {
+        let devices = DeviceTable::of(&doc);
+        let summary = changes::summary(&doc, &changes::pipeline_as_written(&raw), &devices);
+        Snapshot {
+            raw: raw.into(),
+            doc,
+            devices,
+            summary,
+            read_at,
+        }
+    }
 }
 
 /// What the dashboard currently knows: the last good document and the current problem, if any.
@@ -267,37 +287,7 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, String> {
         };
         format!("{} {what}: {e}", path.display())
     })?;
-    let compact = strip_whitespace(&raw);
-    Ok(Snapshot {
-        raw: raw.into(),
-        compact,
-        doc,
-        read_at: SystemTime::now(),
-    })
-}
-
-/// The document without insignificant whitespace. Numbers and strings keep their exact text (a round trip
-/// through a parsed value could change the last digit of a float). Only called on valid JSON, where a string
-/// cannot hold a raw control character, so the result is one line.
-fn strip_whitespace(json: &[u8]) -> String {
-    let mut out = Vec::with_capacity(json.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for &b in json {
-        if in_string {
-            out.push(b);
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-            in_string = b == b'"';
-            out.push(b);
-        }
-    }
-    // Only ASCII whitespace outside strings was removed from valid UTF-8, so the rest is still valid UTF-8.
-    String::from_utf8(out).unwrap_or_default()
+    Ok(Snapshot::new(raw, doc, SystemTime::now()))
 }
 
 #[cfg(test)]
@@ -332,7 +322,6 @@ mod tests {
         let view = store.refresh();
         let snap = view.snapshot.unwrap();
         assert_eq!(&*snap.raw, GOOD.as_bytes());
-        assert!(!snap.compact.contains('\n'));
         assert_eq!(snap.doc.records.len(), 1);
         assert!(view.error.is_none());
     }
@@ -377,15 +366,6 @@ mod tests {
         assert_eq!(fresh.devices, 1);
         let old = store.health(&view, written + Duration::from_secs(31));
         assert_eq!(old.status, HealthStatus::Stale);
-    }
-
-    #[test]
-    fn the_compact_form_keeps_strings_and_numbers_exactly() {
-        let json = "{ \"a b\" : [ 27.400000000000002 , \"x \\\" y\\\\\" ],\n\t\"c\": \"\u{1F525} \\n\" }";
-        assert_eq!(
-            strip_whitespace(json.as_bytes()),
-            "{\"a b\":[27.400000000000002,\"x \\\" y\\\\\"],\"c\":\"\u{1F525} \\n\"}"
-        );
     }
 
     #[test]

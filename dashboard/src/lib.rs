@@ -2,12 +2,17 @@
 //! drive through `warp::test`) and [`run`], which loads the page's assets, binds the port, then serves the routes
 //! while a background task watches `latest.json`, until Ctrl-C or SIGTERM.
 
+pub mod api;
 pub mod assets;
+pub mod changes;
 pub mod cli;
+pub mod devices;
+pub mod histogram;
 pub mod history;
 pub mod latest;
 pub mod live;
 pub mod prometheus;
+pub mod reply;
 pub mod routes;
 
 use std::io::{self, Write as _};

@@ -1,7 +1,8 @@
 //! Push updates: a task polls `latest.json` (size, modification time, inode) every `--poll-interval` and
 //! publishes each change on a watch channel; every `/events` client turns that channel into Server-Sent
-//! Events. A client gets the current state on connect, then one event per change; slow clients skip
-//! intermediate versions instead of queueing them.
+//! Events. A client gets the document's summary on connect, then per change the new summary with the records of
+//! the devices that changed (see [`crate::changes`]), never the whole document; slow clients skip intermediate
+//! versions instead of queueing them (their next change is taken from the last version they were sent).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -13,6 +14,7 @@ use futures_util::stream;
 use tokio::sync::watch;
 use warp::sse::Event;
 
+use crate::changes;
 use crate::latest::{LatestStore, Snapshot, View};
 
 /// How long a browser waits before reconnecting a dropped event stream.
@@ -64,9 +66,11 @@ struct Client {
     queue: VecDeque<Event>,
 }
 
-/// The event stream of one client: `latest` events carry the document (same content as `/metrics`, on one
-/// line), `status` events carry `{"error": null | "...", "stale_after_seconds": n}` whenever the file's
-/// readability changes.
+/// The event stream of one client. `summary` (first, `{"generation", "summary"}`) and then `delta` events (one
+/// per new document: [`changes::delta_json`] from the last document this client was sent) tell what the page
+/// shows besides the device charts and which devices changed; `status` events carry
+/// `{"error": null | "...", "stale_after_seconds": n}` whenever the file's readability changes. Each event's id
+/// is the view's generation.
 pub fn events(updates: watch::Receiver<View>, stale_after: Duration) -> impl Stream<Item = Result<Event, Infallible>> {
     let client = Client {
         updates,
@@ -90,14 +94,23 @@ pub fn events(updates: watch::Receiver<View>, stale_after: Duration) -> impl Str
             }
             let view = c.updates.borrow_and_update().clone();
             if let Some(snapshot) = &view.snapshot {
-                let is_new = !c.sent_doc.as_ref().is_some_and(|sent| Arc::ptr_eq(sent, snapshot));
-                if is_new {
-                    c.queue.push_back(
-                        Event::default()
-                            .event("latest")
-                            .id(view.generation.to_string())
-                            .data(snapshot.compact.clone()),
-                    );
+                let event = match &c.sent_doc {
+                    Some(sent) if Arc::ptr_eq(sent, snapshot) => None,
+                    Some(sent) => {
+                        let change = changes::change(&sent.devices, &snapshot.devices);
+                        Some((
+                            "delta",
+                            changes::delta_json(view.generation, &snapshot.summary, &change),
+                        ))
+                    }
+                    None => Some((
+                        "summary",
+                        serde_json::json!({"generation": view.generation, "summary": snapshot.summary}).to_string(),
+                    )),
+                };
+                if let Some((kind, data)) = event {
+                    c.queue
+                        .push_back(Event::default().event(kind).id(view.generation.to_string()).data(data));
                     c.sent_doc = Some(Arc::clone(snapshot));
                 }
             }
@@ -120,13 +133,29 @@ mod tests {
     use futures_util::StreamExt;
     use std::time::SystemTime;
 
-    fn snapshot(json: &str) -> Arc<Snapshot> {
-        Arc::new(Snapshot {
-            raw: Arc::from(json.as_bytes()),
-            compact: json.to_string(),
-            doc: model::LatestDoc::default(),
-            read_at: SystemTime::now(),
-        })
+    /// A snapshot of a document whose devices have these average temperatures.
+    fn snapshot(devices: &[(&str, f64)]) -> Arc<Snapshot> {
+        let records: Vec<serde_json::Value> = devices
+            .iter()
+            .map(|(id, t)| {
+                serde_json::json!({"device_id": id, "window_start": "2024-11-03T14:30:00Z",
+                    "window_end": "2024-11-03T14:30:10Z", "count": 4, "avg_temperature": t, "avg_humidity": 50.0,
+                    "min_battery": 80.0, "max_battery": 90.0})
+            })
+            .collect();
+        let raw = serde_json::to_vec(&serde_json::json!({"updated_at": 1, "records": records})).unwrap();
+        let doc = serde_json::from_slice(&raw).unwrap();
+        Arc::new(Snapshot::new(raw, doc, SystemTime::now()))
+    }
+
+    /// A readable version of generation `generation` holding these devices.
+    fn view(generation: u64, devices: &[(&str, f64)]) -> View {
+        View {
+            generation,
+            snapshot: Some(snapshot(devices)),
+            error: None,
+            read_errors_total: 0,
+        }
     }
 
     /// The next event is of kind `kind` and its text holds `needle`.
@@ -140,17 +169,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_gets_the_current_state_then_each_change_then_the_end() {
-        let first = View {
-            generation: 1,
-            snapshot: Some(snapshot("{\"a\":1}")),
-            error: None,
-            read_errors_total: 0,
-        };
+        let first = view(1, &[("a", 1.0), ("b", 2.0)]);
         let (tx, rx) = watch::channel(first.clone());
         let mut events = Box::pin(events(rx, Duration::from_secs(30)));
         let text = events.next().await.unwrap().unwrap().to_string();
         assert!(text.contains(":connected"), "{text}");
-        expect(&mut events, "latest", "data:{\"a\":1}").await;
+        expect(&mut events, "summary", "\"devices\":2").await;
         expect(&mut events, "status", "\"error\":null").await;
 
         // A corrupt file: same document, new error; only a status event follows.
@@ -163,15 +187,45 @@ mod tests {
 
         // Recovery with a new document: the document, then the cleared error.
         tx.send_replace(View {
-            generation: 3,
-            snapshot: Some(snapshot("{\"a\":2}")),
-            error: None,
             read_errors_total: 1,
+            ..view(3, &[("a", 1.0), ("b", 2.5)])
         });
-        expect(&mut events, "latest", "data:{\"a\":2}").await;
+        // Only the device that changed travels.
+        let text = events.next().await.unwrap().unwrap().to_string();
+        assert!(
+            text.contains("event:delta") && text.contains("\"changed_total\":1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"device_id\":\"b\"") && !text.contains("\"device_id\":\"a\""),
+            "{text}"
+        );
         expect(&mut events, "status", "\"error\":null").await;
 
         drop(tx);
         assert!(events.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_client_that_skipped_versions_gets_every_change_since_its_last_push() {
+        let (tx, rx) = watch::channel(view(1, &[("a", 1.0), ("b", 2.0), ("c", 3.0)]));
+        let mut events = Box::pin(events(rx, Duration::from_secs(30)));
+        for kind in [":connected", "event:summary", "event:status"] {
+            let text = events.next().await.unwrap().unwrap().to_string();
+            assert!(text.contains(kind), "{text}");
+        }
+        // Two versions while the client was not reading: `a` changed in the first, `c` went away in the second.
+        tx.send_replace(view(2, &[("a", 1.5), ("b", 2.0), ("c", 3.0)]));
+        tx.send_replace(view(3, &[("a", 1.5), ("b", 2.0)]));
+        let text = events.next().await.unwrap().unwrap().to_string();
+        assert!(text.contains("event:delta") && text.contains("id:3"), "{text}");
+        assert!(
+            text.contains("\"changed_total\":1") && text.contains("\"removed\":[\"c\"]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\"device_id\":\"a\"") && !text.contains("\"device_id\":\"b\""),
+            "{text}"
+        );
     }
 }

@@ -345,12 +345,7 @@ mod tests {
     fn view_with(doc: LatestDoc) -> View {
         View {
             generation: 1,
-            snapshot: Some(Arc::new(Snapshot {
-                raw: Arc::from(&b"{}"[..]),
-                compact: "{}".into(),
-                doc,
-                read_at: SystemTime::now(),
-            })),
+            snapshot: Some(Arc::new(Snapshot::new(b"{}".to_vec(), doc, SystemTime::now()))),
             error: None,
             read_errors_total: 0,
         }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::DateTime;
-use serde::Serialize;
 use tokio::sync::watch;
 use warp::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, HeaderMap, HeaderValue};
 use warp::http::{Response, StatusCode};
@@ -18,10 +17,9 @@ use warp::{Filter, Rejection};
 use crate::assets::{Asset, Assets};
 use crate::history::{self, DEFAULT_LIMIT, HistoryQuery, MAX_LIMIT};
 use crate::latest::{HealthStatus, LatestStore, View};
-use crate::{live, prometheus};
-
-/// Header carrying the reason a reply is degraded (last good data served, files skipped).
-pub const ERROR_HEADER: &str = "x-dashboard-error";
+pub use crate::reply::{ERROR_HEADER, accepts_gzip};
+use crate::reply::{compressible, document_reply, error_reply, header_text, json_reply};
+use crate::{api, live, prometheus};
 
 /// What every handler needs.
 pub struct App {
@@ -61,6 +59,10 @@ impl App {
 /// Policy for the page: scripts, styles and connections from this origin only.
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                         connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// An answer of the page's API from the current view, the file it is read from, the URL's parameters and the
+/// client's `Accept-Encoding`; `Err` is a 400 with the message.
+type ViewQuery = fn(&View, &Path, Vec<(String, String)>, Option<&str>) -> Result<warp::reply::Response, String>;
 
 /// A client error: 400 with the message.
 #[derive(Debug)]
@@ -102,7 +104,10 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and(get())
         .and(with_app.clone())
         .and(accept_encoding())
-        .then(metrics_reply);
+        .then(|app: Arc<App>, ae: Option<String>| async move {
+            let view = app.current_view().await;
+            document_reply(&view, app.store.path(), ae.as_deref(), |s| s.raw.to_vec())
+        });
     let prometheus = warp::path!("metrics" / "prometheus")
         .or(warp::path!("prometheus"))
         .unify()
@@ -120,6 +125,27 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .and(get())
         .and(with_app.clone())
         .then(health_reply);
+    let summary = warp::path!("api" / "summary")
+        .and(get())
+        .and(with_app.clone())
+        .and(accept_encoding())
+        .then(|app: Arc<App>, ae: Option<String>| async move {
+            let view = app.current_view().await;
+            api::summary_reply(&view, app.store.path(), ae.as_deref())
+        });
+    // The page's queries of the current document: the URL's parameters in, a 400 naming a bad one.
+    let view_query = |answer: ViewQuery| {
+        get()
+            .and(warp::query::<Vec<(String, String)>>())
+            .and(with_app.clone())
+            .and(accept_encoding())
+            .and_then(move |params, app: Arc<App>, ae: Option<String>| async move {
+                let view = app.current_view().await;
+                answer(&view, app.store.path(), params, ae.as_deref()).map_err(|m| warp::reject::custom(BadRequest(m)))
+            })
+    };
+    let devices = warp::path!("api" / "devices").and(view_query(api::devices_reply));
+    let device = warp::path!("api" / "device").and(view_query(api::device_reply));
     let history = warp::path!("api" / "history")
         .and(get())
         .and(warp::query::<Vec<(String, String)>>())
@@ -137,6 +163,9 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .or(prometheus)
         .or(events)
         .or(health)
+        .or(summary)
+        .or(devices)
+        .or(device)
         .or(history)
         .recover(rejection_reply)
         .with(warp::reply::with::headers(common))
@@ -149,67 +178,6 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
                 "request"
             );
         }))
-}
-
-/// Replies smaller than this go out as they are: compressing them saves nothing worth the time.
-const GZIP_ABOVE: usize = 1024;
-
-/// Whether an `Accept-Encoding` header accepts gzip (named, or `*`, without `q=0`).
-pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
-    accept_encoding.is_some_and(|header| {
-        header.split(',').any(|item| {
-            let mut parts = item.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("");
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f64>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
-        })
-    })
-}
-
-/// A reply with `body`, gzip-compressed (fastest level: JSON shrinks about tenfold at a few ms per megabyte) when
-/// the client accepts it and the body is large enough; `Vary: Accept-Encoding` either way, so caches keep both.
-fn compressible(body: Vec<u8>, accept_encoding: Option<&str>) -> warp::reply::Response {
-    use std::io::Write;
-    let gzipped = (body.len() > GZIP_ABOVE && accepts_gzip(accept_encoding))
-        .then(|| {
-            let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 8), flate2::Compression::fast());
-            gz.write_all(&body).and_then(|()| gz.finish()).ok()
-        })
-        .flatten();
-    let compressed = gzipped.is_some();
-    let mut r = Response::new(gzipped.unwrap_or(body).into());
-    let h = r.headers_mut();
-    h.insert("vary", HeaderValue::from_static("accept-encoding"));
-    if compressed {
-        h.insert("content-encoding", HeaderValue::from_static("gzip"));
-    }
-    r
-}
-
-fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> warp::reply::Response {
-    let mut reply = warp::reply::with_status(warp::reply::json(body), status).into_response();
-    reply
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    reply
-}
-
-fn error_reply(status: StatusCode, message: &str) -> warp::reply::Response {
-    json_reply(status, &serde_json::json!({ "error": message }))
-}
-
-/// A header value from free text: characters a header cannot hold become `?`, and it stays short.
-fn header_text(text: &str) -> HeaderValue {
-    let clean: String = text
-        .chars()
-        .take(512)
-        .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
-        .collect();
-    HeaderValue::from_str(&clean).unwrap_or_else(|_| HeaderValue::from_static("unreadable"))
 }
 
 fn asset_reply(asset: &Asset, if_none_match: Option<&str>) -> warp::reply::Response {
@@ -232,42 +200,6 @@ fn asset_reply(asset: &Asset, if_none_match: Option<&str>) -> warp::reply::Respo
         headers.insert(ETAG, etag);
     }
     reply
-}
-
-/// `GET /metrics`: the last good `latest.json` unchanged (with the current problem in a header), or 503 with a
-/// JSON error when no good document was ever read.
-async fn metrics_reply(app: Arc<App>, accept_encoding: Option<String>) -> warp::reply::Response {
-    let view = app.current_view().await;
-    match (&view.snapshot, &view.error) {
-        (Some(snapshot), error) => {
-            let mut r = compressible(snapshot.raw.to_vec(), accept_encoding.as_deref());
-            let h = r.headers_mut();
-            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            if let Some(error) = error {
-                h.insert(
-                    ERROR_HEADER,
-                    header_text(&format!("{error}; serving the last good document")),
-                );
-            }
-            r
-        }
-        (None, error) => {
-            let message = error
-                .clone()
-                .unwrap_or_else(|| "latest.json has not been read yet".into());
-            let mut r = json_reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &serde_json::json!({
-                    "error": message,
-                    "file": app.store.path().display().to_string(),
-                }),
-            );
-            r.headers_mut().insert("retry-after", HeaderValue::from_static("2"));
-            r.headers_mut().insert(ERROR_HEADER, header_text(&message));
-            r
-        }
-    }
 }
 
 /// `GET /metrics/prometheus` (also `/prometheus`): the pipeline counters in Prometheus text format.
@@ -467,11 +399,5 @@ mod tests {
         }
         let long = "x".repeat(65);
         assert!(q(&[("device", long.as_str())]).unwrap_err().contains("64 bytes"));
-    }
-
-    #[test]
-    fn header_text_keeps_only_what_a_header_can_hold() {
-        let v = header_text("bad \u{1F525}\nfile");
-        assert_eq!(v.to_str().unwrap(), "bad ??file");
     }
 }

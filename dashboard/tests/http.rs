@@ -11,7 +11,7 @@ use std::fs;
 
 use model::LatestDoc;
 use serde_json::Value;
-use support::site::Site;
+use support::site::{Site, gunzip};
 use support::{sample_latest, write_doc};
 
 /// Routes over a data folder holding [`sample_latest`] as `latest.json`; also returns the bytes written.
@@ -97,15 +97,6 @@ async fn the_seeds_minimal_document_is_served_with_health_and_metrics() {
     );
     let prom = d.get("/metrics/prometheus").await;
     assert_eq!(prom.status, 200, "{}", prom.text());
-}
-
-fn gunzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
-        .read_to_end(&mut out)
-        .expect("a gzip body");
-    out
 }
 
 #[tokio::test]

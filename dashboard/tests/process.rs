@@ -175,21 +175,49 @@ fn next_event(reader: &mut BufReader<TcpStream>, event: &str, want: impl Fn(&str
 }
 
 #[test]
-fn events_push_each_change_of_latest_json() {
+fn events_push_a_summary_then_only_what_changed() {
     let d = Dashboard::start("events");
     let mut events = open_events(d.port);
-    // Compared as JSON values parsed from text by the same parser: equal text gives equal values. The file is
-    // what `/metrics` serves byte for byte (tests/http.rs), so the first event carries the `/metrics` document.
-    let as_value = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
-    let first = next_event(&mut events, "latest", |_| true);
-    assert_eq!(as_value(first.as_bytes()), as_value(&fs::read(d.latest()).unwrap()));
+    let as_value = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+    let doc = sample_latest();
+    let first = as_value(&next_event(&mut events, "summary", |_| true));
+    assert_eq!(
+        first["summary"]["devices"],
+        doc.records
+            .iter()
+            .map(|r| &r.device_id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+    assert_eq!(first["summary"]["pipeline"]["events_total"], doc.pipeline.events_total);
+    assert!(
+        first.get("records").is_none() && first["summary"].get("records").is_none(),
+        "no records on connect"
+    );
     next_event(&mut events, "status", |s| s.contains("\"error\":null"));
 
-    let mut doc = sample_latest();
+    // One device changes: the push carries its records and the new counters, not the other devices.
+    let mut doc: model::LatestDoc = serde_json::from_slice(&fs::read(d.latest()).unwrap()).unwrap();
     doc.pipeline.events_total = 424_242;
-    let written = write_doc(&d.latest(), &doc);
-    let pushed = next_event(&mut events, "latest", |s| s.contains("424242"));
-    assert_eq!(as_value(pushed.as_bytes()), as_value(&written));
+    let target = doc.records[0].device_id.clone();
+    for r in doc.records.iter_mut().filter(|r| r.device_id == target) {
+        r.avg_temperature = 42.5;
+    }
+    write_doc(&d.latest(), &doc);
+    let pushed = as_value(&next_event(&mut events, "delta", |s| s.contains("424242")));
+    assert_eq!(pushed["summary"]["pipeline"]["events_total"], 424_242);
+    assert_eq!(
+        (pushed["changed_total"].as_u64(), pushed["removed_total"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(pushed["changed"][0]["device_id"], target.as_str());
+    assert!(
+        pushed["changed"][0]["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["avg_temperature"] == 42.5)
+    );
 
     support::write_atomically(&d.latest(), b"{broken");
     let status = next_event(&mut events, "status", |s| !s.contains("\"error\":null"));
@@ -202,7 +230,7 @@ fn events_push_each_change_of_latest_json() {
 fn sigterm_stops_the_server_even_with_an_open_event_stream() {
     let mut d = Dashboard::start("sigterm");
     let mut events = open_events(d.port);
-    next_event(&mut events, "latest", |_| true);
+    next_event(&mut events, "summary", |_| true);
     let status = Command::new("kill")
         .args(["-TERM", &d.child.id().to_string()])
         .status()

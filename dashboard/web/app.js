@@ -1,24 +1,35 @@
-// Entry point of the dashboard page: receives latest.json (Server-Sent Events from /events, falling back to
-// polling /metrics every 2 s), keeps the page state, and redraws charts and panels from it.
+// Entry point of the dashboard page: keeps the page state and redraws charts and panels from it. The page never
+// holds the whole latest.json: it keeps the document's summary (pushed by feed.js), one page of devices (a
+// bounded number of bars, fetched from /api/devices for the current filter, sort and page, with the histogram of
+// the metric over every matching device) and the selected device's records (/api/device).
 
-import { DeviceCharts, HistoryChart, SESSION_LENGTH, UDF_SORT_PREFIX, deviceRows, deviceWindows } from './charts.js';
+import { DeviceCharts, HistogramChart, HistoryChart, SESSION_LENGTH, UDF_SORT_PREFIX, deviceWindows } from './charts.js';
+import { Feed, POLL_MS, coalesced, devicesUrl, getJson } from './feed.js';
 import { fmtAge, fmtInt, fmtTime, fmtWindowKind, isNumericUdf, isSessions, parseTime } from './format.js';
 import {
   el, renderAge, renderBanner, renderDevicePicker, renderDeviceUdfs, renderExtraOptions, renderFleet, renderHealth, staleness,
 } from './panels.js';
 
-const POLL_MS = 2000;
 const $ = (sel) => document.querySelector(sel);
 
 const state = {
-  doc: null,
+  /** The document without its records: counters, fleet views, window kind, UDF columns, device counts. */
+  summary: null,
   /** Problem reported by the server about latest.json (the data shown is then the last good one). */
   serverError: null,
   /** How updates arrive: connecting | live | polling | offline. */
   mode: 'connecting',
   filter: '',
   sort: 'id',
+  /** The other end of the sort: bottom N instead of top N. */
+  reverse: false,
+  offset: 0,
+  pageSize: Number($('#page-size').value),
+  /** The last /api/devices answer: {total, matched, offset, limit, rows, histogram}. */
+  page: null,
   selected: null,
+  /** The selected device's records in latest.json (newest and last final window). */
+  selectedRecords: [],
   historyLimit: Number($('#history-limit').value),
   /** The metric the history draws (a numeric UDF column, or the session length), or '' for the built-in
    *  measures. */
@@ -37,45 +48,87 @@ const deviceCharts = new DeviceCharts({
   sizer: $('#device-charts'),
   onSelect: select,
 });
+const histogramChart = new HistogramChart($('#chart-histogram'));
 const historyChart = new HistoryChart($('#chart-history'));
 
 // ---- rendering -------------------------------------------------------------------------------------------
 
 function render() {
-  const doc = state.doc;
-  const udfs = doc?.udfs ?? [];
-  const sessions = isSessions(doc);
-  renderMetricLists(doc);
-  const rows = deviceRows(doc, state.filter, state.sort);
-  deviceCharts.update(rows, state.selected, udfs, sessions);
-  const all = deviceRows(doc, '', 'id');
-  const live = all.filter((r) => !r.final).length;
-  $('#device-count').textContent = state.filter
-    ? `showing ${fmtInt(rows.length)} of ${fmtInt(all.length)} devices`
-    : `${fmtInt(all.length)} device${all.length === 1 ? '' : 's'} · ${fmtInt(live)} live, ${fmtInt(all.length - live)} final`;
-  $('#devices-empty').hidden = rows.length > 0;
-  $('#devices-empty').textContent = all.length ? 'No device matches the filter.' : 'No windows yet.';
-  renderDevicePicker($('#device-select'), all.map((r) => r.device_id), state.selected);
-  const { newest, lastFinal } = deviceWindows(doc?.records, state.selected);
-  renderDeviceUdfs($('#device-udfs'), state.selected ? udfs : [], newest, lastFinal, sessions);
-  renderHealth($('#health'), doc);
-  renderFleet($('#fleet'), doc, select);
-  $('#watermark').textContent = doc?.watermark ? fmtTime(parseTime(doc.watermark)) : '–';
-  $('#watermark').title = doc?.watermark ?? '';
-  $('#window-kind').textContent = doc ? fmtWindowKind(doc.window) : '';
-  $('#window-kind').title = doc && !doc.window
+  renderPanels();
+  renderDevices();
+  renderSelected();
+}
+
+/** Everything drawn from the summary. */
+function renderPanels() {
+  const s = state.summary;
+  renderMetricLists(s);
+  renderHealth($('#health'), s);
+  renderFleet($('#fleet'), s, select);
+  $('#watermark').textContent = s?.watermark ? fmtTime(parseTime(s.watermark)) : '–';
+  $('#watermark').title = s?.watermark ?? '';
+  $('#window-kind').textContent = s ? fmtWindowKind(s.window) : '';
+  $('#window-kind').title = s && !s.window
     ? 'latest.json does not state the window kind (a job older than window kinds): tumbling windows'
     : 'The job\'s window kind';
   renderStatus();
+}
+
+const METRIC_TEXT = {
+  temperature: 'average temperature (°C)',
+  humidity: 'average humidity (%)',
+  battery: 'minimum battery (%)',
+  [SESSION_LENGTH]: 'session length (s)',
+};
+
+/** The device charts, pager and picker from the current page of devices; the histogram of the metric. */
+function renderDevices() {
+  const s = state.summary;
+  const p = state.page;
+  const rows = p?.rows ?? [];
+  deviceCharts.update(rows, state.selected, s?.udfs ?? [], isSessions(s));
+  const total = s?.devices ?? p?.total ?? 0;
+  const live = s?.live ?? 0;
+  $('#device-count').textContent = state.filter.trim() && p
+    ? `${fmtInt(p.matched)} of ${fmtInt(total)} devices match`
+    : `${fmtInt(total)} device${total === 1 ? '' : 's'} · ${fmtInt(live)} live, ${fmtInt(total - live)} final`;
+  $('#devices-empty').hidden = rows.length > 0;
+  $('#devices-empty').textContent = total ? 'No device matches the filter.' : 'No windows yet.';
+  const matched = p?.matched ?? 0;
+  $('#page-info').textContent = rows.length
+    ? `${fmtInt(p.offset + 1)}–${fmtInt(p.offset + rows.length)} of ${fmtInt(matched)}`
+    : `0 of ${fmtInt(matched)}`;
+  $('#page-prev').disabled = !p || p.offset === 0;
+  $('#page-next').disabled = !p || p.offset + rows.length >= matched;
+  const ids = rows.map((r) => r.device_id).sort();
+  if (state.selected && !ids.includes(state.selected)) ids.push(state.selected);
+  renderDevicePicker($('#device-select'), ids, state.selected);
+  const h = p?.histogram;
+  const metric = h?.metric ?? 'temperature';
+  const what = METRIC_TEXT[metric] ?? metric.replace(UDF_SORT_PREFIX, '');
+  $('#histogram-title').textContent = h
+    ? `Distribution of ${what} over ${fmtInt(h.count)} device${h.count === 1 ? '' : 's'}${h.missing ? ` (${fmtInt(h.missing)} without a value)` : ''}`
+    : 'Distribution';
+  histogramChart.update(h, what);
+}
+
+/** The selected device's UDF table and history. */
+function renderSelected() {
+  const s = state.summary;
+  const { newest, lastFinal } = deviceWindows(state.selectedRecords, state.selected);
+  const udfs = $('#device-udfs');
+  renderDeviceUdfs(udfs, state.selected ? (s?.udfs ?? []) : [], newest, lastFinal, isSessions(s));
+  // Which device the table shows, once its records are in.
+  udfs.dataset.device = udfs.hidden ? '' : state.selected;
   refreshHistory();
 }
 
 /** The sort list and the history's metric list gain what the document offers: the session length when its
  *  windows are sessions, then its numeric UDF columns. A choice the document no longer offers falls back to the
  *  default. */
-function renderMetricLists(doc) {
-  const session = isSessions(doc);
-  const numeric = (doc?.udfs ?? []).filter(isNumericUdf).map((u) => u.name);
+function renderMetricLists(summary) {
+  const session = isSessions(summary);
+  const numeric = (summary?.udfs ?? []).filter(isNumericUdf).map((u) => u.name);
   const sorts = [
     ...(session ? [{ value: SESSION_LENGTH, text: 'longest session first' }] : []),
     ...numeric.map((name) => ({ value: `${UDF_SORT_PREFIX}${name}`, text: `highest ${name} first` })),
@@ -86,9 +139,13 @@ function renderMetricLists(doc) {
   ];
   renderExtraOptions($('#device-sort'), sorts);
   renderExtraOptions($('#history-metric'), metrics, true);
-  if (!state.doc) return;
+  if (!state.summary) return;
   const offered = (select, value) => [...select.options].some((o) => o.value === value);
-  if (!offered($('#device-sort'), state.sort)) state.sort = 'id';
+  if (!offered($('#device-sort'), state.sort)) {
+    state.sort = 'id';
+    state.offset = 0;
+    refreshView();
+  }
   if (state.historyMetric && !offered($('#history-metric'), state.historyMetric)) {
     state.historyMetric = '';
     updateUrl();
@@ -110,21 +167,65 @@ function renderStatus() {
   conn.title = {
     connecting: 'Opening the update stream',
     live: 'Updates are pushed by the server (Server-Sent Events)',
-    polling: 'The update stream is unavailable; fetching /metrics periodically instead',
-    offline: 'Neither /events nor /metrics answers; retrying',
+    polling: 'The update stream is unavailable; fetching /api/summary periodically instead',
+    offline: 'Neither /events nor /api/summary answers; retrying',
   }[state.mode];
+  const s = state.summary;
   let message = null;
   if (state.serverError) {
-    message = state.doc
-      ? `latest.json problem: ${state.serverError} — showing the last good data (written ${fmtTime(state.doc.updated_at * 1000)}).`
+    message = s
+      ? `latest.json problem: ${state.serverError} — showing the last good data (written ${fmtTime(s.updated_at * 1000)}).`
       : `Waiting for data: ${state.serverError}`;
   } else if (state.mode === 'offline') {
     message = 'The dashboard server does not answer; the data shown may be out of date.';
-  } else if (state.doc && Date.now() / 1000 - state.doc.updated_at > staleness.seconds) {
-    message = `No update from the pipeline for ${fmtAge(state.doc.updated_at)}: is the dataflow running and writing to this --data folder?`;
+  } else if (s && Date.now() / 1000 - s.updated_at > staleness.seconds) {
+    message = `No update from the pipeline for ${fmtAge(s.updated_at)}: is the dataflow running and writing to this --data folder?`;
   }
   renderBanner($('#banner'), message);
 }
+
+// ---- what the page shows, fetched on demand ------------------------------------------------------------------
+
+/** Fetches the current page of devices (again after it when asked meanwhile), then redraws the devices. A page
+ *  past the end (devices went away, a narrower filter) moves back to the last page. */
+const refreshView = coalesced(async () => {
+  try {
+    const query = { filter: state.filter, sort: state.sort, reverse: state.reverse, offset: state.offset, limit: state.pageSize };
+    const r = await getJson(devicesUrl(query));
+    if (!r.ok) {
+      state.page = null;
+      renderDevices();
+      return;
+    }
+    const p = r.body;
+    if (p.rows.length === 0 && p.offset > 0 && p.matched > 0) {
+      state.offset = Math.floor((p.matched - 1) / state.pageSize) * state.pageSize;
+      refreshView();
+      return;
+    }
+    state.page = p;
+    renderDevices();
+  } catch {
+    // Unreachable: the feed reports it; the last page stays on screen.
+  }
+});
+
+/** Fetches the selected device's records, then redraws its UDF table and history. */
+const refreshSelected = coalesced(async () => {
+  const id = state.selected;
+  if (!id) {
+    state.selectedRecords = [];
+  } else {
+    try {
+      const r = await getJson(`/api/device?id=${encodeURIComponent(id)}`);
+      if (state.selected !== id) return;
+      if (r.ok) state.selectedRecords = r.body.records;
+    } catch {
+      return;
+    }
+  }
+  renderSelected();
+});
 
 // ---- device selection and history -----------------------------------------------------------------------
 
@@ -140,14 +241,19 @@ function updateUrl() {
 
 function select(deviceId) {
   state.selected = deviceId || null;
+  state.selectedRecords = [];
   updateUrl();
-  render();
+  renderDevices();
+  // The previous device's UDF values must not stay on screen while this one's records are fetched.
+  renderDeviceUdfs($('#device-udfs'), [], undefined, undefined);
+  $('#device-udfs').dataset.device = '';
+  refreshSelected();
 }
 
-function newestFinalEnd(deviceId) {
+function newestFinalEnd() {
   let end = '';
-  for (const r of state.doc?.records ?? []) {
-    if (r.device_id === deviceId && r.final && r.window_end > end) end = r.window_end;
+  for (const r of state.selectedRecords) {
+    if (r.final && r.window_end > end) end = r.window_end;
   }
   return end;
 }
@@ -162,7 +268,7 @@ async function refreshHistory() {
     return;
   }
   // New final windows of this device change the key, so the chart follows the pipeline.
-  const key = JSON.stringify([id, state.historyLimit, newestFinalEnd(id)]);
+  const key = JSON.stringify([id, state.historyLimit, newestFinalEnd()]);
   if (key === state.historyKey) return;
   state.historyKey = key;
   const seq = ++state.historySeq;
@@ -187,7 +293,7 @@ async function refreshHistory() {
 
 /** Redraws the history's rows for the current metric and window kind, without fetching them again. */
 function drawHistory() {
-  historyChart.update(state.historyRows, state.historyMetric, isSessions(state.doc));
+  historyChart.update(state.historyRows, state.historyMetric, isSessions(state.summary));
 }
 
 /** Draws `rows`, or shows `emptyText` in place of the chart when there are none. */
@@ -199,81 +305,77 @@ function showHistory(rows, emptyText, note) {
   $('#history-note').textContent = note;
 }
 
-// ---- data feed: SSE with polling fallback ----------------------------------------------------------------
+// ---- data feed -----------------------------------------------------------------------------------------------
 
-let pollTimer = null;
-
-function applyDoc(doc) {
-  state.doc = doc;
-  render();
-}
-
-function setMode(mode) {
-  if (state.mode !== mode) {
-    state.mode = mode;
-    renderStatus();
-  }
-}
-
-async function pollOnce() {
-  try {
-    const res = await fetch('/metrics', { cache: 'no-store' });
-    if (res.ok) {
-      state.serverError = res.headers.get('X-Dashboard-Error');
-      applyDoc(await res.json());
-    } else {
-      const body = await res.json().catch(() => ({}));
-      state.serverError = body.error ?? `HTTP ${res.status}`;
-      renderStatus();
+const feed = new Feed({
+  onSummary(summary) {
+    state.summary = summary;
+    renderPanels();
+    refreshView();
+    refreshSelected();
+  },
+  onDelta(d) {
+    state.summary = d.summary;
+    renderPanels();
+    // Any change may move devices in or out of the page and changes the histogram.
+    if (d.changed_total + d.removed_total > 0) refreshView();
+    if (!state.selected) return;
+    const mine = d.changed?.find((c) => c.device_id === state.selected);
+    if (d.changed === null) {
+      refreshSelected();
+    } else if (mine || d.removed.includes(state.selected)) {
+      state.selectedRecords = mine?.records ?? [];
+      renderSelected();
     }
-    if (state.mode !== 'live') setMode(pollTimer ? 'polling' : state.mode);
-  } catch {
-    if (state.mode !== 'live') setMode('offline');
-  }
-}
-
-function startPolling() {
-  if (pollTimer) return;
-  pollTimer = setInterval(pollOnce, POLL_MS);
-  setMode('polling');
-  pollOnce();
-}
-
-function stopPolling() {
-  clearInterval(pollTimer);
-  pollTimer = null;
-}
-
-function connect() {
-  if (!('EventSource' in window)) {
-    startPolling();
-    return;
-  }
-  const source = new EventSource('/events');
-  source.addEventListener('open', () => {
-    stopPolling();
-    setMode('live');
-  });
-  source.addEventListener('latest', (e) => applyDoc(JSON.parse(e.data)));
-  source.addEventListener('status', (e) => {
-    const s = JSON.parse(e.data);
+  },
+  onStatus(s) {
     state.serverError = s.error ?? null;
     if (Number.isFinite(s.stale_after_seconds)) staleness.seconds = s.stale_after_seconds;
     renderStatus();
-  });
-  // The browser reconnects by itself (unless the server refused the stream); poll meanwhile.
-  source.addEventListener('error', () => startPolling());
-}
+  },
+  onProblem(problem) {
+    state.serverError = problem;
+    renderStatus();
+  },
+  onMode(mode) {
+    state.mode = mode;
+    renderStatus();
+  },
+});
 
 // ---- controls --------------------------------------------------------------------------------------------
 
+/** A new query of the device list: back to its first page. */
+function requery() {
+  state.offset = 0;
+  refreshView();
+}
+
+let filterTimer = null;
 $('#device-filter').addEventListener('input', (e) => {
   state.filter = e.target.value;
-  render();
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(requery, 150);
 });
 $('#device-sort').addEventListener('change', (e) => {
   state.sort = e.target.value;
-  render();
+  requery();
+});
+$('#device-reverse').addEventListener('change', (e) => {
+  state.reverse = e.target.checked;
+  requery();
+});
+$('#page-size').addEventListener('change', (e) => {
+  state.pageSize = Number(e.target.value);
+  requery();
+});
+$('#page-prev').addEventListener('click', () => {
+  state.offset = Math.max(0, state.offset - state.pageSize);
+  refreshView();
+});
+$('#page-next').addEventListener('click', () => {
+  state.offset += state.pageSize;
+  refreshView();
 });
 $('#device-select').addEventListener('change', (e) => select(e.target.value));
 $('#history-limit').addEventListener('change', (e) => {
@@ -286,25 +388,19 @@ $('#history-metric').addEventListener('change', (e) => {
   drawHistory();
 });
 $('#history-clear').addEventListener('click', () => select(null));
-window.addEventListener('resize', () => {
-  if (state.doc) {
-    const rows = deviceRows(state.doc, state.filter, state.sort);
-    deviceCharts.update(rows, state.selected, state.doc.udfs ?? [], isSessions(state.doc));
-  }
-});
+window.addEventListener('resize', () => renderDevices());
 setInterval(() => {
-  renderAge($('#health'), state.doc);
+  renderAge($('#health'), state.summary);
   renderStatus();
 }, 1000);
 
 const fromHash = new URLSearchParams(location.hash.slice(1));
 if (fromHash.get('device')) state.selected = fromHash.get('device');
-// Kept until the first document says whether it offers the metric (render then drops an unknown one).
+// Kept until the first summary says whether it offers the metric (render then drops an unknown one).
 if (fromHash.get('metric')) state.historyMetric = fromHash.get('metric');
 
 $('#endpoints').append(
-  ...['/metrics', '/api/health', '/metrics/prometheus'].map((href) => el('a', href, { href })),
+  ...['/metrics', '/api/summary', '/api/devices', '/api/health', '/metrics/prometheus'].map((href) => el('a', href, { href })),
 );
 render();
-pollOnce();
-connect();
+feed.start();

@@ -1,8 +1,9 @@
 // Chart.js charts of the page: per-device bars of the newest window (temperature, humidity, battery range;
-// live windows hatched and lighter) and the selected device's history of final windows (the built-in measures,
+// live windows hatched and lighter; one page of devices at a time), the distribution of a metric over the fleet,
+// and the selected device's history of final windows (the built-in measures,
 // or one metric picked from the list: a numeric UDF column, or the session length when windows are sessions).
 
-import { fmt1, fmt2, fmtInt, fmtTime, fmtUdf, fmtWindow, parseTime, shorten, udfNumber, windowMs } from './format.js';
+import { fmt1, fmt2, fmtInt, fmtNum, fmtTime, fmtUdf, fmtWindow, parseTime, shorten, udfNumber, windowMs } from './format.js';
 
 const Chart = window.Chart;
 
@@ -59,38 +60,8 @@ export function newestPerDevice(records) {
  *  only). A hyphen cannot occur in a UDF's name (a function name), so it never collides with a column. */
 export const SESSION_LENGTH = 'session-length';
 
-const SORTS = {
-  id: (a, b) => (a.device_id < b.device_id ? -1 : a.device_id > b.device_id ? 1 : 0),
-  temperature: (a, b) => b.avg_temperature - a.avg_temperature,
-  humidity: (a, b) => b.avg_humidity - a.avg_humidity,
-  battery: (a, b) => a.min_battery - b.min_battery,
-  [SESSION_LENGTH]: (a, b) => windowMs(b) - windowMs(a),
-};
-
-/** Sort value of a numeric UDF column: `udf:<name>`, highest first, windows without a value last. */
+/** Sort value of a numeric UDF column: `udf:<name>` (highest first; the server sorts, see /api/devices). */
 export const UDF_SORT_PREFIX = 'udf:';
-
-function byUdf(name) {
-  return (a, b) => {
-    const x = udfNumber(a[name]);
-    const y = udfNumber(b[name]);
-    if (x === null || y === null) return (x === null) - (y === null);
-    return y - x;
-  };
-}
-
-/** The rows to draw: newest window per device, filtered by a case-insensitive substring, sorted. */
-export function deviceRows(doc, filter, sort) {
-  const needle = (filter ?? '').trim().toLowerCase();
-  const rows = [...newestPerDevice(doc?.records).values()].filter(
-    (r) => !needle || r.device_id.toLowerCase().includes(needle),
-  );
-  const order = sort?.startsWith(UDF_SORT_PREFIX)
-    ? byUdf(sort.slice(UDF_SORT_PREFIX.length))
-    : (SORTS[sort] ?? SORTS.id);
-  rows.sort((a, b) => order(a, b) || SORTS.id(a, b));
-  return rows;
-}
 
 /** The newest window of `deviceId` and its last final window in `records` (either may be undefined). */
 export function deviceWindows(records, deviceId) {
@@ -235,6 +206,57 @@ export class DeviceCharts {
       }
       chart.update();
     }
+  }
+}
+
+/** The colour of a metric's distribution: the measure's own, the UDF colour for the others. */
+function metricColour(metric) {
+  return (PALETTE[metric] ?? PALETTE.udf).solid;
+}
+
+/** The distribution of the sort's metric over every device matching the filter (the `histogram` of
+ *  /api/devices: bins of a round width, counts of devices). */
+export class HistogramChart {
+  constructor(canvas) {
+    this.bins = [];
+    const bins = this.bins;
+    this.chart = new Chart(canvas, {
+      type: 'bar',
+      data: { labels: [], datasets: [{ label: 'devices', data: [], backgroundColor: PALETTE.temperature.solid, categoryPercentage: 1, barPercentage: 0.92 }] },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            callbacks: {
+              title: (items) => {
+                const b = bins[items[0]?.dataIndex];
+                return b ? (b.lo === b.hi ? fmtNum(b.lo) : `${fmtNum(b.lo)} to ${fmtNum(b.hi)}`) : '';
+              },
+              label: (item) => `${fmtInt(item.raw)} device${item.raw === 1 ? '' : 's'}`,
+            },
+          },
+        },
+        scales: {
+          x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkip: true } },
+          y: { beginAtZero: true, ticks: { precision: 0, maxTicksLimit: 6 }, title: { display: true, text: 'devices' } },
+        },
+      },
+    });
+  }
+
+  /** Draws `histogram` ({metric, bins: [{lo, hi, count}]}, or nothing); the axis is titled `what`. */
+  update(histogram, what) {
+    this.bins.splice(0, this.bins.length, ...(histogram?.bins ?? []));
+    const ds = this.chart.data.datasets[0];
+    this.chart.data.labels = this.bins.map((b) => fmtNum(b.lo));
+    ds.data = this.bins.map((b) => b.count);
+    const metric = histogram?.metric ?? 'temperature';
+    ds.backgroundColor = metricColour(metric.startsWith(UDF_SORT_PREFIX) ? 'udf' : metric);
+    this.chart.options.scales.x.title = { display: Boolean(what), text: what ?? '' };
+    this.chart.update();
   }
 }
 

@@ -140,12 +140,17 @@ export function udfNumber(value) {
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
 
-const udfDecimals = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
+const upToThreeDecimals = new Intl.NumberFormat('en-US', { maximumFractionDigits: 3 });
+
+/** A number with separators and at most three decimals (`1,234.5`, `0.25`). */
+export function fmtNum(n) {
+  return Number.isFinite(n) ? upToThreeDecimals.format(n) : '–';
+}
 
 /** A UDF value as text: `—` for null or absent (no value: the function returned none or failed), numbers with
  *  separators and at most three decimals, booleans and strings as they are. */
 export function fmtUdf(value) {
   if (value === null || value === undefined) return '—';
-  if (typeof value === 'number') return udfDecimals.format(value);
+  if (typeof value === 'number') return upToThreeDecimals.format(value);
   return String(value);
 }

@@ -31,7 +31,7 @@ function ageLevel(doc, nowMs) {
   return age > staleness.seconds / 2 ? 'warn' : '';
 }
 
-/** Fills the health panel from the pipeline counters. */
+/** Fills the health panel from the pipeline counters of the summary `doc`. */
 export function renderHealth(root, doc, nowMs = Date.now()) {
   const p = doc?.pipeline ?? {};
   // Tiles are narrow: big numbers switch to compact notation, the exact value is in the tooltip.
@@ -90,9 +90,10 @@ const ALERT_LABELS = {
 };
 const ALERTS_SHOWN = 50;
 
-/** Fills the per-location table and the alert list; clicking an alert's device selects it. */
-export function renderFleet(root, doc, onSelect) {
-  const fleet = doc?.fleet ?? { devices: 0, locations: [], alerts: [] };
+/** Fills the per-location table and the alert list from the summary's fleet views (whose alert list the server
+ *  cut short: `alerts_total` counts them all); clicking an alert's device selects it. */
+export function renderFleet(root, summary, onSelect) {
+  const fleet = summary?.fleet ?? { devices: 0, locations: [], alerts: [] };
   root.querySelector('#fleet-devices').textContent =
     `${fmtInt(fleet.devices)} device${fleet.devices === 1 ? '' : 's'} with a final window`;
 
@@ -124,7 +125,8 @@ export function renderFleet(root, doc, onSelect) {
   const alerts = [...(fleet.alerts ?? [])].sort(
     (a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.device_id < b.device_id ? -1 : 1),
   );
-  root.querySelector('#alert-count').textContent = alerts.length ? `(${fmtInt(alerts.length)})` : '';
+  const total = fleet.alerts_total ?? alerts.length;
+  root.querySelector('#alert-count').textContent = total ? `(${fmtInt(total)})` : '';
   list.replaceChildren(
     ...alerts.slice(0, ALERTS_SHOWN).map((a) => {
       const [label, fmt] = ALERT_LABELS[a.kind] ?? [a.kind, (v) => fmt1(v)];
@@ -136,11 +138,13 @@ export function renderFleet(root, doc, onSelect) {
       return li;
     }),
   );
-  if (alerts.length > ALERTS_SHOWN) list.append(el('li', `… and ${fmtInt(alerts.length - ALERTS_SHOWN)} more`, { class: 'muted' }));
+  const shown = Math.min(alerts.length, ALERTS_SHOWN);
+  if (total > shown) list.append(el('li', `… and ${fmtInt(total - shown)} more`, { class: 'muted more' }));
   if (!alerts.length) list.append(el('li', 'No active alerts.', { class: 'muted none' }));
 }
 
-/** Keeps the device picker in sync with the devices present, preserving the selection. */
+/** Keeps the device picker in sync with `deviceIds` (the devices of the current page, and the selected one),
+ *  preserving the selection. */
 export function renderDevicePicker(select, deviceIds, selected) {
   const current = [...select.options].slice(1).map((o) => o.value);
   if (current.length !== deviceIds.length || current.some((v, i) => v !== deviceIds[i])) {

@@ -1,6 +1,6 @@
 // Browser test of the dashboard page in headless Chromium (playwright-core, system Chromium). Started by
-// run.sh, which builds the dashboard, writes the fixtures and starts three dashboards (8 and 200 devices with
-// tumbling windows, 6 devices with sessions).
+// run.sh, which builds the dashboard, writes the fixtures and starts four dashboards (8 and 200 devices with
+// tumbling windows, 6 devices with sessions, and a fleet of 10,000 devices whose checks are in fleet.mjs).
 // Every check reads what the page really draws (Chart.js chart data, DOM text) and compares it with values
 // computed here from the fixture files. Prints `browser: N passed, M failed` and exits non-zero on failure.
 
@@ -8,198 +8,18 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { fleetChecks } from './fleet.mjs';
+import {
+  UPDATE_LIMIT_MS, assert, assertEqual, barTooltip, chartData, check, clickBar, expectedPairs, historyMatches, newest, pairs,
+  readJson, tally, udfTableOf, udfText, waitForDevices, windowsOf, writeAtomically,
+} from './helpers.mjs';
+import { sessionChecks } from './sessions.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
 );
-const need = ['url8', 'data8', 'history8', 'url200', 'data200', 'urlSessions', 'dataSessions', 'historySessions', 'shots', 'chromium'];
+const need = ['url8', 'data8', 'history8', 'url200', 'data200', 'urlSessions', 'dataSessions', 'historySessions', 'url10k', 'data10k', 'shots', 'chromium'];
 for (const k of need) if (!args[k]) throw new Error(`missing --${k}`);
-
-const UPDATE_LIMIT_MS = 2000;
-const results = [];
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push({ name, ok: true });
-    console.log(`ok    ${name} (${Date.now() - started} ms)`);
-  } catch (err) {
-    results.push({ name, ok: false });
-    console.log(`FAIL  ${name}\n      ${String(err?.stack ?? err).split('\n').join('\n      ')}`);
-  }
-}
-
-function assert(cond, message) {
-  if (!cond) throw new Error(message);
-}
-
-function assertEqual(actual, expected, what) {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${what}:\n  expected ${e}\n  actual   ${a}`);
-}
-
-// ---- expectations computed from the fixture files --------------------------------------------------------
-
-const readJson = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
-
-function writeAtomically(file, text) {
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
-
-/** Newest window per device: later start wins, a final record wins a tie. */
-function newest(doc) {
-  const m = new Map();
-  for (const r of doc.records) {
-    const cur = m.get(r.device_id);
-    const t = Date.parse(r.window_start);
-    if (!cur || t > Date.parse(cur.window_start) || (t === Date.parse(cur.window_start) && r.final && !cur.final)) {
-      m.set(r.device_id, r);
-    }
-  }
-  return m;
-}
-
-/** Label → value pairs, sorted by label, from a chart's data. */
-function pairs(labels, values) {
-  return labels.map((l, i) => [l, values[i]]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
-}
-
-function expectedPairs(doc, f) {
-  return [...newest(doc).values()].map((r) => [r.device_id, f(r)]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
-}
-
-/** The newest window of `id` and its last final window (undefined when it has none). */
-function windowsOf(doc, id) {
-  const finals = doc.records.filter((r) => r.device_id === id && r.final);
-  finals.sort((a, b) => Date.parse(b.window_start) - Date.parse(a.window_start));
-  return { newest: newest(doc).get(id), lastFinal: finals[0] };
-}
-
-/** A UDF value as the page must print it: an em dash for no value, numbers with at most three decimals. */
-function udfText(v) {
-  if (v === null || v === undefined) return '—';
-  if (typeof v === 'number') return v.toLocaleString('en-US', { maximumFractionDigits: 3 });
-  return String(v);
-}
-
-/** A record's window length, ms (a session's length for sessions). */
-const lengthMs = (r) => Date.parse(r.window_end) - Date.parse(r.window_start);
-
-/** A duration as the page must print it: `5 s`, `1 min 34 s`, `1 h 2 min`. */
-function spanText(ms) {
-  if (ms < 1000) return `${ms} ms`;
-  const parts = [];
-  let rest = ms;
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['min', 60_000]]) {
-    if (rest >= size) {
-      parts.push(`${Math.floor(rest / size)} ${unit}`);
-      rest %= size;
-    }
-  }
-  if (rest > 0) parts.push(`${(rest / 1000).toLocaleString('en-US', { maximumFractionDigits: 3 })} s`);
-  return parts.join(' ');
-}
-
-// ---- page helpers ----------------------------------------------------------------------------------------
-
-async function chartData(page, id) {
-  return page.evaluate((canvasId) => {
-    const chart = window.Chart.getChart(document.getElementById(canvasId));
-    if (!chart) return null;
-    return {
-      labels: [...chart.data.labels],
-      datasets: chart.data.datasets.map((d) => ({
-        label: d.label,
-        data: JSON.parse(JSON.stringify(d.data)),
-        hatched: Array.isArray(d.backgroundColor) ? d.backgroundColor.map((c) => c instanceof CanvasPattern) : null,
-      })),
-    };
-  }, id);
-}
-
-async function waitForDevices(page, n, timeout = 10_000) {
-  await page.waitForFunction(
-    (count) => {
-      const c = window.Chart?.getChart(document.getElementById('chart-temperature'));
-      return c && c.data.labels.length === count;
-    },
-    n,
-    { timeout },
-  );
-}
-
-async function historyMatches(page, rows, timeout = 5000) {
-  const want = rows.map((r) => ({ x: r.window_start, y: r.avg_temperature }));
-  await page.waitForFunction(
-    (expected) => {
-      const c = window.Chart?.getChart(document.getElementById('chart-history'));
-      return c && JSON.stringify(c.data.datasets[0].data) === JSON.stringify(expected);
-    },
-    want,
-    { timeout },
-  );
-  const h = await chartData(page, 'chart-history');
-  assertEqual(h.datasets[0].data, want, 'history temperature points');
-  assertEqual(h.datasets[1].data, rows.map((r) => ({ x: r.window_start, y: r.avg_humidity })), 'history humidity points');
-  assertEqual(h.datasets[2].data, rows.map((r) => ({ x: r.window_start, y: r.min_battery })), 'history battery points');
-}
-
-/** Clicks the middle of the temperature bar of `deviceId`. */
-async function clickBar(page, deviceId) {
-  const pos = await barPosition(page, deviceId);
-  await page.mouse.click(pos.x, pos.y);
-}
-
-/** The lines of the tooltip the temperature chart shows while the mouse is over the bar of `deviceId`. The bars
- *  may still be moving (an animation, a layout change), so the pointer is placed again until the tooltip is the
- *  device's. */
-async function barTooltip(page, deviceId) {
-  let seen = null;
-  for (let attempt = 0; attempt < 5; attempt += 1) {
-    const pos = await barPosition(page, deviceId);
-    await page.mouse.move(pos.x, pos.y - 2, { steps: 3 });
-    await page.mouse.move(pos.x, pos.y);
-    const handle = await page.waitForFunction(
-      (id) => {
-        const chart = window.Chart.getChart(document.getElementById('chart-temperature'));
-        const active = chart.tooltip.getActiveElements();
-        if (active.length === 0 || chart.data.labels[active[0].index] !== id) return null;
-        return chart.tooltip.body.flatMap((b) => [...b.before, ...b.lines, ...b.after]);
-      },
-      deviceId,
-      { timeout: 1000 },
-    ).catch(() => null);
-    if (handle) {
-      const lines = await handle.jsonValue();
-      await page.mouse.move(0, 0);
-      return lines;
-    }
-    seen = await page.evaluate(() => {
-      const chart = window.Chart.getChart(document.getElementById('chart-temperature'));
-      return chart.tooltip.getActiveElements().map((a) => chart.data.labels[a.index]);
-    });
-  }
-  throw new Error(`no tooltip for ${deviceId} after 5 attempts (active: ${JSON.stringify(seen)})`);
-}
-
-/** The middle of the temperature bar of `deviceId`, in page coordinates (scrolled into view). */
-async function barPosition(page, deviceId) {
-  return page.evaluate((id) => {
-    const canvas = document.getElementById('chart-temperature');
-    const chart = window.Chart.getChart(canvas);
-    const i = chart.data.labels.indexOf(id);
-    const bar = chart.getDatasetMeta(0).data[i];
-    canvas.scrollIntoView({ block: 'center' });
-    const box = canvas.getBoundingClientRect();
-    // A bar's base may lie below the plot area (the temperature axis does not start at zero).
-    const bottom = Math.min(bar.base, chart.chartArea.bottom);
-    return { x: box.left + bar.x, y: box.top + (bar.y + bottom) / 2 };
-  }, deviceId);
-}
 
 // ---- the run ---------------------------------------------------------------------------------------------
 
@@ -234,8 +54,6 @@ const history8 = readJson(args.history8);
 const latest200 = path.join(args.data200, 'latest.json');
 const original200 = fs.readFileSync(latest200, 'utf8');
 const doc200 = JSON.parse(original200);
-const docSessions = readJson(path.join(args.dataSessions, 'latest.json'));
-const historySessions = readJson(args.historySessions);
 
 const page = context.pages()[0] ?? (await context.newPage());
 const consoleErrors = [];
@@ -364,6 +182,7 @@ try {
     const seen = { null: 0, number: 0, string: 0 };
     for (const id of [...newest(doc8).keys()].sort()) {
       await page.selectOption('#device-select', id);
+      await udfTableOf(page, id);
       const { newest: n, lastFinal: f } = windowsOf(doc8, id);
       const want = udfs.map((u) => [u.name, udfText(n[u.name]), f ? udfText(f[u.name]) : '']);
       for (const v of udfs.flatMap((u) => [n[u.name], ...(f ? [f[u.name]] : [])])) seen[v === null ? 'null' : typeof v] += 1;
@@ -496,7 +315,7 @@ try {
     assertEqual(consoleErrors, [], 'console errors');
   });
 
-  await check('without /events the page falls back to polling /metrics', async () => {
+  await check('without /events the page falls back to polling /api/summary', async () => {
     const p2 = await context.newPage();
     const errors = [];
     p2.on('pageerror', (e) => errors.push(e.message));
@@ -649,102 +468,9 @@ try {
     assertEqual(errors200, [], 'console errors');
   });
 
-  const pageS = await context.newPage();
-  const errorsS = [];
-  pageS.on('console', (m) => m.type() === 'error' && errorsS.push(m.text()));
-  pageS.on('pageerror', (e) => errorsS.push(`page error: ${e.message}`));
-  const sessionIds = [...newest(docSessions).keys()];
+  await sessionChecks({ context, args });
 
-  await check('sessions: the header states the kind and the bars are the newest sessions', async () => {
-    assertEqual(docSessions.window, { kind: 'session', gap_ms: 5000 }, 'window of the fixture');
-    const lengths = new Set(docSessions.records.map(lengthMs));
-    assert(lengths.size > 2, `sessions of varying lengths: ${[...lengths]}`);
-    assert([...lengths].every((l) => l >= 5000), 'a session lasts at least the gap');
-    await pageS.goto(args.urlSessions);
-    await waitForDevices(pageS, sessionIds.length);
-    assertEqual(await pageS.locator('#window-kind').innerText(), 'sessions, gap 5 s', 'window kind');
-    const c = await chartData(pageS, 'chart-temperature');
-    assertEqual(pairs(c.labels, c.datasets[0].data), expectedPairs(docSessions, (r) => r.avg_temperature), 'temperature');
-  });
-
-  await check('sessions: a bar\'s tooltip and the device\'s UDF table give the session length', async () => {
-    for (const id of sessionIds) {
-      const r = newest(docSessions).get(id);
-      const tooltip = await barTooltip(pageS, id);
-      const line = tooltip.find((l) => l.startsWith('window '));
-      const want = ` · session ${spanText(lengthMs(r))} ${r.final ? '(final)' : '(live, still open)'}`;
-      assert(line?.endsWith(want), `tooltip of ${id}: ${JSON.stringify(tooltip)}, expected a line ending ${want}`);
-    }
-    const id = sessionIds.find((i) => windowsOf(docSessions, i).newest && !windowsOf(docSessions, i).newest.final);
-    const { newest: n, lastFinal: f } = windowsOf(docSessions, id);
-    assert(lengthMs(n) !== lengthMs(f), `the open and the final session of ${id} differ in length`);
-    await pageS.selectOption('#device-select', id);
-    for (const [which, r, state] of [['newest', n, 'live'], ['final', f, 'final']]) {
-      const text = await pageS.locator(`#device-udfs th[data-window="${which}"] .window`).innerText();
-      const want = ` · session ${spanText(lengthMs(r))} · ${state}`;
-      assert(text.endsWith(want), `${which} heading of ${id}: ${text}, expected it to end with ${want}`);
-    }
-  });
-
-  await check('sessions: "longest session first" orders the bars by session length', async () => {
-    const options = await pageS.locator('#device-sort option').evaluateAll((os) => os.map((o) => [o.value, o.textContent]));
-    assertEqual(options.map(([v]) => v), ['id', 'temperature', 'humidity', 'battery', 'session-length', 'udf:heat_index', 'udf:temperature_p90'], 'sorts');
-    assertEqual(options[4][1], 'longest session first', 'label of the session sort');
-    const want = [...newest(docSessions).values()]
-      .sort((a, b) => lengthMs(b) - lengthMs(a) || (a.device_id < b.device_id ? -1 : 1))
-      .map((r) => r.device_id);
-    assert(JSON.stringify(want) !== JSON.stringify([...sessionIds].sort()), 'the session order differs from the id order');
-    await pageS.selectOption('#device-sort', 'session-length');
-    await pageS.waitForFunction(
-      (ids) => JSON.stringify(window.Chart.getChart(document.getElementById('chart-temperature')).data.labels) === JSON.stringify(ids),
-      want,
-      { timeout: 3000 },
-    );
-    await pageS.selectOption('#device-sort', 'id');
-  });
-
-  await check('sessions: the history draws the session length as a metric', async () => {
-    const id = sessionIds[1];
-    await pageS.selectOption('#device-select', id);
-    await historyMatches(pageS, historySessions[id]);
-    const metrics = await pageS.locator('#history-metric option').evaluateAll((os) => os.map((o) => [o.value, o.textContent]));
-    assertEqual(metrics, [['', 'temperature · humidity · battery'], ['session-length', 'session length'], ['heat_index', 'heat_index'], ['temperature_p90', 'temperature_p90']], 'history metrics');
-    const want = historySessions[id].map((r) => ({ x: r.window_start, y: (r.window_end - r.window_start) / 1000 }));
-    assert(new Set(want.map((p) => p.y)).size > 2, 'the history mixes session lengths');
-    await pageS.selectOption('#history-metric', 'session-length');
-    await pageS.waitForFunction(
-      (expected) => {
-        const c = window.Chart.getChart(document.getElementById('chart-history'));
-        const ds = c.data.datasets.find((d) => d.label === 'session length (s)');
-        return ds && JSON.stringify(ds.data) === JSON.stringify(expected);
-      },
-      want,
-      { timeout: 3000 },
-    );
-    const drawn = await pageS.evaluate(() => {
-      const c = window.Chart.getChart(document.getElementById('chart-history'));
-      const i = c.data.datasets.findIndex((d) => d.label === 'session length (s)');
-      return {
-        visible: c.data.datasets.map((d, k) => (c.isDatasetVisible(k) ? d.label : null)).filter(Boolean),
-        axis: c.options.scales[c.getDatasetMeta(i).yAxisID].title.text,
-        title: c.config.options.plugins.tooltip.callbacks.title([{ dataIndex: 0 }]),
-      };
-    });
-    assertEqual(drawn.visible, ['session length (s)'], 'datasets shown');
-    assertEqual(drawn.axis, 's', 'axis title');
-    const first = historySessions[id][0];
-    assert(drawn.title.endsWith(` · session ${spanText(first.window_end - first.window_start)}`), `history tooltip title: ${drawn.title}`);
-    assertEqual(decodeURIComponent(new URL(pageS.url()).hash), `#device=${id}&metric=session-length`, 'hash');
-    await pageS.selectOption('#history-metric', '');
-    await historyMatches(pageS, historySessions[id]);
-    const shot = path.join(args.shots, 'dashboard-screenshot-sessions.png');
-    await pageS.screenshot({ path: shot, fullPage: true });
-    console.log(`      screenshot (sessions): ${shot}`);
-  });
-
-  await check('no console errors on the sessions page', async () => {
-    assertEqual(errorsS, [], 'console errors');
-  });
+  await fleetChecks({ context, args, shots: args.shots });
 } finally {
   fs.writeFileSync(latest8, original8);
   fs.writeFileSync(latest200, original200);
@@ -752,7 +478,4 @@ try {
   fs.rmSync(profile, { recursive: true, force: true });
 }
 
-const passed = results.filter((r) => r.ok).length;
-const failed = results.length - passed;
-console.log(`browser: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(tally());

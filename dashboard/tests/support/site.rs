@@ -85,3 +85,13 @@ impl Reply {
         self.headers.get(name).map(String::as_str)
     }
 }
+
+/// The body of a gzip-compressed reply, decompressed.
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .expect("a gzip body");
+    out
+}
