@@ -361,7 +361,8 @@ impl Drop for InJob {
     }
 }
 
-/// `dataflow compact`: one pass over `out`'s whole history, refused while a job holds the folder.
+/// `dataflow compact`: one pass over `out`'s whole history (but the files of the kept checkpoints), refused while
+/// a job holds the folder.
 pub fn offline(out: &Path, older_than: Duration) -> Result<PassReport> {
     if !out.join(PARQUET_DIR).is_dir() {
         anyhow::bail!(
@@ -372,5 +373,8 @@ pub fn offline(out: &Path, older_than: Duration) -> Result<PassReport> {
     }
     let _held = crate::out_lock::OutLock::for_compaction(out)?;
     let cutoff = model::time::now_ms().saturating_sub(older_than.as_millis() as u64);
-    Compactor::new(out).pass(cutoff, None, &Mutex::new(()), &AtomicBool::new(false))
+    // As in the job: the files of the last kept checkpoints stay, since a restart could still fall back to an
+    // older kept manifest and recompute them.
+    let settled = crate::checkpoint::store::settled_upto(out);
+    Compactor::new(out).pass(cutoff, settled, &Mutex::new(()), &AtomicBool::new(false))
 }
