@@ -148,9 +148,11 @@ done
 # 2. a duplicate (device, window) must make the quality gate fail
 dup="$WORK/duplicate/aggregates"
 copy_history "$dup"
-first_part="$(find "$dup/parquet" -path '*/device_id=*' -name 'part-*.parquet' 2>/dev/null | LC_ALL=C sort | head -n 1)"
+# A rolled part-*.parquet or a compacted day-*.parquet: either, copied under a second name, doubles its windows.
+first_part="$(find "$dup/parquet" -path '*/device_id=*' \( -name 'part-*.parquet' -o -name 'day-*.parquet' \) 2>/dev/null \
+    | LC_ALL=C sort | head -n 1)"
 if [ -z "$first_part" ]; then
-    fail "duplicate-window" "the history has no part file to duplicate"
+    fail "duplicate-window" "the history has no file to duplicate"
 else
     cp "$first_part" "$(dirname "$first_part")/part-zz-planted-duplicate.parquet"
     expect_failure "duplicate-window" "$DUPLICATE_MESSAGE" -p DATA_DIR "$dup" -p DEADLETTER_DIR "$DEADLETTER"
