@@ -40,6 +40,13 @@ fn main() -> std::process::ExitCode {
 fn compact(args: CompactArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let r = dataflow::compact::offline(&args.out, args.older_than)?;
+    if let Some(why) = &r.first_error {
+        anyhow::bail!(
+            "{} device folders could not be compacted and were left as they were ({} others were); the first: {why}",
+            r.failed,
+            r.devices
+        );
+    }
     println!(
         "compacted {} device folders: {} files into {} day files ({} windows) in {:.1} s",
         r.devices,

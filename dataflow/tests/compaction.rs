@@ -293,3 +293,30 @@ fn recent_windows_stay_in_their_files_and_a_running_job_blocks_offline_compactio
     );
     assert!(String::from_utf8_lossy(&missing.stderr).contains("has no history"));
 }
+
+#[test]
+fn a_folder_with_an_unreadable_file_is_left_as_it_is_and_the_others_compacted() {
+    let dir = temp_dir("compaction-unreadable");
+    let out = dir.join("out");
+    write_history(&out, 1_763_668_800_000, 6);
+    let broken = out
+        .join("parquet")
+        .join(partition_dir_name("a/b"))
+        .join("part-broken.parquet");
+    std::fs::write(&broken, b"not parquet").unwrap();
+    let failed = testkit::run(&mut compact(&out), Duration::from_secs(60));
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        err.contains("1 device folders could not be compacted") && err.contains("a%2Fb"),
+        "{err}"
+    );
+    for (folder, names) in files_by_device(&out) {
+        let rolled = names.iter().filter(|n| n.starts_with("part-")).count();
+        if folder == partition_dir_name("a/b") {
+            assert_eq!(rolled, 7, "left as it was: {names:?}");
+        } else {
+            assert_eq!(rolled, 0, "{folder}: {names:?}");
+        }
+    }
+}

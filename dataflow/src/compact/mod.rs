@@ -36,8 +36,12 @@ use crate::durable::sync_dir;
 use plan::{Listed, Plan};
 
 /// What one pass did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PassReport {
+    /// Device folders that could not be compacted (left as they were).
+    pub failed: usize,
+    /// Why the first of them could not.
+    pub first_error: Option<String>,
     /// Device folders swapped.
     pub devices: usize,
     /// Files merged away.
@@ -99,14 +103,22 @@ impl Compactor {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            let done = self
-                .device(&folder, cutoff, settled, lock)
-                .with_context(|| format!("compacting {}", folder.display()))?;
-            if let Some(d) = done {
-                report.devices += 1;
-                report.inputs += d.inputs;
-                report.days += d.days;
-                report.rows += d.rows;
+            match self.device(&folder, cutoff, settled, lock) {
+                Ok(Some(d)) => {
+                    report.devices += 1;
+                    report.inputs += d.inputs;
+                    report.days += d.days;
+                    report.rows += d.rows;
+                }
+                Ok(None) => {}
+                // One folder that cannot be compacted (an unreadable file, a full disk) is left as it is: the
+                // others are not held back by it.
+                Err(e) => {
+                    let why = format!("{:#}", e.context(format!("cannot compact {}", folder.display())));
+                    tracing::warn!(error = %why, "a device folder was left as it is");
+                    report.failed += 1;
+                    report.first_error.get_or_insert(why);
+                }
             }
         }
         if scratch.exists() {
@@ -181,6 +193,7 @@ impl Compactor {
             inputs: plan.inputs.len(),
             days: by_day.len(),
             rows,
+            ..PassReport::default()
         }))
     }
 
@@ -324,7 +337,8 @@ impl InJob {
                     let settled = crate::checkpoint::store::settled_upto(&out).unwrap_or((0, lineage_run));
                     let started = Instant::now();
                     match compactor.pass(cutoff, Some(settled), &lock, &flag) {
-                        Ok(r) if r.devices > 0 => tracing::info!(
+                        Ok(r) if r.devices > 0 || r.failed > 0 => tracing::info!(
+                            failed = r.failed,
                             devices = r.devices,
                             files = r.inputs,
                             day_files = r.days,
