@@ -149,8 +149,9 @@ done
 dup="$WORK/duplicate/aggregates"
 copy_history "$dup"
 # A rolled part-*.parquet or a compacted day-*.parquet: either, copied under a second name, doubles its windows.
+# (`sed -n 1p` reads to the end: `head` would exit early and, with pipefail, a SIGPIPE in `sort` would end the script.)
 first_part="$(find "$dup/parquet" -path '*/device_id=*' \( -name 'part-*.parquet' -o -name 'day-*.parquet' \) 2>/dev/null \
-    | LC_ALL=C sort | head -n 1)"
+    | LC_ALL=C sort | sed -n 1p)"
 if [ -z "$first_part" ]; then
     fail "duplicate-window" "the history has no file to duplicate"
 else
