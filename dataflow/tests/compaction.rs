@@ -20,7 +20,7 @@ use model::history::parse_day_file_name;
 use model::udf::{UdfColumn, UdfKind, UdfType, UdfValue};
 use model::{Aggregate, partition::partition_dir_name};
 use testkit::run::Running;
-use testkit::{bin, read_history as read_all, read_history_column, temp_dir};
+use testkit::{bin, history_files, read_history as read_all, read_history_column, temp_dir};
 
 const DAY: u64 = 86_400_000;
 const DEVICES: [&str; 6] = ["sensor-1", "a/b", "..", "🔥-x", "007", "plain"];
@@ -92,20 +92,6 @@ fn key(a: &Aggregate) -> (String, u64) {
     (a.device_id.clone(), a.window_start)
 }
 
-/// Every history file of each device folder.
-fn files_by_device(out: &Path) -> BTreeMap<String, Vec<String>> {
-    let mut by = BTreeMap::new();
-    for d in std::fs::read_dir(out.join("parquet")).unwrap() {
-        let d = d.unwrap();
-        let names: Vec<String> = std::fs::read_dir(d.path())
-            .unwrap()
-            .map(|f| f.unwrap().file_name().into_string().unwrap())
-            .collect();
-        by.insert(d.file_name().into_string().unwrap(), names);
-    }
-    by
-}
-
 /// Reads every device's history through the dashboard's reader until `stop`, checking each answer is exactly
 /// the device's windows; returns how many full reads it made.
 fn read_in_a_loop(
@@ -153,7 +139,7 @@ fn compaction_killed_mid_way_then_finished_keeps_every_window_once_in_one_file_p
     // 150 rolls from 2026-11-20 20:00 UTC: three days, 900 small files over six devices.
     let first = 1_763_668_800_000;
     let rows = write_history(&out, first, 150);
-    let before: usize = files_by_device(&out).values().map(Vec::len).sum();
+    let before: usize = history_files(&out).values().map(Vec::len).sum();
     assert_eq!(before, 150 * DEVICES.len());
     let mut want: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
     for r in &rows {
@@ -189,7 +175,7 @@ fn compaction_killed_mid_way_then_finished_keeps_every_window_once_in_one_file_p
             "{point}:{n} left its work behind"
         );
     }
-    let compacted = files_by_device(&out)
+    let compacted = history_files(&out)
         .values()
         .filter(|names| names.iter().all(|n| n.starts_with("day-")))
         .count();
@@ -216,7 +202,7 @@ fn compaction_killed_mid_way_then_finished_keeps_every_window_once_in_one_file_p
     assert!(reads.load(Ordering::Relaxed) > 0);
 
     // At most one file per device per UTC day, all of them day files.
-    for (folder, names) in files_by_device(&out) {
+    for (folder, names) in history_files(&out) {
         let days: Vec<i64> = names
             .iter()
             .map(|n| parse_day_file_name(n).unwrap_or_else(|| panic!("{folder}/{n}")))
@@ -252,7 +238,7 @@ fn compaction_killed_mid_way_then_finished_keeps_every_window_once_in_one_file_p
     let again = testkit::run_ok(&mut compact(&out), Duration::from_secs(60));
     assert!(again.contains("compacted 0 device folders"), "{again}");
     assert_eq!(
-        files_by_device(&out)[&partition_dir_name("a/b")].len(),
+        history_files(&out)[&partition_dir_name("a/b")].len(),
         3,
         "still one file per day"
     );
@@ -277,7 +263,7 @@ fn recent_windows_stay_in_their_files_and_a_running_job_blocks_offline_compactio
     let mut cmd = compact(&out);
     cmd.args(["--older-than", "1h"]);
     testkit::run_ok(&mut cmd, Duration::from_secs(60));
-    for (folder, names) in files_by_device(&out) {
+    for (folder, names) in history_files(&out) {
         let rolled = names.iter().filter(|n| n.starts_with("part-")).count();
         assert_eq!(rolled, 1, "{folder}: the last hour keeps its file: {names:?}");
         assert!(
@@ -311,7 +297,7 @@ fn a_folder_with_an_unreadable_file_is_left_as_it_is_and_the_others_compacted() 
         err.contains("1 device folders could not be compacted") && err.contains("a%2Fb"),
         "{err}"
     );
-    for (folder, names) in files_by_device(&out) {
+    for (folder, names) in history_files(&out) {
         let rolled = names.iter().filter(|n| n.starts_with("part-")).count();
         if folder == partition_dir_name("a/b") {
             assert_eq!(rolled, 7, "left as it was: {names:?}");

@@ -29,17 +29,11 @@ fn job(brokers: &str, topic: &str, out: &Path, dead: &Path) -> DataflowRun {
         .deadletter(dead)
 }
 
-/// The history files of each device folder.
+/// The history files (`*.parquet`) of each device folder.
 fn files_per_device(out: &Path) -> BTreeMap<String, Vec<String>> {
-    let mut by = BTreeMap::new();
-    for d in std::fs::read_dir(out.join("parquet")).into_iter().flatten() {
-        let d = d.unwrap();
-        let names = std::fs::read_dir(d.path())
-            .unwrap()
-            .map(|f| f.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.ends_with(".parquet"))
-            .collect();
-        by.insert(d.file_name().into_string().unwrap(), names);
+    let mut by = testkit::history_files(out);
+    for names in by.values_mut() {
+        names.retain(|n| n.ends_with(".parquet"));
     }
     by
 }

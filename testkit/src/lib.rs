@@ -225,6 +225,20 @@ fn for_each_history_batch(out: &Path, mut f: impl FnMut(&str, &arrow::record_bat
     }
 }
 
+/// The names of every file in each device folder of `<out>/parquet`, by folder name (empty without a history).
+pub fn history_files(out: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut by = BTreeMap::new();
+    for d in std::fs::read_dir(out.join("parquet")).into_iter().flatten() {
+        let d = d.unwrap();
+        let names = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|f| f.unwrap().file_name().into_string().unwrap())
+            .collect();
+        by.insert(d.file_name().into_string().unwrap(), names);
+    }
+    by
+}
+
 /// A timely host file in `dir` for `processes` processes on loopback, each on a port free at the time of the call.
 pub fn loopback_hostfile(dir: &Path, processes: usize) -> PathBuf {
     let lines: String = (0..processes)

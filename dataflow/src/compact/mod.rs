@@ -23,16 +23,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use model::history::{PARQUET_DIR, PartName, day_file_name, is_committed_file, schema_with, to_batch_with, utc_day};
-use model::partition::{PARTITION_COLUMN, unescape_partition_value};
+use model::partition::PARTITION_COLUMN;
 use model::{Aggregate, UdfColumn};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use crate::checkpoint::layout::compacting_dir;
 use crate::crash_hook::maybe_crash;
 use crate::durable::sync_dir;
+use crate::sink::parquet::{device_of, read_file as read};
 use plan::{Listed, Plan};
 
 /// What one pass did.
@@ -250,32 +250,10 @@ fn list(folder: &Path) -> Result<Vec<(String, u64)>> {
     Ok(files)
 }
 
-/// The device a partition folder holds.
-fn device_of(folder: &Path) -> Result<String> {
-    let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.strip_prefix(&format!("{PARTITION_COLUMN}="))
-        .and_then(unescape_partition_value)
-        .with_context(|| format!("{} is not a device folder of the history", folder.display()))
-}
-
 /// Earliest and latest window start of some rows.
 fn span(rows: &[Aggregate]) -> Option<(u64, u64)> {
     let starts = rows.iter().map(|r| r.window_start);
     Some((starts.clone().min()?, starts.max()?))
-}
-
-/// A history file's rows and its UDF columns.
-fn read(path: &Path, device: &str) -> Result<(Vec<Aggregate>, Vec<UdfColumn>)> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("cannot read {}", path.display()))?;
-    let udfs = model::history::udf_columns_of(builder.schema());
-    let mut rows = Vec::new();
-    for batch in builder.build()? {
-        let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
-        rows.extend(model::history::from_batch(&batch, device).with_context(|| format!("in {}", path.display()))?);
-    }
-    Ok((rows, udfs))
 }
 
 /// Writes one day file durably.

@@ -244,25 +244,30 @@ impl ParquetHistory {
 
 /// The rows of one committed history file, with their device taken from its partition folder.
 pub fn read_rows(path: &Path) -> Result<Vec<Aggregate>> {
-    let folder = path
-        .parent()
-        .and_then(|d| d.file_name())
-        .and_then(|n| n.to_str())
-        .unwrap_or("");
-    let device = folder
-        .strip_prefix(&format!("{}=", model::partition::PARTITION_COLUMN))
+    let folder = path.parent().unwrap_or(Path::new(""));
+    Ok(read_file(path, &device_of(folder)?)?.0)
+}
+
+/// The device a partition folder of the history holds.
+pub fn device_of(folder: &Path) -> Result<String> {
+    let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.strip_prefix(&format!("{}=", model::partition::PARTITION_COLUMN))
         .and_then(model::partition::unescape_partition_value)
-        .with_context(|| format!("{} is not in a device folder of the history", path.display()))?;
+        .with_context(|| format!("{} is not a device folder of the history", folder.display()))
+}
+
+/// A history file's rows (of `device`, its folder's) and the UDF columns it holds, by name.
+pub fn read_file(path: &Path, device: &str) -> Result<(Vec<Aggregate>, Vec<UdfColumn>)> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("cannot read {}", path.display()))?;
+    let udfs = model::history::udf_columns_of(builder.schema());
     let mut rows = Vec::new();
-    for batch in reader {
+    for batch in builder.build()? {
         let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
-        rows.extend(model::history::from_batch(&batch, &device).with_context(|| format!("in {}", path.display()))?);
+        rows.extend(model::history::from_batch(&batch, device).with_context(|| format!("in {}", path.display()))?);
     }
-    Ok(rows)
+    Ok((rows, udfs))
 }
 
 /// The worker of `peers` that owns a device's windows (the window operator's exchange).
