@@ -3,7 +3,8 @@
 //! it starts, so every line is read exactly once whatever the worker count. Always bounded.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::ops::Range;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -11,38 +12,100 @@ use anyhow::{Context, Result};
 use super::reader::Reader;
 use crate::messages::RawRecord;
 
-/// Reads one worker's byte range of a JSON-lines file.
+/// Bytes read from the file at a time; the buffer grows only for a longer line.
+const CHUNK: usize = 1 << 20;
+
+/// Reads one worker's byte range of a JSON-lines file. Lines are handed out as slices of the read buffer (found
+/// with `memchr`), never copied before parsing.
 pub struct ReplayReader {
-    reader: BufReader<File>,
+    file: File,
     partition: i32,
+    /// File offset of `buf[head]`.
     pos: u64,
     end: u64,
-    line: Vec<u8>,
+    buf: Vec<u8>,
+    head: usize,
+    tail: usize,
+    eof: bool,
 }
 
 impl ReplayReader {
     /// Opens the byte range of `worker` (of `workers`) in `path`.
     pub fn open(path: &Path, worker: usize, workers: usize) -> Result<ReplayReader> {
-        let file = File::open(path).with_context(|| format!("cannot open --input {}", path.display()))?;
+        let mut file = File::open(path).with_context(|| format!("cannot open --input {}", path.display()))?;
         let len = file.metadata()?.len();
         let start = len * worker as u64 / workers as u64;
         let end = len * (worker as u64 + 1) / workers as u64;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut pos = start;
-        if start > 0 {
-            // Skip the tail of the line that began in the previous range.
-            reader.seek(SeekFrom::Start(start - 1))?;
-            let mut skipped = Vec::new();
-            let n = reader.read_until(b'\n', &mut skipped)?;
-            pos = start - 1 + n as u64;
-        }
-        Ok(ReplayReader {
-            reader,
+        // From the byte before the range, so that the tail of a line begun in the previous range is skipped.
+        let from = start.saturating_sub(1);
+        file.seek(SeekFrom::Start(from))?;
+        let mut reader = ReplayReader {
+            file,
             partition: worker as i32,
-            pos,
+            pos: from,
             end,
-            line: Vec::with_capacity(512),
-        })
+            buf: vec![0; CHUNK],
+            head: 0,
+            tail: 0,
+            eof: false,
+        };
+        if start > 0 {
+            reader.next_line()?;
+        }
+        Ok(reader)
+    }
+
+    /// The next line (without its `\n` and a `\r` before it) as a range of `buf`, with its file offset; `pos`
+    /// moves past it. `None` at the end of the file.
+    fn next_line(&mut self) -> Result<Option<(u64, Range<usize>)>> {
+        let mut searched = self.head;
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[searched..self.tail]) {
+                let newline = searched + i;
+                return Ok(Some(self.take(newline, newline + 1)));
+            }
+            searched = self.tail;
+            if self.eof {
+                if self.head == self.tail {
+                    return Ok(None);
+                }
+                return Ok(Some(self.take(self.tail, self.tail)));
+            }
+            searched -= self.fill()?;
+        }
+    }
+
+    /// Hands out `buf[head..line_end]` (less a trailing `\r`) and consumes up to `next`.
+    fn take(&mut self, line_end: usize, next: usize) -> (u64, Range<usize>) {
+        let offset = self.pos;
+        let mut line = self.head..line_end;
+        if self.buf[line.clone()].ends_with(b"\r") {
+            line.end -= 1;
+        }
+        self.pos += (next - self.head) as u64;
+        self.head = next;
+        (offset, line)
+    }
+
+    /// Reads more of the file after the unconsumed bytes, moving them to the front first (and growing the buffer
+    /// when they fill it). Returns by how much the unconsumed bytes moved back.
+    fn fill(&mut self) -> Result<usize> {
+        let moved = self.head;
+        self.buf.copy_within(self.head..self.tail, 0);
+        self.tail -= self.head;
+        self.head = 0;
+        if self.tail == self.buf.len() {
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        loop {
+            match self.file.read(&mut self.buf[self.tail..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.tail += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(moved);
+        }
     }
 }
 
@@ -54,26 +117,15 @@ impl Reader for ReplayReader {
     fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize> {
         let mut n = 0;
         while n < max && self.pos < self.end {
-            self.line.clear();
-            let read = self.reader.read_until(b'\n', &mut self.line)?;
-            if read == 0 {
+            let Some((offset, line)) = self.next_line()? else {
                 self.end = self.pos;
                 break;
-            }
-            let offset = self.pos;
-            self.pos += read as u64;
-            let mut value = &self.line[..];
-            if let Some(stripped) = value.strip_suffix(b"\n") {
-                value = stripped;
-            }
-            if let Some(stripped) = value.strip_suffix(b"\r") {
-                value = stripped;
-            }
+            };
             sink(RawRecord {
                 partition: self.partition,
                 offset: offset as i64,
                 key: None,
-                value: Some(value),
+                value: Some(&self.buf[line]),
             });
             n += 1;
         }
@@ -125,6 +177,29 @@ mod tests {
             .collect();
         std::fs::write(&path, lines.join("\n") + "\n").unwrap();
         for workers in [1, 2, 3, 4, 7, 64, 200] {
+            let got: Vec<String> = read_all(&path, workers)
+                .into_iter()
+                .map(|(_, _, v)| String::from_utf8(v).unwrap())
+                .collect();
+            assert_eq!(got, lines, "{workers} workers");
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_the_read_buffer_is_read_whole() {
+        let dir = std::env::temp_dir().join(format!("replay-test3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("in.jsonl");
+        let long = "y".repeat(CHUNK * 2 + 17);
+        let lines = [
+            "a".to_string(),
+            long.clone(),
+            "b".repeat(CHUNK - 1),
+            long,
+            "c".to_string(),
+        ];
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        for workers in [1, 2, 5] {
             let got: Vec<String> = read_all(&path, workers)
                 .into_iter()
                 .map(|(_, _, v)| String::from_utf8(v).unwrap())
