@@ -4,6 +4,9 @@
 //! logs (`source::data_loss`); an error an operator raises while running (`JobFailure`) ends every worker and
 //! the process with a non-zero exit.
 
+#[cfg(not(target_env = "msvc"))]
+mod allocator;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
