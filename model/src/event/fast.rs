@@ -12,6 +12,46 @@ use super::{Field, RawEvent, Slots};
 
 /// Parses `text` if it has the common shape, else `None`.
 pub(super) fn parse(text: &str) -> Option<RawEvent<'_>> {
+    canonical(text).or_else(|| any_order(text))
+}
+
+/// The producer's own layout: the seven keys in the contract's order and no whitespace inside, each key and its
+/// punctuation compared as one literal. `None` where the text departs from it (the general scan starts over).
+fn canonical(text: &str) -> Option<RawEvent<'_>> {
+    let mut s = Scanner {
+        bytes: text.as_bytes(),
+        text,
+        at: 0,
+    };
+    s.literal(b"{\"device_id\":")?;
+    let device_id = s.string()?;
+    s.literal(b",\"ts\":")?;
+    let ts = s.unsigned()?;
+    s.literal(b",\"temperature\":")?;
+    let temperature = s.number()?;
+    s.literal(b",\"humidity\":")?;
+    let humidity = s.number()?;
+    s.literal(b",\"battery\":")?;
+    let battery = s.number()?;
+    s.literal(b",\"status\":")?;
+    let status = s.string()?;
+    s.literal(b",\"location\":")?;
+    let location = s.string()?;
+    s.expect(b'}')?;
+    s.skip_ws();
+    (s.at == s.bytes.len()).then(|| RawEvent {
+        device_id: Cow::Borrowed(device_id),
+        ts: ts.into(),
+        temperature,
+        humidity,
+        battery,
+        status: Cow::Borrowed(status),
+        location: Cow::Borrowed(location),
+    })
+}
+
+/// The seven keys in any order, whitespace between tokens.
+fn any_order(text: &str) -> Option<RawEvent<'_>> {
     let mut s = Scanner {
         bytes: text.as_bytes(),
         text,
@@ -69,6 +109,12 @@ impl<'a> Scanner<'a> {
         let b = *self.bytes.get(self.at)?;
         self.at += 1;
         Some(b)
+    }
+
+    /// The bytes `want`, exactly.
+    fn literal(&mut self, want: &[u8]) -> Option<()> {
+        let end = self.at + want.len();
+        (self.bytes.get(self.at..end)? == want).then(|| self.at = end)
     }
 
     fn expect(&mut self, want: u8) -> Option<()> {
@@ -189,6 +235,53 @@ mod tests {
     }
 
     const CANONICAL: &str = r#"{"device_id":"device-abc123","ts":1730638574123,"temperature":24.7,"humidity":55.3,"battery":82.5,"status":"ok","location":"lab"}"#;
+
+    #[test]
+    fn the_canonical_layout_reads_as_the_general_scan_reads_it() {
+        let numbers = [
+            "0",
+            "-1",
+            "-0.0",
+            "21.72",
+            "100",
+            "0.30000000000001",
+            "123456789012345",
+            "1e2",
+            "-0",
+            "7.",
+        ];
+        let strings = ["device-a1b2c3", "🔥-sensor", "", "x y", "a\\\"b", "ok"];
+        let ts = ["0", "1730638574123", "18446744073709551615", "-5", "1.5", "01"];
+        let mut canonical_taken = 0;
+        for i in 0..3000usize {
+            let pick = |list: &[&'static str], k: usize| list[(i / k + i * k) % list.len()];
+            let text = format!(
+                r#"{{"device_id":"{}","ts":{},"temperature":{},"humidity":{},"battery":{},"status":"{}","location":"{}"}}{}"#,
+                pick(&strings, 1),
+                pick(&ts, 2),
+                pick(&numbers, 3),
+                pick(&numbers, 5),
+                pick(&numbers, 7),
+                pick(&strings, 11),
+                pick(&strings, 13),
+                ["", "\n", " "][i % 3],
+            );
+            match (canonical(&text), any_order(&text)) {
+                (Some(a), Some(b)) => {
+                    assert!(same(&a, &b), "{text:?}");
+                    assert!(check(&text));
+                    canonical_taken += 1;
+                }
+                (None, None) => {}
+                (a, b) => panic!("{text:?}: canonical {}, general {}", a.is_some(), b.is_some()),
+            }
+        }
+        assert!(canonical_taken > 100, "only {canonical_taken} canonical texts taken");
+        // Any departure from the layout is left to the general scan.
+        assert!(canonical(&CANONICAL.replace(r#""ts":"#, r#""ts" :"#)).is_none());
+        assert!(canonical(&format!(" {CANONICAL}")).is_none());
+        assert!(check(&format!(" {CANONICAL}")));
+    }
 
     #[test]
     fn the_producers_shape_takes_the_fast_path() {
