@@ -205,8 +205,9 @@ pub struct KafkaReader {
     consumer: BaseConsumer<LagContext>,
     topic: String,
     owned: Vec<i32>,
-    next: HashMap<i32, i64>,
-    ends: Option<HashMap<i32, i64>>,
+    /// Offsets to read next and (bounded) ends, looked up for every record: a fast hash, not SipHash.
+    next: foldhash::HashMap<i32, i64>,
+    ends: Option<foldhash::HashMap<i32, i64>>,
     policy: OnDataLoss,
     discovery: Option<Discovery>,
     changes: Vec<PartitionChange>,
@@ -255,8 +256,8 @@ impl KafkaReader {
                 ..LagContext::default()
             })
             .with_context(|| format!("invalid Kafka settings (--brokers {}, --kafka-option)", config.brokers))?;
-        let mut next = HashMap::new();
-        let mut ends = config.bounded.then(HashMap::new);
+        let mut next = foldhash::HashMap::default();
+        let mut ends = config.bounded.then(foldhash::HashMap::default);
         let restoring = !resume.is_empty();
         for &p in &owned {
             let (low, high) = watermarks(&consumer, config, p)?;
