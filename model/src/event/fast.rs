@@ -18,11 +18,7 @@ pub(super) fn parse(text: &str) -> Option<RawEvent<'_>> {
 /// The producer's own layout: the seven keys in the contract's order and no whitespace inside, each key and its
 /// punctuation compared as one literal. `None` where the text departs from it (the general scan starts over).
 fn canonical(text: &str) -> Option<RawEvent<'_>> {
-    let mut s = Scanner {
-        bytes: text.as_bytes(),
-        text,
-        at: 0,
-    };
+    let mut s = Scanner::new(text);
     s.literal(b"{\"device_id\":")?;
     let device_id = s.string()?;
     s.literal(b",\"ts\":")?;
@@ -52,11 +48,7 @@ fn canonical(text: &str) -> Option<RawEvent<'_>> {
 
 /// The seven keys in any order, whitespace between tokens.
 fn any_order(text: &str) -> Option<RawEvent<'_>> {
-    let mut s = Scanner {
-        bytes: text.as_bytes(),
-        text,
-        at: 0,
-    };
+    let mut s = Scanner::new(text);
     let mut slots = Slots::default();
     s.skip_ws();
     s.expect(b'{')?;
@@ -99,6 +91,14 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
+    fn new(text: &'a str) -> Scanner<'a> {
+        Scanner {
+            bytes: text.as_bytes(),
+            text,
+            at: 0,
+        }
+    }
+
     fn skip_ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.at) {
             self.at += 1;
