@@ -5,7 +5,11 @@
 //! [`DISCOVERY_INTERVAL`] and read from their earliest offset. Lag comes from librdkafka's statistics. A restored
 //! job seeks every partition to the offset its checkpoint recorded, once [`judge_restore`] has checked that the
 //! log still holds it; while running, an offset the log no longer holds surfaces as librdkafka's
-//! `auto.offset.reset=error` and is judged by the same rule (`source::data_loss`).
+//! `auto.offset.reset=error` and is judged by the same rule (`source::data_loss`). Records are read in batches
+//! from each owned partition's own fetch queue ([`queues`]); the consumer queue is still polled for statistics,
+//! errors and the records that reached it first.
+
+mod queues;
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -19,6 +23,7 @@ use rdkafka::message::Message;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use self::queues::PartitionQueue;
 use super::data_loss::{Clusters, Log, Loss, Moment, Position, judge};
 use super::reader::{PartitionChange, Reader};
 use crate::checkpoint::format::{Manifest, PartitionCheckpoint};
@@ -200,8 +205,17 @@ struct Discovery {
     last: Instant,
 }
 
+/// Messages taken from a partition queue per call.
+const SLOTS: usize = 4096;
+
 /// Reads the partitions one worker owns.
 pub struct KafkaReader {
+    /// The owned partitions' fetch queues, read in batches; dropped before `consumer` (see `Drop`).
+    queues: Vec<PartitionQueue>,
+    /// Room for one batch of messages.
+    slots: Vec<*mut rdkafka::bindings::rd_kafka_message_t>,
+    /// Which queue a poll starts with (each in turn, so that none waits behind a full one).
+    turn: usize,
     consumer: BaseConsumer<LagContext>,
     topic: String,
     owned: Vec<i32>,
@@ -280,7 +294,10 @@ impl KafkaReader {
             known: partitions,
             last: Instant::now(),
         });
-        let reader = KafkaReader {
+        let mut reader = KafkaReader {
+            queues: Vec::new(),
+            slots: vec![std::ptr::null_mut(); SLOTS],
+            turn: 0,
             consumer,
             topic: config.topic.clone(),
             owned,
@@ -297,13 +314,22 @@ impl KafkaReader {
         Ok(reader)
     }
 
-    /// (Re)assigns every owned partition at the offset to read next.
-    fn assign(&self) -> Result<()> {
+    /// (Re)assigns every owned partition at the offset to read next, and takes each one's fetch queue off the
+    /// consumer queue (anew: an assignment may create a partition's fetch state afresh).
+    fn assign(&mut self) -> Result<()> {
         let mut tpl = TopicPartitionList::new();
         for &p in &self.owned {
             tpl.add_partition_offset(&self.topic, p, Offset::Offset(self.next[&p]))?;
         }
         self.consumer.assign(&tpl)?;
+        let rk = self.consumer.client().native_ptr();
+        self.queues.clear();
+        for &p in &self.owned {
+            // SAFETY: `rk` is this reader's consumer, which outlives its queues (they are dropped first).
+            let queue = unsafe { PartitionQueue::detach(rk, &self.topic, p) }
+                .ok_or_else(|| anyhow!("librdkafka has no fetch queue for {}/{p}", self.topic))?;
+            self.queues.push(queue);
+        }
         Ok(())
     }
 
@@ -425,6 +451,46 @@ impl KafkaReader {
     }
 }
 
+impl KafkaReader {
+    /// An error librdkafka reports while it keeps retrying (a broker away, a fetch that failed).
+    fn input_error(&mut self, text: &str) {
+        self.last_error_seen = Some(Instant::now());
+        self.errors.record(
+            ErrorKind::InputRead,
+            &format!("kafka consumer error; librdkafka keeps retrying: {text}"),
+        );
+    }
+}
+
+impl Drop for KafkaReader {
+    fn drop(&mut self) {
+        // The partition queues hold references into the consumer: let them go before it is destroyed.
+        self.queues.clear();
+    }
+}
+
+/// Whether the record at `offset` of partition `p` is to be read (not past the partition's bounded end, not
+/// one already read), recording it as read.
+fn accept(
+    next: &mut foldhash::HashMap<i32, i64>,
+    ends: Option<&foldhash::HashMap<i32, i64>>,
+    p: i32,
+    offset: i64,
+) -> bool {
+    if let Some(end) = ends.and_then(|e| e.get(&p))
+        && offset >= *end
+    {
+        // Past the bounded end: ignore (the partition is done).
+        return false;
+    }
+    let slot = next.entry(p).or_insert(offset);
+    if offset < *slot {
+        return false;
+    }
+    *slot = offset + 1;
+    true
+}
+
 impl Reader for KafkaReader {
     fn partitions(&self) -> Vec<i32> {
         self.owned.clone()
@@ -432,39 +498,73 @@ impl Reader for KafkaReader {
 
     fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize> {
         let mut n = 0;
+        // The consumer queue first: statistics (the lag), errors, and the records of a partition that reached it
+        // before the partition's queue was detached, which are older than those waiting in that queue.
         while n < max {
             match self.consumer.poll(Duration::ZERO) {
                 None => break,
                 Some(Ok(m)) => {
-                    let p = m.partition();
-                    if let Some(end) = self.ends.as_ref().and_then(|e| e.get(&p))
-                        && m.offset() >= *end
-                    {
-                        // Past the bounded end: ignore (the partition is done).
-                        continue;
+                    let (p, offset) = (m.partition(), m.offset());
+                    if accept(&mut self.next, self.ends.as_ref(), p, offset) {
+                        sink(RawRecord {
+                            partition: p,
+                            offset,
+                            key: m.key(),
+                            value: m.payload(),
+                        });
+                        n += 1;
                     }
-                    self.next.insert(p, m.offset() + 1);
-                    sink(RawRecord {
-                        partition: p,
-                        offset: m.offset(),
-                        key: m.key(),
-                        value: m.payload(),
-                    });
-                    n += 1;
                 }
                 Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AutoOffsetReset) => {
                     self.out_of_range()?;
-                    break;
+                    self.discover();
+                    return Ok(n);
                 }
                 Some(Err(e)) => {
-                    self.last_error_seen = Some(Instant::now());
-                    self.errors.record(
-                        ErrorKind::InputRead,
-                        &format!("kafka consumer error; librdkafka keeps retrying: {e}"),
-                    );
+                    self.input_error(&e.to_string());
                     break;
                 }
             }
+        }
+        // Then each partition's queue in batches, starting with a different one each time.
+        let mut out_of_range = false;
+        let mut failures: Vec<String> = Vec::new();
+        let count = self.queues.len();
+        let mut progress = true;
+        while n < max && progress && !out_of_range {
+            progress = false;
+            for i in 0..count {
+                let room = (max - n).min(self.slots.len());
+                if room == 0 {
+                    break;
+                }
+                let queue = &self.queues[(self.turn + i) % count];
+                let p = queue.partition();
+                let (next, ends) = (&mut self.next, self.ends.as_ref());
+                let taken = queue.drain(&mut self.slots[..room], |m| match m.error() {
+                    Some((RDKafkaErrorCode::AutoOffsetReset, _)) => out_of_range = true,
+                    Some((_, text)) => failures.push(text),
+                    None => {
+                        if accept(next, ends, p, m.offset()) {
+                            sink(RawRecord {
+                                partition: p,
+                                offset: m.offset(),
+                                key: m.key(),
+                                value: m.payload(),
+                            });
+                            n += 1;
+                        }
+                    }
+                });
+                progress |= taken > 0;
+            }
+        }
+        self.turn = self.turn.wrapping_add(1);
+        for text in failures {
+            self.input_error(&text);
+        }
+        if out_of_range {
+            self.out_of_range()?;
         }
         // After the batch: the source takes a new partition over before any of its records is read.
         self.discover();
