@@ -146,6 +146,8 @@ pub struct KafkaRun {
     pub sink: bool,
     /// Repetitions.
     pub repeat: usize,
+    /// Extra dataflow flags.
+    pub dataflow_args: Vec<String>,
 }
 
 /// The `kafka` scenario.
@@ -185,7 +187,7 @@ pub fn kafka(ctx: &Ctx, run: &KafkaRun) -> Result<()> {
         let mut sunk = Vec::new();
         for i in 0..run.repeat.max(1) {
             let name = format!("{}x{}-{i}", layout.processes, layout.workers);
-            let args: Vec<String> = vec![
+            let mut args: Vec<String> = vec![
                 "--brokers".into(),
                 ctx.brokers.clone(),
                 "--topic".into(),
@@ -194,6 +196,7 @@ pub fn kafka(ctx: &Ctx, run: &KafkaRun) -> Result<()> {
                 format!("{}-{name}", topic.name),
                 "--bounded".into(),
             ];
+            args.extend(run.dataflow_args.iter().cloned());
             runs.push(replay::run_job(
                 ctx,
                 &format!("kafka-{name}"),
@@ -237,6 +240,7 @@ pub fn kafka(ctx: &Ctx, run: &KafkaRun) -> Result<()> {
             ));
         }
         let (best, median) = best_and_median(runs);
+        let extra: String = run.dataflow_args.iter().map(|a| format!("{a} ")).collect();
         let busy = layout.processes * layout.workers;
         let limit = if busy > run.partitions as usize {
             format!("; only {} of {busy} workers own a partition", run.partitions)
@@ -252,7 +256,8 @@ pub fn kafka(ctx: &Ctx, run: &KafkaRun) -> Result<()> {
         ctx.record(Row::new(
             "kafka",
             format!(
-                "dataflow --bounded from the local broker, {}; {} events, {} devices, {} partitions",
+                "dataflow --bounded {}from the local broker, {}; {} events, {} devices, {} partitions",
+                extra,
                 layout.describe(),
                 human(run.events as f64),
                 run.devices,

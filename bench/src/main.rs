@@ -141,6 +141,9 @@ struct KafkaArgs {
     /// Timed repetitions of each measurement.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
+    /// Extra dataflow flags, e.g. `--kafka-option=queued.max.messages.kbytes=4096` (repeatable).
+    #[arg(long = "dataflow-arg", allow_hyphen_values = true)]
+    dataflow_args: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -243,6 +246,7 @@ fn run(cli: Cli) -> Result<()> {
                 cluster: a.cluster,
                 sink: a.sink,
                 repeat: a.repeat,
+                dataflow_args: a.dataflow_args,
             },
         )?,
         Scenario::Latency(a) => latency::latency(

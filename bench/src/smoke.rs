@@ -93,6 +93,7 @@ pub fn smoke(ctx: &Ctx) -> Result<()> {
                         cluster: false,
                         sink: true,
                         repeat: 1,
+                        dataflow_args: Vec::new(),
                     },
                 )
             });
