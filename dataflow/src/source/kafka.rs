@@ -32,6 +32,7 @@ use super::reader::{PartitionChange, Reader};
 use crate::config::{JobConfig, OnDataLoss, StartAt};
 use crate::errors::{ErrorKind, ErrorLog};
 use crate::messages::RawRecord;
+use crate::teardown::{BoundedDrop, CLOSE_WITHIN};
 
 /// How often an unbounded reader looks for partitions added to the topic.
 pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(10);
@@ -98,7 +99,8 @@ pub struct KafkaReader {
     slots: Vec<*mut rdkafka::bindings::rd_kafka_message_t>,
     /// Which queue a poll starts with (each in turn, so that none waits behind a full one).
     turn: usize,
-    consumer: BaseConsumer<LagContext>,
+    /// Closed within a bound when the reader is dropped (see `crate::teardown`).
+    consumer: BoundedDrop<BaseConsumer<LagContext>>,
     topic: String,
     owned: Vec<i32>,
     /// Offsets to read next and (bounded) ends, looked up for every record: a fast hash, not SipHash.
@@ -180,7 +182,7 @@ impl KafkaReader {
             queues: Vec::new(),
             slots: vec![std::ptr::null_mut(); SLOTS],
             turn: 0,
-            consumer,
+            consumer: BoundedDrop::new(consumer, "kafka consumer", CLOSE_WITHIN),
             topic: config.topic.clone(),
             owned,
             next,

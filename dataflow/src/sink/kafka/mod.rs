@@ -24,6 +24,7 @@ use crate::config::{JobConfig, SinkTopic};
 use crate::errors::{ErrorKind, ErrorLog};
 use crate::in_order::filter_map_in_order;
 use crate::messages::WindowMsg;
+use crate::teardown;
 use out::{OutRecord, Shared};
 use recover::Recovery;
 use txn::{Command, Writer};
@@ -83,7 +84,8 @@ impl KafkaSink {
     pub fn finish(&self, within: Duration) {
         self.send(Command::Finish(Instant::now() + within));
         if let Some(thread) = self.thread.borrow_mut().take() {
-            let _ = thread.join();
+            // The thread ends by dropping its producer, which librdkafka may not let go of (`crate::teardown`).
+            teardown::join_within(thread, within + teardown::CLOSE_WITHIN, "kafka sink producer");
         }
         self.count_errors();
     }
