@@ -37,12 +37,28 @@ pub struct Common {
     brokers: String,
 }
 
-/// The workspace root (this crate's parent folder).
+/// The workspace root: the nearest folder at or above the current one that holds this workspace (a `Cargo.toml`
+/// beside `bench/Cargo.toml`), else the folder this binary was built from. Run from a checkout, a binary built
+/// from another one (a target folder shared by two clones) reads and writes this checkout's files.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("bench/ has a parent")
-        .to_path_buf()
+    let built_from = || {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("bench/ has a parent")
+            .to_path_buf()
+    };
+    let Ok(here) = std::env::current_dir() else {
+        return built_from();
+    };
+    here.ancestors()
+        .find(|dir| is_workspace_root(dir))
+        .map(Path::to_path_buf)
+        .unwrap_or_else(built_from)
+}
+
+/// Whether `dir` is the root of this workspace.
+fn is_workspace_root(dir: &Path) -> bool {
+    dir.join("Cargo.toml").is_file() && dir.join("bench").join("Cargo.toml").is_file()
 }
 
 /// Shared state of one `bench` invocation.
@@ -180,5 +196,20 @@ impl Drop for Ctx {
         if !self.keep {
             let _ = std::fs::remove_dir_all(&self.run_dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_workspace_root_is_found_from_a_folder_inside_it() {
+        let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = bench.parent().unwrap();
+        assert!(is_workspace_root(root));
+        assert!(!is_workspace_root(bench), "bench/ holds no bench/ of its own");
+        // Tests run in the crate's folder, inside the workspace.
+        assert_eq!(workspace_root().canonicalize().unwrap(), root.canonicalize().unwrap());
     }
 }

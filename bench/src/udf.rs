@@ -4,7 +4,7 @@
 //! the same file and layout; each is reported with its ratio to the run without UDFs and its extra cost per
 //! event. The crates are built (or taken from the UDF cache) by the first run that names them, before timing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 
@@ -15,7 +15,7 @@ use crate::report::Row;
 
 /// The folder of an example UDF crate of the workspace.
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("udfs").join(name)
+    crate::ctx::workspace_root().join("udfs").join(name)
 }
 
 /// The `udf` scenario: the three variants compared by [`compare_variants`].
