@@ -3,8 +3,9 @@
 //! on the frontier), `fleet` (differential views of final windows), `sink` (Parquet history, `latest.json`,
 //! dead letters) and `checkpoint` (the exactly-once protocol, in one folder). `messages` holds every type that
 //! travels between them and imports none of them; `pipeline` wires the stages for one worker; `config` holds the
-//! flags; `errors` counts what fails inside operators; `teardown` bounds the wait for librdkafka clients to close; `durable`, `trigger` and `in_order` are shared rules and shapes. The map of it
-//! all is `docs/ARCHITECTURE.md`.
+//! flags; `errors` counts what fails inside operators; `teardown` bounds the wait for librdkafka clients to
+//! close; `durable`, `trigger` and `in_order` are shared rules and shapes. The map of it all is
+//! `docs/ARCHITECTURE.md`.
 
 pub mod checkpoint;
 pub mod compact;

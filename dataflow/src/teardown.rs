@@ -6,7 +6,6 @@
 //! goes on in a thread of its own, the job waits for it at most a bound, and past it says so and exits.
 
 use std::ops::{Deref, DerefMut};
-use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -53,24 +52,16 @@ impl<T: Send + 'static> Drop for BoundedDrop<T> {
     }
 }
 
-/// Drops `value` on a thread of its own and waits at most `within` for it; returns whether the drop finished
-/// in time. Past `within` it warns and leaves the thread to finish (or to end with the process).
+/// Drops `value` on a thread of its own and waits at most `within` for it ([`join_within`]); returns whether the
+/// drop finished in time.
 pub fn drop_within<T: Send + 'static>(value: T, within: Duration, what: &str) -> bool {
-    let (done, finished) = sync_channel::<()>(1);
-    let spawned = std::thread::Builder::new().name("teardown".to_owned()).spawn(move || {
-        drop(value);
-        let _ = done.send(());
-    });
-    if spawned.is_err() {
+    match std::thread::Builder::new()
+        .name("teardown".to_owned())
+        .spawn(move || drop(value))
+    {
+        Ok(thread) => join_within(thread, within, what),
         // The closure, and the value with it, was dropped on this thread already.
-        return true;
-    }
-    match finished.recv_timeout(within) {
-        Ok(()) | Err(RecvTimeoutError::Disconnected) => true,
-        Err(RecvTimeoutError::Timeout) => {
-            warn_not_closed(what, within);
-            false
-        }
+        Err(_) => true,
     }
 }
 
@@ -83,7 +74,7 @@ pub fn join_within(thread: JoinHandle<()>, within: Duration, what: &str) -> bool
             warn_not_closed(what, within);
             return false;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(2));
     }
     let _ = thread.join();
     true
@@ -101,6 +92,7 @@ fn warn_not_closed(what: &str, within: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::mpsc::sync_channel;
 
     struct SlowDrop(Duration);
 
