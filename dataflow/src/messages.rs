@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use model::{Aggregate, WindowAgg};
@@ -356,7 +357,9 @@ pub enum BarrierKind {
 }
 
 /// A checkpoint boundary in the window operator's output: every final window before it belongs to checkpoint
-/// `id`, together with the open windows it carries.
+/// `id`, together with the open windows it carries. The window operator's output has several consumers and
+/// timely clones a batch for each but the last, so the open windows are shared, not copied (at 10 000 devices
+/// they are ~35 000 per worker, 136 bytes each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Barrier {
     /// Checkpoint id.
@@ -364,7 +367,7 @@ pub struct Barrier {
     /// Why.
     pub kind: BarrierKind,
     /// Open windows of this worker.
-    pub windows: Vec<OpenWindow>,
+    pub windows: Arc<Vec<OpenWindow>>,
     /// Partition states at the cut (worker 0 only; it hears every source).
     pub partitions: Vec<PartitionState>,
 }

@@ -158,6 +158,11 @@ impl<A: SessionAcc> Sessions<A> {
         self.open.is_empty()
     }
 
+    /// How many sessions are open.
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
     /// The open sessions, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = &Session<A>> {
         self.open.values()

@@ -155,7 +155,7 @@ impl OpenState for Panes {
     }
 
     fn open_windows(&self) -> Vec<OpenWindow> {
-        let mut open = Vec::new();
+        let mut open = Vec::with_capacity(self.devices.values().map(|d| d.panes.len()).sum());
         for (device, d) in &self.devices {
             for (start, acc) in &d.panes {
                 open.push(acc.to_open(device, *start, start + self.pane_ms));

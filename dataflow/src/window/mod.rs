@@ -83,7 +83,7 @@ impl<S: OpenState> Aligned for Collect<S> {
         self.barriers.push(Barrier {
             id,
             kind,
-            windows: self.state.open_windows(),
+            windows: Arc::new(self.state.open_windows()),
             partitions,
         });
     }

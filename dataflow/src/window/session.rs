@@ -114,7 +114,7 @@ impl OpenState for SessionWindows {
     }
 
     fn open_windows(&self) -> Vec<OpenWindow> {
-        let mut open = Vec::new();
+        let mut open = Vec::with_capacity(self.devices.values().map(|d| d.sessions.len()).sum());
         for (device, d) in &self.devices {
             for s in d.sessions.iter() {
                 let w = s.window(self.gap_ms);

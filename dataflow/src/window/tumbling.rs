@@ -121,7 +121,7 @@ impl OpenState for Tumbling {
     }
 
     fn open_windows(&self) -> Vec<OpenWindow> {
-        let mut windows = Vec::new();
+        let mut windows = Vec::with_capacity(self.open.values().map(|d| d.len()).sum());
         for (&end, devices) in &self.open {
             let start = self.window(end).start;
             for (device, d) in devices {
