@@ -142,7 +142,7 @@ fn commit_one(setup: &mut CommitSetup, parts: &[PartDone], offsets: &mut GroupOf
     );
     drop(turn);
     match committed {
-        Ok(manifest) => {
+        Ok(store::Committed { manifest, windows }) => {
             if manifest.sink.is_some() {
                 setup.sink.clone_from(&manifest.sink);
             }
@@ -151,7 +151,7 @@ fn commit_one(setup: &mut CommitSetup, parts: &[PartDone], offsets: &mut GroupOf
             }
             tracing::info!(
                 checkpoint = id,
-                windows = manifest.windows.len(),
+                windows,
                 files = manifest.files.len(),
                 ms = started.elapsed().as_millis() as u64,
                 "checkpoint committed"

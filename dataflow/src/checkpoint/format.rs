@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use compact_str::CompactString;
 use model::{WindowAgg, WindowKind};
 use serde::{Deserialize, Serialize};
 
@@ -37,7 +38,7 @@ pub struct PartitionCheckpoint {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowCheckpoint {
     /// Device.
-    pub device_id: String,
+    pub device_id: CompactString,
     /// Start, ms: of the window (tumbling), the pane (hopping) or the session's first event. Absent in
     /// checkpoints of tumbling windows written before there were other kinds (their start follows from the end).
     #[serde(default)]
@@ -45,7 +46,7 @@ pub struct WindowCheckpoint {
     /// End, ms: of the window, the pane, or the session's last event + the gap.
     pub window_end: u64,
     /// Location of the device.
-    pub location: String,
+    pub location: CompactString,
     /// Running aggregate.
     pub agg: WindowAgg,
     /// The aggregate UDFs' inputs so far (absent without them).
@@ -91,10 +92,10 @@ impl From<&PartitionCheckpoint> for PartitionState {
 impl From<&OpenWindow> for WindowCheckpoint {
     fn from(w: &OpenWindow) -> Self {
         WindowCheckpoint {
-            device_id: w.device.to_string(),
+            device_id: w.device.clone(),
             window_start: w.start,
             window_end: w.end,
-            location: w.location.to_string(),
+            location: w.location.clone(),
             agg: w.agg,
             inputs: w.inputs.clone(),
         }
@@ -106,8 +107,8 @@ impl From<&WindowCheckpoint> for OpenWindow {
         OpenWindow {
             start: w.window_start,
             end: w.window_end,
-            device: w.device_id.as_str().into(),
-            location: w.location.as_str().into(),
+            device: w.device_id.clone(),
+            location: w.location.clone(),
             agg: w.agg,
             inputs: w.inputs.clone(),
         }
@@ -133,15 +134,17 @@ impl FileCheckpoint {
     }
 }
 
-/// One worker's contribution to a checkpoint.
+/// One worker's contribution to a checkpoint, but for its open windows: those are written beside it, one
+/// [`WindowCheckpoint`] per line (`checkpoint::store::write_part`), and streamed into the manifest, so that
+/// neither the worker nor the committer holds a second copy of them (at 10 000 devices, 70 000 windows).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Part {
     /// Checkpoint id.
     pub id: u64,
     /// Global worker index.
     pub worker: usize,
-    /// The worker's open windows.
-    pub windows: Vec<WindowCheckpoint>,
+    /// How many open windows the worker wrote beside the part.
+    pub windows: usize,
     /// Partition states (sent by worker 0, which hears every source).
     pub partitions: Vec<PartitionCheckpoint>,
     /// Files this worker rolled for the checkpoint.
@@ -226,9 +229,10 @@ impl Identity {
     }
 }
 
-/// A complete checkpoint.
+/// A complete checkpoint. `W` is how its open windows are held: read back, a vector; while being committed, a
+/// stream from the parts' window files (`checkpoint::store`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct Manifest<W = Vec<WindowCheckpoint>> {
     /// Format version.
     pub version: u32,
     /// Checkpoint id (increasing).
@@ -252,7 +256,7 @@ pub struct Manifest {
     /// Every partition.
     pub partitions: Vec<PartitionCheckpoint>,
     /// Every open window.
-    pub windows: Vec<WindowCheckpoint>,
+    pub windows: W,
     /// Files it committed.
     pub files: Vec<FileCheckpoint>,
     /// Segments (`checkpoint::segment`) of final windows that are in no history file yet: a restored job's
@@ -275,7 +279,25 @@ pub struct ManifestMeta<'a> {
     pub lineage_run: u64,
 }
 
-impl Manifest {
+impl<W> Manifest<W> {
+    /// The same manifest with its open windows held as `windows`.
+    pub fn with_windows<V>(self, windows: V) -> Manifest<V> {
+        Manifest {
+            version: self.version,
+            id: self.id,
+            identity: self.identity,
+            committed_at: self.committed_at,
+            cluster_id: self.cluster_id,
+            workers: self.workers,
+            lineage_run: self.lineage_run,
+            partitions: self.partitions,
+            windows,
+            files: self.files,
+            unrolled: self.unrolled,
+            sink: self.sink,
+        }
+    }
+
     /// Whether a history file of checkpoint `checkpoint` written by run `run` belongs to this manifest's lineage
     /// and is newer than it: a restore of this manifest deletes it (its windows are recomputed).
     pub fn outdates(&self, checkpoint: u64, run: u64) -> bool {

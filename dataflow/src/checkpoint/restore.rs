@@ -74,7 +74,7 @@ mod tests {
             }],
             windows: (0..windows)
                 .map(|i| WindowCheckpoint {
-                    device_id: format!("d{i}"),
+                    device_id: format!("d{i}").into(),
                     window_start: 0,
                     window_end: 10_000,
                     location: "lab".into(),

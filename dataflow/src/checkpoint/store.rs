@@ -1,24 +1,26 @@
 //! The file operations of the checkpoint protocol under `<out>/_checkpoints/` (see the rules in
-//! `checkpoint/mod.rs`): writing a worker's part (`pending-<id>/part-w<j>.json`), merging the parts into the
-//! manifest (`ckpt-<id>.json`, written atomically: the commit point), publishing the staged Parquet files a
+//! `checkpoint/mod.rs`): writing a worker's part (`pending-<id>/part-w<j>.json`, its open windows beside it in
+//! `windows-w<j>.jsonl`), merging the parts into the manifest (`ckpt-<id>.json`, written atomically: the commit
+//! point; the windows are streamed from the parts' files, never all held), publishing the staged Parquet files a
 //! manifest commits, loading the newest manifest on start and bringing the output folder in line with it, and the
 //! lineage the Kafka output tags its registers with. The files' format is `checkpoint::format`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use model::history::{PARQUET_DIR, PartName, is_in_progress};
-use serde::Deserialize;
+use serde::ser::{Error as _, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
 
-use crate::checkpoint::format::{Identity, Manifest, ManifestMeta, Part, VERSION};
+use crate::checkpoint::format::{Identity, Manifest, ManifestMeta, Part, VERSION, WindowCheckpoint};
 use crate::checkpoint::kafka_out::{self, SinkCheckpoint};
 use crate::checkpoint::layout::staging_dir;
 use crate::checkpoint::segment;
 use crate::durable::{sync_dir, sync_dirs, write_atomic_with};
-use crate::messages::StagedFile;
+use crate::messages::{OpenWindow, StagedFile};
 
 /// Manifests kept (older ones are deleted).
 pub const KEEP: usize = 3;
@@ -219,13 +221,67 @@ pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
     Ok(())
 }
 
-/// Writes one worker's part of checkpoint `part.id`.
-pub fn write_part(out: &Path, part: &Part) -> Result<()> {
+/// Writes one worker's part of checkpoint `part.id` and, beside it, its open windows (`part.windows` of them),
+/// one JSON line each, converted one at a time.
+pub fn write_part(out: &Path, part: &Part, windows: &[OpenWindow]) -> Result<()> {
     let d = pending_dir(out, part.id);
     std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+    let path = windows_path(&d, part.worker);
+    write_atomic_with(&path, |w| {
+        for window in windows {
+            serde_json::to_writer(&mut *w, &WindowCheckpoint::from(window))?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot write {}", path.display()))?;
     let path = d.join(format!("part-w{}.json", part.worker));
     write_atomic_with(&path, |w| Ok(serde_json::to_writer(w, part)?))
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The open windows of worker `worker`'s part, in the pending checkpoint folder `pending`.
+fn windows_path(pending: &Path, worker: usize) -> PathBuf {
+    pending.join(format!("windows-w{worker}.jsonl"))
+}
+
+/// The open windows of a checkpoint's parts, streamed from their files into the manifest as it is written:
+/// each line is read, checked as a [`WindowCheckpoint`] and written out before the next is read.
+struct SpooledWindows {
+    /// The parts' window files, and how many windows each part says it holds.
+    files: Vec<(PathBuf, usize)>,
+}
+
+impl Serialize for SpooledWindows {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let fail = |path: &Path, why: &dyn std::fmt::Display| {
+            S::Error::custom(format!("checkpoint windows {}: {why}", path.display()))
+        };
+        let mut seq = serializer.serialize_seq(None)?;
+        for (path, expected) in &self.files {
+            let file = File::open(path).map_err(|e| fail(path, &e))?;
+            let mut read = 0;
+            for line in BufReader::with_capacity(256 * 1024, file).lines() {
+                let line = line.map_err(|e| fail(path, &e))?;
+                let window: WindowCheckpoint = serde_json::from_str(&line).map_err(|e| fail(path, &e))?;
+                seq.serialize_element(&window)?;
+                read += 1;
+            }
+            if read != *expected {
+                return Err(fail(path, &format!("{read} windows where its part says {expected}")));
+            }
+        }
+        seq.end()
+    }
+}
+
+/// A committed checkpoint: its manifest, without the open windows (they went to its file, not held), and
+/// their number.
+pub struct Committed {
+    /// The manifest; its `windows` are left empty.
+    pub manifest: Manifest,
+    /// How many open windows it holds.
+    pub windows: usize,
 }
 
 /// Merges the parts of checkpoint `id` from `workers` workers into its manifest (written when `meta.identity` is
@@ -238,7 +294,7 @@ pub fn commit(
     workers: usize,
     meta: ManifestMeta<'_>,
     sink: Option<(u64, &SinkCheckpoint)>,
-) -> Result<Manifest> {
+) -> Result<Committed> {
     let identity = meta.identity;
     let d = pending_dir(out, id);
     let mut manifest = Manifest {
@@ -250,7 +306,7 @@ pub fn commit(
         workers,
         lineage_run: meta.lineage_run,
         partitions: Vec::new(),
-        windows: Vec::new(),
+        windows: SpooledWindows { files: Vec::new() },
         files: Vec::new(),
         unrolled: Vec::new(),
         sink: None,
@@ -262,7 +318,7 @@ pub fn commit(
         let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let part: Part = serde_json::from_reader(BufReader::with_capacity(256 * 1024, file))
             .with_context(|| format!("corrupt checkpoint part {}", path.display()))?;
-        manifest.windows.extend(part.windows);
+        manifest.windows.files.push((windows_path(&d, w), part.windows));
         manifest.partitions.extend(part.partitions);
         manifest.files.extend(part.files);
         manifest.unrolled.extend(part.unrolled);
@@ -293,7 +349,11 @@ pub fn commit(
         let _ = std::fs::remove_file(manifest_path(out, old));
     }
     sync_dir(&dir(out)).ok();
-    Ok(manifest)
+    let windows = manifest.windows.files.iter().map(|(_, n)| n).sum();
+    Ok(Committed {
+        manifest: manifest.with_windows(Vec::new()),
+        windows,
+    })
 }
 
 /// The segments a manifest needs: those whose windows are in no file yet, and those the Kafka output may have
@@ -369,6 +429,7 @@ mod tests {
                 }],
                 ..Default::default()
             },
+            &[],
         )
         .unwrap();
         let identity = identity();
@@ -377,7 +438,7 @@ mod tests {
             cluster_id: Some("cluster-a"),
             lineage_run: 0,
         };
-        commit(out, id, 1, meta, None).unwrap()
+        commit(out, id, 1, meta, None).unwrap().manifest
     }
 
     #[test]
@@ -391,6 +452,76 @@ mod tests {
         assert!(
             out.join("parquet/device_id=d/part-000000000002-7-w0-1.parquet")
                 .exists()
+        );
+    }
+
+    fn open_window(device: &str, end: u64) -> OpenWindow {
+        OpenWindow {
+            start: end - 10_000,
+            end,
+            device: device.into(),
+            location: "hall".into(),
+            agg: model::WindowAgg {
+                count: 1,
+                mean_temperature: 21.5,
+                sum_humidity: 40.0,
+                min_battery: 90.0,
+                max_battery: 90.0,
+                ..Default::default()
+            },
+            inputs: None,
+        }
+    }
+
+    fn part_with_windows(out: &Path, id: u64, worker: usize, windows: &[OpenWindow]) {
+        let part = Part {
+            id,
+            worker,
+            windows: windows.len(),
+            ..Default::default()
+        };
+        write_part(out, &part, windows).unwrap();
+    }
+
+    #[test]
+    fn every_workers_open_windows_are_streamed_into_the_manifest_in_worker_order() {
+        let out = out_dir("spooled");
+        let w0 = [open_window("a", 20_000), open_window("b", 20_000)];
+        let w1 = [open_window("c", 30_000)];
+        part_with_windows(&out, 1, 0, &w0);
+        part_with_windows(&out, 1, 1, &w1);
+        let id = identity();
+        let meta = ManifestMeta {
+            identity: Some(&id),
+            ..Default::default()
+        };
+        let committed = commit(&out, 1, 2, meta, None).unwrap();
+        assert_eq!(committed.windows, 3);
+        assert!(committed.manifest.windows.is_empty(), "not held after the commit");
+        let back = load_newest(&out, &id).unwrap().unwrap();
+        let devices: Vec<&str> = back.windows.iter().map(|w| w.device_id.as_str()).collect();
+        assert_eq!(devices, ["a", "b", "c"]);
+        let restored: Vec<OpenWindow> = back.windows.iter().map(OpenWindow::from).collect();
+        assert_eq!(restored, [w0.as_slice(), w1.as_slice()].concat());
+    }
+
+    #[test]
+    fn a_part_whose_windows_file_is_short_does_not_commit() {
+        let out = out_dir("short-windows");
+        part_with_windows(&out, 1, 0, &[open_window("a", 20_000), open_window("b", 20_000)]);
+        let path = windows_path(&pending_dir(&out, 1), 0);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.lines().next().unwrap()).unwrap();
+        let id = identity();
+        let meta = ManifestMeta {
+            identity: Some(&id),
+            ..Default::default()
+        };
+        let err = format!("{:#}", commit(&out, 1, 1, meta, None).err().expect("no commit"));
+        assert!(err.contains("1 windows where its part says 2"), "{err}");
+        assert!(
+            !manifest_exists(&out, 1),
+            "no manifest for a checkpoint missing windows"
         );
     }
 
@@ -446,14 +577,16 @@ mod tests {
             unrolled: vec![seg(1)],
             ..Default::default()
         };
-        write_part(&out, &part).unwrap();
+        write_part(&out, &part, &[]).unwrap();
         assert!(lineage(&out).is_err(), "no lineage before the first manifest");
         let id = identity();
         let meta = ManifestMeta {
             identity: Some(&id),
             ..Default::default()
         };
-        let m = commit(&out, 1, 1, meta, Some((0, &SinkCheckpoint::default()))).unwrap();
+        let m = commit(&out, 1, 1, meta, Some((0, &SinkCheckpoint::default())))
+            .unwrap()
+            .manifest;
         let sink = m.sink.clone().expect("a sink section");
         assert_eq!((sink.unconfirmed, sink.writers), (vec![seg(1)], 1));
         assert_eq!(m.unrolled, vec![seg(1)]);
@@ -475,9 +608,12 @@ mod tests {
                 sink_confirmed: [(0, 1)].into(),
                 ..Default::default()
             },
+            &[],
         )
         .unwrap();
-        let m = commit(&out, 3, 1, meta, Some((1, m.sink.as_ref().unwrap()))).unwrap();
+        let m = commit(&out, 3, 1, meta, Some((1, m.sink.as_ref().unwrap())))
+            .unwrap()
+            .manifest;
         assert_eq!(
             m.sink.as_ref().unwrap().unconfirmed,
             vec![seg(2), seg(3)],
