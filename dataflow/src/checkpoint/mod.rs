@@ -9,10 +9,12 @@
 //!    final while anything is held, so a checkpoint's final and open windows never overlap.
 //! 3. **Stage** (`sink::parquet`): at barrier `n` the Parquet sink writes the final windows before it to hidden
 //!    in-progress files, durable before it answers.
-//! 4. **Part** ([`parts`]): each worker writes its part of `n` (open windows, staged files; worker 0 also the
-//!    partition states) to `pending-n/part-w<j>.json`, atomically.
+//! 4. **Part** ([`parts`]): each worker writes its part of `n` (staged files, how many open windows; worker 0
+//!    also the partition states) to `pending-n/part-w<j>.json` and its open windows, one per line, to
+//!    `pending-n/windows-w<j>.jsonl`, atomically.
 //! 5. **Commit** ([`commit`]): worker 0, once every worker's part of `n` is in, merges them into the manifest
-//!    `ckpt-n.json` (atomic write: the commit point), then renames the staged files into place, prunes old
+//!    `ckpt-n.json` (atomic write: the commit point; the open windows are streamed from the parts' files, never
+//!    all in memory), then renames the staged files into place, prunes old
 //!    manifests and commits the offsets to the consumer group (for lag tools; the manifest stays the truth).
 //! 6. **Restore** ([`restore`]): on start the newest manifest that parses and matches the job's settings is
 //!    restored: its renames are finished, visible files of newer checkpoints and every in-progress file are
