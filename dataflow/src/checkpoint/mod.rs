@@ -41,3 +41,4 @@ pub mod restore;
 pub mod segment;
 pub mod stop;
 pub mod store;
+pub mod windows_file;

@@ -1,24 +1,24 @@
 //! The file operations of the checkpoint protocol under `<out>/_checkpoints/` (see the rules in
-//! `checkpoint/mod.rs`): writing a worker's part (`pending-<id>/part-w<j>.json`, its open windows beside it in
-//! `windows-w<j>.jsonl`), merging the parts into the manifest (`ckpt-<id>.json`, written atomically: the commit
+//! `checkpoint/mod.rs`): writing a worker's part (`pending-<id>/part-w<j>.json`, its open windows beside it:
+//! `checkpoint::windows_file`), merging the parts into the manifest (`ckpt-<id>.json`, written atomically: the commit
 //! point; the windows are streamed from the parts' files, never all held), publishing the staged Parquet files a
 //! manifest commits, loading the newest manifest on start and bringing the output folder in line with it, and the
 //! lineage the Kafka output tags its registers with. The files' format is `checkpoint::format`.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use model::history::{PARQUET_DIR, PartName, is_in_progress};
-use serde::ser::{Error as _, SerializeSeq};
-use serde::{Deserialize, Serialize, Serializer};
+use serde::Deserialize;
 
-use crate::checkpoint::format::{Identity, Manifest, ManifestMeta, Part, VERSION, WindowCheckpoint};
+use crate::checkpoint::format::{Identity, Manifest, ManifestMeta, Part, VERSION};
 use crate::checkpoint::kafka_out::{self, SinkCheckpoint};
 use crate::checkpoint::layout::staging_dir;
 use crate::checkpoint::segment;
+use crate::checkpoint::windows_file::{self, Spooled};
 use crate::durable::{sync_dir, sync_dirs, write_atomic_with};
 use crate::messages::{OpenWindow, StagedFile};
 
@@ -226,53 +226,10 @@ pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
 pub fn write_part(out: &Path, part: &Part, windows: &[OpenWindow]) -> Result<()> {
     let d = pending_dir(out, part.id);
     std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
-    let path = windows_path(&d, part.worker);
-    write_atomic_with(&path, |w| {
-        for window in windows {
-            serde_json::to_writer(&mut *w, &WindowCheckpoint::from(window))?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    })
-    .with_context(|| format!("cannot write {}", path.display()))?;
+    windows_file::write(&windows_file::path(&d, part.worker), windows)?;
     let path = d.join(format!("part-w{}.json", part.worker));
     write_atomic_with(&path, |w| Ok(serde_json::to_writer(w, part)?))
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// The open windows of worker `worker`'s part, in the pending checkpoint folder `pending`.
-fn windows_path(pending: &Path, worker: usize) -> PathBuf {
-    pending.join(format!("windows-w{worker}.jsonl"))
-}
-
-/// The open windows of a checkpoint's parts, streamed from their files into the manifest as it is written:
-/// each line is read, checked as a [`WindowCheckpoint`] and written out before the next is read.
-struct SpooledWindows {
-    /// The parts' window files, and how many windows each part says it holds.
-    files: Vec<(PathBuf, usize)>,
-}
-
-impl Serialize for SpooledWindows {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let fail = |path: &Path, why: &dyn std::fmt::Display| {
-            S::Error::custom(format!("checkpoint windows {}: {why}", path.display()))
-        };
-        let mut seq = serializer.serialize_seq(None)?;
-        for (path, expected) in &self.files {
-            let file = File::open(path).map_err(|e| fail(path, &e))?;
-            let mut read = 0;
-            for line in BufReader::with_capacity(256 * 1024, file).lines() {
-                let line = line.map_err(|e| fail(path, &e))?;
-                let window: WindowCheckpoint = serde_json::from_str(&line).map_err(|e| fail(path, &e))?;
-                seq.serialize_element(&window)?;
-                read += 1;
-            }
-            if read != *expected {
-                return Err(fail(path, &format!("{read} windows where its part says {expected}")));
-            }
-        }
-        seq.end()
-    }
 }
 
 /// A committed checkpoint: its manifest, without the open windows (they went to its file, not held), and
@@ -306,7 +263,7 @@ pub fn commit(
         workers,
         lineage_run: meta.lineage_run,
         partitions: Vec::new(),
-        windows: SpooledWindows { files: Vec::new() },
+        windows: Spooled { files: Vec::new() },
         files: Vec::new(),
         unrolled: Vec::new(),
         sink: None,
@@ -318,7 +275,7 @@ pub fn commit(
         let file = File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let part: Part = serde_json::from_reader(BufReader::with_capacity(256 * 1024, file))
             .with_context(|| format!("corrupt checkpoint part {}", path.display()))?;
-        manifest.windows.files.push((windows_path(&d, w), part.windows));
+        manifest.windows.files.push((windows_file::path(&d, w), part.windows));
         manifest.partitions.extend(part.partitions);
         manifest.files.extend(part.files);
         manifest.unrolled.extend(part.unrolled);
@@ -349,7 +306,7 @@ pub fn commit(
         let _ = std::fs::remove_file(manifest_path(out, old));
     }
     sync_dir(&dir(out)).ok();
-    let windows = manifest.windows.files.iter().map(|(_, n)| n).sum();
+    let windows = manifest.windows.count();
     Ok(Committed {
         manifest: manifest.with_windows(Vec::new()),
         windows,
@@ -509,7 +466,7 @@ mod tests {
     fn a_part_whose_windows_file_is_short_does_not_commit() {
         let out = out_dir("short-windows");
         part_with_windows(&out, 1, 0, &[open_window("a", 20_000), open_window("b", 20_000)]);
-        let path = windows_path(&pending_dir(&out, 1), 0);
+        let path = windows_file::path(&pending_dir(&out, 1), 0);
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, text.lines().next().unwrap()).unwrap();
         let id = identity();
