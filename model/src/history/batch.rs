@@ -1,6 +1,7 @@
 //! Aggregates to and from Arrow record batches of the history's schema (the `arrow` half of `model::history`):
 //! the schema with its UDF columns, rows to batches and back by column name, and the UDF columns a file holds.
 
+use std::borrow::Borrow;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
@@ -67,7 +68,7 @@ pub fn schema_with(udfs: &[UdfColumn]) -> SchemaRef {
 }
 
 /// [`to_batch`] with the UDF columns of [`schema_with`]; a row without a value for a column holds null there.
-pub fn to_batch_with(rows: &[Aggregate], udfs: &[UdfColumn]) -> Result<RecordBatch, ArrowError> {
+pub fn to_batch_with<R: Borrow<Aggregate>>(rows: &[R], udfs: &[UdfColumn]) -> Result<RecordBatch, ArrowError> {
     let base = to_batch(rows)?;
     if udfs.is_empty() {
         return Ok(base);
@@ -93,8 +94,10 @@ pub fn to_batch_with_ids(rows: &[Aggregate], udfs: &[UdfColumn]) -> Result<Recor
 }
 
 /// One UDF column of `rows`; a value of another type than the column's is written as null.
-fn udf_array(rows: &[Aggregate], u: &UdfColumn) -> ArrayRef {
-    let values = rows.iter().map(|r| r.udf.get(&u.name).unwrap_or(&UdfValue::Null));
+fn udf_array<R: Borrow<Aggregate>>(rows: &[R], u: &UdfColumn) -> ArrayRef {
+    let values = rows
+        .iter()
+        .map(|r| r.borrow().udf.get(&u.name).unwrap_or(&UdfValue::Null));
     let float = |v: &UdfValue| match v {
         UdfValue::Float(f) => Some(*f),
         _ => None,
@@ -170,15 +173,17 @@ fn udf_value(a: &ArrayRef, i: usize) -> UdfValue {
 }
 
 /// One record batch of [`schema`] holding `rows` in their order (the device ids are not stored: they name the
-/// partition). Times and counts are written as `i64` bit patterns of the `u64` values.
-pub fn to_batch(rows: &[Aggregate]) -> Result<RecordBatch, ArrowError> {
+/// partition). Times and counts are written as `i64` bit patterns of the `u64` values. The rows may be owned or
+/// borrowed (`&[Aggregate]` or `&[&Aggregate]`).
+pub fn to_batch<R: Borrow<Aggregate>>(rows: &[R]) -> Result<RecordBatch, ArrowError> {
+    let rows = || rows.iter().map(Borrow::borrow);
     let time = |f: fn(&Aggregate) -> u64| {
-        Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| f(r) as i64)).with_timezone(TIME_ZONE))
+        Arc::new(TimestampMillisecondArray::from_iter_values(rows().map(|r| f(r) as i64)).with_timezone(TIME_ZONE))
             as ArrayRef
     };
     let int =
-        |f: fn(&Aggregate) -> u64| Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| f(r) as i64))) as ArrayRef;
-    let float = |f: fn(&Aggregate) -> f64| Arc::new(Float64Array::from_iter_values(rows.iter().map(f))) as ArrayRef;
+        |f: fn(&Aggregate) -> u64| Arc::new(Int64Array::from_iter_values(rows().map(|r| f(r) as i64))) as ArrayRef;
+    let float = |f: fn(&Aggregate) -> f64| Arc::new(Float64Array::from_iter_values(rows().map(f))) as ArrayRef;
     RecordBatch::try_new(
         schema(),
         vec![
@@ -543,7 +548,7 @@ mod tests {
             .to_vec();
         assert_eq!(starts, [1_730_644_210_000, 1_730_644_200_000]);
         assert_eq!(from_batch(&batch, &rows[0].device_id).unwrap(), rows);
-        assert!(to_batch(&[]).unwrap().num_rows() == 0);
+        assert!(to_batch::<Aggregate>(&[]).unwrap().num_rows() == 0);
     }
 
     /// `batch` with its columns converted to `to` where `convert` says so.

@@ -1,244 +1,206 @@
 //! The Parquet history sink: final windows, Hive-partitioned by escaped device id
 //! (`parquet/device_id=<escaped>/part-….parquet`; schema and names are the contract in `model::history`).
-//! Contract of [`stage_history`]: final windows are held per device until the roll policy ([`roll`]) says the
-//! worker rolls them; at each checkpoint barrier the windows received since the previous one are first made
-//! durable in the checkpoint's segment (`checkpoint::segment`) unless they are rolled at once, and a roll writes
-//! them to hidden in-progress files in `_checkpoints/staging/` (durable before the barrier is answered), handed
-//! on as [`Staged`] to the checkpoint, which renames them into their device folders when it commits (two-phase
-//! commit), so a reader never sees a partial or uncommitted file. The device id is the partition column and is
-//! not repeated inside the files.
+//! Contract of [`stage_history`]: final windows are held per worker until the roll policy ([`roll`]) says the
+//! worker rolls them ([`history`]); at each checkpoint barrier the windows received since the previous one are
+//! first made durable in the checkpoint's segment (`checkpoint::segment`) unless they are rolled at once, and a
+//! roll writes them to hidden in-progress files in `_checkpoints/staging/` ([`files`], durable before the
+//! barrier is answered), handed on as [`Staged`] to the checkpoint, which renames them into their device folders
+//! when it commits (two-phase commit), so a reader never sees a partial or uncommitted file. The device id is the
+//! partition column and is not repeated inside the files.
+//!
+//! A roll's files are written on a thread of the roll's own while the worker goes on (reading, windowing,
+//! publishing); the sink answers barriers strictly in their order, so whatever arrives during a roll waits in
+//! the sink until the roll's answer has left.
 
+pub mod files;
+pub mod history;
 pub mod roll;
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
-use std::time::Instant;
+use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError, channel};
 
 use anyhow::{Context, Result};
-use model::history::{PARQUET_DIR, PartName, schema_with, to_batch_with};
-use model::partition::partition_dir_name;
 use model::{Aggregate, UdfColumn};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
-use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::{Scope, StreamVec};
+use timely::scheduling::SyncActivator;
 
-use crate::checkpoint::layout::staging_dir;
-use crate::checkpoint::segment::{self, SegmentName};
-use crate::durable::{sync_file_system, sync_in_bulk};
 use crate::errors::{ErrorKind, ErrorLog};
-use crate::in_order::filter_map_in_order;
-use crate::messages::{BarrierKind, Staged, StagedFile, StagedHistory, WindowMsg, device_route};
-use roll::RollPolicy;
+use crate::messages::{Barrier, Staged, StagedHistory, WindowMsg};
+use files::{RollJob, Rolled};
+pub use history::{Answer, HistorySetup, ParquetHistory};
 
-/// Builds the Parquet sink: the window operator's output in, one [`Staged`] per barrier out.
+/// Builds the Parquet sink: the window operator's output in, one [`Staged`] per barrier out, in barrier order.
 pub fn stage_history<'s>(
     windows: StreamVec<'s, u64, WindowMsg>,
-    mut history: ParquetHistory,
+    history: ParquetHistory,
     errors: Rc<ErrorLog>,
 ) -> StreamVec<'s, u64, Staged> {
-    filter_map_in_order(windows, "ParquetHistory", move |msg| match msg {
-        WindowMsg::Agg(w) if w.is_final => {
-            history.push(w.agg);
-            None
-        }
-        WindowMsg::Agg(_) | WindowMsg::Stats(_) | WindowMsg::UdfErrors(..) => None,
-        WindowMsg::Barrier(barrier) => {
-            let written = history
-                .at_barrier(barrier.id, barrier.kind)
-                .map_err(|e| {
-                    let id = barrier.id;
-                    let why = format!("cannot write the history of checkpoint {id}; it will not commit: {e:#}");
-                    errors.record(ErrorKind::ParquetWrite, &why)
-                })
-                .ok();
-            Some(Staged {
-                barrier,
-                history: written,
-            })
+    let scope: Scope<'s, u64> = windows.scope();
+    windows.unary(Pipeline, "ParquetHistory", move |_, info| {
+        let wake = scope.worker().sync_activator_for(info.address.to_vec());
+        let mut sink = HistorySink {
+            worker: history.worker(),
+            history,
+            waiting: VecDeque::new(),
+            rolling: None,
+            roller: None,
+            wake,
+            errors,
+        };
+        move |input, output| {
+            input.for_each(|cap, data| {
+                for msg in data.drain(..) {
+                    match msg {
+                        WindowMsg::Agg(w) if w.is_final => sink.waiting.push_back(Waiting::Final(w.agg)),
+                        WindowMsg::Barrier(barrier) => {
+                            if let Some(cap) = cap.retain_least(0) {
+                                sink.waiting.push_back(Waiting::Barrier(cap, barrier));
+                            }
+                        }
+                        WindowMsg::Agg(_) | WindowMsg::Stats(_) | WindowMsg::UdfErrors(..) => {}
+                    }
+                }
+            });
+            sink.advance(&mut |cap, staged| output.session(&cap).give(staged));
         }
     })
 }
 
-/// How a worker's history is kept between rolls.
-#[derive(Clone, Copy, Debug)]
-pub struct HistorySetup {
-    /// When to roll.
-    pub roll: RollPolicy,
-    /// Whether the job keeps checkpoints (Kafka input): then the windows held between rolls are written to the
-    /// checkpoint's segments. A file replay keeps none, and holds them in memory only.
-    pub checkpointed: bool,
-    /// With `--sink-topic` every barrier's windows get a segment, rolled or not: it is the worker's Kafka
-    /// transaction of that checkpoint, published again from it after a crash.
-    pub sink: bool,
+/// What the sink has received and not handled yet, in arrival order.
+enum Waiting {
+    Final(Aggregate),
+    Barrier(Capability<u64>, Barrier),
 }
 
-/// One worker's history writer.
-pub struct ParquetHistory {
-    out: PathBuf,
-    root: PathBuf,
-    staging: PathBuf,
+/// The barrier whose roll is being written.
+struct InFlight {
+    cap: Capability<u64>,
+    barrier: Barrier,
+}
+
+/// The worker's roll thread: takes jobs, sends back their outcome and wakes the operator. It ends when the sink
+/// is dropped.
+struct Roller {
+    jobs: Sender<RollJob>,
+    done: Receiver<Rolled>,
+}
+
+impl Roller {
+    fn start(worker: usize, wake: SyncActivator) -> std::io::Result<Roller> {
+        let (jobs, todo) = channel::<RollJob>();
+        let (finished, done) = channel();
+        std::thread::Builder::new()
+            .name(format!("history-roll-w{worker}"))
+            .spawn(move || {
+                for job in todo {
+                    if finished.send(job.write()).is_err() {
+                        return;
+                    }
+                    // After the answer is sent, so that the woken operator finds it.
+                    let _ = wake.activate();
+                }
+            })?;
+        Ok(Roller { jobs, done })
+    }
+}
+
+/// The sink's state between activations.
+struct HistorySink {
+    history: ParquetHistory,
+    waiting: VecDeque<Waiting>,
+    rolling: Option<InFlight>,
+    /// Started at the first roll.
+    roller: Option<Roller>,
     worker: usize,
-    run: u64,
-    seq: u64,
-    setup: HistorySetup,
-    /// Final windows received since the previous barrier.
-    fresh: Vec<Aggregate>,
-    /// Final windows of earlier barriers, not rolled yet, by device.
-    held: BTreeMap<String, Vec<Aggregate>>,
-    /// When the oldest held or fresh window arrived.
-    oldest: Option<Instant>,
-    /// The segments holding `held` (relative to the output folder).
-    unrolled: Vec<PathBuf>,
-    /// The UDF columns written after the contract columns.
-    udfs: Vec<UdfColumn>,
+    /// Wakes the operator when a roll is done.
+    wake: SyncActivator,
+    errors: Rc<ErrorLog>,
 }
 
-impl ParquetHistory {
-    /// A writer under `out/parquet`, with a column per UDF after the contract columns.
-    pub fn new(
-        out: &Path,
-        worker: usize,
-        run: u64,
-        udfs: Vec<UdfColumn>,
-        setup: HistorySetup,
-    ) -> Result<ParquetHistory> {
-        let root = out.join(PARQUET_DIR);
-        std::fs::create_dir_all(&root).with_context(|| format!("cannot create {} (--out)", root.display()))?;
-        let staging = staging_dir(out);
-        std::fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
-        Ok(ParquetHistory {
-            out: out.to_path_buf(),
-            root,
-            staging,
-            worker,
-            run,
-            seq: 0,
-            setup,
-            fresh: Vec::new(),
-            held: BTreeMap::new(),
-            oldest: None,
-            unrolled: Vec::new(),
-            udfs,
-        })
+impl HistorySink {
+    /// Handles what arrived, in order, up to the next roll that is still being written; answers each barrier.
+    fn advance(&mut self, give: &mut impl FnMut(Capability<u64>, Staged)) {
+        loop {
+            if let Some(flight) = self.rolling.take() {
+                let done = self.roller.as_ref().map(|r| r.done.try_recv());
+                match done {
+                    Some(Ok(rolled)) => {
+                        let staged = self.history.finish(rolled);
+                        self.answer(flight.cap, flight.barrier, staged, give);
+                    }
+                    Some(Err(TryRecvError::Empty)) => {
+                        self.rolling = Some(flight);
+                        return;
+                    }
+                    Some(Err(TryRecvError::Disconnected)) | None => {
+                        // `RollJob::write` catches the writer's panics, so only a thread that could not even
+                        // answer is left: the roll's windows are gone with it, and no later checkpoint may
+                        // commit without them, so the roll thread is not started again.
+                        let why = "the history roll's thread ended without an answer; its windows are lost";
+                        self.answer(flight.cap, flight.barrier, Err(anyhow::anyhow!(why)), give);
+                        self.history.poison();
+                    }
+                }
+            }
+            let Some(next) = self.waiting.pop_front() else { return };
+            match next {
+                Waiting::Final(agg) => self.history.push(agg),
+                Waiting::Barrier(cap, barrier) => match self.history.begin(barrier.id, barrier.kind) {
+                    Ok(Answer::Ready(staged)) => self.answer(cap, barrier, Ok(staged), give),
+                    Ok(Answer::Roll(job)) => self.roll(cap, barrier, job, give),
+                    Err(e) => self.answer(cap, barrier, Err(e), give),
+                },
+            }
+        }
     }
 
-    /// Takes back, from a restored checkpoint `checkpoint`'s unrolled segments (all of them), the windows of the
-    /// devices this worker owns among `peers` (`messages::device_route`), so a device's windows keep going to
-    /// one file per roll whatever `-w` wrote the segments. They are written again, as this worker's own segment
-    /// of the restored checkpoint, which its parts then name instead of the old ones.
-    pub fn restore(&mut self, checkpoint: u64, segments: &[PathBuf], peers: usize) -> Result<()> {
-        let mut mine = Vec::new();
-        for path in segments {
-            let rows = segment::read(&self.out, path)?;
-            mine.extend(rows.into_iter().filter(|a| owner(&a.device_id, peers) == self.worker));
+    /// Hands a roll to the roll thread, or writes it here if that thread cannot be started.
+    fn roll(
+        &mut self,
+        cap: Capability<u64>,
+        barrier: Barrier,
+        job: RollJob,
+        give: &mut impl FnMut(Capability<u64>, Staged),
+    ) {
+        if self.roller.is_none() {
+            self.roller = Roller::start(self.worker, self.wake.clone()).ok();
         }
-        if mine.is_empty() {
-            return Ok(());
-        }
-        let name = SegmentName {
-            checkpoint,
-            run: self.run,
-            worker: self.worker,
+        let job = match &self.roller {
+            Some(roller) => match roller.jobs.send(job) {
+                Ok(()) => {
+                    self.rolling = Some(InFlight { cap, barrier });
+                    return;
+                }
+                Err(SendError(job)) => job,
+            },
+            None => job,
         };
-        self.unrolled.push(segment::write(&self.out, name, &mine, &self.udfs)?);
-        for agg in mine {
-            self.held.entry(agg.device_id.clone()).or_default().push(agg);
-        }
-        self.oldest = Some(Instant::now());
-        Ok(())
+        let staged = self.history.finish(job.write());
+        self.answer(cap, barrier, staged, give);
     }
 
-    /// Takes one final aggregate.
-    pub fn push(&mut self, agg: Aggregate) {
-        self.oldest.get_or_insert_with(Instant::now);
-        self.fresh.push(agg);
-    }
-
-    /// Windows held and not yet rolled.
-    pub fn pending_rows(&self) -> usize {
-        self.fresh.len() + self.held.values().map(Vec::len).sum::<usize>()
-    }
-
-    /// Answers barrier `id`: keeps the windows since the previous barrier in a segment when they are not rolled
-    /// now (or always, with a Kafka output), and rolls every held window to in-progress files when the policy
-    /// says so (always at a stop and at the end of the input).
-    pub fn at_barrier(&mut self, id: u64, kind: BarrierKind) -> Result<StagedHistory> {
-        let rows = self.pending_rows();
-        let waited = self.oldest.map(|t| t.elapsed()).unwrap_or_default();
-        let rolls = self.setup.roll.due(kind, rows, waited);
-        let mut staged = StagedHistory::default();
-        if self.setup.checkpointed && !self.fresh.is_empty() && (!rolls || self.setup.sink) {
-            let name = SegmentName {
-                checkpoint: id,
-                run: self.run,
-                worker: self.worker,
-            };
-            let path = segment::write(&self.out, name, &self.fresh, &self.udfs)?;
-            if !rolls {
-                self.unrolled.push(path.clone());
-            }
-            staged.segment = Some(path);
-        }
-        for agg in self.fresh.drain(..) {
-            self.held.entry(agg.device_id.clone()).or_default().push(agg);
-        }
-        if rolls {
-            staged.files = self.write_in_progress(id)?;
-            self.unrolled.clear();
-            self.oldest = None;
-        }
-        staged.unrolled.clone_from(&self.unrolled);
-        Ok(staged)
-    }
-
-    /// Writes every held row to in-progress files of checkpoint `id` and makes them durable; returns them,
-    /// ready to commit.
-    fn write_in_progress(&mut self, id: u64) -> Result<Vec<StagedFile>> {
-        // One schema and one set of properties per roll. Files hold a device's rows of one roll, so dictionary
-        // encoding only costs (each column's interner table is set up and zeroed per file) and saves little.
-        let schema = schema_with(&self.udfs);
-        let props = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_dictionary_enabled(false)
-            .build();
-        // Many files: each is closed once written (no descriptor is held across the roll) and one `syncfs`
-        // makes them all durable at the end; a few: each is synced as it is written.
-        let bulk = sync_in_bulk(self.held.len());
-        let mut files = Vec::new();
-        for (device, mut rows) in std::mem::take(&mut self.held) {
-            rows.sort_by_key(|r| r.window_start);
-            self.seq += 1;
-            let name = PartName {
-                checkpoint: id,
-                run: self.run,
-                worker: self.worker,
-                seq: self.seq,
-            };
-            let hidden = self.staging.join(name.in_progress_name());
-            let file = File::create(&hidden).with_context(|| format!("cannot create {}", hidden.display()))?;
-            let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
-            writer.write(&to_batch_with(&rows, &self.udfs)?)?;
-            let file = writer.into_inner()?;
-            if !bulk {
-                file.sync_all()?;
-            }
-            // The device folder is made now, before the checkpoint can commit, so a folder that cannot be made
-            // fails the checkpoint rather than its publication.
-            let folder = self.root.join(partition_dir_name(&device));
-            std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
-            files.push(StagedFile {
-                hidden,
-                visible: folder.join(name.file_name()),
-            });
-        }
-        if bulk {
-            sync_file_system(&self.root)?;
-        }
-        Ok(files)
+    fn answer(
+        &self,
+        cap: Capability<u64>,
+        barrier: Barrier,
+        staged: Result<StagedHistory>,
+        give: &mut impl FnMut(Capability<u64>, Staged),
+    ) {
+        let id = barrier.id;
+        let history = staged
+            .map_err(|e| {
+                let why = format!("cannot write the history of checkpoint {id}; it will not commit: {e:#}");
+                self.errors.record(ErrorKind::ParquetWrite, &why)
+            })
+            .ok();
+        give(cap, Staged { barrier, history });
     }
 }
 
@@ -270,187 +232,91 @@ pub fn read_file(path: &Path, device: &str) -> Result<(Vec<Aggregate>, Vec<UdfCo
     Ok((rows, udfs))
 }
 
-/// The worker of `peers` that owns a device's windows (the window operator's exchange).
-fn owner(device: &str, peers: usize) -> usize {
-    (device_route(device) % peers.max(1) as u64) as usize
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::store::publish;
-    use arrow::array::{RecordBatch, TimestampMillisecondArray};
-    use model::history::schema;
+    use crate::messages::{BarrierKind, WindowOut};
+    use crate::sink::parquet::roll::RollPolicy;
+    use timely::dataflow::InputHandle;
+    use timely::dataflow::operators::capture::{Capture, Event};
 
-    fn agg(device: &str, start: u64) -> Aggregate {
-        Aggregate {
-            device_id: device.into(),
-            window_start: start,
-            window_end: start + 10_000,
-            count: 3,
-            avg_temperature: 21.5,
-            avg_humidity: 50.25,
-            min_battery: 80.0,
-            max_battery: 81.0,
-            stddev_temperature: 0.5,
-            warn_count: 1,
-            error_count: 0,
-            udf: Default::default(),
-        }
+    fn final_window(device: &str, start: u64) -> WindowMsg {
+        WindowMsg::Agg(WindowOut {
+            agg: Aggregate {
+                device_id: device.into(),
+                window_start: start,
+                window_end: start + 10_000,
+                count: 1,
+                avg_temperature: 20.0,
+                avg_humidity: 50.0,
+                min_battery: 80.0,
+                max_battery: 80.0,
+                stddev_temperature: 0.0,
+                warn_count: 0,
+                error_count: 0,
+                udf: Default::default(),
+            },
+            location: "lab".into(),
+            is_final: true,
+        })
     }
 
-    const HOLD: HistorySetup = HistorySetup {
-        roll: RollPolicy {
-            interval: std::time::Duration::from_secs(3_600),
-            max_rows: 100,
-        },
-        checkpointed: true,
-        sink: false,
-    };
+    fn barrier(id: u64) -> WindowMsg {
+        WindowMsg::Barrier(Barrier {
+            id,
+            kind: BarrierKind::Periodic,
+            windows: Default::default(),
+            partitions: Vec::new(),
+        })
+    }
 
-    /// An empty output folder of its own for a test, with a history writer of worker `worker` in it.
-    fn fresh(test: &str, worker: usize, setup: HistorySetup) -> (PathBuf, ParquetHistory) {
-        let out = std::env::temp_dir().join(format!("parquet-{test}-{}", std::process::id()));
+    #[test]
+    fn barriers_are_answered_in_order_while_a_roll_is_written_and_later_windows_wait_for_the_next_segment() {
+        let out = std::env::temp_dir().join(format!("parquet-sink-order-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let h = ParquetHistory::new(&out, worker, 1, Vec::new(), setup).unwrap();
-        (out, h)
-    }
-
-    #[test]
-    fn rolled_rows_land_in_their_device_partition_with_logical_types() {
-        let (out, mut h) = fresh("rolled", 0, HOLD);
-        h.push(agg("../../etc/passwd", 20_000));
-        h.push(agg("../../etc/passwd", 10_000));
-        h.push(agg("plain", 0));
-        let staged = h.at_barrier(1, BarrierKind::Final).unwrap();
-        assert_eq!(staged.files.len(), 2);
-        assert_eq!(
-            (staged.segment, staged.unrolled.len()),
-            (None, 0),
-            "rolled at once: no segment"
-        );
-        publish(&staged.files).unwrap();
-        assert_eq!(h.pending_rows(), 0);
-        let dir = out.join("parquet").join(partition_dir_name("../../etc/passwd"));
-        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
-        assert_eq!(files.len(), 1);
-        let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
-        assert!(name.starts_with("part-") && name.ends_with(".parquet"), "{name}");
-        assert!(files[0].starts_with(out.join("parquet")));
-        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&files[0]).unwrap())
-            .unwrap()
-            .build()
-            .unwrap();
-        let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-        assert_eq!(batches[0].num_rows(), 2);
-        assert_eq!(batches[0].schema(), schema());
-        let starts = batches[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<TimestampMillisecondArray>()
-            .unwrap();
-        assert_eq!(starts.values().to_vec(), vec![10_000, 20_000], "sorted by window");
-    }
-
-    #[test]
-    fn rolled_files_wait_hidden_outside_the_device_folders_until_committed() {
-        let (out, mut h) = fresh("hidden", 3, HOLD);
-        h.push(agg("d", 0));
-        let files = h.at_barrier(4, BarrierKind::Stop).unwrap().files;
-        let name = files[0].hidden.file_name().unwrap().to_str().unwrap();
-        assert!(name.starts_with('.'), "{name}");
-        assert!(files[0].hidden.starts_with(staging_dir(&out)));
-        assert!(!files[0].visible.exists());
-        publish(&files).unwrap();
-        assert!(files[0].visible.exists() && !files[0].hidden.exists());
-    }
-
-    #[test]
-    fn windows_held_between_rolls_are_in_segments_that_another_writer_takes_back() {
-        let (out, mut h) = fresh("held", 0, HOLD);
-        h.push(agg("a", 0));
-        h.push(agg("b", 0));
-        let first = h.at_barrier(1, BarrierKind::Periodic).unwrap();
-        assert!(first.files.is_empty(), "not due: held");
-        let one = first.segment.clone().expect("a segment of barrier 1");
-        assert_eq!(first.unrolled, vec![one.clone()]);
-        let second = h.at_barrier(2, BarrierKind::Periodic).unwrap();
-        assert_eq!(
-            (second.segment, second.unrolled),
-            (None, vec![one.clone()]),
-            "nothing new"
-        );
-        h.push(agg("a", 10_000));
-        let third = h.at_barrier(3, BarrierKind::Periodic).unwrap();
-        let three = third.segment.clone().unwrap();
-        assert_eq!(third.unrolled, vec![one.clone(), three.clone()]);
-        assert_eq!(h.pending_rows(), 3);
-        // A restored job of two workers: each takes back the held windows of the devices it owns, keeps them in
-        // a segment of its own, and rolls them with its own windows.
-        let mut rows: Vec<(String, u64)> = Vec::new();
-        for worker in 0..2 {
-            let mut other = ParquetHistory::new(&out, worker, 2, Vec::new(), HOLD).unwrap();
-            other.restore(3, &third.unrolled, 2).unwrap();
-            let held = other.at_barrier(4, BarrierKind::Periodic).unwrap();
-            for seg in &held.unrolled {
-                assert!(!third.unrolled.contains(seg), "its own segment, not the old ones");
-                let rows = segment::read(&out, seg).unwrap();
-                assert!(rows.iter().all(|r| owner(&r.device_id, 2) == worker));
-            }
-            for device in ["a", "b"] {
-                if owner(device, 2) == worker {
-                    other.push(agg(device, 20_000));
-                }
-            }
-            let rolled = other.at_barrier(5, BarrierKind::Final).unwrap();
-            assert!(rolled.unrolled.is_empty() && rolled.segment.is_none());
-            assert!(rolled.files.len() <= 2, "one file per device");
-            publish(&rolled.files).unwrap();
-            rows.extend(
-                rolled
-                    .files
-                    .iter()
-                    .flat_map(|f| read_rows(&f.visible).unwrap())
-                    .map(|r| (r.device_id, r.window_start)),
-            );
-        }
-        rows.sort();
-        let want = [("a", 0), ("a", 10_000), ("a", 20_000), ("b", 0), ("b", 20_000)].map(|(d, s)| (d.to_string(), s));
-        assert_eq!(rows, want);
-    }
-
-    #[test]
-    fn the_policy_rolls_by_size_and_a_kafka_output_gets_every_barriers_segment() {
-        let small = HistorySetup {
+        let setup = HistorySetup {
             roll: RollPolicy {
                 interval: std::time::Duration::from_secs(3_600),
                 max_rows: 2,
             },
-            sink: true,
-            ..HOLD
+            checkpointed: true,
+            sink: false,
         };
-        let (_out, mut h) = fresh("size", 0, small);
-        h.push(agg("a", 0));
-        let held = h.at_barrier(1, BarrierKind::Periodic).unwrap();
-        assert!(held.files.is_empty() && held.segment.is_some());
-        h.push(agg("a", 10_000));
-        let rolled = h.at_barrier(2, BarrierKind::Periodic).unwrap();
-        assert_eq!(rolled.files.len(), 1, "two windows held: rolled");
-        assert!(rolled.segment.is_some(), "the Kafka output's transaction of barrier 2");
-        assert!(rolled.unrolled.is_empty());
-    }
-
-    #[test]
-    fn a_file_replay_keeps_no_segments() {
-        let replay = HistorySetup {
-            checkpointed: false,
-            ..HOLD
-        };
-        let (out, mut h) = fresh("replay", 0, replay);
-        h.push(agg("a", 0));
-        let held = h.at_barrier(1, BarrierKind::Periodic).unwrap();
-        assert!(held.files.is_empty() && held.segment.is_none() && held.unrolled.is_empty());
-        assert!(!crate::checkpoint::layout::segments_dir(&out).exists());
-        assert_eq!(h.at_barrier(2, BarrierKind::Final).unwrap().files.len(), 1);
+        let history = ParquetHistory::new(&out, 0, 1, Vec::new(), setup).unwrap();
+        let staged = timely::execute_directly(move |worker| {
+            let mut input = InputHandle::new();
+            let errors = Rc::new(ErrorLog::default());
+            let rx =
+                worker.dataflow::<u64, _, _>(|scope| stage_history(input.to_stream(scope), history, errors).capture());
+            // Barrier 1 rolls a and b; c arrives while those files are written and belongs to barrier 2.
+            for msg in [
+                final_window("a", 0),
+                final_window("b", 0),
+                barrier(1),
+                final_window("c", 0),
+                barrier(2),
+            ] {
+                input.send(msg);
+            }
+            rx
+        });
+        let answers: Vec<Staged> = staged
+            .try_iter()
+            .flat_map(|e| match e {
+                Event::Messages(_, data) => data,
+                Event::Progress(_) => Vec::new(),
+            })
+            .collect();
+        let ids: Vec<u64> = answers.iter().map(|s| s.barrier.id).collect();
+        assert_eq!(ids, [1, 2]);
+        let rolled = answers[0].history.as_ref().expect("barrier 1 rolled");
+        assert_eq!(rolled.files.len(), 2);
+        let held = answers[1].history.as_ref().expect("barrier 2 held");
+        assert!(held.files.is_empty());
+        let segment = held.segment.clone().expect("c is in barrier 2's segment");
+        assert_eq!(held.unrolled, vec![segment.clone()]);
+        let rows = crate::checkpoint::segment::read(&out, &segment).unwrap();
+        let devices: Vec<&str> = rows.iter().map(|r| r.device_id.as_str()).collect();
+        assert_eq!(devices, ["c"]);
     }
 }
