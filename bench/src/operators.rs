@@ -140,6 +140,7 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
                 watermark: Rc::new(Cell::new(None)),
                 udfs: config.udfs.clone(),
                 errors,
+                out: None,
             };
             windows(events, setup)
                 .map(move |msg| {

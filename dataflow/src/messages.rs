@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use compact_str::CompactString;
 use model::{Aggregate, WindowAgg};
@@ -366,8 +365,9 @@ pub struct Barrier {
     pub id: u64,
     /// Why.
     pub kind: BarrierKind,
-    /// Open windows of this worker.
-    pub windows: Arc<Vec<OpenWindow>>,
+    /// How many open windows this worker wrote to its part's windows file at the cut
+    /// (`checkpoint::windows_file`); `None` when they could not be written, and the checkpoint must not commit.
+    pub windows: Option<usize>,
     /// Partition states at the cut (worker 0 only; it hears every source).
     pub partitions: Vec<PartitionState>,
 }

@@ -142,6 +142,7 @@ pub fn build(
         watermark: watermark.clone(),
         udfs: config.udfs.clone(),
         errors: errors.clone(),
+        out: Some(config.out.clone()),
     };
     let source_setup = SourceSetup {
         worker: index,

@@ -1,5 +1,5 @@
 //! The folders of the checkpoint protocol inside the output folder, named once: `_checkpoints/` (manifests,
-//! pending parts, the lineage), `_checkpoints/staging/` (rolled history files until their checkpoint commits),
+//! the lineage), `_checkpoints/pending-<id>/` (a checkpoint's parts until it commits), `_checkpoints/staging/` (rolled history files until their checkpoint commits),
 //! `_checkpoints/segments/` (final windows carried until they are rolled) and `_checkpoints/compacting/`
 //! (compaction's device folders before and after their swap).
 
@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 /// The checkpoint folder of an output folder.
 pub fn dir(out: &Path) -> PathBuf {
     out.join("_checkpoints")
+}
+
+/// Where the parts of checkpoint `id` (and each worker's open windows beside its part) wait for the commit.
+pub fn pending_dir(out: &Path, id: u64) -> PathBuf {
+    dir(out).join(format!("pending-{id:020}"))
 }
 
 /// Where rolled files wait for their checkpoint to commit: inside the checkpoint folder, so that a device folder

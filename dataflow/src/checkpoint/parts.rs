@@ -30,7 +30,7 @@ pub fn part_of(
     Some(Part {
         id: b.id,
         worker,
-        windows: b.windows.len(),
+        windows: b.windows?,
         partitions: b.partitions.iter().map(PartitionCheckpoint::from).collect(),
         files: history.files.iter().map(|f| FileCheckpoint::of(out, f)).collect(),
         segment: history.segment.clone(),
@@ -53,7 +53,7 @@ pub fn write_parts<'s>(
         let (id, kind) = (s.barrier.id, s.barrier.kind);
         let confirmed = sink.as_ref().map(|k| k.confirmed()).unwrap_or_default();
         let written = match part_of(&out, worker, &s, confirmed) {
-            Some(part) => store::write_part(&out, &part, &s.barrier.windows).map_err(|e| {
+            Some(part) => store::write_part(&out, &part).map_err(|e| {
                 let why = format!("cannot write part of checkpoint {id}; it will not commit: {e:#}");
                 errors.record(ErrorKind::CheckpointPart, &why)
             }),

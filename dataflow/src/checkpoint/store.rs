@@ -20,19 +20,16 @@ use crate::checkpoint::layout::staging_dir;
 use crate::checkpoint::segment;
 use crate::checkpoint::windows_file::{self, Spooled};
 use crate::durable::{sync_dir, sync_dirs, write_atomic_with};
-use crate::messages::{OpenWindow, StagedFile};
+use crate::messages::StagedFile;
 
 /// Manifests kept (older ones are deleted).
 pub const KEEP: usize = 3;
 
 pub use crate::checkpoint::layout::dir;
+use crate::checkpoint::layout::pending_dir;
 
 fn manifest_path(out: &Path, id: u64) -> PathBuf {
     dir(out).join(format!("ckpt-{id:020}.json"))
-}
-
-fn pending_dir(out: &Path, id: u64) -> PathBuf {
-    dir(out).join(format!("pending-{id:020}"))
 }
 
 /// Ids of the manifests present, newest first.
@@ -221,12 +218,11 @@ pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
     Ok(())
 }
 
-/// Writes one worker's part of checkpoint `part.id` and, beside it, its open windows (`part.windows` of them),
-/// one JSON line each, converted one at a time.
-pub fn write_part(out: &Path, part: &Part, windows: &[OpenWindow]) -> Result<()> {
+/// Writes one worker's part of checkpoint `part.id`. Its open windows (`part.windows` of them) are already in
+/// the windows file beside it: the window operator wrote them at the barrier (`windows_file::write_open`).
+pub fn write_part(out: &Path, part: &Part) -> Result<()> {
     let d = pending_dir(out, part.id);
     std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
-    windows_file::write(&windows_file::path(&d, part.worker), windows)?;
     let path = d.join(format!("part-w{}.json", part.worker));
     write_atomic_with(&path, |w| Ok(serde_json::to_writer(w, part)?))
         .with_context(|| format!("cannot write {}", path.display()))
@@ -346,6 +342,13 @@ pub fn kept_segments(out: &Path) -> BTreeMap<u64, Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::messages::OpenWindow;
+
+    /// A part with its open windows beside it, as the window operator and the part writer leave them.
+    fn write_part_with(out: &Path, part: &Part, windows: &[OpenWindow]) -> Result<()> {
+        windows_file::write(out, part.id, part.worker, windows)?;
+        write_part(out, part)
+    }
     use crate::checkpoint::format::{FileCheckpoint, PartitionCheckpoint, UdfIdentity};
     use crate::checkpoint::segment;
 
@@ -370,7 +373,7 @@ mod tests {
     fn commit_one(out: &Path, id: u64) -> Manifest {
         let hidden = PathBuf::from(format!("parquet/device_id=d/.part-{id:012}-7-w0-1.parquet.inprogress"));
         std::fs::write(out.join(&hidden), b"x").unwrap();
-        write_part(
+        write_part_with(
             out,
             &Part {
                 id,
@@ -437,7 +440,7 @@ mod tests {
             windows: windows.len(),
             ..Default::default()
         };
-        write_part(out, &part, windows).unwrap();
+        write_part_with(out, &part, windows).unwrap();
     }
 
     #[test]
@@ -534,7 +537,7 @@ mod tests {
             unrolled: vec![seg(1)],
             ..Default::default()
         };
-        write_part(&out, &part, &[]).unwrap();
+        write_part_with(&out, &part, &[]).unwrap();
         assert!(lineage(&out).is_err(), "no lineage before the first manifest");
         let id = identity();
         let meta = ManifestMeta {
@@ -556,7 +559,7 @@ mod tests {
         assert_eq!(newest_sink_after(&out, 1), None);
         // Checkpoint 2 did not commit: its segment, still held, commits with checkpoint 3, and so must its
         // transaction.
-        write_part(
+        write_part_with(
             &out,
             &Part {
                 id: 3,

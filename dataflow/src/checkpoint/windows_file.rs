@@ -1,6 +1,7 @@
 //! The open windows of a worker's checkpoint part, `pending-<id>/windows-w<j>.jsonl`: one [`WindowCheckpoint`]
-//! per line, written as the worker converts them one at a time, and streamed by the committer into the manifest
-//! ([`Spooled`]), so that neither holds a second copy of them (at 10 000 devices, 70 000 windows).
+//! per line, written by the window operator at the barrier as it walks its state ([`write_open`]), and streamed
+//! by the committer into the manifest ([`Spooled`]), so that no copy of them is held anywhere (at 10 000
+//! devices, 70 000 windows): not in the barrier, not in the part, not in the committer.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -11,6 +12,7 @@ use serde::ser::{Error as _, SerializeSeq};
 use serde::{Serialize, Serializer};
 
 use crate::checkpoint::format::WindowCheckpoint;
+use crate::checkpoint::layout::pending_dir;
 use crate::durable::write_atomic_with;
 use crate::messages::OpenWindow;
 
@@ -19,16 +21,35 @@ pub fn path(pending: &Path, worker: usize) -> PathBuf {
     pending.join(format!("windows-w{worker}.jsonl"))
 }
 
-/// Writes `windows` to `path`, one JSON line each, atomically.
-pub fn write(path: &Path, windows: &[OpenWindow]) -> Result<()> {
-    write_atomic_with(path, |w| {
-        for window in windows {
-            serde_json::to_writer(&mut *w, &WindowCheckpoint::from(window))?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
+/// Hands each open window to the function it is given, stopping at the first error.
+pub type Visit<'a> = &'a mut dyn FnMut(OpenWindow) -> std::io::Result<()>;
+
+/// Writes worker `worker`'s open windows of checkpoint `id`, as `walk` hands them out, to their file in the
+/// pending checkpoint's folder under `out`, one JSON line each, atomically; returns how many.
+pub fn write_open(
+    out: &Path,
+    id: u64,
+    worker: usize,
+    walk: impl FnOnce(Visit<'_>) -> std::io::Result<()>,
+) -> Result<usize> {
+    let pending = pending_dir(out, id);
+    std::fs::create_dir_all(&pending).with_context(|| format!("cannot create {}", pending.display()))?;
+    let path = path(&pending, worker);
+    let mut count = 0;
+    write_atomic_with(&path, |w| {
+        walk(&mut |window| {
+            serde_json::to_writer(&mut *w, &WindowCheckpoint::from(&window))?;
+            count += 1;
+            w.write_all(b"\n")
+        })
     })
-    .with_context(|| format!("cannot write {}", path.display()))
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(count)
+}
+
+/// Writes `windows` as [`write_open`] does.
+pub fn write(out: &Path, id: u64, worker: usize, windows: &[OpenWindow]) -> Result<usize> {
+    write_open(out, id, worker, |each| windows.iter().try_for_each(|w| each(w.clone())))
 }
 
 /// The open windows of a checkpoint's parts, serialised as one sequence straight from their files: each line is

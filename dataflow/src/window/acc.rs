@@ -19,8 +19,19 @@ pub trait OpenState {
     /// Appends to `out` the live aggregate of the newest open window of every device that changed since the
     /// last call.
     fn live(&mut self, out: &mut Vec<WindowOut>);
-    /// Everything open, for a checkpoint.
-    fn open_windows(&self) -> Vec<OpenWindow>;
+    /// Hands everything open to `each`, one window (pane, session) at a time, for a checkpoint; stops at the
+    /// first error `each` returns.
+    fn each_open(&self, each: &mut dyn FnMut(OpenWindow) -> std::io::Result<()>) -> std::io::Result<()>;
+    /// Everything open, collected.
+    #[cfg(test)]
+    fn open_windows(&self) -> Vec<OpenWindow> {
+        let mut open = Vec::new();
+        let _ = self.each_open(&mut |w| {
+            open.push(w);
+            Ok(())
+        });
+        open
+    }
     /// Nothing is open.
     fn is_empty(&self) -> bool;
 }

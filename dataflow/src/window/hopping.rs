@@ -154,14 +154,13 @@ impl OpenState for Panes {
         }
     }
 
-    fn open_windows(&self) -> Vec<OpenWindow> {
-        let mut open = Vec::with_capacity(self.devices.values().map(|d| d.panes.len()).sum());
+    fn each_open(&self, each: &mut dyn FnMut(OpenWindow) -> std::io::Result<()>) -> std::io::Result<()> {
         for (device, d) in &self.devices {
             for (start, acc) in &d.panes {
-                open.push(acc.to_open(device, *start, start + self.pane_ms));
+                each(acc.to_open(device, *start, start + self.pane_ms))?;
             }
         }
-        open
+        Ok(())
     }
 
     fn is_empty(&self) -> bool {

@@ -21,6 +21,7 @@ pub mod session;
 pub mod tumbling;
 
 use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,7 +32,8 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
 use crate::checkpoint::align::{Aligned, Alignment};
-use crate::errors::ErrorLog;
+use crate::checkpoint::windows_file;
+use crate::errors::{ErrorKind, ErrorLog};
 use crate::messages::{Barrier, BarrierKind, PartitionState, WindowIn, WindowMsg, WindowOut, WorkerStats};
 use crate::udf::Udfs;
 use crate::udf::eval::Evaluator;
@@ -55,6 +57,9 @@ pub struct WindowSetup {
     pub udfs: Arc<Udfs>,
     /// This worker's error counters (UDF failures are counted there too).
     pub errors: Rc<ErrorLog>,
+    /// The output folder, where each checkpoint's open windows are written at its barrier
+    /// (`checkpoint::windows_file`); `None` in a wiring without checkpoint parts, where they are only counted.
+    pub out: Option<PathBuf>,
 }
 
 /// The aligned side of the operator: window state plus what is to be emitted.
@@ -63,6 +68,8 @@ struct Collect<S> {
     barriers: Vec<Barrier>,
     stats: Vec<WorkerStats>,
     worker: usize,
+    out: Option<PathBuf>,
+    errors: Rc<ErrorLog>,
 }
 
 impl<S: OpenState> Aligned for Collect<S> {
@@ -80,10 +87,28 @@ impl<S: OpenState> Aligned for Collect<S> {
     fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>) {
         // Worker 0 hears every source, so its barrier carries the partitions for the manifest.
         let partitions = if self.worker == 0 { partitions } else { Vec::new() };
+        // The open windows go straight from the state to their file: a barrier carries only their number.
+        let state = &self.state;
+        let windows = match &self.out {
+            Some(out) => windows_file::write_open(out, id, self.worker, |each| state.each_open(each))
+                .map_err(|e| {
+                    let why = format!("cannot write the open windows of checkpoint {id}; it will not commit: {e:#}");
+                    self.errors.record(ErrorKind::CheckpointPart, &why)
+                })
+                .ok(),
+            None => {
+                let mut count = 0;
+                let _ = state.each_open(&mut |_| {
+                    count += 1;
+                    Ok(())
+                });
+                Some(count)
+            }
+        };
         self.barriers.push(Barrier {
             id,
             kind,
-            windows: Arc::new(self.state.open_windows()),
+            windows,
             partitions,
         });
     }
@@ -149,7 +174,8 @@ fn operator<'s, S: OpenState + 'static>(
         peers,
         watermark,
         udfs: _,
-        errors: _,
+        errors,
+        out,
     } = setup;
     let mut state = Some(state);
     // Scalar UDF columns of one emitted batch.
@@ -171,6 +197,8 @@ fn operator<'s, S: OpenState + 'static>(
             barriers: Vec::new(),
             stats: Vec::new(),
             worker,
+            out: out.clone(),
+            errors: errors.clone(),
         };
         let mut batch: Vec<WindowOut> = Vec::new();
         // Live aggregates go out on the shared grid, just before each snapshot tick (see `trigger`).

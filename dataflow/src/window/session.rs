@@ -113,15 +113,14 @@ impl OpenState for SessionWindows {
         }
     }
 
-    fn open_windows(&self) -> Vec<OpenWindow> {
-        let mut open = Vec::with_capacity(self.devices.values().map(|d| d.sessions.len()).sum());
+    fn each_open(&self, each: &mut dyn FnMut(OpenWindow) -> std::io::Result<()>) -> std::io::Result<()> {
         for (device, d) in &self.devices {
             for s in d.sessions.iter() {
                 let w = s.window(self.gap_ms);
-                open.push(s.acc.to_open(device, w.start, w.end));
+                each(s.acc.to_open(device, w.start, w.end))?;
             }
         }
-        open
+        Ok(())
     }
 
     fn is_empty(&self) -> bool {

@@ -120,15 +120,14 @@ impl OpenState for Tumbling {
         }
     }
 
-    fn open_windows(&self) -> Vec<OpenWindow> {
-        let mut windows = Vec::with_capacity(self.open.values().map(|d| d.len()).sum());
+    fn each_open(&self, each: &mut dyn FnMut(OpenWindow) -> std::io::Result<()>) -> std::io::Result<()> {
         for (&end, devices) in &self.open {
             let start = self.window(end).start;
             for (device, d) in devices {
-                windows.push(d.acc.to_open(device, start, end));
+                each(d.acc.to_open(device, start, end))?;
             }
         }
-        windows
+        Ok(())
     }
 
     fn is_empty(&self) -> bool {
