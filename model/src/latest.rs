@@ -8,16 +8,17 @@ use serde::{Deserialize, Serialize};
 use crate::udf::UdfColumn;
 use crate::window::AggregateRecord;
 
-/// The whole `latest.json` document.
+/// The whole `latest.json` document. Its records are a `Vec` when read; a writer may hand any sequence of
+/// [`AggregateRecord`]s that serialises as one (the job makes each record as it is written, not all first).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LatestDoc {
+pub struct LatestDoc<R = Vec<AggregateRecord>> {
     /// When the document was written, epoch seconds (a float, as Python's `time.time()` writes it, reads too).
     #[serde(default, deserialize_with = "whole_seconds")]
     pub updated_at: u64,
     /// The job's watermark, RFC 3339 UTC; `null` before the first event.
     pub watermark: Option<String>,
     /// Newest window of every device (live or final) and last final window of every device.
-    pub records: Vec<AggregateRecord>,
+    pub records: R,
     /// Pipeline health counters (absent in the seed's document).
     #[serde(default)]
     pub pipeline: PipelineStats,

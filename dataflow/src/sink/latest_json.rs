@@ -11,6 +11,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use serde::ser::SerializeSeq;
+use serde::{Serialize, Serializer};
 use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats, UdfColumn};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
@@ -278,20 +280,23 @@ impl LatestState {
         p
     }
 
-    /// The document as it would be written now.
-    pub fn document(&self) -> LatestDoc {
-        let now_ms = model::time::now_ms();
-        let mut records = Vec::with_capacity(self.devices.len() * 2);
+    /// Every device's records in document order, each made when the walk reaches it.
+    fn for_each_record(&self, mut each: impl FnMut(&Aggregate, bool)) {
         for d in self.devices.values() {
             if let Some(f) = &d.last_final
                 && d.newest.as_ref().is_none_or(|(n, _)| n.window_end != f.window_end)
             {
-                records.push(f.to_record(true));
+                each(f, true);
             }
             if let Some((n, is_final)) = &d.newest {
-                records.push(n.to_record(*is_final));
+                each(n, *is_final);
             }
         }
+    }
+
+    /// The document with its records as `records`.
+    fn document_with<R>(&self, records: R) -> LatestDoc<R> {
+        let now_ms = model::time::now_ms();
         LatestDoc {
             updated_at: now_ms / 1000,
             watermark: self.watermark.map(model::time::rfc3339_ms),
@@ -303,24 +308,56 @@ impl LatestState {
         }
     }
 
-    /// Writes `latest.json` atomically.
+    /// The document as it would be written now.
+    pub fn document(&self) -> LatestDoc {
+        let mut records = Vec::with_capacity(self.devices.len() * 2);
+        self.for_each_record(|agg, is_final| records.push(agg.to_record(is_final)));
+        self.document_with(records)
+    }
+
+    /// Writes `latest.json` atomically, each record converted as it is written (at 10,000 devices the records
+    /// alone are several MB as a `Vec`).
     pub fn write(&mut self) -> Result<()> {
-        let doc = self.document();
-        write_atomic_with(&self.path, |w| Ok(serde_json::to_writer(w, &doc)?))
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        let (watermark, pipeline) = {
+            let doc = self.document_with(Records(self));
+            write_atomic_with(&self.path, |w| Ok(serde_json::to_writer(w, &doc)?))
+                .with_context(|| format!("cannot write {}", self.path.display()))?;
+            (doc.watermark, doc.pipeline)
+        };
         self.dirty = false;
         tracing::info!(
-            events_in = doc.pipeline.events_total,
-            msg_per_s = format!("{:.0}", doc.pipeline.input_rate),
-            watermark = doc.watermark.as_deref().unwrap_or("-"),
-            open_windows = doc.pipeline.open_windows,
-            final_windows = doc.pipeline.final_windows,
-            late = doc.pipeline.late_total,
-            bad = doc.pipeline.bad_total,
-            lag = doc.pipeline.lag,
+            events_in = pipeline.events_total,
+            msg_per_s = format!("{:.0}", pipeline.input_rate),
+            watermark = watermark.as_deref().unwrap_or("-"),
+            open_windows = pipeline.open_windows,
+            final_windows = pipeline.final_windows,
+            late = pipeline.late_total,
+            bad = pipeline.bad_total,
+            lag = pipeline.lag,
             "snapshot"
         );
         Ok(())
+    }
+}
+
+/// The records of a state, serialised one at a time as a JSON array.
+struct Records<'a>(&'a LatestState);
+
+impl Serialize for Records<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(None)?;
+        let mut failed = None;
+        self.0.for_each_record(|agg, is_final| {
+            if failed.is_none()
+                && let Err(e) = seq.serialize_element(&agg.to_record(is_final))
+            {
+                failed = Some(e);
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => seq.end(),
+        }
     }
 }
 
@@ -377,6 +414,21 @@ mod tests {
             .map(|r| (r.device_id.as_str(), r.count, r.is_final))
             .collect();
         assert_eq!(got, vec![("a", 1, true), ("a", 2, false), ("b", 4, true)]);
+    }
+
+    #[test]
+    fn the_written_file_holds_the_same_records_as_the_document() {
+        let dir = std::env::temp_dir().join(format!("latest-streamed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = LatestState::new(&dir, 1, Vec::new());
+        s.aggregate(&agg("a", 10_000, 1), true);
+        s.aggregate(&agg("a", 20_000, 2), false);
+        s.aggregate(&agg("b", 10_000, 3), true);
+        s.write().unwrap();
+        let written: LatestDoc = serde_json::from_slice(&std::fs::read(dir.join("latest.json")).unwrap()).unwrap();
+        assert_eq!(written.records, s.document().records);
+        assert_eq!(written.records.len(), 3);
     }
 
     #[test]
