@@ -109,9 +109,11 @@ pub fn build<'s>(windows: StreamVec<'s, u64, WindowMsg>, thresholds: Thresholds)
         })
         .as_collection();
 
+    // A location's rollup needs the multiset of its devices' figures, not who they are: the reduce arranges
+    // plain figures under each location (no device ids, no strings), so its state stays small.
     let rollups = latest
         .clone()
-        .map(|(device, row)| (row.location.clone(), (device, row)))
+        .map(|(_device, row)| (row.location, row.figures))
         .reduce(|_location, input, output| {
             let mut r = RollupRow {
                 devices: 0,
@@ -123,8 +125,8 @@ pub fn build<'s>(windows: StreamVec<'s, u64, WindowMsg>, thresholds: Thresholds)
                 error_count: 0,
             };
             let (mut sum_t, mut sum_h, mut min_b) = (0.0, 0.0, f64::INFINITY);
-            for ((_, row), diff) in input {
-                let (n, f) = (*diff as u64, &row.figures);
+            for (f, diff) in input {
+                let n = *diff as u64;
                 r.devices += n;
                 r.events += f.events * n;
                 sum_t += f64::from_bits(f.avg_temperature) * (f.events * n) as f64;
