@@ -130,8 +130,6 @@ pub fn build(
         restored: resume.checkpoint,
         lineage_run,
         history_lock: history_lock.clone(),
-        progress: stopping.clone(),
-        errors: errors.clone(),
     };
     let window_setup = WindowSetup {
         kind: config.window,
@@ -167,7 +165,7 @@ pub fn build(
             stopping.clone(),
             errors.clone(),
         );
-        commit(parts, committer).probe_with(&done);
+        commit(parts, committer, stopping.clone(), errors.clone()).probe_with(&done);
         if let Some(sink) = &sink {
             publish(windows.clone(), sink.clone());
         }

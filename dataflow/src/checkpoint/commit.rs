@@ -1,11 +1,13 @@
-//! Step 5 of the protocol (see `checkpoint/mod.rs`): the committer, on worker 0. Once every worker's part of a
-//! checkpoint is in, it merges them into the manifest (the commit point), publishes the staged files, and
-//! commits the checkpoint's offsets to the consumer group so that standard lag tools show the job's progress
-//! (the manifest, not Kafka, is the source of truth: a failed offset commit is only counted).
+//! Step 5 of the protocol (see `checkpoint/mod.rs`): the committer, on worker 0 (its work on a thread of its
+//! own). Once every worker's part of a checkpoint is in, it merges them into the manifest (the commit point),
+//! publishes the staged files, and commits the checkpoint's offsets to the consumer group so that standard lag
+//! tools show the job's progress (the manifest, not Kafka, is the source of truth: a failed offset commit is
+//! only counted).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -15,7 +17,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
+use timely::scheduling::SyncActivator;
 
 use crate::checkpoint::format::{Identity, Manifest, ManifestMeta};
 use crate::checkpoint::kafka_out::SinkCheckpoint;
@@ -25,7 +29,7 @@ use crate::checkpoint::store;
 use crate::errors::{ErrorKind, ErrorLog};
 use crate::messages::{BarrierKind, PartDone};
 
-/// What the committer needs.
+/// What the committer needs (all of it moves to the committer's thread).
 pub struct CommitSetup {
     /// Output folder.
     pub out: PathBuf,
@@ -48,10 +52,6 @@ pub struct CommitSetup {
     pub history_lock: Arc<Mutex<()>>,
     /// A client configuration for the consumer group's offset commits.
     pub group: ClientConfig,
-    /// Progress of a requested stop.
-    pub progress: Rc<StopProgress>,
-    /// Worker 0's error counters.
-    pub errors: Rc<ErrorLog>,
 }
 
 /// The parts received so far, per checkpoint: a checkpoint is complete once `peers` parts are in.
@@ -73,27 +73,158 @@ impl PartTally {
     }
 }
 
-/// Builds the committer: every worker's written parts in (exchanged to worker 0), nothing out.
-pub fn commit<'s>(parts: StreamVec<'s, u64, PartDone>, setup: CommitSetup) -> StreamVec<'s, u64, ()> {
+/// A complete checkpoint, to commit.
+struct CommitJob {
+    id: u64,
+    kinds: Vec<BarrierKind>,
+}
+
+/// What a commit did, for the worker: the stop's and the bounded run's progress, and the errors to count.
+struct CommitOutcome {
+    committed: bool,
+    stop: bool,
+    last: bool,
+    errors: Vec<(ErrorKind, String)>,
+}
+
+impl CommitOutcome {
+    /// A checkpoint the committer's thread will never answer (it ended): not committed; a bounded run fails.
+    fn lost() -> CommitOutcome {
+        CommitOutcome {
+            committed: false,
+            stop: false,
+            last: true,
+            errors: vec![(ErrorKind::CheckpointCommit, "the committer's thread ended".into())],
+        }
+    }
+}
+
+/// Builds the committer: every worker's written parts in (exchanged to worker 0), nothing out. Each complete
+/// checkpoint is committed on the committer's own thread, in checkpoint order, so that worker 0 goes on reading
+/// meanwhile (a commit writes the manifest with every open window and renames a roll's files: at 10,000
+/// devices a quarter to half a second); the operator holds its capability until the commit is done, so that
+/// the end of a bounded run waits for its last commit. `progress` and `errors` are worker 0's.
+pub fn commit<'s>(
+    parts: StreamVec<'s, u64, PartDone>,
+    setup: CommitSetup,
+    progress: Rc<StopProgress>,
+    errors: Rc<ErrorLog>,
+) -> StreamVec<'s, u64, ()> {
+    let scope = parts.scope();
+    let peers = setup.peers;
     parts.unary::<CapacityContainerBuilder<Vec<()>>, _, _, _>(
         Exchange::new(|_: &PartDone| 0),
         "Committer",
-        move |_, _| {
+        move |_, info| {
+            let wake = scope.worker().sync_activator_for(info.address.to_vec());
+            let mut state = Some(Committer::new(setup));
+            let mut thread: Option<CommitterThread> = None;
             let mut tally = PartTally::default();
-            let mut offsets = GroupOffsets::new(setup.group.clone());
-            let mut segments = KeptSegments::read(&setup.out, setup.restored);
-            let mut setup = setup;
+            let mut in_flight: VecDeque<Option<Capability<u64>>> = VecDeque::new();
+            let mut outcomes: VecDeque<CommitOutcome> = VecDeque::new();
             move |input, _output| {
-                input.for_each(|_, data| {
+                input.for_each(|cap, data| {
                     for done in data.drain(..) {
-                        if let Some(parts) = tally.add(done, setup.peers) {
-                            commit_one(&mut setup, &parts, &mut offsets, &mut segments);
+                        let Some(parts) = tally.add(done, peers) else { continue };
+                        let job = CommitJob {
+                            id: parts[0].id,
+                            kinds: parts.iter().map(|p| p.kind).collect(),
+                        };
+                        // The thread is started at the first commit (only worker 0 ever commits).
+                        if thread.is_none()
+                            && let Some(committer) = state.take()
+                        {
+                            match CommitterThread::start(committer, wake.clone()) {
+                                Ok(t) => thread = Some(t),
+                                Err((committer, e)) => {
+                                    tracing::warn!(error = %e, "cannot start the committer's thread; committing on the worker");
+                                    state = Some(*committer);
+                                }
+                            }
+                        }
+                        match (&thread, state.as_mut()) {
+                            (Some(t), _) => {
+                                in_flight.push_back(cap.retain_least(0));
+                                let _ = t.jobs.send(job);
+                            }
+                            (None, Some(committer)) => outcomes.push_back(committer.commit(&job)),
+                            (None, None) => outcomes.push_back(CommitOutcome::lost()),
                         }
                     }
                 });
+                if let Some(t) = &thread {
+                    loop {
+                        match t.done.try_recv() {
+                            Ok(outcome) => {
+                                in_flight.pop_front();
+                                outcomes.push_back(outcome);
+                            }
+                            Err(TryRecvError::Empty) => break,
+                            Err(TryRecvError::Disconnected) => {
+                                // The thread ended (it panicked): what it had not answered did not commit, and
+                                // nothing will from now on; the checkpoints already committed stand.
+                                for _ in in_flight.drain(..) {
+                                    outcomes.push_back(CommitOutcome::lost());
+                                }
+                                thread = None;
+                                break;
+                            }
+                        }
+                    }
+                }
+                for outcome in outcomes.drain(..) {
+                    for (kind, why) in &outcome.errors {
+                        errors.record(*kind, why);
+                    }
+                    if outcome.committed && outcome.stop {
+                        progress.committed.set(true);
+                    }
+                    if !outcome.committed && outcome.last {
+                        progress.final_failed.set(true);
+                    }
+                }
             }
         },
     )
+}
+
+/// The committer's thread: takes complete checkpoints in order, answers each with its outcome and wakes the
+/// operator. It ends when the operator is dropped.
+struct CommitterThread {
+    jobs: Sender<CommitJob>,
+    done: Receiver<CommitOutcome>,
+}
+
+impl CommitterThread {
+    fn start(committer: Committer, wake: SyncActivator) -> Result<CommitterThread, (Box<Committer>, std::io::Error)> {
+        let (jobs, todo) = channel::<CommitJob>();
+        let (finished, done) = channel();
+        // The committer comes back if the thread cannot be started.
+        let slot = Arc::new(Mutex::new(Some(committer)));
+        let mine = Arc::clone(&slot);
+        let started = std::thread::Builder::new().name("committer".into()).spawn(move || {
+            let Some(mut committer) = mine.lock().ok().and_then(|mut c| c.take()) else {
+                return;
+            };
+            for job in todo {
+                if finished.send(committer.commit(&job)).is_err() {
+                    return;
+                }
+                // After the outcome is sent, so that the woken operator finds it.
+                let _ = wake.activate();
+            }
+        });
+        match started {
+            Ok(_) => Ok(CommitterThread { jobs, done }),
+            Err(e) => {
+                let committer = slot.lock().ok().and_then(|mut c| c.take());
+                Err((
+                    Box::new(committer.expect("a thread that did not start took nothing")),
+                    e,
+                ))
+            }
+        }
+    }
 }
 
 /// The segments the kept manifests name, and the newest committed checkpoint.
@@ -123,55 +254,74 @@ impl KeptSegments {
     }
 }
 
-fn commit_one(setup: &mut CommitSetup, parts: &[PartDone], offsets: &mut GroupOffsets, segments: &mut KeptSegments) {
-    let id = parts[0].id;
-    let any = |kind| parts.iter().any(|p| p.kind == kind);
-    let started = Instant::now();
-    let turn = setup.history_lock.lock().unwrap_or_else(|e| e.into_inner());
-    let meta = ManifestMeta {
-        identity: setup.identity.as_ref(),
-        cluster_id: setup.cluster_id.as_deref(),
-        lineage_run: setup.lineage_run,
-    };
-    let committed = store::commit(
-        &setup.out,
-        id,
-        setup.peers,
-        meta,
-        setup.sink.as_ref().map(|s| (segments.last, s)),
-    );
-    drop(turn);
-    match committed {
-        Ok(store::Committed { manifest, windows }) => {
-            if manifest.sink.is_some() {
-                setup.sink.clone_from(&manifest.sink);
+/// Commits complete checkpoints, one after the other.
+struct Committer {
+    setup: CommitSetup,
+    offsets: GroupOffsets,
+    segments: KeptSegments,
+}
+
+impl Committer {
+    fn new(setup: CommitSetup) -> Committer {
+        Committer {
+            offsets: GroupOffsets::new(setup.group.clone()),
+            segments: KeptSegments::read(&setup.out, setup.restored),
+            setup,
+        }
+    }
+
+    fn commit(&mut self, job: &CommitJob) -> CommitOutcome {
+        let (setup, segments) = (&mut self.setup, &mut self.segments);
+        let id = job.id;
+        let mut outcome = CommitOutcome {
+            committed: false,
+            stop: job.kinds.contains(&BarrierKind::Stop),
+            last: job.kinds.contains(&BarrierKind::Final),
+            errors: Vec::new(),
+        };
+        let started = Instant::now();
+        let turn = setup.history_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let meta = ManifestMeta {
+            identity: setup.identity.as_ref(),
+            cluster_id: setup.cluster_id.as_deref(),
+            lineage_run: setup.lineage_run,
+        };
+        let committed = store::commit(
+            &setup.out,
+            id,
+            setup.peers,
+            meta,
+            setup.sink.as_ref().map(|s| (segments.last, s)),
+        );
+        drop(turn);
+        match committed {
+            Ok(store::Committed { manifest, windows }) => {
+                outcome.committed = true;
+                if manifest.sink.is_some() {
+                    setup.sink.clone_from(&manifest.sink);
+                }
+                if setup.identity.is_some() {
+                    segments.committed(&setup.out, &manifest);
+                }
+                tracing::info!(
+                    checkpoint = id,
+                    windows,
+                    files = manifest.files.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "checkpoint committed"
+                );
+                if setup.identity.is_some()
+                    && let Err(why) = self.offsets.commit(&manifest)
+                {
+                    outcome.errors.push((ErrorKind::OffsetCommit, why));
+                }
             }
-            if setup.identity.is_some() {
-                segments.committed(&setup.out, &manifest);
-            }
-            tracing::info!(
-                checkpoint = id,
-                windows,
-                files = manifest.files.len(),
-                ms = started.elapsed().as_millis() as u64,
-                "checkpoint committed"
-            );
-            if setup.identity.is_some() {
-                offsets.commit(&manifest, &setup.errors);
-            }
-            if any(BarrierKind::Stop) {
-                setup.progress.committed.set(true);
+            Err(e) => {
+                let why = format!("cannot commit checkpoint {id}: {e:#}");
+                outcome.errors.push((ErrorKind::CheckpointCommit, why));
             }
         }
-        Err(e) => {
-            setup.errors.record(
-                ErrorKind::CheckpointCommit,
-                &format!("cannot commit checkpoint {id}: {e:#}"),
-            );
-            if any(BarrierKind::Final) {
-                setup.progress.final_failed.set(true);
-            }
-        }
+        outcome
     }
 }
 
@@ -186,36 +336,25 @@ impl GroupOffsets {
         GroupOffsets { client, consumer: None }
     }
 
-    fn commit(&mut self, manifest: &Manifest, errors: &ErrorLog) {
+    fn commit(&mut self, manifest: &Manifest) -> Result<(), String> {
         if self.consumer.is_none() {
-            match self.client.create() {
-                Ok(c) => self.consumer = Some(c),
-                Err(e) => {
-                    errors.record(
-                        ErrorKind::OffsetCommit,
-                        &format!("cannot create the offset committer: {e}"),
-                    );
-                    return;
-                }
-            }
+            let consumer = self
+                .client
+                .create()
+                .map_err(|e| format!("cannot create the offset committer: {e}"))?;
+            self.consumer = Some(consumer);
         }
         let Some(c) = self.consumer.as_ref() else {
-            return;
+            return Ok(());
         };
         let mut tpl = TopicPartitionList::new();
         for p in &manifest.partitions {
             let offset = Offset::Offset(p.next_offset);
-            if let Err(e) = tpl.add_partition_offset(&manifest.identity.topic, p.partition, offset) {
-                errors.record(ErrorKind::OffsetCommit, &e);
-                return;
-            }
+            tpl.add_partition_offset(&manifest.identity.topic, p.partition, offset)
+                .map_err(|e| e.to_string())?;
         }
-        if let Err(e) = c.commit(&tpl, CommitMode::Async) {
-            errors.record(
-                ErrorKind::OffsetCommit,
-                &format!("offset commit to the consumer group failed: {e}"),
-            );
-        }
+        c.commit(&tpl, CommitMode::Async)
+            .map_err(|e| format!("offset commit to the consumer group failed: {e}"))
     }
 }
 
