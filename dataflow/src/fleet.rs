@@ -111,36 +111,37 @@ pub fn build<'s>(windows: StreamVec<'s, u64, WindowMsg>, thresholds: Thresholds)
 
     // A location's rollup needs the multiset of its devices' figures, not who they are: the reduce arranges
     // plain figures under each location (no device ids, no strings), so its state stays small.
-    let rollups = latest
-        .clone()
-        .map(|(_device, row)| (row.location, row.figures))
-        .reduce(|_location, input, output| {
-            let mut r = RollupRow {
-                devices: 0,
-                events: 0,
-                avg_temperature: 0,
-                avg_humidity: 0,
-                min_battery: f64::INFINITY.to_bits(),
-                warn_count: 0,
-                error_count: 0,
-            };
-            let (mut sum_t, mut sum_h, mut min_b) = (0.0, 0.0, f64::INFINITY);
-            for (f, diff) in input {
-                let n = *diff as u64;
-                r.devices += n;
-                r.events += f.events * n;
-                sum_t += f64::from_bits(f.avg_temperature) * (f.events * n) as f64;
-                sum_h += f64::from_bits(f.avg_humidity) * (f.events * n) as f64;
-                min_b = min_b.min(f64::from_bits(f.min_battery));
-                r.warn_count += f.warn_count * n;
-                r.error_count += f.error_count * n;
-            }
-            let events = r.events.max(1) as f64;
-            r.avg_temperature = (sum_t / events).to_bits();
-            r.avg_humidity = (sum_h / events).to_bits();
-            r.min_battery = min_b.to_bits();
-            output.push((r, 1isize));
-        });
+    let rollups =
+        latest
+            .clone()
+            .map(|(_device, row)| (row.location, row.figures))
+            .reduce(|_location, input, output| {
+                let mut r = RollupRow {
+                    devices: 0,
+                    events: 0,
+                    avg_temperature: 0,
+                    avg_humidity: 0,
+                    min_battery: f64::INFINITY.to_bits(),
+                    warn_count: 0,
+                    error_count: 0,
+                };
+                let (mut sum_t, mut sum_h, mut min_b) = (0.0, 0.0, f64::INFINITY);
+                for (f, diff) in input {
+                    let n = *diff as u64;
+                    r.devices += n;
+                    r.events += f.events * n;
+                    sum_t += f64::from_bits(f.avg_temperature) * (f.events * n) as f64;
+                    sum_h += f64::from_bits(f.avg_humidity) * (f.events * n) as f64;
+                    min_b = min_b.min(f64::from_bits(f.min_battery));
+                    r.warn_count += f.warn_count * n;
+                    r.error_count += f.error_count * n;
+                }
+                let events = r.events.max(1) as f64;
+                r.avg_temperature = (sum_t / events).to_bits();
+                r.avg_humidity = (sum_h / events).to_bits();
+                r.min_battery = min_b.to_bits();
+                output.push((r, 1isize));
+            });
 
     let alerts = latest.flat_map(move |(device, row): (String, DeviceRow)| alerts_of(&device, &row, thresholds));
     FleetStreams { rollups, alerts }

@@ -11,9 +11,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats, UdfColumn};
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
-use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats, UdfColumn};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
