@@ -1,6 +1,7 @@
 //! Durable file writes: atomic replacement (write a temporary file in the same folder, fsync it, rename it over
-//! the target, fsync the folder), so a reader sees the old file or the new one, never a mixture; and the folder
-//! and file-system syncs that make renames durable.
+//! the target, fsync the folder), so a reader sees the old file or the new one, never a mixture; the same without
+//! the syncs for scratch files a durable write supersedes; and the folder and file-system syncs that make renames
+//! durable.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -17,6 +18,22 @@ pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    replace(path, write, true)
+}
+
+/// Replaces `path` atomically (a reader sees the old file or the new one) but not durably: for the scratch files
+/// of a checkpoint (a worker's part and its open windows), which its manifest, written durably, supersedes;
+/// a crash before the manifest discards them anyway. Skipping the `fsync` keeps a worker from waiting on the
+/// disk at every checkpoint while its input piles up.
+pub fn replace_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> std::io::Result<()> {
+    replace(path, write, false)
+}
+
+fn replace(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    durable: bool,
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
@@ -24,10 +41,13 @@ pub fn write_atomic_with(
         let file = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
         let mut out = BufWriter::with_capacity(256 * 1024, file);
         write(&mut out)?;
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        if durable {
+            file.sync_all()?;
+        }
     }
     std::fs::rename(&tmp, path)?;
-    sync_dir(dir)
+    if durable { sync_dir(dir) } else { Ok(()) }
 }
 
 /// Makes a rename or a new file in `dir` durable.

@@ -6,12 +6,13 @@
 //!    operator, on the same FIFO channels as its events.
 //! 2. **Alignment** ([`align`]): a window operator holds back what a source sends after its marker `n` until
 //!    every active source's marker `n` is in, then writes its open windows, one per line as it walks its state,
-//!    to `pending-n/windows-w<j>.jsonl` ([`windows_file`], atomically) and emits barrier `n` with their number.
+//!    to `pending-n/windows-w<j>.jsonl` ([`windows_file`], atomically; not synced, as the manifest that takes
+//!    them in is) and emits barrier `n` with their number.
 //!    Windows do not turn final while anything is held, so a checkpoint's final and open windows never overlap.
 //! 3. **Stage** (`sink::parquet`): at barrier `n` the Parquet sink writes the final windows before it to hidden
 //!    in-progress files, durable before it answers.
 //! 4. **Part** ([`parts`]): each worker writes its part of `n` (staged files, how many open windows; worker 0
-//!    also the partition states) to `pending-n/part-w<j>.json`, atomically, beside its windows file. A barrier
+//!    also the partition states) to `pending-n/part-w<j>.json`, atomically (not synced), beside its windows file. A barrier
 //!    whose windows could not be written gets no part, so its checkpoint does not commit.
 //! 5. **Commit** ([`commit`]): worker 0, once every worker's part of `n` is in, merges them into the manifest
 //!    `ckpt-n.json` (atomic write: the commit point; the open windows are streamed from the parts' files, never

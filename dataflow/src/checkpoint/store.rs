@@ -19,7 +19,7 @@ use crate::checkpoint::kafka_out::{self, SinkCheckpoint};
 use crate::checkpoint::layout::staging_dir;
 use crate::checkpoint::segment;
 use crate::checkpoint::windows_file::{self, Spooled};
-use crate::durable::{sync_dir, sync_dirs, write_atomic_with};
+use crate::durable::{replace_with, sync_dir, sync_dirs, write_atomic_with};
 use crate::messages::StagedFile;
 
 /// Manifests kept (older ones are deleted).
@@ -218,13 +218,15 @@ pub fn prepare(out: &Path, restored: Option<&Manifest>) -> Result<()> {
     Ok(())
 }
 
-/// Writes one worker's part of checkpoint `part.id`. Its open windows (`part.windows` of them) are already in
-/// the windows file beside it: the window operator wrote them at the barrier (`windows_file::write_open`).
+/// Writes one worker's part of checkpoint `part.id`, atomically but not durably: the manifest the committer
+/// merges the parts into is the durable record (`durable::replace_with`). Its open windows (`part.windows` of
+/// them) are already in the windows file beside it: the window operator wrote them at the barrier
+/// (`windows_file::write_open`).
 pub fn write_part(out: &Path, part: &Part) -> Result<()> {
     let d = pending_dir(out, part.id);
     std::fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
     let path = d.join(format!("part-w{}.json", part.worker));
-    write_atomic_with(&path, |w| Ok(serde_json::to_writer(w, part)?))
+    replace_with(&path, |w| Ok(serde_json::to_writer(w, part)?))
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

@@ -13,7 +13,7 @@ use serde::{Serialize, Serializer};
 
 use crate::checkpoint::format::WindowCheckpoint;
 use crate::checkpoint::layout::pending_dir;
-use crate::durable::write_atomic_with;
+use crate::durable::replace_with;
 use crate::messages::OpenWindow;
 
 /// The open windows of worker `worker`'s part, in the pending checkpoint folder `pending`.
@@ -25,7 +25,8 @@ pub fn path(pending: &Path, worker: usize) -> PathBuf {
 pub type Visit<'a> = &'a mut dyn FnMut(OpenWindow) -> std::io::Result<()>;
 
 /// Writes worker `worker`'s open windows of checkpoint `id`, as `walk` hands them out, to their file in the
-/// pending checkpoint's folder under `out`, one JSON line each, atomically; returns how many.
+/// pending checkpoint's folder under `out`, one JSON line each, atomically but not durably (the manifest that
+/// takes them in is durable; see `durable::replace_with`); returns how many.
 pub fn write_open(
     out: &Path,
     id: u64,
@@ -36,7 +37,7 @@ pub fn write_open(
     std::fs::create_dir_all(&pending).with_context(|| format!("cannot create {}", pending.display()))?;
     let path = path(&pending, worker);
     let mut count = 0;
-    write_atomic_with(&path, |w| {
+    replace_with(&path, |w| {
         walk(&mut |window| {
             serde_json::to_writer(&mut *w, &WindowCheckpoint::from(&window))?;
             count += 1;
