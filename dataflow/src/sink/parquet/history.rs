@@ -234,7 +234,7 @@ fn owner(device: &str, peers: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::checkpoint::layout::staging_dir;
     use crate::checkpoint::store::publish;
@@ -262,17 +262,22 @@ mod tests {
         }
     }
 
-    const HOLD: HistorySetup = HistorySetup {
-        roll: RollPolicy {
-            interval: std::time::Duration::from_secs(3_600),
-            max_rows: 100,
-        },
-        checkpointed: true,
-        sink: false,
-    };
+    const HOLD: HistorySetup = rolling_at(100);
+
+    /// Checkpointed, no Kafka output, rolling once a worker holds `rows` windows (never by age in a test).
+    pub(crate) const fn rolling_at(rows: usize) -> HistorySetup {
+        HistorySetup {
+            roll: RollPolicy {
+                interval: std::time::Duration::from_secs(3_600),
+                max_rows: rows,
+            },
+            checkpointed: true,
+            sink: false,
+        }
+    }
 
     /// An empty output folder of its own for a test, with a history writer of worker `worker` in it.
-    fn fresh(test: &str, worker: usize, setup: HistorySetup) -> (PathBuf, ParquetHistory) {
+    pub(crate) fn fresh(test: &str, worker: usize, setup: HistorySetup) -> (PathBuf, ParquetHistory) {
         let out = std::env::temp_dir().join(format!("parquet-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
         let h = ParquetHistory::new(&out, worker, 1, Vec::new(), setup).unwrap();
@@ -385,12 +390,8 @@ mod tests {
     #[test]
     fn the_policy_rolls_by_size_and_a_kafka_output_gets_every_barriers_segment() {
         let small = HistorySetup {
-            roll: RollPolicy {
-                interval: std::time::Duration::from_secs(3_600),
-                max_rows: 2,
-            },
             sink: true,
-            ..HOLD
+            ..rolling_at(2)
         };
         let (_out, mut h) = fresh("size", 0, small);
         h.push(agg("a", 0));
@@ -416,44 +417,10 @@ mod tests {
         assert!(!crate::checkpoint::layout::segments_dir(&out).exists());
         assert_eq!(h.at_barrier(2, BarrierKind::Final).unwrap().files.len(), 1);
     }
-}
-
-#[cfg(test)]
-mod failure_tests {
-    use super::*;
-    use crate::checkpoint::store::publish;
-    use crate::sink::parquet::read_rows;
-
-    fn agg(device: &str, start: u64) -> Aggregate {
-        Aggregate {
-            device_id: device.into(),
-            window_start: start,
-            window_end: start + 10_000,
-            count: 1,
-            avg_temperature: 20.0,
-            avg_humidity: 50.0,
-            min_battery: 80.0,
-            max_battery: 80.0,
-            stddev_temperature: 0.0,
-            warn_count: 0,
-            error_count: 0,
-            udf: Default::default(),
-        }
-    }
 
     #[test]
     fn a_failed_roll_deletes_its_files_and_the_next_roll_writes_every_window_it_held() {
-        let out = std::env::temp_dir().join(format!("parquet-failed-roll-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let setup = HistorySetup {
-            roll: RollPolicy {
-                interval: std::time::Duration::from_secs(3_600),
-                max_rows: 3,
-            },
-            checkpointed: true,
-            sink: false,
-        };
-        let mut h = ParquetHistory::new(&out, 0, 1, Vec::new(), setup).unwrap();
+        let (out, mut h) = fresh("failed-roll", 0, rolling_at(3));
         h.push(agg("a", 0));
         h.push(agg("b", 0));
         let held = h.at_barrier(1, BarrierKind::Periodic).unwrap();
@@ -489,17 +456,7 @@ mod failure_tests {
 
     #[test]
     fn a_failed_roll_without_a_segment_keeps_its_fresh_windows_for_the_next_segment() {
-        let out = std::env::temp_dir().join(format!("parquet-failed-fresh-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let setup = HistorySetup {
-            roll: RollPolicy {
-                interval: std::time::Duration::from_secs(3_600),
-                max_rows: 1,
-            },
-            checkpointed: true,
-            sink: false,
-        };
-        let mut h = ParquetHistory::new(&out, 0, 1, Vec::new(), setup).unwrap();
+        let (out, mut h) = fresh("failed-fresh", 0, rolling_at(1));
         h.push(agg("a", 0));
         let staging = crate::checkpoint::layout::staging_dir(&out);
         std::fs::remove_dir_all(&staging).unwrap();
@@ -511,14 +468,7 @@ mod failure_tests {
         std::fs::remove_file(&staging).unwrap();
         std::fs::create_dir_all(&staging).unwrap();
         // Rolled at once, its window was in no segment: it is fresh again, so a held barrier keeps it in one.
-        let setup_hold = HistorySetup {
-            roll: RollPolicy {
-                interval: std::time::Duration::from_secs(3_600),
-                max_rows: 100,
-            },
-            ..setup
-        };
-        h.setup = setup_hold;
+        h.setup = HOLD;
         let held = h.at_barrier(2, BarrierKind::Periodic).unwrap();
         let segment = held.segment.expect("the window is written to barrier 2's segment");
         assert_eq!(held.unrolled, vec![segment.clone()]);

@@ -236,7 +236,7 @@ pub fn read_file(path: &Path, device: &str) -> Result<(Vec<Aggregate>, Vec<UdfCo
 mod tests {
     use super::*;
     use crate::messages::{BarrierKind, WindowOut};
-    use crate::sink::parquet::roll::RollPolicy;
+    use crate::sink::parquet::history::tests::{fresh, rolling_at};
     use timely::dataflow::InputHandle;
     use timely::dataflow::operators::capture::{Capture, Event};
 
@@ -272,17 +272,7 @@ mod tests {
 
     #[test]
     fn barriers_are_answered_in_order_while_a_roll_is_written_and_later_windows_wait_for_the_next_segment() {
-        let out = std::env::temp_dir().join(format!("parquet-sink-order-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&out);
-        let setup = HistorySetup {
-            roll: RollPolicy {
-                interval: std::time::Duration::from_secs(3_600),
-                max_rows: 2,
-            },
-            checkpointed: true,
-            sink: false,
-        };
-        let history = ParquetHistory::new(&out, 0, 1, Vec::new(), setup).unwrap();
+        let (out, history) = fresh("sink-order", 0, rolling_at(2));
         let staged = timely::execute_directly(move |worker| {
             let mut input = InputHandle::new();
             let errors = Rc::new(ErrorLog::default());
