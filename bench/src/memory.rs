@@ -35,6 +35,19 @@ struct Sample {
     lag: u64,
 }
 
+/// How long the job may take, once the producer is done, to show every record sent in its `latest.json`.
+const CATCH_UP: Duration = Duration::from_secs(60);
+
+/// The job's last `latest.json`, if there is one to read.
+fn read_latest(latest: &std::path::Path) -> Option<LatestDoc> {
+    std::fs::read(latest).ok().and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// Records the job has accounted for (folded, bad or late) in a snapshot.
+fn accounted(doc: &LatestDoc) -> u64 {
+    doc.pipeline.events_total + doc.pipeline.bad_total + doc.pipeline.late_total
+}
+
 /// The `memory` scenario.
 pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
     let partitions = 3;
@@ -49,22 +62,43 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
 
     let cmd = paced_producer(ctx, &topic, partitions, run.devices, run.rate, run.duration);
     let started = Instant::now();
-    let mut producer = proc::spawn(cmd, "producer", &dir)?;
+    let mut producer = Some(proc::spawn(cmd, "producer", &dir)?);
     let mut samples = Vec::new();
     let mut next = Duration::from_secs(1);
-    while !producer.has_exited()? {
+    // Samples the job every second while the producer runs, then until its snapshot accounts for every record
+    // sent (or `CATCH_UP` has passed): the catch-up's memory counts too, and the job is stopped only then.
+    let mut sent = None;
+    let mut catch_up_until = None;
+    let caught_up = loop {
         if dataflow.has_exited()? {
             bail!(
                 "dataflow stopped during the run:\n{}",
                 proc::tail(&dir.join("dataflow.err"), 15)
             );
         }
+        let exited = match producer.as_mut() {
+            Some(p) => p.has_exited()?,
+            None => false,
+        };
+        if exited && let Some(p) = producer.take() {
+            let produced = p.wait(Duration::from_secs(60))?.ok("producer")?;
+            let summary: serde_json::Value = serde_json::from_str(produced.stdout.trim()).unwrap_or_default();
+            sent = Some((
+                summary["sent"].as_u64().unwrap_or(0),
+                summary["rate"].as_f64().unwrap_or(f64::NAN),
+                started.elapsed(),
+            ));
+            catch_up_until = Some(Instant::now() + CATCH_UP);
+        }
         let elapsed = started.elapsed();
         if elapsed >= next {
             next += Duration::from_secs(1);
-            let doc: Option<LatestDoc> = std::fs::read(&latest)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok());
+            let doc = read_latest(&latest);
+            if let Some((total, _, done)) = sent
+                && doc.as_ref().is_some_and(|d| accounted(d) >= total)
+            {
+                break Some(elapsed.saturating_sub(done));
+            }
             if let Some((rss, _)) = dataflow.rss_kb() {
                 samples.push(Sample {
                     secs: elapsed.as_secs_f64(),
@@ -74,18 +108,16 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
                 });
             }
         }
+        if catch_up_until.is_some_and(|t| Instant::now() >= t) {
+            break None;
+        }
         std::thread::sleep(Duration::from_millis(50));
-    }
-    let produced = producer.wait(Duration::from_secs(60))?.ok("producer")?;
-    // Let the job catch up with what was sent before stopping it.
-    std::thread::sleep(Duration::from_secs(3));
+    };
+    let (sent, sent_rate, _) = sent.unwrap_or((0, f64::NAN, Duration::ZERO));
     let peak_kb = dataflow.rss_kb().map_or(0, |r| r.1);
     let stopped = dataflow.stop(Duration::from_secs(60))?.ok("dataflow")?;
     let doc: LatestDoc =
         serde_json::from_slice(&std::fs::read(&latest).with_context(|| format!("no {}", latest.display()))?)?;
-    let summary: serde_json::Value = serde_json::from_str(produced.stdout.trim()).unwrap_or_default();
-    let sent = summary["sent"].as_u64().unwrap_or(0);
-    let sent_rate = summary["rate"].as_f64().unwrap_or(f64::NAN);
 
     let mut csv = String::from("secs,rss_kb,events_total,lag\n");
     for s in &samples {
@@ -98,6 +130,10 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
         .iter()
         .filter(|s| s.secs >= run.duration.as_secs_f64() / 2.0)
         .collect();
+    let caught_up = caught_up.map_or_else(
+        || format!("not all shown {} s after the producer ended", CATCH_UP.as_secs()),
+        |d| format!("all shown {:.0} s after the producer ended", d.as_secs_f64()),
+    );
     ensure!(!half.is_empty(), "no RSS samples in the second half of the run");
     let (min, max) = half
         .iter()
@@ -118,14 +154,14 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
             run.dataflow_args.join(" ")
         ),
         format!(
-            "RSS second half {:.0}..{:.0} MB (mean {:.0}), flatness {:.1} %; peak {:.0} MB; idle {:.0} MB; read {} of {} sent, lag at end {}; samples in {}",
+            "RSS second half {:.0}..{:.0} MB (mean {:.0}), flatness {:.1} %; peak {:.0} MB; idle {:.0} MB; read {} of {} sent ({caught_up}), lag at the last sample {}; samples in {}",
             mb(min),
             mb(max),
             mean / 1024.0,
             flatness * 100.0,
             mb(peak_kb.max(stopped.max_rss_kb)),
             mb(idle_rss),
-            doc.pipeline.events_total + doc.pipeline.bad_total + doc.pipeline.late_total,
+            accounted(&doc),
             sent,
             lag_end,
             csv_path.display()
