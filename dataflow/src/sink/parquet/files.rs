@@ -68,25 +68,21 @@ pub struct Rolled {
 }
 
 impl RollJob {
-    /// The devices the roll writes a file for.
-    pub fn devices(&self) -> usize {
-        let mut ids: Vec<&str> = self.rows().map(|r| r.device_id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids.len()
-    }
-
-    fn rows(&self) -> impl Iterator<Item = &Aggregate> {
-        self.held.iter().chain(&self.fresh)
+    /// Every row of the roll, sorted by device and window: a device's rows are one run.
+    fn sorted_rows(&self) -> Vec<&Aggregate> {
+        let mut rows: Vec<&Aggregate> = self.held.iter().chain(&self.fresh).collect();
+        rows.sort_by(|a, b| (a.device_id.as_str(), a.window_start).cmp(&(b.device_id.as_str(), b.window_start)));
+        rows
     }
 
     /// Writes the files. Never panics: a panic of the writer is a failure like an error. On failure every file
     /// the roll created is deleted and the rows come back in [`Rolled::rows_back`].
     pub fn write(self) -> Rolled {
         let started = std::time::Instant::now();
-        let devices = self.devices();
+        let rows = self.sorted_rows();
+        let devices = rows.chunk_by(|a, b| a.device_id == b.device_id).count();
         let mut created = Vec::new();
-        let files = catch_unwind(AssertUnwindSafe(|| self.write_files(devices, &mut created)))
+        let files = catch_unwind(AssertUnwindSafe(|| self.write_files(&rows, devices, &mut created)))
             .unwrap_or_else(|panic| Err(anyhow!("the history writer panicked: {}", panic_text(&*panic))));
         let last_seq = (self.first_seq + devices as u64).saturating_sub(1);
         if files.is_ok() {
@@ -116,11 +112,9 @@ impl RollJob {
         }
     }
 
-    /// One file per device, rows sorted by window; `created` lists each file as soon as it exists.
-    fn write_files(&self, devices: usize, created: &mut Vec<PathBuf>) -> Result<Vec<StagedFile>> {
+    /// One file per device of `rows` (sorted, `devices` runs); `created` lists each file as soon as it exists.
+    fn write_files(&self, rows: &[&Aggregate], devices: usize, created: &mut Vec<PathBuf>) -> Result<Vec<StagedFile>> {
         let target = &self.target;
-        let mut rows: Vec<&Aggregate> = self.rows().collect();
-        rows.sort_by(|a, b| (a.device_id.as_str(), a.window_start).cmp(&(b.device_id.as_str(), b.window_start)));
         // One schema and one set of properties per roll. Files hold a device's rows of one roll, so dictionary
         // encoding only costs (each column's interner table is set up and zeroed per file) and saves little.
         let schema = schema_with(&target.udfs);
