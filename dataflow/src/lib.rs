@@ -14,6 +14,7 @@ pub mod crash_hook;
 pub mod durable;
 pub mod errors;
 pub mod fleet;
+pub mod helper_thread;
 pub mod in_order;
 pub mod messages;
 pub mod out_lock;

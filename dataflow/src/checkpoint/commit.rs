@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::TryRecvError;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -19,7 +19,6 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
-use timely::scheduling::SyncActivator;
 
 use crate::checkpoint::format::{Identity, Manifest, ManifestMeta};
 use crate::checkpoint::kafka_out::SinkCheckpoint;
@@ -27,6 +26,7 @@ use crate::checkpoint::segment;
 use crate::checkpoint::stop::StopProgress;
 use crate::checkpoint::store;
 use crate::errors::{ErrorKind, ErrorLog};
+use crate::helper_thread::HelperThread;
 use crate::messages::{BarrierKind, PartDone};
 
 /// What the committer needs (all of it moves to the committer's thread).
@@ -134,18 +134,19 @@ pub fn commit<'s>(
                         if thread.is_none()
                             && let Some(committer) = state.take()
                         {
-                            match CommitterThread::start(committer, wake.clone()) {
+                            let commit = |c: &mut Committer, job: CommitJob| c.commit(&job);
+                            match CommitterThread::start("committer".into(), wake.clone(), committer, commit) {
                                 Ok(t) => thread = Some(t),
                                 Err((committer, e)) => {
                                     tracing::warn!(error = %e, "cannot start the committer's thread; committing on the worker");
-                                    state = Some(*committer);
+                                    state = Some(committer);
                                 }
                             }
                         }
                         match (&thread, state.as_mut()) {
                             (Some(t), _) => {
                                 in_flight.push_back(cap.retain_least(0));
-                                let _ = t.jobs.send(job);
+                                let _ = t.send(job);
                             }
                             (None, Some(committer)) => outcomes.push_back(committer.commit(&job)),
                             (None, None) => outcomes.push_back(CommitOutcome::lost()),
@@ -154,7 +155,7 @@ pub fn commit<'s>(
                 });
                 if let Some(t) = &thread {
                     loop {
-                        match t.done.try_recv() {
+                        match t.try_recv() {
                             Ok(outcome) => {
                                 in_flight.pop_front();
                                 outcomes.push_back(outcome);
@@ -188,44 +189,8 @@ pub fn commit<'s>(
     )
 }
 
-/// The committer's thread: takes complete checkpoints in order, answers each with its outcome and wakes the
-/// operator. It ends when the operator is dropped.
-struct CommitterThread {
-    jobs: Sender<CommitJob>,
-    done: Receiver<CommitOutcome>,
-}
-
-impl CommitterThread {
-    fn start(committer: Committer, wake: SyncActivator) -> Result<CommitterThread, (Box<Committer>, std::io::Error)> {
-        let (jobs, todo) = channel::<CommitJob>();
-        let (finished, done) = channel();
-        // The committer comes back if the thread cannot be started.
-        let slot = Arc::new(Mutex::new(Some(committer)));
-        let mine = Arc::clone(&slot);
-        let started = std::thread::Builder::new().name("committer".into()).spawn(move || {
-            let Some(mut committer) = mine.lock().ok().and_then(|mut c| c.take()) else {
-                return;
-            };
-            for job in todo {
-                if finished.send(committer.commit(&job)).is_err() {
-                    return;
-                }
-                // After the outcome is sent, so that the woken operator finds it.
-                let _ = wake.activate();
-            }
-        });
-        match started {
-            Ok(_) => Ok(CommitterThread { jobs, done }),
-            Err(e) => {
-                let committer = slot.lock().ok().and_then(|mut c| c.take());
-                Err((
-                    Box::new(committer.expect("a thread that did not start took nothing")),
-                    e,
-                ))
-            }
-        }
-    }
-}
+/// The committer's thread: commits complete checkpoints in order and wakes the operator with each outcome.
+type CommitterThread = HelperThread<CommitJob, CommitOutcome>;
 
 /// The segments the kept manifests name, and the newest committed checkpoint.
 struct KeptSegments {

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::mpsc::{Receiver, SendError, Sender, TryRecvError, channel};
+use std::sync::mpsc::TryRecvError;
 
 use anyhow::{Context, Result};
 use model::{Aggregate, UdfColumn};
@@ -32,6 +32,7 @@ use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
 use crate::errors::{ErrorKind, ErrorLog};
+use crate::helper_thread::HelperThread;
 use crate::messages::{Barrier, Staged, StagedHistory, WindowMsg};
 use files::{RollJob, Rolled};
 pub use history::{Answer, HistorySetup, ParquetHistory};
@@ -85,31 +86,8 @@ struct InFlight {
     barrier: Barrier,
 }
 
-/// The worker's roll thread: takes jobs, sends back their outcome and wakes the operator. It ends when the sink
-/// is dropped.
-struct Roller {
-    jobs: Sender<RollJob>,
-    done: Receiver<Rolled>,
-}
-
-impl Roller {
-    fn start(worker: usize, wake: SyncActivator) -> std::io::Result<Roller> {
-        let (jobs, todo) = channel::<RollJob>();
-        let (finished, done) = channel();
-        std::thread::Builder::new()
-            .name(format!("history-roll-w{worker}"))
-            .spawn(move || {
-                for job in todo {
-                    if finished.send(job.write()).is_err() {
-                        return;
-                    }
-                    // After the answer is sent, so that the woken operator finds it.
-                    let _ = wake.activate();
-                }
-            })?;
-        Ok(Roller { jobs, done })
-    }
-}
+/// The worker's roll thread: writes a roll's files and wakes the sink with the outcome.
+type Roller = HelperThread<RollJob, Rolled>;
 
 /// The sink's state between activations.
 struct HistorySink {
@@ -129,7 +107,7 @@ impl HistorySink {
     fn advance(&mut self, give: &mut impl FnMut(Capability<u64>, Staged)) {
         loop {
             if let Some(flight) = self.rolling.take() {
-                let done = self.roller.as_ref().map(|r| r.done.try_recv());
+                let done = self.roller.as_ref().map(Roller::try_recv);
                 match done {
                     Some(Ok(rolled)) => {
                         let staged = self.history.finish(rolled);
@@ -170,15 +148,16 @@ impl HistorySink {
         give: &mut impl FnMut(Capability<u64>, Staged),
     ) {
         if self.roller.is_none() {
-            self.roller = Roller::start(self.worker, self.wake.clone()).ok();
+            let name = format!("history-roll-w{}", self.worker);
+            self.roller = Roller::start(name, self.wake.clone(), (), |_, job: RollJob| job.write()).ok();
         }
         let job = match &self.roller {
-            Some(roller) => match roller.jobs.send(job) {
+            Some(roller) => match roller.send(job) {
                 Ok(()) => {
                     self.rolling = Some(InFlight { cap, barrier });
                     return;
                 }
-                Err(SendError(job)) => job,
+                Err(job) => job,
             },
             None => job,
         };
