@@ -48,7 +48,8 @@ pub fn write_open(
     Ok(count)
 }
 
-/// Writes `windows` as [`write_open`] does.
+/// Writes `windows` as [`write_open`] does (tests build parts with it).
+#[cfg(test)]
 pub fn write(out: &Path, id: u64, worker: usize, windows: &[OpenWindow]) -> Result<usize> {
     write_open(out, id, worker, |each| windows.iter().try_for_each(|w| each(w.clone())))
 }

@@ -52,12 +52,13 @@ impl Tumbling {
             udafs,
         }
     }
+}
 
-    fn window(&self, end: u64) -> Window {
-        Window {
-            start: end.saturating_sub(self.window_ms),
-            end,
-        }
+/// The tumbling window of `window_ms` ending at `end`.
+fn window_ending(end: u64, window_ms: u64) -> Window {
+    Window {
+        start: end.saturating_sub(window_ms),
+        end,
     }
 }
 
@@ -112,13 +113,11 @@ impl OpenState for Tumbling {
         closed.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         let window_ms = self.window_ms;
         let udafs = &mut self.udafs;
-        out.extend(closed.into_iter().map(|(end, device, mut acc)| {
-            let window = Window {
-                start: end.saturating_sub(window_ms),
-                end,
-            };
-            acc.emit(udafs.as_mut(), &device, window, true)
-        }));
+        out.extend(
+            closed
+                .into_iter()
+                .map(|(end, device, mut acc)| acc.emit(udafs.as_mut(), &device, window_ending(end, window_ms), true)),
+        );
     }
 
     fn live(&mut self, out: &mut Vec<WindowOut>) {
@@ -127,11 +126,10 @@ impl OpenState for Tumbling {
         for (device, windows) in self.devices.iter_mut() {
             for (end, d) in windows.iter_mut().filter(|(_, d)| d.changed) {
                 d.changed = false;
-                let window = Window {
-                    start: end.saturating_sub(window_ms),
-                    end: *end,
-                };
-                out.push(d.acc.emit(udafs.as_mut(), device, window, false));
+                out.push(
+                    d.acc
+                        .emit(udafs.as_mut(), device, window_ending(*end, window_ms), false),
+                );
             }
         }
     }
@@ -139,7 +137,7 @@ impl OpenState for Tumbling {
     fn each_open(&self, each: &mut dyn FnMut(OpenWindow) -> std::io::Result<()>) -> std::io::Result<()> {
         for (device, windows) in &self.devices {
             for (end, d) in windows {
-                each(d.acc.to_open(device, self.window(*end).start, *end))?;
+                each(d.acc.to_open(device, window_ending(*end, self.window_ms).start, *end))?;
             }
         }
         Ok(())
