@@ -1,0 +1,380 @@
+//! Text to syntax tree: one `CREATE TABLE` (Flink's form: computed columns, `WATERMARK FOR`, `WITH` options),
+//! read here with the parser's own helpers, and one query, read by `sqlparser` under [`JobDialect`]. Every
+//! syntax error carries the line and column of the token it stopped at.
+
+use sqlparser::ast::{self, Ident, Spanned};
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer};
+
+use crate::dialect::JobDialect;
+use crate::error::SqlError;
+
+/// The two statements of a job file.
+pub(crate) struct JobAst {
+    pub table: TableDef,
+    pub query: Box<ast::Query>,
+    /// Where the query starts.
+    pub query_at: Location,
+}
+
+/// `CREATE TABLE name (elements) WITH (options)`.
+pub(crate) struct TableDef {
+    pub name: ast::ObjectName,
+    pub elements: Vec<Element>,
+    pub options: Vec<OptionDef>,
+    /// Where the table's name is.
+    pub at: Location,
+}
+
+/// One entry of the column list.
+pub(crate) enum Element {
+    /// `name type [NOT NULL] [[CONSTRAINT c] CHECK (expr)]...`
+    Column {
+        name: Ident,
+        ty: ast::DataType,
+        ty_at: Location,
+        not_null: bool,
+        checks: Vec<CheckDef>,
+    },
+    /// `name AS expr`
+    Computed { name: Ident, expr: ast::Expr },
+    /// `WATERMARK FOR column AS expr`
+    Watermark {
+        column: Ident,
+        expr: ast::Expr,
+        at: Location,
+    },
+}
+
+/// `[CONSTRAINT name] CHECK (expr)`.
+pub(crate) struct CheckDef {
+    pub name: Option<Ident>,
+    pub expr: ast::Expr,
+}
+
+/// `'key' = 'value'` of `WITH`.
+pub(crate) struct OptionDef {
+    pub key: String,
+    pub value: String,
+    pub at: Location,
+}
+
+/// Parses a job file.
+pub(crate) fn parse_job(text: &str) -> Result<JobAst, SqlError> {
+    let dialect = JobDialect::new();
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(text)
+        .map_err(|e| syntax_error(text, e, None))?;
+    let mut table: Option<TableDef> = None;
+    let mut query: Option<(Box<ast::Query>, Location)> = None;
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        let start = parser.peek_token_ref().clone();
+        if start.token == Token::EOF {
+            break;
+        }
+        if parser.parse_keyword(Keyword::CREATE) {
+            if !parser.parse_keyword(Keyword::TABLE) {
+                let next = parser.peek_token_ref();
+                return Err(error_at(
+                    text,
+                    next.span.start,
+                    format!(
+                        "a job file holds one CREATE TABLE and one SELECT; CREATE {} is not supported",
+                        next.token
+                    ),
+                ));
+            }
+            let def = parse_create_table(&mut parser).map_err(|e| syntax_error(text, e, Some(&parser)))?;
+            if table.is_some() {
+                return Err(error_at(
+                    text,
+                    def.at,
+                    "a job file holds exactly one CREATE TABLE; remove this second one (a job reads one table)",
+                ));
+            }
+            table = Some(def);
+        } else {
+            let statement = parser
+                .parse_statement()
+                .map_err(|e| syntax_error(text, e, Some(&parser)))?;
+            let ast::Statement::Query(q) = statement else {
+                return Err(error_at(
+                    text,
+                    start.span.start,
+                    "a job file holds one CREATE TABLE and one SELECT",
+                ));
+            };
+            if query.is_some() {
+                return Err(error_at(
+                    text,
+                    start.span.start,
+                    "a job file holds exactly one SELECT; remove this second one (one job computes one query)",
+                ));
+            }
+            query = Some((q, start.span.start));
+        }
+        let next = parser.peek_token_ref();
+        if !matches!(next.token, Token::SemiColon | Token::EOF) {
+            return Err(error_at(
+                text,
+                next.span.start,
+                format!(
+                    "expected `;` or the end of the file after the statement, found `{}`",
+                    next.token
+                ),
+            ));
+        }
+    }
+    let table = table.ok_or_else(|| {
+        SqlError::general(
+            "the job file has no CREATE TABLE; declare the source first: CREATE TABLE name (columns..., WATERMARK FOR ...) WITH (...)",
+        )
+    })?;
+    let (query, query_at) = query.ok_or_else(|| {
+        SqlError::general("the job file has no SELECT; add the query: SELECT ... FROM TABLE(TUMBLE(...)) GROUP BY ...")
+    })?;
+    Ok(JobAst { table, query, query_at })
+}
+
+/// Everything after `CREATE TABLE`.
+fn parse_create_table(p: &mut Parser) -> Result<TableDef, ParserError> {
+    let _ = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let at = p.peek_token_ref().span.start;
+    let name = p.parse_object_name(false)?;
+    p.expect_token(&Token::LParen)?;
+    let mut elements = Vec::new();
+    loop {
+        elements.push(parse_element(p)?);
+        if p.consume_token(&Token::Comma) {
+            continue;
+        }
+        p.expect_token(&Token::RParen)?;
+        break;
+    }
+    let mut options = Vec::new();
+    if p.parse_keyword(Keyword::WITH) {
+        p.expect_token(&Token::LParen)?;
+        loop {
+            let at = p.peek_token_ref().span.start;
+            let key = quoted(p, "an option name in single quotes, such as 'connector'")?;
+            p.expect_token(&Token::Eq)?;
+            let value = quoted(p, "an option value in single quotes, such as 'kafka'")?;
+            options.push(OptionDef { key, value, at });
+            if p.consume_token(&Token::Comma) {
+                continue;
+            }
+            p.expect_token(&Token::RParen)?;
+            break;
+        }
+    }
+    Ok(TableDef {
+        name,
+        elements,
+        options,
+        at,
+    })
+}
+
+fn quoted(p: &mut Parser, what: &str) -> Result<String, ParserError> {
+    let token = p.next_token();
+    match token.token {
+        Token::SingleQuotedString(s) => Ok(s),
+        _ => p.expected(what, token),
+    }
+}
+
+fn word_is(token: &TokenWithSpan, word: &str) -> bool {
+    matches!(&token.token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
+}
+
+fn not_supported<T>(at: Location, message: &str) -> Result<T, ParserError> {
+    Err(ParserError::ParserError(format!("{message}{at}")))
+}
+
+fn parse_element(p: &mut Parser) -> Result<Element, ParserError> {
+    let first = p.peek_token_ref().clone();
+    if word_is(&first, "WATERMARK") {
+        p.advance_token();
+        p.expect_keyword(Keyword::FOR)?;
+        let column = p.parse_identifier()?;
+        p.expect_keyword(Keyword::AS)?;
+        let expr = p.parse_expr()?;
+        return Ok(Element::Watermark {
+            column,
+            expr,
+            at: first.span.start,
+        });
+    }
+    for word in ["CONSTRAINT", "CHECK", "PRIMARY", "UNIQUE", "FOREIGN", "PERIOD", "LIKE"] {
+        if word_is(&first, word) {
+            return not_supported(
+                first.span.start,
+                "table constraints are not supported here; write NOT NULL or [CONSTRAINT name] CHECK (...) after the column it constrains",
+            );
+        }
+    }
+    let name = p.parse_identifier()?;
+    if p.parse_keyword(Keyword::AS) {
+        let expr = p.parse_expr()?;
+        return Ok(Element::Computed { name, expr });
+    }
+    let ty_at = p.peek_token_ref().span.start;
+    let ty = p.parse_data_type()?;
+    let mut not_null = false;
+    let mut checks = Vec::new();
+    loop {
+        let next = p.peek_token_ref().clone();
+        if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+            not_null = true;
+        } else if p.parse_keyword(Keyword::NULL) {
+        } else if p.parse_keyword(Keyword::CONSTRAINT) {
+            let constraint = p.parse_identifier()?;
+            p.expect_keyword(Keyword::CHECK)?;
+            checks.push(CheckDef {
+                name: Some(constraint),
+                expr: parenthesized(p)?,
+            });
+        } else if p.parse_keyword(Keyword::CHECK) {
+            checks.push(CheckDef {
+                name: None,
+                expr: parenthesized(p)?,
+            });
+        } else if word_is(&next, "PRIMARY") || word_is(&next, "UNIQUE") {
+            return not_supported(
+                next.span.start,
+                "PRIMARY KEY and UNIQUE are not supported: a stream has no key constraint; remove it (GROUP BY decides the keys)",
+            );
+        } else if word_is(&next, "METADATA") {
+            return not_supported(
+                next.span.start,
+                "METADATA columns are not supported; declare fields of the JSON record only",
+            );
+        } else {
+            break;
+        }
+    }
+    Ok(Element::Column {
+        name,
+        ty,
+        ty_at,
+        not_null,
+        checks,
+    })
+}
+
+fn parenthesized(p: &mut Parser) -> Result<ast::Expr, ParserError> {
+    p.expect_token(&Token::LParen)?;
+    let expr = p.parse_expr()?;
+    p.expect_token(&Token::RParen)?;
+    Ok(expr)
+}
+
+/// A planner error at a source location.
+pub(crate) fn error_at(text: &str, at: Location, message: impl Into<String>) -> SqlError {
+    SqlError::at(text, at.line as usize, at.column as usize, message)
+}
+
+/// A parser error as a [`SqlError`]: its position from the message (`... at Line: L, Column: C`), else the
+/// token the parser stopped at, else the end of the text.
+fn syntax_error(text: &str, e: ParserError, parser: Option<&Parser>) -> SqlError {
+    let raw = match e {
+        ParserError::ParserError(s) | ParserError::TokenizerError(s) => s,
+        ParserError::RecursionLimitExceeded => {
+            "the text nests too deeply (more than 50 levels of parentheses or calls); simplify it".to_string()
+        }
+    };
+    let (message, mut at) = split_location(&raw);
+    if at.is_none() {
+        at = parser.map(|p| p.peek_token_ref().span.start).filter(|l| l.line > 0);
+    }
+    let at = at.unwrap_or_else(|| end_of(text));
+    let message = if message.starts_with("Expected") {
+        format!("syntax error: {message}")
+    } else {
+        message.to_string()
+    };
+    error_at(text, at, message)
+}
+
+/// Splits `... at Line: L, Column: C` off a parser message.
+fn split_location(raw: &str) -> (&str, Option<Location>) {
+    let Some(i) = raw.rfind(" at Line: ") else {
+        return (raw, None);
+    };
+    let tail = &raw[i + " at Line: ".len()..];
+    let mut parts = tail.splitn(2, ", Column: ");
+    let line = parts.next().and_then(|l| l.trim().parse::<u64>().ok());
+    let column = parts.next().and_then(|c| c.trim().parse::<u64>().ok());
+    match (line, column) {
+        (Some(line), Some(column)) => (&raw[..i], Some(Location { line, column })),
+        _ => (raw, None),
+    }
+}
+
+/// Just past the last character that is not whitespace (where an error "at the end of the file" points).
+fn end_of(text: &str) -> Location {
+    let trimmed = text.trim_end();
+    let line = trimmed.lines().count().max(1);
+    let last = trimmed.lines().last().unwrap_or("");
+    Location {
+        line: line as u64,
+        column: last.chars().count() as u64 + 1,
+    }
+}
+
+/// Where an expression starts, found without walking the whole tree (a long chain of operators is as deep as it
+/// is long, and `Spanned::span` visits all of it).
+pub(crate) fn start_of(expr: &ast::Expr) -> Location {
+    let mut e = expr;
+    for _ in 0..10_000 {
+        e = match e {
+            ast::Expr::BinaryOp { left, .. } => left,
+            ast::Expr::IsNull(x)
+            | ast::Expr::IsNotNull(x)
+            | ast::Expr::IsTrue(x)
+            | ast::Expr::IsFalse(x)
+            | ast::Expr::IsNotTrue(x)
+            | ast::Expr::IsNotFalse(x) => x,
+            ast::Expr::In { expr, .. } | ast::Expr::Between { expr, .. } => expr,
+            ast::Expr::Identifier(id) => return id.span.start,
+            ast::Expr::CompoundIdentifier(ids) => return ids.first().map_or(Location::of(0, 0), |i| i.span.start),
+            ast::Expr::Value(v) => return v.span.start,
+            ast::Expr::Function(f) => return f.name.0.first().map_or(Location::of(0, 0), |p| p.span().start),
+            ast::Expr::Case { case_token, .. } => return case_token.0.span.start,
+            ast::Expr::Prefixed { prefix, .. } => return prefix.span.start,
+            ast::Expr::Nested(x) => x,
+            ast::Expr::UnaryOp { expr, .. } => expr,
+            ast::Expr::Cast { expr, .. } => expr,
+            ast::Expr::Interval(i) => &i.value,
+            ast::Expr::TypedString(t) => return t.value.span.start,
+            _ => return Location::of(0, 0),
+        };
+    }
+    Location::of(0, 0)
+}
+
+/// The job's canonical text (see [`crate::plan::Job::normalized`]).
+pub(crate) fn normalize(text: &str) -> String {
+    let dialect = JobDialect::new();
+    let Ok(tokens) = Tokenizer::new(&dialect, text).tokenize() else {
+        return String::new();
+    };
+    let mut out = String::with_capacity(text.len());
+    for token in tokens {
+        if matches!(token, Token::Whitespace(_) | Token::EOF) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        match &token {
+            Token::Word(w) if w.quote_style.is_none() && w.keyword != Keyword::NoKeyword => {
+                out.push_str(&w.value.to_ascii_uppercase())
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    out
+}

@@ -1,0 +1,814 @@
+//! The `SELECT` to [`Query`]: the window (Flink's table functions in FROM or Arroyo's calls in GROUP BY), the
+//! keys, WHERE, the aggregates (each computed once), the outputs in their fixed order, HAVING. Everything the
+//! dialect does not run is refused here with what to write instead.
+
+use sqlparser::ast::{self, Spanned};
+use sqlparser::tokenizer::Location;
+
+use super::scalar::{Compiler, Scope, check_udf_args, coerce, function_name, interval_ms};
+use super::table::{RowScope, WINDOW_BOUNDS};
+use crate::error::SqlError;
+use crate::expr::Expr;
+use crate::function::FunctionKind;
+use crate::parse::{error_at, start_of};
+use crate::plan::{AggFunc, AggSpec, Key, Output, OutputRole, Query, SourceTable, WindowSpec};
+use crate::value::DataType;
+
+/// The group row's names: keys, window bounds, aggregates (collected as they are met).
+struct GroupScope<'t> {
+    table: &'t SourceTable,
+    qualifiers: Vec<String>,
+    keys: Vec<Key>,
+    aggregates: Vec<AggSpec>,
+}
+
+impl GroupScope<'_> {
+    fn row_scope(&self, clause: (&'static str, &'static str)) -> RowScope<'_> {
+        RowScope {
+            slots: (0..self.table.slot_count())
+                .map(|s| {
+                    let nullable = match self.table.columns.get(s) {
+                        Some(c) => c.nullable,
+                        None => self.table.computed[s - self.table.columns.len()].expr.nullable,
+                    };
+                    (
+                        self.table.slot_name(s).to_string(),
+                        self.table.slot_type(s).unwrap_or(DataType::BigInt),
+                        nullable,
+                    )
+                })
+                .collect(),
+            qualifiers: self.qualifiers.clone(),
+            table: &self.table.name,
+            clause,
+        }
+    }
+}
+
+impl Scope for GroupScope<'_> {
+    fn column(&mut self, c: &mut Compiler<'_>, name: &ast::Ident) -> Result<Expr, SqlError> {
+        let k = self.keys.len();
+        if let Some(i) = self.keys.iter().position(|key| key.column == name.value) {
+            return Ok(Expr::slot(i, self.keys[i].ty, false));
+        }
+        match name.value.as_str() {
+            "window_start" => return Ok(Expr::slot(k, DataType::Timestamp, false)),
+            "window_end" => return Ok(Expr::slot(k + 1, DataType::Timestamp, false)),
+            _ => {}
+        }
+        if self.table.slot(&name.value).is_some() {
+            return Err(c.err_loc(
+                name.span.start,
+                format!(
+                    "the column `{0}` is neither in GROUP BY nor inside an aggregate; add it to GROUP BY or aggregate it, e.g. LAST_VALUE({0})",
+                    name.value
+                ),
+            ));
+        }
+        let mut names: Vec<&str> = (0..self.table.slot_count()).map(|s| self.table.slot_name(s)).collect();
+        names.extend(WINDOW_BOUNDS);
+        Err(c.err_loc(
+            name.span.start,
+            format!(
+                "unknown column `{}`; the table `{}` has the columns {}",
+                name.value,
+                self.table.name,
+                names.join(", ")
+            ),
+        ))
+    }
+
+    fn aggregate(&mut self, c: &mut Compiler<'_>, call: &ast::Function) -> Result<Expr, SqlError> {
+        let whole = ast::Expr::Function(call.clone());
+        let spec = self.aggregate_spec(c, &whole, call)?;
+        let (ty, nullable) = (spec.ty, spec.nullable);
+        let index = match self.aggregates.iter().position(|a| *a == spec) {
+            Some(i) => i,
+            None => {
+                self.aggregates.push(spec);
+                self.aggregates.len() - 1
+            }
+        };
+        Ok(Expr::slot(self.keys.len() + 2 + index, ty, nullable))
+    }
+
+    fn qualifier_ok(&self, qualifier: &str) -> bool {
+        self.qualifiers.iter().any(|q| q == qualifier)
+    }
+}
+
+impl GroupScope<'_> {
+    fn aggregate_spec(
+        &self,
+        c: &mut Compiler<'_>,
+        whole: &ast::Expr,
+        call: &ast::Function,
+    ) -> Result<AggSpec, SqlError> {
+        let name = function_name(call);
+        let lower = name.to_ascii_lowercase();
+        if !call.within_group.is_empty() || call.null_treatment.is_some() {
+            return Err(c.err_at(
+                whole,
+                format!("{name}: WITHIN GROUP and IGNORE/RESPECT NULLS are not supported"),
+            ));
+        }
+        let list = match &call.args {
+            ast::FunctionArguments::List(list) => list,
+            _ => return Err(c.err_at(whole, format!("{name} needs an argument: {name}(x)"))),
+        };
+        if !list.clauses.is_empty() {
+            return Err(c.err_at(
+                whole,
+                "clauses inside an aggregate (ORDER BY, LIMIT, ...) are not supported",
+            ));
+        }
+        let distinct = matches!(list.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+        let filter = match &call.filter {
+            Some(f) => {
+                let mut scope = self.row_scope(("FILTER", "aggregates cannot be nested"));
+                Some(c.condition(f, &mut scope, "FILTER (WHERE ...)")?)
+            }
+            None => None,
+        };
+        let star = matches!(
+            list.args.as_slice(),
+            [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard)]
+        );
+        if star {
+            if lower != "count" {
+                return Err(c.err_at(whole, format!("`*` is an argument of COUNT only; write {name}(column)")));
+            }
+            if distinct {
+                return Err(c.err_at(
+                    whole,
+                    "COUNT(DISTINCT *) is not supported; count the distinct values of a column",
+                ));
+            }
+            return Ok(AggSpec {
+                func: AggFunc::CountStar,
+                args: Vec::new(),
+                distinct: false,
+                filter,
+                ty: DataType::BigInt,
+                nullable: false,
+            });
+        }
+        let mut raw = Vec::with_capacity(list.args.len());
+        for arg in &list.args {
+            match arg {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => raw.push(e),
+                _ => return Err(c.err_at(whole, format!("{name} takes plain positional arguments"))),
+            }
+        }
+        let mut args = Vec::with_capacity(raw.len());
+        for e in &raw {
+            let mut scope = self.row_scope((
+                "an aggregate's argument",
+                "aggregates cannot be nested; aggregate the column itself",
+            ));
+            args.push(c.compile(e, &mut scope)?);
+        }
+        if distinct && lower != "count" {
+            return Err(c.err_at(whole, "DISTINCT is supported in COUNT(DISTINCT x) only"));
+        }
+        if let Some(index) = c.udf(&lower, FunctionKind::Aggregate) {
+            let f = &c.functions[index];
+            let args = check_udf_args(f, args).map_err(|m| c.err_at(whole, m))?;
+            return Ok(AggSpec {
+                func: AggFunc::Udf { function: index },
+                args,
+                distinct: false,
+                filter,
+                ty: f.returns,
+                nullable: f.nullable,
+            });
+        }
+        if args.len() != 1 {
+            return Err(c.err_at(
+                whole,
+                format!(
+                    "{} takes one argument: {}(x)",
+                    name.to_ascii_uppercase(),
+                    name.to_ascii_uppercase()
+                ),
+            ));
+        }
+        let func = match lower.as_str() {
+            "count" => AggFunc::Count,
+            "sum" => AggFunc::Sum,
+            "avg" => AggFunc::Avg,
+            "min" => AggFunc::Min,
+            "max" => AggFunc::Max,
+            "stddev_pop" => AggFunc::StddevPop,
+            "stddev_samp" | "stddev" => AggFunc::StddevSamp,
+            "var_pop" => AggFunc::VarPop,
+            "var_samp" | "variance" => AggFunc::VarSamp,
+            "first_value" => AggFunc::FirstValue,
+            _ => AggFunc::LastValue,
+        };
+        let arg_ty = args[0].ty;
+        let numeric_only = matches!(
+            func,
+            AggFunc::Sum | AggFunc::Avg | AggFunc::StddevPop | AggFunc::StddevSamp | AggFunc::VarPop | AggFunc::VarSamp
+        );
+        if numeric_only && !arg_ty.is_numeric() {
+            let what = if arg_ty == DataType::Text {
+                "an aggregate of a TEXT column"
+            } else {
+                "an aggregate of a non-numeric value"
+            };
+            return Err(c.err_at(
+                whole,
+                format!(
+                    "{} of a {arg_ty} is not defined ({what}); TEXT allows COUNT, MIN, MAX, FIRST_VALUE and LAST_VALUE, and a condition counts with COUNT(*) FILTER (WHERE ...)",
+                    func.name()
+                ),
+            ));
+        }
+        let (ty, nullable) = match func {
+            AggFunc::Count => (DataType::BigInt, false),
+            AggFunc::Sum => (arg_ty, true),
+            AggFunc::Min | AggFunc::Max | AggFunc::FirstValue | AggFunc::LastValue => (arg_ty, true),
+            _ => (DataType::Double, true),
+        };
+        // The variance family and AVG work in DOUBLE: widen once, in the argument.
+        if ty == DataType::Double && arg_ty == DataType::BigInt && !matches!(func, AggFunc::Sum) {
+            let a = args.pop().expect("one argument");
+            args.push(coerce(a, DataType::Double).unwrap_or_else(|e| e));
+        }
+        Ok(AggSpec {
+            func,
+            args,
+            distinct,
+            filter,
+            ty,
+            nullable,
+        })
+    }
+}
+
+/// The window and where it came from.
+struct Window {
+    spec: WindowSpec,
+    in_from: bool,
+}
+
+/// Plans the query over `table` (whose key columns it marks).
+pub(crate) fn plan_query(
+    c: &mut Compiler<'_>,
+    table: &mut SourceTable,
+    query: &ast::Query,
+    query_at: Location,
+) -> Result<Query, SqlError> {
+    let text = c.text;
+    if query.with.is_some() {
+        return Err(error_at(
+            text,
+            query_at,
+            "WITH (common table expressions) is not supported; write one SELECT over the table",
+        ));
+    }
+    if let Some(order) = &query.order_by {
+        let at = order_by_at(order).unwrap_or(query_at);
+        return Err(error_at(
+            text,
+            at,
+            "ORDER BY is not supported: each window's rows are emitted when the window closes; remove it",
+        ));
+    }
+    if query.limit_clause.is_some() || query.fetch.is_some() {
+        return Err(error_at(
+            text,
+            query_at,
+            "LIMIT/FETCH is not supported: a stream has no end to count to; drop groups with HAVING instead",
+        ));
+    }
+    let select = match query.body.as_ref() {
+        ast::SetExpr::Select(s) => s,
+        ast::SetExpr::SetOperation { op, .. } => {
+            return Err(error_at(
+                text,
+                query_at,
+                format!("{op} is not supported; a job computes one SELECT"),
+            ));
+        }
+        ast::SetExpr::Query(_) => {
+            return Err(error_at(
+                text,
+                query_at,
+                "subqueries are not supported; write one SELECT over the table",
+            ));
+        }
+        _ => {
+            return Err(error_at(
+                text,
+                query_at,
+                "the query must be a SELECT ... FROM ... GROUP BY ...",
+            ));
+        }
+    };
+    let select_at = select.select_token.0.span.start;
+    if select.distinct.is_some() {
+        return Err(error_at(
+            text,
+            select_at,
+            "SELECT DISTINCT is not supported; GROUP BY the columns (with a window) gives each combination once per window",
+        ));
+    }
+    if select.top.is_some()
+        || select.into.is_some()
+        || !select.lateral_views.is_empty()
+        || select.prewhere.is_some()
+        || !select.connect_by.is_empty()
+        || !select.cluster_by.is_empty()
+        || !select.distribute_by.is_empty()
+        || !select.sort_by.is_empty()
+        || !select.named_window.is_empty()
+        || select.qualify.is_some()
+    {
+        return Err(error_at(
+            text,
+            select_at,
+            "this SELECT uses a clause the dialect does not have; it takes FROM, WHERE, GROUP BY and HAVING",
+        ));
+    }
+    // FROM: the table, or a window table function over it.
+    let (qualifiers, mut window) = plan_from(c, table, select, select_at)?;
+    // GROUP BY: keys, and Arroyo's window calls.
+    let group_exprs = match &select.group_by {
+        ast::GroupByExpr::Expressions(exprs, modifiers) => {
+            if !modifiers.is_empty() {
+                return Err(error_at(
+                    text,
+                    select_at,
+                    "ROLLUP, CUBE and GROUPING SETS are not supported",
+                ));
+            }
+            exprs.as_slice()
+        }
+        ast::GroupByExpr::All(_) => {
+            return Err(error_at(
+                text,
+                select_at,
+                "GROUP BY ALL is not supported; list the key columns",
+            ));
+        }
+    };
+    let mut keys: Vec<Key> = Vec::new();
+    for g in group_exprs {
+        let column = match g {
+            ast::Expr::Identifier(id) => Some(id),
+            ast::Expr::CompoundIdentifier(parts) if parts.len() == 2 && qualifiers.contains(&parts[0].value) => {
+                Some(&parts[1])
+            }
+            _ => None,
+        };
+        if let Some(id) = column {
+            if WINDOW_BOUNDS.contains(&id.value.as_str()) {
+                continue;
+            }
+            let Some(slot) = table.slot(&id.value) else {
+                return Err(error_at(
+                    text,
+                    id.span.start,
+                    format!(
+                        "unknown column `{}` in GROUP BY; the table `{}` has the columns {}",
+                        id.value,
+                        table.name,
+                        (0..table.slot_count())
+                            .map(|s| table.slot_name(s))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            };
+            let ty = table.slot_type(slot).unwrap_or(DataType::BigInt);
+            if !matches!(ty, DataType::Text | DataType::BigInt | DataType::Boolean) {
+                return Err(error_at(
+                    text,
+                    id.span.start,
+                    format!(
+                        "the key `{}` is a {ty}; keys are TEXT, BIGINT or BOOLEAN columns (aggregate it instead, e.g. MAX({}))",
+                        id.value, id.value
+                    ),
+                ));
+            }
+            if keys.iter().any(|k| k.slot == slot) {
+                return Err(error_at(
+                    text,
+                    id.span.start,
+                    format!("`{}` is in GROUP BY twice; keep one", id.value),
+                ));
+            }
+            keys.push(Key {
+                name: id.value.clone(),
+                column: id.value.clone(),
+                slot,
+                ty,
+            });
+            continue;
+        }
+        if let ast::Expr::Function(call) = g {
+            let lower = function_name(call).to_ascii_lowercase();
+            if matches!(lower.as_str(), "tumble" | "hop" | "session") {
+                if window.is_some() {
+                    let from = window.as_ref().is_some_and(|w| w.in_from);
+                    return Err(c.err_at(
+                        g,
+                        if from {
+                            "the window is already given in FROM TABLE(...); remove this one from GROUP BY"
+                        } else {
+                            "GROUP BY holds one window; remove this second one"
+                        },
+                    ));
+                }
+                let args = c.plain_args(g, call)?;
+                let spec = window_spec(c, g, &lower, &args)?;
+                window = Some(Window { spec, in_from: false });
+                continue;
+            }
+        }
+        return Err(c.err_at(
+            g,
+            "GROUP BY takes columns of the table and the window; to group by an expression, declare it as a computed column (`name AS expr` in CREATE TABLE) and group by that",
+        ));
+    }
+    let Some(window) = window else {
+        return Err(error_at(
+            text,
+            select_at,
+            format!(
+                "the query needs a window: FROM TABLE(TUMBLE(TABLE {0}, DESCRIPTOR({1}), INTERVAL '10' SECOND)) ... GROUP BY <keys>, window_start, window_end, or FROM {0} GROUP BY tumble(INTERVAL '10' SECOND), <keys>",
+                table.name,
+                table.slot_name(table.event_time)
+            ),
+        ));
+    };
+    if keys.is_empty() {
+        return Err(error_at(
+            text,
+            select_at,
+            "GROUP BY needs at least one key column besides the window, e.g. GROUP BY sensor_id, window_start, window_end",
+        ));
+    }
+    for key in &keys {
+        if let Some(col) = table.columns.get_mut(key.slot) {
+            col.key = true;
+            col.nullable = false;
+        }
+    }
+    let mut scope = GroupScope {
+        table,
+        qualifiers: qualifiers.clone(),
+        keys,
+        aggregates: Vec::new(),
+    };
+    // WHERE, over the input row.
+    let filter = match &select.selection {
+        Some(w) => {
+            let mut row = scope.row_scope(("WHERE", "filter on aggregates with HAVING"));
+            Some(c.condition(w, &mut row, "WHERE")?)
+        }
+        None => None,
+    };
+    // The select list.
+    let k = scope.keys.len();
+    let mut key_names: Vec<Option<(String, Location)>> = vec![None; k];
+    let mut bound_names: [Option<(String, Location)>; 2] = [None, None];
+    let mut values: Vec<(String, Location, Expr)> = Vec::new();
+    for item in &select.projection {
+        let (expr, alias) = match item {
+            ast::SelectItem::UnnamedExpr(e) => (e, None),
+            ast::SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
+            _ => {
+                return Err(error_at(
+                    text,
+                    item_at(item).unwrap_or(select_at),
+                    "SELECT * is not supported; list the keys, window_start, window_end and the aggregates",
+                ));
+            }
+        };
+        let at = start_of(expr);
+        let plain = match expr {
+            ast::Expr::Identifier(id) => Some(id),
+            ast::Expr::CompoundIdentifier(parts) if parts.len() == 2 && qualifiers.contains(&parts[0].value) => {
+                Some(&parts[1])
+            }
+            _ => None,
+        };
+        let name_at = alias.map_or(at, |a| a.span.start);
+        if let Some(id) = plain {
+            let name = alias.map_or_else(|| id.value.clone(), |a| a.value.clone());
+            if let Some(i) = scope.keys.iter().position(|key| key.column == id.value)
+                && key_names[i].is_none()
+            {
+                key_names[i] = Some((name, name_at));
+                continue;
+            }
+            let bound = WINDOW_BOUNDS.iter().position(|b| *b == id.value);
+            if let Some(b) = bound
+                && bound_names[b].is_none()
+            {
+                bound_names[b] = Some((name, name_at));
+                continue;
+            }
+            let e = c.compile(expr, &mut scope)?;
+            values.push((name, name_at, e));
+            continue;
+        }
+        let e = c.compile(expr, &mut scope)?;
+        let Some(alias) = alias else {
+            return Err(error_at(
+                text,
+                at,
+                "this select item needs a name: add `AS name` after it",
+            ));
+        };
+        values.push((alias.value.clone(), alias.span.start, e));
+    }
+    // HAVING, over the group row.
+    let having = match &select.having {
+        Some(h) => Some(c.condition(h, &mut scope, "HAVING")?),
+        None => None,
+    };
+    // Outputs: keys, bounds, the rest.
+    let mut outputs: Vec<(Output, Location)> = Vec::new();
+    for (i, key) in scope.keys.iter_mut().enumerate() {
+        let (name, at) = key_names[i].clone().unwrap_or_else(|| (key.column.clone(), select_at));
+        key.name = name.clone();
+        outputs.push((
+            Output {
+                name,
+                ty: key.ty,
+                nullable: false,
+                role: OutputRole::Key(i),
+                expr: Expr::slot(i, key.ty, false),
+            },
+            at,
+        ));
+    }
+    for (b, role) in [OutputRole::WindowStart, OutputRole::WindowEnd].into_iter().enumerate() {
+        let (name, at) = bound_names[b]
+            .clone()
+            .unwrap_or_else(|| (WINDOW_BOUNDS[b].to_string(), select_at));
+        outputs.push((
+            Output {
+                name,
+                ty: DataType::Timestamp,
+                nullable: false,
+                role,
+                expr: Expr::slot(k + b, DataType::Timestamp, false),
+            },
+            at,
+        ));
+    }
+    for (name, at, expr) in values {
+        outputs.push((
+            Output {
+                name,
+                ty: expr.ty,
+                nullable: expr.nullable,
+                role: OutputRole::Value,
+                expr,
+            },
+            at,
+        ));
+    }
+    for (i, (o, at)) in outputs.iter().enumerate() {
+        if !valid_name(&o.name) {
+            return Err(error_at(
+                text,
+                *at,
+                format!(
+                    "the output name `{}` is not usable as a Parquet column and JSON field; use letters, digits and _, not starting with a digit (at most 128 bytes)",
+                    o.name
+                ),
+            ));
+        }
+        if outputs[..i].iter().any(|(p, _)| p.name.eq_ignore_ascii_case(&o.name)) {
+            return Err(error_at(
+                text,
+                *at,
+                format!(
+                    "the output name `{}` is used twice (keys, window_start and window_end are always output); rename one with AS",
+                    o.name
+                ),
+            ));
+        }
+    }
+    Ok(Query {
+        window: window.spec,
+        filter,
+        keys: scope.keys,
+        aggregates: scope.aggregates,
+        outputs: outputs.into_iter().map(|(o, _)| o).collect(),
+        having,
+    })
+}
+
+/// An output name fit for a Parquet column and a JSON field.
+fn valid_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'A'..=b'Z' | b'_'))
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && name.len() <= 128
+}
+
+fn item_at(item: &ast::SelectItem) -> Option<Location> {
+    let at = item.span().start;
+    (at.line > 0).then_some(at)
+}
+
+fn order_by_at(order: &ast::OrderBy) -> Option<Location> {
+    let at = order.span().start;
+    (at.line > 0).then_some(at)
+}
+
+/// FROM: the qualifiers columns may use, and the window when it is given there.
+fn plan_from(
+    c: &mut Compiler<'_>,
+    table: &SourceTable,
+    select: &ast::Select,
+    select_at: Location,
+) -> Result<(Vec<String>, Option<Window>), SqlError> {
+    let text = c.text;
+    let [from] = select.from.as_slice() else {
+        if select.from.is_empty() {
+            return Err(error_at(
+                text,
+                select_at,
+                format!("the query needs FROM {}", table.name),
+            ));
+        }
+        return Err(error_at(
+            text,
+            select_at,
+            "a job reads one table; FROM lists more than one (joins are not supported yet)",
+        ));
+    };
+    if let Some(join) = from.joins.first() {
+        let at = join.relation.span().start;
+        return Err(error_at(
+            text,
+            if at.line > 0 { at } else { select_at },
+            "joins are not supported yet; a job reads one table",
+        ));
+    }
+    let mut qualifiers = vec![table.name.clone()];
+    let check_table = |name: &ast::ObjectName, at: Location| -> Result<(), SqlError> {
+        let n = name.to_string();
+        if n == table.name {
+            Ok(())
+        } else {
+            Err(error_at(
+                text,
+                at,
+                format!("unknown table `{n}`; the job's table is `{}`", table.name),
+            ))
+        }
+    };
+    match &from.relation {
+        ast::TableFactor::Table { name, alias, args, .. } => {
+            if args.is_some() {
+                return Err(error_at(
+                    text,
+                    name.span().start,
+                    "write a window table function as FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(col), INTERVAL '10' SECOND))",
+                ));
+            }
+            check_table(name, name.span().start)?;
+            if let Some(a) = alias {
+                qualifiers.push(a.name.value.clone());
+            }
+            Ok((qualifiers, None))
+        }
+        ast::TableFactor::TableFunction { expr, alias } => {
+            let ast::Expr::Function(call) = expr else {
+                return Err(c.err_at(expr, "TABLE(...) in FROM holds TUMBLE, HOP or SESSION"));
+            };
+            let lower = function_name(call).to_ascii_lowercase();
+            if !matches!(lower.as_str(), "tumble" | "hop" | "session") {
+                return Err(c.err_at(
+                    expr,
+                    format!(
+                        "TABLE({}(...)) is not a window; use TUMBLE, HOP or SESSION",
+                        function_name(call)
+                    ),
+                ));
+            }
+            let args = c.plain_args(expr, call)?;
+            let [table_arg, descriptor, rest @ ..] = args.as_slice() else {
+                return Err(c.err_at(
+                    expr,
+                    format!(
+                        "{} takes TABLE {}, DESCRIPTOR({}) and the interval(s)",
+                        lower.to_ascii_uppercase(),
+                        table.name,
+                        table.slot_name(table.event_time)
+                    ),
+                ));
+            };
+            match table_arg {
+                ast::Expr::Prefixed { prefix, value } if prefix.value == crate::dialect::TABLE_ARGUMENT => {
+                    let ast::Expr::CompoundIdentifier(parts) = value.as_ref() else {
+                        return Err(c.err_at(table_arg, "write the table argument as TABLE name"));
+                    };
+                    let name = ast::ObjectName::from(parts.clone());
+                    check_table(&name, start_of(table_arg))?;
+                }
+                other => {
+                    return Err(c.err_at(
+                        other,
+                        format!("the first argument of the window is the table: TABLE {}", table.name),
+                    ));
+                }
+            }
+            let event_time = table.slot_name(table.event_time);
+            let described = match descriptor {
+                ast::Expr::Function(d) if function_name(d).eq_ignore_ascii_case("descriptor") => {
+                    match c.plain_args(descriptor, d)?.as_slice() {
+                        [ast::Expr::Identifier(id)] => Some(id),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let Some(col) = described else {
+                return Err(c.err_at(
+                    descriptor,
+                    format!("the second argument of the window is the time column: DESCRIPTOR({event_time})"),
+                ));
+            };
+            if col.value != event_time {
+                return Err(c.err_at(
+                    descriptor,
+                    format!(
+                        "the window's DESCRIPTOR({}) is not the watermark's column; windows follow the event time: DESCRIPTOR({event_time})",
+                        col.value
+                    ),
+                ));
+            }
+            let spec = window_spec(c, expr, &lower, rest)?;
+            if let Some(a) = alias {
+                qualifiers.push(a.name.value.clone());
+            }
+            Ok((qualifiers, Some(Window { spec, in_from: true })))
+        }
+        ast::TableFactor::Derived { .. } => Err(error_at(
+            text,
+            select_at,
+            "subqueries are not supported; read the table directly",
+        )),
+        other => {
+            let at = other.span().start;
+            Err(error_at(
+                text,
+                if at.line > 0 { at } else { select_at },
+                format!(
+                    "FROM takes the table `{0}` or TABLE(TUMBLE|HOP|SESSION(TABLE {0}, DESCRIPTOR(...), ...))",
+                    table.name
+                ),
+            ))
+        }
+    }
+}
+
+/// A window's sizes from its interval arguments: TUMBLE(size), HOP(slide, size), SESSION(gap).
+fn window_spec(c: &Compiler<'_>, whole: &ast::Expr, kind: &str, args: &[&ast::Expr]) -> Result<WindowSpec, SqlError> {
+    let expected = match kind {
+        "tumble" => "TUMBLE takes one interval, the size: INTERVAL '10' SECOND",
+        "hop" => "HOP takes two intervals, the slide then the size: INTERVAL '5' SECOND, INTERVAL '1' MINUTE",
+        _ => "SESSION takes one interval, the gap: INTERVAL '30' SECOND",
+    };
+    let want = if kind == "hop" { 2 } else { 1 };
+    if args.len() != want {
+        return Err(c.err_at(whole, expected));
+    }
+    let mut ms = Vec::with_capacity(2);
+    for a in args {
+        let ast::Expr::Interval(interval) = a else {
+            return Err(c.err_at(a, expected));
+        };
+        let v = interval_ms(interval).map_err(|m| c.err_at(a, m))?;
+        if v == 0 {
+            return Err(c.err_at(a, "a window's interval must be positive"));
+        }
+        ms.push(v);
+    }
+    Ok(match kind {
+        "tumble" => WindowSpec::Tumble { size_ms: ms[0] },
+        "hop" => {
+            let (slide_ms, size_ms) = (ms[0], ms[1]);
+            if slide_ms > size_ms {
+                return Err(c.err_at(
+                    whole,
+                    format!(
+                        "HOP's slide ({slide_ms} ms) is longer than its size ({size_ms} ms); the arguments are the slide, then the size"
+                    ),
+                ));
+            }
+            WindowSpec::Hop { slide_ms, size_ms }
+        }
+        _ => WindowSpec::Session { gap_ms: ms[0] },
+    })
+}
