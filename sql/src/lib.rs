@@ -17,6 +17,8 @@ pub mod plan;
 mod planner;
 pub mod value;
 
+pub use decode::{Bad, Decoder, Reason};
+pub use default_job::{DefaultQuery, DefaultUdf, default_job_sql};
 pub use error::SqlError;
 pub use expr::Expr;
 pub use function::{Function, FunctionKind, NoUdfs, ScalarHost};

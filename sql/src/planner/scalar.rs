@@ -658,7 +658,9 @@ impl<'a> Compiler<'a> {
                 match parse_timestamp(s) {
                     Some(ms) => out.push(Expr::literal(Value::Timestamp(ms), DataType::Timestamp)),
                     None => {
-                        return Err(self.err_at(whole, format!("'{s}' is not a timestamp; write '2024-01-01 00:00:00'")));
+                        return Err(
+                            self.err_at(whole, format!("'{s}' is not a timestamp; write '2024-01-01 00:00:00'"))
+                        );
                     }
                 }
                 continue;

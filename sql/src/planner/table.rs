@@ -174,6 +174,17 @@ pub(crate) fn plan_table(c: &mut Compiler<'_>, def: &TableDef) -> Result<SourceT
             "the table declares no physical column; declare the JSON fields it reads, e.g. `sensor_id VARCHAR(64) NOT NULL`",
         ));
     }
+    if columns.len() > crate::decode::MAX_COLUMNS {
+        return Err(error_at(
+            text,
+            def.at,
+            format!(
+                "the table declares {} physical columns; at most {} are supported",
+                columns.len(),
+                crate::decode::MAX_COLUMNS
+            ),
+        ));
+    }
     let qualifiers = vec![name.clone()];
     let physical: Vec<(String, DataType, bool)> = columns.iter().map(|c| (c.name.clone(), c.ty, c.nullable)).collect();
     let mut computed = Vec::with_capacity(computed_defs.len());
