@@ -121,7 +121,7 @@ pub(crate) fn parse_job(text: &str) -> Result<JobAst, SqlError> {
                 text,
                 next.span.start,
                 format!(
-                    "expected `;` or the end of the file after the statement, found `{}`",
+                    "syntax error: expected `;` or the end of the file after the statement, found `{}`",
                     next.token
                 ),
             ));
@@ -355,8 +355,42 @@ pub(crate) fn start_of(expr: &ast::Expr) -> Location {
     Location::of(0, 0)
 }
 
-/// The job's canonical text (see [`crate::plan::Job::normalized`]).
-pub(crate) fn normalize(text: &str) -> String {
+/// Function names written in any case that the canonical text spells in upper case.
+const FUNCTION_WORDS: [&str; 27] = [
+    "TUMBLE",
+    "HOP",
+    "SESSION",
+    "DESCRIPTOR",
+    "COALESCE",
+    "ABS",
+    "ROUND",
+    "LOWER",
+    "UPPER",
+    "CHAR_LENGTH",
+    "CHARACTER_LENGTH",
+    "TO_TIMESTAMP_LTZ",
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "MAX",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "STDDEV",
+    "VAR_POP",
+    "VAR_SAMP",
+    "VARIANCE",
+    "FIRST_VALUE",
+    "LAST_VALUE",
+    "WATERMARK",
+    "STRING",
+];
+
+/// The job's canonical text (see [`crate::plan::Job::normalized`]): its tokens one space apart, comments and
+/// layout dropped, keywords and built-in function names in upper case, every other word as written. A word
+/// that names something of the job (`identifiers`: columns, the table, output names, constraints) keeps its
+/// case even when it is also a keyword, so two jobs that differ in an identifier's case never share a text.
+pub(crate) fn normalize(text: &str, identifiers: &[&str]) -> String {
     let dialect = JobDialect::new();
     let Ok(tokens) = Tokenizer::new(&dialect, text).tokenize() else {
         return String::new();
@@ -370,7 +404,12 @@ pub(crate) fn normalize(text: &str) -> String {
             out.push(' ');
         }
         match &token {
-            Token::Word(w) if w.quote_style.is_none() && w.keyword != Keyword::NoKeyword => {
+            Token::Word(w)
+                if w.quote_style.is_none()
+                    && !identifiers.contains(&w.value.as_str())
+                    && (w.keyword != Keyword::NoKeyword
+                        || FUNCTION_WORDS.iter().any(|f| f.eq_ignore_ascii_case(&w.value))) =>
+            {
                 out.push_str(&w.value.to_ascii_uppercase())
             }
             other => out.push_str(&other.to_string()),

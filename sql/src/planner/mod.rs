@@ -18,10 +18,20 @@ pub fn plan(text: &str, functions: &[Function]) -> Result<Job, SqlError> {
     let mut compiler = scalar::Compiler::new(text, functions);
     let mut table = table::plan_table(&mut compiler, &ast.table)?;
     let query = query::plan_query(&mut compiler, &mut table, &ast.query, ast.query_at)?;
+    let mut identifiers: Vec<&str> = vec![table.name.as_str()];
+    identifiers.extend((0..table.slot_count()).map(|s| table.slot_name(s)));
+    identifiers.extend(query.outputs.iter().map(|o| o.name.as_str()));
+    identifiers.extend(
+        table
+            .columns
+            .iter()
+            .flat_map(|c| c.checks.iter().map(|k| k.reason.as_str())),
+    );
+    let normalized = normalize(text, &identifiers);
     Ok(Job {
         table,
         query,
         functions: functions.to_vec(),
-        normalized: normalize(text),
+        normalized,
     })
 }

@@ -481,6 +481,30 @@ impl<'a> Compiler<'a> {
         if call.filter.is_some() {
             return Err(self.err_at(whole, format!("FILTER applies to aggregates; {name} is not one")));
         }
+        const SCALARS: [&str; 8] = [
+            "coalesce",
+            "abs",
+            "round",
+            "lower",
+            "upper",
+            "char_length",
+            "character_length",
+            "to_timestamp_ltz",
+        ];
+        if !SCALARS.contains(&lower.as_str()) && self.udf(&lower, FunctionKind::Scalar).is_none() {
+            let udfs: Vec<&str> = self.functions.iter().map(|f| f.name.as_str()).collect();
+            return Err(self.err_at(
+                whole,
+                format!(
+                    "unknown function `{name}`; the built-ins are {BUILTINS}{}",
+                    if udfs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", and the job's UDFs {}", udfs.join(", "))
+                    }
+                ),
+            ));
+        }
         let args = self.plain_args(whole, call)?;
         let mut compiled = Vec::with_capacity(args.len());
         for a in &args {
@@ -568,20 +592,7 @@ impl<'a> Compiler<'a> {
                     let args = check_udf_args(f, compiled).map_err(|m| self.err_at(whole, m))?;
                     Ok(node(ExprKind::Udf { function: index, args }, f.returns, f.nullable))
                 }
-                None => {
-                    let udfs: Vec<&str> = self.functions.iter().map(|f| f.name.as_str()).collect();
-                    Err(self.err_at(
-                        whole,
-                        format!(
-                            "unknown function `{name}`; the built-ins are {BUILTINS}{}",
-                            if udfs.is_empty() {
-                                String::new()
-                            } else {
-                                format!(", and the job's UDFs {}", udfs.join(", "))
-                            }
-                        ),
-                    ))
-                }
+                None => Err(self.err_at(whole, format!("unknown function `{name}`"))),
             },
         }
     }

@@ -1,0 +1,3 @@
+CREATE TABLE t (k BIGINT NOT NULL, v DOUBLE, ts BIGINT NOT NULL, e AS TO_TIMESTAMP_LTZ(ts, 0),
+  WATERMARK FOR e AS e - INTERVAL '500' MILLISECOND) WITH ('connector'='kafka','topic'='x','format'='json','properties.acks'='1');
+SELECT k, SUM(v) AS s, COUNT(*) AS n FROM TABLE(SESSION(TABLE t, DESCRIPTOR(e), INTERVAL '30' SECOND)) GROUP BY k;
