@@ -282,16 +282,8 @@ impl Acc {
                 *m2 += m2b + delta * delta * na_f * nb_f / total;
                 *n += nb;
             }
-            (Acc::Min(a), Acc::Min(b)) => {
-                if !b.is_null() && (a.is_null() || b < *a) {
-                    *a = b;
-                }
-            }
-            (Acc::Max(a), Acc::Max(b)) => {
-                if !b.is_null() && (a.is_null() || b > *a) {
-                    *a = b;
-                }
-            }
+            (Acc::Min(a), Acc::Min(b)) if !b.is_null() && (a.is_null() || b < *a) => *a = b,
+            (Acc::Max(a), Acc::Max(b)) if !b.is_null() && (a.is_null() || b > *a) => *a = b,
             (Acc::First(a), Acc::First(Some(b))) => {
                 let replace = match a {
                     None => true,

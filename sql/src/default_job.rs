@@ -75,7 +75,7 @@ pub fn interval(ms: u64) -> String {
         (60_000, "MINUTE"),
         (1_000, "SECOND"),
     ] {
-        if ms > 0 && ms % unit == 0 {
+        if ms > 0 && ms.is_multiple_of(unit) {
             return format!("INTERVAL '{}' {name}", ms / unit);
         }
     }

@@ -458,7 +458,9 @@ pub fn cast(v: Value, ty: DataType) -> Value {
 fn float_to_int(f: f64) -> Option<i64> {
     let t = f.trunc();
     // 2^63 is exactly representable; every finite float below it (and at or above -2^63) fits.
-    (t.is_finite() && t >= -9_223_372_036_854_775_808.0 && t < 9_223_372_036_854_775_808.0).then_some(t as i64)
+    (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0)
+        .contains(&t)
+        .then_some(t as i64)
 }
 
 fn parse_text(s: &str, ty: DataType) -> Value {
@@ -499,11 +501,11 @@ fn call(builtin: Builtin, args: &[Expr], row: &[Value], host: &dyn ScalarHost) -
             round(arg(0), digits)
         }
         Builtin::Lower => match arg(0) {
-            Value::Text(s) => Value::Text(s.to_lowercase().into()),
+            Value::Text(s) => Value::Text(s.to_lowercase()),
             _ => Value::Null,
         },
         Builtin::Upper => match arg(0) {
-            Value::Text(s) => Value::Text(s.to_uppercase().into()),
+            Value::Text(s) => Value::Text(s.to_uppercase()),
             _ => Value::Null,
         },
         Builtin::CharLength => match arg(0) {

@@ -679,12 +679,12 @@ fn unsupported_constructs_say_what_to_write_instead() {
             "SUM",
         ),
         (
-            format!("SELECT sensor_id, COUNT(*) AS n FROM readings GROUP BY tumble(INTERVAL '10' SECOND), co2 + 1;"),
+            "SELECT sensor_id, COUNT(*) AS n FROM readings GROUP BY tumble(INTERVAL '10' SECOND), co2 + 1;".into(),
             &["computed column"],
             "co2 + 1",
         ),
         (
-            format!("SELECT sensor_id, COUNT(*) AS n FROM readings GROUP BY tumble(INTERVAL '10' SECOND), pressure;"),
+            "SELECT sensor_id, COUNT(*) AS n FROM readings GROUP BY tumble(INTERVAL '10' SECOND), pressure;".into(),
             &["keys are TEXT, BIGINT or BOOLEAN"],
             "pressure;",
         ),

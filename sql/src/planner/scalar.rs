@@ -574,7 +574,7 @@ impl<'a> Compiler<'a> {
                     Some(0) => Builtin::EpochSeconds,
                     _ => {
                         return Err(self.err_at(
-                            &args[1],
+                            args[1],
                             "TO_TIMESTAMP_LTZ's precision is 3 (epoch milliseconds) or 0 (epoch seconds)",
                         ));
                     }
@@ -818,7 +818,7 @@ pub(crate) fn interval_ms(interval: &ast::Interval) -> Result<u64, String> {
         }
         None => {
             let words: Vec<&str> = text.split_whitespace().collect();
-            if words.is_empty() || words.len() % 2 != 0 {
+            if words.is_empty() || !words.len().is_multiple_of(2) {
                 return Err(format!("'{text}' is not a length of time; {hint}"));
             }
             let mut total: u64 = 0;
