@@ -767,3 +767,43 @@ fn a_pathological_expression_is_an_error_not_a_crash() {
         &["more than 64 levels"],
     );
 }
+
+/// The ```sql blocks of docs/SQL.md.
+fn doc_blocks() -> Vec<String> {
+    let doc = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/SQL.md")).unwrap();
+    doc.split("```sql\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_reference_examples_plan() {
+    let blocks = doc_blocks();
+    // The CREATE TABLE and SELECT of the introduction make one job.
+    let intro = format!("{}{}", blocks[0], blocks[1]);
+    plan_job(&intro, &[]).unwrap_or_else(|e| panic!("{e}"));
+    // The built-in job is shown exactly as `default_job_sql` writes it.
+    assert_eq!(blocks[2], sql::default_job_sql(&sql::DefaultQuery::default()));
+    let second = plan_job(&blocks[3], &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        names(&second),
+        [
+            "line",
+            "window_start",
+            "window_end",
+            "readings",
+            "pressure_spread",
+            "error_kinds",
+            "errors",
+            "last_note"
+        ]
+    );
+    assert_eq!(
+        second.query.window,
+        WindowSpec::Hop {
+            slide_ms: 10_000,
+            size_ms: 60_000
+        }
+    );
+}
