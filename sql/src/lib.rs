@@ -5,6 +5,8 @@
 //! record under the table's schema ([`decode`]) and the built-in job ([`default_job`]). The dialect reference
 //! is `docs/SQL.md`.
 
+#![deny(missing_docs)]
+
 pub mod agg;
 pub mod decode;
 pub mod default_job;
