@@ -13,12 +13,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, ensure};
 use clap::Parser;
-use dataflow::config::{Args, JobConfig};
-use dataflow::errors::ErrorLog;
-use dataflow::messages::{RawRecord, Resume, WindowMsg};
+use dataflow::checkpoint::Resume;
+use dataflow::config::Args;
+use dataflow::job::Settings;
+use dataflow::messages::{RawRecord, WindowMsg};
+use dataflow::runtime::errors::ErrorLog;
 use dataflow::sink::deadletter::DeadLetterWriter;
 use dataflow::source::operator::{SourceSetup, read};
-use dataflow::source::reader::Reader;
+use dataflow::source::reader::{ReadError, Reader};
+use dataflow::udf::Udfs;
 use dataflow::window::{WindowSetup, windows};
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::Probe;
@@ -51,7 +54,7 @@ impl Reader for MemoryReader {
         vec![self.partition]
     }
 
-    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize> {
+    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize, ReadError> {
         let to = self.end.min(self.next + max);
         for i in self.next..to {
             sink(RawRecord {
@@ -83,8 +86,8 @@ impl Reader for MemoryReader {
     }
 }
 
-/// The job's configuration with its default flags, writing its dead letters under `work`.
-fn job_config(work: &Path) -> Result<JobConfig> {
+/// The job's settings with its default flags, writing its dead letters under `work`.
+fn job_settings(work: &Path) -> Result<Settings> {
     let out = work.join("operators-out");
     let dead = work.join("operators-deadletter");
     let args = Args::try_parse_from([
@@ -94,12 +97,15 @@ fn job_config(work: &Path) -> Result<JobConfig> {
         "--deadletter".as_ref(),
         dead.as_os_str(),
     ])?;
-    args.check()
+    let settings = args.check()?;
+    std::fs::create_dir_all(&settings.deadletter.dir).context("creating the dead-letter folder")?;
+    Ok(settings)
 }
 
 /// Runs the payloads through the source and window operators on `workers` threads.
 pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<OperatorRun> {
-    let config = job_config(work)?;
+    let config = job_settings(work)?;
+    let udfs = Arc::new(Udfs::default());
     let payloads = payloads.clone();
     let n = payloads.len();
     let started = Instant::now();
@@ -113,7 +119,7 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
         };
         let errors = Rc::new(ErrorLog::default());
         let dead = Rc::new(RefCell::new(
-            DeadLetterWriter::open(&config.deadletter, index, None, errors.clone())
+            DeadLetterWriter::open(&config.deadletter, index, errors.clone())
                 .expect("the dead-letter folder is writable"),
         ));
         let folded = Rc::new(Cell::new((0u64, 0u64)));
@@ -130,21 +136,20 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
                 errors: errors.clone(),
                 failure: Arc::default(),
             };
-            let events = read(scope, Box::new(reader), &config, setup);
+            let events = read(scope, Box::new(reader), &config.source, setup);
             let setup = WindowSetup {
-                kind: config.window,
-                trigger: config.trigger,
+                settings: config.window,
                 restored: 0,
                 worker: index,
                 peers,
                 watermark: Rc::new(Cell::new(None)),
-                udfs: config.udfs.clone(),
+                udfs: udfs.clone(),
                 errors,
-                out: None,
+                store: None,
             };
             windows(events, setup)
                 .map(move |msg| {
-                    if let WindowMsg::Agg(w) = msg
+                    if let WindowMsg::Data(w) = msg
                         && w.is_final
                     {
                         let (events, aggregates) = sink.get();

@@ -91,7 +91,7 @@ pub fn build<'s>(windows: StreamVec<'s, u64, WindowMsg>, thresholds: Thresholds)
                     let Some(&time) = cap.least() else { return };
                     let mut session = output.session(&cap);
                     let finals = data.drain(..).filter_map(|m| match m {
-                        WindowMsg::Agg(w) if w.is_final => Some(w),
+                        WindowMsg::Data(w) if w.is_final => Some(w),
                         _ => None,
                     });
                     for w in finals {
@@ -226,7 +226,7 @@ mod tests {
             .map(|&(device, location, end, temperature, battery)| {
                 let mut agg = model::WindowAgg::default();
                 agg.add(temperature, 50.0, battery, model::Status::Ok);
-                WindowMsg::Agg(WindowOut {
+                WindowMsg::Data(WindowOut {
                     agg: agg.finish(device, model::Window { start: end - 10, end }),
                     location: location.into(),
                     is_final: true,

@@ -74,6 +74,15 @@ pub struct DeadLetter {
     pub watermark: Option<u64>,
 }
 
+/// Where a source's dead letters go (the dead-letter stage implements it): each written as it is met, all of
+/// them made durable before each checkpoint marker.
+pub trait DeadLetterOut {
+    /// Writes one dead letter; a failure is counted, never raised.
+    fn write(&mut self, letter: &DeadLetter);
+    /// Makes every dead letter written so far durable; a failure is counted, never raised.
+    fn sync_or_count(&mut self);
+}
+
 /// What a source has counted of the records it read (of one partition, or summed over a worker's).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RecordCounts {
@@ -155,7 +164,7 @@ pub struct WorkerStats {
     pub errors: BTreeMap<String, u64>,
 }
 
-/// A checkpoint marker (or, as [`WindowIn::Retire`], a source's goodbye). Sent by every source to every window
+/// A checkpoint marker (or, as [`SourceSignal::Retire`], a source's goodbye). Sent by every source to every window
 /// operator on the same channels as its events: everything a source sent before its marker belongs to the
 /// checkpoint, everything after it to the next.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -278,30 +287,30 @@ impl UdafInputs {
     }
 }
 
-/// What a restored checkpoint hands to one worker's operators: where its sources resume and the open windows it
-/// re-injects.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Resume {
-    /// The checkpoint restored (0: none, a fresh start).
-    pub checkpoint: u64,
-    /// Every partition's state at that checkpoint (each source takes the ones it owns).
-    pub partitions: Vec<PartitionState>,
-    /// This worker's share of the checkpoint's open windows (it sends them to the workers owning the devices).
-    pub windows: Vec<OpenWindow>,
-    /// This worker's share of the segments of final windows not rolled into a file yet (relative to the output
-    /// folder): its history writer takes them back.
-    pub unrolled: Vec<PathBuf>,
-}
-
-/// What reaches the window operator, exchanged by device (events, restored windows) or by target worker
-/// (markers).
+/// What reaches the window operator, exchanged by device (data) or by target worker (signals): data it
+/// aggregates, apart from the signals of the checkpoint protocol and the counters (as Arroyo's
+/// `ArrowMessage::{Data, Signal}`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WindowIn {
+    /// What the windows aggregate.
+    Data(WindowData),
+    /// What the protocol and the counters carry.
+    Signal(SourceSignal),
+}
+
+/// The data a source sends the windows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WindowData {
     /// A valid on-time event.
     Event(EventRec),
-    /// An open window restored from a checkpoint (boxed, like the counters: the rare variants stay out of the
-    /// size of every event on the exchange).
+    /// An open window restored from a checkpoint (boxed: the rare variant stays out of the size of every event
+    /// on the exchange).
     Restored(Box<OpenWindow>),
+}
+
+/// The signals a source sends the windows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SourceSignal {
     /// A checkpoint marker.
     Marker(Marker),
     /// The source has finished (bounded end) or owns nothing: expect no more markers from it.
@@ -314,10 +323,10 @@ impl WindowIn {
     /// The exchange route: by device for data, by target worker for markers, worker 0 for counters.
     pub fn route(&self) -> u64 {
         match self {
-            WindowIn::Event(e) => device_route(&e.device_id),
-            WindowIn::Restored(w) => device_route(&w.device),
-            WindowIn::Marker(m) | WindowIn::Retire(m) => m.to as u64,
-            WindowIn::Stats(_) => 0,
+            WindowIn::Data(WindowData::Event(e)) => device_route(&e.device_id),
+            WindowIn::Data(WindowData::Restored(w)) => device_route(&w.device),
+            WindowIn::Signal(SourceSignal::Marker(m) | SourceSignal::Retire(m)) => m.to as u64,
+            WindowIn::Signal(SourceSignal::Stats(_)) => 0,
         }
     }
 }
@@ -372,17 +381,34 @@ pub struct Barrier {
     pub partitions: Vec<PartitionState>,
 }
 
-/// What the window operator emits.
+/// What the window operator emits: windows, apart from the signals that travel with them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WindowMsg {
     /// A live or final aggregate.
-    Agg(WindowOut),
+    Data(WindowOut),
+    /// A barrier, counters or UDF failure counts.
+    Signal(WindowSignal),
+}
+
+/// The signals of the window operator's output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WindowSignal {
     /// A checkpoint boundary.
     Barrier(Barrier),
     /// A source's counters, on their way to the snapshot writer.
     Stats(WorkerStats),
     /// The window worker's UDF failure counts so far, per UDF: `(worker, counts)`.
     UdfErrors(usize, BTreeMap<String, u64>),
+}
+
+impl WindowMsg {
+    /// The window, if this is a final one.
+    pub fn final_window(&self) -> Option<&WindowOut> {
+        match self {
+            WindowMsg::Data(w) if w.is_final => Some(w),
+            _ => None,
+        }
+    }
 }
 
 /// A complete file written under a hidden name, waiting for its checkpoint to make it visible.
@@ -496,9 +522,9 @@ mod tests {
             to: 2,
             partitions: Vec::new(),
         };
-        assert_eq!(WindowIn::Marker(m.clone()).route(), 2);
-        assert_eq!(WindowIn::Retire(m).route(), 2);
-        assert_eq!(WindowIn::Stats(Box::default()).route(), 0);
+        assert_eq!(WindowIn::Signal(SourceSignal::Marker(m.clone())).route(), 2);
+        assert_eq!(WindowIn::Signal(SourceSignal::Retire(m)).route(), 2);
+        assert_eq!(WindowIn::Signal(SourceSignal::Stats(Box::default())).route(), 0);
     }
 
     #[test]
@@ -539,13 +565,13 @@ mod tests {
             ("c".to_string(), model::UdfValue::Text("x".into())),
         ]
         .into();
-        let out = WindowMsg::Agg(WindowOut {
+        let out = WindowMsg::Data(WindowOut {
             agg,
             location: "lab".into(),
             is_final: true,
         });
         assert_eq!(across_processes(&out), out);
-        let open = WindowIn::Restored(Box::new(OpenWindow {
+        let open = WindowIn::Data(WindowData::Restored(Box::new(OpenWindow {
             start: 0,
             end: 10,
             device: "d".into(),
@@ -556,9 +582,9 @@ mod tests {
                 temperature: vec![3.0, 4.0],
                 ..UdafInputs::default()
             })),
-        }));
+        })));
         assert_eq!(across_processes(&open), open);
-        let errors = WindowMsg::UdfErrors(1, [("a".to_string(), 2)].into());
+        let errors = WindowMsg::Signal(WindowSignal::UdfErrors(1, [("a".to_string(), 2)].into()));
         assert_eq!(across_processes(&errors), errors);
     }
 

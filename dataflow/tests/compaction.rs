@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dashboard::history::{HistoryQuery, SpanCache, read_history};
-use dataflow::checkpoint::store::publish;
+use dataflow::checkpoint::StateStore;
 use dataflow::messages::BarrierKind;
 use dataflow::sink::parquet::roll::RollPolicy;
 use dataflow::sink::parquet::{HistorySetup, ParquetHistory};
@@ -52,7 +52,7 @@ fn write_history(out: &Path, first: u64, rolls: u64) -> Vec<Aggregate> {
     let mut all = Vec::new();
     for roll in 0..rolls {
         let udfs = sets[(roll % 3) as usize].clone();
-        let mut h = ParquetHistory::new(out, 0, roll + 1, udfs.clone(), setup).unwrap();
+        let mut h = ParquetHistory::new(&StateStore::new(out), 0, roll + 1, udfs.clone(), setup).unwrap();
         for (d, device) in DEVICES.iter().enumerate() {
             for w in 0..4 {
                 // Spread over three days: a roll every ~17 min, so the rolls cross midnight twice.
@@ -83,7 +83,11 @@ fn write_history(out: &Path, first: u64, rolls: u64) -> Vec<Aggregate> {
             }
         }
         let staged = h.at_barrier(roll + 1, BarrierKind::Final).unwrap();
-        publish(&staged.files).unwrap();
+        // What a checkpoint's commit does to the files it covers: they take their visible names.
+        for f in &staged.files {
+            std::fs::create_dir_all(f.visible.parent().unwrap()).unwrap();
+            std::fs::rename(&f.hidden, &f.visible).unwrap();
+        }
     }
     all
 }
@@ -251,7 +255,7 @@ fn recent_windows_stay_in_their_files_and_a_running_job_blocks_offline_compactio
     let now = model::time::now_ms();
     write_history(&out, now - 2 * DAY, 3);
     write_history(&out, now - 60_000, 1);
-    let held = dataflow::out_lock::OutLock::for_job(&out).unwrap();
+    let held = dataflow::runtime::out_lock::OutLock::for_job(&out).unwrap();
     let refused = testkit::run(&mut compact(&out), Duration::from_secs(30));
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);

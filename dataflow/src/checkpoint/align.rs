@@ -7,12 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::messages::{BarrierKind, PartitionState, STOP_ID, WindowIn};
+use crate::messages::{BarrierKind, PartitionState, STOP_ID, SourceSignal, WindowData, WindowIn, WorkerStats};
 
 /// Where aligned items go: the window operator.
 pub trait Aligned {
-    /// An item that belongs to the current round (an event, a restored window, counters).
-    fn apply(&mut self, item: WindowIn);
+    /// Data that belongs to the current round (an event, a restored window).
+    fn apply(&mut self, item: WindowData);
+    /// A source's counters (not part of any round).
+    fn stats(&mut self, stats: Box<WorkerStats>);
     /// The round `id` completed: everything applied so far belongs to it. `partitions` are the partition
     /// states of every source at the cut.
     fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>);
@@ -57,27 +59,28 @@ impl Alignment {
     /// Admits one item: applies it, holds it back, or takes its marker (completing the round if it was the last).
     pub fn admit(&mut self, item: WindowIn, to: &mut dyn Aligned) {
         let from = match &item {
-            WindowIn::Event(e) => Some(e.source),
-            WindowIn::Marker(m) | WindowIn::Retire(m) => Some(m.from),
-            WindowIn::Restored(_) | WindowIn::Stats(_) => None,
+            WindowIn::Data(WindowData::Event(e)) => Some(e.source),
+            WindowIn::Signal(SourceSignal::Marker(m) | SourceSignal::Retire(m)) => Some(m.from),
+            WindowIn::Data(WindowData::Restored(_)) | WindowIn::Signal(SourceSignal::Stats(_)) => None,
         };
         if from.is_some_and(|s| self.blocked(s)) {
             self.held.push_back(item);
             return;
         }
         match item {
-            WindowIn::Marker(m) => {
+            WindowIn::Signal(SourceSignal::Marker(m)) => {
                 self.last_marker.insert(m.from, m.id);
                 self.cut.insert(m.from, m.partitions);
                 self.try_complete(to);
             }
-            WindowIn::Retire(m) => {
+            WindowIn::Signal(SourceSignal::Retire(m)) => {
                 self.active.remove(&m.from);
                 self.cut.remove(&m.from);
                 self.retired.insert(m.from, m.partitions);
                 self.try_complete(to);
             }
-            other => to.apply(other),
+            WindowIn::Signal(SourceSignal::Stats(stats)) => to.stats(stats),
+            WindowIn::Data(data) => to.apply(data),
         }
     }
 
@@ -143,11 +146,12 @@ mod tests {
     }
 
     impl Aligned for Recorder {
-        fn apply(&mut self, item: WindowIn) {
-            if let WindowIn::Event(e) = item {
+        fn apply(&mut self, item: WindowData) {
+            if let WindowData::Event(e) = item {
                 self.seen.push(format!("event {} from {}", e.temperature, e.source));
             }
         }
+        fn stats(&mut self, _stats: Box<WorkerStats>) {}
         fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>) {
             let parts: Vec<i32> = partitions.iter().map(|p| p.partition).collect();
             self.seen.push(format!("barrier {id} {kind:?} {parts:?}"));
@@ -155,7 +159,7 @@ mod tests {
     }
 
     fn event(source: u32, n: f64) -> WindowIn {
-        WindowIn::Event(EventRec {
+        WindowIn::Data(WindowData::Event(EventRec {
             device_id: "d".into(),
             location: "lab".into(),
             at: 9_999,
@@ -165,7 +169,7 @@ mod tests {
             battery: 0.0,
             status: model::Status::Ok,
             source,
-        })
+        }))
     }
 
     fn marker(id: u64, from: u32) -> Marker {
@@ -192,7 +196,7 @@ mod tests {
     }
 
     fn mark(id: u64, from: u32) -> WindowIn {
-        WindowIn::Marker(marker(id, from))
+        WindowIn::Signal(SourceSignal::Marker(marker(id, from)))
     }
 
     #[test]
@@ -222,7 +226,7 @@ mod tests {
 
     #[test]
     fn a_retired_source_is_not_waited_for() {
-        let (a, seen) = align(2, 0, vec![WindowIn::Retire(marker(0, 0)), mark(1, 1)]);
+        let (a, seen) = align(2, 0, vec![WindowIn::Signal(SourceSignal::Retire(marker(0, 0))), mark(1, 1)]);
         assert_eq!(seen, ["barrier 1 Periodic [0, 1]"]);
         assert_eq!(a.final_cut().0, 2);
     }
@@ -258,7 +262,7 @@ mod tests {
 
     #[test]
     fn restored_windows_and_counters_are_never_held() {
-        let (a, _) = align(2, 0, vec![mark(1, 0), WindowIn::Stats(Box::default())]);
+        let (a, _) = align(2, 0, vec![mark(1, 0), WindowIn::Signal(SourceSignal::Stats(Box::default()))]);
         assert!(!a.is_holding());
     }
 }

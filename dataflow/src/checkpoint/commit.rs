@@ -22,36 +22,67 @@ use timely::dataflow::operators::generic::Operator;
 
 use crate::checkpoint::format::{Identity, Manifest, ManifestMeta};
 use crate::checkpoint::kafka_out::SinkCheckpoint;
+use crate::checkpoint::restore::Restored;
 use crate::checkpoint::segment;
 use crate::checkpoint::stop::StopProgress;
 use crate::checkpoint::store;
-use crate::errors::{ErrorKind, ErrorLog};
-use crate::helper_thread::HelperThread;
+use crate::runtime::errors::{ErrorKind, ErrorLog};
+use crate::runtime::helper_thread::HelperThread;
 use crate::messages::{BarrierKind, PartDone};
 
 /// What the committer needs (all of it moves to the committer's thread).
 pub struct CommitSetup {
     /// Output folder.
-    pub out: PathBuf,
+    out: PathBuf,
     /// Workers in all processes (parts per checkpoint).
-    pub peers: usize,
+    peers: usize,
     /// The job's checkpoint identity (`None`: a file replay, whose files are committed but no manifest kept).
-    pub identity: Option<Identity>,
+    identity: Option<Identity>,
     /// The Kafka cluster id the checkpoints' offsets belong to.
-    pub cluster_id: Option<String>,
+    cluster_id: Option<String>,
     /// With `--sink-topic`: the sink section of the restored manifest (or an empty one), which the next
     /// manifest carries on.
-    pub sink: Option<SinkCheckpoint>,
+    sink: Option<SinkCheckpoint>,
     /// The restored checkpoint (0: none).
-    pub restored: u64,
+    restored: u64,
     /// The first run of the checkpoints' lineage (`Manifest::lineage_run`): the restored manifest's, or this
     /// run's on a start without a checkpoint.
-    pub lineage_run: u64,
+    lineage_run: u64,
     /// Held while committed files are renamed into device folders: the in-job compaction swaps a folder only
     /// under it.
-    pub history_lock: Arc<Mutex<()>>,
+    history_lock: Arc<Mutex<()>>,
     /// A client configuration for the consumer group's offset commits.
-    pub group: ClientConfig,
+    group: ClientConfig,
+}
+
+impl CommitSetup {
+    /// The committer of a job writing to `out` with `peers` workers: `identity` is its checkpoints' (`None`: a
+    /// file replay), `restored` the checkpoint it resumed from, `run` this run's id, `with_sink` whether it has a
+    /// Kafka output whose section the manifests carry on.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        out: PathBuf,
+        peers: usize,
+        identity: Option<Identity>,
+        cluster_id: Option<String>,
+        restored: Option<&Restored>,
+        run: u64,
+        with_sink: bool,
+        history_lock: Arc<Mutex<()>>,
+        group: ClientConfig,
+    ) -> CommitSetup {
+        CommitSetup {
+            out,
+            peers,
+            identity,
+            cluster_id,
+            sink: with_sink.then(|| restored.and_then(Restored::sink).unwrap_or_default()),
+            restored: restored.map_or(0, Restored::id),
+            lineage_run: restored.map_or(run, Restored::lineage_run),
+            history_lock,
+            group,
+        }
+    }
 }
 
 /// The parts received so far, per checkpoint: a checkpoint is complete once `peers` parts are in.

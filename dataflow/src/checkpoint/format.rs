@@ -12,7 +12,6 @@ use model::{WindowAgg, WindowKind};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::kafka_out::SinkCheckpoint;
-use crate::config::JobConfig;
 use crate::messages::{ClockState, OpenWindow, PartitionState, RecordCounts, StagedFile, UdafInputs};
 
 /// Format version of manifests.
@@ -204,28 +203,22 @@ pub struct UdfIdentity {
 }
 
 impl Identity {
-    /// The identity of a job's checkpoints; `None` for file replays, which are not checkpointed.
-    pub fn of(config: &JobConfig) -> Option<Identity> {
-        let (window_ms, slide_ms, session_gap_ms) = match config.window {
+    /// The identity of the checkpoints of a job reading `topic` into windows of `window` with `lateness_ms`,
+    /// and the UDFs `udfs` (name, source hash), in `--udf` order.
+    pub fn new(topic: &str, window: WindowKind, lateness_ms: u64, udfs: Vec<UdfIdentity>) -> Identity {
+        let (window_ms, slide_ms, session_gap_ms) = match window {
             WindowKind::Tumbling { size_ms } => (size_ms, None, None),
             WindowKind::Hopping(h) => (h.size_ms(), Some(h.slide_ms()), None),
             WindowKind::Session { gap_ms } => (0, None, Some(gap_ms)),
         };
-        config.input.is_none().then(|| Identity {
-            topic: config.topic.clone(),
+        Identity {
+            topic: topic.to_string(),
             window_ms,
             slide_ms,
             session_gap_ms,
-            lateness_ms: config.lateness_ms,
-            udfs: config
-                .udfs
-                .iter()
-                .map(|u| UdfIdentity {
-                    name: u.name().to_string(),
-                    source_hash: u.source_hash().to_string(),
-                })
-                .collect(),
-        })
+            lateness_ms,
+            udfs,
+        }
     }
 }
 

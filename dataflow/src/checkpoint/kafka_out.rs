@@ -98,6 +98,42 @@ pub fn writers_of(sink: &SinkCheckpoint, manifest_workers: usize, peers: usize, 
     (0..all).filter(|w| w % peers.max(1) == worker).collect()
 }
 
+/// What a restored checkpoint leaves the Kafka output to finish: the rules above, applied to one restored
+/// manifest for a job of `peers` workers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkRecovery {
+    /// The restored checkpoint.
+    pub checkpoint: u64,
+    /// Its sink section (empty when it was written without `--sink-topic`: its writers are fenced all the same).
+    sink: SinkCheckpoint,
+    /// The workers that wrote it.
+    workers: usize,
+    /// Workers of this job.
+    peers: usize,
+}
+
+impl SinkRecovery {
+    /// The recovery of restored checkpoint `checkpoint`, written by `workers` workers.
+    pub fn new(checkpoint: u64, sink: Option<SinkCheckpoint>, workers: usize, peers: usize) -> SinkRecovery {
+        SinkRecovery {
+            checkpoint,
+            sink: sink.unwrap_or_default(),
+            workers,
+            peers,
+        }
+    }
+
+    /// The writers (transactional ids) worker `worker` of this job recovers ([`writers_of`]).
+    pub fn writers(&self, worker: usize) -> Vec<usize> {
+        writers_of(&self.sink, self.workers, self.peers, worker)
+    }
+
+    /// What writer `writer`, whose register says `register`, publishes again ([`to_republish`]).
+    pub fn to_republish(&self, writer: usize, register: u64) -> Vec<(u64, PathBuf)> {
+        to_republish(&self.sink, writer, register)
+    }
+}
+
 /// What became of checkpoint `id` as far as worker `j`'s transaction of it can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {

@@ -33,14 +33,32 @@
 //! events are then behind the manifest's offsets, so a restored job never counts them again. The files' format
 //! is [`format`], their operations [`store`].
 
-pub mod align;
-pub mod commit;
-pub mod format;
-pub mod kafka_out;
-pub mod layout;
-pub mod parts;
-pub mod restore;
-pub mod segment;
-pub mod stop;
-pub mod store;
-pub mod windows_file;
+//! The stages meet the protocol only through the interface exported here (the submodules are private):
+//! [`StateStore`] (what a stage saves at a barrier, gets back on a restore, and learns of commits; its table is
+//! in `state.rs`), [`Alignment`] (the window operator's side of step 2), [`CommitReport`] (how a two-phase output
+//! reports its commits), [`SinkRecovery`] and [`Fate`] (the Kafka output's rules), and [`Resume`] (a worker's
+//! share of a restored checkpoint). The job itself wires the protocol's operators ([`write_parts`],
+//! [`commit()`]) and runs its start and stop ([`on_start`], [`Restored`], [`StopProgress`]).
+
+mod align;
+mod commit;
+mod format;
+mod kafka_out;
+mod layout;
+mod parts;
+mod restore;
+mod segment;
+mod state;
+mod stop;
+mod store;
+mod windows_file;
+
+pub use align::{Aligned, Alignment};
+pub use commit::{CommitSetup, commit};
+pub use format::{Identity, UdfIdentity};
+pub use kafka_out::{Fate, SinkRecovery};
+pub use parts::{CommitReport, write_parts};
+pub use restore::{Restored, Resume, on_start};
+pub use state::StateStore;
+pub use stop::{STOP_WITHIN, StopProgress, await_stop_checkpoint};
+pub use windows_file::Visit;

@@ -12,10 +12,16 @@ use timely::dataflow::StreamVec;
 use crate::checkpoint::format::{FileCheckpoint, Part, PartitionCheckpoint};
 use crate::checkpoint::stop::StopProgress;
 use crate::checkpoint::store;
-use crate::errors::{ErrorKind, ErrorLog};
-use crate::in_order::filter_map_in_order;
+use crate::runtime::errors::{ErrorKind, ErrorLog};
+use crate::runtime::in_order::filter_map_in_order;
 use crate::messages::{BarrierKind, PartDone, Staged};
-use crate::sink::kafka::KafkaSink;
+
+/// A stage that commits its own output in two phases with the checkpoints (the Kafka output): each worker's part
+/// says how far its commits got, so that the manifest knows which of its transactions are confirmed.
+pub trait CommitReport {
+    /// Per writer this worker speaks for, the newest checkpoint its commits are confirmed through.
+    fn confirmed(&self) -> BTreeMap<usize, u64>;
+}
 
 /// This worker's part of the checkpoint a staged barrier closes; `sink_confirmed` is what its Kafka output
 /// reports (empty without `--sink-topic`).
@@ -39,19 +45,19 @@ pub fn part_of(
     })
 }
 
-/// Builds the part writer: staged barriers in, written parts out (to the committer). With `sink`, each part
-/// says how far this worker's Kafka output is committed.
+/// Builds the part writer: staged barriers in, written parts out (to the committer). With `report` (a two-phase
+/// output), each part says how far this worker's output is committed.
 pub fn write_parts<'s>(
     staged: StreamVec<'s, u64, Staged>,
     out: PathBuf,
     worker: usize,
-    sink: Option<Rc<KafkaSink>>,
+    report: Option<Rc<dyn CommitReport>>,
     progress: Rc<StopProgress>,
     errors: Rc<ErrorLog>,
 ) -> StreamVec<'s, u64, PartDone> {
     filter_map_in_order(staged, "CheckpointPart", move |s| {
         let (id, kind) = (s.barrier.id, s.barrier.kind);
-        let confirmed = sink.as_ref().map(|k| k.confirmed()).unwrap_or_default();
+        let confirmed = report.as_ref().map(|k| k.confirmed()).unwrap_or_default();
         let written = match part_of(&out, worker, &s, confirmed) {
             Some(part) => store::write_part(&out, &part).map_err(|e| {
                 let why = format!("cannot write part of checkpoint {id}; it will not commit: {e:#}");

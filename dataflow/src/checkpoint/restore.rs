@@ -1,24 +1,92 @@
 //! Restore on start: discard the checkpoints (`--fresh`), load the newest manifest that matches the job's
-//! settings, bring the output folder in line with it, and hand each worker its share of it.
+//! identity, bring the output folder in line with it, and hand each worker its share of it ([`Resume`]).
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::checkpoint::format::{Identity, Manifest};
+use crate::checkpoint::format::{Identity, Manifest, PartitionCheckpoint};
+use crate::checkpoint::kafka_out::{SinkCheckpoint, SinkRecovery};
 use crate::checkpoint::store;
-use crate::config::JobConfig;
-use crate::messages::{OpenWindow, PartitionState, Resume};
+use crate::messages::{OpenWindow, PartitionState};
 
-/// Prepares the output folder for a run and returns the checkpoint to resume from, if any. Runs before any
-/// worker starts, in every process (it is idempotent).
-pub fn on_start(config: &JobConfig) -> Result<Option<Manifest>> {
-    if config.fresh {
-        store::discard(&config.out)?;
+/// What a restored checkpoint hands to one worker's operators: where its sources resume and the open windows it
+/// re-injects.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Resume {
+    /// The checkpoint restored (0: none, a fresh start).
+    pub checkpoint: u64,
+    /// Every partition's state at that checkpoint (each source takes the ones it owns).
+    pub partitions: Vec<PartitionState>,
+    /// This worker's share of the checkpoint's open windows (it sends them to the workers owning the devices).
+    pub windows: Vec<OpenWindow>,
+    /// This worker's share of the final windows not rolled into a file yet (references the history stage reads
+    /// back through `StateStore::final_windows`).
+    pub unrolled: Vec<PathBuf>,
+}
+
+/// The checkpoint a job resumes from, as the job sees it: its partitions' states (which the source's restore
+/// rules may revise before the workers start), each worker's share, and what the committer and the Kafka output
+/// carry on.
+#[derive(Clone, Debug)]
+pub struct Restored {
+    manifest: Manifest,
+}
+
+impl Restored {
+    /// Its id.
+    pub fn id(&self) -> u64 {
+        self.manifest.id
     }
-    let restored = match Identity::of(config) {
-        Some(id) => store::load_newest(&config.out, &id)?,
+
+    /// The Kafka cluster id its offsets belong to, when it recorded one.
+    pub fn cluster_id(&self) -> Option<&str> {
+        self.manifest.cluster_id.as_deref()
+    }
+
+    /// Every partition's state at the checkpoint.
+    pub fn partitions(&self) -> Vec<PartitionState> {
+        self.manifest.partitions.iter().map(PartitionState::from).collect()
+    }
+
+    /// Replaces the partitions' states (the source's restore rules moved offsets or counted a loss).
+    pub fn set_partitions(&mut self, states: &[PartitionState]) {
+        self.manifest.partitions = states.iter().map(PartitionCheckpoint::from).collect();
+    }
+
+    /// Worker `worker`'s (of `peers`) share of it (see [`resume_for`]).
+    pub fn resume_for(&self, worker: usize, peers: usize) -> Resume {
+        resume_for(Some(&self.manifest), worker, peers)
+    }
+
+    /// What the Kafka output of a job of `peers` workers finishes first.
+    pub fn sink_recovery(&self, peers: usize) -> SinkRecovery {
+        SinkRecovery::new(self.manifest.id, self.manifest.sink.clone(), self.manifest.workers, peers)
+    }
+
+    /// The first run of its lineage.
+    pub fn lineage_run(&self) -> u64 {
+        self.manifest.lineage_run
+    }
+
+    /// Its Kafka output section (none when written without `--sink-topic`).
+    pub fn sink(&self) -> Option<SinkCheckpoint> {
+        self.manifest.sink.clone()
+    }
+}
+
+/// Prepares the output folder `out` for a run and returns the checkpoint to resume from, if any: with `fresh`
+/// every checkpoint is discarded first; `identity` is what a checkpoint must match (`None`: a job that takes no
+/// checkpoints). Runs before any worker starts, in every process (it is idempotent).
+pub fn on_start(out: &Path, fresh: bool, identity: Option<&Identity>) -> Result<Option<Restored>> {
+    if fresh {
+        store::discard(out)?;
+    }
+    let restored = match identity {
+        Some(id) => store::load_newest(out, id)?,
         None => None,
     };
-    store::prepare(&config.out, restored.as_ref())?;
+    store::prepare(out, restored.as_ref())?;
     if let Some(m) = &restored {
         tracing::info!(
             checkpoint = m.id,
@@ -28,7 +96,7 @@ pub fn on_start(config: &JobConfig) -> Result<Option<Manifest>> {
             "resuming from checkpoint"
         );
     }
-    Ok(restored)
+    Ok(restored.map(|manifest| Restored { manifest }))
 }
 
 /// Worker `worker`'s (of `peers`) share of a restored checkpoint: every partition's state (each source takes its

@@ -11,13 +11,13 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use model::history::HistoryFile;
 use model::{Aggregate, UdfColumn};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::durable::sync_dir;
+use crate::runtime::durable::sync_dir;
 
 use crate::checkpoint::layout::segments_dir as dir;
 
@@ -79,16 +79,17 @@ pub fn write(out: &Path, name: SegmentName, rows: &[Aggregate], udfs: &[UdfColum
 /// The rows of a segment (`path` relative to `out`).
 pub fn read(out: &Path, path: &Path) -> Result<Vec<Aggregate>> {
     let full = out.join(path);
-    let file = File::open(&full).with_context(|| format!("cannot open the checkpoint's segment {}", full.display()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.build())
-        .with_context(|| format!("cannot read {}", full.display()))?;
-    let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.with_context(|| format!("cannot read {}", full.display()))?;
-        rows.extend(model::history::from_batch_with_ids(&batch).with_context(|| format!("in {}", full.display()))?);
-    }
-    Ok(rows)
+    let file = HistoryFile::open(&full).context("cannot read the checkpoint's segment")?;
+    Ok(file.read_aggregates_with_ids()?)
+}
+
+/// The rows of a committed history file (manifests written before segments name those), with the device of its
+/// partition folder.
+pub fn read_history_file(path: &Path) -> Result<Vec<Aggregate>> {
+    let folder = path.parent().unwrap_or(Path::new(""));
+    let device = model::history::device_of(folder)
+        .with_context(|| format!("{} is not in a device folder of the history", path.display()))?;
+    Ok(HistoryFile::open(path)?.read_aggregates(&device)?)
 }
 
 /// Deletes the segments of checkpoints up to `upto` that none of `keep` (the segments the kept manifests name)

@@ -19,7 +19,7 @@ use crate::checkpoint::kafka_out::{self, SinkCheckpoint};
 use crate::checkpoint::layout::staging_dir;
 use crate::checkpoint::segment;
 use crate::checkpoint::windows_file::{self, Spooled};
-use crate::durable::{replace_with, sync_dir, sync_dirs, write_atomic_with};
+use crate::runtime::durable::{replace_with, sync_dir, sync_dirs, write_atomic_with};
 use crate::messages::StagedFile;
 
 /// Manifests kept (older ones are deleted).

@@ -13,7 +13,7 @@ use serde::{Serialize, Serializer};
 
 use crate::checkpoint::format::WindowCheckpoint;
 use crate::checkpoint::layout::pending_dir;
-use crate::durable::replace_with;
+use crate::runtime::durable::replace_with;
 use crate::messages::OpenWindow;
 
 /// The open windows of worker `worker`'s part, in the pending checkpoint folder `pending`.

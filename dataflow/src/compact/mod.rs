@@ -22,17 +22,16 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use model::history::{PARQUET_DIR, PartName, day_file_name, is_committed_file, schema_with, to_batch_with, utc_day};
+use model::history::{HistoryFile, PARQUET_DIR, PartName, day_file_name, is_committed_file, schema_with, to_batch_with, utc_day};
 use model::partition::PARTITION_COLUMN;
 use model::{Aggregate, UdfColumn};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::checkpoint::layout::compacting_dir;
-use crate::crash_hook::maybe_crash;
-use crate::durable::sync_dir;
-use crate::sink::parquet::{device_of, read_file as read};
+use crate::checkpoint::StateStore;
+use crate::runtime::crash_hook::maybe_crash;
+use crate::runtime::durable::sync_dir;
 use plan::{Listed, Plan};
 
 /// What one pass did.
@@ -55,7 +54,7 @@ pub struct PassReport {
 /// The history's compactor. It remembers the window span of each file it has read (files never change: a name
 /// and an inode are one content), so a pass reads only new files and the ones it merges.
 pub struct Compactor {
-    out: PathBuf,
+    store: StateStore,
     spans: HashMap<(PathBuf, u64), Option<(u64, u64)>>,
     /// Swaps so far (for the test hook `IOT_TEST_COMPACT_CRASH`).
     swaps: (u64, u64),
@@ -65,10 +64,16 @@ impl Compactor {
     /// A compactor of `out`'s history.
     pub fn new(out: &Path) -> Compactor {
         Compactor {
-            out: out.to_path_buf(),
+            store: StateStore::new(out),
             spans: HashMap::new(),
             swaps: (0, 0),
         }
+    }
+
+    /// The checkpoint up to which no restore can replace a committed file, and the lineage's first run (files of
+    /// older runs are settled too); `None` without a checkpoint.
+    pub fn settled_upto(&self) -> Option<(u64, u64)> {
+        self.store.settled_upto()
     }
 
     /// Compacts every device folder: files with every window before `cutoff` (epoch ms), of checkpoints up to
@@ -80,11 +85,11 @@ impl Compactor {
         lock: &Mutex<()>,
         stop: &AtomicBool,
     ) -> Result<PassReport> {
-        let scratch = compacting_dir(&self.out);
+        let scratch = self.store.compacting_dir();
         if scratch.exists() {
             std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot empty {}", scratch.display()))?;
         }
-        let root = self.out.join(PARQUET_DIR);
+        let root = self.store.out().join(PARQUET_DIR);
         let mut report = PassReport::default();
         let mut folders: Vec<PathBuf> = std::fs::read_dir(&root)
             .into_iter()
@@ -135,7 +140,8 @@ impl Compactor {
         settled: Option<(u64, u64)>,
         lock: &Mutex<()>,
     ) -> Result<Option<PassReport>> {
-        let device = device_of(folder)?;
+        let device = model::history::device_of(folder)
+            .with_context(|| format!("{} is not a device folder of the history", folder.display()))?;
         let mut listed = Vec::new();
         for (name, inode) in list(folder)? {
             let key = (folder.join(&name), inode);
@@ -159,7 +165,7 @@ impl Compactor {
             return Ok(None);
         }
         let (by_day, rows) = self.merge(folder, &device, &plan)?;
-        let scratch = compacting_dir(&self.out);
+        let scratch = self.store.compacting_dir();
         let next = scratch.join(folder.file_name().context("a device folder has a name")?);
         std::fs::create_dir_all(&next).with_context(|| format!("cannot create {}", next.display()))?;
         for (day, (rows, udfs)) in &by_day {
@@ -312,7 +318,7 @@ impl InJob {
                     next = Instant::now() + every;
                     let cutoff = model::time::now_ms().saturating_sub(older_than.as_millis() as u64);
                     // Before the first manifest, none of this lineage's files is settled.
-                    let settled = crate::checkpoint::store::settled_upto(&out).unwrap_or((0, lineage_run));
+                    let settled = compactor.settled_upto().unwrap_or((0, lineage_run));
                     let started = Instant::now();
                     match compactor.pass(cutoff, Some(settled), &lock, &flag) {
                         Ok(r) if r.devices > 0 || r.failed > 0 => tracing::info!(
@@ -353,6 +359,12 @@ impl Drop for InJob {
     }
 }
 
+/// A history file's rows (of `device`, its folder's) and the UDF columns it holds.
+fn read(path: &Path, device: &str) -> Result<(Vec<Aggregate>, Vec<UdfColumn>)> {
+    let file = HistoryFile::open(path)?;
+    Ok((file.read_aggregates(device)?, file.udf_columns()))
+}
+
 /// `dataflow compact`: one pass over `out`'s whole history (but the files of the kept checkpoints), refused while
 /// a job holds the folder.
 pub fn offline(out: &Path, older_than: Duration) -> Result<PassReport> {
@@ -363,10 +375,11 @@ pub fn offline(out: &Path, older_than: Duration) -> Result<PassReport> {
             out.join(PARQUET_DIR).display()
         );
     }
-    let _held = crate::out_lock::OutLock::for_compaction(out)?;
+    let _held = crate::runtime::out_lock::OutLock::for_compaction(out)?;
     let cutoff = model::time::now_ms().saturating_sub(older_than.as_millis() as u64);
     // As in the job: the files of the last kept checkpoints stay, since a restart could still fall back to an
     // older kept manifest and recompute them.
-    let settled = crate::checkpoint::store::settled_upto(out);
-    Compactor::new(out).pass(cutoff, settled, &Mutex::new(()), &AtomicBool::new(false))
+    let mut compactor = Compactor::new(out);
+    let settled = compactor.settled_upto();
+    compactor.pass(cutoff, settled, &Mutex::new(()), &AtomicBool::new(false))
 }

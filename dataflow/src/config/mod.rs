@@ -1,36 +1,27 @@
-//! Command-line flags of the dataflow job and their checks. Bad flags fail before anything starts, with a
-//! message that names the flag and the fix. Timely's own cluster flags (`-w -n -p -h`) are parsed here too and
-//! turned into a timely configuration.
+//! Command-line flags of the dataflow job and their checks. [`Args::check`] turns the flags into the job's
+//! [`Settings`] (each stage's own) with no side effect: no folder is made, no file read, no UDF built, no broker
+//! asked (that is `job::prepare`). Bad flags fail before anything starts, with a message that names the flag and
+//! the fix. Timely's own cluster flags (`-w -n -p -h`) are parsed here too.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use clap::{Parser, ValueEnum};
+use anyhow::{Result, bail};
+use clap::Parser;
 
+use crate::fleet::Thresholds;
+use crate::job::{ClusterSettings, Settings};
+use crate::runtime::kafka_client::KafkaClient;
+use crate::sink::deadletter::DeadLetterSettings;
+use crate::sink::kafka::SinkSettings;
 use crate::sink::parquet::roll::RollPolicy;
+use crate::source::{Input, KafkaInput, SourceSettings};
+use crate::udf::UdfSources;
+use crate::window::WindowSettings;
+pub use crate::source::{OnDataLoss, StartAt};
 
 mod command_line;
 pub mod compact;
-
-/// Where a fresh job starts reading each partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum StartAt {
-    /// The oldest record still in the topic.
-    Earliest,
-    /// Only records produced from now on.
-    Latest,
-}
-
-/// What a job does when a partition's log no longer holds the offset it is to read next (see
-/// `source::data_loss`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OnDataLoss {
-    /// Stop with an error naming the partition, the offsets and the way out (as Spark's `failOnDataLoss`).
-    Fail,
-    /// Log a warning, count the loss, and go on from the earliest offset that exists.
-    Continue,
-}
 
 /// Real-time IoT aggregation on timely dataflow: Kafka (or a JSON-lines file) → event-time windows per device
 /// (tumbling, hopping or session) → latest.json + Parquet history + dead letters.
@@ -173,90 +164,10 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The topic final windows are published to, exactly once.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SinkTopic {
-    /// Its name.
-    pub topic: String,
-    /// Partitions when the job creates it (`None`: as many as the input topic).
-    pub partitions: Option<i32>,
-}
-
-/// The checked job settings every worker shares.
-#[derive(Clone, Debug)]
-pub struct JobConfig {
-    /// The window kind and its sizes.
-    pub window: model::WindowKind,
-    /// Lateness, ms.
-    pub lateness_ms: u64,
-    /// Live publication interval.
-    pub trigger: Duration,
-    /// Idle timeout of a partition.
-    pub idle_timeout: Duration,
-    /// Max future, ms.
-    pub max_future_ms: u64,
-    /// Checkpoint interval.
-    pub checkpoint_interval: Duration,
-    /// When history files are rolled.
-    pub roll: RollPolicy,
-    /// History older than this is compacted by the running job (`None`: `--no-compaction`).
-    pub compact_older_than: Option<Duration>,
-    /// Output folder.
-    pub out: PathBuf,
-    /// Dead-letter folder.
-    pub deadletter: PathBuf,
-    /// Optional dead-letter topic.
-    pub dlq_topic: Option<String>,
-    /// The Kafka output of final windows (`--sink-topic`, `--sink-partitions`).
-    pub sink: Option<SinkTopic>,
-    /// Kafka settings.
-    pub brokers: String,
-    /// Events topic.
-    pub topic: String,
-    /// Consumer group.
-    pub group: String,
-    /// Extra librdkafka settings (`--kafka-option`), applied after the job's defaults.
-    pub kafka_options: Vec<(String, String)>,
-    /// Fresh start position.
-    pub start: StartAt,
-    /// Stop at the end offsets seen at start.
-    pub bounded: bool,
-    /// Replay file instead of Kafka.
-    pub input: Option<PathBuf>,
-    /// Fleet alert thresholds.
-    pub thresholds: crate::fleet::Thresholds,
-    /// Discard checkpoints and start over.
-    pub fresh: bool,
-    /// What a lost offset does (`--on-data-loss`).
-    pub on_data_loss: OnDataLoss,
-    /// The Kafka cluster id of `--brokers`, recorded in each checkpoint (`None`: file input, or not known).
-    /// Set on start, once the broker answered.
-    pub cluster_id: Option<String>,
-    /// Identifies this run in file names (process start time, ms).
-    pub run: u64,
-    /// The loaded UDFs (`--udf`), shared by every worker of the process.
-    pub udfs: std::sync::Arc<crate::udf::Udfs>,
-}
-
-impl JobConfig {
-    /// A librdkafka client configuration for `--brokers` with `defaults` set first and every `--kafka-option`
-    /// after them, so the user's settings win.
-    pub fn kafka_client(&self, defaults: &[(&str, &str)]) -> rdkafka::ClientConfig {
-        let mut client = rdkafka::ClientConfig::new();
-        client.set("bootstrap.servers", &self.brokers);
-        for (k, v) in defaults {
-            client.set(*k, *v);
-        }
-        for (k, v) in &self.kafka_options {
-            client.set(k, v);
-        }
-        client
-    }
-}
-
 impl Args {
-    /// Checks every flag; the error names the flag and the fix.
-    pub fn check(&self) -> Result<JobConfig> {
+    /// Checks every flag and returns the job's settings; the error names the flag and the fix. Nothing outside
+    /// the process is touched (see `job::prepare` for what is).
+    pub fn check(&self) -> Result<Settings> {
         let window = self.window_kind()?;
         if self.trigger.is_zero() {
             bail!("--trigger must be a positive duration such as 5s (got 0)");
@@ -286,75 +197,82 @@ impl Args {
                 self.processes
             );
         }
-        if let Some(input) = &self.input
-            && !input.is_file()
-        {
-            bail!("--input {} is not a readable file", input.display());
-        }
-        let mut kafka_options = Vec::new();
+        let client = KafkaClient {
+            brokers: self.brokers.clone(),
+            options: self.kafka_options()?,
+        };
+        let input = match &self.input {
+            Some(path) => Input::File(path.clone()),
+            None => Input::Kafka(KafkaInput {
+                client: client.clone(),
+                topic: self.topic.clone(),
+                group: self.group.clone(),
+                start: self.start,
+                bounded: self.bounded,
+                on_data_loss: self.on_data_loss,
+            }),
+        };
+        Ok(Settings {
+            cluster: ClusterSettings {
+                workers: self.workers,
+                processes: self.processes,
+                process: self.process,
+                hostfile: self.hostfile.clone(),
+            },
+            source: SourceSettings {
+                input,
+                window,
+                lateness_ms: millis(self.lateness),
+                idle_timeout: self.idle_timeout,
+                max_future_ms: millis(self.max_future),
+                checkpoint_interval: self.checkpoint_interval,
+                stats_every: self.trigger,
+            },
+            window: WindowSettings {
+                kind: window,
+                trigger: self.trigger,
+            },
+            roll: RollPolicy {
+                interval: self.roll_interval,
+                max_rows: self.roll_rows,
+            },
+            deadletter: DeadLetterSettings {
+                dir: self.deadletter.clone(),
+                topic: self.dlq_topic.clone().map(|t| (client.clone(), t)),
+            },
+            sink: self.sink_settings(&client)?,
+            fleet: Thresholds {
+                battery_below: self.alert_battery_below,
+                temperature_above: self.alert_temperature_above,
+                temperature_below: self.alert_temperature_below,
+            },
+            compact_older_than: (!self.no_compaction).then_some(self.compact_older_than),
+            out: self.out.clone(),
+            fresh: self.fresh,
+            udfs: UdfSources {
+                dirs: self.udfs.clone(),
+                cache: self.udf_cache.clone().unwrap_or_else(crate::udf::compile::default_cache),
+            },
+        })
+    }
+
+    /// `--kafka-option KEY=VALUE`s, checked.
+    fn kafka_options(&self) -> Result<Vec<(String, String)>> {
+        let mut options = Vec::new();
         for option in &self.kafka_options {
             match option.split_once('=') {
-                Some((k, v)) if !k.trim().is_empty() => kafka_options.push((k.trim().to_string(), v.to_string())),
+                Some((k, v)) if !k.trim().is_empty() => options.push((k.trim().to_string(), v.to_string())),
                 _ => bail!(
                     "--kafka-option must be KEY=VALUE with a librdkafka setting as KEY (e.g. \
                      queued.max.messages.kbytes=8192), got {option:?}"
                 ),
             }
         }
-        let sink = self.sink_topic()?;
-        ensure_writable(&self.out, "--out")?;
-        ensure_writable(&self.deadletter, "--deadletter")?;
-        for dir in &self.udfs {
-            if !dir.is_dir() {
-                bail!(
-                    "--udf {} is not a folder; pass the folder of a UDF crate (see udfs/)",
-                    dir.display()
-                );
-            }
-        }
-        let cache = self
-            .udf_cache
-            .clone()
-            .unwrap_or_else(crate::udf::compile::default_cache);
-        let udfs = std::sync::Arc::new(crate::udf::Udfs::load(&self.udfs, &cache)?);
-        Ok(JobConfig {
-            window,
-            lateness_ms: millis(self.lateness),
-            trigger: self.trigger,
-            idle_timeout: self.idle_timeout,
-            max_future_ms: millis(self.max_future),
-            checkpoint_interval: self.checkpoint_interval,
-            roll: RollPolicy {
-                interval: self.roll_interval,
-                max_rows: self.roll_rows,
-            },
-            compact_older_than: (!self.no_compaction).then_some(self.compact_older_than),
-            out: self.out.clone(),
-            deadletter: self.deadletter.clone(),
-            dlq_topic: self.dlq_topic.clone(),
-            sink,
-            brokers: self.brokers.clone(),
-            topic: self.topic.clone(),
-            group: self.group.clone(),
-            kafka_options,
-            start: self.start,
-            bounded: self.bounded || self.input.is_some(),
-            input: self.input.clone(),
-            fresh: self.fresh,
-            on_data_loss: self.on_data_loss,
-            cluster_id: None,
-            run: model::time::now_ms(),
-            thresholds: crate::fleet::Thresholds {
-                battery_below: self.alert_battery_below,
-                temperature_above: self.alert_temperature_above,
-                temperature_below: self.alert_temperature_below,
-            },
-            udfs,
-        })
+        Ok(options)
     }
 
     /// The Kafka output of `--sink-topic` and `--sink-partitions`, checked.
-    fn sink_topic(&self) -> Result<Option<SinkTopic>> {
+    fn sink_settings(&self, client: &KafkaClient) -> Result<Option<SinkSettings>> {
         let Some(topic) = &self.sink_topic else {
             return Ok(None);
         };
@@ -375,9 +293,11 @@ impl Args {
         {
             bail!("--sink-partitions must be at least 1 (got {n})");
         }
-        Ok(Some(SinkTopic {
+        Ok(Some(SinkSettings {
+            client: client.clone(),
             topic: topic.clone(),
             partitions: self.sink_partitions,
+            group: self.group.clone(),
         }))
     }
 
@@ -399,64 +319,6 @@ impl Args {
             }
         })
     }
-
-    /// The timely communication configuration for `-w -n -p -h`.
-    pub fn timely_config(&self) -> Result<timely::Config> {
-        use timely::CommunicationConfig;
-        let communication = if self.processes > 1 {
-            let addresses = match &self.hostfile {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("cannot read -h/--hostfile {}", path.display()))?;
-                    let hosts: Vec<String> = text
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .take(self.processes)
-                        .map(String::from)
-                        .collect();
-                    if hosts.len() < self.processes {
-                        bail!(
-                            "-h/--hostfile {} lists {} addresses but -n is {}",
-                            path.display(),
-                            hosts.len(),
-                            self.processes
-                        );
-                    }
-                    hosts
-                }
-                None => (0..self.processes).map(|i| format!("localhost:{}", 2101 + i)).collect(),
-            };
-            CommunicationConfig::Cluster {
-                threads: self.workers,
-                process: self.process,
-                addresses,
-                report: false,
-                zerocopy: false,
-            }
-        } else if self.workers > 1 {
-            CommunicationConfig::Process(self.workers)
-        } else {
-            CommunicationConfig::Thread
-        };
-        Ok(timely::Config {
-            communication,
-            worker: timely::WorkerConfig::default(),
-        })
-    }
-}
-
-fn ensure_writable(dir: &Path, flag: &str) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {flag} folder {}", dir.display()))?;
-    let probe = dir.join(format!(".write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| {
-        format!(
-            "{flag} folder {} is not writable: pick another with {flag}",
-            dir.display()
-        )
-    })?;
-    let _ = std::fs::remove_file(probe);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -493,9 +355,38 @@ mod tests {
 
     #[test]
     fn zero_window_is_refused_naming_the_flag() {
-        let tmp = std::env::temp_dir().join("dataflow-config-test");
-        let a = parse(&["--window", "0s", "--out", tmp.to_str().unwrap()]).unwrap();
+        let a = parse(&["--window", "0s"]).unwrap();
         assert!(a.check().unwrap_err().to_string().contains("--window"));
+    }
+
+    #[test]
+    fn checking_flags_touches_nothing_outside_the_process() {
+        let nowhere = std::env::temp_dir().join(format!("dataflow-check-{}", std::process::id()));
+        let (out, dead, udf, input) = (
+            nowhere.join("out"),
+            nowhere.join("dead"),
+            nowhere.join("no-udf"),
+            nowhere.join("no-file.jsonl"),
+        );
+        let a = parse(&[
+            "--out",
+            out.to_str().unwrap(),
+            "--deadletter",
+            dead.to_str().unwrap(),
+            "--udf",
+            udf.to_str().unwrap(),
+            "-n",
+            "2",
+            "-h",
+            nowhere.join("no-hosts").to_str().unwrap(),
+        ])
+        .unwrap();
+        let settings = a.check().expect("flags alone are fine: folders, crates and files are prepared later");
+        assert_eq!((settings.out, settings.udfs.dirs), (out, vec![udf]));
+        assert!(!nowhere.exists(), "checking made {}", nowhere.display());
+        let replay = parse(&["--input", input.to_str().unwrap()]).unwrap().check().unwrap();
+        assert!(replay.source.input.is_bounded() && replay.source.input.kafka().is_none());
+        assert!(!nowhere.exists());
     }
 
     #[test]
@@ -523,20 +414,13 @@ mod tests {
 
     #[test]
     fn sink_topic_is_checked_before_anything_starts() {
-        let sink = |args: &[&str]| parse(args).unwrap().sink_topic();
+        let sink = |args: &[&str]| parse(args).unwrap().check().map(|s| s.sink);
         assert_eq!(sink(&[]).unwrap(), None);
-        assert_eq!(
-            sink(&["--sink-topic", "out", "--sink-partitions", "6"]).unwrap(),
-            Some(SinkTopic {
-                topic: "out".into(),
-                partitions: Some(6)
-            })
-        );
+        let out = sink(&["--sink-topic", "out", "--sink-partitions", "6"]).unwrap().unwrap();
+        assert_eq!((out.topic.as_str(), out.partitions, out.group.as_str()), ("out", Some(6), "iot-dataflow"));
         let same = sink(&["--sink-topic", "iot-metrics"]).unwrap_err().to_string();
         assert!(same.contains("input or dead-letter topic"), "{same}");
-        let file = std::env::temp_dir().join("dataflow-config-sink.jsonl");
-        std::fs::write(&file, "").unwrap();
-        let replay = sink(&["--sink-topic", "out", "--input", file.to_str().unwrap()])
+        let replay = sink(&["--sink-topic", "out", "--input", "events.jsonl"])
             .unwrap_err()
             .to_string();
         assert!(
@@ -574,25 +458,23 @@ mod tests {
 
     #[test]
     fn kafka_options_override_the_job_defaults_and_must_be_key_value() {
-        let tmp = std::env::temp_dir().join("dataflow-config-kafka-option");
-        let (out, dead) = (tmp.join("out"), tmp.join("dead"));
-        let base = ["--out", out.to_str().unwrap(), "--deadletter", dead.to_str().unwrap()];
-        let with = |extra: &[&str]| {
-            let mut args = base.to_vec();
-            args.extend_from_slice(extra);
-            parse(&args).unwrap().check()
-        };
-        let config = with(&[
+        let with = |extra: &[&str]| parse(extra).unwrap().check();
+        let settings = with(&[
             "--kafka-option",
             "queued.min.messages=5",
             "--kafka-option",
             "client.rack=r1",
+            "--dlq-topic",
+            "dlq",
         ])
         .unwrap();
-        let client = config.kafka_client(&[("queued.min.messages", "20000")]);
+        let input = settings.source.input.kafka().unwrap();
+        let client = input.client.config(&[("queued.min.messages", "20000")]);
         assert_eq!(client.get("queued.min.messages"), Some("5"));
         assert_eq!(client.get("client.rack"), Some("r1"));
         assert_eq!(client.get("bootstrap.servers"), Some("localhost:9092"));
+        let (dlq, _) = settings.deadletter.topic.as_ref().unwrap();
+        assert_eq!(dlq, &input.client, "every client of the job has the user's settings");
         let err = with(&["--kafka-option", "queued.min.messages"]).unwrap_err();
         assert!(err.to_string().contains("--kafka-option must be KEY=VALUE"), "{err}");
         assert!(with(&["--kafka-option", "=1"]).is_err());

@@ -7,8 +7,8 @@
 //!                    └────────────────┴─▶ latest.json (worker 0)
 //! ```
 //!
-//! Each stage is a builder of its own module; this file only opens the worker's resources and connects them.
-//! The probe at the end tells the worker loop when everything is on disk.
+//! Each stage is a builder of its own module, made from its own settings; this file only opens the worker's
+//! resources and connects them. The probe at the end tells the worker loop when everything is on disk.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -21,18 +21,13 @@ use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concat, Probe};
 use timely::worker::Worker;
 
-use crate::checkpoint::commit::{CommitSetup, commit};
-use crate::checkpoint::format::{Identity, Manifest};
-use crate::checkpoint::parts::write_parts;
-use crate::checkpoint::restore::resume_for;
-use crate::checkpoint::stop::StopProgress;
+use super::Prepared;
+use crate::checkpoint::{CommitReport, CommitSetup, StopProgress, commit, write_parts};
 use crate::compact::InJob;
-use crate::config::JobConfig;
-use crate::errors::{ErrorLog, JobFailure};
 use crate::fleet;
-use crate::messages::{LatestIn, WindowMsg};
+use crate::messages::{LatestIn, WindowMsg, WindowSignal};
+use crate::runtime::errors::{ErrorLog, JobFailure};
 use crate::sink::deadletter::DeadLetterWriter;
-use crate::sink::kafka::recover::Recovery;
 use crate::sink::kafka::{KafkaSink, publish};
 use crate::sink::latest_json::{LatestState, write_latest};
 use crate::sink::parquet::{HistorySetup, ParquetHistory, stage_history};
@@ -57,137 +52,110 @@ pub struct WorkerHandles {
     pub compaction: Option<InJob>,
 }
 
-/// Builds the dataflow of one worker. `partitions` is the topic's partition count (unused for file input);
-/// `restore` the checkpoint to resume from; `failure` where an operator raises an error that stops the job.
+/// Builds the dataflow of one worker of `job`; `stop` is raised to stop, `failure` is where an operator raises
+/// an error that stops the job.
 pub fn build(
     worker: &mut Worker,
-    config: &JobConfig,
-    partitions: usize,
-    restore: Option<Arc<Manifest>>,
+    job: &Prepared,
     stop: Arc<AtomicBool>,
     failure: Arc<JobFailure>,
 ) -> Result<WorkerHandles> {
     let (index, peers) = (worker.index(), worker.peers());
-    let resume = resume_for(restore.as_deref(), index, peers);
+    let settings = &job.settings;
+    let resume = job.restored.as_ref().map(|r| r.resume_for(index, peers)).unwrap_or_default();
     let errors = Rc::new(ErrorLog::default());
-    let reader = crate::source::open_reader(config, partitions, index, peers, &resume, errors.clone())?;
-    let dlq = config
-        .dlq_topic
-        .as_deref()
-        .map(|t| (config.kafka_client(&[("linger.ms", "20")]), t));
-    let dead = Rc::new(RefCell::new(DeadLetterWriter::open(
-        &config.deadletter,
-        index,
-        dlq,
-        errors.clone(),
-    )?));
-    let identity = Identity::of(config);
+    let reader = crate::source::open_reader(&settings.source, job.partitions, index, peers, &resume, errors.clone())?;
+    let dead = Rc::new(RefCell::new(DeadLetterWriter::open(&settings.deadletter, index, errors.clone())?));
+    let checkpointed = job.identity.is_some();
     let setup = HistorySetup {
-        roll: config.roll,
-        checkpointed: identity.is_some(),
-        sink: config.sink.is_some(),
+        roll: settings.roll,
+        checkpointed,
+        sink: settings.sink.is_some(),
     };
-    let mut history = ParquetHistory::new(&config.out, index, config.run, config.udfs.columns(), setup)?;
+    let mut history = ParquetHistory::new(&job.store, index, job.run, job.udfs.columns(), setup)?;
     history.restore(resume.checkpoint, &resume.unrolled, peers)?;
     let latest = Rc::new(RefCell::new(
-        LatestState::new(&config.out, peers, config.udfs.columns()).with_window(config.window),
+        LatestState::new(&settings.out, peers, job.udfs.columns()).with_window(settings.window.kind),
     ));
     let stopping = Rc::new(StopProgress::default());
     let done = ProbeHandle::new();
     let watermark = Rc::new(Cell::new(None));
-    let sink = match &config.sink {
-        Some(topic) => {
-            let recovery = Recovery::of(restore.as_deref(), peers);
-            Some(Rc::new(KafkaSink::start(
-                config,
-                topic,
-                index,
-                recovery,
-                errors.clone(),
-            )?))
+    let sink = match &settings.sink {
+        Some(sink) => {
+            let recovery = job.restored.as_ref().map(|r| r.sink_recovery(peers));
+            Some(Rc::new(KafkaSink::start(sink, &job.store, index, recovery, errors.clone())?))
         }
         None => None,
     };
-    let lineage_run = restore.as_ref().map_or(config.run, |m| m.lineage_run);
+    let lineage_run = job.restored.as_ref().map_or(job.run, |r| r.lineage_run());
     // Worker 0 commits every file; the job's compaction runs beside it and takes turns with it on the lock.
     let history_lock = Arc::new(Mutex::new(()));
-    let compaction = match config.compact_older_than {
-        Some(age) if index == 0 && !config.bounded && identity.is_some() => {
-            Some(InJob::start(&config.out, age, history_lock.clone(), lineage_run)?)
+    let compaction = match settings.compact_older_than {
+        Some(age) if index == 0 && !settings.source.input.is_bounded() && checkpointed => {
+            Some(InJob::start(&settings.out, age, history_lock.clone(), lineage_run)?)
         }
         _ => None,
     };
-    let committer = CommitSetup {
-        out: config.out.clone(),
-        peers,
-        identity: identity.clone(),
-        cluster_id: config.cluster_id.clone(),
-        sink: config
-            .sink
-            .as_ref()
-            .map(|_| restore.as_ref().and_then(|m| m.sink.clone()).unwrap_or_default()),
-        group: config.kafka_client(&[("group.id", config.group.as_str()), ("enable.auto.commit", "false")]),
-        restored: resume.checkpoint,
-        lineage_run,
-        history_lock: history_lock.clone(),
+    let group = match settings.source.input.kafka() {
+        Some(input) => input
+            .client
+            .config(&[("group.id", input.group.as_str()), ("enable.auto.commit", "false")]),
+        None => rdkafka::ClientConfig::new(),
     };
+    let committer = CommitSetup::new(
+        settings.out.clone(),
+        peers,
+        job.identity.clone(),
+        job.cluster_id.clone(),
+        job.restored.as_ref(),
+        job.run,
+        settings.sink.is_some(),
+        history_lock,
+        group,
+    );
     let window_setup = WindowSetup {
-        kind: config.window,
-        trigger: config.trigger,
+        settings: settings.window,
         restored: resume.checkpoint,
         worker: index,
         peers,
         watermark: watermark.clone(),
-        udfs: config.udfs.clone(),
+        udfs: job.udfs.clone(),
         errors: errors.clone(),
-        out: Some(config.out.clone()),
+        store: Some(job.store.clone()),
     };
     let source_setup = SourceSetup {
         worker: index,
         peers,
         stop,
         resume,
-        checkpoints: identity.is_some(),
+        checkpoints: checkpointed,
         dead: dead.clone(),
         errors: errors.clone(),
         failure,
     };
+    let report = sink.clone().map(|s| s as Rc<dyn CommitReport>);
 
     worker.dataflow::<u64, _, _>(|scope| {
-        let windows = windows(read(scope, reader, config, source_setup), window_setup);
+        let windows = windows(read(scope, reader, &settings.source, source_setup), window_setup);
 
         let staged = stage_history(windows.clone(), history, errors.clone());
-        let parts = write_parts(
-            staged,
-            config.out.clone(),
-            index,
-            sink.clone(),
-            stopping.clone(),
-            errors.clone(),
-        );
+        let parts = write_parts(staged, settings.out.clone(), index, report, stopping.clone(), errors.clone());
         commit(parts, committer, stopping.clone(), errors.clone()).probe_with(&done);
         if let Some(sink) = &sink {
             publish(windows.clone(), sink.clone());
         }
 
-        let fleet = fleet::views(windows.clone(), config.thresholds);
+        let fleet = fleet::views(windows.clone(), settings.fleet);
         let to_latest = windows
             .flat_map(|m| match m {
-                WindowMsg::Agg(w) => Some(LatestIn::Agg(w)),
-                WindowMsg::Stats(s) => Some(LatestIn::Stats(s)),
-                WindowMsg::UdfErrors(worker, counts) => Some(LatestIn::UdfErrors(worker, counts)),
-                WindowMsg::Barrier(_) => None,
+                WindowMsg::Data(w) => Some(LatestIn::Agg(w)),
+                WindowMsg::Signal(WindowSignal::Stats(s)) => Some(LatestIn::Stats(s)),
+                WindowMsg::Signal(WindowSignal::UdfErrors(worker, counts)) => Some(LatestIn::UdfErrors(worker, counts)),
+                WindowMsg::Signal(WindowSignal::Barrier(_)) => None,
             })
             .concat(fleet);
-        write_latest(
-            to_latest,
-            latest.clone(),
-            watermark,
-            config.trigger,
-            index,
-            errors.clone(),
-        )
-        .probe_with(&done);
+        write_latest(to_latest, latest.clone(), watermark, settings.window.trigger, index, errors.clone())
+            .probe_with(&done);
     });
 
     Ok(WorkerHandles {

@@ -93,7 +93,7 @@ mod tests {
     fn replaces_the_file_and_leaves_no_temporary_behind() {
         let dir = std::env::temp_dir().join(format!("atomic-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("latest.json");
+        let path = dir.join("snapshot.json");
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
@@ -101,6 +101,6 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("latest.json")]);
+        assert_eq!(names, vec![std::ffi::OsString::from("snapshot.json")]);
     }
 }

@@ -1,21 +1,31 @@
 //! Dead-letter output: bad and late records as JSON lines (reason, detail, partition, offset, key, original
 //! payload — base64 when not UTF-8), one file per worker in `--deadletter`, appended across restarts; and, when
-//! `--dlq-topic` is set, the same lines published to Kafka.
+//! `--dlq-topic` is set, the same lines published to Kafka. The source writes to it through
+//! [`DeadLetterOut`], the port the messages module defines, so it never knows this stage.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::path::Path;
+
+use std::path::PathBuf;
+use std::rc::Rc;
 
 use anyhow::{Context, Result};
 use base64::Engine;
-use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use serde::Serialize;
 
-use std::rc::Rc;
+use crate::messages::{DeadLetter, DeadLetterOut};
+use crate::runtime::errors::{ErrorKind, ErrorLog};
+use crate::runtime::kafka_client::KafkaClient;
 
-use crate::errors::{ErrorKind, ErrorLog};
-use crate::messages::DeadLetter;
+/// The dead-letter stage's settings.
+#[derive(Clone, Debug)]
+pub struct DeadLetterSettings {
+    /// Folder of the JSON-lines files (`--deadletter`).
+    pub dir: PathBuf,
+    /// Also publish them to this topic (`--dlq-topic`), through this cluster.
+    pub topic: Option<(KafkaClient, String)>,
+}
 
 /// The JSON-lines shape of a dead letter.
 #[derive(Serialize)]
@@ -81,26 +91,22 @@ pub struct DeadLetterWriter {
 impl DeadLetterWriter {
     /// Opens (appending) `dir/dead-letters-w<worker>.jsonl`, and a producer when a DLQ topic is given. Errors
     /// of later writes are counted in `errors`.
-    pub fn open(
-        dir: &Path,
-        worker: usize,
-        dlq: Option<(ClientConfig, &str)>,
-        errors: Rc<ErrorLog>,
-    ) -> Result<DeadLetterWriter> {
-        let path = dir.join(format!("dead-letters-w{worker}.jsonl"));
+    pub fn open(settings: &DeadLetterSettings, worker: usize, errors: Rc<ErrorLog>) -> Result<DeadLetterWriter> {
+        let path = settings.dir.join(format!("dead-letters-w{worker}.jsonl"));
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("cannot open dead-letter file {} (--deadletter)", path.display()))?;
-        let kafka = match dlq {
+        let kafka = match &settings.topic {
             Some((client, topic)) => {
-                let producer: ThreadedProducer<DefaultProducerContext> = client.create().with_context(|| {
-                    format!(
-                        "cannot create the dead-letter producer for {} (--brokers, --kafka-option)",
-                        client.get("bootstrap.servers").unwrap_or_default()
-                    )
-                })?;
+                let producer: ThreadedProducer<DefaultProducerContext> =
+                    client.config(&[("linger.ms", "20")]).create().with_context(|| {
+                        format!(
+                            "cannot create the dead-letter producer for {} (--brokers, --kafka-option)",
+                            client.brokers
+                        )
+                    })?;
                 Some((producer, topic.to_string()))
             }
             None => None,
@@ -136,13 +142,6 @@ impl DeadLetterWriter {
         }
     }
 
-    /// [`Self::sync`], counting a failure (`deadletter_write`) instead of returning it.
-    pub fn sync_or_count(&mut self) {
-        if let Err(e) = self.sync() {
-            self.errors
-                .record(ErrorKind::DeadLetterWrite, &format!("cannot flush dead letters: {e:#}"));
-        }
-    }
 
     /// Pushes buffered lines to the file and to disk (and to the DLQ topic): everything written so far
     /// survives a crash.
@@ -153,6 +152,19 @@ impl DeadLetterWriter {
             let _ = producer.flush(std::time::Duration::from_secs(10));
         }
         Ok(())
+    }
+}
+
+impl DeadLetterOut for DeadLetterWriter {
+    fn write(&mut self, letter: &DeadLetter) {
+        DeadLetterWriter::write(self, letter);
+    }
+
+    fn sync_or_count(&mut self) {
+        if let Err(e) = self.sync() {
+            self.errors
+                .record(ErrorKind::DeadLetterWrite, &format!("cannot flush dead letters: {e:#}"));
+        }
     }
 }
 

@@ -19,8 +19,8 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
-use crate::durable::write_atomic_with;
-use crate::errors::{ErrorKind, ErrorLog};
+use crate::runtime::durable::write_atomic_with;
+use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::messages::{AlertRow, LatestIn, RecordCounts, RollupRow, WorkerStats};
 
 /// Builds the `latest.json` writer: aggregates, counters and fleet updates in (exchanged to worker 0), nothing
@@ -40,7 +40,7 @@ pub fn write_latest<'s>(
         move |cap, info| {
             let activator = scope.activator_for(info.address);
             let mut cap = Some(cap);
-            let mut next_write = crate::trigger::next_after(model::time::now_ms(), trigger, 0);
+            let mut next_write = crate::runtime::trigger::next_after(model::time::now_ms(), trigger, 0);
             move |(input, frontier), _out| {
                 let mut l = latest.borrow_mut();
                 input.for_each(|_, data| {
@@ -62,7 +62,7 @@ pub fn write_latest<'s>(
                 }
                 let finished = frontier.is_empty();
                 let now = model::time::now_ms();
-                let due = crate::trigger::due(now, &mut next_write, trigger, 0);
+                let due = crate::runtime::trigger::due(now, &mut next_write, trigger, 0);
                 if cap.is_some() && (finished || (due && l.is_dirty())) {
                     l.local_errors(&errors);
                     if let Err(e) = l.write() {
@@ -111,7 +111,7 @@ impl LatestState {
     /// State writing to `out/latest.json` for a job with these UDF columns.
     pub fn new(out: &std::path::Path, total_workers: usize, udfs: Vec<UdfColumn>) -> LatestState {
         LatestState {
-            path: out.join("latest.json"),
+            path: out.join(model::latest::FILE_NAME),
             devices: BTreeMap::new(),
             workers: BTreeMap::new(),
             total_workers,
@@ -272,7 +272,7 @@ impl LatestState {
             for (udf, n) in counts {
                 *p.udf_errors.entry(udf.clone()).or_default() += n;
                 *p.errors_by_kind
-                    .entry(crate::errors::ErrorKind::Udf.name().to_string())
+                    .entry(crate::runtime::errors::ErrorKind::Udf.name().to_string())
                     .or_default() += n;
                 p.errors_total += n;
             }
@@ -426,7 +426,7 @@ mod tests {
         s.aggregate(&agg("a", 20_000, 2), false);
         s.aggregate(&agg("b", 10_000, 3), true);
         s.write().unwrap();
-        let written: LatestDoc = serde_json::from_slice(&std::fs::read(dir.join("latest.json")).unwrap()).unwrap();
+        let written: LatestDoc = serde_json::from_slice(&std::fs::read(dir.join(model::latest::FILE_NAME)).unwrap()).unwrap();
         assert_eq!(written.records, s.document().records);
         assert_eq!(written.records.len(), 3);
     }

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::config::OnDataLoss;
+use crate::source::OnDataLoss;
 
 /// When the position is judged (it changes the wording only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::messages::{DeadLetter, EventRec, PartitionState, RawRecord, RecordCounts};
-use crate::parse::{Parsed, late_letter, parse_record};
+use crate::source::parse::{Parsed, late_letter, parse_record};
 use crate::source::watermark::PartitionClock;
 
 /// What became of one record.

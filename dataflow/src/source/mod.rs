@@ -1,43 +1,135 @@
 //! The source stage: what a worker reads and how. `reader` is the interface to the input, `kafka` and `replay`
 //! its two implementations, `data_loss` the rule for offsets a partition's log no longer holds, `watermark` the
-//! per-partition event-time clocks, `intake` the per-record rules (parse, validate, late) and `operator` the
-//! timely source that drives them and holds the watermark.
+//! per-partition event-time clocks, `parse` the record → event-or-dead-letter rule, `intake` the per-record
+//! rules (parse, validate, late) and `operator` the timely source that drives them and holds the watermark.
+//! [`SourceSettings`] is everything the stage takes from the job's settings.
 
 pub mod data_loss;
 pub mod intake;
 pub mod kafka;
 pub mod operator;
+pub mod parse;
 pub mod reader;
 pub mod replay;
 pub mod watermark;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::rc::Rc;
+use std::time::Duration;
 
 use anyhow::Result;
+use clap::ValueEnum;
 
-use crate::config::JobConfig;
-use crate::errors::ErrorLog;
-use crate::messages::Resume;
+use crate::checkpoint::Resume;
+use crate::runtime::errors::ErrorLog;
+use crate::runtime::kafka_client::KafkaClient;
 use kafka::KafkaReader;
 use reader::Reader;
 use replay::ReplayReader;
 
-/// Opens this worker's reader: its byte range of `--input`, or its share of the topic's `partitions`, each
-/// positioned where `resume` says (else at `--start`).
+/// Where a fresh job starts reading each partition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StartAt {
+    /// The oldest record still in the topic.
+    Earliest,
+    /// Only records produced from now on.
+    Latest,
+}
+
+/// What a job does when a partition's log no longer holds the offset it is to read next (see [`data_loss`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OnDataLoss {
+    /// Stop with an error naming the partition, the offsets and the way out (as Spark's `failOnDataLoss`).
+    Fail,
+    /// Log a warning, count the loss, and go on from the earliest offset that exists.
+    Continue,
+}
+
+/// A Kafka topic as the job's input.
+#[derive(Clone, Debug)]
+pub struct KafkaInput {
+    /// The cluster and the user's librdkafka settings.
+    pub client: KafkaClient,
+    /// Topic of events.
+    pub topic: String,
+    /// Consumer group (offsets are committed there for lag tools only).
+    pub group: String,
+    /// Where a fresh job starts reading.
+    pub start: StartAt,
+    /// Read each partition up to the end offsets seen at start, then finish.
+    pub bounded: bool,
+    /// What a lost offset does.
+    pub on_data_loss: OnDataLoss,
+}
+
+/// What the job reads.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A Kafka topic.
+    Kafka(KafkaInput),
+    /// A JSON-lines file, split into byte ranges across workers (always bounded, never checkpointed).
+    File(PathBuf),
+}
+
+impl Input {
+    /// The Kafka input, if it is one.
+    pub fn kafka(&self) -> Option<&KafkaInput> {
+        match self {
+            Input::Kafka(k) => Some(k),
+            Input::File(_) => None,
+        }
+    }
+
+    /// Whether the input ends (a bounded topic, or a file).
+    pub fn is_bounded(&self) -> bool {
+        self.kafka().is_none_or(|k| k.bounded)
+    }
+
+    /// How the start log names it.
+    pub fn describe(&self) -> String {
+        match self {
+            Input::Kafka(k) => format!("kafka {} topic {}", k.client.brokers, k.topic),
+            Input::File(path) => path.display().to_string(),
+        }
+    }
+}
+
+/// The source stage's settings.
+#[derive(Clone, Debug)]
+pub struct SourceSettings {
+    /// What is read.
+    pub input: Input,
+    /// The window kind: it says which windows an event belongs to, and so when it is late.
+    pub window: model::WindowKind,
+    /// How far a partition's watermark trails its newest event time, ms.
+    pub lateness_ms: u64,
+    /// A partition silent this long stops holding the watermark back.
+    pub idle_timeout: Duration,
+    /// Events further ahead of the wall clock than this (ms) are bad.
+    pub max_future_ms: u64,
+    /// How often a checkpoint marker is sent (Kafka input).
+    pub checkpoint_interval: Duration,
+    /// How often the source's counters are sent on (the trigger).
+    pub stats_every: Duration,
+}
+
+/// Opens this worker's reader: its byte range of the file, or its share of the topic's `partitions`, each
+/// positioned where `resume` says (else at the input's start).
 pub fn open_reader(
-    config: &JobConfig,
+    settings: &SourceSettings,
     partitions: usize,
     worker: usize,
     peers: usize,
     resume: &Resume,
     errors: Rc<ErrorLog>,
 ) -> Result<Box<dyn Reader>> {
-    Ok(match &config.input {
-        Some(path) => Box::new(ReplayReader::open(path, worker, peers)?),
-        None => {
+    Ok(match &settings.input {
+        Input::File(path) => Box::new(ReplayReader::open(path, worker, peers)?),
+        Input::Kafka(input) => {
             let offsets: HashMap<i32, i64> = resume.partitions.iter().map(|p| (p.partition, p.next_offset)).collect();
-            Box::new(KafkaReader::open(config, partitions, worker, peers, &offsets, errors)?)
+            let stats_every = settings.stats_every;
+            Box::new(KafkaReader::open(input, stats_every, partitions, worker, peers, &offsets, errors)?)
         }
     })
 }

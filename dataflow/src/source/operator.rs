@@ -27,13 +27,14 @@ use timely::dataflow::operators::generic::{OutputBuilderSession, source};
 use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::Activator;
 
-use crate::config::JobConfig;
-use crate::errors::{ErrorKind, ErrorLog, JobFailure};
-use crate::messages::{Marker, OpenWindow, PartitionState, Resume, STOP_ID, WindowIn, WorkerStats};
-use crate::sink::deadletter::DeadLetterWriter;
-use crate::source::data_loss::DataLoss;
+use crate::checkpoint::Resume;
+use crate::messages::{
+    DeadLetterOut, Marker, OpenWindow, PartitionState, STOP_ID, SourceSignal, WindowData, WindowIn, WorkerStats,
+};
+use crate::runtime::errors::{ErrorKind, ErrorLog, JobFailure};
+use crate::source::SourceSettings;
 use crate::source::intake::{Intake, Outcome};
-use crate::source::reader::{PartitionChange, Reader};
+use crate::source::reader::{PartitionChange, ReadError, Reader};
 
 /// Records read per activation before yielding to other operators.
 const BATCH: usize = 8192;
@@ -50,8 +51,8 @@ pub struct SourceSetup {
     pub resume: Resume,
     /// Whether to take periodic checkpoints (Kafka input).
     pub checkpoints: bool,
-    /// This worker's dead-letter writer (dead letters are made durable before each marker).
-    pub dead: Rc<RefCell<DeadLetterWriter>>,
+    /// This worker's dead-letter output (dead letters are made durable before each marker).
+    pub dead: Rc<RefCell<dyn DeadLetterOut>>,
     /// This worker's error counters.
     pub errors: Rc<ErrorLog>,
     /// Where an error that stops the job is raised (shared by the process's workers).
@@ -64,13 +65,13 @@ type Output<'a> = OutputBuilderSession<'a, u64, CapacityContainerBuilder<Vec<Win
 pub fn read<'s>(
     scope: Scope<'s, u64>,
     reader: Box<dyn Reader>,
-    config: &JobConfig,
+    settings: &SourceSettings,
     setup: SourceSetup,
 ) -> StreamVec<'s, u64, WindowIn> {
-    let config = config.clone();
+    let settings = settings.clone();
     source(scope, "Source", move |capability, info| {
         let activator = scope.activator_for(info.address);
-        let mut op = SourceOperator::new(reader, config, setup, activator);
+        let mut op = SourceOperator::new(reader, settings, setup, activator);
         let mut cap = Some(capability);
         move |output| {
             if let Some(held) = cap.as_mut()
@@ -85,14 +86,14 @@ pub fn read<'s>(
 /// The state of one worker's source between activations.
 struct SourceOperator {
     reader: Box<dyn Reader>,
-    config: JobConfig,
+    settings: SourceSettings,
     intake: Intake,
     owned: Vec<i32>,
     worker: usize,
     peers: usize,
     stop: Arc<AtomicBool>,
     checkpoints: bool,
-    dead: Rc<RefCell<DeadLetterWriter>>,
+    dead: Rc<RefCell<dyn DeadLetterOut>>,
     errors: Rc<ErrorLog>,
     failure: Arc<JobFailure>,
     activator: Activator,
@@ -109,20 +110,25 @@ struct SourceOperator {
 }
 
 impl SourceOperator {
-    fn new(reader: Box<dyn Reader>, config: JobConfig, setup: SourceSetup, activator: Activator) -> SourceOperator {
+    fn new(
+        reader: Box<dyn Reader>,
+        settings: SourceSettings,
+        setup: SourceSetup,
+        activator: Activator,
+    ) -> SourceOperator {
         let owned = reader.partitions();
         let mut intake = Intake::new(
             &owned,
             &|p| reader.next_offset(p),
             setup.worker as u32,
-            config.window,
-            config.lateness_ms,
-            config.idle_timeout,
+            settings.window,
+            settings.lateness_ms,
+            settings.idle_timeout,
         );
         intake.restore(&setup.resume.partitions);
         SourceOperator {
             reader,
-            config,
+            settings,
             intake,
             owned,
             worker: setup.worker,
@@ -150,7 +156,7 @@ impl SourceOperator {
             let time = w.end - 1;
             output
                 .session(&held.delayed(&time))
-                .give(WindowIn::Restored(Box::new(w)));
+                .give(WindowIn::Data(WindowData::Restored(Box::new(w))));
         }
         if self.stop_sent || self.failure.get().is_some() {
             return true;
@@ -173,20 +179,22 @@ impl SourceOperator {
             }
         }
         let reader = &self.reader;
-        let idle_timeout = self.config.idle_timeout;
+        let idle_timeout = self.settings.idle_timeout;
         let watermark = self
             .intake
             .watermark(model::time::now_ms(), &|p| reader.may_be_idle(p, idle_timeout));
-        if self.checkpoints && watermark.is_some() && self.last_marker.elapsed() >= self.config.checkpoint_interval {
+        if self.checkpoints && watermark.is_some() && self.last_marker.elapsed() >= self.settings.checkpoint_interval {
             self.last_marker = Instant::now();
             self.dead.borrow_mut().sync_or_count();
             self.last_id += 1;
             self.send_markers(self.last_id, false, held, output);
         }
-        if self.last_stats.elapsed() >= self.config.trigger || watermark.is_none() {
+        if self.last_stats.elapsed() >= self.settings.stats_every || watermark.is_none() {
             self.last_stats = Instant::now();
             let stats = self.stats(watermark);
-            output.session(&*held).give(WindowIn::Stats(Box::new(stats)));
+            output
+                .session(&*held)
+                .give(WindowIn::Signal(SourceSignal::Stats(Box::new(stats))));
         }
         let Some(wm) = watermark else {
             // Finished, or owning nothing: say so to every window operator, then release the capability.
@@ -213,7 +221,7 @@ impl SourceOperator {
         self.intake.start_batch(started);
         let rules = model::Validation {
             now_ms: model::time::now_ms(),
-            max_future_ms: self.config.max_future_ms,
+            max_future_ms: self.settings.max_future_ms,
         };
         let floor = *held.time();
         let mut dead = self.dead.borrow_mut();
@@ -221,17 +229,17 @@ impl SourceOperator {
         let read = self
             .reader
             .poll(BATCH, &mut |raw| match intake.take(&raw, rules, floor) {
-                Outcome::Event(event) => pending.push(WindowIn::Event(event)),
+                Outcome::Event(event) => pending.push(WindowIn::Data(WindowData::Event(event))),
                 Outcome::Dead(letter) => dead.write(&letter),
             });
         let read = match read {
             Ok(n) => n,
-            Err(err) if err.downcast_ref::<DataLoss>().is_some() => {
-                tracing::error!(worker = self.worker, error = %err, "stopping the job");
-                self.failure.raise(&err);
+            Err(ReadError::DataLoss(loss)) => {
+                tracing::error!(worker = self.worker, error = %loss, "stopping the job");
+                self.failure.raise(&loss);
                 return None;
             }
-            Err(err) => {
+            Err(ReadError::Other(err)) => {
                 self.errors.record(
                     ErrorKind::InputRead,
                     &format!("reading input failed; retrying: {err:#}"),
@@ -278,11 +286,11 @@ impl SourceOperator {
                 to,
                 partitions: partitions.clone(),
             };
-            if retire {
-                WindowIn::Retire(m)
+            WindowIn::Signal(if retire {
+                SourceSignal::Retire(m)
             } else {
-                WindowIn::Marker(m)
-            }
+                SourceSignal::Marker(m)
+            })
         });
         output.session(held).give_iterator(markers);
     }

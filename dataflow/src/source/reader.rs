@@ -6,6 +6,19 @@
 use std::time::Duration;
 
 use crate::messages::RawRecord;
+use crate::source::data_loss::DataLoss;
+
+/// Why a read failed: the kind decides what the source does.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A partition's log no longer holds the offset to read next, and `--on-data-loss fail` says stop: the
+    /// source raises it as the job's failure and reads nothing more.
+    #[error(transparent)]
+    DataLoss(#[from] DataLoss),
+    /// Anything else (a broker away, a file that cannot be read): counted, and the read is tried again.
+    #[error("{0:#}")]
+    Other(#[from] anyhow::Error),
+}
 
 /// A change to a reader's partitions that the source must take over (see [`Reader::take_changes`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +46,7 @@ pub trait Reader {
     /// The partitions this worker owns.
     fn partitions(&self) -> Vec<i32>;
     /// Reads up to `max` records, handing each to `sink`; returns how many were read.
-    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> anyhow::Result<usize>;
+    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize, ReadError>;
     /// Whether a partition has reached its bounded end (always false when unbounded).
     fn is_done(&self, partition: i32) -> bool;
     /// Records known to be in the owned partitions but not yet read.

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::reader::Reader;
+use super::reader::{ReadError, Reader};
 use crate::messages::RawRecord;
 
 /// Bytes read from the file at a time; the buffer grows only for a longer line.
@@ -114,7 +114,7 @@ impl Reader for ReplayReader {
         vec![self.partition]
     }
 
-    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize> {
+    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize, ReadError> {
         let mut n = 0;
         while n < max && self.pos < self.end {
             let Some((offset, line)) = self.next_line()? else {

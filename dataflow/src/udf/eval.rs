@@ -17,7 +17,7 @@ use super::abi::CallError;
 use super::binding::{Binding, Column, EventField};
 use super::signature::RustType;
 use super::{Udf, Udfs};
-use crate::errors::{ErrorKind, ErrorLog};
+use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::messages::{UdafInputs, WindowOut};
 
 /// Evaluates the UDFs for one worker and counts their failures.

@@ -52,6 +52,30 @@ impl Udf {
     }
 }
 
+/// Where the job's UDFs come from (`--udf`, `--udf-cache`): checked flags, nothing built yet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UdfSources {
+    /// The crates' folders, in `--udf` order.
+    pub dirs: Vec<PathBuf>,
+    /// Where they are built and their libraries cached.
+    pub cache: PathBuf,
+}
+
+impl UdfSources {
+    /// Builds (or takes from the cache) and loads every crate: see [`Udfs::load`].
+    pub fn load(&self) -> Result<Udfs> {
+        for dir in &self.dirs {
+            if !dir.is_dir() {
+                bail!(
+                    "--udf {} is not a folder; pass the folder of a UDF crate (see udfs/)",
+                    dir.display()
+                );
+            }
+        }
+        Udfs::load(&self.dirs, &self.cache)
+    }
+}
+
 /// The job's UDFs, in `--udf` order; empty without the flag.
 #[derive(Default)]
 pub struct Udfs {

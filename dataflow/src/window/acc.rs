@@ -1,11 +1,18 @@
-//! What the window kinds share: a device's accumulator in one window, pane or session (the running aggregate,
-//! its latest location and, with aggregate UDFs, their inputs), the interface every kind's open state offers
-//! the operator ([`OpenState`]), and the step that turns an accumulator into an emitted aggregate.
+//! What the window kinds share: the map of devices each kind keeps its state in ([`Devices`]), a device's
+//! accumulator in one window, pane or session (the running aggregate, its latest location and, with aggregate
+//! UDFs, their inputs), the interface every kind's open state offers the operator ([`OpenState`]), and the step
+//! that turns an accumulator into an emitted aggregate.
+
+use std::collections::HashMap;
 
 use compact_str::CompactString;
 use model::{Aggregate, UdfValues, Window, WindowAgg};
 
 use crate::messages::{EventRec, InputFields, OpenWindow, UdafInputs, WindowOut};
+
+/// Per-device state keyed by device id with a fast hasher (foldhash: the ids come from the input, so the
+/// per-process random seed matters; SipHash cost twice as much per event).
+pub type Devices<T> = HashMap<CompactString, T, foldhash::fast::RandomState>;
 
 /// The open windows of one worker, of one kind: what the window operator asks of them.
 pub trait OpenState {

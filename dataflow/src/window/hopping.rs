@@ -12,8 +12,7 @@ use std::collections::VecDeque;
 use model::Window;
 
 use crate::messages::{EventRec, OpenWindow, WindowOut};
-use crate::window::acc::{DeviceAcc, OpenState, Udafs};
-use crate::window::tumbling::Devices;
+use crate::window::acc::{DeviceAcc, Devices, OpenState, Udafs};
 
 /// One device's open panes, oldest first.
 #[derive(Default)]

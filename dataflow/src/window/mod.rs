@@ -21,7 +21,6 @@ pub mod session;
 pub mod tumbling;
 
 use std::cell::{Cell, RefCell};
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,20 +30,28 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
-use crate::checkpoint::align::{Aligned, Alignment};
-use crate::checkpoint::windows_file;
-use crate::errors::{ErrorKind, ErrorLog};
-use crate::messages::{Barrier, BarrierKind, PartitionState, WindowIn, WindowMsg, WindowOut, WorkerStats};
+use crate::checkpoint::{Aligned, Alignment, StateStore};
+use crate::messages::{
+    Barrier, BarrierKind, PartitionState, WindowData, WindowIn, WindowMsg, WindowOut, WindowSignal, WorkerStats,
+};
+use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::udf::Udfs;
 use crate::udf::eval::Evaluator;
 use acc::{OpenState, Udafs};
 
-/// The window operator's settings.
-pub struct WindowSetup {
+/// The window stage's settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowSettings {
     /// Window kind and sizes.
     pub kind: WindowKind,
     /// Live publication interval.
     pub trigger: Duration,
+}
+
+/// What one worker's window operator is built with: the stage's settings and the worker's resources.
+pub struct WindowSetup {
+    /// The stage's settings.
+    pub settings: WindowSettings,
     /// The checkpoint the job resumed from (0: none).
     pub restored: u64,
     /// Global worker index.
@@ -57,9 +64,9 @@ pub struct WindowSetup {
     pub udfs: Arc<Udfs>,
     /// This worker's error counters (UDF failures are counted there too).
     pub errors: Rc<ErrorLog>,
-    /// The output folder, where each checkpoint's open windows are written at its barrier
-    /// (`checkpoint::windows_file`); `None` in a wiring without checkpoint parts, where they are only counted.
-    pub out: Option<PathBuf>,
+    /// Where each checkpoint's open windows are saved at its barrier; `None` in a wiring without checkpoint
+    /// parts, where they are only counted.
+    pub store: Option<StateStore>,
 }
 
 /// The aligned side of the operator: window state plus what is to be emitted.
@@ -68,20 +75,20 @@ struct Collect<S> {
     barriers: Vec<Barrier>,
     stats: Vec<WorkerStats>,
     worker: usize,
-    out: Option<PathBuf>,
+    store: Option<StateStore>,
     errors: Rc<ErrorLog>,
 }
 
 impl<S: OpenState> Aligned for Collect<S> {
-    fn apply(&mut self, item: WindowIn) {
+    fn apply(&mut self, item: WindowData) {
         match item {
-            WindowIn::Event(e) => self.state.add(e),
-            WindowIn::Restored(w) => self.state.restore(*w),
-            WindowIn::Stats(s) => self.stats.push(*s),
-            WindowIn::Marker(_) | WindowIn::Retire(_) => {
-                unreachable!("the alignment keeps markers")
-            }
+            WindowData::Event(e) => self.state.add(e),
+            WindowData::Restored(w) => self.state.restore(*w),
         }
+    }
+
+    fn stats(&mut self, stats: Box<WorkerStats>) {
+        self.stats.push(*stats);
     }
 
     fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>) {
@@ -89,8 +96,9 @@ impl<S: OpenState> Aligned for Collect<S> {
         let partitions = if self.worker == 0 { partitions } else { Vec::new() };
         // The open windows go straight from the state to their file: a barrier carries only their number.
         let state = &self.state;
-        let windows = match &self.out {
-            Some(out) => windows_file::write_open(out, id, self.worker, |each| state.each_open(each))
+        let windows = match &self.store {
+            Some(store) => store
+                .save_open_windows(id, self.worker, |each| state.each_open(each))
                 .map_err(|e| {
                     let why = format!("cannot write the open windows of checkpoint {id}; it will not commit: {e:#}");
                     self.errors.record(ErrorKind::CheckpointPart, &why)
@@ -132,7 +140,7 @@ pub fn windows<'s>(input: StreamVec<'s, u64, WindowIn>, setup: WindowSetup) -> S
         }
         _ => None,
     };
-    match setup.kind {
+    match setup.settings.kind {
         WindowKind::Tumbling { size_ms } => operator(
             input,
             "TumblingWindow",
@@ -167,16 +175,16 @@ fn operator<'s, S: OpenState + 'static>(
 ) -> StreamVec<'s, u64, WindowMsg> {
     let scope = input.scope();
     let WindowSetup {
-        kind: _,
-        trigger,
+        settings,
         restored,
         worker,
         peers,
         watermark,
         udfs: _,
         errors,
-        out,
+        store,
     } = setup;
+    let trigger = settings.trigger;
     let mut state = Some(state);
     // Scalar UDF columns of one emitted batch.
     let derive = {
@@ -197,13 +205,13 @@ fn operator<'s, S: OpenState + 'static>(
             barriers: Vec::new(),
             stats: Vec::new(),
             worker,
-            out: out.clone(),
+            store: store.clone(),
             errors: errors.clone(),
         };
         let mut batch: Vec<WindowOut> = Vec::new();
         // Live aggregates go out on the shared grid, just before each snapshot tick (see `trigger`).
-        let lead = crate::trigger::lead(trigger);
-        let mut next_live = crate::trigger::next_after(model::time::now_ms(), trigger, lead);
+        let lead = crate::runtime::trigger::lead(trigger);
+        let mut next_live = crate::runtime::trigger::next_after(model::time::now_ms(), trigger, lead);
         move |(input, frontier), output| {
             input.for_each(|_, data| {
                 for item in data.drain(..) {
@@ -212,12 +220,12 @@ fn operator<'s, S: OpenState + 'static>(
             });
             let Some(hold) = held.as_mut() else { return };
             for barrier in out.barriers.drain(..) {
-                output.session(&*hold).give(WindowMsg::Barrier(barrier));
+                output.session(&*hold).give(WindowMsg::Signal(WindowSignal::Barrier(barrier)));
             }
             if !out.stats.is_empty() {
                 output
                     .session(&*hold)
-                    .give_iterator(out.stats.drain(..).map(WindowMsg::Stats));
+                    .give_iterator(out.stats.drain(..).map(|s| WindowMsg::Signal(WindowSignal::Stats(s))));
             }
             let now_at = frontier.frontier().first().copied();
             watermark.set(now_at);
@@ -228,18 +236,20 @@ fn operator<'s, S: OpenState + 'static>(
                     derive(&mut batch);
                     output
                         .session(&*hold)
-                        .give_iterator(batch.drain(..).map(WindowMsg::Agg));
+                        .give_iterator(batch.drain(..).map(WindowMsg::Data));
                 }
             }
             if let Some(counts) = evaluator.as_ref().and_then(|ev| ev.borrow_mut().take_changed_errors()) {
-                output.session(&*hold).give(WindowMsg::UdfErrors(worker, counts));
+                output
+                    .session(&*hold)
+                    .give(WindowMsg::Signal(WindowSignal::UdfErrors(worker, counts)));
             }
             let Some(t) = now_at else {
                 // The input has ended: every window is final; close with a last barrier.
                 let (id, partitions) = align.final_cut();
                 out.barrier(id, BarrierKind::Final, partitions);
                 for barrier in out.barriers.drain(..) {
-                    output.session(&*hold).give(WindowMsg::Barrier(barrier));
+                    output.session(&*hold).give(WindowMsg::Signal(WindowSignal::Barrier(barrier)));
                 }
                 held = None;
                 return;
@@ -250,13 +260,13 @@ fn operator<'s, S: OpenState + 'static>(
             // Live: the changed aggregates of open windows, once per trigger.
             if !out.state.is_empty() {
                 let now = model::time::now_ms();
-                if crate::trigger::due(now, &mut next_live, trigger, lead) {
+                if crate::runtime::trigger::due(now, &mut next_live, trigger, lead) {
                     out.state.live(&mut batch);
                     if !batch.is_empty() {
                         derive(&mut batch);
                         output
                             .session(&*hold)
-                            .give_iterator(batch.drain(..).map(WindowMsg::Agg));
+                            .give_iterator(batch.drain(..).map(WindowMsg::Data));
                     }
                 }
                 activator.activate_after(Duration::from_millis(next_live.saturating_sub(now)));

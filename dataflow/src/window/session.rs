@@ -9,8 +9,7 @@ use model::Window;
 use model::sessions::{Session, Sessions};
 
 use crate::messages::{EventRec, OpenWindow, WindowOut};
-use crate::window::acc::{DeviceAcc, OpenState, Udafs};
-use crate::window::tumbling::Devices;
+use crate::window::acc::{DeviceAcc, Devices, OpenState, Udafs};
 
 /// One device's open sessions.
 #[derive(Default)]

@@ -9,13 +9,13 @@
 //! device has a few open windows, `lateness / size + 1`), where a map per window repeated every device's id and
 //! the map's slack in each window (at 10,000 devices, 70,000 windows: 15 MB against 8).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use compact_str::CompactString;
 use model::Window;
 
 use crate::messages::{EventRec, OpenWindow, WindowOut};
-use crate::window::acc::{DeviceAcc, OpenState, Udafs};
+use crate::window::acc::{DeviceAcc, Devices, OpenState, Udafs};
 
 /// A device's accumulator in a window, and whether it changed since the last live publication.
 #[derive(Default)]
@@ -25,10 +25,6 @@ pub struct Slot {
     /// Changed since the last live publication.
     pub changed: bool,
 }
-
-/// Per-device state keyed by device id with a fast hasher (foldhash: the ids come from the input, so the
-/// per-process random seed matters; SipHash cost twice as much per event).
-pub type Devices<T> = HashMap<CompactString, T, foldhash::fast::RandomState>;
 
 /// One device's open windows, by end, oldest first.
 type DeviceWindows = Vec<(u64, Slot)>;

@@ -1,6 +1,7 @@
 //! The Kafka output (`--sink-topic`): every final window published once, in Kafka transactions that commit with
 //! the checkpoints, so that a `read_committed` consumer sees each (device, window) exactly once across crashes,
-//! restarts, `-w` changes and broker outages. The protocol's rules are `checkpoint::kafka_out`; this stage is the
+//! restarts, `-w` changes and broker outages. The protocol's rules are the checkpoint's (`SinkRecovery`, `Fate`,
+//! reached through its `StateStore`); this stage is the
 //! operator that hands a worker's final windows and barriers, in order, to that worker's writer thread
 //! ([`txn`]), which owns the producer; [`recover`] finishes what a restored checkpoint left; [`register`] is the
 //! Kafka side (topic, producer, register); [`out`] what they share (the record, progress, the test hook).
@@ -20,14 +21,27 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use timely::dataflow::StreamVec;
 
-use crate::config::{JobConfig, SinkTopic};
-use crate::errors::{ErrorKind, ErrorLog};
-use crate::in_order::filter_map_in_order;
-use crate::messages::WindowMsg;
-use crate::teardown;
+use crate::checkpoint::{CommitReport, SinkRecovery, StateStore};
+use crate::messages::{WindowMsg, WindowSignal};
+use crate::runtime::errors::{ErrorKind, ErrorLog};
+use crate::runtime::in_order::filter_map_in_order;
+use crate::runtime::kafka_client::KafkaClient;
+use crate::runtime::teardown;
 use out::{OutRecord, Shared};
-use recover::Recovery;
 use txn::{Command, Writer};
+
+/// The Kafka output's settings (`--sink-topic`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkSettings {
+    /// The cluster and the user's librdkafka settings.
+    pub client: KafkaClient,
+    /// The topic final windows are published to.
+    pub topic: String,
+    /// Its partitions when the job creates it (`None`: as many as the input topic).
+    pub partitions: Option<i32>,
+    /// The job's consumer group: the writers' transactional ids are named after it.
+    pub group: String,
+}
 
 /// One worker's Kafka output: the channel to its writer thread and what the thread shares.
 pub struct KafkaSink {
@@ -38,18 +52,18 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// Starts the writer of global worker `worker`; with a restored checkpoint it first finishes what that
-    /// checkpoint left (see [`recover`]).
+    /// Starts the writer of global worker `worker`, whose commits follow the checkpoints of `store`; with a
+    /// restored checkpoint it first finishes what that checkpoint left (see [`recover`]).
     pub fn start(
-        config: &JobConfig,
-        sink: &SinkTopic,
+        settings: &SinkSettings,
+        store: &StateStore,
         worker: usize,
-        recovery: Option<Recovery>,
+        recovery: Option<SinkRecovery>,
         errors: Rc<ErrorLog>,
     ) -> Result<KafkaSink> {
         let (commands, receive) = channel();
         let shared = Shared::default();
-        let writer = Writer::new(config.clone(), sink.clone(), worker, recovery, shared.clone());
+        let writer = Writer::new(settings.clone(), store.clone(), worker, recovery, shared.clone());
         let thread = std::thread::Builder::new()
             .name(format!("kafka-sink-w{worker}"))
             .spawn(move || writer.run(receive))
@@ -60,11 +74,6 @@ impl KafkaSink {
             shared,
             errors,
         })
-    }
-
-    /// Per Kafka writer this worker speaks for, the newest checkpoint its transactions are committed through.
-    pub fn confirmed(&self) -> BTreeMap<usize, u64> {
-        self.shared.confirmed.lock().expect("not poisoned").clone()
     }
 
     /// Counts the writer's errors met since the last look.
@@ -84,10 +93,17 @@ impl KafkaSink {
     pub fn finish(&self, within: Duration) {
         self.send(Command::Finish(Instant::now() + within));
         if let Some(thread) = self.thread.borrow_mut().take() {
-            // The thread ends by dropping its producer, which librdkafka may not let go of (`crate::teardown`).
+            // The thread ends by dropping its producer, which librdkafka may not let go of (`crate::runtime::teardown`).
             teardown::join_within(thread, within + teardown::CLOSE_WITHIN, "kafka sink producer");
         }
         self.count_errors();
+    }
+}
+
+impl CommitReport for KafkaSink {
+    /// Per Kafka writer this worker speaks for, the newest checkpoint its transactions are committed through.
+    fn confirmed(&self) -> BTreeMap<usize, u64> {
+        self.shared.confirmed.lock().expect("not poisoned").clone()
     }
 }
 
@@ -95,12 +111,12 @@ impl KafkaSink {
 pub fn publish<'s>(windows: StreamVec<'s, u64, WindowMsg>, sink: Rc<KafkaSink>) -> StreamVec<'s, u64, ()> {
     filter_map_in_order(windows, "KafkaSink", move |msg| {
         match msg {
-            WindowMsg::Agg(w) if w.is_final => sink.send(Command::Record(OutRecord::of(&w.agg))),
-            WindowMsg::Barrier(b) => {
+            WindowMsg::Data(w) if w.is_final => sink.send(Command::Record(OutRecord::of(&w.agg))),
+            WindowMsg::Signal(WindowSignal::Barrier(b)) => {
                 sink.send(Command::Barrier(b.id));
                 sink.count_errors();
             }
-            WindowMsg::Agg(_) | WindowMsg::Stats(_) | WindowMsg::UdfErrors(..) => {}
+            WindowMsg::Data(_) | WindowMsg::Signal(_) => {}
         }
         None
     })

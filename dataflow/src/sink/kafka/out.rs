@@ -58,9 +58,9 @@ impl Shared {
     }
 }
 
-/// The Kafka output's crash points (`commit`, `republish`; see `crate::crash_hook`).
+/// The Kafka output's crash points (`commit`, `republish`; see `crate::runtime::crash_hook`).
 pub fn maybe_crash(point: &str, count: &mut u64) {
-    crate::crash_hook::maybe_crash("IOT_TEST_SINK_CRASH", point, count);
+    crate::runtime::crash_hook::maybe_crash("IOT_TEST_SINK_CRASH", point, count);
 }
 
 /// Produces one record, waiting while librdkafka's queue is full.

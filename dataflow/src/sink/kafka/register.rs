@@ -14,27 +14,25 @@ use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::config::{JobConfig, SinkTopic};
+use super::SinkSettings;
 
 /// How long one Kafka call of the sink may block its thread.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The transactional id of writer `writer` (a global worker index) of the job's output to `sink`.
-pub fn transactional_id(config: &JobConfig, sink: &SinkTopic, writer: usize) -> String {
-    format!("{}.sink.{}.w{writer}", config.group, sink.topic)
+pub fn transactional_id(sink: &SinkSettings, writer: usize) -> String {
+    format!("{}.sink.{}.w{writer}", sink.group, sink.topic)
 }
 
 /// Creates the sink topic when it does not exist, with `--sink-partitions` or the input's partition count.
-pub fn ensure_topic(config: &JobConfig, sink: &SinkTopic, input_partitions: usize) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> = config
-        .kafka_client(&[])
-        .create()
-        .with_context(|| format!("invalid Kafka settings (--brokers {}, --kafka-option)", config.brokers))?;
+pub fn ensure_topic(sink: &SinkSettings, input_partitions: usize) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> =
+        sink.client.config(&[]).create().with_context(|| sink.client.invalid())?;
     let partitions = sink.partitions.unwrap_or(input_partitions.max(1) as i32);
     let topic = NewTopic::new(&sink.topic, partitions, TopicReplication::Fixed(-1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     let results = futures_executor::block_on(admin.create_topics([&topic], &opts))
-        .map_err(|e| anyhow!("cannot create --sink-topic {} on {}: {e}", sink.topic, config.brokers))?;
+        .map_err(|e| anyhow!("cannot create --sink-topic {} on {}: {e}", sink.topic, sink.client.brokers))?;
     for r in results {
         match r {
             Ok(_) => tracing::info!(topic = %sink.topic, partitions, "created the sink topic"),
@@ -43,7 +41,7 @@ pub fn ensure_topic(config: &JobConfig, sink: &SinkTopic, input_partitions: usiz
                 return Err(anyhow!(
                     "cannot create --sink-topic {name} on {}: {code} (create it yourself, or check the \
                      broker's permissions)",
-                    config.brokers
+                    sink.client.brokers
                 ));
             }
         }
@@ -53,9 +51,10 @@ pub fn ensure_topic(config: &JobConfig, sink: &SinkTopic, input_partitions: usiz
 
 /// A transactional producer for `id`, its earlier incarnations fenced (`init_transactions` aborts what they
 /// left open).
-pub fn open_producer(config: &JobConfig, id: &str) -> Result<ThreadedProducer<DefaultProducerContext>> {
-    let producer: ThreadedProducer<DefaultProducerContext> = config
-        .kafka_client(&[
+pub fn open_producer(sink: &SinkSettings, id: &str) -> Result<ThreadedProducer<DefaultProducerContext>> {
+    let producer: ThreadedProducer<DefaultProducerContext> = sink
+        .client
+        .config(&[
             ("transactional.id", id),
             ("enable.idempotence", "true"),
             // As Java producers do, so that key-partitioned consumers find a device where they expect it.
@@ -66,7 +65,7 @@ pub fn open_producer(config: &JobConfig, id: &str) -> Result<ThreadedProducer<De
         .with_context(|| format!("cannot create the sink producer {id} (--brokers, --kafka-option)"))?;
     producer
         .init_transactions(CALL_TIMEOUT)
-        .map_err(|e| anyhow!("cannot start the transactions of {id} on {}: {e}", config.brokers))?;
+        .map_err(|e| anyhow!("cannot start the transactions of {id} on {}: {e}", sink.client.brokers))?;
     Ok(producer)
 }
 
@@ -78,9 +77,10 @@ pub struct Register {
 
 impl Register {
     /// The register of transactional id `id` (a consumer group of that name on partition 0 of the sink topic).
-    pub fn open(config: &JobConfig, sink: &SinkTopic, id: &str) -> Result<Register> {
-        let consumer: BaseConsumer = config
-            .kafka_client(&[
+    pub fn open(sink: &SinkSettings, id: &str) -> Result<Register> {
+        let consumer: BaseConsumer = sink
+            .client
+            .config(&[
                 ("group.id", id),
                 ("enable.auto.commit", "false"),
                 ("isolation.level", "read_committed"),

@@ -8,18 +8,16 @@
 //! and nothing is published twice. The windows of a transaction are kept until it is committed.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 
-use crate::checkpoint::kafka_out::{self, Fate};
-use crate::checkpoint::store;
-use crate::config::{JobConfig, SinkTopic};
+use super::SinkSettings;
+use crate::checkpoint::{Fate, SinkRecovery, StateStore};
 use crate::sink::kafka::out::{OutRecord, Shared, maybe_crash, send};
-use crate::sink::kafka::recover::{self, Recovery};
+use crate::sink::kafka::recover;
 use crate::sink::kafka::register::{self, CALL_TIMEOUT, Register};
 
 /// What the worker hands its writer, in the order of its window output.
@@ -43,29 +41,33 @@ struct Closed {
 
 /// The writer of global worker `worker`.
 pub struct Writer {
-    config: JobConfig,
-    sink: SinkTopic,
+    sink: SinkSettings,
+    store: StateStore,
     worker: usize,
     id: String,
-    out: PathBuf,
     producer: Option<ThreadedProducer<DefaultProducerContext>>,
     register: Option<Register>,
     lineage: Option<String>,
     closed: VecDeque<Closed>,
     current: Vec<OutRecord>,
     shared: Shared,
-    recovery: Option<Recovery>,
+    recovery: Option<SinkRecovery>,
     commits: u64,
 }
 
 impl Writer {
     /// The writer of `worker`; `recovery` is what it must publish again first (from a restored checkpoint).
-    pub fn new(config: JobConfig, sink: SinkTopic, worker: usize, recovery: Option<Recovery>, shared: Shared) -> Self {
+    pub fn new(
+        sink: SinkSettings,
+        store: StateStore,
+        worker: usize,
+        recovery: Option<SinkRecovery>,
+        shared: Shared,
+    ) -> Self {
         Writer {
-            id: register::transactional_id(&config, &sink, worker),
-            out: config.out.clone(),
-            config,
+            id: register::transactional_id(&sink, worker),
             sink,
+            store,
             worker,
             producer: None,
             register: None,
@@ -158,20 +160,14 @@ impl Writer {
         self.open()?;
         if let Some(r) = self.recovery.take() {
             let producer = self.producer.as_ref().expect("opened");
-            if let Err(e) = recover::run(&self.config, &self.sink, self.worker, producer, &r, &self.shared) {
+            if let Err(e) = recover::run(&self.sink, &self.store, self.worker, producer, &r, &self.shared) {
                 self.recovery = Some(r);
                 return Err(e);
             }
         }
         while let Some(front) = self.closed.front() {
             let id = front.id;
-            let exists = store::manifest_exists(&self.out, id);
-            let newer = if exists {
-                None
-            } else {
-                store::newest_sink_after(&self.out, id)
-            };
-            let fate = kafka_out::fate(id, self.worker, exists, newer.as_ref().map(|(n, s)| (*n, s)));
+            let fate = self.store.fate(id, self.worker);
             if !front.begun && fate != Fate::Abandoned {
                 self.begin_front()?;
             }
@@ -212,14 +208,14 @@ impl Writer {
         if self.producer.is_some() {
             return Ok(());
         }
-        let producer = register::open_producer(&self.config, &self.id)?;
+        let producer = register::open_producer(&self.sink, &self.id)?;
         if self.register.is_none() {
-            self.register = Some(Register::open(&self.config, &self.sink, &self.id)?);
+            self.register = Some(Register::open(&self.sink, &self.id)?);
         }
         self.producer = Some(producer);
         if self.lineage.is_none() {
             // No lineage yet: no manifest of this job exists, so none of its transactions can have committed.
-            self.lineage = store::lineage(&self.out).ok();
+            self.lineage = self.store.lineage().ok();
         }
         if let Some(lineage) = self.lineage.clone() {
             let committed = self.register.as_ref().expect("opened").read(&lineage)?;
@@ -256,7 +252,7 @@ impl Writer {
     fn commit_front(&mut self) -> Result<()> {
         let id = self.closed.front().expect("a transaction to commit").id;
         if self.lineage.is_none() {
-            self.lineage = Some(store::lineage(&self.out)?);
+            self.lineage = Some(self.store.lineage()?);
         }
         let lineage = self.lineage.as_deref().expect("read");
         let producer = self.producer.as_ref().expect("opened");

@@ -19,7 +19,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::durable::{sync_file_system, sync_in_bulk};
+use crate::runtime::durable::{sync_file_system, sync_in_bulk};
 use crate::messages::StagedFile;
 
 /// Where a worker's rolls write, and how their files are named.

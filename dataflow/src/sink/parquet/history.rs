@@ -1,10 +1,10 @@
 //! One worker's history between rolls: the final windows it holds, the segments that keep them across a crash,
 //! and the answer to each checkpoint barrier. At a barrier the windows received since the previous one go to the
-//! barrier's segment (`checkpoint::segment`) unless the roll policy ([`super::roll`]) rolls now; a roll is handed
+//! barrier's segment (saved through the checkpoint's `StateStore`) unless the roll policy ([`super::roll`]) rolls now; a roll is handed
 //! out as a [`RollJob`] (written on another thread, see [`super::files`]) and its outcome taken back with
 //! [`ParquetHistory::finish`]. Held windows are kept in arrival order, not per device: a roll sorts them once.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -14,8 +14,7 @@ use model::history::PARQUET_DIR;
 
 use super::files::{RollJob, RollTarget, Rolled};
 use super::roll::RollPolicy;
-use crate::checkpoint::layout::staging_dir;
-use crate::checkpoint::segment::{self, SegmentName};
+use crate::checkpoint::StateStore;
 use crate::messages::{BarrierKind, StagedHistory, device_route};
 
 /// How a worker's history is kept between rolls.
@@ -41,7 +40,7 @@ pub enum Answer {
 
 /// One worker's history writer.
 pub struct ParquetHistory {
-    out: PathBuf,
+    store: StateStore,
     target: RollTarget,
     seq: u64,
     setup: HistorySetup,
@@ -58,20 +57,21 @@ pub struct ParquetHistory {
 }
 
 impl ParquetHistory {
-    /// A writer under `out/parquet`, with a column per UDF after the contract columns.
+    /// A writer under the output folder's `parquet/`, with a column per UDF after the contract columns; its
+    /// checkpointed state goes through `store`.
     pub fn new(
-        out: &Path,
+        store: &StateStore,
         worker: usize,
         run: u64,
         udfs: Vec<UdfColumn>,
         setup: HistorySetup,
     ) -> Result<ParquetHistory> {
-        let root = out.join(PARQUET_DIR);
+        let root = store.out().join(PARQUET_DIR);
         std::fs::create_dir_all(&root).with_context(|| format!("cannot create {} (--out)", root.display()))?;
-        let staging = staging_dir(out);
+        let staging = store.staging_dir();
         std::fs::create_dir_all(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
         Ok(ParquetHistory {
-            out: out.to_path_buf(),
+            store: store.clone(),
             target: RollTarget {
                 root,
                 staging,
@@ -96,7 +96,7 @@ impl ParquetHistory {
     pub fn restore(&mut self, checkpoint: u64, segments: &[PathBuf], peers: usize) -> Result<()> {
         let mut mine = Vec::new();
         for path in segments {
-            let rows = segment::read(&self.out, path)?;
+            let rows = self.store.final_windows(path)?;
             mine.extend(
                 rows.into_iter()
                     .filter(|a| owner(&a.device_id, peers) == self.target.worker),
@@ -105,12 +105,7 @@ impl ParquetHistory {
         if mine.is_empty() {
             return Ok(());
         }
-        self.unrolled.push(segment::write(
-            &self.out,
-            self.segment_name(checkpoint),
-            &mine,
-            &self.target.udfs,
-        )?);
+        self.unrolled.push(self.save(checkpoint, &mine)?);
         self.held.append(&mut mine);
         self.oldest = Some(Instant::now());
         Ok(())
@@ -138,12 +133,10 @@ impl ParquetHistory {
         self.fresh.len() + self.held.len()
     }
 
-    fn segment_name(&self, checkpoint: u64) -> SegmentName {
-        SegmentName {
-            checkpoint,
-            run: self.target.run,
-            worker: self.target.worker,
-        }
+    /// Saves `rows` as this worker's final windows of checkpoint `checkpoint`, not rolled yet.
+    fn save(&self, checkpoint: u64, rows: &[Aggregate]) -> Result<PathBuf> {
+        let (run, worker) = (self.target.run, self.target.worker);
+        self.store.save_final_windows(checkpoint, run, worker, rows, &self.target.udfs)
     }
 
     /// Answers barrier `id`: keeps the windows since the previous barrier in a segment when they are not rolled
@@ -158,12 +151,7 @@ impl ParquetHistory {
         let rolls = self.setup.roll.due(kind, rows, waited);
         let mut segment = None;
         if self.setup.checkpointed && !self.fresh.is_empty() && (!rolls || self.setup.sink) {
-            segment = Some(segment::write(
-                &self.out,
-                self.segment_name(id),
-                &self.fresh,
-                &self.target.udfs,
-            )?);
+            segment = Some(self.save(id, &self.fresh)?);
         }
         if !rolls {
             self.unrolled.extend(segment.clone());
@@ -236,9 +224,8 @@ fn owner(device: &str, peers: usize) -> usize {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::checkpoint::layout::staging_dir;
-    use crate::checkpoint::store::publish;
-    use crate::sink::parquet::read_rows;
+    use crate::messages::StagedFile;
+    use std::path::Path;
     use arrow::array::{RecordBatch, TimestampMillisecondArray};
     use model::history::schema;
     use model::partition::partition_dir_name;
@@ -277,16 +264,32 @@ pub(crate) mod tests {
     }
 
     /// An empty output folder of its own for a test, with a history writer of worker `worker` in it.
-    pub(crate) fn fresh(test: &str, worker: usize, setup: HistorySetup) -> (PathBuf, ParquetHistory) {
+    pub(crate) fn fresh(test: &str, worker: usize, setup: HistorySetup) -> (StateStore, ParquetHistory) {
         let out = std::env::temp_dir().join(format!("parquet-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
-        let h = ParquetHistory::new(&out, worker, 1, Vec::new(), setup).unwrap();
-        (out, h)
+        let store = StateStore::new(&out);
+        let h = ParquetHistory::new(&store, worker, 1, Vec::new(), setup).unwrap();
+        (store, h)
+    }
+
+    /// The rows of a committed history file, with the device of its folder.
+    fn read_rows(path: &Path) -> Vec<Aggregate> {
+        let device = model::history::device_of(path.parent().unwrap()).unwrap();
+        model::history::HistoryFile::open(path).unwrap().read_aggregates(&device).unwrap()
+    }
+
+    /// What the commit of a checkpoint does to its staged files: they take their visible names.
+    fn publish(files: &[StagedFile]) {
+        for f in files {
+            std::fs::create_dir_all(f.visible.parent().unwrap()).unwrap();
+            std::fs::rename(&f.hidden, &f.visible).unwrap();
+        }
     }
 
     #[test]
     fn rolled_rows_land_in_their_device_partition_with_logical_types() {
-        let (out, mut h) = fresh("rolled", 0, HOLD);
+        let (store, mut h) = fresh("rolled", 0, HOLD);
+        let out = store.out();
         h.push(agg("../../etc/passwd", 20_000));
         h.push(agg("../../etc/passwd", 10_000));
         h.push(agg("plain", 0));
@@ -297,7 +300,7 @@ pub(crate) mod tests {
             (None, 0),
             "rolled at once: no segment"
         );
-        publish(&staged.files).unwrap();
+        publish(&staged.files);
         assert_eq!(h.pending_rows(), 0);
         let dir = out.join("parquet").join(partition_dir_name("../../etc/passwd"));
         let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
@@ -322,20 +325,20 @@ pub(crate) mod tests {
 
     #[test]
     fn rolled_files_wait_hidden_outside_the_device_folders_until_committed() {
-        let (out, mut h) = fresh("hidden", 3, HOLD);
+        let (store, mut h) = fresh("hidden", 3, HOLD);
         h.push(agg("d", 0));
         let files = h.at_barrier(4, BarrierKind::Stop).unwrap().files;
         let name = files[0].hidden.file_name().unwrap().to_str().unwrap();
         assert!(name.starts_with('.'), "{name}");
-        assert!(files[0].hidden.starts_with(staging_dir(&out)));
+        assert!(files[0].hidden.starts_with(store.staging_dir()));
         assert!(!files[0].visible.exists());
-        publish(&files).unwrap();
+        publish(&files);
         assert!(files[0].visible.exists() && !files[0].hidden.exists());
     }
 
     #[test]
     fn windows_held_between_rolls_are_in_segments_that_another_writer_takes_back() {
-        let (out, mut h) = fresh("held", 0, HOLD);
+        let (store, mut h) = fresh("held", 0, HOLD);
         h.push(agg("a", 0));
         h.push(agg("b", 0));
         let first = h.at_barrier(1, BarrierKind::Periodic).unwrap();
@@ -357,12 +360,12 @@ pub(crate) mod tests {
         // a segment of its own, and rolls them with its own windows.
         let mut rows: Vec<(String, u64)> = Vec::new();
         for worker in 0..2 {
-            let mut other = ParquetHistory::new(&out, worker, 2, Vec::new(), HOLD).unwrap();
+            let mut other = ParquetHistory::new(&store, worker, 2, Vec::new(), HOLD).unwrap();
             other.restore(3, &third.unrolled, 2).unwrap();
             let held = other.at_barrier(4, BarrierKind::Periodic).unwrap();
             for seg in &held.unrolled {
                 assert!(!third.unrolled.contains(seg), "its own segment, not the old ones");
-                let rows = segment::read(&out, seg).unwrap();
+                let rows = store.final_windows(seg).unwrap();
                 assert!(rows.iter().all(|r| owner(&r.device_id, 2) == worker));
             }
             for device in ["a", "b"] {
@@ -373,12 +376,12 @@ pub(crate) mod tests {
             let rolled = other.at_barrier(5, BarrierKind::Final).unwrap();
             assert!(rolled.unrolled.is_empty() && rolled.segment.is_none());
             assert!(rolled.files.len() <= 2, "one file per device");
-            publish(&rolled.files).unwrap();
+            publish(&rolled.files);
             rows.extend(
                 rolled
                     .files
                     .iter()
-                    .flat_map(|f| read_rows(&f.visible).unwrap())
+                    .flat_map(|f| read_rows(&f.visible))
                     .map(|r| (r.device_id, r.window_start)),
             );
         }
@@ -410,17 +413,17 @@ pub(crate) mod tests {
             checkpointed: false,
             ..HOLD
         };
-        let (out, mut h) = fresh("replay", 0, replay);
+        let (_store, mut h) = fresh("replay", 0, replay);
         h.push(agg("a", 0));
         let held = h.at_barrier(1, BarrierKind::Periodic).unwrap();
         assert!(held.files.is_empty() && held.segment.is_none() && held.unrolled.is_empty());
-        assert!(!crate::checkpoint::layout::segments_dir(&out).exists());
         assert_eq!(h.at_barrier(2, BarrierKind::Final).unwrap().files.len(), 1);
     }
 
     #[test]
     fn a_failed_roll_deletes_its_files_and_the_next_roll_writes_every_window_it_held() {
-        let (out, mut h) = fresh("failed-roll", 0, rolling_at(3));
+        let (store, mut h) = fresh("failed-roll", 0, rolling_at(3));
+        let out = store.out();
         h.push(agg("a", 0));
         h.push(agg("b", 0));
         let held = h.at_barrier(1, BarrierKind::Periodic).unwrap();
@@ -434,7 +437,7 @@ pub(crate) mod tests {
         let blocker = root.join(model::partition::partition_dir_name("b"));
         std::fs::write(&blocker, b"in the way").unwrap();
         assert!(h.at_barrier(2, BarrierKind::Periodic).is_err());
-        let staging = crate::checkpoint::layout::staging_dir(&out);
+        let staging = store.staging_dir();
         assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0, "its files are deleted");
         assert_eq!(h.pending_rows(), 3, "its windows are held again");
         std::fs::remove_file(&blocker).unwrap();
@@ -442,11 +445,11 @@ pub(crate) mod tests {
         let rolled = h.at_barrier(3, BarrierKind::Periodic).unwrap();
         assert_eq!(rolled.files.len(), 2);
         assert!(rolled.unrolled.is_empty());
-        publish(&rolled.files).unwrap();
+        publish(&rolled.files);
         let mut rows: Vec<(String, u64)> = rolled
             .files
             .iter()
-            .flat_map(|f| read_rows(&f.visible).unwrap())
+            .flat_map(|f| read_rows(&f.visible))
             .map(|r| (r.device_id, r.window_start))
             .collect();
         rows.sort();
@@ -456,9 +459,9 @@ pub(crate) mod tests {
 
     #[test]
     fn a_failed_roll_without_a_segment_keeps_its_fresh_windows_for_the_next_segment() {
-        let (out, mut h) = fresh("failed-fresh", 0, rolling_at(1));
+        let (store, mut h) = fresh("failed-fresh", 0, rolling_at(1));
         h.push(agg("a", 0));
-        let staging = crate::checkpoint::layout::staging_dir(&out);
+        let staging = store.staging_dir();
         std::fs::remove_dir_all(&staging).unwrap();
         std::fs::write(&staging, b"in the way").unwrap();
         assert!(
@@ -472,7 +475,7 @@ pub(crate) mod tests {
         let held = h.at_barrier(2, BarrierKind::Periodic).unwrap();
         let segment = held.segment.expect("the window is written to barrier 2's segment");
         assert_eq!(held.unrolled, vec![segment.clone()]);
-        let rows = segment::read(&out, &segment).unwrap();
+        let rows = store.final_windows(&segment).unwrap();
         assert_eq!(rows.len(), 1);
     }
 }

@@ -2,9 +2,9 @@
 //! (`parquet/device_id=<escaped>/part-….parquet`; schema and names are the contract in `model::history`).
 //! Contract of [`stage_history`]: final windows are held per worker until the roll policy ([`roll`]) says the
 //! worker rolls them ([`history`]); at each checkpoint barrier the windows received since the previous one are
-//! first made durable in the checkpoint's segment (`checkpoint::segment`) unless they are rolled at once, and a
-//! roll writes them to hidden in-progress files in `_checkpoints/staging/` ([`files`], durable before the
-//! barrier is answered), handed on as [`Staged`] to the checkpoint, which renames them into their device folders
+//! first saved with the checkpoint (`checkpoint::StateStore::save_final_windows`) unless they are rolled at once,
+//! and a roll writes them to hidden in-progress files in the checkpoint's staging folder ([`files`], durable
+//! before the barrier is answered), handed on as [`Staged`] to the checkpoint, which renames them into their device folders
 //! when it commits (two-phase commit), so a reader never sees a partial or uncommitted file. The device id is the
 //! partition column and is not repeated inside the files.
 //!
@@ -17,23 +17,20 @@ pub mod history;
 pub mod roll;
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::path::Path;
 use std::rc::Rc;
 use std::sync::mpsc::TryRecvError;
 
-use anyhow::{Context, Result};
-use model::{Aggregate, UdfColumn};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use anyhow::Result;
+use model::Aggregate;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
-use crate::errors::{ErrorKind, ErrorLog};
-use crate::helper_thread::HelperThread;
-use crate::messages::{Barrier, Staged, StagedHistory, WindowMsg};
+use crate::runtime::errors::{ErrorKind, ErrorLog};
+use crate::runtime::helper_thread::HelperThread;
+use crate::messages::{Barrier, Staged, StagedHistory, WindowMsg, WindowSignal};
 use files::{RollJob, Rolled};
 pub use history::{Answer, HistorySetup, ParquetHistory};
 
@@ -59,13 +56,13 @@ pub fn stage_history<'s>(
             input.for_each(|cap, data| {
                 for msg in data.drain(..) {
                     match msg {
-                        WindowMsg::Agg(w) if w.is_final => sink.waiting.push_back(Waiting::Final(w.agg)),
-                        WindowMsg::Barrier(barrier) => {
+                        WindowMsg::Data(w) if w.is_final => sink.waiting.push_back(Waiting::Final(w.agg)),
+                        WindowMsg::Signal(WindowSignal::Barrier(barrier)) => {
                             if let Some(cap) = cap.retain_least(0) {
                                 sink.waiting.push_back(Waiting::Barrier(cap, barrier));
                             }
                         }
-                        WindowMsg::Agg(_) | WindowMsg::Stats(_) | WindowMsg::UdfErrors(..) => {}
+                        WindowMsg::Data(_) | WindowMsg::Signal(_) => {}
                     }
                 }
             });
@@ -183,34 +180,6 @@ impl HistorySink {
     }
 }
 
-/// The rows of one committed history file, with their device taken from its partition folder.
-pub fn read_rows(path: &Path) -> Result<Vec<Aggregate>> {
-    let folder = path.parent().unwrap_or(Path::new(""));
-    Ok(read_file(path, &device_of(folder)?)?.0)
-}
-
-/// The device a partition folder of the history holds.
-pub fn device_of(folder: &Path) -> Result<String> {
-    let name = folder.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.strip_prefix(&format!("{}=", model::partition::PARTITION_COLUMN))
-        .and_then(model::partition::unescape_partition_value)
-        .with_context(|| format!("{} is not a device folder of the history", folder.display()))
-}
-
-/// A history file's rows (of `device`, its folder's) and the UDF columns it holds, by name.
-pub fn read_file(path: &Path, device: &str) -> Result<(Vec<Aggregate>, Vec<UdfColumn>)> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).with_context(|| format!("cannot read {}", path.display()))?;
-    let udfs = model::history::udf_columns_of(builder.schema());
-    let mut rows = Vec::new();
-    for batch in builder.build()? {
-        let batch = batch.with_context(|| format!("cannot read {}", path.display()))?;
-        rows.extend(model::history::from_batch(&batch, device).with_context(|| format!("in {}", path.display()))?);
-    }
-    Ok((rows, udfs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,7 +189,7 @@ mod tests {
     use timely::dataflow::operators::capture::{Capture, Event};
 
     fn final_window(device: &str, start: u64) -> WindowMsg {
-        WindowMsg::Agg(WindowOut {
+        WindowMsg::Data(WindowOut {
             agg: Aggregate {
                 device_id: device.into(),
                 window_start: start,
@@ -241,17 +210,17 @@ mod tests {
     }
 
     fn barrier(id: u64) -> WindowMsg {
-        WindowMsg::Barrier(Barrier {
+        WindowMsg::Signal(WindowSignal::Barrier(Barrier {
             id,
             kind: BarrierKind::Periodic,
             windows: Default::default(),
             partitions: Vec::new(),
-        })
+        }))
     }
 
     #[test]
     fn barriers_are_answered_in_order_while_a_roll_is_written_and_later_windows_wait_for_the_next_segment() {
-        let (out, history) = fresh("sink-order", 0, rolling_at(2));
+        let (store, history) = fresh("sink-order", 0, rolling_at(2));
         let staged = timely::execute_directly(move |worker| {
             let mut input = InputHandle::new();
             let errors = Rc::new(ErrorLog::default());
@@ -284,7 +253,7 @@ mod tests {
         assert!(held.files.is_empty());
         let segment = held.segment.clone().expect("c is in barrier 2's segment");
         assert_eq!(held.unrolled, vec![segment.clone()]);
-        let rows = crate::checkpoint::segment::read(&out, &segment).unwrap();
+        let rows = store.final_windows(&segment).unwrap();
         let devices: Vec<&str> = rows.iter().map(|r| r.device_id.as_str()).collect();
         assert_eq!(devices, ["c"]);
     }

@@ -1,7 +1,7 @@
 //! The roll policy of the Parquet history, as a pure rule: when a worker turns the final windows it holds into
 //! history files. Files are rolled by age and size, not by checkpoint, so that a device gets a file per
 //! `--roll-interval` rather than per `--checkpoint-interval`; what is not rolled yet travels in the checkpoint
-//! (`checkpoint::segment`), so exactly-once holds across a crash.
+//! (saved with the checkpoint), so exactly-once holds across a crash.
 
 use std::time::Duration;
 

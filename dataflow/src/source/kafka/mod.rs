@@ -28,11 +28,11 @@ use self::queues::PartitionQueue;
 pub use self::startup::{cluster_id, judge_restore, partition_count};
 use self::startup::{warn_loss, watermarks};
 use super::data_loss::{Clusters, Log, Moment, Position, judge};
-use super::reader::{PartitionChange, Reader};
-use crate::config::{JobConfig, OnDataLoss, StartAt};
-use crate::errors::{ErrorKind, ErrorLog};
+use super::reader::{PartitionChange, ReadError, Reader};
+use super::{KafkaInput, OnDataLoss, StartAt};
+use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::messages::RawRecord;
-use crate::teardown::{BoundedDrop, CLOSE_WITHIN};
+use crate::runtime::teardown::{BoundedDrop, CLOSE_WITHIN};
 
 /// How often an unbounded reader looks for partitions added to the topic.
 pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(10);
@@ -99,7 +99,7 @@ pub struct KafkaReader {
     slots: Vec<*mut rdkafka::bindings::rd_kafka_message_t>,
     /// Which queue a poll starts with (each in turn, so that none waits behind a full one).
     turn: usize,
-    /// Closed within a bound when the reader is dropped (see `crate::teardown`).
+    /// Closed within a bound when the reader is dropped (see `crate::runtime::teardown`).
     consumer: BoundedDrop<BaseConsumer<LagContext>>,
     topic: String,
     owned: Vec<i32>,
@@ -118,7 +118,8 @@ impl KafkaReader {
     /// offset in `resume` when there is one (already judged by [`judge_restore`]), else at `--start`; on a
     /// restore, a partition the checkpoint does not know is new and starts at its earliest offset.
     pub fn open(
-        config: &JobConfig,
+        input: &KafkaInput,
+        stats_every: Duration,
         partitions: usize,
         worker: usize,
         workers: usize,
@@ -128,10 +129,11 @@ impl KafkaReader {
         let owned: Vec<i32> = (0..partitions as i32)
             .filter(|p| *p as usize % workers == worker)
             .collect();
-        let stats_ms = config.trigger.as_millis().clamp(1000, 60_000).to_string();
-        let consumer: BaseConsumer<LagContext> = config
-            .kafka_client(&[
-                ("group.id", &config.group),
+        let stats_ms = stats_every.as_millis().clamp(1000, 60_000).to_string();
+        let consumer: BaseConsumer<LagContext> = input
+            .client
+            .config(&[
+                ("group.id", &input.group),
                 ("client.id", &format!("iot-dataflow-w{worker}")),
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
@@ -150,16 +152,16 @@ impl KafkaReader {
                 ("fetch.wait.max.ms", "50"),
             ])
             .create_with_context(LagContext {
-                topic: config.topic.clone(),
+                topic: input.topic.clone(),
                 ..LagContext::default()
             })
-            .with_context(|| format!("invalid Kafka settings (--brokers {}, --kafka-option)", config.brokers))?;
+            .with_context(|| input.client.invalid())?;
         let mut next = foldhash::HashMap::default();
-        let mut ends = config.bounded.then(foldhash::HashMap::default);
+        let mut ends = input.bounded.then(foldhash::HashMap::default);
         let restoring = !resume.is_empty();
         for &p in &owned {
-            let (low, high) = watermarks(&consumer, config, p)?;
-            let start = match (resume.get(&p), config.start) {
+            let (low, high) = watermarks(&consumer, input, p)?;
+            let start = match (resume.get(&p), input.start) {
                 (Some(&offset), _) => offset,
                 (None, _) if restoring => low,
                 (None, StartAt::Earliest) => low,
@@ -171,7 +173,7 @@ impl KafkaReader {
             }
             consumer.context().set_high(p, high);
         }
-        let discovery = (!config.bounded).then(|| Discovery {
+        let discovery = (!input.bounded).then(|| Discovery {
             worker,
             peers: workers,
             initial: partitions,
@@ -183,18 +185,18 @@ impl KafkaReader {
             slots: vec![std::ptr::null_mut(); SLOTS],
             turn: 0,
             consumer: BoundedDrop::new(consumer, "kafka consumer", CLOSE_WITHIN),
-            topic: config.topic.clone(),
+            topic: input.topic.clone(),
             owned,
             next,
             ends,
-            policy: config.on_data_loss,
+            policy: input.on_data_loss,
             discovery,
             changes: Vec::new(),
             last_error_seen: None,
             errors,
         };
         reader.assign().context("assigning partitions")?;
-        tracing::info!(worker, partitions = ?reader.owned, bounded = config.bounded, "kafka source assigned");
+        tracing::info!(worker, partitions = ?reader.owned, bounded = input.bounded, "kafka source assigned");
         Ok(reader)
     }
 
@@ -221,7 +223,7 @@ impl KafkaReader {
     /// offset to read next and applies the data-loss rule (an error with `fail`; with `continue` the partition
     /// goes on at its log start and the loss is reported as a change). Then assigns every partition afresh,
     /// which restarts the fetch librdkafka stopped.
-    fn out_of_range(&mut self) -> Result<()> {
+    fn out_of_range(&mut self) -> Result<(), ReadError> {
         for &p in &self.owned {
             let offset = self.next[&p];
             let (low, high) = match self.consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10)) {
@@ -256,8 +258,9 @@ impl KafkaReader {
                 });
             }
         }
-        self.assign()
-            .context("reassigning partitions after an out-of-range fetch")
+        Ok(self
+            .assign()
+            .context("reassigning partitions after an out-of-range fetch")?)
     }
 
     /// An error librdkafka reports while it keeps retrying (a broker away, a fetch that failed).
@@ -378,7 +381,7 @@ impl Reader for KafkaReader {
         self.owned.clone()
     }
 
-    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize> {
+    fn poll(&mut self, max: usize, sink: &mut dyn FnMut(RawRecord<'_>)) -> Result<usize, ReadError> {
         let mut n = 0;
         // The consumer queue first: statistics (the lag), errors, and the records of a partition that reached it
         // before the partition's queue was detached, which are older than those waiting in that queue.

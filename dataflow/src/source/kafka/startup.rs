@@ -7,17 +7,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 
-use crate::checkpoint::format::{Manifest, PartitionCheckpoint};
-use crate::config::JobConfig;
+use crate::messages::{PartitionState, RecordCounts};
+use crate::source::KafkaInput;
 use crate::source::data_loss::{Clusters, Log, Loss, Moment, Position, judge};
 
 /// Number of partitions of `topic`, checking on the way that the broker answers.
-pub fn partition_count(config: &JobConfig) -> Result<usize> {
-    let (brokers, topic) = (config.brokers.as_str(), config.topic.as_str());
-    let consumer: BaseConsumer = config
-        .kafka_client(&[])
-        .create()
-        .with_context(|| format!("invalid Kafka settings (--brokers {brokers}, --kafka-option)"))?;
+pub fn partition_count(input: &KafkaInput) -> Result<usize> {
+    let (brokers, topic) = (input.client.brokers.as_str(), input.topic.as_str());
+    let consumer: BaseConsumer = input.client.config(&[]).create().with_context(|| input.client.invalid())?;
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .map_err(|e| anyhow!("cannot reach Kafka at {brokers} (--brokers): {e}"))?;
@@ -35,51 +32,42 @@ pub fn partition_count(config: &JobConfig) -> Result<usize> {
 }
 
 /// The Kafka cluster id of `--brokers` (`None` when the broker does not tell), recorded in every checkpoint.
-pub fn cluster_id(config: &JobConfig) -> Result<Option<String>> {
-    let consumer: BaseConsumer = config
-        .kafka_client(&[])
-        .create()
-        .with_context(|| format!("invalid Kafka settings (--brokers {}, --kafka-option)", config.brokers))?;
+pub fn cluster_id(input: &KafkaInput) -> Result<Option<String>> {
+    let consumer: BaseConsumer = input.client.config(&[]).create().with_context(|| input.client.invalid())?;
     Ok(consumer.client().fetch_cluster_id(Duration::from_secs(10)))
 }
 
-/// Checks a restored checkpoint against the broker before any worker starts (see `source::data_loss`): every
-/// checkpointed partition's offset must still be in its log, and the checkpoint must be of this cluster. With
-/// `--on-data-loss fail` a loss is the error returned; with `continue` the partition resumes at its log start,
-/// the loss is counted in its state (`data_loss`, `skipped_records`), and a partition that no longer exists
-/// hands its counts to the lowest one that does, so that no total goes back.
+/// Checks a restored checkpoint's partition states against the broker before any worker starts (see
+/// `source::data_loss`): every checkpointed partition's offset must still be in its log, and the checkpoint must
+/// be of this cluster (`clusters`). With `--on-data-loss fail` a loss is the error returned; with `continue` the
+/// partition resumes at its log start, the loss is counted in its state (`data_loss`, `skipped_records`), and a
+/// partition that no longer exists hands its counts to the lowest one that does, so that no total goes back.
+/// Returns the states to resume from.
 pub fn judge_restore(
-    config: &JobConfig,
+    input: &KafkaInput,
     partitions: usize,
-    cluster_now: Option<&str>,
-    manifest: &mut Manifest,
-) -> Result<()> {
-    let consumer: BaseConsumer = config
-        .kafka_client(&[])
-        .create()
-        .with_context(|| format!("invalid Kafka settings (--brokers {}, --kafka-option)", config.brokers))?;
-    let clusters = Clusters {
-        checkpointed: manifest.cluster_id.as_deref(),
-        now: cluster_now,
-    };
-    let mut kept: Vec<PartitionCheckpoint> = Vec::with_capacity(manifest.partitions.len());
-    let mut orphaned = crate::messages::RecordCounts::default();
-    for mut p in std::mem::take(&mut manifest.partitions) {
+    clusters: Clusters<'_>,
+    states: Vec<PartitionState>,
+) -> Result<Vec<PartitionState>> {
+    let consumer: BaseConsumer = input.client.config(&[]).create().with_context(|| input.client.invalid())?;
+    let mut kept: Vec<PartitionState> = Vec::with_capacity(states.len());
+    let mut orphaned = RecordCounts::default();
+    for mut p in states {
         let log = if p.partition < 0 || p.partition as usize >= partitions {
             Log::Missing { partitions }
         } else {
-            let (low, high) = watermarks(&consumer, config, p.partition)?;
+            let (low, high) = watermarks(&consumer, input, p.partition)?;
             Log::Range { low, high }
         };
         let at = Position {
-            topic: &config.topic,
+            topic: &input.topic,
             partition: p.partition,
             offset: p.next_offset,
             moment: Moment::Restore,
         };
-        let verdict = judge(at, log, clusters, config.on_data_loss)?;
+        let verdict = judge(at, log, clusters, input.on_data_loss)?;
         if let Some(loss) = &verdict.loss {
-            warn_loss(&config.topic, p.partition, p.next_offset, log, loss, verdict.skipped);
+            warn_loss(&input.topic, p.partition, p.next_offset, log, loss, verdict.skipped);
             p.counts.data_loss += 1;
             p.counts.skipped_records += verdict.skipped;
         }
@@ -97,22 +85,21 @@ pub fn judge_restore(
             None => tracing::warn!("no partition of the checkpoint exists any more; its counts start over"),
         }
     }
-    manifest.partitions = kept;
-    Ok(())
+    Ok(kept)
 }
 
 pub(super) fn watermarks<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
-    config: &JobConfig,
+    input: &KafkaInput,
     p: i32,
 ) -> Result<(i64, i64)> {
     consumer
-        .fetch_watermarks(&config.topic, p, Duration::from_secs(30))
+        .fetch_watermarks(&input.topic, p, Duration::from_secs(30))
         .map_err(|e| {
             anyhow!(
                 "cannot read offsets of {}/{p} from {} (--brokers): {e}",
-                config.topic,
-                config.brokers
+                input.topic,
+                input.client.brokers
             )
         })
 }
