@@ -61,7 +61,10 @@ fn main() -> anyhow::Result<()> {
         support::Windows::Tumbling
     };
     let doc = support::latest_doc_of(windows, &ids, now_ms, args.udfs);
-    support::write_atomically(&args.out.join("latest.json"), &serde_json::to_vec_pretty(&doc)?);
+    support::write_atomically(
+        &args.out.join(model::latest::FILE_NAME),
+        &serde_json::to_vec_pretty(&doc)?,
+    );
     let udfs = if args.udfs { support::fixture_udfs() } else { Vec::new() };
 
     let mut expected = BTreeMap::new();

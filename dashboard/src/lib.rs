@@ -1,19 +1,12 @@
-//! The web dashboard of the IoT pipeline as a library: the modules, the [`routes`] filter (which the HTTP tests
-//! drive through `warp::test`) and [`run`], which loads the page's assets, binds the port, then serves the routes
-//! while a background task watches `latest.json`, until Ctrl-C or SIGTERM.
+//! The web dashboard of the IoT pipeline as a library, in two halves: [`snapshot`] (what is read from the
+//! dataflow's output: `latest.json` into a device table and a summary, the history, the Prometheus text) and
+//! [`http`] (the routes that serve it, which the HTTP tests drive through `warp::test`); [`cli`] holds the flags,
+//! and [`run`] loads the page's assets, binds the port, then serves the routes while a background task watches
+//! `latest.json`, until Ctrl-C or SIGTERM.
 
-pub mod api;
-pub mod assets;
-pub mod changes;
 pub mod cli;
-pub mod devices;
-pub mod histogram;
-pub mod history;
-pub mod latest;
-pub mod live;
-pub mod prometheus;
-pub mod reply;
-pub mod routes;
+pub mod http;
+pub mod snapshot;
 
 use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpListener};
@@ -24,9 +17,13 @@ use anyhow::{Context, bail};
 use tokio::sync::watch;
 
 pub use crate::cli::Flags;
-pub use crate::routes::{App, ERROR_HEADER, routes};
+pub use crate::http::reply::ERROR_HEADER;
+pub use crate::http::routes::{App, routes};
+/// The history reader keeps its short path: the benchmarks and the job's tests call it in process.
+pub use crate::snapshot::history;
 
-use crate::assets::Assets;
+use crate::http::assets::Assets;
+use crate::snapshot::watcher;
 
 /// Longest wait for open connections once a shutdown was asked for.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -94,11 +91,11 @@ async fn serve(flags: Flags, assets: Assets, listener: TcpListener, addr: Socket
     let listener = tokio::net::TcpListener::from_std(listener).context("cannot register the listener")?;
     let (app, updates) = App::new(&flags.data, flags.stale_after, assets);
     let app = Arc::new(app);
-    if let Some(first) = live::refresh(&app.store).await {
+    if let Some(first) = watcher::refresh(&app.store).await {
         updates.send_replace(first);
     }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let watcher = tokio::spawn(live::watch_latest(
+    let watching = tokio::spawn(watcher::watch_latest(
         Arc::clone(&app.store),
         flags.poll_interval,
         updates,
@@ -125,7 +122,7 @@ async fn serve(flags: Flags, assets: Assets, listener: TcpListener, addr: Socket
     tracing::info!("shutting down");
     // Stopping the watcher drops the update channel, which ends every open event stream.
     let _ = shutdown_tx.send(true);
-    let _ = watcher.await;
+    let _ = watching.await;
     if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
         tracing::warn!("connections still open after {SHUTDOWN_GRACE:?}; exiting anyway");
     }

@@ -18,7 +18,7 @@ fn fleet_site(name: &str, n: usize) -> (Site, LatestDoc) {
     let ids: Vec<String> = (0..n).map(|i| format!("device-{i:04}")).collect();
     let doc = support::latest_doc(&ids, model::time::now_ms(), true);
     let site = Site::new(name, |data| {
-        write_doc(&data.join("latest.json"), &doc);
+        write_doc(&data.join(model::latest::FILE_NAME), &doc);
     });
     (site, doc)
 }
@@ -132,7 +132,7 @@ async fn a_device_answers_its_records_and_pages_are_gzipped_when_accepted() {
     let ids = support::SAMPLE_IDS.map(String::from);
     let doc = support::latest_doc(&ids, model::time::now_ms(), false);
     let d = Site::new("device-records", |data| {
-        write_doc(&data.join("latest.json"), &doc);
+        write_doc(&data.join(model::latest::FILE_NAME), &doc);
     });
     let r = d.get("/api/device?id=..%2F..%2Fetc%2Fpasswd").await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -197,12 +197,12 @@ async fn the_summary_holds_everything_but_the_records() {
     );
     assert_eq!(s["fleet"]["alerts_total"], doc.fleet.alerts.len());
     assert!(
-        doc.fleet.alerts.len() > dashboard::changes::ALERTS_SENT,
+        doc.fleet.alerts.len() > dashboard::snapshot::changes::ALERTS_SENT,
         "the fixture raises enough alerts"
     );
     assert_eq!(
         s["fleet"]["alerts"].as_array().unwrap().len(),
-        dashboard::changes::ALERTS_SENT
+        dashboard::snapshot::changes::ALERTS_SENT
     );
     assert_eq!(s["udfs"].as_array().unwrap().len(), 3);
     assert!(r.body.len() < 20_000, "{} bytes for 400 devices", r.body.len());
@@ -222,7 +222,9 @@ async fn the_seeds_document_is_paged_and_summarised() {
        "count": 40, "avg_temperature": 24.52, "avg_humidity": 54.87, "min_battery": 80.1, "max_battery": 85.3},
       {"device_id": "b", "window_start": "2024-11-03 14:30:00", "window_end": "2024-11-03 14:30:10",
        "count": 38, "avg_temperature": 21.0, "avg_humidity": 60.0, "min_battery": 70.0, "max_battery": 71.5}]}"#;
-    let d = Site::new("seed-pages", |data| fs::write(data.join("latest.json"), seed).unwrap());
+    let d = Site::new("seed-pages", |data| {
+        fs::write(data.join(model::latest::FILE_NAME), seed).unwrap()
+    });
     let body = d.get("/api/devices?sort=battery").await.json();
     assert_eq!(row_ids(&body), ["b", "a"], "lowest battery first");
     assert!(

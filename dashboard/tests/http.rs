@@ -18,7 +18,7 @@ use support::{sample_latest, write_doc};
 fn site_with_latest(name: &str) -> (Site, Vec<u8>) {
     let mut written = Vec::new();
     let site = Site::new(name, |data| {
-        written = write_doc(&data.join("latest.json"), &sample_latest());
+        written = write_doc(&data.join(model::latest::FILE_NAME), &sample_latest());
     });
     (site, written)
 }
@@ -41,7 +41,10 @@ async fn metrics_serves_latest_json_unchanged() {
 async fn metrics_and_health_take_a_document_with_udf_columns() {
     let mut written = Vec::new();
     let d = Site::new("metrics-udf", |data| {
-        written = write_doc(&data.join("latest.json"), &support::sample_latest_with_udfs());
+        written = write_doc(
+            &data.join(model::latest::FILE_NAME),
+            &support::sample_latest_with_udfs(),
+        );
     });
     let r = d.get("/metrics").await;
     assert_eq!((r.status, &r.body), (200, &written));
@@ -80,7 +83,7 @@ async fn the_seeds_minimal_document_is_served_with_health_and_metrics() {
         .unwrap();
     let seed = SEED_LATEST.replace("UPDATED", &format!("{:.3}", now.as_secs_f64()));
     let d = Site::new("metrics-seed", |data| {
-        fs::write(data.join("latest.json"), &seed).unwrap()
+        fs::write(data.join(model::latest::FILE_NAME), &seed).unwrap()
     });
     let r = d.get("/metrics").await;
     assert_eq!((r.status, r.text()), (200, seed.clone()), "served as written");
@@ -99,11 +102,54 @@ async fn the_seeds_minimal_document_is_served_with_health_and_metrics() {
     assert_eq!(prom.status, 200, "{}", prom.text());
 }
 
+/// A document of an older job or of another producer: the seed's records and a `pipeline` holding only its first
+/// three counters. It is served like any other, and the counters it has reach the summary and Prometheus.
+#[tokio::test]
+async fn a_document_with_a_partial_pipeline_is_served_with_its_counters() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let partial = r#"{"events_total": 120, "late_total": 7, "bad_total": 3}"#;
+    let doc = SEED_LATEST
+        .replace("UPDATED", &format!("{:.3}", now.as_secs_f64()))
+        .replacen(r#""records""#, &format!(r#""pipeline": {partial}, "records""#), 1);
+    let d = Site::new("metrics-partial-pipeline", |data| {
+        fs::write(data.join(model::latest::FILE_NAME), &doc).unwrap()
+    });
+    let r = d.get("/metrics").await;
+    assert_eq!((r.status, r.text()), (200, doc.clone()), "served as written");
+    assert_eq!(r.header("x-dashboard-error"), None);
+
+    let summary = d.get("/api/summary").await;
+    assert_eq!(summary.status, 200, "{}", summary.text());
+    let summary = summary.json();
+    assert!(summary["error"].is_null(), "{summary}");
+    assert_eq!(
+        summary["summary"]["pipeline"],
+        serde_json::from_str::<Value>(partial).unwrap(),
+        "the counters as written, no others made up"
+    );
+    assert_eq!(summary["summary"]["devices"], 2);
+
+    let prom = d.get("/metrics/prometheus").await;
+    assert_eq!(prom.status, 200, "{}", prom.text());
+    let m = parse_prometheus(&prom.text());
+    assert_eq!(m["dashboard_latest_valid"], 1.0);
+    assert_eq!(
+        (
+            m["iot_pipeline_events_total"],
+            m["iot_pipeline_late_events_total"],
+            m["iot_pipeline_bad_events_total"]
+        ),
+        (120.0, 7.0, 3.0)
+    );
+}
+
 #[tokio::test]
 async fn large_json_replies_are_gzipped_only_for_clients_that_accept_it() {
     let mut written = Vec::new();
     let d = Site::new("gzip", |data| {
-        written = write_doc(&data.join("latest.json"), &sample_latest());
+        written = write_doc(&data.join(model::latest::FILE_NAME), &sample_latest());
         let rows: Vec<model::Aggregate> = (0..50)
             .map(|k| support::aggregate("gz", 1_730_644_200_000 + k * support::WINDOW_MS))
             .collect();
@@ -150,7 +196,7 @@ async fn large_json_replies_are_gzipped_only_for_clients_that_accept_it() {
 
 #[test]
 fn accept_encoding_is_read_as_http_says() {
-    use dashboard::routes::accepts_gzip;
+    use dashboard::http::reply::accepts_gzip;
     for yes in ["gzip", "GZIP", "deflate, gzip;q=0.5", "*", "br;q=1.0, gzip"] {
         assert!(accepts_gzip(Some(yes)), "{yes}");
     }
@@ -347,7 +393,7 @@ async fn prometheus_text_parses_and_carries_the_pipeline_counters() {
 async fn prometheus_counts_udf_failures_per_udf_including_those_that_never_failed() {
     let doc = support::sample_latest_with_udfs();
     let d = Site::new("prometheus-udf", |data| {
-        write_doc(&data.join("latest.json"), &doc);
+        write_doc(&data.join(model::latest::FILE_NAME), &doc);
     });
     let m = parse_prometheus(&d.get("/metrics/prometheus").await.text());
     assert_eq!(m["iot_pipeline_udfs"], 3.0);
@@ -445,7 +491,7 @@ async fn unknown_routes_answer_404_with_a_json_body() {
 async fn path_traversal_attempts_never_return_files() {
     let d = Site::new("traversal", |data| {
         fs::write(data.join("secret.txt"), "TOP-SECRET").unwrap();
-        write_doc(&data.join("latest.json"), &sample_latest());
+        write_doc(&data.join(model::latest::FILE_NAME), &sample_latest());
     });
     let targets = [
         "/../Cargo.toml",

@@ -53,7 +53,7 @@ impl Dashboard {
         let root = TempDir::new(name);
         let data = root.0.join("data");
         fs::create_dir_all(&data).unwrap();
-        write_doc(&data.join("latest.json"), &sample_latest());
+        write_doc(&data.join(model::latest::FILE_NAME), &sample_latest());
         let assets = support::stub_assets(&root.0);
         // Another process may take the port between the probe and the bind: try a few ports.
         let mut last_error = String::new();
@@ -91,7 +91,7 @@ impl Dashboard {
     }
 
     fn latest(&self) -> PathBuf {
-        self.data.join("latest.json")
+        self.data.join(model::latest::FILE_NAME)
     }
 }
 

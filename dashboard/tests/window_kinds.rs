@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashboard::assets::Assets;
+use dashboard::http::assets::Assets;
 use dashboard::{App, routes};
 use model::{LatestDoc, WindowKind};
 use support::{SESSION_GAP_MS, TempDir, sample_latest, sample_latest_sessions, write_doc};
@@ -19,7 +19,7 @@ async fn get(name: &str, doc: &LatestDoc, target: &str) -> (u16, String) {
     let root = TempDir::new(name);
     let data = root.0.join("data");
     fs::create_dir_all(&data).unwrap();
-    write_doc(&data.join("latest.json"), doc);
+    write_doc(&data.join(model::latest::FILE_NAME), doc);
     let assets = Assets::load(Some(&support::stub_assets(&root.0))).unwrap();
     let (app, _updates) = App::new(Path::new(&data), Duration::from_secs(30), assets);
     let r = warp::test::request().path(target).reply(&routes(Arc::new(app))).await;

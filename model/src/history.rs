@@ -10,7 +10,10 @@
 //! partial or uncommitted file.
 //!
 //! The Arrow half (schema, conversions) is behind the `arrow` feature, so that crates without Parquet files do
-//! not build Arrow.
+//! not build Arrow; the reading of files (listing a device folder, reading a file into record batches and
+//! aggregates, reading a folder again when compaction swapped it meanwhile) is behind the `parquet` feature.
+
+use std::path::Path;
 
 /// Folder of the history inside the dataflow's `--out`.
 pub const PARQUET_DIR: &str = "parquet";
@@ -144,6 +147,16 @@ pub fn is_committed_file(name: &str) -> bool {
     !is_hidden(name) && name.ends_with(PARQUET_SUFFIX)
 }
 
+/// The device a partition folder of the history holds: its name `device_id=<escaped id>` with the value
+/// unescaped ([`crate::partition::unescape_partition_value`]); `None` for a folder of any other name.
+pub fn device_of(folder: &Path) -> Option<String> {
+    let name = folder.file_name()?.to_str()?;
+    let escaped = name
+        .strip_prefix(crate::partition::PARTITION_COLUMN)?
+        .strip_prefix('=')?;
+    crate::partition::unescape_partition_value(escaped)
+}
+
 #[cfg(feature = "arrow")]
 pub use batch::{
     ColumnError, from_batch, from_batch_with_ids, schema, schema_with, to_batch, to_batch_with, to_batch_with_ids,
@@ -152,6 +165,14 @@ pub use batch::{
 
 #[cfg(feature = "arrow")]
 mod batch;
+
+#[cfg(feature = "parquet")]
+pub use read::{
+    Batches, FileError, HistoryFile, ListedFile, READ_ATTEMPTS, ReadError, WindowSpan, committed_files, read_folder,
+};
+
+#[cfg(feature = "parquet")]
+mod read;
 
 #[cfg(test)]
 mod tests {
@@ -269,5 +290,21 @@ mod tests {
         assert!(!is_in_progress("part-1.parquet.inprogress"));
         assert!(!is_in_progress("_part-1.parquet.inprogress"));
         assert!(!is_in_progress(".part-1.parquet"));
+    }
+
+    #[test]
+    fn a_device_folder_names_its_device() {
+        for id in ["device-1", "../../etc/passwd", "\u{1F525} x=y"] {
+            let folder = Path::new("/out/parquet").join(crate::partition::partition_dir_name(id));
+            assert_eq!(device_of(&folder).as_deref(), Some(id));
+        }
+        for other in [
+            "/out/parquet/sensor=a",
+            "/out/parquet/device_id",
+            "/out/parquet/device_id=%ff",
+            "/",
+        ] {
+            assert_eq!(device_of(Path::new(other)), None, "{other}");
+        }
     }
 }

@@ -188,8 +188,9 @@ impl Aggregate {
 }
 
 /// An aggregate as it appears in JSON documents. The seed's eight fields (device, window bounds, count, means,
-/// battery range) are required; the fields this project added are optional when read, so that any writer's
-/// document reads (the seed's own has no `stddev_temperature`, counts of statuses or `final`).
+/// battery range) are required; the fields this project added are optional when read, each on its own, so that
+/// any writer's document reads (the seed's own has no `stddev_temperature`, counts of statuses or `final`). A
+/// float written as `null` (how JSON writers spell NaN) reads as NaN.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AggregateRecord {
     /// Device identifier.
@@ -201,12 +202,16 @@ pub struct AggregateRecord {
     /// Events in the window.
     pub count: u64,
     /// Mean temperature.
+    #[serde(deserialize_with = "number_or_null")]
     pub avg_temperature: f64,
     /// Mean humidity.
+    #[serde(deserialize_with = "number_or_null")]
     pub avg_humidity: f64,
     /// Smallest battery level.
+    #[serde(deserialize_with = "number_or_null")]
     pub min_battery: f64,
     /// Largest battery level.
+    #[serde(deserialize_with = "number_or_null")]
     pub max_battery: f64,
     /// Population standard deviation of temperature (NaN when the document has none).
     #[serde(default = "not_a_number", deserialize_with = "number_or_null")]
@@ -230,8 +235,8 @@ fn not_a_number() -> f64 {
     f64::NAN
 }
 
-/// A float written as a number, or as `null` (how serde_json writes NaN).
-fn number_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+/// A float written as a number, or as `null` (how serde_json writes NaN), which reads as NaN.
+pub(crate) fn number_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
@@ -250,6 +255,30 @@ mod tests {
         let null: AggregateRecord =
             serde_json::from_str(&seed.replace("\"count\"", "\"stddev_temperature\":null,\"count\"")).unwrap();
         assert!(null.stddev_temperature.is_nan(), "NaN as JSON writes it reads back");
+    }
+
+    #[test]
+    fn a_record_reads_any_subset_of_the_fields_beyond_the_seeds_and_null_floats() {
+        let seed = r#""device_id":"d","window_start":"2024-11-03T14:30:00Z","window_end":"2024-11-03T14:30:10Z",
+            "count":0,"avg_temperature":null,"avg_humidity":null,"min_battery":null,"max_battery":null"#;
+        let r: AggregateRecord = serde_json::from_str(&format!("{{{seed},\"warn_count\":2}}")).unwrap();
+        assert!(
+            [r.avg_temperature, r.avg_humidity, r.min_battery, r.max_battery]
+                .iter()
+                .all(|v| v.is_nan())
+        );
+        assert_eq!((r.warn_count, r.error_count, r.is_final), (2, 0, false));
+        let r: AggregateRecord = serde_json::from_str(&format!("{{{seed},\"final\":true}}")).unwrap();
+        assert_eq!((r.warn_count, r.is_final), (0, true));
+        for required in ["device_id", "window_start", "window_end", "count", "avg_temperature"] {
+            let without: String = seed
+                .split(',')
+                .filter(|f| !f.contains(&format!("\"{required}\"")))
+                .collect::<Vec<_>>()
+                .join(",");
+            let err = serde_json::from_str::<AggregateRecord>(&format!("{{{without}}}")).unwrap_err();
+            assert!(err.to_string().contains(required), "{required}: {err}");
+        }
     }
 
     #[test]

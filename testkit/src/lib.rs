@@ -41,7 +41,7 @@ pub fn run(cmd: &mut Command, limit: Duration) -> std::process::Output {
 
 /// The `latest.json` a job wrote into its output folder.
 pub fn read_latest(out: &std::path::Path) -> serde_json::Value {
-    let path = out.join("latest.json");
+    let path = out.join(model::latest::FILE_NAME);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
@@ -158,8 +158,8 @@ pub fn udf_crate(name: &str) -> PathBuf {
 }
 
 /// One column of every visible history file of `<out>/parquet` read by name and cast to `Float64` (null where the
-/// file holds null), keyed by (device id, window start in ms); files without the column are left out. Reads with
-/// arrow directly, not through the job's own history code.
+/// file holds null), keyed by (device id, window start in ms); files without the column are left out. The values
+/// are read with arrow directly, not through the history's conversions to aggregates (`model::history::from_batch`).
 pub fn read_history_column(out: &Path, name: &str) -> BTreeMap<(String, i64), Option<f64>> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Float64Type, TimestampMillisecondType};
@@ -184,43 +184,36 @@ pub fn read_history_column(out: &Path, name: &str) -> BTreeMap<(String, i64), Op
 }
 
 /// Calls `f` with the device id and each record batch of every visible `part-*.parquet` (rolled) and
-/// `day-*.parquet` (compacted) of `<out>/parquet`.
-/// Panics if a partition folder or file name breaks the layout.
+/// `day-*.parquet` (compacted) of `<out>/parquet`, listed and read by `model::history` (a device folder that
+/// compaction swaps meanwhile is read again whole, so no batch is given twice). The batches are the files' own:
+/// their columns and types are the caller's to check. Panics if a partition folder or file name breaks the layout.
 fn for_each_history_batch(out: &Path, mut f: impl FnMut(&str, &arrow::record_batch::RecordBatch)) {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use model::history::{HistoryFile, PARQUET_DIR, device_of, is_hidden, read_folder};
 
-    let Ok(dirs) = std::fs::read_dir(out.join("parquet")) else {
+    let Ok(dirs) = std::fs::read_dir(out.join(PARQUET_DIR)) else {
         return;
     };
     for dir in dirs {
         let dir = dir.unwrap().path();
-        let name = dir
-            .file_name()
-            .unwrap()
-            .to_str()
-            .expect("utf-8 folder name")
-            .to_string();
-        let escaped = name
-            .strip_prefix("device_id=")
-            .unwrap_or_else(|| panic!("unexpected folder {name}"));
-        let device_id = model::partition::unescape_partition_value(escaped).expect("percent-encoded id");
+        let device_id = device_of(&dir).unwrap_or_else(|| panic!("unexpected folder {}", dir.display()));
         for file in std::fs::read_dir(&dir).unwrap() {
-            let path = file.unwrap().path();
-            let fname = path.file_name().unwrap().to_str().unwrap();
-            if fname.starts_with('.') || fname.starts_with('_') {
-                continue;
-            }
+            let name = file.unwrap().file_name().into_string().expect("utf-8 file name");
             assert!(
-                (fname.starts_with("part-") || fname.starts_with("day-")) && fname.ends_with(".parquet"),
-                "unexpected file {fname}"
+                is_hidden(&name)
+                    || ((name.starts_with("part-") || name.starts_with("day-")) && name.ends_with(".parquet")),
+                "unexpected file {name}"
             );
-            let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).unwrap())
-                .unwrap()
-                .build()
-                .unwrap();
-            for batch in reader {
-                f(&device_id, &batch.unwrap());
+        }
+        let batches = read_folder(&dir, |files| {
+            let mut batches = Vec::new();
+            for file in files {
+                batches.extend(HistoryFile::open(&file.path)?.read_batches()?);
             }
+            Ok(batches)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        for batch in &batches {
+            f(&device_id, batch);
         }
     }
 }

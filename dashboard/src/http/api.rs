@@ -7,11 +7,11 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::devices::DeviceQuery;
-use crate::latest::View;
-use crate::reply::document_reply;
+use super::reply::document_reply;
+use crate::snapshot::devices::DeviceQuery;
+use crate::snapshot::latest::View;
 
-/// `GET /api/summary`: `{"generation", "error", "summary"}` (see [`crate::changes::summary`]).
+/// `GET /api/summary`: `{"generation", "error", "summary"}` (see [`crate::snapshot::changes::summary`]).
 pub fn summary_reply(view: &View, file: &Path, accept_encoding: Option<&str>) -> warp::reply::Response {
     document_reply(view, file, accept_encoding, |s| {
         serde_json::to_vec(&json!({

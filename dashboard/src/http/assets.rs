@@ -41,15 +41,19 @@ const JS: &str = "text/javascript; charset=utf-8";
 
 /// The dashboard's own files, compiled in.
 const EMBEDDED: &[(&str, &str, &str)] = &[
-    ("app.js", JS, include_str!("../web/app.js")),
-    ("charts.js", JS, include_str!("../web/charts.js")),
-    ("panels.js", JS, include_str!("../web/panels.js")),
-    ("feed.js", JS, include_str!("../web/feed.js")),
-    ("format.js", JS, include_str!("../web/format.js")),
-    ("style.css", "text/css; charset=utf-8", include_str!("../web/style.css")),
-    ("favicon.svg", "image/svg+xml", include_str!("../web/favicon.svg")),
+    ("app.js", JS, include_str!("../../web/app.js")),
+    ("charts.js", JS, include_str!("../../web/charts.js")),
+    ("panels.js", JS, include_str!("../../web/panels.js")),
+    ("feed.js", JS, include_str!("../../web/feed.js")),
+    ("format.js", JS, include_str!("../../web/format.js")),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../web/style.css"),
+    ),
+    ("favicon.svg", "image/svg+xml", include_str!("../../web/favicon.svg")),
 ];
-const INDEX_HTML: &str = include_str!("../web/index.html");
+const INDEX_HTML: &str = include_str!("../../web/index.html");
 
 impl Asset {
     fn new(name: &'static str, content_type: &'static str, body: Vec<u8>) -> Asset {

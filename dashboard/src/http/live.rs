@@ -1,8 +1,8 @@
-//! Push updates: a task polls `latest.json` (size, modification time, inode) every `--poll-interval` and
-//! publishes each change on a watch channel; every `/events` client turns that channel into Server-Sent
-//! Events. A client gets the document's summary on connect, then per change the new summary with the records of
-//! the devices that changed (see [`crate::changes`]), never the whole document; slow clients skip intermediate
-//! versions instead of queueing them (their next change is taken from the last version they were sent).
+//! Push updates: every `/events` client turns the watch channel of new views (published by
+//! [`crate::snapshot::watcher`]) into Server-Sent Events. A client gets the document's summary on connect, then per
+//! change the new summary with the records of the devices that changed (see [`crate::snapshot::changes`]), never
+//! the whole document; slow clients skip intermediate versions instead of queueing them (their next change is
+//! taken from the last version they were sent).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -14,48 +14,11 @@ use futures_util::stream;
 use tokio::sync::watch;
 use warp::sse::Event;
 
-use crate::changes;
-use crate::latest::{LatestStore, Snapshot, View};
+use crate::snapshot::changes;
+use crate::snapshot::latest::{Snapshot, View};
 
 /// How long a browser waits before reconnecting a dropped event stream.
 const RECONNECT_AFTER: Duration = Duration::from_secs(2);
-
-/// Polls the store until `shutdown` turns true, publishing every new view on `updates`. Dropping `updates`
-/// on return ends every open event stream, which lets a graceful shutdown finish.
-pub async fn watch_latest(
-    store: Arc<LatestStore>,
-    every: Duration,
-    updates: watch::Sender<View>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => break,
-        }
-        let view = match refresh(&store).await {
-            Some(view) => view,
-            None => continue,
-        };
-        if view.generation != updates.borrow().generation {
-            updates.send_replace(view);
-        }
-    }
-}
-
-/// Re-reads the file if it changed, off the async threads.
-pub async fn refresh(store: &Arc<LatestStore>) -> Option<View> {
-    let store = Arc::clone(store);
-    match tokio::task::spawn_blocking(move || store.refresh()).await {
-        Ok(view) => Some(view),
-        Err(e) => {
-            tracing::error!(error = %e, "reading latest.json failed unexpectedly");
-            None
-        }
-    }
-}
 
 /// What one client has been sent so far.
 struct Client {

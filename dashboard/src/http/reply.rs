@@ -9,7 +9,7 @@ use warp::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use warp::http::{Response, StatusCode};
 use warp::reply::Reply;
 
-use crate::latest::{Snapshot, View};
+use crate::snapshot::latest::{Snapshot, View};
 
 /// Header carrying the reason a reply is degraded (last good data served, files skipped).
 pub const ERROR_HEADER: &str = "x-dashboard-error";

@@ -1,5 +1,5 @@
 //! The HTTP surface: every route, its replies and the JSON error bodies. Unknown paths answer 404 with a small
-//! JSON body; static files come only from the in-memory table of [`crate::assets`].
+//! JSON body; static files come only from the in-memory table of [`super::assets`].
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -14,12 +14,12 @@ use warp::http::{Response, StatusCode};
 use warp::reply::Reply;
 use warp::{Filter, Rejection};
 
-use crate::assets::{Asset, Assets};
-use crate::history::{self, DEFAULT_LIMIT, HistoryQuery, MAX_LIMIT};
-use crate::latest::{HealthStatus, LatestStore, View};
-pub use crate::reply::{ERROR_HEADER, accepts_gzip};
-use crate::reply::{compressible, document_reply, error_reply, header_text, json_reply};
-use crate::{api, live, prometheus};
+use super::assets::{Asset, Assets};
+use super::reply::{ERROR_HEADER, compressible, document_reply, error_reply, header_text, json_reply};
+use super::{api, live};
+use crate::snapshot::history::{self, DEFAULT_LIMIT, HistoryQuery, MAX_LIMIT};
+use crate::snapshot::latest::{HealthStatus, LatestStore, View};
+use crate::snapshot::{prometheus, watcher};
 
 /// What every handler needs.
 pub struct App {
@@ -37,7 +37,7 @@ pub struct App {
 
 impl App {
     /// The app for the dataflow's `--out` folder `data`, with the sender of its update channel: the watcher
-    /// ([`live::watch_latest`]) publishes on it, and dropping it ends every open event stream.
+    /// ([`watcher::watch_latest`]) publishes on it, and dropping it ends every open event stream.
     pub fn new(data: &Path, stale_after: Duration, assets: Assets) -> (App, watch::Sender<View>) {
         let (updates_tx, updates) = watch::channel(View::default());
         let app = App {
@@ -52,7 +52,7 @@ impl App {
 
     /// The view after checking the file again (the last known one if the check itself failed).
     async fn current_view(&self) -> View {
-        live::refresh(&self.store).await.unwrap_or_else(|| self.store.view())
+        watcher::refresh(&self.store).await.unwrap_or_else(|| self.store.view())
     }
 }
 

@@ -8,7 +8,7 @@ use model::{FleetView, LatestDoc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::devices::{Device, DeviceTable};
+use super::devices::{Device, DeviceTable};
 
 /// Alerts a summary carries (the page lists this many and says how many more there are).
 pub const ALERTS_SENT: usize = 50;

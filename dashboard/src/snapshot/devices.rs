@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDateTime};
 use model::{AggregateRecord, LatestDoc};
 use serde::Serialize;
 
-use crate::histogram::{Histogram, histogram};
+use super::histogram::{Histogram, histogram};
 
 /// Rows of one page when the query does not say (also the page's default: 200 bars of 26 px stay drawable).
 pub const DEFAULT_PAGE: usize = 200;

@@ -1,6 +1,7 @@
-//! Reading `latest.json` and keeping the last good document. A missing, partial or corrupt file never replaces
-//! a good document: it is recorded as the current error and the last good document keeps being served, so a
-//! reader always gets either a complete document or a clear error, never half of one.
+//! Reading `latest.json` into a snapshot (the document, its device table and its summary, built once per file
+//! version) and keeping the last good one. A missing, partial or corrupt file never replaces a good document:
+//! it is recorded as the current error and the last good document keeps being served, so a reader always gets
+//! either a complete document or a clear error, never half of one.
 
 use std::fs;
 use std::io;
@@ -9,13 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use model::LatestDoc;
+use model::latest::FILE_NAME;
 use serde::Serialize;
 
-use crate::changes;
-use crate::devices::DeviceTable;
-
-/// File name of the snapshot inside `--data`.
-pub const LATEST_FILE: &str = "latest.json";
+use super::changes;
+use super::devices::DeviceTable;
 
 /// A complete, valid `latest.json` as read from disk.
 #[derive(Debug)]
@@ -26,7 +25,7 @@ pub struct Snapshot {
     pub doc: LatestDoc,
     /// Its devices, for the page's queries and the pushes' changes.
     pub devices: DeviceTable,
-    /// What the page is told besides the device charts (see [`crate::changes::summary`]).
+    /// What the page is told besides the device charts (see [`changes::summary`]).
     pub summary: serde_json::Value,
     /// When this document was read.
     pub read_at: SystemTime,
@@ -140,7 +139,7 @@ impl LatestStore {
     /// A store for `<data>/latest.json`; nothing is read until [`LatestStore::refresh`].
     pub fn new(data_dir: &Path, stale_after: Duration) -> LatestStore {
         LatestStore {
-            path: data_dir.join(LATEST_FILE),
+            path: data_dir.join(FILE_NAME),
             stale_after,
             state: Mutex::new(State {
                 view: View::default(),
@@ -311,7 +310,7 @@ mod tests {
     /// A store on a fresh folder named after `name` holding `GOOD` as `latest.json`; returns the folder too.
     fn store_with_good_file(name: &str) -> (PathBuf, LatestStore) {
         let dir = temp_dir(name);
-        fs::write(dir.join(LATEST_FILE), GOOD).unwrap();
+        fs::write(dir.join(FILE_NAME), GOOD).unwrap();
         let store = LatestStore::new(&dir, Duration::from_secs(30));
         (dir, store)
     }
@@ -329,7 +328,7 @@ mod tests {
     #[test]
     fn a_corrupt_file_keeps_the_last_good_document() {
         let (dir, store) = store_with_good_file("corrupt");
-        let path = dir.join(LATEST_FILE);
+        let path = dir.join(FILE_NAME);
         let first = store.refresh();
         for bad in ["", "{\"updated_at\": 17", "[1,2]", "not json"] {
             fs::write(&path, bad).unwrap();
@@ -356,7 +355,7 @@ mod tests {
         let store = LatestStore::new(&dir, Duration::from_secs(30));
         let view = store.refresh();
         assert_eq!(store.health(&view, SystemTime::now()).status, HealthStatus::Missing);
-        fs::write(dir.join(LATEST_FILE), GOOD).unwrap();
+        fs::write(dir.join(FILE_NAME), GOOD).unwrap();
         let view = store.refresh();
         let written = UNIX_EPOCH + Duration::from_secs(1_730_638_580);
         let fresh = store.health(&view, written + Duration::from_secs(5));

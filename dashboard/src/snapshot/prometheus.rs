@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use chrono::DateTime;
 use model::{LatestDoc, WindowKind};
 
-use crate::latest::{View, age_seconds};
+use super::latest::{View, age_seconds, distinct_devices};
 
 /// Content type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -299,7 +299,7 @@ pub fn render(view: &View, now: SystemTime) -> String {
         "gauge",
         "Devices present in latest.json.",
     )
-    .sample(&[], crate::latest::distinct_devices(doc) as f64);
+    .sample(&[], distinct_devices(doc) as f64);
     family(
         &mut out,
         "iot_fleet_devices",
@@ -338,7 +338,7 @@ pub fn render(view: &View, now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::latest::Snapshot;
+    use crate::snapshot::latest::Snapshot;
     use model::{Alert, UdfColumn, UdfKind, UdfType};
     use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashboard::assets::Assets;
+use dashboard::http::assets::Assets;
 use dashboard::{App, routes};
 use serde_json::Value;
 use warp::test::RequestBuilder;
@@ -60,7 +60,7 @@ impl Site {
     }
 
     pub fn latest(&self) -> PathBuf {
-        self.data.join("latest.json")
+        self.data.join(model::latest::FILE_NAME)
     }
 }
 
