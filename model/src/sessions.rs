@@ -1,4 +1,4 @@
-//! One device's open session windows (`../shared/DESIGN.md`, "Window kinds"; the rule is in `window_kind`):
+//! One device's open session windows (`docs/semantics.md`, "Window kinds"; the rule is in `window_kind`):
 //! disjoint sessions keyed by their first event time, merged when an event (or a restored session) bridges two,
 //! split where the next event comes a gap or more after the last, and finished once the watermark reaches their
 //! end. Generic over what a session accumulates, so the job's per-device state and the tests share the rules.

@@ -1,4 +1,4 @@
-//! Window kinds and their assignment rules, apart from any engine (`../shared/DESIGN.md`, "Window kinds"):
+//! Window kinds and their assignment rules, apart from any engine (`docs/semantics.md`, "Window kinds"):
 //! tumbling, hopping (sliding) and session windows, as the job's window operator follows them.
 //!
 //! - **Tumbling** `size`: windows `[k·size, (k+1)·size)`; an event is in exactly one.

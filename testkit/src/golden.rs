@@ -16,7 +16,7 @@ pub const LATENESS_MS: u64 = 60_000;
 pub type Reading = (f64, f64, f64, String);
 
 /// The window kinds of the golden tests, restated here apart from the job's `model::window_kind`
-/// (`../shared/DESIGN.md`, "Window kinds"). Sizes in ms.
+/// (`docs/semantics.md`, "Window kinds"). Sizes in ms.
 #[derive(Clone, Copy, Debug)]
 pub enum Windows {
     /// Windows `[k·size, (k+1)·size)`.
