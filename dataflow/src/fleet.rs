@@ -217,7 +217,7 @@ mod tests {
 
     /// Runs final windows `(device, location, window_end, mean temperature, min battery)` through the views,
     /// one timely round each (the dataflow runs to completion when the input closes), and folds their updates
-    /// into a `latest.json` state.
+    /// into the views as they stand.
     fn fleet_after(windows: &[(&str, &str, u64, f64, f64)]) -> model::FleetView {
         use timely::dataflow::InputHandle;
         use timely::dataflow::operators::capture::{Capture, Event};
@@ -242,14 +242,19 @@ mod tests {
             }
             rx
         });
-        let mut latest =
-            crate::sink::latest_json::LatestState::new(std::path::Path::new("/nonexistent"), 1, Vec::new());
+        let mut tally = crate::messages::FleetTally::default();
         for event in updates.try_iter() {
             if let Event::Messages(_, data) = event {
-                data.into_iter().for_each(|u| latest.apply(u));
+                for update in data {
+                    match update {
+                        LatestIn::Rollup(location, row, diff) => tally.rollup(location, row, diff),
+                        LatestIn::Alert(alert, diff) => tally.alert(alert, diff),
+                        _ => {}
+                    }
+                }
             }
         }
-        latest.fleet()
+        tally.view()
     }
 
     #[test]

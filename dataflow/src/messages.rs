@@ -486,6 +486,78 @@ pub struct AlertRow {
     pub window_end: u64,
 }
 
+/// The fleet views as their updates leave them: each view's rows with their multiplicities, folded from the
+/// `(row, diff)` changes the differential views emit, and shown as `latest.json`'s fleet section.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FleetTally {
+    rollups: BTreeMap<(String, RollupRow), isize>,
+    alerts: BTreeMap<AlertRow, isize>,
+}
+
+impl FleetTally {
+    /// Applies a change of the per-location rollup view.
+    pub fn rollup(&mut self, location: String, row: RollupRow, diff: isize) {
+        add_diff(&mut self.rollups, (location, row), diff);
+    }
+
+    /// Applies a change of the alert view.
+    pub fn alert(&mut self, alert: AlertRow, diff: isize) {
+        add_diff(&mut self.alerts, alert, diff);
+    }
+
+    /// The views as they stand.
+    pub fn view(&self) -> model::FleetView {
+        let locations: Vec<model::LocationRollup> = self
+            .rollups
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|((location, r), _)| model::LocationRollup {
+                location: location.clone(),
+                devices: r.devices,
+                events: r.events,
+                avg_temperature: f64::from_bits(r.avg_temperature),
+                avg_humidity: f64::from_bits(r.avg_humidity),
+                min_battery: f64::from_bits(r.min_battery),
+                warn_count: r.warn_count,
+                error_count: r.error_count,
+            })
+            .collect();
+        model::FleetView {
+            devices: locations.iter().map(|l| l.devices).sum(),
+            locations,
+            alerts: self
+                .alerts
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(a, _)| model::Alert {
+                    device_id: a.device_id.clone(),
+                    kind: a.kind.clone(),
+                    value: f64::from_bits(a.value),
+                    window_end: model::time::rfc3339_ms(a.window_end),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Adds `diff` to `key`'s multiplicity, forgetting keys that reach zero.
+fn add_diff<K: Ord>(map: &mut BTreeMap<K, isize>, key: K, diff: isize) {
+    use std::collections::btree_map::Entry;
+    match map.entry(key) {
+        Entry::Occupied(mut e) => {
+            *e.get_mut() += diff;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+        Entry::Vacant(e) => {
+            if diff != 0 {
+                e.insert(diff);
+            }
+        }
+    }
+}
+
 /// What reaches the `latest.json` writer on worker 0.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum LatestIn {

@@ -184,45 +184,11 @@ impl Expr {
 
     /// Calls `f` with every slot the expression reads (with repeats).
     pub fn visit_slots(&self, f: &mut dyn FnMut(usize)) {
-        match &self.kind {
-            ExprKind::Literal(_) => {}
-            ExprKind::Slot(slot) => f(*slot),
-            ExprKind::Not(e) | ExprKind::Neg(e) | ExprKind::Cast(e) | ExprKind::IsNull { expr: e, .. } => {
-                e.visit_slots(f)
+        self.walk(&mut |e| {
+            if let ExprKind::Slot(slot) = e.kind {
+                f(slot);
             }
-            ExprKind::Arith(_, a, b) | ExprKind::Compare(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
-                a.visit_slots(f);
-                b.visit_slots(f);
-            }
-            ExprKind::InList { expr, list, .. } => {
-                expr.visit_slots(f);
-                list.iter().for_each(|e| e.visit_slots(f));
-            }
-            ExprKind::Between { expr, low, high, .. } => {
-                expr.visit_slots(f);
-                low.visit_slots(f);
-                high.visit_slots(f);
-            }
-            ExprKind::Case {
-                operand,
-                branches,
-                otherwise,
-            } => {
-                if let Some(e) = operand {
-                    e.visit_slots(f);
-                }
-                for (when, then) in branches {
-                    when.visit_slots(f);
-                    then.visit_slots(f);
-                }
-                if let Some(e) = otherwise {
-                    e.visit_slots(f);
-                }
-            }
-            ExprKind::Coalesce(args) | ExprKind::Call(_, args) | ExprKind::Udf { args, .. } => {
-                args.iter().for_each(|e| e.visit_slots(f))
-            }
-        }
+        });
     }
 
     /// Whether the expression calls a scalar UDF anywhere.
@@ -232,6 +198,7 @@ impl Expr {
         found
     }
 
+    /// Calls `f` with this expression and every one inside it, parents first.
     fn walk(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);
         match &self.kind {

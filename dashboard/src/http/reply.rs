@@ -53,6 +53,7 @@ pub fn compressible(body: Vec<u8>, accept_encoding: Option<&str>) -> warp::reply
     r
 }
 
+/// `body` as JSON with `status`, never cached (the document changes every trigger).
 pub fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> warp::reply::Response {
     let mut reply = warp::reply::with_status(warp::reply::json(body), status).into_response();
     reply
@@ -61,6 +62,7 @@ pub fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> warp::reply::Re
     reply
 }
 
+/// An error reply: `{"error": message}` with `status`.
 pub fn error_reply(status: StatusCode, message: &str) -> warp::reply::Response {
     json_reply(status, &serde_json::json!({ "error": message }))
 }

@@ -96,8 +96,9 @@ pub struct DevicePage<'a> {
     pub total: usize,
     /// Devices matching the filter.
     pub matched: usize,
-    /// The query's offset and limit.
+    /// The query's offset.
     pub offset: usize,
+    /// The query's limit.
     pub limit: usize,
     /// Newest window of each device of the page, in order.
     pub rows: Vec<&'a AggregateRecord>,

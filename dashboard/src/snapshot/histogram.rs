@@ -27,8 +27,9 @@ pub struct Histogram {
     pub count: usize,
     /// Devices without one (null, absent, not a number).
     pub missing: usize,
-    /// Smallest and largest value (`null` without values).
+    /// Smallest value (`null` without values).
     pub min: Option<f64>,
+    /// Largest value (`null` without values).
     pub max: Option<f64>,
     /// Bin width (0 when every value is the same).
     pub step: f64,

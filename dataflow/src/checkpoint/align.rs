@@ -226,7 +226,11 @@ mod tests {
 
     #[test]
     fn a_retired_source_is_not_waited_for() {
-        let (a, seen) = align(2, 0, vec![WindowIn::Signal(SourceSignal::Retire(marker(0, 0))), mark(1, 1)]);
+        let (a, seen) = align(
+            2,
+            0,
+            vec![WindowIn::Signal(SourceSignal::Retire(marker(0, 0))), mark(1, 1)],
+        );
         assert_eq!(seen, ["barrier 1 Periodic [0, 1]"]);
         assert_eq!(a.final_cut().0, 2);
     }
@@ -262,7 +266,11 @@ mod tests {
 
     #[test]
     fn restored_windows_and_counters_are_never_held() {
-        let (a, _) = align(2, 0, vec![mark(1, 0), WindowIn::Signal(SourceSignal::Stats(Box::default()))]);
+        let (a, _) = align(
+            2,
+            0,
+            vec![mark(1, 0), WindowIn::Signal(SourceSignal::Stats(Box::default()))],
+        );
         assert!(!a.is_holding());
     }
 }

@@ -26,9 +26,9 @@ use crate::checkpoint::restore::Restored;
 use crate::checkpoint::segment;
 use crate::checkpoint::stop::StopProgress;
 use crate::checkpoint::store;
+use crate::messages::{BarrierKind, PartDone};
 use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::runtime::helper_thread::HelperThread;
-use crate::messages::{BarrierKind, PartDone};
 
 /// What the committer needs (all of it moves to the committer's thread).
 pub struct CommitSetup {

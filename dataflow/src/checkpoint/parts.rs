@@ -12,9 +12,9 @@ use timely::dataflow::StreamVec;
 use crate::checkpoint::format::{FileCheckpoint, Part, PartitionCheckpoint};
 use crate::checkpoint::stop::StopProgress;
 use crate::checkpoint::store;
+use crate::messages::{BarrierKind, PartDone, Staged};
 use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::runtime::in_order::filter_map_in_order;
-use crate::messages::{BarrierKind, PartDone, Staged};
 
 /// A stage that commits its own output in two phases with the checkpoints (the Kafka output): each worker's part
 /// says how far its commits got, so that the manifest knows which of its transactions are confirmed.

@@ -61,7 +61,12 @@ impl Restored {
 
     /// What the Kafka output of a job of `peers` workers finishes first.
     pub fn sink_recovery(&self, peers: usize) -> SinkRecovery {
-        SinkRecovery::new(self.manifest.id, self.manifest.sink.clone(), self.manifest.workers, peers)
+        SinkRecovery::new(
+            self.manifest.id,
+            self.manifest.sink.clone(),
+            self.manifest.workers,
+            peers,
+        )
     }
 
     /// The first run of its lineage.

@@ -63,7 +63,11 @@ impl StateStore {
         rows: &[Aggregate],
         udfs: &[UdfColumn],
     ) -> Result<PathBuf> {
-        let name = SegmentName { checkpoint, run, worker };
+        let name = SegmentName {
+            checkpoint,
+            run,
+            worker,
+        };
         segment::write(&self.out, name, rows, udfs)
     }
 
@@ -84,7 +88,11 @@ impl StateStore {
     /// What became of checkpoint `id` as far as worker `worker`'s Kafka transaction of it can tell.
     pub fn fate(&self, id: u64, worker: usize) -> Fate {
         let exists = store::manifest_exists(&self.out, id);
-        let newer = if exists { None } else { store::newest_sink_after(&self.out, id) };
+        let newer = if exists {
+            None
+        } else {
+            store::newest_sink_after(&self.out, id)
+        };
         kafka_out::fate(id, worker, exists, newer.as_ref().map(|(n, s)| (*n, s)))
     }
 

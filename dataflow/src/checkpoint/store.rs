@@ -19,8 +19,8 @@ use crate::checkpoint::kafka_out::{self, SinkCheckpoint};
 use crate::checkpoint::layout::staging_dir;
 use crate::checkpoint::segment;
 use crate::checkpoint::windows_file::{self, Spooled};
-use crate::runtime::durable::{replace_with, sync_dir, sync_dirs, write_atomic_with};
 use crate::messages::StagedFile;
+use crate::runtime::durable::{replace_with, sync_dir, sync_dirs, write_atomic_with};
 
 /// Manifests kept (older ones are deleted).
 pub const KEEP: usize = 3;

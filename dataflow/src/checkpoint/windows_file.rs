@@ -13,8 +13,8 @@ use serde::{Serialize, Serializer};
 
 use crate::checkpoint::format::WindowCheckpoint;
 use crate::checkpoint::layout::pending_dir;
-use crate::runtime::durable::replace_with;
 use crate::messages::OpenWindow;
+use crate::runtime::durable::replace_with;
 
 /// The open windows of worker `worker`'s part, in the pending checkpoint folder `pending`.
 pub fn path(pending: &Path, worker: usize) -> PathBuf {

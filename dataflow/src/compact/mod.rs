@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use model::history::{HistoryFile, PARQUET_DIR, PartName, day_file_name, is_committed_file, schema_with, to_batch_with, utc_day};
+use model::history::{
+    HistoryFile, PARQUET_DIR, PartName, day_file_name, is_committed_file, schema_with, to_batch_with, utc_day,
+};
 use model::partition::PARTITION_COLUMN;
 use model::{Aggregate, UdfColumn};
 use parquet::arrow::ArrowWriter;

@@ -16,9 +16,9 @@ use crate::sink::deadletter::DeadLetterSettings;
 use crate::sink::kafka::SinkSettings;
 use crate::sink::parquet::roll::RollPolicy;
 use crate::source::{Input, KafkaInput, SourceSettings};
+pub use crate::source::{OnDataLoss, StartAt};
 use crate::udf::UdfSources;
 use crate::window::WindowSettings;
-pub use crate::source::{OnDataLoss, StartAt};
 
 mod command_line;
 pub mod compact;
@@ -251,7 +251,10 @@ impl Args {
             fresh: self.fresh,
             udfs: UdfSources {
                 dirs: self.udfs.clone(),
-                cache: self.udf_cache.clone().unwrap_or_else(crate::udf::compile::default_cache),
+                cache: self
+                    .udf_cache
+                    .clone()
+                    .unwrap_or_else(crate::udf::compile::default_cache),
             },
         })
     }
@@ -381,7 +384,9 @@ mod tests {
             nowhere.join("no-hosts").to_str().unwrap(),
         ])
         .unwrap();
-        let settings = a.check().expect("flags alone are fine: folders, crates and files are prepared later");
+        let settings = a
+            .check()
+            .expect("flags alone are fine: folders, crates and files are prepared later");
         assert_eq!((settings.out, settings.udfs.dirs), (out, vec![udf]));
         assert!(!nowhere.exists(), "checking made {}", nowhere.display());
         let replay = parse(&["--input", input.to_str().unwrap()]).unwrap().check().unwrap();
@@ -416,8 +421,13 @@ mod tests {
     fn sink_topic_is_checked_before_anything_starts() {
         let sink = |args: &[&str]| parse(args).unwrap().check().map(|s| s.sink);
         assert_eq!(sink(&[]).unwrap(), None);
-        let out = sink(&["--sink-topic", "out", "--sink-partitions", "6"]).unwrap().unwrap();
-        assert_eq!((out.topic.as_str(), out.partitions, out.group.as_str()), ("out", Some(6), "iot-dataflow"));
+        let out = sink(&["--sink-topic", "out", "--sink-partitions", "6"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (out.topic.as_str(), out.partitions, out.group.as_str()),
+            ("out", Some(6), "iot-dataflow")
+        );
         let same = sink(&["--sink-topic", "iot-metrics"]).unwrap_err().to_string();
         assert!(same.contains("input or dead-letter topic"), "{same}");
         let replay = sink(&["--sink-topic", "out", "--input", "events.jsonl"])

@@ -62,10 +62,18 @@ pub fn build(
 ) -> Result<WorkerHandles> {
     let (index, peers) = (worker.index(), worker.peers());
     let settings = &job.settings;
-    let resume = job.restored.as_ref().map(|r| r.resume_for(index, peers)).unwrap_or_default();
+    let resume = job
+        .restored
+        .as_ref()
+        .map(|r| r.resume_for(index, peers))
+        .unwrap_or_default();
     let errors = Rc::new(ErrorLog::default());
     let reader = crate::source::open_reader(&settings.source, job.partitions, index, peers, &resume, errors.clone())?;
-    let dead = Rc::new(RefCell::new(DeadLetterWriter::open(&settings.deadletter, index, errors.clone())?));
+    let dead = Rc::new(RefCell::new(DeadLetterWriter::open(
+        &settings.deadletter,
+        index,
+        errors.clone(),
+    )?));
     let checkpointed = job.identity.is_some();
     let setup = HistorySetup {
         roll: settings.roll,
@@ -83,7 +91,13 @@ pub fn build(
     let sink = match &settings.sink {
         Some(sink) => {
             let recovery = job.restored.as_ref().map(|r| r.sink_recovery(peers));
-            Some(Rc::new(KafkaSink::start(sink, &job.store, index, recovery, errors.clone())?))
+            Some(Rc::new(KafkaSink::start(
+                sink,
+                &job.store,
+                index,
+                recovery,
+                errors.clone(),
+            )?))
         }
         None => None,
     };
@@ -139,7 +153,14 @@ pub fn build(
         let windows = windows(read(scope, reader, &settings.source, source_setup), window_setup);
 
         let staged = stage_history(windows.clone(), history, errors.clone());
-        let parts = write_parts(staged, settings.out.clone(), index, report, stopping.clone(), errors.clone());
+        let parts = write_parts(
+            staged,
+            settings.out.clone(),
+            index,
+            report,
+            stopping.clone(),
+            errors.clone(),
+        );
         commit(parts, committer, stopping.clone(), errors.clone()).probe_with(&done);
         if let Some(sink) = &sink {
             publish(windows.clone(), sink.clone());
@@ -154,8 +175,15 @@ pub fn build(
                 WindowMsg::Signal(WindowSignal::Barrier(_)) => None,
             })
             .concat(fleet);
-        write_latest(to_latest, latest.clone(), watermark, settings.window.trigger, index, errors.clone())
-            .probe_with(&done);
+        write_latest(
+            to_latest,
+            latest.clone(),
+            watermark,
+            settings.window.trigger,
+            index,
+            errors.clone(),
+        )
+        .probe_with(&done);
     });
 
     Ok(WorkerHandles {

@@ -132,7 +132,9 @@ pub fn timely_config(cluster: &ClusterSettings) -> Result<timely::Config> {
                 }
                 hosts
             }
-            None => (0..cluster.processes).map(|i| format!("localhost:{}", 2101 + i)).collect(),
+            None => (0..cluster.processes)
+                .map(|i| format!("localhost:{}", 2101 + i))
+                .collect(),
         };
         CommunicationConfig::Cluster {
             threads: cluster.workers,

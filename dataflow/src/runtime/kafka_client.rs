@@ -39,7 +39,10 @@ mod tests {
     fn user_options_override_the_client_defaults() {
         let client = KafkaClient {
             brokers: "b:9092".into(),
-            options: vec![("queued.min.messages".into(), "5".into()), ("client.rack".into(), "r1".into())],
+            options: vec![
+                ("queued.min.messages".into(), "5".into()),
+                ("client.rack".into(), "r1".into()),
+            ],
         };
         let config = client.config(&[("queued.min.messages", "20000")]);
         assert_eq!(config.get("queued.min.messages"), Some("5"));

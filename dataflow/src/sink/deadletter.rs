@@ -142,7 +142,6 @@ impl DeadLetterWriter {
         }
     }
 
-
     /// Pushes buffered lines to the file and to disk (and to the DLQ topic): everything written so far
     /// survives a crash.
     pub fn sync(&mut self) -> Result<()> {

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use model::{Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats, UdfColumn};
+use model::{Aggregate, FleetView, LatestDoc, PipelineStats, UdfColumn};
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 use timely::container::CapacityContainerBuilder;
@@ -19,9 +19,9 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
+use crate::messages::{AlertRow, FleetTally, LatestIn, RecordCounts, RollupRow, WorkerStats};
 use crate::runtime::durable::write_atomic_with;
 use crate::runtime::errors::{ErrorKind, ErrorLog};
-use crate::messages::{AlertRow, LatestIn, RecordCounts, RollupRow, WorkerStats};
 
 /// Builds the `latest.json` writer: aggregates, counters and fleet updates in (exchanged to worker 0), nothing
 /// out. `watermark` is the job's watermark as the window operator sees it.
@@ -96,8 +96,7 @@ pub struct LatestState {
     final_windows: u64,
     /// The job watermark, epoch ms.
     pub watermark: Option<u64>,
-    rollups: BTreeMap<(String, RollupRow), isize>,
-    alerts: BTreeMap<AlertRow, isize>,
+    fleet: FleetTally,
     /// The job's UDF columns, announced in the document.
     udfs: Vec<UdfColumn>,
     /// UDF failure counts per window worker, then per UDF.
@@ -117,8 +116,7 @@ impl LatestState {
             total_workers,
             final_windows: 0,
             watermark: None,
-            rollups: BTreeMap::new(),
-            alerts: BTreeMap::new(),
+            fleet: FleetTally::default(),
             udfs,
             udf_errors: BTreeMap::new(),
             window: None,
@@ -176,48 +174,19 @@ impl LatestState {
 
     /// Applies a change of the per-location rollup view.
     pub fn rollup(&mut self, location: String, row: RollupRow, diff: isize) {
-        apply(&mut self.rollups, (location, row), diff);
+        self.fleet.rollup(location, row, diff);
         self.dirty = true;
     }
 
     /// Applies a change of the alert view.
     pub fn alert(&mut self, alert: AlertRow, diff: isize) {
-        apply(&mut self.alerts, alert, diff);
+        self.fleet.alert(alert, diff);
         self.dirty = true;
     }
 
     /// The fleet section: the views as they stand.
     pub fn fleet(&self) -> FleetView {
-        let locations: Vec<LocationRollup> = self
-            .rollups
-            .iter()
-            .filter(|(_, n)| **n > 0)
-            .map(|((location, r), _)| LocationRollup {
-                location: location.clone(),
-                devices: r.devices,
-                events: r.events,
-                avg_temperature: f64::from_bits(r.avg_temperature),
-                avg_humidity: f64::from_bits(r.avg_humidity),
-                min_battery: f64::from_bits(r.min_battery),
-                warn_count: r.warn_count,
-                error_count: r.error_count,
-            })
-            .collect();
-        FleetView {
-            devices: locations.iter().map(|l| l.devices).sum(),
-            locations,
-            alerts: self
-                .alerts
-                .iter()
-                .filter(|(_, n)| **n > 0)
-                .map(|(a, _)| Alert {
-                    device_id: a.device_id.clone(),
-                    kind: a.kind.clone(),
-                    value: f64::from_bits(a.value),
-                    window_end: model::time::rfc3339_ms(a.window_end),
-                })
-                .collect(),
-        }
+        self.fleet.view()
     }
 
     /// Marks the state as changed (e.g. the watermark moved).
@@ -361,24 +330,6 @@ impl Serialize for Records<'_> {
     }
 }
 
-/// Adds `diff` to the multiplicity of `key`, forgetting it at zero (differential updates arrive in any order).
-fn apply<K: Ord>(map: &mut BTreeMap<K, isize>, key: K, diff: isize) {
-    use std::collections::btree_map::Entry;
-    match map.entry(key) {
-        Entry::Occupied(mut e) => {
-            *e.get_mut() += diff;
-            if *e.get() == 0 {
-                e.remove();
-            }
-        }
-        Entry::Vacant(e) => {
-            if diff != 0 {
-                e.insert(diff);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,7 +377,8 @@ mod tests {
         s.aggregate(&agg("a", 20_000, 2), false);
         s.aggregate(&agg("b", 10_000, 3), true);
         s.write().unwrap();
-        let written: LatestDoc = serde_json::from_slice(&std::fs::read(dir.join(model::latest::FILE_NAME)).unwrap()).unwrap();
+        let written: LatestDoc =
+            serde_json::from_slice(&std::fs::read(dir.join(model::latest::FILE_NAME)).unwrap()).unwrap();
         assert_eq!(written.records, s.document().records);
         assert_eq!(written.records.len(), 3);
     }

@@ -129,7 +129,15 @@ pub fn open_reader(
         Input::Kafka(input) => {
             let offsets: HashMap<i32, i64> = resume.partitions.iter().map(|p| (p.partition, p.next_offset)).collect();
             let stats_every = settings.stats_every;
-            Box::new(KafkaReader::open(input, stats_every, partitions, worker, peers, &offsets, errors)?)
+            Box::new(KafkaReader::open(
+                input,
+                stats_every,
+                partitions,
+                worker,
+                peers,
+                &offsets,
+                errors,
+            )?)
         }
     })
 }

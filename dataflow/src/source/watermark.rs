@@ -1,5 +1,5 @@
 //! Per-partition event-time clocks and the worker watermark derived from them (`docs/ARCHITECTURE.md`,
-//! "Checkpoints" and README "Semantics"): watermark = max event time seen − lateness per partition; a worker's
+//! "Checkpoints", and `docs/semantics.md`): watermark = max event time seen − lateness per partition; a worker's
 //! watermark is the minimum over the partitions it owns that are neither finished nor idle.
 //!
 //! Idleness: a partition with no records for `idle_timeout` stops holding the worker back — but only while its

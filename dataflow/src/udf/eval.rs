@@ -17,8 +17,8 @@ use super::abi::CallError;
 use super::binding::{Binding, Column, EventField};
 use super::signature::RustType;
 use super::{Udf, Udfs};
-use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::messages::{UdafInputs, WindowOut};
+use crate::runtime::errors::{ErrorKind, ErrorLog};
 
 /// Evaluates the UDFs for one worker and counts their failures.
 pub struct Evaluator {

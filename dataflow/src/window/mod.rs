@@ -220,7 +220,9 @@ fn operator<'s, S: OpenState + 'static>(
             });
             let Some(hold) = held.as_mut() else { return };
             for barrier in out.barriers.drain(..) {
-                output.session(&*hold).give(WindowMsg::Signal(WindowSignal::Barrier(barrier)));
+                output
+                    .session(&*hold)
+                    .give(WindowMsg::Signal(WindowSignal::Barrier(barrier)));
             }
             if !out.stats.is_empty() {
                 output
@@ -249,7 +251,9 @@ fn operator<'s, S: OpenState + 'static>(
                 let (id, partitions) = align.final_cut();
                 out.barrier(id, BarrierKind::Final, partitions);
                 for barrier in out.barriers.drain(..) {
-                    output.session(&*hold).give(WindowMsg::Signal(WindowSignal::Barrier(barrier)));
+                    output
+                        .session(&*hold)
+                        .give(WindowMsg::Signal(WindowSignal::Barrier(barrier)));
                 }
                 held = None;
                 return;

@@ -26,13 +26,21 @@ pub fn transactional_id(sink: &SinkSettings, writer: usize) -> String {
 
 /// Creates the sink topic when it does not exist, with `--sink-partitions` or the input's partition count.
 pub fn ensure_topic(sink: &SinkSettings, input_partitions: usize) -> Result<()> {
-    let admin: AdminClient<DefaultClientContext> =
-        sink.client.config(&[]).create().with_context(|| sink.client.invalid())?;
+    let admin: AdminClient<DefaultClientContext> = sink
+        .client
+        .config(&[])
+        .create()
+        .with_context(|| sink.client.invalid())?;
     let partitions = sink.partitions.unwrap_or(input_partitions.max(1) as i32);
     let topic = NewTopic::new(&sink.topic, partitions, TopicReplication::Fixed(-1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    let results = futures_executor::block_on(admin.create_topics([&topic], &opts))
-        .map_err(|e| anyhow!("cannot create --sink-topic {} on {}: {e}", sink.topic, sink.client.brokers))?;
+    let results = futures_executor::block_on(admin.create_topics([&topic], &opts)).map_err(|e| {
+        anyhow!(
+            "cannot create --sink-topic {} on {}: {e}",
+            sink.topic,
+            sink.client.brokers
+        )
+    })?;
     for r in results {
         match r {
             Ok(_) => tracing::info!(topic = %sink.topic, partitions, "created the sink topic"),

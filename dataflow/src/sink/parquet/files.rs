@@ -19,8 +19,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::runtime::durable::{sync_file_system, sync_in_bulk};
 use crate::messages::StagedFile;
+use crate::runtime::durable::{sync_file_system, sync_in_bulk};
 
 /// Where a worker's rolls write, and how their files are named.
 #[derive(Clone, Debug)]

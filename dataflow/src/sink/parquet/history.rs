@@ -136,7 +136,8 @@ impl ParquetHistory {
     /// Saves `rows` as this worker's final windows of checkpoint `checkpoint`, not rolled yet.
     fn save(&self, checkpoint: u64, rows: &[Aggregate]) -> Result<PathBuf> {
         let (run, worker) = (self.target.run, self.target.worker);
-        self.store.save_final_windows(checkpoint, run, worker, rows, &self.target.udfs)
+        self.store
+            .save_final_windows(checkpoint, run, worker, rows, &self.target.udfs)
     }
 
     /// Answers barrier `id`: keeps the windows since the previous barrier in a segment when they are not rolled
@@ -225,12 +226,12 @@ fn owner(device: &str, peers: usize) -> usize {
 pub(crate) mod tests {
     use super::*;
     use crate::messages::StagedFile;
-    use std::path::Path;
     use arrow::array::{RecordBatch, TimestampMillisecondArray};
     use model::history::schema;
     use model::partition::partition_dir_name;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use std::fs::File;
+    use std::path::Path;
 
     fn agg(device: &str, start: u64) -> Aggregate {
         Aggregate {
@@ -275,7 +276,10 @@ pub(crate) mod tests {
     /// The rows of a committed history file, with the device of its folder.
     fn read_rows(path: &Path) -> Vec<Aggregate> {
         let device = model::history::device_of(path.parent().unwrap()).unwrap();
-        model::history::HistoryFile::open(path).unwrap().read_aggregates(&device).unwrap()
+        model::history::HistoryFile::open(path)
+            .unwrap()
+            .read_aggregates(&device)
+            .unwrap()
     }
 
     /// What the commit of a checkpoint does to its staged files: they take their visible names.

@@ -28,9 +28,9 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::SyncActivator;
 
+use crate::messages::{Barrier, Staged, StagedHistory, WindowMsg, WindowSignal};
 use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::runtime::helper_thread::HelperThread;
-use crate::messages::{Barrier, Staged, StagedHistory, WindowMsg, WindowSignal};
 use files::{RollJob, Rolled};
 pub use history::{Answer, HistorySetup, ParquetHistory};
 

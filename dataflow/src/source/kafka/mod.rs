@@ -30,8 +30,8 @@ use self::startup::{warn_loss, watermarks};
 use super::data_loss::{Clusters, Log, Moment, Position, judge};
 use super::reader::{PartitionChange, ReadError, Reader};
 use super::{KafkaInput, OnDataLoss, StartAt};
-use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::messages::RawRecord;
+use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::runtime::teardown::{BoundedDrop, CLOSE_WITHIN};
 
 /// How often an unbounded reader looks for partitions added to the topic.

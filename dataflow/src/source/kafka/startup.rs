@@ -14,7 +14,11 @@ use crate::source::data_loss::{Clusters, Log, Loss, Moment, Position, judge};
 /// Number of partitions of `topic`, checking on the way that the broker answers.
 pub fn partition_count(input: &KafkaInput) -> Result<usize> {
     let (brokers, topic) = (input.client.brokers.as_str(), input.topic.as_str());
-    let consumer: BaseConsumer = input.client.config(&[]).create().with_context(|| input.client.invalid())?;
+    let consumer: BaseConsumer = input
+        .client
+        .config(&[])
+        .create()
+        .with_context(|| input.client.invalid())?;
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .map_err(|e| anyhow!("cannot reach Kafka at {brokers} (--brokers): {e}"))?;
@@ -33,7 +37,11 @@ pub fn partition_count(input: &KafkaInput) -> Result<usize> {
 
 /// The Kafka cluster id of `--brokers` (`None` when the broker does not tell), recorded in every checkpoint.
 pub fn cluster_id(input: &KafkaInput) -> Result<Option<String>> {
-    let consumer: BaseConsumer = input.client.config(&[]).create().with_context(|| input.client.invalid())?;
+    let consumer: BaseConsumer = input
+        .client
+        .config(&[])
+        .create()
+        .with_context(|| input.client.invalid())?;
     Ok(consumer.client().fetch_cluster_id(Duration::from_secs(10)))
 }
 
@@ -49,7 +57,11 @@ pub fn judge_restore(
     clusters: Clusters<'_>,
     states: Vec<PartitionState>,
 ) -> Result<Vec<PartitionState>> {
-    let consumer: BaseConsumer = input.client.config(&[]).create().with_context(|| input.client.invalid())?;
+    let consumer: BaseConsumer = input
+        .client
+        .config(&[])
+        .create()
+        .with_context(|| input.client.invalid())?;
     let mut kept: Vec<PartitionState> = Vec::with_capacity(states.len());
     let mut orphaned = RecordCounts::default();
     for mut p in states {
