@@ -4,10 +4,12 @@
 //! workers until its input ends or its [`StopHandle`] is raised, and says how it ended ([`Outcome`]). The binary is
 //! flags and `run`; tests and benchmarks run whole jobs in process the same way, stop protocol included.
 //!
-//! `pipeline` wires one worker's stages; `worker` is each worker's loop and the stop sequence.
+//! `resources` opens what one worker's stages need, `pipeline` wires them, and `worker` is each worker's loop
+//! and the stop sequence.
 
 pub mod pipeline;
 mod prepare;
+mod resources;
 mod worker;
 
 use std::path::PathBuf;
