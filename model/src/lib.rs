@@ -6,10 +6,12 @@ pub mod cli;
 pub mod event;
 pub mod history;
 pub mod latest;
+pub mod output;
 pub mod partition;
 pub mod sessions;
 pub mod time;
 pub mod udf;
+pub mod value;
 pub mod window;
 pub mod window_kind;
 

@@ -1,4 +1,4 @@
-//! The values and types of the SQL layer. A [`Value`] is what a row slot, an aggregate and an output hold; it
+//! The values and types of a job's rows and outputs (the SQL layer's, and every output contract's). A [`Value`] is what a row slot, an aggregate and an output hold; it
 //! has one total order (used by DISTINCT, MIN/MAX and keys) with `Eq` and `Hash` consistent with it, a tagged
 //! serde form that crosses processes with bincode, and a plain JSON form for the outputs.
 
@@ -184,11 +184,12 @@ impl fmt::Display for Value {
     }
 }
 
-/// Epoch milliseconds as RFC 3339 UTC with milliseconds (`2024-11-03T12:56:14.123Z`); outside chrono's range
-/// (about ±262,000 years) the plain number.
+/// Epoch milliseconds as RFC 3339 UTC, with the milliseconds when there are any (`2024-11-03T12:56:14.123Z`,
+/// `2024-11-03T12:56:10Z`), as `latest.json` writes window bounds; outside chrono's range (about ±262,000
+/// years) the plain number.
 pub fn rfc3339_ms(ms: i64) -> String {
     match chrono::DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         None => ms.to_string(),
     }
 }
