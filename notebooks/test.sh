@@ -3,6 +3,7 @@
 #
 #   notebooks/test.sh                          generates a small synthetic history and tests on it
 #   notebooks/test.sh DATA_DIR DEADLETTER_DIR   tests on a real history (DATA_DIR holds parquet/ and latest.json)
+#   notebooks/test.sh --venv-only              only builds (or checks) the virtual environment and prints its python
 #
 # Tests: every notebook runs top to bottom on the history; with a duplicate row planted (one device's part file
 # copied under a second part-*.parquet name) history_analysis.ipynb must fail with the duplicate check's message;
@@ -27,8 +28,12 @@ MAIN_NOTEBOOK="history_analysis.ipynb"
 DUPLICATE_MESSAGE="duplicate (device_id, window_start)"
 TOTALS_MESSAGE="sum(count) == pipeline.events_total"
 
-if [ $# -ne 0 ] && [ $# -ne 2 ]; then
-    echo "usage: $0 [DATA_DIR DEADLETTER_DIR]" >&2
+VENV_ONLY=0
+if [ $# -eq 1 ] && [ "$1" = "--venv-only" ]; then
+    VENV_ONLY=1
+    shift
+elif [ $# -ne 0 ] && [ $# -ne 2 ]; then
+    echo "usage: $0 [DATA_DIR DEADLETTER_DIR | --venv-only]" >&2
     exit 2
 fi
 
@@ -50,6 +55,10 @@ fi
 if command -v flock >/dev/null; then flock -u 9; fi
 exec 9>&-
 PY="$VENV/bin/python"
+if [ "$VENV_ONLY" -eq 1 ]; then
+    echo "$PY"
+    exit 0
+fi
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/iot-notebooks.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
