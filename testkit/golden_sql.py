@@ -118,6 +118,10 @@ def parse_time(text: str) -> int:
     return ms
 
 
+class Pairs(list):
+    """A JSON object as its (key, value) pairs in order, duplicates kept."""
+
+
 def no_constants(name):
     raise ValueError(f"{name} is not JSON")
 
@@ -138,10 +142,10 @@ def decode(raw: bytes, columns: list[dict], text_keys: set[str]) -> dict:
     except UnicodeDecodeError as e:
         raise Invalid("bad_utf8", f"not UTF-8 ({e.reason} at byte {e.start})")
     try:
-        value = json.loads(text, object_pairs_hook=list, parse_constant=no_constants, parse_float=finite_float)
+        value = json.loads(text, object_pairs_hook=Pairs, parse_constant=no_constants, parse_float=finite_float)
     except ValueError as e:
         raise Invalid("not_json", str(e))
-    if not isinstance(value, list):
+    if not isinstance(value, Pairs):
         raise Invalid("not_object", "the record is JSON but not an object")
     declared = {c["name"]: c for c in columns if "type" in c}
     fields = {}

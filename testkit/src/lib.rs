@@ -2,10 +2,12 @@
 //! `infra/kafka.sh` (the suite's `./test.sh` starts it; `IOT_TEST_BROKERS` points elsewhere). A missing broker
 //! fails the test with a message saying how to start one: these tests never pass without Kafka. `run` starts
 //! the binaries from their typed flags; the rest reads back what they wrote (topics, history, `latest.json`).
+//! `sql_golden` checks a SQL job's outputs against the rows a DuckDB query computes from the events it read.
 
 pub mod golden;
 pub mod kafka;
 pub mod run;
+pub mod sql_golden;
 
 pub use kafka::*;
 

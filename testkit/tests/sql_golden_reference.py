@@ -10,7 +10,7 @@ latest.json (`query`, `columns`, each group's last final window and a newer live
 SPEC: {"columns": {name: TYPE}, "time": column, "keys": [...], "window": {"kind": "tumble"|"hop"|"session",
 "size_ms", "slide_ms", "gap_ms"}, "where": PRED, "values": [{"name", "type", "agg", "arg", "filter": PRED}],
 "having": PRED over output columns}; PRED is [column, op, value] with op one of = <> < <= > >= "is null"
-"is not null". --mutate changes one value and drops one row in every output; --duplicate copies a part file.
+"is not null", or ["or", [PRED, ...]]. --mutate changes one value and drops one row in every output; --duplicate copies a part file.
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ def epoch_ms(value) -> int:
 def holds(pred, row) -> bool:
     if pred is None:
         return True
+    if pred[0] == "or":
+        return any(holds(p, row) for p in pred[1])
     col, op = pred[0], pred[1]
     v = row.get(col)
     if op == "is null":
