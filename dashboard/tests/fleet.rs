@@ -8,13 +8,14 @@ mod support;
 use std::collections::BTreeMap;
 use std::fs;
 
-use model::{AggregateRecord, LatestDoc};
+use model::AggregateRecord;
+use model::latest::SeedDoc;
 use serde_json::Value;
 use support::site::{Site, gunzip};
 use support::write_doc;
 
 /// A document of `n` devices (`device-0000`, …; every second one live) and the routes over it.
-fn fleet_site(name: &str, n: usize) -> (Site, LatestDoc) {
+fn fleet_site(name: &str, n: usize) -> (Site, SeedDoc) {
     let ids: Vec<String> = (0..n).map(|i| format!("device-{i:04}")).collect();
     let doc = support::latest_doc(&ids, model::time::now_ms(), true);
     let site = Site::new(name, |data| {
@@ -24,7 +25,7 @@ fn fleet_site(name: &str, n: usize) -> (Site, LatestDoc) {
 }
 
 /// The newest record of every device of `doc`, by id (the rule of the page: later start, final wins a tie).
-fn newest(doc: &LatestDoc) -> BTreeMap<&str, &AggregateRecord> {
+fn newest(doc: &SeedDoc) -> BTreeMap<&str, &AggregateRecord> {
     let mut m: BTreeMap<&str, &AggregateRecord> = BTreeMap::new();
     for r in &doc.records {
         match m.get(r.device_id.as_str()) {

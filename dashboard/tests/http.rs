@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use model::LatestDoc;
+use model::latest::SeedDoc;
 use serde_json::Value;
 use support::site::{Site, gunzip};
 use support::{sample_latest, write_doc};
@@ -347,7 +348,7 @@ fn parse_prometheus(text: &str) -> BTreeMap<String, f64> {
 #[tokio::test]
 async fn prometheus_text_parses_and_carries_the_pipeline_counters() {
     let (d, written) = site_with_latest("prometheus");
-    let doc: LatestDoc = serde_json::from_slice(&written).unwrap();
+    let doc: SeedDoc = serde_json::from_slice(&written).unwrap();
     let r = d.get("/metrics/prometheus").await;
     assert_eq!(r.status, 200);
     assert!(

@@ -197,7 +197,7 @@ fn events_push_a_summary_then_only_what_changed() {
     next_event(&mut events, "status", |s| s.contains("\"error\":null"));
 
     // One device changes: the push carries its records and the new counters, not the other devices.
-    let mut doc: model::LatestDoc = serde_json::from_slice(&fs::read(d.latest()).unwrap()).unwrap();
+    let mut doc: model::latest::SeedDoc = serde_json::from_slice(&fs::read(d.latest()).unwrap()).unwrap();
     doc.pipeline.events_total = 424_242;
     let target = doc.records[0].device_id.clone();
     for r in doc.records.iter_mut().filter(|r| r.device_id == target) {

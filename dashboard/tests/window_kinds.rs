@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use dashboard::http::assets::Assets;
 use dashboard::{App, routes};
-use model::{LatestDoc, WindowKind};
+use model::WindowKind;
+use model::latest::SeedDoc;
 use support::{SESSION_GAP_MS, TempDir, sample_latest, sample_latest_sessions, write_doc};
 
 /// Status and body of `GET target` on the routes over a data folder holding `doc` as `latest.json`.
-async fn get(name: &str, doc: &LatestDoc, target: &str) -> (u16, String) {
+async fn get(name: &str, doc: &SeedDoc, target: &str) -> (u16, String) {
     let root = TempDir::new(name);
     let data = root.0.join("data");
     fs::create_dir_all(&data).unwrap();
@@ -27,7 +28,7 @@ async fn get(name: &str, doc: &LatestDoc, target: &str) -> (u16, String) {
 }
 
 /// The window lengths of `doc`'s records, ms.
-fn lengths(doc: &LatestDoc) -> Vec<u64> {
+fn lengths(doc: &SeedDoc) -> Vec<u64> {
     let ms = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis() as u64;
     doc.records
         .iter()
@@ -40,7 +41,7 @@ async fn a_session_document_is_served_with_its_kind_and_sessions_of_varying_leng
     let doc = sample_latest_sessions();
     let (status, body) = get("sessions-metrics", &doc, "/metrics").await;
     assert_eq!(status, 200);
-    let served: LatestDoc = serde_json::from_str(&body).unwrap();
+    let served: SeedDoc = serde_json::from_str(&body).unwrap();
     assert_eq!(served.window, Some(WindowKind::Session { gap_ms: SESSION_GAP_MS }));
     let lengths = lengths(&served);
     assert!(lengths.iter().all(|&l| l >= SESSION_GAP_MS), "{lengths:?}");
@@ -64,7 +65,7 @@ async fn prometheus_states_the_window_kind_of_the_served_document() {
         tumbling.contains("iot_pipeline_window_info{kind=\"tumbling\",size_ms=\"10000\"} 1\n"),
         "{tumbling}"
     );
-    let older = LatestDoc {
+    let older = SeedDoc {
         window: None,
         ..sample_latest()
     };

@@ -1,6 +1,6 @@
 //! Push updates: every `/events` client turns the watch channel of new views (published by
 //! [`crate::snapshot::watcher`]) into Server-Sent Events. A client gets the document's summary on connect, then per
-//! change the new summary with the records of the devices that changed (see [`crate::snapshot::changes`]), never
+//! change the new summary with the records of the groups that changed (see [`crate::snapshot::changes`]), never
 //! the whole document; slow clients skip intermediate versions instead of queueing them (their next change is
 //! taken from the last version they were sent).
 
@@ -31,7 +31,7 @@ struct Client {
 
 /// The event stream of one client. `summary` (first, `{"generation", "summary"}`) and then `delta` events (one
 /// per new document: [`changes::delta_json`] from the last document this client was sent) tell what the page
-/// shows besides the device charts and which devices changed; `status` events carry
+/// shows besides the group charts and which groups changed; `status` events carry
 /// `{"error": null | "...", "stale_after_seconds": n}` whenever the file's readability changes. Each event's id
 /// is the view's generation.
 pub fn events(updates: watch::Receiver<View>, stale_after: Duration) -> impl Stream<Item = Result<Event, Infallible>> {
@@ -60,10 +60,11 @@ pub fn events(updates: watch::Receiver<View>, stale_after: Duration) -> impl Str
                 let event = match &c.sent_doc {
                     Some(sent) if Arc::ptr_eq(sent, snapshot) => None,
                     Some(sent) => {
-                        let change = changes::change(&sent.devices, &snapshot.devices);
+                        let change = changes::change(&sent.groups, &snapshot.groups);
+                        let device_keyed = snapshot.groups.device_keyed();
                         Some((
                             "delta",
-                            changes::delta_json(view.generation, &snapshot.summary, &change),
+                            changes::delta_json(view.generation, &snapshot.summary, &change, device_keyed),
                         ))
                     }
                     None => Some((

@@ -17,7 +17,7 @@ use warp::{Filter, Rejection};
 use super::assets::{Asset, Assets};
 use super::reply::{ERROR_HEADER, compressible, document_reply, error_reply, header_text, json_reply};
 use super::{api, live};
-use crate::snapshot::history::{self, DEFAULT_LIMIT, HistoryQuery, MAX_LIMIT};
+use crate::snapshot::history::{self, DEFAULT_LIMIT, HistoryError, HistoryQuery, MAX_LIMIT};
 use crate::snapshot::latest::{HealthStatus, LatestStore, View};
 use crate::snapshot::{prometheus, watcher};
 
@@ -237,28 +237,51 @@ fn parse_instant(name: &str, text: &str) -> Result<i64, String> {
         })
 }
 
-/// Builds the history query from the URL's parameters; every mistake is a 400 naming the parameter.
+/// Builds the history query from the URL's parameters; every mistake is a 400 naming the parameter. The group
+/// is `key` once per key, in key order (its values' texts), or `device` (the seed's spelling of a single key).
 fn history_query(params: Vec<(String, String)>) -> Result<HistoryQuery, String> {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut key = Vec::new();
     for (k, v) in params {
-        if !matches!(k.as_str(), "device" | "from" | "to" | "limit") {
-            return Err(format!("unknown parameter `{k}`; accepted: device, from, to, limit"));
-        }
-        if seen.insert(k.clone(), v).is_some() {
-            return Err(format!("parameter `{k}` is given more than once"));
+        match k.as_str() {
+            "key" => key.push(v),
+            "device" | "from" | "to" | "limit" => {
+                if seen.insert(k.clone(), v).is_some() {
+                    return Err(format!("parameter `{k}` is given more than once"));
+                }
+            }
+            _ => {
+                return Err(format!(
+                    "unknown parameter `{k}`; accepted: device, key, from, to, limit"
+                ));
+            }
         }
     }
-    let device_id = seen
-        .remove("device")
-        .ok_or("parameter `device` is required, e.g. /api/history?device=device-abc123")?;
-    if device_id.is_empty() {
-        return Err("parameter `device` is empty".into());
-    }
-    if device_id.len() > model::event::MAX_DEVICE_ID_BYTES {
-        return Err(format!(
-            "no device id is longer than {} bytes",
-            model::event::MAX_DEVICE_ID_BYTES
-        ));
+    match (seen.remove("device"), key.is_empty()) {
+        (Some(_), false) => return Err("give either `device` or `key` (once per key), not both".into()),
+        (Some(device), true) => {
+            if device.is_empty() {
+                return Err("parameter `device` is empty".into());
+            }
+            if device.len() > model::event::MAX_DEVICE_ID_BYTES {
+                return Err(format!(
+                    "no device id is longer than {} bytes",
+                    model::event::MAX_DEVICE_ID_BYTES
+                ));
+            }
+            key.push(device);
+        }
+        (None, true) => {
+            return Err(
+                "parameter `device` is required, e.g. /api/history?device=device-abc123 (or `key`, once per key)"
+                    .into(),
+            );
+        }
+        (None, false) => {
+            if key.iter().any(String::is_empty) {
+                return Err("a `key` is empty".into());
+            }
+        }
     }
     let from_ms = seen.get("from").map(|t| parse_instant("from", t)).transpose()?;
     let to_ms = seen.get("to").map(|t| parse_instant("to", t)).transpose()?;
@@ -279,7 +302,7 @@ fn history_query(params: Vec<(String, String)>) -> Result<HistoryQuery, String> 
         },
     };
     Ok(HistoryQuery {
-        device_id,
+        key,
         from_ms,
         to_ms,
         limit,
@@ -290,19 +313,26 @@ fn instant_text(ms: Option<i64>) -> Option<String> {
     ms.and_then(|ms| u64::try_from(ms).ok()).map(model::time::rfc3339_ms)
 }
 
-/// `GET /api/history?device=…&from=…&to=…&limit=…`: the device's final windows, oldest first.
+/// `GET /api/history?key=…[&key=…]&from=…&to=…&limit=…` (or `device=…`): the group's final windows, oldest
+/// first, read with the columns of the current document (the seed's before any).
 async fn history_reply(
     params: Vec<(String, String)>,
     app: Arc<App>,
     accept_encoding: Option<String>,
 ) -> Result<warp::reply::Response, Rejection> {
     let query = history_query(params).map_err(|m| warp::reject::custom(BadRequest(m)))?;
+    let view = app.current_view().await;
+    let schema = match &view.snapshot {
+        Some(s) => s.schema.clone(),
+        None => model::latest::seed_schema(&[]),
+    };
     let root = app.parquet_root.clone();
-    let q = query.clone();
+    let (q, sch) = (query.clone(), schema.clone());
     let spans = Arc::clone(&app.history_spans);
-    let answer = tokio::task::spawn_blocking(move || history::read_history(&root, &q, &spans)).await;
+    let answer = tokio::task::spawn_blocking(move || history::read_history(&root, &sch, &q, &spans)).await;
     let history = match answer {
         Ok(Ok(h)) => h,
+        Ok(Err(HistoryError::Key(message))) => return Err(warp::reject::custom(BadRequest(message))),
         Ok(Err(e)) => {
             return Ok(error_reply(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()));
         }
@@ -311,21 +341,34 @@ async fn history_reply(
             return Ok(error_reply(StatusCode::INTERNAL_SERVER_ERROR, "history reader failed"));
         }
     };
-    let rows: Vec<model::AggregateRecord> = history.rows.iter().map(|a| a.to_record(true)).collect();
-    let body = serde_json::json!({
-        "device_id": query.device_id,
+    let label = model::latest::label_of(&query.key);
+    let mut head = serde_json::json!({
+        "label": label,
+        "key": query.key,
         "from": instant_text(query.from_ms),
         "to": instant_text(query.to_ms),
         "limit": query.limit,
-        "count": rows.len(),
+        "count": history.rows.len(),
         "truncated": history.truncated,
-        "rows": rows,
+        "columns": history.columns,
         "errors": history.problems,
     });
-    let mut r = compressible(
-        serde_json::to_vec(&body).expect("a JSON value serialises"),
-        accept_encoding.as_deref(),
-    );
+    let keys = schema.keys();
+    if keys.len() == 1 && keys[0].name == model::partition::PARTITION_COLUMN {
+        head["device_id"] = serde_json::json!(label);
+    }
+    // The rows are kept as JSON text: spliced in after the other fields, not parsed and written again.
+    let mut body = serde_json::to_vec(&head).expect("a JSON value serialises");
+    body.pop();
+    body.extend_from_slice(b",\"rows\":[");
+    for (i, row) in history.rows.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(row.json().as_bytes());
+    }
+    body.extend_from_slice(b"]}");
+    let mut r = compressible(body, accept_encoding.as_deref());
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r.headers_mut()
@@ -387,6 +430,8 @@ mod tests {
     fn history_mistakes_name_the_parameter() {
         for (pairs, needle) in [
             (vec![], "`device` is required"),
+            (vec![("device", "d"), ("key", "d")], "either `device` or `key`"),
+            (vec![("key", "a"), ("key", "")], "a `key` is empty"),
             (vec![("device", "")], "`device` is empty"),
             (vec![("device", "d"), ("form", "1")], "unknown parameter `form`"),
             (vec![("device", "d"), ("device", "e")], "more than once"),
@@ -399,5 +444,11 @@ mod tests {
         }
         let long = "x".repeat(65);
         assert!(q(&[("device", long.as_str())]).unwrap_err().contains("64 bytes"));
+        let two = q(&[("key", "site-a"), ("from", "5"), ("key", "s-1")]).unwrap();
+        assert_eq!(
+            (two.key, two.from_ms),
+            (vec!["site-a".to_string(), "s-1".to_string()], Some(5))
+        );
+        assert_eq!(q(&[("device", "d")]).unwrap().key, ["d"]);
     }
 }

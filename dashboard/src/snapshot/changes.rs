@@ -1,18 +1,19 @@
-//! What the page is told about a document without its records, so that a push stays small however many devices
-//! there are: the **summary** (counters, fleet views with the alert list cut to [`ALERTS_SENT`], window kind, UDF
-//! columns, device counts) and the **change** from one document to the next (the records of every device whose
-//! records differ, the ids of devices that went away; with more than [`MAX_CHANGED_DEVICES`] of either, only
-//! their numbers, and the page fetches what it shows).
+//! What the page is told about a document without its records, so that a push stays small however many groups
+//! there are: the **summary** (counters, fleet views with the alert list cut to [`ALERTS_SENT`], window kind, the
+//! query and its columns, UDF columns, group counts) and the **change** from one document to the next (the
+//! records of every group whose records differ, the labels of groups that went away; with more than
+//! [`MAX_CHANGED_DEVICES`] of either, only their numbers, and the page fetches what it shows).
 
+use model::output::OutputSchema;
 use model::{FleetView, LatestDoc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::devices::{Device, DeviceTable};
+use super::devices::{Group, GroupTable, cmp_values};
 
 /// Alerts a summary carries (the page lists this many and says how many more there are).
 pub const ALERTS_SENT: usize = 50;
-/// Devices whose records a change carries; beyond this it carries only the numbers.
+/// Groups whose records a change carries; beyond this it carries only the numbers.
 pub const MAX_CHANGED_DEVICES: usize = 100;
 
 /// The top-level sections of a document that the summary passes on as written: a counter missing from the
@@ -31,7 +32,8 @@ pub fn pipeline_as_written(raw: &[u8]) -> Value {
 }
 
 /// The fleet views with the alerts sorted by kind, then device, cut to [`ALERTS_SENT`]; `alerts_total` and
-/// `alerts_by_kind` count them all.
+/// `alerts_by_kind` count them all; `unavailable` says why there are none, when the query's output cannot have
+/// them.
 fn fleet_summary(fleet: &FleetView) -> Value {
     let mut alerts: Vec<&model::Alert> = fleet.alerts.iter().collect();
     alerts.sort_by(|a, b| (&a.kind, &a.device_id).cmp(&(&b.kind, &b.device_id)));
@@ -41,74 +43,83 @@ fn fleet_summary(fleet: &FleetView) -> Value {
         *n = json!(n.as_u64().unwrap_or(0) + 1);
     }
     alerts.truncate(ALERTS_SENT);
-    json!({
+    let mut summary = json!({
         "devices": fleet.devices,
         "locations": fleet.locations,
         "alerts": alerts,
         "alerts_total": fleet.alerts.len(),
         "alerts_by_kind": by_kind,
-    })
+    });
+    if let Some(why) = &fleet.unavailable {
+        summary["unavailable"] = json!(why);
+    }
+    summary
 }
 
-/// The summary of a document: everything the page shows but the device charts.
-pub fn summary(doc: &LatestDoc, pipeline: &Value, devices: &DeviceTable) -> Value {
+/// The summary of a document whose columns are `schema`: everything the page shows but the group charts.
+/// `builtin` says whether the document is the built-in job's (the page then draws the seed's views); `devices`
+/// and `live` count groups.
+pub fn summary(doc: &LatestDoc, schema: &OutputSchema, pipeline: &Value, groups: &GroupTable) -> Value {
     json!({
         "updated_at": doc.updated_at,
         "watermark": doc.watermark,
         "window": doc.window,
         "udfs": doc.udfs,
+        "query": doc.query,
+        "builtin": doc.is_builtin(),
+        "columns": schema,
         "pipeline": pipeline,
         "fleet": fleet_summary(&doc.fleet),
-        "devices": devices.len(),
-        "live": devices.live(),
+        "devices": groups.len(),
+        "live": groups.live(),
     })
 }
 
-/// The devices that differ between two documents.
+/// The groups that differ between two documents.
 #[derive(Debug, Default)]
 pub struct Change<'a> {
-    /// Devices that are new or whose records differ, by id.
-    pub changed: Vec<&'a Device>,
-    /// Ids of devices that went away.
+    /// Groups that are new or whose records differ, by key.
+    pub changed: Vec<&'a Group>,
+    /// Labels of groups that went away.
     pub removed: Vec<&'a str>,
 }
 
-/// The devices of `after` that are new or differ from `before`, and those of `before` that `after` lacks. Both
-/// tables are sorted by id, so this is one walk over both.
-pub fn change<'a>(before: &'a DeviceTable, after: &'a DeviceTable) -> Change<'a> {
-    let (old, new) = (before.devices(), after.devices());
+/// The groups of `after` that are new or differ from `before`, and those of `before` that `after` lacks. Both
+/// tables are sorted by key, so this is one walk over both.
+pub fn change<'a>(before: &'a GroupTable, after: &'a GroupTable) -> Change<'a> {
+    let (old, new) = (before.groups(), after.groups());
     let (mut i, mut j) = (0, 0);
     let mut c = Change::default();
     while i < old.len() || j < new.len() {
         match (old.get(i), new.get(j)) {
-            (Some(o), Some(n)) if o.id == n.id => {
+            (Some(o), Some(n)) if o.key == n.key => {
                 if o.records_json != n.records_json {
                     c.changed.push(n);
                 }
                 (i, j) = (i + 1, j + 1);
             }
-            (Some(o), Some(n)) if o.id < n.id => {
-                c.removed.push(&o.id);
+            (Some(o), Some(n)) if cmp_values(&o.key, &n.key).is_lt() => {
+                c.removed.push(&o.label);
                 i += 1;
             }
             (Some(o), None) => {
-                c.removed.push(&o.id);
+                c.removed.push(&o.label);
                 i += 1;
             }
             (_, Some(n)) => {
                 c.changed.push(n);
                 j += 1;
             }
-            (None, None) => unreachable!("the loop runs while one side has devices"),
+            (None, None) => unreachable!("the loop runs while one side has groups"),
         }
     }
     c
 }
 
-/// The `delta` push: the new summary and the change. `changed` (`[{device_id, records}]`) and `removed` (ids)
-/// are `null` when more than [`MAX_CHANGED_DEVICES`] devices changed or went away; `changed_total` and
-/// `removed_total` always count them.
-pub fn delta_json(generation: u64, summary: &Value, change: &Change<'_>) -> String {
+/// The `delta` push: the new summary and the change. `changed` (`[{label, key, records}]`, plus `device_id`
+/// when the only key is `device_id`) and `removed` (labels) are `null` when more than [`MAX_CHANGED_DEVICES`]
+/// groups changed or went away; `changed_total` and `removed_total` always count them.
+pub fn delta_json(generation: u64, summary: &Value, change: &Change<'_>, device_keyed: bool) -> String {
     let few = change.changed.len() + change.removed.len() <= MAX_CHANGED_DEVICES;
     let mut text = String::with_capacity(1024);
     text.push_str(&format!(
@@ -118,13 +129,18 @@ pub fn delta_json(generation: u64, summary: &Value, change: &Change<'_>) -> Stri
     ));
     if few {
         text.push('[');
-        for (k, d) in change.changed.iter().enumerate() {
+        for (k, g) in change.changed.iter().enumerate() {
             if k > 0 {
                 text.push(',');
             }
+            let label = serde_json::to_string(&g.label).expect("a string serialises");
+            let key = serde_json::to_string(&g.key_texts).expect("strings serialise");
+            text.push_str(&format!("{{\"label\":{label},\"key\":{key},"));
+            if device_keyed {
+                text.push_str(&format!("\"device_id\":{label},"));
+            }
             // The records are kept as JSON text: spliced in, not parsed and written again.
-            let id = serde_json::to_string(&d.id).expect("a string serialises");
-            text.push_str(&format!("{{\"device_id\":{id},\"records\":{}}}", d.records_json));
+            text.push_str(&format!("\"records\":{}}}", g.records_json));
         }
         text.push_str("],\"removed\":");
         text.push_str(&serde_json::to_string(&change.removed).expect("strings serialise"));
@@ -138,9 +154,10 @@ pub fn delta_json(generation: u64, summary: &Value, change: &Change<'_>) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model::latest::Record;
     use model::{AggregateRecord, Alert};
 
-    fn record(id: &str, temperature: f64) -> AggregateRecord {
+    fn record(id: &str, temperature: f64) -> Record {
         serde_json::from_value(json!({
             "device_id": id, "window_start": "2024-11-03T14:30:00Z", "window_end": "2024-11-03T14:30:10Z",
             "count": 4, "avg_temperature": 0.0, "avg_humidity": 50.0, "min_battery": 80.0,
@@ -150,20 +167,21 @@ mod tests {
             // Set here: JSON has no NaN.
             r.avg_temperature = temperature;
             r.min_battery = temperature;
-            r
+            Record::from(r)
         })
         .unwrap()
     }
 
-    fn table(devices: &[(&str, f64)]) -> DeviceTable {
-        DeviceTable::of(&LatestDoc {
+    fn table(devices: &[(&str, f64)]) -> GroupTable {
+        let doc = LatestDoc {
             records: devices.iter().map(|(id, t)| record(id, *t)).collect(),
             ..LatestDoc::default()
-        })
+        };
+        GroupTable::of(&doc, &doc.schema())
     }
 
-    fn ids<'a>(devices: &[&'a Device]) -> Vec<&'a str> {
-        devices.iter().map(|d| d.id.as_str()).collect()
+    fn ids<'a>(groups: &[&'a Group]) -> Vec<&'a str> {
+        groups.iter().map(|g| g.label.as_str()).collect()
     }
 
     #[test]
@@ -176,7 +194,15 @@ mod tests {
         let none = change(&after, &after);
         assert!(none.changed.is_empty() && none.removed.is_empty());
         // Records without stddev (NaN) compare equal: the seed's documents do not change every time.
-        assert!(before.get("a").unwrap().newest.stddev_temperature.is_nan());
+        assert!(
+            before
+                .get("a")
+                .unwrap()
+                .newest
+                .get("stddev_temperature")
+                .unwrap()
+                .is_null()
+        );
         let seed = table(&[("s", f64::NAN)]);
         assert!(change(&seed, &table(&[("s", f64::NAN)])).changed.is_empty());
     }
@@ -185,7 +211,7 @@ mod tests {
     fn a_delta_carries_the_changed_records_or_only_their_numbers() {
         let before = table(&[("a", 1.0), ("b", 2.0)]);
         let after = table(&[("a", 1.5)]);
-        let text = delta_json(7, &json!({"devices": 1}), &change(&before, &after));
+        let text = delta_json(7, &json!({"devices": 1}), &change(&before, &after), true);
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["generation"], 7);
         assert_eq!(v["summary"]["devices"], 1);
@@ -194,12 +220,16 @@ mod tests {
             (Some(1), Some(1))
         );
         assert_eq!(v["changed"][0]["device_id"], "a");
+        assert_eq!(
+            (&v["changed"][0]["label"], &v["changed"][0]["key"]),
+            (&json!("a"), &json!(["a"]))
+        );
         assert_eq!(v["changed"][0]["records"][0]["avg_temperature"], 1.5);
         assert_eq!(v["removed"], json!(["b"]));
 
         let many: Vec<(String, f64)> = (0..=MAX_CHANGED_DEVICES).map(|i| (format!("d{i:04}"), 1.0)).collect();
         let many: Vec<(&str, f64)> = many.iter().map(|(id, t)| (id.as_str(), *t)).collect();
-        let text = delta_json(8, &json!({}), &change(&table(&[]), &table(&many)));
+        let text = delta_json(8, &json!({}), &change(&table(&[]), &table(&many)), true);
         let v: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["changed_total"], MAX_CHANGED_DEVICES + 1);
         assert!(v["changed"].is_null() && v["removed"].is_null());
@@ -224,7 +254,8 @@ mod tests {
             .collect();
         let raw = br#"{"updated_at": 1, "records": [], "pipeline": {"events_total": 5}}"#;
         let pipeline = pipeline_as_written(raw);
-        let s = summary(&doc, &pipeline, &DeviceTable::default());
+        doc.fleet.unavailable = Some("the output has no avg_temperature".into());
+        let s = summary(&doc, &doc.schema(), &pipeline, &GroupTable::default());
         assert_eq!(
             s["pipeline"],
             json!({"events_total": 5}),
@@ -242,5 +273,8 @@ mod tests {
             json!({"battery_low": 30, "status_error": 30})
         );
         assert!(pipeline_as_written(br#"{"records": []}"#).is_null());
+        assert_eq!(s["fleet"]["unavailable"], "the output has no avg_temperature");
+        assert_eq!((&s["builtin"], &s["query"]), (&json!(true), &Value::Null));
+        assert_eq!(s["columns"][0]["name"], "device_id", "the seed's columns");
     }
 }

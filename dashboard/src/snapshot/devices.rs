@@ -1,14 +1,19 @@
-//! The devices of one `latest.json` as the page asks for them at fleet scale: each device's records and its
-//! newest window, built once per file version, and the page's query over them (a case-insensitive substring of
-//! the id, a sort by a metric or its reverse, one page of newest windows, and the histogram of the metric over
-//! every matching device). Ten thousand devices answer in a few milliseconds, so the page never needs the whole
-//! document to draw a bounded number of bars.
+//! The groups of one `latest.json` as the page asks for them at fleet scale. A group is the tuple of a record's
+//! key values (for the built-in job, a device); its label is their texts joined by ` / ` (for the built-in job,
+//! the device id). Each group's records and its newest window are built once per file version, and the page's
+//! query runs over them: a case-insensitive substring of the label, a sort by the key, by a numeric column or
+//! its reverse, one page of newest windows, and the histogram of a metric over every matching group. Ten
+//! thousand groups answer in a few milliseconds, so the page never needs the whole document to draw a bounded
+//! number of bars.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDateTime};
-use model::{AggregateRecord, LatestDoc};
+use model::LatestDoc;
+use model::latest::{Record, label_of};
+use model::output::{OutputSchema, Role};
 use serde::Serialize;
+use serde_json::Value as Json;
 
 use super::histogram::{Histogram, histogram};
 
@@ -17,25 +22,37 @@ pub const DEFAULT_PAGE: usize = 200;
 /// Most rows one page may ask for.
 pub const MAX_PAGE: usize = 500;
 
-/// One device of the document.
+/// One group of the document.
 #[derive(Debug)]
-pub struct Device {
-    /// The device id, as in the data.
-    pub id: String,
-    /// The id in lower case, for the filter.
-    id_lower: String,
+pub struct Group {
+    /// The group's label: its key texts joined by ` / ` (the device id for the built-in job).
+    pub label: String,
+    /// The label in lower case, for the filter.
+    label_lower: String,
+    /// Its key values as written, in key order (what orders the groups).
+    pub key: Vec<Json>,
+    /// The texts of its key values, in key order (what `/api/history` takes).
+    pub key_texts: Vec<String>,
     /// The newest window: the later start wins; at equal starts a final record wins.
-    pub newest: AggregateRecord,
-    /// Every record of the device in the document (newest and last final window), as one JSON array: what
-    /// `/api/device` and the pushes send, and what tells whether the device changed between two documents.
+    pub newest: Record,
+    /// Every record of the group in the document (newest and last final window), as one JSON array: what
+    /// `/api/device` and the pushes send, and what tells whether the group changed between two documents.
     pub records_json: String,
 }
 
-/// The devices of one document, sorted by id.
+/// The groups of one document, sorted by key.
 #[derive(Debug, Default)]
-pub struct DeviceTable {
-    devices: Vec<Device>,
+pub struct GroupTable {
+    groups: Vec<Group>,
+    by_label: HashMap<String, usize>,
+    by_key: HashMap<Vec<String>, usize>,
     live: usize,
+    /// The numeric value columns (BIGINT, DOUBLE), in column order.
+    numeric: Vec<String>,
+    /// The document is the built-in job's: sorted by key, its histogram is of temperature.
+    builtin: bool,
+    /// The only key is `device_id`, as in the built-in job: answers name it too.
+    device_keyed: bool,
 }
 
 /// A measure the page sorts by and draws the distribution of.
@@ -51,75 +68,82 @@ pub enum Metric {
     SessionLength,
     /// A numeric UDF column by name (highest first; windows without a number last).
     Udf(String),
+    /// Any numeric column by name (highest first; windows without a number last).
+    Column(String),
 }
 
 /// The order of the rows.
 #[derive(Clone, Debug, PartialEq)]
-pub enum DeviceSort {
-    /// By device id.
-    Id,
+pub enum GroupSort {
+    /// By key (for the built-in job, by device id).
+    Key,
     /// By a metric, in its natural order (see [`Metric`]).
     By(Metric),
 }
 
-/// What the page asks for: `GET /api/devices?filter=&sort=&reverse=&offset=&limit=`.
+/// What the page asks for: `GET /api/devices?filter=&sort=&reverse=&offset=&limit=&metric=`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct DeviceQuery {
-    /// Case-insensitive substring of the device id (trimmed; empty: every device).
+pub struct GroupQuery {
+    /// Case-insensitive substring of the group's label (trimmed; empty: every group).
     pub filter: String,
     /// The order.
-    pub sort: DeviceSort,
+    pub sort: GroupSort,
     /// The other end of the order (bottom N instead of top N). Windows without a value stay last either way.
     pub reverse: bool,
     /// Rows of the sorted, filtered list to skip.
     pub offset: usize,
     /// Rows to answer, 1..=[`MAX_PAGE`].
     pub limit: usize,
+    /// The histogram's metric; `None`: the sort's (see [`GroupTable::histogram_metric`]).
+    pub metric: Option<Metric>,
 }
 
-impl Default for DeviceQuery {
+impl Default for GroupQuery {
     fn default() -> Self {
-        DeviceQuery {
+        GroupQuery {
             filter: String::new(),
-            sort: DeviceSort::Id,
+            sort: GroupSort::Key,
             reverse: false,
             offset: 0,
             limit: DEFAULT_PAGE,
+            metric: None,
         }
     }
 }
 
-/// The answer to a [`DeviceQuery`].
+/// The answer to a [`GroupQuery`].
 #[derive(Debug, Serialize)]
-pub struct DevicePage<'a> {
-    /// Devices in the document.
+pub struct GroupPage<'a> {
+    /// Groups in the document.
     pub total: usize,
-    /// Devices matching the filter.
+    /// Groups matching the filter.
     pub matched: usize,
     /// The query's offset.
     pub offset: usize,
     /// The query's limit.
     pub limit: usize,
-    /// Newest window of each device of the page, in order.
-    pub rows: Vec<&'a AggregateRecord>,
-    /// Distribution of the sort's metric (temperature when sorted by id) over every matching device.
-    pub histogram: Histogram,
+    /// Newest window of each group of the page, in order.
+    pub rows: Vec<&'a Record>,
+    /// The label of each row's group, in the same order.
+    pub labels: Vec<&'a str>,
+    /// Distribution of the histogram's metric over every matching group (`null` when the document has no
+    /// numeric column to draw).
+    pub histogram: Option<Histogram>,
 }
 
 impl Metric {
     /// The metric's value in a record, in its unit; `None` when the record has no finite number for it.
-    pub fn value(&self, r: &AggregateRecord) -> Option<f64> {
-        let v = match self {
-            Metric::Temperature => r.avg_temperature,
-            Metric::Humidity => r.avg_humidity,
-            Metric::Battery => r.min_battery,
+    pub fn value(&self, r: &Record) -> Option<f64> {
+        match self {
+            Metric::Temperature => r.number("avg_temperature"),
+            Metric::Humidity => r.number("avg_humidity"),
+            Metric::Battery => r.number("min_battery"),
             Metric::SessionLength => {
-                let (start, end) = (parse_time_ms(&r.window_start)?, parse_time_ms(&r.window_end)?);
-                (end - start) as f64 / 1000.0
+                let (start, end) = (r.window_start_ms()?, r.window_end_ms()?);
+                Some((end - start) as f64 / 1000.0)
             }
-            Metric::Udf(name) => r.udf.get(name)?.as_f64()?,
-        };
-        v.is_finite().then_some(v)
+            Metric::Udf(name) | Metric::Column(name) => r.number(name),
+        }
     }
 
     /// Whether the natural order is highest first.
@@ -135,40 +159,55 @@ impl Metric {
             Metric::Battery => "battery".into(),
             Metric::SessionLength => "session-length".into(),
             Metric::Udf(name) => format!("{UDF_PREFIX}{name}"),
+            Metric::Column(name) => format!("{COLUMN_PREFIX}{name}"),
         }
+    }
+
+    /// Reads a metric's name: `temperature`, `humidity`, `battery`, `session-length`, `udf:<column>` or
+    /// `column:<column>`.
+    pub fn parse(text: &str) -> Option<Metric> {
+        Some(match text {
+            "temperature" => Metric::Temperature,
+            "humidity" => Metric::Humidity,
+            "battery" => Metric::Battery,
+            "session-length" => Metric::SessionLength,
+            _ => {
+                if let Some(name) = text.strip_prefix(UDF_PREFIX).filter(|n| !n.is_empty()) {
+                    Metric::Udf(name.to_string())
+                } else {
+                    Metric::Column(text.strip_prefix(COLUMN_PREFIX).filter(|n| !n.is_empty())?.to_string())
+                }
+            }
+        })
     }
 }
 
 /// Prefix of a UDF column in `sort` (`udf:heat_index`); a UDF's name is a function name, so no built-in sort
 /// name can be one.
 const UDF_PREFIX: &str = "udf:";
+/// Prefix of any column in `sort` and `metric` (`column:avg_pressure`).
+const COLUMN_PREFIX: &str = "column:";
 
-impl DeviceSort {
-    /// Reads `sort`: `id`, `temperature`, `humidity`, `battery`, `session-length` or `udf:<column>`.
-    pub fn parse(text: &str) -> Result<DeviceSort, String> {
-        Ok(match text {
-            "id" => DeviceSort::Id,
-            "temperature" => DeviceSort::By(Metric::Temperature),
-            "humidity" => DeviceSort::By(Metric::Humidity),
-            "battery" => DeviceSort::By(Metric::Battery),
-            "session-length" => DeviceSort::By(Metric::SessionLength),
-            _ => match text.strip_prefix(UDF_PREFIX) {
-                Some(name) if !name.is_empty() => DeviceSort::By(Metric::Udf(name.to_string())),
-                _ => {
-                    return Err(format!(
-                        "`sort` must be id, temperature, humidity, battery, session-length or udf:<column>, got \
-                         `{text}`"
-                    ));
-                }
-            },
+impl GroupSort {
+    /// Reads `sort`: `id` (the key), `temperature`, `humidity`, `battery`, `session-length`, `udf:<column>` or
+    /// `column:<column>`.
+    pub fn parse(text: &str) -> Result<GroupSort, String> {
+        if text == "id" {
+            return Ok(GroupSort::Key);
+        }
+        Metric::parse(text).map(GroupSort::By).ok_or_else(|| {
+            format!(
+                "`sort` must be id, temperature, humidity, battery, session-length, udf:<column> or \
+                 column:<column>, got `{text}`"
+            )
         })
     }
 }
 
-impl DeviceQuery {
+impl GroupQuery {
     /// Builds the query from the URL's parameters; every mistake names the parameter.
-    pub fn from_params(params: Vec<(String, String)>) -> Result<DeviceQuery, String> {
-        let mut q = DeviceQuery::default();
+    pub fn from_params(params: Vec<(String, String)>) -> Result<GroupQuery, String> {
+        let mut q = GroupQuery::default();
         let mut seen = Vec::new();
         for (k, v) in params {
             if seen.contains(&k) {
@@ -176,7 +215,7 @@ impl DeviceQuery {
             }
             match k.as_str() {
                 "filter" => q.filter = v.trim().to_string(),
-                "sort" => q.sort = DeviceSort::parse(&v)?,
+                "sort" => q.sort = GroupSort::parse(&v)?,
                 "reverse" => {
                     q.reverse = match v.as_str() {
                         "true" | "1" => true,
@@ -195,9 +234,17 @@ impl DeviceQuery {
                         _ => return Err(format!("`limit` must be a whole number in 1..={MAX_PAGE}, got `{v}`")),
                     }
                 }
+                "metric" => {
+                    q.metric = Some(Metric::parse(&v).ok_or_else(|| {
+                        format!(
+                            "`metric` must be temperature, humidity, battery, session-length, udf:<column> or \
+                             column:<column>, got `{v}`"
+                        )
+                    })?)
+                }
                 _ => {
                     return Err(format!(
-                        "unknown parameter `{k}`; accepted: filter, sort, reverse, offset, limit"
+                        "unknown parameter `{k}`; accepted: filter, sort, reverse, offset, limit, metric"
                     ));
                 }
             }
@@ -205,98 +252,150 @@ impl DeviceQuery {
         }
         Ok(q)
     }
-
-    /// The metric of the histogram: the sort's, or temperature when sorted by id.
-    pub fn histogram_metric(&self) -> Metric {
-        match &self.sort {
-            DeviceSort::Id => Metric::Temperature,
-            DeviceSort::By(m) => m.clone(),
-        }
-    }
 }
 
-impl DeviceTable {
-    /// The devices of `doc`. Records of one device keep their order in the document.
-    pub fn of(doc: &LatestDoc) -> DeviceTable {
-        let mut by_device: Vec<&AggregateRecord> = doc.records.iter().collect();
-        by_device.sort_by(|a, b| a.device_id.cmp(&b.device_id));
-        let mut devices = Vec::new();
-        for group in by_device.chunk_by(|a, b| a.device_id == b.device_id) {
-            let newest = group
+impl GroupTable {
+    /// The groups of `doc`, whose columns are `schema`. Records of one group keep their order in the document.
+    pub fn of(doc: &LatestDoc, schema: &OutputSchema) -> GroupTable {
+        let mut keyed: Vec<(Vec<&Json>, &Record)> = doc
+            .records
+            .iter()
+            .map(|r| {
+                let key = schema
+                    .keys()
+                    .iter()
+                    .map(|k| r.get(&k.name).unwrap_or(&Json::Null))
+                    .collect();
+                (key, r)
+            })
+            .collect();
+        // Stable: a group's records keep their order in the document.
+        keyed.sort_by(|(a, _), (b, _)| cmp_keys(a, b));
+        let mut groups = Vec::new();
+        for group in keyed.chunk_by(|(a, _), (b, _)| a == b) {
+            let records: Vec<&Record> = group.iter().map(|(_, r)| *r).collect();
+            let newest = records
                 .iter()
                 .copied()
                 .reduce(|cur, r| if is_newer(r, cur) { r } else { cur })
                 .expect("a group is never empty");
-            devices.push(Device {
-                id: newest.device_id.clone(),
-                id_lower: newest.device_id.to_lowercase(),
+            let key_texts = newest.key_texts(schema);
+            let label = label_of(&key_texts);
+            groups.push(Group {
+                label_lower: label.to_lowercase(),
+                label,
+                key: group[0].0.iter().map(|v| (*v).clone()).collect(),
+                key_texts,
                 newest: newest.clone(),
-                records_json: serde_json::to_string(group).expect("records serialise"),
+                records_json: serde_json::to_string(&records).expect("records serialise"),
             });
         }
-        let live = devices.iter().filter(|d| !d.newest.is_final).count();
-        DeviceTable { devices, live }
+        let mut by_label = HashMap::with_capacity(groups.len());
+        let mut by_key = HashMap::with_capacity(groups.len());
+        for (i, g) in groups.iter().enumerate() {
+            // A label two groups share (a key text holding ` / `) names the first; their keys tell them apart.
+            by_label.entry(g.label.clone()).or_insert(i);
+            by_key.insert(g.key_texts.clone(), i);
+        }
+        let live = groups.iter().filter(|g| !g.newest.is_final()).count();
+        let numeric = schema
+            .columns()
+            .iter()
+            .filter(|c| c.role == Role::Value && c.ty.is_numeric())
+            .map(|c| c.name.clone())
+            .collect();
+        let keys = schema.keys();
+        GroupTable {
+            groups,
+            by_label,
+            by_key,
+            live,
+            numeric,
+            builtin: doc.is_builtin(),
+            device_keyed: keys.len() == 1 && keys[0].name == model::partition::PARTITION_COLUMN,
+        }
     }
 
-    /// Devices in the document.
+    /// Groups in the document.
     pub fn len(&self) -> usize {
-        self.devices.len()
+        self.groups.len()
     }
 
-    /// Whether the document has no device.
+    /// Whether the document has no group.
     pub fn is_empty(&self) -> bool {
-        self.devices.is_empty()
+        self.groups.is_empty()
     }
 
-    /// Devices whose newest window is live (still open).
+    /// Groups whose newest window is live (still open).
     pub fn live(&self) -> usize {
         self.live
     }
 
-    /// Every device, by id.
-    pub fn devices(&self) -> &[Device] {
-        &self.devices
+    /// Every group, by key.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
     }
 
-    /// One device by id.
-    pub fn get(&self, id: &str) -> Option<&Device> {
-        self.devices
-            .binary_search_by(|d| d.id.as_str().cmp(id))
-            .ok()
-            .map(|i| &self.devices[i])
+    /// Whether the only key is `device_id` (as in the built-in job): answers then also name the group
+    /// `device_id`, as the seed's clients read it.
+    pub fn device_keyed(&self) -> bool {
+        self.device_keyed
     }
 
-    /// The page of newest windows `q` asks for, with the histogram of its metric over every matching device.
-    pub fn query(&self, q: &DeviceQuery) -> DevicePage<'_> {
+    /// One group by label.
+    pub fn get(&self, label: &str) -> Option<&Group> {
+        self.by_label.get(label).map(|&i| &self.groups[i])
+    }
+
+    /// One group by the texts of its key values, in key order.
+    pub fn get_by_key(&self, key_texts: &[String]) -> Option<&Group> {
+        self.by_key.get(key_texts).map(|&i| &self.groups[i])
+    }
+
+    /// The metric of the histogram: the query's, else the sort's; sorted by key, temperature for the built-in
+    /// job and the first numeric value column for any other query (`None` when it has none).
+    pub fn histogram_metric(&self, q: &GroupQuery) -> Option<Metric> {
+        match (&q.metric, &q.sort) {
+            (Some(m), _) | (None, GroupSort::By(m)) => Some(m.clone()),
+            (None, GroupSort::Key) if self.builtin => Some(Metric::Temperature),
+            (None, GroupSort::Key) => self.numeric.first().cloned().map(Metric::Column),
+        }
+    }
+
+    /// The page of newest windows `q` asks for, with the histogram of its metric over every matching group.
+    pub fn query(&self, q: &GroupQuery) -> GroupPage<'_> {
         let needle = q.filter.to_lowercase();
-        let mut matched: Vec<&Device> = self
-            .devices
+        let mut matched: Vec<&Group> = self
+            .groups
             .iter()
-            .filter(|d| needle.is_empty() || d.id_lower.contains(&needle))
+            .filter(|g| needle.is_empty() || g.label_lower.contains(&needle))
             .collect();
-        let metric = q.histogram_metric();
-        let histogram = histogram(&metric.name(), matched.iter().map(|d| metric.value(&d.newest)));
-        if let DeviceSort::By(m) = &q.sort {
-            // Values once per device, not once per comparison.
-            let mut keyed: Vec<(Option<f64>, &Device)> = matched.iter().map(|d| (m.value(&d.newest), *d)).collect();
+        let histogram = self
+            .histogram_metric(q)
+            .map(|m| histogram(&m.name(), matched.iter().map(|g| m.value(&g.newest))));
+        if let GroupSort::By(m) = &q.sort {
+            // Values once per group, not once per comparison.
+            let mut keyed: Vec<(Option<f64>, &Group)> = matched.iter().map(|g| (m.value(&g.newest), *g)).collect();
             let descending = m.highest_first() != q.reverse;
-            keyed.sort_by(|(x, a), (y, b)| by_value(*x, *y, descending).then_with(|| a.id.cmp(&b.id)));
-            matched = keyed.into_iter().map(|(_, d)| d).collect();
+            keyed.sort_by(|(x, a), (y, b)| by_value(*x, *y, descending).then_with(|| cmp_values(&a.key, &b.key)));
+            matched = keyed.into_iter().map(|(_, g)| g).collect();
         } else if q.reverse {
             matched.reverse();
         }
-        DevicePage {
-            total: self.devices.len(),
+        let page: Vec<&Group> = matched.iter().skip(q.offset).take(q.limit).copied().collect();
+        GroupPage {
+            total: self.groups.len(),
             matched: matched.len(),
             offset: q.offset,
             limit: q.limit,
-            rows: matched.iter().skip(q.offset).take(q.limit).map(|d| &d.newest).collect(),
+            rows: page.iter().map(|g| &g.newest).collect(),
+            labels: page.iter().map(|g| g.label.as_str()).collect(),
             histogram,
         }
     }
 }
 
-/// Values in the asked direction, devices without a value last whatever the direction.
+/// Values in the asked direction, groups without a value last whatever the direction.
 fn by_value(x: Option<f64>, y: Option<f64>, descending: bool) -> Ordering {
     match (x, y) {
         (Some(x), Some(y)) if descending => y.total_cmp(&x),
@@ -307,106 +406,143 @@ fn by_value(x: Option<f64>, y: Option<f64>, descending: bool) -> Ordering {
     }
 }
 
-/// Whether `r` is a newer window of its device than `cur`: a later start, or the same start and final where
+/// The order of keys: value by value, see [`cmp_json`].
+pub fn cmp_values(a: &[Json], b: &[Json]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| cmp_json(x, y))
+        .find(|o| o.is_ne())
+        .unwrap_or(a.len().cmp(&b.len()))
+}
+
+fn cmp_keys(a: &[&Json], b: &[&Json]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| cmp_json(x, y))
+        .find(|o| o.is_ne())
+        .unwrap_or(a.len().cmp(&b.len()))
+}
+
+/// One order of JSON key values: null, then booleans, numbers (integers exactly, others as floats), strings
+/// (by their bytes, as the device ids always were), then anything else by its text.
+fn cmp_json(a: &Json, b: &Json) -> Ordering {
+    fn rank(v: &Json) -> u8 {
+        match v {
+            Json::Null => 0,
+            Json::Bool(_) => 1,
+            Json::Number(_) => 2,
+            Json::String(_) => 3,
+            _ => 4,
+        }
+    }
+    match (a, b) {
+        (Json::Bool(x), Json::Bool(y)) => x.cmp(y),
+        (Json::Number(x), Json::Number(y)) => match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+            (Some(x), Some(y), _, _) => x.cmp(&y),
+            (_, _, Some(x), Some(y)) => x.cmp(&y),
+            _ => {
+                let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+                x.total_cmp(&y)
+            }
+        },
+        (Json::String(x), Json::String(y)) => x.cmp(y),
+        _ if rank(a) == rank(b) && rank(a) == 4 => a.to_string().cmp(&b.to_string()),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// Whether `r` is a newer window of its group than `cur`: a later start, or the same start and final where
 /// `cur` is live (the rule the page used to apply to the whole document).
-fn is_newer(r: &AggregateRecord, cur: &AggregateRecord) -> bool {
-    let (t, tc) = (parse_time_ms(&r.window_start), parse_time_ms(&cur.window_start));
-    match (t, tc) {
-        (Some(t), Some(tc)) => t > tc || (t == tc && r.is_final && !cur.is_final),
+fn is_newer(r: &Record, cur: &Record) -> bool {
+    match (r.window_start_ms(), cur.window_start_ms()) {
+        (Some(t), Some(tc)) => t > tc || (t == tc && r.is_final() && !cur.is_final()),
         (Some(_), None) => true,
         _ => false,
     }
 }
 
-/// An RFC 3339 time as epoch milliseconds; a time without a zone (`2024-11-03T14:30:00`, also with a space for
-/// the `T`, as the seed's job writes) is UTC, as the job's own times are.
-pub fn parse_time_ms(text: &str) -> Option<i64> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Some(t.timestamp_millis());
-    }
-    [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
-    .map(|t| t.and_utc().timestamp_millis())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
-    fn record(id: &str, start: &str, is_final: bool, temperature: f64) -> AggregateRecord {
-        serde_json::from_value(serde_json::json!({
+    fn record(id: &str, start: &str, is_final: bool, temperature: Json) -> Record {
+        serde_json::from_value(json!({
             "device_id": id, "window_start": start, "window_end": "2024-11-03T14:30:10Z", "count": 4,
-            "avg_temperature": 0.0, "avg_humidity": 50.0, "min_battery": 0.0, "max_battery": 90.0,
+            "avg_temperature": temperature, "avg_humidity": 50.0, "min_battery": temperature, "max_battery": 90.0,
             "final": is_final,
         }))
-        .map(|mut r: AggregateRecord| {
-            // Set here: JSON has no NaN.
-            r.avg_temperature = temperature;
-            r.min_battery = temperature;
-            r
-        })
         .unwrap()
     }
 
-    fn table(records: Vec<AggregateRecord>) -> DeviceTable {
-        DeviceTable::of(&LatestDoc {
+    fn seed_table(records: Vec<Record>) -> GroupTable {
+        let doc = LatestDoc {
             records,
             ..LatestDoc::default()
-        })
+        };
+        GroupTable::of(&doc, &doc.schema())
     }
 
-    fn ids(page: &DevicePage<'_>) -> Vec<String> {
-        page.rows.iter().map(|r| r.device_id.clone()).collect()
+    fn labels(page: &GroupPage<'_>) -> Vec<String> {
+        page.labels.iter().map(|l| l.to_string()).collect()
     }
 
     #[test]
     fn the_newest_window_is_the_later_start_and_final_wins_a_tie() {
-        let t = table(vec![
-            record("b", "2024-11-03T14:30:00Z", false, 1.0),
-            record("a", "2024-11-03T14:29:50Z", true, 2.0),
-            record("a", "2024-11-03T14:30:00Z", false, 3.0),
-            record("b", "2024-11-03T14:30:00", true, 4.0),
+        let t = seed_table(vec![
+            record("b", "2024-11-03T14:30:00Z", false, json!(1.0)),
+            record("a", "2024-11-03T14:29:50Z", true, json!(2.0)),
+            record("a", "2024-11-03T14:30:00Z", false, json!(3.0)),
+            record("b", "2024-11-03T14:30:00", true, json!(4.0)),
         ]);
         assert_eq!(t.len(), 2);
-        assert_eq!(t.get("a").unwrap().newest.avg_temperature, 3.0);
+        assert_eq!(t.get("a").unwrap().newest.number("avg_temperature"), Some(3.0));
         assert_eq!(
-            t.get("b").unwrap().newest.avg_temperature,
-            4.0,
+            t.get("b").unwrap().newest.number("avg_temperature"),
+            Some(4.0),
             "zone-less UTC time, final wins the tie"
         );
         assert_eq!(t.live(), 1);
-        let a: Vec<AggregateRecord> = serde_json::from_str(&t.get("a").unwrap().records_json).unwrap();
+        let a: Vec<Record> = serde_json::from_str(&t.get("a").unwrap().records_json).unwrap();
         assert_eq!(a.len(), 2, "both records of the device, in document order");
+        assert_eq!(a[0].number("avg_temperature"), Some(2.0));
         assert!(t.get("c").is_none());
+        assert!(t.device_keyed());
     }
 
     #[test]
     fn sorts_filter_and_pages() {
-        let t = table(
-            [("d1", 20.0), ("D2", 25.0), ("x3", 15.0), ("d4", f64::NAN), ("d5", 25.0)]
-                .into_iter()
-                .map(|(id, v)| record(id, "2024-11-03T14:30:00Z", false, v))
-                .collect(),
+        let t = seed_table(
+            [
+                ("d1", json!(20.0)),
+                ("D2", json!(25.0)),
+                ("x3", json!(15.0)),
+                ("d4", Json::Null),
+                ("d5", json!(25.0)),
+            ]
+            .into_iter()
+            .map(|(id, v)| record(id, "2024-11-03T14:30:00Z", false, v))
+            .collect(),
         );
-        let q = |sort: &str, reverse: bool| DeviceQuery {
-            sort: DeviceSort::parse(sort).unwrap(),
+        let q = |sort: &str, reverse: bool| GroupQuery {
+            sort: GroupSort::parse(sort).unwrap(),
             reverse,
-            ..DeviceQuery::default()
+            ..GroupQuery::default()
         };
-        assert_eq!(ids(&t.query(&q("id", false))), ["D2", "d1", "d4", "d5", "x3"]);
-        assert_eq!(ids(&t.query(&q("id", true))), ["x3", "d5", "d4", "d1", "D2"]);
+        assert_eq!(labels(&t.query(&q("id", false))), ["D2", "d1", "d4", "d5", "x3"]);
+        assert_eq!(labels(&t.query(&q("id", true))), ["x3", "d5", "d4", "d1", "D2"]);
         // Hottest first, ties by id; the device without a value last in both directions.
-        assert_eq!(ids(&t.query(&q("temperature", false))), ["D2", "d5", "d1", "x3", "d4"]);
-        assert_eq!(ids(&t.query(&q("temperature", true))), ["x3", "d1", "D2", "d5", "d4"]);
+        assert_eq!(
+            labels(&t.query(&q("temperature", false))),
+            ["D2", "d5", "d1", "x3", "d4"]
+        );
+        assert_eq!(
+            labels(&t.query(&q("temperature", true))),
+            ["x3", "d1", "D2", "d5", "d4"]
+        );
         // Battery: lowest first.
-        assert_eq!(ids(&t.query(&q("battery", false)))[0], "x3");
-        let filtered = t.query(&DeviceQuery {
+        assert_eq!(labels(&t.query(&q("battery", false)))[0], "x3");
+        let filtered = t.query(&GroupQuery {
             filter: "d".into(),
             offset: 1,
             limit: 2,
@@ -417,44 +553,104 @@ mod tests {
             (5, 4),
             "case-insensitive: D2 matches `d`"
         );
-        assert_eq!(ids(&filtered), ["d5", "d1"]);
-        assert_eq!(filtered.histogram.count + filtered.histogram.missing, 4);
-        let past_the_end = t.query(&DeviceQuery {
+        assert_eq!(labels(&filtered), ["d5", "d1"]);
+        let h = filtered.histogram.as_ref().unwrap();
+        assert_eq!(h.count + h.missing, 4);
+        let past_the_end = t.query(&GroupQuery {
             offset: 9,
-            ..DeviceQuery::default()
+            ..GroupQuery::default()
         });
         assert!(past_the_end.rows.is_empty());
+        assert_eq!(t.query(&GroupQuery::default()).histogram.unwrap().metric, "temperature");
     }
 
     #[test]
     fn udf_and_session_metrics_read_their_values() {
-        let mut r = record("a", "2024-11-03T14:29:18Z", true, 1.0);
+        let r = record("a", "2024-11-03T14:29:18Z", true, json!(1.0));
         assert_eq!(Metric::SessionLength.value(&r), Some(52.0));
         assert_eq!(Metric::Udf("heat".into()).value(&r), None);
-        r.udf.insert("heat".into(), serde_json::json!(27.5));
-        r.udf.insert("comfort".into(), serde_json::json!("dry"));
+        let mut fields = r.fields().clone();
+        fields.insert("heat".into(), json!(27.5));
+        fields.insert("comfort".into(), json!("dry"));
+        let r = Record::new(fields);
         assert_eq!(Metric::Udf("heat".into()).value(&r), Some(27.5));
+        assert_eq!(Metric::Column("heat".into()).value(&r), Some(27.5));
         assert_eq!(Metric::Udf("comfort".into()).value(&r), None, "text is no number");
+    }
+
+    /// A document of two keys (site TEXT, line BIGINT) and one numeric value column.
+    fn two_keys() -> GroupTable {
+        let doc: LatestDoc = serde_json::from_value(json!({
+            "query": {"sql": "SELECT site, line, ...", "builtin": false},
+            "columns": [
+                {"name": "site", "type": "TEXT", "role": "key", "nullable": false},
+                {"name": "line", "type": "BIGINT", "role": "key", "nullable": false},
+                {"name": "window_start", "type": "TIMESTAMP", "role": "window", "nullable": false},
+                {"name": "window_end", "type": "TIMESTAMP", "role": "window", "nullable": false},
+                {"name": "label", "type": "TEXT", "role": "value"},
+                {"name": "rate", "type": "DOUBLE", "role": "value"}],
+            "records": [
+                {"site": "b", "line": 2, "window_start": "2024-11-03T14:30:00Z",
+                 "window_end": "2024-11-03T14:30:10Z", "rate": 1.5, "label": "x", "final": false},
+                {"site": "b", "line": 10, "window_start": "2024-11-03T14:30:00Z",
+                 "window_end": "2024-11-03T14:30:10Z", "rate": 0.5, "label": "y", "final": true},
+                {"site": "a", "line": 10, "window_start": "2024-11-03T14:30:00Z",
+                 "window_end": "2024-11-03T14:30:10Z", "rate": null, "label": "z", "final": true}]
+        }))
+        .unwrap();
+        GroupTable::of(&doc, &doc.schema())
+    }
+
+    #[test]
+    fn groups_of_two_keys_are_ordered_by_their_typed_values_and_found_by_label_or_key() {
+        let t = two_keys();
+        assert!(!t.device_keyed());
+        let all = t.query(&GroupQuery::default());
+        assert_eq!(
+            labels(&all),
+            ["a / 10", "b / 2", "b / 10"],
+            "BIGINT keys in numeric order"
+        );
+        let h = all.histogram.unwrap();
+        assert_eq!((h.metric.as_str(), h.count, h.missing), ("column:rate", 2, 1));
+        assert_eq!(t.get("b / 10").unwrap().key_texts, ["b", "10"]);
+        assert_eq!(t.get_by_key(&["b".into(), "2".into()]).unwrap().label, "b / 2");
+        let by_rate = t.query(&GroupQuery {
+            sort: GroupSort::parse("column:rate").unwrap(),
+            ..GroupQuery::default()
+        });
+        assert_eq!(labels(&by_rate), ["b / 2", "b / 10", "a / 10"]);
+        let filtered = t.query(&GroupQuery {
+            filter: "B / 1".into(),
+            metric: Some(Metric::Column("label".into())),
+            ..GroupQuery::default()
+        });
+        assert_eq!(labels(&filtered), ["b / 10"]);
+        assert_eq!(filtered.histogram.unwrap().missing, 1, "text is no number");
     }
 
     #[test]
     fn query_parameters_are_checked() {
         let p = |pairs: &[(&str, &str)]| {
-            DeviceQuery::from_params(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            GroupQuery::from_params(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
         };
         let q = p(&[
             ("sort", "udf:heat_index"),
             ("reverse", "true"),
             ("offset", "200"),
             ("limit", "50"),
+            ("metric", "column:n"),
         ])
         .unwrap();
-        assert_eq!(q.sort, DeviceSort::By(Metric::Udf("heat_index".into())));
+        assert_eq!(q.sort, GroupSort::By(Metric::Udf("heat_index".into())));
+        assert_eq!(q.metric, Some(Metric::Column("n".into())));
         assert!(q.reverse && q.offset == 200 && q.limit == 50);
         assert_eq!(p(&[("filter", "  dev ")]).unwrap().filter, "dev");
         for (pairs, needle) in [
             (vec![("sort", "colour")], "`sort` must be"),
             (vec![("sort", "udf:")], "`sort` must be"),
+            (vec![("sort", "column:")], "`sort` must be"),
+            (vec![("metric", "colour")], "`metric` must be"),
             (vec![("limit", "0")], "`limit`"),
             (vec![("limit", "501")], "`limit`"),
             (vec![("offset", "-1")], "`offset`"),

@@ -11,10 +11,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use model::LatestDoc;
 use model::latest::FILE_NAME;
+use model::output::OutputSchema;
 use serde::Serialize;
 
 use super::changes;
-use super::devices::DeviceTable;
+use super::devices::GroupTable;
 
 /// A complete, valid `latest.json` as read from disk.
 #[derive(Debug)]
@@ -23,9 +24,11 @@ pub struct Snapshot {
     pub raw: Arc<[u8]>,
     /// The parsed document.
     pub doc: LatestDoc,
-    /// Its devices, for the page's queries and the pushes' changes.
-    pub devices: DeviceTable,
-    /// What the page is told besides the device charts (see [`changes::summary`]).
+    /// Its columns (declared, or the seed's: [`LatestDoc::schema`]).
+    pub schema: OutputSchema,
+    /// Its groups, for the page's queries and the pushes' changes.
+    pub groups: GroupTable,
+    /// What the page is told besides the group charts (see [`changes::summary`]).
     pub summary: serde_json::Value,
     /// When this document was read.
     pub read_at: SystemTime,
@@ -34,12 +37,14 @@ pub struct Snapshot {
 impl Snapshot {
     /// The snapshot of the document `raw`, parsed as `doc`, read at `read_at`.
     pub fn new(raw: Vec<u8>, doc: LatestDoc, read_at: SystemTime) -> Snapshot {
-        let devices = DeviceTable::of(&doc);
-        let summary = changes::summary(&doc, &changes::pipeline_as_written(&raw), &devices);
+        let schema = doc.schema();
+        let groups = GroupTable::of(&doc, &schema);
+        let summary = changes::summary(&doc, &schema, &changes::pipeline_as_written(&raw), &groups);
         Snapshot {
             raw: raw.into(),
             doc,
-            devices,
+            schema,
+            groups,
             summary,
             read_at,
         }
@@ -123,7 +128,7 @@ pub struct Health {
     /// Wall clock minus watermark as reported by the job, milliseconds (`null` without a watermark: no delay can
     /// be told, which is not a delay of 0).
     pub watermark_delay_ms: Option<i64>,
-    /// Devices in the document.
+    /// Groups in the document (devices, for the built-in job).
     pub devices: usize,
     /// Why the current file cannot be used; `null` when it can.
     pub last_error: Option<String>,
@@ -225,6 +230,7 @@ impl LatestStore {
     /// The health summary at wall-clock time `now`.
     pub fn health(&self, view: &View, now: SystemTime) -> Health {
         let doc = view.snapshot.as_ref().map(|s| &s.doc);
+        let groups = view.snapshot.as_ref().map_or(0, |s| s.groups.len());
         let age_seconds = view.snapshot.as_ref().map(|s| age_seconds(s, now));
         let status = match age_seconds {
             None => HealthStatus::Missing,
@@ -239,7 +245,7 @@ impl LatestStore {
             watermark_delay_ms: doc
                 .filter(|d| d.watermark.is_some())
                 .map(|d| d.pipeline.watermark_delay_ms),
-            devices: doc.map(distinct_devices).unwrap_or(0),
+            devices: groups,
             last_error: view.error.clone(),
             read_errors_total: view.read_errors_total,
             stale_after_seconds: self.stale_after.as_secs_f64(),
@@ -262,14 +268,6 @@ pub fn age_seconds(snapshot: &Snapshot, now: SystemTime) -> f64 {
     }
 }
 
-/// Number of distinct device ids among the records.
-pub fn distinct_devices(doc: &LatestDoc) -> usize {
-    let mut ids: Vec<&str> = doc.records.iter().map(|r| r.device_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids.len()
-}
-
 fn read_snapshot(path: &Path) -> Result<Snapshot, String> {
     let raw = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if raw.iter().all(u8::is_ascii_whitespace) {
@@ -278,7 +276,7 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, String> {
             path.display()
         ));
     }
-    let doc: LatestDoc = serde_json::from_slice(&raw).map_err(|e| {
+    let mut doc: LatestDoc = serde_json::from_slice(&raw).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Eof => "is truncated (partial write?)",
             serde_json::error::Category::Data => "is JSON but not a latest.json document",
@@ -286,6 +284,8 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, String> {
         };
         format!("{} {what}: {e}", path.display())
     })?;
+    doc.check_records()
+        .map_err(|e| format!("{} is JSON but not a latest.json document: {e}", path.display()))?;
     Ok(Snapshot::new(raw, doc, SystemTime::now()))
 }
 

@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use chrono::DateTime;
 use model::{LatestDoc, WindowKind};
 
-use super::latest::{View, age_seconds, distinct_devices};
+use super::latest::{View, age_seconds};
 
 /// Content type of the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -297,9 +297,9 @@ pub fn render(view: &View, now: SystemTime) -> String {
         &mut out,
         "iot_pipeline_devices",
         "gauge",
-        "Devices present in latest.json.",
+        "Groups present in latest.json (devices, for the built-in job).",
     )
-    .sample(&[], distinct_devices(doc) as f64);
+    .sample(&[], snapshot.groups.len() as f64);
     family(
         &mut out,
         "iot_fleet_devices",

@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use model::history::{self, PartName};
+use model::latest::{LatestDoc, SeedDoc};
 use model::partition::{PARTITION_COLUMN, partition_dir_name};
 use model::{
-    Aggregate, Alert, FleetView, LatestDoc, LocationRollup, PipelineStats, UdfColumn, UdfKind, UdfType, UdfValue,
-    WindowKind,
+    Aggregate, Alert, FleetView, LocationRollup, PipelineStats, UdfColumn, UdfKind, UdfType, UdfValue, WindowKind,
 };
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -264,13 +264,13 @@ pub fn session_rows(device_id: &str, now_ms: u64, n: u64) -> Vec<Aggregate> {
 /// window and its last final window; for the others, their last final window. Fleet views and counters are
 /// filled in. With `udfs` the document announces [`fixture_udfs`], every record carries their values
 /// ([`with_udf_values`]) and the pipeline counts a few failures of `temperature_p90`.
-pub fn latest_doc(ids: &[String], now_ms: u64, udfs: bool) -> LatestDoc {
+pub fn latest_doc(ids: &[String], now_ms: u64, udfs: bool) -> SeedDoc {
     latest_doc_of(Windows::Tumbling, ids, now_ms, udfs)
 }
 
 /// [`latest_doc`] for windows of kind `windows`: with [`Windows::Sessions`], a live device's open session
 /// ([`open_session`]) and every device's newest final session (the last of [`session_rows`]), of varying lengths.
-pub fn latest_doc_of(windows: Windows, ids: &[String], now_ms: u64, udfs: bool) -> LatestDoc {
+pub fn latest_doc_of(windows: Windows, ids: &[String], now_ms: u64, udfs: bool) -> SeedDoc {
     let current = now_ms - now_ms % WINDOW_MS;
     let last_final = current - WINDOW_MS;
     let udf_values = |a: Aggregate| if udfs { with_udf_values(a) } else { a };
@@ -330,7 +330,7 @@ pub fn latest_doc_of(windows: Windows, ids: &[String], now_ms: u64, udfs: bool) 
         }
     }
     let events_total: u64 = 1_234_567 + ids.len() as u64 * 31;
-    LatestDoc {
+    SeedDoc {
         updated_at: now_ms / 1000,
         watermark: Some(model::time::rfc3339_ms(watermark_ms(now_ms))),
         records,
@@ -363,9 +363,12 @@ pub fn latest_doc_of(windows: Windows, ids: &[String], now_ms: u64, udfs: bool) 
             devices: ids.len() as u64,
             locations,
             alerts,
+            unavailable: None,
         },
         window: Some(windows.kind()),
         udfs: if udfs { fixture_udfs() } else { Vec::new() },
+        query: None,
+        columns: None,
     }
 }
 
@@ -380,7 +383,7 @@ pub fn history_rows(device_id: &str, now_ms: u64, windows: u64) -> Vec<Aggregate
 }
 
 /// Writes `doc` as pretty JSON to `path` atomically; returns the bytes written.
-pub fn write_doc(path: &Path, doc: &LatestDoc) -> Vec<u8> {
+pub fn write_doc<R: serde::Serialize>(path: &Path, doc: &LatestDoc<R>) -> Vec<u8> {
     let bytes = serde_json::to_vec_pretty(doc).expect("a document serialises");
     write_atomically(path, &bytes);
     bytes
@@ -390,17 +393,17 @@ pub fn write_doc(path: &Path, doc: &LatestDoc) -> Vec<u8> {
 pub const SAMPLE_IDS: [&str; 3] = ["device-a", "../../etc/passwd", "\u{1F525}-sensor"];
 
 /// A current `latest.json` of the three [`SAMPLE_IDS`], without UDFs.
-pub fn sample_latest() -> LatestDoc {
+pub fn sample_latest() -> SeedDoc {
     latest_doc(&SAMPLE_IDS.map(String::from), model::time::now_ms(), false)
 }
 
 /// [`sample_latest`] with the UDF columns of [`fixture_udfs`].
-pub fn sample_latest_with_udfs() -> LatestDoc {
+pub fn sample_latest_with_udfs() -> SeedDoc {
     latest_doc(&SAMPLE_IDS.map(String::from), model::time::now_ms(), true)
 }
 
 /// [`sample_latest`] with sessions instead of tumbling windows.
-pub fn sample_latest_sessions() -> LatestDoc {
+pub fn sample_latest_sessions() -> SeedDoc {
     latest_doc_of(
         Windows::Sessions,
         &SAMPLE_IDS.map(String::from),
