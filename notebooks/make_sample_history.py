@@ -14,6 +14,9 @@ draining at a per-device rate and swapped (back to 100 %) when flat, statuses mo
 the battery is low. Some devices go offline for a while (no rows for those windows). Device ids include the
 awkward ones the contract promises to survive (`a/b`, `..`, `🔥-sensor`, a 64-byte id, `007`).
 
+With --query example or two-keys it writes the outputs of a job written in SQL instead (the contract's example
+query, keyed by sensor_id, or its two-key variant keyed by site and sensor_id; sample_query_history.py).
+
 With --open-windows K the newest K windows of every device are still open: they are counted in
 pipeline.events_total and shown in latest.json as live records but are not in the Parquet history yet (a
 snapshot of a running job). With --total-events N the per-window counts are drawn so that the history holds
@@ -172,15 +175,27 @@ def main(argv=None) -> int:
     ap.add_argument("--late-fraction", type=float, default=0.005)
     ap.add_argument("--bad-fraction", type=float, default=0.002)
     ap.add_argument("--device-id-column", choices=["none", "some", "all"], default="some",
-                    help="also store device_id inside the files (the partition column)")
+                    help="also store the partition column (device_id, or the query's first key) inside the files")
     ap.add_argument("--no-inprogress", action="store_true", help="do not plant uncommitted hidden files")
     ap.add_argument("--minimal-latest", action="store_true",
                     help="latest.json with only the required sections (no fleet, no bad_by_reason)")
     ap.add_argument("--no-latest", action="store_true", help="write no latest.json")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--query", choices=["seed", "example", "two-keys"], default="seed",
+                    help="whose outputs: the built-in job's (seed), the contract's example query (example: "
+                         "sensor_id, n, avg_pressure, max_co2, vibration_sd, site) or its two-key variant "
+                         "(two-keys: site, sensor_id, no count column); see sample_query_history.py")
     args = ap.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
+    if args.query != "seed":
+        import sample_query_history
+
+        start = parse_time(args.start)
+        start -= start % args.window
+        pq_dir = sample_query_history.prepare(Path(args.out), Path(args.deadletter))
+        return sample_query_history.write(args, rng, escape_partition_value, rfc3339, start, Path(args.out),
+                                          Path(args.deadletter), pq_dir)
     out = Path(args.out)
     dl_dir = Path(args.deadletter)
     pq_dir = out / "parquet"

@@ -5,11 +5,14 @@
 #   notebooks/test.sh DATA_DIR DEADLETTER_DIR   tests on a real history (DATA_DIR holds parquet/ and latest.json)
 #   notebooks/test.sh --venv-only              only builds (or checks) the virtual environment and prints its python
 #
-# Tests: every notebook runs top to bottom on the history; with a duplicate row planted (one device's part file
-# copied under a second part-*.parquet name) history_analysis.ipynb must fail with the duplicate check's message;
-# with pipeline.events_total off by one it must fail with the totals check's message. On the synthetic history it
-# also runs on a live snapshot (open windows, parameters from environment variables, empty dead-letter folder,
-# latest.json with only the required sections) and without latest.json or dead-letter folder.
+# Tests: every notebook runs top to bottom on the history; with a duplicate row planted (one partition's part file
+# copied under a second part-*.parquet name) history_analysis.ipynb must fail with the duplicate check's message
+# (naming the history's keys); with pipeline.events_total off by one it must fail with the totals check's message
+# (naming its count column; a query without one must pass and say so). On the synthetic history it also runs on a
+# live snapshot (open windows, parameters from environment variables, empty dead-letter folder, latest.json with
+# only the required sections), without latest.json or dead-letter folder, and, with the same negative tests, on the
+# histories of two queries of a job's own (the output contract's example, keyed by sensor_id, and its two-key
+# variant without a count column).
 #
 # Environment: IOT_CACHE (default ~/.cache/iot-pipeline) holds the virtual environment (notebooks-venv, rebuilt
 # when requirements.txt changes) and the executed notebooks (notebooks-out/); PYTHON picks the interpreter
@@ -25,8 +28,6 @@ CELL_TIMEOUT="${IOT_NOTEBOOK_CELL_TIMEOUT:-600}"
 RUN_TIMEOUT="${IOT_NOTEBOOK_TIMEOUT:-1200}"
 KERNEL="iot-notebooks"
 MAIN_NOTEBOOK="history_analysis.ipynb"
-DUPLICATE_MESSAGE="duplicate (device_id, window_start)"
-TOTALS_MESSAGE="sum(count) == pipeline.events_total"
 
 VENV_ONLY=0
 if [ $# -eq 1 ] && [ "$1" = "--venv-only" ]; then
@@ -134,11 +135,88 @@ expect_failure() {
     fi
 }
 
-# copy_history DEST: the Parquet history and latest.json (not the checkpoints) into DEST.
+# copy_history SRC DEST: the Parquet history and latest.json (not the checkpoints) of SRC into DEST.
 copy_history() {
-    mkdir -p "$1"
-    if [ -d "$DATA/parquet" ]; then cp -a "$DATA/parquet" "$1/parquet"; fi
-    if [ -f "$DATA/latest.json" ]; then cp -a "$DATA/latest.json" "$1/latest.json"; fi
+    mkdir -p "$2"
+    if [ -d "$1/parquet" ]; then cp -a "$1/parquet" "$2/parquet"; fi
+    if [ -f "$1/latest.json" ]; then cp -a "$1/latest.json" "$2/latest.json"; fi
+}
+
+# gate_messages DATA: two lines, the duplicate check's message and the count column (empty without one), found as
+# the notebook finds them: keys from latest.json's columns, else the partition folders (device_id: the built-in
+# query); the count column is the built-in query's count, a COUNT(*) alias of the query, or a BIGINT count/n/events.
+gate_messages() {
+    "$PY" - "$1" <<'EOF'
+import json, re, sys
+from pathlib import Path
+data = Path(sys.argv[1])
+try:
+    doc = json.loads((data / "latest.json").read_text(encoding="utf-8"))
+except (OSError, ValueError):
+    doc = {}
+cols = doc.get("columns") if isinstance(doc.get("columns"), list) else None
+folders = sorted({d.name.split("=", 1)[0] for d in (data / "parquet").glob("*=*") if d.is_dir()})
+keys = [c["name"] for c in cols if c.get("role") == "key"] if cols else (folders[:1] or ["device_id"])
+values = {c["name"]: c.get("type") for c in cols if c.get("role") == "value"} if cols else {}
+sql = doc["query"].get("sql") or "" if isinstance(doc.get("query"), dict) else ""
+if keys == ["device_id"] and (not cols or "count" in values):
+    found = ["count"]
+else:
+    select = sql[sql.upper().find("SELECT"):] if "SELECT" in sql.upper() else ""
+    aliases = [m.group(1) for m in re.finditer(r"\bCOUNT\s*\(\s*\*\s*\)\s*(?:AS\s+)?[`\"]?(\w+)", select, re.I)]
+    found = [a for a in aliases if a.upper() != "FILTER" and a in values]
+    found += [n for n in ("count", "n", "events") if values.get(n) == "BIGINT"]
+print(f"duplicate ({', '.join(keys + ['window_start'])})")
+print(found[0] if found else "")
+EOF
+}
+
+# gate_tests PREFIX DATA DEADLETTER: a duplicate (keys, window) must make the quality gate fail, and so must
+# pipeline.events_total not matching the count column's sum (a query without a count column: not checked, said so).
+gate_tests() {
+    local prefix="$1" data="$2" deadletter="$3" messages duplicate_message count first_part
+    messages="$(gate_messages "$data")"
+    duplicate_message="$(sed -n 1p <<<"$messages")"
+    count="$(sed -n 2p <<<"$messages")"
+
+    local dup="$WORK/${prefix}duplicate/aggregates"
+    copy_history "$data" "$dup"
+    # A rolled part-*.parquet or a compacted day-*.parquet: either, copied under a second name, doubles its windows.
+    # (`sed -n 1p` reads to the end: `head` would exit early and, with pipefail, a SIGPIPE in `sort` would end the
+    # script.)
+    first_part="$(find "$dup/parquet" -path '*/parquet/*=*' \( -name 'part-*.parquet' -o -name 'day-*.parquet' \) \
+        2>/dev/null | LC_ALL=C sort | sed -n 1p)"
+    if [ -z "$first_part" ]; then
+        fail "${prefix}duplicate-window" "the history has no file to duplicate"
+    else
+        cp "$first_part" "$(dirname "$first_part")/part-zz-planted-duplicate.parquet"
+        expect_failure "${prefix}duplicate-window" "$duplicate_message" -p DATA_DIR "$dup" -p DEADLETTER_DIR "$deadletter"
+    fi
+
+    local tot="$WORK/${prefix}totals/aggregates"
+    copy_history "$data" "$tot"
+    if [ ! -f "$tot/latest.json" ]; then
+        skipped=$((skipped + 1))
+        echo "skip  ${prefix}totals-mismatch: the history has no latest.json"
+        return
+    fi
+    "$PY" - "$tot/latest.json" <<'EOF'
+import json, sys
+path = sys.argv[1]
+doc = json.load(open(path, encoding="utf-8"))
+doc["pipeline"]["events_total"] += 1
+json.dump(doc, open(path, "w", encoding="utf-8"), ensure_ascii=False)
+EOF
+    if [ -n "$count" ]; then
+        expect_failure "${prefix}totals-mismatch" "sum($count) == pipeline.events_total" -p DATA_DIR "$tot" \
+            -p DEADLETTER_DIR "$deadletter" -p STRICT_TOTALS yes
+    else
+        expect_pass "${prefix}totals-unchecked" "$HERE/$MAIN_NOTEBOOK" -p DATA_DIR "$tot" \
+            -p DEADLETTER_DIR "$deadletter" -p STRICT_TOTALS yes
+        if ! grep -qF "no count column" "$OUT/${prefix}totals-unchecked/${MAIN_NOTEBOOK}"; then
+            fail "${prefix}totals-unchecked" "the notebook does not say that the query has no count column"
+        fi
+    fi
 }
 
 STRICT_DL=()
@@ -154,37 +232,8 @@ for nb in "${notebooks[@]}"; do
     expect_pass "history" "$nb" -p DATA_DIR "$DATA" -p DEADLETTER_DIR "$DEADLETTER" "${STRICT_DL[@]}"
 done
 
-# 2. a duplicate (device, window) must make the quality gate fail
-dup="$WORK/duplicate/aggregates"
-copy_history "$dup"
-# A rolled part-*.parquet or a compacted day-*.parquet: either, copied under a second name, doubles its windows.
-# (`sed -n 1p` reads to the end: `head` would exit early and, with pipefail, a SIGPIPE in `sort` would end the script.)
-first_part="$(find "$dup/parquet" -path '*/device_id=*' \( -name 'part-*.parquet' -o -name 'day-*.parquet' \) 2>/dev/null \
-    | LC_ALL=C sort | sed -n 1p)"
-if [ -z "$first_part" ]; then
-    fail "duplicate-window" "the history has no file to duplicate"
-else
-    cp "$first_part" "$(dirname "$first_part")/part-zz-planted-duplicate.parquet"
-    expect_failure "duplicate-window" "$DUPLICATE_MESSAGE" -p DATA_DIR "$dup" -p DEADLETTER_DIR "$DEADLETTER"
-fi
-
-# 3. events_total not matching sum(count) must make it fail
-tot="$WORK/totals/aggregates"
-copy_history "$tot"
-if [ ! -f "$tot/latest.json" ]; then
-    skipped=$((skipped + 1))
-    echo "skip  totals-mismatch: the history has no latest.json"
-else
-    "$PY" - "$tot/latest.json" <<'EOF'
-import json, sys
-path = sys.argv[1]
-doc = json.load(open(path, encoding="utf-8"))
-doc["pipeline"]["events_total"] += 1
-json.dump(doc, open(path, "w", encoding="utf-8"), ensure_ascii=False)
-EOF
-    expect_failure "totals-mismatch" "$TOTALS_MESSAGE" -p DATA_DIR "$tot" -p DEADLETTER_DIR "$DEADLETTER" \
-        -p STRICT_TOTALS yes
-fi
+# 2. a duplicate (keys, window) and 3. events_total not matching sum(count) must make the gate fail
+gate_tests "" "$DATA" "$DEADLETTER"
 
 if [ "$SAMPLE" -eq 1 ]; then
     # 4. a snapshot of a running job: open windows, parameters from the environment, an empty dead-letter
@@ -204,6 +253,18 @@ if [ "$SAMPLE" -eq 1 ]; then
     rm -rf "$bare/deadletter"
     expect_pass "parquet-only" "$HERE/$MAIN_NOTEBOOK" -p DATA_DIR "$bare/aggregates" \
         -p DEADLETTER_DIR "$bare/deadletter" -p REQUIRE_LATEST_JSON False
+
+    # 6. a job's own query, the contract's example (sensor_id; n, avg_pressure, max_co2, vibration_sd, site), and
+    # 7. its two-key variant (site, sensor_id) without a count column: the notebook follows their columns, its gate
+    #    their keys and count column
+    for query in example two-keys; do
+        q="$WORK/$query"
+        "$PY" "$HERE/make_sample_history.py" --query "$query" --out "$q/aggregates" --deadletter "$q/deadletter" \
+            --seed 3 --devices 8 --windows 200 >/dev/null
+        expect_pass "$query-query" "$HERE/$MAIN_NOTEBOOK" -p DATA_DIR "$q/aggregates" \
+            -p DEADLETTER_DIR "$q/deadletter" -p STRICT_DEADLETTER True
+        gate_tests "$query-" "$q/aggregates" "$q/deadletter"
+    done
 fi
 
 echo "notebooks: executed copies and logs in $OUT"
