@@ -191,6 +191,9 @@ def main(argv=None) -> int:
     if args.query != "seed":
         import sample_query_history
 
+        if args.total_events is not None:
+            ap.error("--total-events applies to --query seed only")
+
         start = parse_time(args.start)
         start -= start % args.window
         pq_dir = sample_query_history.prepare(Path(args.out), Path(args.deadletter))
