@@ -236,6 +236,42 @@ mod tests {
     }
 
     #[test]
+    fn a_delta_of_groups_of_two_keys_names_them_by_label_and_key() {
+        let doc = |rate: f64| -> LatestDoc {
+            serde_json::from_value(json!({
+                "query": {"sql": "SELECT site, line, ...", "builtin": false},
+                "columns": [
+                    {"name": "site", "type": "TEXT", "role": "key", "nullable": false},
+                    {"name": "line", "type": "BIGINT", "role": "key", "nullable": false},
+                    {"name": "window_start", "type": "TIMESTAMP", "role": "window", "nullable": false},
+                    {"name": "window_end", "type": "TIMESTAMP", "role": "window", "nullable": false},
+                    {"name": "rate", "type": "DOUBLE", "role": "value"}],
+                "records": [
+                    {"site": "a", "line": 1, "window_start": "2024-11-03T14:30:00Z",
+                     "window_end": "2024-11-03T14:30:10Z", "rate": 1.0, "final": true},
+                    {"site": "a", "line": 2, "window_start": "2024-11-03T14:30:00Z",
+                     "window_end": "2024-11-03T14:30:10Z", "rate": rate, "final": true}]
+            }))
+            .unwrap()
+        };
+        let (before, after) = (doc(2.0), doc(2.5));
+        let (tb, ta) = (
+            GroupTable::of(&before, &before.schema()),
+            GroupTable::of(&after, &after.schema()),
+        );
+        let c = change(&tb, &ta);
+        assert_eq!(ids(&c.changed), ["a / 2"]);
+        let v: Value = serde_json::from_str(&delta_json(3, &json!({}), &c, ta.device_keyed())).unwrap();
+        assert_eq!(v["changed"][0]["label"], "a / 2");
+        assert_eq!(v["changed"][0]["key"], json!(["a", "2"]));
+        assert!(v["changed"][0].get("device_id").is_none());
+        assert_eq!(v["changed"][0]["records"][0]["rate"], 2.5);
+        let s = summary(&after, &after.schema(), &Value::Null, &ta);
+        assert_eq!((&s["builtin"], &s["devices"]), (&json!(false), &json!(2)));
+        assert_eq!(s["columns"][1]["name"], "line");
+    }
+
+    #[test]
     fn the_summary_cuts_the_alert_list_and_keeps_the_pipeline_as_written() {
         let alert = |id: String, kind: &str| Alert {
             device_id: id,

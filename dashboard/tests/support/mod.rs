@@ -7,6 +7,7 @@
 // Each user of this module (an integration test, an example) needs a different part of it.
 #![allow(dead_code)]
 
+pub mod sensors;
 pub mod site;
 
 use std::fs;
