@@ -238,16 +238,11 @@ def load_events(con, path: Path, table: str, columns: list[dict], text_keys: set
 
 # ---- values, normalised for comparison
 
-def is_time(ty: pa.DataType) -> bool:
-    return pa.types.is_timestamp(ty)
-
-
 def column_values(col: pa.ChunkedArray) -> list:
     """A column as Python values: timestamps as epoch ms, integral decimals as int."""
     if pa.types.is_timestamp(col.type):
-        per_ms = {"s": 1 / 1000, "ms": 1, "us": 1000, "ns": 1_000_000}[col.type.unit]
-        ints = col.cast(pa.int64()).to_pylist()
-        return [None if v is None else (v // per_ms if per_ms >= 1 else int(v * 1000)) for v in ints]
+        mul, div = {"s": (1000, 1), "ms": (1, 1), "us": (1, 1000), "ns": (1, 1_000_000)}[col.type.unit]
+        return [None if v is None else v * mul // div for v in col.cast(pa.int64()).to_pylist()]
     values = col.to_pylist()
     if pa.types.is_decimal(col.type):
         return [None if v is None else (int(v) if v == v.to_integral_value() else float(v)) for v in values]
@@ -255,16 +250,16 @@ def column_values(col: pa.ChunkedArray) -> list:
 
 
 def json_value(v, as_time: bool):
-    if as_time and isinstance(v, str):
-        try:
-            return parse_time(v)
-        except ValueError:
-            return v
-    return v
+    """A JSON value as the history's: timestamps (RFC 3339 text) as epoch ms."""
+    try:
+        return parse_time(v) if as_time and isinstance(v, str) else v
+    except ValueError:
+        return v
 
 
 def kind(ty: pa.DataType) -> str:
-    if is_time(ty):
+    """The output type an Arrow type holds."""
+    if pa.types.is_timestamp(ty):
         return "TIMESTAMP"
     if pa.types.is_integer(ty) or pa.types.is_decimal(ty) and ty.scale == 0:
         return "BIGINT"
@@ -278,6 +273,7 @@ def kind(ty: pa.DataType) -> str:
 
 
 def same(e, a) -> bool:
+    """Expected and found values equal: NULL = NULL, floats within REL_TOL relative (NaN = NaN), others exactly."""
     if e is None or a is None:
         return e is None and a is None
     if isinstance(e, bool) or isinstance(a, bool) or isinstance(e, str) or isinstance(a, str):
@@ -355,7 +351,7 @@ def read_json_rows(name: str, records: list, times: set[str]) -> Rows:
 def compare(expected: list[dict], exp_types: dict, got: Rows, keys: list[str], limit: int,
             allow_extra: bool) -> bool:
     names = list(exp_types)
-    times = {c for c, t in exp_types.items() if is_time(t)}
+    times = {c for c, t in exp_types.items() if pa.types.is_timestamp(t)}
     ident = keys + ["window_start"]
     differences = list(got.problems)
     actual_names = set().union(*(r.keys() for r in got.rows)) if got.rows else set()
@@ -496,7 +492,7 @@ def main(argv=None) -> int:
         cols = {name: column_values(result.column(name)) for name in result.column_names}
         expected = [{c: cols[c][i] for c in cols} for i in range(result.num_rows)]
         print(f"golden: the query gives {len(expected)} rows of {list(exp_types)}; keys {keys}")
-        times = {c for c, t in exp_types.items() if is_time(t)}
+        times = {c for c, t in exp_types.items() if pa.types.is_timestamp(t)}
         ok = True
         if args.history:
             ok &= compare(expected, exp_types, read_history(con, args.history, keys), keys, args.limit,
