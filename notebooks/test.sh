@@ -12,7 +12,7 @@
 # live snapshot (open windows, parameters from environment variables, empty dead-letter folder, latest.json with
 # only the required sections), without latest.json or dead-letter folder, and, with the same negative tests, on the
 # histories of two queries of a job's own (the output contract's example, keyed by sensor_id, and its two-key
-# variant without a count column).
+# variant without a count column, also without latest.json).
 #
 # Environment: IOT_CACHE (default ~/.cache/iot-pipeline) holds the virtual environment (notebooks-venv, rebuilt
 # when requirements.txt changes) and the executed notebooks (notebooks-out/); PYTHON picks the interpreter
@@ -143,12 +143,13 @@ copy_history() {
 }
 
 # gate_messages DATA: two lines, the duplicate check's message and the count column (empty without one), found as
-# the notebook finds them: keys from latest.json's columns, else the partition folders (device_id: the built-in
-# query); the count column is the built-in query's count, a COUNT(*) alias of the query, or a BIGINT count/n/events.
+# the notebook finds them: keys from latest.json's columns, else the partition folders' column (device_id: the
+# built-in query) and the columns before window_start in a file; the count column is the built-in query's count, a COUNT(*) alias of the query, or a BIGINT count/n/events.
 gate_messages() {
     "$PY" - "$1" <<'EOF'
 import json, re, sys
 from pathlib import Path
+import pyarrow.parquet as pq
 data = Path(sys.argv[1])
 try:
     doc = json.loads((data / "latest.json").read_text(encoding="utf-8"))
@@ -157,6 +158,10 @@ except (OSError, ValueError):
 cols = doc.get("columns") if isinstance(doc.get("columns"), list) else None
 folders = sorted({d.name.split("=", 1)[0] for d in (data / "parquet").glob("*=*") if d.is_dir()})
 keys = [c["name"] for c in cols if c.get("role") == "key"] if cols else (folders[:1] or ["device_id"])
+files = sorted(f for f in (data / "parquet").glob("*=*/*.parquet") if not f.name.startswith((".", "_")))
+if not cols and files:
+    names = pq.read_schema(files[0]).names
+    keys += [n for n in names[: names.index("window_start")] if n not in keys]
 values = {c["name"]: c.get("type") for c in cols if c.get("role") == "value"} if cols else {}
 sql = doc["query"].get("sql") or "" if isinstance(doc.get("query"), dict) else ""
 if keys == ["device_id"] and (not cols or "count" in values):
@@ -265,6 +270,13 @@ if [ "$SAMPLE" -eq 1 ]; then
             -p DEADLETTER_DIR "$q/deadletter" -p STRICT_DEADLETTER True
         gate_tests "$query-" "$q/aggregates" "$q/deadletter"
     done
+
+    # 8. a two-key history alone: its keys from the folders and the files' column order
+    bare2="$WORK/two-keys-bare"
+    "$PY" "$HERE/make_sample_history.py" --query two-keys --out "$bare2/aggregates" --deadletter "$bare2/deadletter" \
+        --seed 5 --devices 4 --windows 50 --no-latest --device-id-column none >/dev/null
+    expect_pass "two-keys-parquet-only" "$HERE/$MAIN_NOTEBOOK" -p DATA_DIR "$bare2/aggregates" \
+        -p DEADLETTER_DIR "$bare2/deadletter" -p REQUIRE_LATEST_JSON False
 fi
 
 echo "notebooks: executed copies and logs in $OUT"
