@@ -1,6 +1,9 @@
 //! Writes a dashboard fixture: `latest.json` for N devices (mixed live and final windows, tumbling or sessions,
-//! fleet views, pipeline counters, optionally UDF columns) and a Parquet history in the dataflow's layout, plus an optional
-//! JSON file with the history each device should show. Used by the browser test (`tests/browser/run.sh`).
+//! fleet views, pipeline counters, optionally UDF columns) and a Parquet history in the dataflow's layout, plus an
+//! optional JSON file with the history each device should show. With `--query`, the output of a query that is
+//! not the seed's instead (the contract's plant sensors, by one key or two; `latest.json` with its query and
+//! columns, the history in the contract's layout), the expected history by group label. Used by the browser test
+//! (`tests/browser/run.sh`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -35,6 +38,64 @@ struct Args {
     /// history.
     #[arg(long)]
     sessions: bool,
+    /// The output of the contract's example query instead of the seed's: `sensor` (grouped by sensor_id) or
+    /// `site-and-sensor` (by site, sensor_id); --devices is then the number of groups.
+    #[arg(long)]
+    query: Option<QueryKeys>,
+}
+
+/// The keys of the example query.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum QueryKeys {
+    /// `GROUP BY sensor_id`.
+    Sensor,
+    /// `GROUP BY site, sensor_id`.
+    SiteAndSensor,
+}
+
+/// Writes the example query's fixture: `latest.json` and, per group, `history_windows` final windows in two
+/// files of its first key's folder (a site's folder holds all its sensors' rows); the expected rows by label.
+fn query_fixture(args: &Args, keys: QueryKeys, now_ms: u64) -> anyhow::Result<()> {
+    use support::sensors::{self, Keys};
+    let keys = match keys {
+        QueryKeys::Sensor => Keys::Sensor,
+        QueryKeys::SiteAndSensor => Keys::SiteAndSensor,
+    };
+    let groups = sensors::sensors(args.devices, keys);
+    let doc = sensors::latest_doc(keys, &groups, now_ms);
+    let schema = sensors::schema(keys);
+    let parquet = args.out.join(model::history::PARQUET_DIR);
+    fs::create_dir_all(&parquet)?;
+    support::write_doc(&args.out.join(model::latest::FILE_NAME), &doc);
+    let mut expected = BTreeMap::new();
+    let mut by_folder: BTreeMap<String, Vec<Vec<model::value::Value>>> = BTreeMap::new();
+    for g in groups.iter().filter(|_| args.history_windows > 0) {
+        let rows = sensors::history_rows(keys, g, now_ms, args.history_windows);
+        let label = model::latest::label_of(&schema_key_texts(&schema, &rows[0]));
+        expected.insert(label, rows.iter().map(|r| sensors::history_json(&schema, r)).collect::<Vec<_>>());
+        by_folder.entry(model::output::key_text(&rows[0][0])).or_default().extend(rows);
+    }
+    for rows in by_folder.values() {
+        let half = rows.len() / 2;
+        sensors::write_history_file(&parquet, &schema, &rows[..half], &support::part(1).file_name(), false);
+        sensors::write_history_file(&parquet, &schema, &rows[half..], &support::part(2).file_name(), true);
+    }
+    if let Some(path) = &args.expected {
+        fs::write(path, serde_json::to_vec(&expected)?)?;
+    }
+    println!(
+        "fixture: {} groups of the example query ({} keys), {} history windows each, in {}",
+        groups.len(),
+        schema.key_count(),
+        args.history_windows,
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// The key texts of a row of `schema`.
+fn schema_key_texts(schema: &model::output::OutputSchema, row: &[model::value::Value]) -> Vec<String> {
+    row[..schema.key_count()].iter().map(model::output::key_text).collect()
 }
 
 /// Device ids: a few that stress escaping and rendering (at fixed positions), then plain ones.
@@ -51,6 +112,9 @@ fn device_ids(n: usize) -> Vec<String> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let now_ms = model::time::now_ms();
+    if let Some(keys) = args.query {
+        return query_fixture(&args, keys, now_ms);
+    }
     let ids = device_ids(args.devices);
     let parquet = args.out.join(model::history::PARQUET_DIR);
     fs::create_dir_all(&parquet)?;

@@ -1,7 +1,8 @@
 // Chart.js charts of the page: per-device bars of the newest window (temperature, humidity, battery range;
-// live windows hatched and lighter; one page of devices at a time), the distribution of a metric over the fleet,
-// and the selected device's history of final windows (the built-in measures,
-// or one metric picked from the list: a numeric UDF column, or the session length when windows are sessions).
+// live windows hatched and lighter; one page of devices at a time) for the built-in job, or per-group bars of the
+// chosen numeric column for any other query; the distribution of a metric over the fleet; and the selected
+// group's history of final windows (the built-in measures, or one metric picked from the list: a numeric column,
+// or the session length when windows are sessions).
 
 import { fmt1, fmt2, fmtInt, fmtNum, fmtTime, fmtUdf, fmtWindow, parseTime, shorten, udfNumber, windowMs } from './format.js';
 
@@ -44,18 +45,6 @@ function hatch({ solid, tint }) {
   return g.createPattern(c, 'repeat');
 }
 
-/** The newest window of every device (the later start wins; at equal starts a final record wins). */
-export function newestPerDevice(records) {
-  const newest = new Map();
-  for (const r of records ?? []) {
-    const cur = newest.get(r.device_id);
-    const t = parseTime(r.window_start);
-    const tc = cur ? parseTime(cur.window_start) : -Infinity;
-    if (!cur || t > tc || (t === tc && r.final && !cur.final)) newest.set(r.device_id, r);
-  }
-  return newest;
-}
-
 /** The value of the session length in the sort and the history's metric lists (offered for session documents
  *  only). A hyphen cannot occur in a UDF's name (a function name), so it never collides with a column. */
 export const SESSION_LENGTH = 'session-length';
@@ -63,15 +52,21 @@ export const SESSION_LENGTH = 'session-length';
 /** Sort value of a numeric UDF column: `udf:<name>` (highest first; the server sorts, see /api/devices). */
 export const UDF_SORT_PREFIX = 'udf:';
 
-/** The newest window of `deviceId` and its last final window in `records` (either may be undefined). */
-export function deviceWindows(records, deviceId) {
-  const own = (records ?? []).filter((r) => r.device_id === deviceId);
+/** The newest window and the last final window among the records of one group (either may be undefined). */
+export function groupWindows(records) {
+  let newest;
   let lastFinal;
-  for (const r of own) {
-    if (r.final && (!lastFinal || parseTime(r.window_start) > parseTime(lastFinal.window_start))) lastFinal = r;
+  for (const r of records ?? []) {
+    const t = parseTime(r.window_start);
+    const tn = newest ? parseTime(newest.window_start) : -Infinity;
+    if (!newest || t > tn || (t === tn && r.final && !newest.final)) newest = r;
+    if (r.final && (!lastFinal || t > parseTime(lastFinal.window_start))) lastFinal = r;
   }
-  return { newest: newestPerDevice(own).get(deviceId), lastFinal };
+  return { newest, lastFinal };
 }
+
+/** Sort and metric value of a column of any query: `column:<name>` (highest first; the server sorts). */
+export const COLUMN_PREFIX = 'column:';
 
 function barTooltip(rows, udfs, shown, measure) {
   return {
@@ -209,6 +204,97 @@ export class DeviceCharts {
   }
 }
 
+/** The bars of one numeric column of any query, one per group of the page (live windows hatched, the selected
+ *  group outlined); clicking a bar selects its group. */
+export class GroupChart {
+  constructor({ canvas, sizer, onSelect }) {
+    this.sizer = sizer;
+    this.onSelect = onSelect;
+    this.rows = [];
+    this.labels = [];
+    /** The column drawn, and whether the windows are sessions (the tooltip then gives each one's length). */
+    this.shown = { column: '', sessions: false };
+    this.pattern = hatch(PALETTE.udf);
+    const self = this;
+    this.chart = new Chart(canvas, {
+      type: 'bar',
+      data: { labels: [], datasets: [{ label: '', data: [], borderWidth: 1.5, borderSkipped: false, maxBarThickness: 48 }] },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: { duration: 250 },
+        interaction: { mode: 'index', intersect: false },
+        plugins: {
+          legend: { display: false },
+          tooltip: {
+            callbacks: {
+              title: (items) => self.labels[items[0].dataIndex] ?? '',
+              label: (item) => `${self.shown.column} ${fmtUdf(self.rows[item.dataIndex]?.[self.shown.column])}`,
+              afterLabel: (item) => {
+                const r = self.rows[item.dataIndex];
+                if (!r) return '';
+                return `window ${fmtWindow(r.window_start, r.window_end, self.shown.sessions)}${r.final ? ' (final)' : ' (live, still open)'}`;
+              },
+            },
+          },
+        },
+        scales: {
+          x: {
+            grid: { display: false },
+            ticks: {
+              autoSkip: false,
+              maxRotation: 90,
+              minRotation: 0,
+              callback: (v, i) => shorten(self.labels[i] ?? '', self.labels.length > 30 ? 13 : 18),
+            },
+          },
+          y: { ticks: { maxTicksLimit: 6 }, title: { display: true, text: '' } },
+        },
+        onClick: (event, _elements, chart) => {
+          const hit = chart.getElementsAtEventForMode(event, 'index', { intersect: false }, true);
+          if (hit.length) self.onSelect(self.labels[hit[0].index]);
+        },
+        onHover: (event, elements) => {
+          event.native.target.style.cursor = elements.length ? 'pointer' : 'default';
+        },
+      },
+    });
+  }
+
+  /** Redraws the bars of `column` for `rows` (newest windows) of the groups `labels`, outlining `selected`. */
+  update(rows, labels, column, selected, sessions = false) {
+    this.rows.splice(0, this.rows.length, ...rows);
+    this.labels.splice(0, this.labels.length, ...labels);
+    this.shown.column = column;
+    this.shown.sessions = sessions;
+    const width = this.sizer.parentElement.clientWidth;
+    const dense = rows.length * PX_PER_DEVICE > width;
+    const sizerWidth = dense ? `${rows.length * PX_PER_DEVICE}px` : '100%';
+    const resized = this.sizer.style.width !== sizerWidth || this.sizer.classList.contains('dense') !== dense;
+    this.sizer.style.width = sizerWidth;
+    this.sizer.classList.toggle('dense', dense);
+    if (resized) this.chart.resize();
+    const values = rows.map((r) => udfNumber(r[column]));
+    // Bars start at zero unless every value is far from it: then leave room below the lowest bar, as the
+    // temperature chart does.
+    const finite = values.filter(Number.isFinite);
+    const lo = Math.min(...finite);
+    const hi = Math.max(...finite);
+    const pad = Math.max((hi - lo) * 0.3, Math.abs(hi) * 0.01);
+    const y = this.chart.options.scales.y;
+    y.min = finite.length && lo > 0 && lo - pad > 0 && lo > (hi - lo) ? lo - pad : undefined;
+    y.title.text = column;
+    const ds = this.chart.data.datasets[0];
+    ds.label = column;
+    this.chart.data.labels = [...labels];
+    ds.data = values;
+    ds.backgroundColor = rows.map((r) => (r.final ? PALETTE.udf.solid : this.pattern));
+    ds.borderColor = labels.map((l) => (l === selected ? SELECTED_BORDER : PALETTE.udf.solid));
+    ds.borderWidth = labels.map((l) => (l === selected ? 3 : 1.5));
+    this.chart.update();
+  }
+}
+
 /** The colour of a metric's distribution: the measure's own, the UDF colour for the others. */
 function metricColour(metric) {
   return (PALETTE[metric] ?? PALETTE.udf).solid;
@@ -219,7 +305,10 @@ function metricColour(metric) {
 export class HistogramChart {
   constructor(canvas) {
     this.bins = [];
+    /** What the bars count: devices, or groups of any other query. */
+    this.counted = { noun: 'device' };
     const bins = this.bins;
+    const counted = this.counted;
     this.chart = new Chart(canvas, {
       type: 'bar',
       data: { labels: [], datasets: [{ label: 'devices', data: [], backgroundColor: PALETTE.temperature.solid, categoryPercentage: 1, barPercentage: 0.92 }] },
@@ -235,7 +324,7 @@ export class HistogramChart {
                 const b = bins[items[0]?.dataIndex];
                 return b ? (b.lo === b.hi ? fmtNum(b.lo) : `${fmtNum(b.lo)} to ${fmtNum(b.hi)}`) : '';
               },
-              label: (item) => `${fmtInt(item.raw)} device${item.raw === 1 ? '' : 's'}`,
+              label: (item) => `${fmtInt(item.raw)} ${counted.noun}${item.raw === 1 ? '' : 's'}`,
             },
           },
         },
@@ -247,14 +336,17 @@ export class HistogramChart {
     });
   }
 
-  /** Draws `histogram` ({metric, bins: [{lo, hi, count}]}, or nothing); the axis is titled `what`. */
-  update(histogram, what) {
+  /** Draws `histogram` ({metric, bins: [{lo, hi, count}]}, or nothing); the axis is titled `what`, and the bars
+   *  count `noun`s. */
+  update(histogram, what, noun = 'device') {
+    this.counted.noun = noun;
+    this.chart.options.scales.y.title.text = `${noun}s`;
     this.bins.splice(0, this.bins.length, ...(histogram?.bins ?? []));
     const ds = this.chart.data.datasets[0];
     this.chart.data.labels = this.bins.map((b) => fmtNum(b.lo));
     ds.data = this.bins.map((b) => b.count);
     const metric = histogram?.metric ?? 'temperature';
-    ds.backgroundColor = metricColour(metric.startsWith(UDF_SORT_PREFIX) ? 'udf' : metric);
+    ds.backgroundColor = metricColour(metric.startsWith(UDF_SORT_PREFIX) || metric.startsWith(COLUMN_PREFIX) ? 'udf' : metric);
     this.chart.options.scales.x.title = { display: Boolean(what), text: what ?? '' };
     this.chart.update();
   }
@@ -278,8 +370,9 @@ export class HistoryChart {
     this.rows = [];
     /** The metric drawn instead of the built-in measures, or '' for those. */
     this.metric = '';
-    /** Whether the windows are sessions: the tooltip then gives each one's length. */
-    this.shown = { sessions: false };
+    /** Whether the windows are sessions (the tooltip then gives each one's length) and whether the rows are the
+     *  built-in job's (the tooltip then gives their σ, counts and statuses). */
+    this.shown = { sessions: false, seed: true };
     const rows = this.rows;
     const shown = this.shown;
     const t = PALETTE.temperature;
@@ -320,7 +413,8 @@ export class HistoryChart {
               },
               footer: (items) => {
                 const r = rows[items[0]?.dataIndex];
-                return r ? `σ ${fmt2(r.stddev_temperature)} °C · ${fmtInt(r.count)} events · ${fmtInt(r.warn_count)} warn · ${fmtInt(r.error_count)} error` : '';
+                if (!r || !shown.seed) return '';
+                return `σ ${fmt2(r.stddev_temperature)} °C · ${fmtInt(r.count)} events · ${fmtInt(r.warn_count)} warn · ${fmtInt(r.error_count)} error`;
               },
             },
           },
@@ -340,12 +434,13 @@ export class HistoryChart {
     });
   }
 
-  /** Draws `rows` (final windows, oldest first) for `metric` (a numeric UDF column's name, `SESSION_LENGTH`, or ''
-   *  for the built-in measures); with `sessions`, the tooltip gives each session's length. Points are drawn only
-   *  while they stay few. */
-  update(rows, metric = '', sessions = false) {
+  /** Draws `rows` (final windows, oldest first) for `metric` (a numeric column's name, `SESSION_LENGTH`, or ''
+   *  for the built-in measures); with `sessions`, the tooltip gives each session's length; `seed` says the rows
+   *  are the built-in job's. Points are drawn only while they stay few. */
+  update(rows, metric = '', sessions = false, seed = true) {
     this.rows.splice(0, this.rows.length, ...rows);
     this.shown.sessions = sessions;
+    this.shown.seed = seed;
     const x = rows.map((r) => parseTime(r.window_start));
     const series = (f) => rows.map((r, i) => ({ x: x[i], y: f(r) }));
     const ds = this.chart.data.datasets;

@@ -1,8 +1,8 @@
 // The page's data feed, the one place that speaks the dashboard's push protocol: the /events stream (`summary`
 // on connect: the document without its records; then one `delta` per change: the new summary and the records of
-// the devices that changed, or only their numbers when many did; `status` when latest.json becomes unreadable or
+// the groups that changed, or only their numbers when many did; `status` when latest.json becomes unreadable or
 // readable again), with /api/summary polled every 2 s while the stream is unavailable, and the fetches of what
-// the page shows (one page of /api/devices, one device of /api/device).
+// the page shows (one page of /api/devices, one group of /api/device).
 
 export const POLL_MS = 2000;
 
@@ -40,11 +40,12 @@ export async function getJson(url) {
   return { ok: res.ok, status: res.status, body, problem };
 }
 
-/** The query of one page of devices: `/api/devices?...`. */
-export function devicesUrl({ filter, sort, reverse, offset, limit }) {
+/** The query of one page of groups: `/api/devices?...` (`metric`: the histogram's, when not the sort's). */
+export function devicesUrl({ filter, sort, reverse, offset, limit, metric }) {
   const q = new URLSearchParams({ sort, offset: String(offset), limit: String(limit) });
   if (filter.trim()) q.set('filter', filter.trim());
   if (reverse) q.set('reverse', 'true');
+  if (metric) q.set('metric', metric);
   return `/api/devices?${q}`;
 }
 

@@ -154,3 +154,21 @@ export function fmtUdf(value) {
   if (typeof value === 'number') return upToThreeDecimals.format(value);
   return String(value);
 }
+
+/** The output types of `latest.json`'s `columns` that hold numbers: such a column can be charted and sorted by. */
+const NUMERIC_COLUMN_TYPES = new Set(['BIGINT', 'DOUBLE']);
+
+/** Whether an output column (`{name, type, role, nullable}`) is a value that holds numbers. */
+export function isNumericColumn(column) {
+  return column?.role === 'value' && NUMERIC_COLUMN_TYPES.has(column?.type);
+}
+
+/** A record's value of an output column as text: a time as local time with its date, other values as
+ *  `fmtUdf` prints them (`—` for null). */
+export function fmtCell(value, column) {
+  if (typeof value === 'string' && (column?.type === 'TIMESTAMP' || column?.role === 'window')) {
+    const ms = parseTime(value);
+    return Number.isFinite(ms) ? fmtTime(ms, true) : value;
+  }
+  return fmtUdf(value);
+}

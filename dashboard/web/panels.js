@@ -1,9 +1,10 @@
-// The page's non-chart panels: pipeline health, fleet rollup by location, alerts, the device picker, the
-// selected device's UDF columns and the entries of the sort and metric lists that depend on the document (the
-// session length, numeric UDF columns). Every value from the data is inserted
-// as text (never as HTML), so any device id, location or UDF name and value is safe.
+// The page's non-chart panels: the query in the header, pipeline health, fleet rollup by location, alerts (or why
+// the query has none), the group picker, the table of the page's groups, the selected group's columns (UDF columns
+// for the built-in job, every value column for any other query) and the entries of the sort and metric lists
+// that depend on the document (the session length, numeric columns). Every value from the data is inserted as
+// text (never as HTML), so any key, location, column name, query text or value is safe.
 
-import { fmt1, fmtAge, fmtDurationMs, fmtFit, fmtInt, fmtTime, fmtUdf, fmtWindow, parseTime } from './format.js';
+import { fmt1, fmtAge, fmtCell, fmtDurationMs, fmtFit, fmtInt, fmtTime, fmtUdf, fmtWindow, parseTime } from './format.js';
 
 /** Creates an element with text content and attributes. */
 export function el(tag, text, attrs = {}) {
@@ -94,8 +95,14 @@ const ALERTS_SHOWN = 50;
  *  cut short: `alerts_total` counts them all); clicking an alert's device selects it. */
 export function renderFleet(root, summary, onSelect) {
   const fleet = summary?.fleet ?? { devices: 0, locations: [], alerts: [] };
-  root.querySelector('#fleet-devices').textContent =
-    `${fmtInt(fleet.devices)} device${fleet.devices === 1 ? '' : 's'} with a final window`;
+  // A query whose output lacks the columns the fleet views need has none: say why instead of empty tables.
+  const unavailable = root.querySelector('#fleet-unavailable');
+  unavailable.hidden = !fleet.unavailable;
+  unavailable.textContent = fleet.unavailable ? `No fleet views or alerts for this query: ${fleet.unavailable}.` : '';
+  root.dataset.fleet = fleet.unavailable ? 'unavailable' : 'shown';
+  root.querySelector('#fleet-devices').textContent = fleet.unavailable
+    ? ''
+    : `${fmtInt(fleet.devices)} device${fleet.devices === 1 ? '' : 's'} with a final window`;
 
   const body = root.querySelector('#fleet-table tbody');
   const locations = [...(fleet.locations ?? [])].sort((a, b) => (a.location < b.location ? -1 : 1));
@@ -143,8 +150,8 @@ export function renderFleet(root, summary, onSelect) {
   if (!alerts.length) list.append(el('li', 'No active alerts.', { class: 'muted none' }));
 }
 
-/** Keeps the device picker in sync with `deviceIds` (the devices of the current page, and the selected one),
- *  preserving the selection. */
+/** Keeps the group picker in sync with `deviceIds` (the labels of the groups of the current page, and the
+ *  selected one), preserving the selection. */
 export function renderDevicePicker(select, deviceIds, selected) {
   const current = [...select.options].slice(1).map((o) => o.value);
   if (current.length !== deviceIds.length || current.some((v, i) => v !== deviceIds[i])) {
@@ -159,7 +166,7 @@ export function renderBanner(banner, message) {
   banner.textContent = message ?? '';
 }
 
-/** One header cell of the UDF table: which window, and when (with its length when windows are `sessions`). */
+/** One header cell of the columns table: which window, and when (with its length when windows are `sessions`). */
 function windowHeading(th, title, record, missing, sessions) {
   th.replaceChildren(title);
   if (record) {
@@ -170,39 +177,82 @@ function windowHeading(th, title, record, missing, sessions) {
   }
 }
 
-/** One value cell of the UDF table. */
+/** One value cell of the columns table. */
 function udfCell(column, record, which) {
   if (!record) return el('td', '', { 'data-window': which });
   const value = record[column.name];
   const td = el('td', fmtUdf(value), { 'data-window': which, 'data-value': JSON.stringify(value ?? null) });
   if (value === null || value === undefined) {
     td.dataset.null = '';
-    td.title = 'no value: the function returned none or failed on this window';
+    td.title = column.kind
+      ? 'no value: the function returned none or failed on this window'
+      : 'no value (NULL) in this window';
   }
   return td;
 }
 
-/** Fills the selected device's UDF table: one row per column of `udfs`, its value in the device's `newest`
- *  window and in its `lastFinal` one (records of latest.json; either may be missing; with `sessions`, the headings
- *  give the sessions' lengths). Hidden without UDF columns or without a window of the device. */
-export function renderDeviceUdfs(root, udfs, newest, lastFinal, sessions = false) {
+/** Fills the selected group's columns table: one row per column of `columns` (UDF columns `{name, kind, type}`,
+ *  or any value columns `{name, type}`), its value in the group's `newest` window and in its `lastFinal` one
+ *  (records of latest.json; either may be missing; with `sessions`, the headings give the sessions' lengths),
+ *  under the caption `caption`. Hidden without columns or without a window of the group. */
+export function renderDeviceUdfs(root, columns, newest, lastFinal, sessions = false, caption = 'UDF columns') {
   const body = root.querySelector('tbody');
-  root.hidden = !udfs?.length || !(newest || lastFinal);
+  root.hidden = !columns?.length || !(newest || lastFinal);
   if (root.hidden) {
     body.replaceChildren();
     return;
   }
+  root.querySelector('caption').textContent = caption;
+  root.querySelector('thead th').textContent = columns[0].kind ? 'UDF' : 'column';
   windowHeading(root.querySelector('th[data-window="newest"]'), 'newest window', newest, 'none', sessions);
   windowHeading(root.querySelector('th[data-window="final"]'), 'last final window', lastFinal, 'no final window yet', sessions);
   body.replaceChildren(
-    ...udfs.map((u) => {
+    ...columns.map((u) => {
       const tr = el('tr', null, { 'data-udf': u.name });
       const name = el('th', u.name, { scope: 'row' });
-      name.append(el('span', `${u.kind} · ${u.type}`, { class: 'muted type' }));
+      name.append(el('span', u.kind ? `${u.kind} · ${u.type}` : u.type, { class: 'muted type' }));
       tr.append(name, udfCell(u, newest, 'newest'), udfCell(u, lastFinal, 'final'));
       return tr;
     }),
   );
+}
+
+/** Fills the table of the page's groups: one row per group (its label in `labels`, its newest window in
+ *  `rows`), one cell per output column of `columns` and whether the window is final; clicking a row selects its
+ *  group. Each cell keeps the value as written in `data-value`. */
+export function renderGroupTable(root, columns, rows, labels, selected, onSelect) {
+  const head = root.querySelector('thead tr');
+  const names = [...columns.map((c) => c.name), 'final'];
+  if ([...head.children].map((th) => th.textContent).join('\n') !== names.join('\n')) {
+    head.replaceChildren(...names.map((n) => el('th', n, { scope: 'col', 'data-column': n })));
+  }
+  root.querySelector('tbody').replaceChildren(
+    ...rows.map((r, i) => {
+      const tr = el('tr', null, { 'data-label': labels[i] });
+      if (labels[i] === selected) tr.dataset.selected = '';
+      tr.addEventListener('click', () => onSelect(labels[i]));
+      for (const c of columns) {
+        const value = r[c.name] ?? null;
+        const td = el(c.role === 'key' ? 'th' : 'td', fmtCell(value, c), { 'data-column': c.name, 'data-value': JSON.stringify(value) });
+        if (value === null) td.dataset.null = '';
+        tr.append(td);
+      }
+      tr.append(el('td', r.final ? 'final' : 'live', { 'data-column': 'final', 'data-value': String(Boolean(r.final)) }));
+      return tr;
+    }),
+  );
+}
+
+/** Shows the job's query in the header (a collapsed text whose summary is its first `SELECT` line), or hides
+ *  it when there is none to show. */
+export function renderQuery(details, query) {
+  const sql = query?.sql?.trim() ?? '';
+  details.hidden = !sql;
+  const pre = details.querySelector('pre');
+  if (pre.textContent === sql) return;
+  pre.textContent = sql;
+  const select = sql.split('\n').find((l) => /^\s*select\b/i.test(l)) ?? sql.split('\n')[0] ?? '';
+  details.querySelector('.query-line').textContent = select.trim();
 }
 
 /** Keeps the entries of a list of metrics that depend on the document (`<option data-extra>` after the built-in

@@ -3,9 +3,10 @@
 #   1. npm ci for dashboard/web (Chart.js) and for this test (playwright-core);
 #   2. installs Chromium with apt-get when /usr/bin/chromium is missing;
 #   3. builds the dashboard and the fixture writer (cargo build --release -p dashboard);
-#   4. writes four fixtures (8 devices with UDF columns and a Parquet history, 200 devices without UDFs,
-#      6 devices with sessions of varying lengths and UDF columns, and a fleet of 10,000 devices without a
-#      history) and starts one dashboard on each, on free ports chosen by the system (--port 0);
+#   4. writes five fixtures (8 devices with UDF columns and a Parquet history, 200 devices without UDFs,
+#      6 devices with sessions of varying lengths and UDF columns, 12 groups of a query that is not the seed's
+#      (site, sensor_id) with a history, and a fleet of 10,000 devices without a history) and starts one
+#      dashboard on each, on free ports chosen by the system (--port 0);
 #   5. runs test.mjs in headless Chromium, which prints `browser: N passed, M failed`.
 # The dashboards it started are stopped on every exit path. Exit status is non-zero on any failure.
 set -euo pipefail
@@ -60,6 +61,8 @@ step "writing fixtures in $WORK"
 "$FIXTURE" --out "$WORK/d200" --devices 200 --history-windows 30 || fail "fixture (200)"
 "$FIXTURE" --out "$WORK/sessions" --devices 6 --history-windows 40 --sessions --udfs \
   --expected "$WORK/sessions-history.json" || fail "fixture (sessions)"
+"$FIXTURE" --out "$WORK/query" --devices 12 --history-windows 30 --query site-and-sensor \
+  --expected "$WORK/query-history.json" || fail "fixture (query)"
 "$FIXTURE" --out "$WORK/d10k" --devices 10000 --history-windows 0 || fail "fixture (10,000)"
 
 # Starts a dashboard on a free port; sets URL to its address. Not run in a subshell, so PIDS keeps the pid.
@@ -88,9 +91,11 @@ start_dashboard d200 "$WORK/d200"
 URL200="$URL"
 start_dashboard sessions "$WORK/sessions"
 URLS="$URL"
+start_dashboard query "$WORK/query"
+URLQ="$URL"
 start_dashboard d10k "$WORK/d10k"
 URL10K="$URL"
-step "dashboards at $URL8 (8 devices), $URL200 (200 devices), $URLS (sessions) and $URL10K (10,000 devices)"
+step "dashboards at $URL8 (8 devices), $URL200 (200 devices), $URLS (sessions), $URLQ (another query) and $URL10K (10,000 devices)"
 
 step "headless Chromium test"
 set +e
@@ -98,6 +103,7 @@ node "$HERE/test.mjs" \
   --url8 "$URL8" --data8 "$WORK/d8" --history8 "$WORK/d8-history.json" \
   --url200 "$URL200" --data200 "$WORK/d200" \
   --urlSessions "$URLS" --dataSessions "$WORK/sessions" --historySessions "$WORK/sessions-history.json" \
+  --urlQuery "$URLQ" --dataQuery "$WORK/query" --historyQuery "$WORK/query-history.json" \
   --url10k "$URL10K" --data10k "$WORK/d10k" \
   --shots "$CARGO_TARGET_DIR" --chromium "$CHROMIUM"
 status=$?

@@ -1,6 +1,7 @@
 // Browser test of the dashboard page in headless Chromium (playwright-core, system Chromium). Started by
-// run.sh, which builds the dashboard, writes the fixtures and starts four dashboards (8 and 200 devices with
-// tumbling windows, 6 devices with sessions, and a fleet of 10,000 devices whose checks are in fleet.mjs).
+// run.sh, which builds the dashboard, writes the fixtures and starts five dashboards (8 and 200 devices with
+// tumbling windows, 6 devices with sessions, 12 groups of a query that is not the seed's whose checks are in
+// queries.mjs, and a fleet of 10,000 devices whose checks are in fleet.mjs).
 // Every check reads what the page really draws (Chart.js chart data, DOM text) and compares it with values
 // computed here from the fixture files. Prints `browser: N passed, M failed` and exits non-zero on failure.
 
@@ -13,12 +14,16 @@ import {
   UPDATE_LIMIT_MS, assert, assertEqual, barTooltip, chartData, check, clickBar, expectedPairs, historyMatches, newest, pairs,
   readJson, tally, udfTableOf, udfText, waitForDevices, windowsOf, writeAtomically,
 } from './helpers.mjs';
+import { queryChecks } from './queries.mjs';
 import { sessionChecks } from './sessions.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
 );
-const need = ['url8', 'data8', 'history8', 'url200', 'data200', 'urlSessions', 'dataSessions', 'historySessions', 'url10k', 'data10k', 'shots', 'chromium'];
+const need = [
+  'url8', 'data8', 'history8', 'url200', 'data200', 'urlSessions', 'dataSessions', 'historySessions', 'urlQuery', 'dataQuery',
+  'historyQuery', 'url10k', 'data10k', 'shots', 'chromium',
+];
 for (const k of need) if (!args[k]) throw new Error(`missing --${k}`);
 
 // ---- the run ---------------------------------------------------------------------------------------------
@@ -469,6 +474,8 @@ try {
   });
 
   await sessionChecks({ context, args });
+
+  await queryChecks({ context, args, shots: args.shots });
 
   await fleetChecks({ context, args, shots: args.shots });
 } finally {
