@@ -72,8 +72,16 @@ fn query_fixture(args: &Args, keys: QueryKeys, now_ms: u64) -> anyhow::Result<()
     for g in groups.iter().filter(|_| args.history_windows > 0) {
         let rows = sensors::history_rows(keys, g, now_ms, args.history_windows);
         let label = model::latest::label_of(&schema_key_texts(&schema, &rows[0]));
-        expected.insert(label, rows.iter().map(|r| sensors::history_json(&schema, r)).collect::<Vec<_>>());
-        by_folder.entry(model::output::key_text(&rows[0][0])).or_default().extend(rows);
+        expected.insert(
+            label,
+            rows.iter()
+                .map(|r| sensors::history_json(&schema, r))
+                .collect::<Vec<_>>(),
+        );
+        by_folder
+            .entry(model::output::key_text(&rows[0][0]))
+            .or_default()
+            .extend(rows);
     }
     for rows in by_folder.values() {
         let half = rows.len() / 2;

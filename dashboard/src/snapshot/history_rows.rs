@@ -139,7 +139,8 @@ pub fn answer_columns<'a>(
         .columns()
         .iter()
         .zip(present)
-        .filter_map(|(c, here)| here.then(|| c.clone()))
+        .filter(|(_, here)| *here)
+        .map(|(c, _)| c.clone())
         .collect();
     columns.extend(extra);
     columns

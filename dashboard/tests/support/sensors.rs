@@ -136,8 +136,8 @@ pub fn row(keys: Keys, sensor: &Sensor, start: u64) -> Vec<Value> {
     let unit = |k: u64| (mix(s ^ k) >> 11) as f64 / (1u64 << 53) as f64;
     let round = |v: f64| (v * 1000.0).round() / 1000.0;
     let n = 1 + (mix(s ^ 1) % 40) as i64;
-    let pressure = (mix(s ^ 2) % 9 != 0).then(|| round(950.0 + 100.0 * unit(3) + (seed % 17) as f64));
-    let co2 = (mix(s ^ 4) % 7 != 0).then(|| 400 + (mix(s ^ 5) % 900) as i64);
+    let pressure = (!mix(s ^ 2).is_multiple_of(9)).then(|| round(950.0 + 100.0 * unit(3) + (seed % 17) as f64));
+    let co2 = (!mix(s ^ 4).is_multiple_of(7)).then(|| 400 + (mix(s ^ 5) % 900) as i64);
     let vibration = (n > 1).then(|| round(unit(6) * 3.0));
     let mut values = match keys {
         Keys::Sensor => vec![Value::Text(sensor.sensor_id.as_str().into())],
