@@ -218,6 +218,34 @@ impl<R> LatestDoc<R> {
     pub fn is_builtin(&self) -> bool {
         self.columns.is_none() || self.query.as_ref().is_some_and(|q| q.builtin)
     }
+
+    /// The document without its records, and its records: for a reader that keeps them apart (the dashboard
+    /// holds them grouped) and the rest of the document beside them.
+    pub fn split_records(self) -> (LatestDoc<()>, R) {
+        let LatestDoc {
+            updated_at,
+            watermark,
+            records,
+            pipeline,
+            fleet,
+            window,
+            udfs,
+            query,
+            columns,
+        } = self;
+        let rest = LatestDoc {
+            updated_at,
+            watermark,
+            records: (),
+            pipeline,
+            fleet,
+            window,
+            udfs,
+            query,
+            columns,
+        };
+        (rest, records)
+    }
 }
 
 impl LatestDoc {
@@ -793,6 +821,17 @@ mod tests {
         assert_eq!(
             typed.records[0].avg_temperature, 24.5,
             "the seed's typed reading still works"
+        );
+    }
+
+    #[test]
+    fn a_document_splits_into_its_records_and_the_rest() {
+        let doc: LatestDoc = serde_json::from_str(SENSORS).unwrap();
+        let (rest, records) = doc.clone().split_records();
+        assert_eq!(records, doc.records);
+        assert_eq!(
+            (rest.columns, rest.query, rest.fleet),
+            (doc.columns, doc.query, doc.fleet)
         );
     }
 

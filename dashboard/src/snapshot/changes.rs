@@ -59,7 +59,7 @@ fn fleet_summary(fleet: &FleetView) -> Value {
 /// The summary of a document whose columns are `schema`: everything the page shows but the group charts.
 /// `builtin` says whether the document is the built-in job's (the page then draws the seed's views); `devices`
 /// and `live` count groups.
-pub fn summary(doc: &LatestDoc, schema: &OutputSchema, pipeline: &Value, groups: &GroupTable) -> Value {
+pub fn summary<R>(doc: &LatestDoc<R>, schema: &OutputSchema, pipeline: &Value, groups: &GroupTable) -> Value {
     json!({
         "updated_at": doc.updated_at,
         "watermark": doc.watermark,
@@ -173,11 +173,11 @@ mod tests {
     }
 
     fn table(devices: &[(&str, f64)]) -> GroupTable {
-        let doc = LatestDoc {
+        let doc: LatestDoc = LatestDoc {
             records: devices.iter().map(|(id, t)| record(id, *t)).collect(),
             ..LatestDoc::default()
         };
-        GroupTable::of(&doc, &doc.schema())
+        GroupTable::of(doc.records.clone(), &doc.schema(), true)
     }
 
     fn ids<'a>(groups: &[&'a Group]) -> Vec<&'a str> {
@@ -198,7 +198,7 @@ mod tests {
             before
                 .get("a")
                 .unwrap()
-                .newest
+                .newest()
                 .get("stddev_temperature")
                 .unwrap()
                 .is_null()
@@ -256,8 +256,8 @@ mod tests {
         };
         let (before, after) = (doc(2.0), doc(2.5));
         let (tb, ta) = (
-            GroupTable::of(&before, &before.schema()),
-            GroupTable::of(&after, &after.schema()),
+            GroupTable::of(before.records.clone(), &before.schema(), false),
+            GroupTable::of(after.records.clone(), &after.schema(), false),
         );
         let c = change(&tb, &ta);
         assert_eq!(ids(&c.changed), ["a / 2"]);

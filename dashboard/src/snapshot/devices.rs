@@ -9,7 +9,6 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use model::LatestDoc;
 use model::latest::{Record, label_of};
 use model::output::{OutputSchema, Role};
 use serde::Serialize;
@@ -33,11 +32,20 @@ pub struct Group {
     pub key: Vec<Json>,
     /// The texts of its key values, in key order (what `/api/history` takes).
     pub key_texts: Vec<String>,
-    /// The newest window: the later start wins; at equal starts a final record wins.
-    pub newest: Record,
-    /// Every record of the group in the document (newest and last final window), as one JSON array: what
-    /// `/api/device` and the pushes send, and what tells whether the group changed between two documents.
+    /// Every record of the group in the document (its last final window and its newest), in document order.
+    pub records: Vec<Record>,
+    /// Which of them is the newest window: the later start wins; at equal starts a final record wins.
+    newest: usize,
+    /// The records as one JSON array: what `/api/device` and the pushes send, and what tells whether the group
+    /// changed between two documents.
     pub records_json: String,
+}
+
+impl Group {
+    /// The group's newest window.
+    pub fn newest(&self) -> &Record {
+        &self.records[self.newest]
+    }
 }
 
 /// The groups of one document, sorted by key.
@@ -255,40 +263,50 @@ impl GroupQuery {
 }
 
 impl GroupTable {
-    /// The groups of `doc`, whose columns are `schema`. Records of one group keep their order in the document.
-    pub fn of(doc: &LatestDoc, schema: &OutputSchema) -> GroupTable {
-        let mut keyed: Vec<(Vec<&Json>, &Record)> = doc
-            .records
-            .iter()
+    /// The groups of a document's `records`, whose columns are `schema`; `builtin` says whether the document is
+    /// the built-in job's ([`model::LatestDoc::is_builtin`]). The records move into their groups, where each
+    /// group's keep their order in the document.
+    pub fn of(records: Vec<Record>, schema: &OutputSchema, builtin: bool) -> GroupTable {
+        let mut keyed: Vec<(Vec<Json>, Record)> = records
+            .into_iter()
             .map(|r| {
                 let key = schema
                     .keys()
                     .iter()
-                    .map(|k| r.get(&k.name).unwrap_or(&Json::Null))
+                    .map(|k| r.get(&k.name).cloned().unwrap_or(Json::Null))
                     .collect();
                 (key, r)
             })
             .collect();
         // Stable: a group's records keep their order in the document.
-        keyed.sort_by(|(a, _), (b, _)| cmp_keys(a, b));
-        let mut groups = Vec::new();
-        for group in keyed.chunk_by(|(a, _), (b, _)| a == b) {
-            let records: Vec<&Record> = group.iter().map(|(_, r)| *r).collect();
-            let newest = records
-                .iter()
-                .copied()
-                .reduce(|cur, r| if is_newer(r, cur) { r } else { cur })
-                .expect("a group is never empty");
-            let key_texts = newest.key_texts(schema);
-            let label = label_of(&key_texts);
-            groups.push(Group {
-                label_lower: label.to_lowercase(),
-                label,
-                key: group[0].0.iter().map(|v| (*v).clone()).collect(),
-                key_texts,
-                newest: newest.clone(),
-                records_json: serde_json::to_string(&records).expect("records serialise"),
+        keyed.sort_by(|(a, _), (b, _)| cmp_values(a, b));
+        let mut groups: Vec<Group> = Vec::new();
+        for (key, record) in keyed {
+            match groups.last_mut() {
+                Some(g) if g.key == key => g.records.push(record),
+                _ => groups.push(Group {
+                    label: String::new(),
+                    label_lower: String::new(),
+                    key,
+                    key_texts: Vec::new(),
+                    records: vec![record],
+                    newest: 0,
+                    records_json: String::new(),
+                }),
+            }
+        }
+        for g in &mut groups {
+            g.newest = (1..g.records.len()).fold(0, |cur, i| {
+                if is_newer(&g.records[i], &g.records[cur]) {
+                    i
+                } else {
+                    cur
+                }
             });
+            g.key_texts = g.records[0].key_texts(schema);
+            g.label = label_of(&g.key_texts);
+            g.label_lower = g.label.to_lowercase();
+            g.records_json = serde_json::to_string(&g.records).expect("records serialise");
         }
         let mut by_label = HashMap::with_capacity(groups.len());
         let mut by_key = HashMap::with_capacity(groups.len());
@@ -297,7 +315,7 @@ impl GroupTable {
             by_label.entry(g.label.clone()).or_insert(i);
             by_key.insert(g.key_texts.clone(), i);
         }
-        let live = groups.iter().filter(|g| !g.newest.is_final()).count();
+        let live = groups.iter().filter(|g| !g.newest().is_final()).count();
         let numeric = schema
             .columns()
             .iter()
@@ -311,7 +329,7 @@ impl GroupTable {
             by_key,
             live,
             numeric,
-            builtin: doc.is_builtin(),
+            builtin,
             device_keyed: keys.len() == 1 && keys[0].name == model::partition::PARTITION_COLUMN,
         }
     }
@@ -372,10 +390,10 @@ impl GroupTable {
             .collect();
         let histogram = self
             .histogram_metric(q)
-            .map(|m| histogram(&m.name(), matched.iter().map(|g| m.value(&g.newest))));
+            .map(|m| histogram(&m.name(), matched.iter().map(|g| m.value(g.newest()))));
         if let GroupSort::By(m) = &q.sort {
             // Values once per group, not once per comparison.
-            let mut keyed: Vec<(Option<f64>, &Group)> = matched.iter().map(|g| (m.value(&g.newest), *g)).collect();
+            let mut keyed: Vec<(Option<f64>, &Group)> = matched.iter().map(|g| (m.value(g.newest()), *g)).collect();
             let descending = m.highest_first() != q.reverse;
             keyed.sort_by(|(x, a), (y, b)| by_value(*x, *y, descending).then_with(|| cmp_values(&a.key, &b.key)));
             matched = keyed.into_iter().map(|(_, g)| g).collect();
@@ -388,7 +406,7 @@ impl GroupTable {
             matched: matched.len(),
             offset: q.offset,
             limit: q.limit,
-            rows: page.iter().map(|g| &g.newest).collect(),
+            rows: page.iter().map(|g| g.newest()).collect(),
             labels: page.iter().map(|g| g.label.as_str()).collect(),
             histogram,
         }
@@ -408,14 +426,6 @@ fn by_value(x: Option<f64>, y: Option<f64>, descending: bool) -> Ordering {
 
 /// The order of keys: value by value, see [`cmp_json`].
 pub fn cmp_values(a: &[Json], b: &[Json]) -> Ordering {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| cmp_json(x, y))
-        .find(|o| o.is_ne())
-        .unwrap_or(a.len().cmp(&b.len()))
-}
-
-fn cmp_keys(a: &[&Json], b: &[&Json]) -> Ordering {
     a.iter()
         .zip(b)
         .map(|(x, y)| cmp_json(x, y))
@@ -464,6 +474,7 @@ fn is_newer(r: &Record, cur: &Record) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use model::LatestDoc;
     use serde_json::json;
 
     fn record(id: &str, start: &str, is_final: bool, temperature: Json) -> Record {
@@ -480,7 +491,7 @@ mod tests {
             records,
             ..LatestDoc::default()
         };
-        GroupTable::of(&doc, &doc.schema())
+        GroupTable::of(doc.records.clone(), &doc.schema(), true)
     }
 
     fn labels(page: &GroupPage<'_>) -> Vec<String> {
@@ -496,9 +507,9 @@ mod tests {
             record("b", "2024-11-03T14:30:00", true, json!(4.0)),
         ]);
         assert_eq!(t.len(), 2);
-        assert_eq!(t.get("a").unwrap().newest.number("avg_temperature"), Some(3.0));
+        assert_eq!(t.get("a").unwrap().newest().number("avg_temperature"), Some(3.0));
         assert_eq!(
-            t.get("b").unwrap().newest.number("avg_temperature"),
+            t.get("b").unwrap().newest().number("avg_temperature"),
             Some(4.0),
             "zone-less UTC time, final wins the tie"
         );
@@ -598,7 +609,7 @@ mod tests {
                  "window_end": "2024-11-03T14:30:10Z", "rate": null, "label": "z", "final": true}]
         }))
         .unwrap();
-        GroupTable::of(&doc, &doc.schema())
+        GroupTable::of(doc.records.clone(), &doc.schema(), doc.is_builtin())
     }
 
     #[test]

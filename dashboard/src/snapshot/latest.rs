@@ -22,8 +22,8 @@ use super::devices::GroupTable;
 pub struct Snapshot {
     /// The file's bytes, unchanged (what `/metrics` serves).
     pub raw: Arc<[u8]>,
-    /// The parsed document.
-    pub doc: LatestDoc,
+    /// The parsed document without its records (they are in `groups`).
+    pub doc: LatestDoc<()>,
     /// Its columns (declared, or the seed's: [`LatestDoc::schema`]).
     pub schema: OutputSchema,
     /// Its groups, for the page's queries and the pushes' changes.
@@ -38,7 +38,9 @@ impl Snapshot {
     /// The snapshot of the document `raw`, parsed as `doc`, read at `read_at`.
     pub fn new(raw: Vec<u8>, doc: LatestDoc, read_at: SystemTime) -> Snapshot {
         let schema = doc.schema();
-        let groups = GroupTable::of(&doc, &schema);
+        let builtin = doc.is_builtin();
+        let (doc, records) = doc.split_records();
+        let groups = GroupTable::of(records, &schema, builtin);
         let summary = changes::summary(&doc, &schema, &changes::pipeline_as_written(&raw), &groups);
         Snapshot {
             raw: raw.into(),
@@ -321,7 +323,7 @@ mod tests {
         let view = store.refresh();
         let snap = view.snapshot.unwrap();
         assert_eq!(&*snap.raw, GOOD.as_bytes());
-        assert_eq!(snap.doc.records.len(), 1);
+        assert_eq!(snap.groups.len(), 1);
         assert!(view.error.is_none());
     }
 

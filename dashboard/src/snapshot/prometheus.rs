@@ -90,7 +90,7 @@ fn format_value(v: f64) -> String {
 
 /// Failures per UDF: every announced UDF (0 when it has not failed, so that its series exists from the start and
 /// `rate()` sees the first failure), plus any name the counts hold beyond the announced ones.
-fn udf_errors(doc: &LatestDoc) -> BTreeMap<String, u64> {
+fn udf_errors<R>(doc: &LatestDoc<R>) -> BTreeMap<String, u64> {
     let mut counts: BTreeMap<String, u64> = doc.udfs.iter().map(|u| (u.name.clone(), 0)).collect();
     counts.extend(doc.pipeline.udf_errors.iter().map(|(name, n)| (name.clone(), *n)));
     counts
