@@ -59,7 +59,7 @@ pub fn history(ctx: &Ctx, run: &HistoryRun) -> Result<()> {
         writer.close()?;
     }
     let query = HistoryQuery {
-        device_id: device.to_string(),
+        key: vec![device.to_string()],
         from_ms: None,
         to_ms: None,
         limit: run.limit,
@@ -67,7 +67,7 @@ pub fn history(ctx: &Ctx, run: &HistoryRun) -> Result<()> {
     let load = load_average();
     let time = |spans: &SpanCache| -> Result<(Duration, usize)> {
         let t = Instant::now();
-        let h = read_history(&root, &query, spans).context("history request")?;
+        let h = read_history(&root, &model::latest::seed_schema(&[]), &query, spans).context("history request")?;
         Ok((t.elapsed(), h.rows.len()))
     };
     let cache = SpanCache::default();

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use model::LatestDoc;
+use model::latest::SeedDoc as LatestDoc;
 
 use crate::ctx::Ctx;
 use crate::input::human;

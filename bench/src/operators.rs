@@ -15,14 +15,17 @@ use anyhow::{Context, Result, anyhow, ensure};
 use clap::Parser;
 use dataflow::checkpoint::Resume;
 use dataflow::config::Args;
-use dataflow::job::Settings;
+use dataflow::job::{Settings, plan_query};
 use dataflow::messages::{RawRecord, WindowMsg};
 use dataflow::runtime::errors::ErrorLog;
-use dataflow::sink::deadletter::DeadLetterWriter;
+use dataflow::sink::deadletter::{DeadLetterSettings, DeadLetterWriter};
 use dataflow::source::operator::{SourceSetup, read};
 use dataflow::source::reader::{ReadError, Reader};
-use dataflow::udf::Udfs;
-use dataflow::window::{WindowSetup, windows};
+use dataflow::source::{Input, SourceSettings};
+use dataflow::udf::host::Host;
+use dataflow::udf::{UdfSources, Udfs};
+use dataflow::window::{WindowSettings, WindowSetup, windows};
+use model::value::Value;
 use timely::dataflow::ProbeHandle;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::operators::vec::Map;
@@ -98,7 +101,7 @@ fn job_settings(work: &Path) -> Result<Settings> {
         dead.as_os_str(),
     ])?;
     let settings = args.check()?;
-    std::fs::create_dir_all(&settings.deadletter.dir).context("creating the dead-letter folder")?;
+    std::fs::create_dir_all(&settings.deadletter).context("creating the dead-letter folder")?;
     Ok(settings)
 }
 
@@ -106,6 +109,27 @@ fn job_settings(work: &Path) -> Result<Settings> {
 pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<OperatorRun> {
     let config = job_settings(work)?;
     let udfs = Arc::new(Udfs::default());
+    // The built-in job, planned as the job plans it.
+    let query = Arc::new(plan_query(&config.query, &UdfSources::default().signatures()?)?);
+    let count = query
+        .schema
+        .index_of("count")
+        .context("the built-in job counts its events")?;
+    let source = SourceSettings {
+        input: Input::File("(memory)".into()),
+        idle_timeout: config.rules.idle_timeout,
+        max_future_ms: config.rules.max_future_ms,
+        checkpoint_interval: config.rules.checkpoint_interval,
+        stats_every: config.trigger,
+    };
+    let window = WindowSettings {
+        kind: query.window,
+        trigger: config.trigger,
+    };
+    let dead_letters = DeadLetterSettings {
+        dir: config.deadletter.clone(),
+        topic: None,
+    };
     let payloads = payloads.clone();
     let n = payloads.len();
     let started = Instant::now();
@@ -119,12 +143,12 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
         };
         let errors = Rc::new(ErrorLog::default());
         let dead = Rc::new(RefCell::new(
-            DeadLetterWriter::open(&config.deadletter, index, errors.clone())
-                .expect("the dead-letter folder is writable"),
+            DeadLetterWriter::open(&dead_letters, index, errors.clone()).expect("the dead-letter folder is writable"),
         ));
         let folded = Rc::new(Cell::new((0u64, 0u64)));
         let probe = ProbeHandle::new();
         let sink = folded.clone();
+        let host = Rc::new(Host::new(udfs.clone(), errors.clone()));
         worker.dataflow::<u64, _, _>(|scope| {
             let setup = SourceSetup {
                 worker: index,
@@ -135,15 +159,18 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
                 dead,
                 errors: errors.clone(),
                 failure: Arc::default(),
+                query: query.clone(),
+                host: host.clone(),
             };
-            let events = read(scope, Box::new(reader), &config.source, setup);
+            let events = read(scope, Box::new(reader), &source, setup);
             let setup = WindowSetup {
-                settings: config.window,
+                settings: window,
                 restored: 0,
                 worker: index,
                 peers,
                 watermark: Rc::new(Cell::new(None)),
-                udfs: udfs.clone(),
+                query: query.clone(),
+                host,
                 errors,
                 store: None,
             };
@@ -153,7 +180,11 @@ pub fn run(payloads: &Arc<Payloads>, workers: usize, work: &Path) -> Result<Oper
                         && w.is_final
                     {
                         let (events, aggregates) = sink.get();
-                        sink.set((events + w.agg.count, aggregates + 1));
+                        let n = match w.row[count] {
+                            Value::Int(n) => n as u64,
+                            _ => 0,
+                        };
+                        sink.set((events + n, aggregates + 1));
                     }
                 })
                 .probe_with(&probe);

@@ -2,6 +2,9 @@
 //! of each device (a new window retracts the previous one), a rollup per location, and the current alert set
 //! (battery low, status error, temperature outside a band). Their state is bounded by the number of devices.
 //! Floats travel as bit patterns so that rows are `Ord` and hashable, as differential requires.
+//!
+//! The views read the seed's output columns by name ([`FleetColumns`]): a query that has them (the built-in job
+//! does) gets the views; any other gets none, and `latest.json` says which columns are missing.
 
 use std::collections::HashMap;
 
@@ -13,7 +16,82 @@ use timely::dataflow::operators::Concat;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
 
+use model::output::OutputSchema;
+use model::value::Value;
+
 use crate::messages::{AlertRow, LatestIn, RollupRow, WindowMsg, WindowOut};
+
+/// The output columns the views read, by name, and where they are in a row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FleetColumns {
+    count: usize,
+    avg_temperature: usize,
+    avg_humidity: usize,
+    min_battery: usize,
+    warn_count: usize,
+    error_count: usize,
+}
+
+impl FleetColumns {
+    /// The columns of `schema`, when it has them all, one key (the device), and the job carries a location
+    /// (`side`); otherwise a sentence saying what is missing.
+    pub fn of(schema: &OutputSchema, side: bool) -> Result<FleetColumns, String> {
+        let names = [
+            "count",
+            "avg_temperature",
+            "avg_humidity",
+            "min_battery",
+            "warn_count",
+            "error_count",
+        ];
+        let found: Vec<Option<usize>> = names.iter().map(|n| schema.index_of(n)).collect();
+        let missing: Vec<&str> = names
+            .iter()
+            .zip(&found)
+            .filter(|(_, f)| f.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+        let mut why = Vec::new();
+        if !missing.is_empty() {
+            why.push(format!("the query has no {} column", missing.join(", ")));
+        }
+        if schema.key_count() != 1 {
+            why.push(format!("it groups by {} keys, not one device", schema.key_count()));
+        }
+        if !side {
+            why.push("its table has no TEXT location column".to_string());
+        }
+        if !why.is_empty() {
+            return Err(format!(
+                "fleet views need the built-in job's columns (count, avg_temperature, avg_humidity, min_battery, \
+                 warn_count, error_count), one key and a location: {}",
+                why.join("; ")
+            ));
+        }
+        let at = |i: usize| found[i].expect("checked");
+        Ok(FleetColumns {
+            count: at(0),
+            avg_temperature: at(1),
+            avg_humidity: at(2),
+            min_battery: at(3),
+            warn_count: at(4),
+            error_count: at(5),
+        })
+    }
+}
+
+/// A count of a row, as the views add them (NULL and negatives as 0).
+fn count_in(row: &[Value], i: usize) -> u64 {
+    match row.get(i) {
+        Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A figure of a row (NULL as NaN).
+fn figure_in(row: &[Value], i: usize) -> f64 {
+    row.get(i).and_then(Value::as_f64).unwrap_or(f64::NAN)
+}
 
 /// Alert thresholds (flags).
 #[derive(Clone, Copy, Debug)]
@@ -39,18 +117,19 @@ pub struct DeviceRow {
 
 impl DeviceRow {
     /// The row of a final window.
-    pub fn of(w: &WindowOut) -> DeviceRow {
+    pub fn of(w: &WindowOut, c: FleetColumns) -> DeviceRow {
+        let r = &w.row;
         DeviceRow {
-            location: w.location.clone(),
-            window_end: w.agg.window_end,
+            location: w.side.to_string(),
+            window_end: w.end,
             figures: RollupRow {
                 devices: 1,
-                events: w.agg.count,
-                avg_temperature: w.agg.avg_temperature.to_bits(),
-                avg_humidity: w.agg.avg_humidity.to_bits(),
-                min_battery: w.agg.min_battery.to_bits(),
-                warn_count: w.agg.warn_count,
-                error_count: w.agg.error_count,
+                events: count_in(r, c.count),
+                avg_temperature: figure_in(r, c.avg_temperature).to_bits(),
+                avg_humidity: figure_in(r, c.avg_humidity).to_bits(),
+                min_battery: figure_in(r, c.min_battery).to_bits(),
+                warn_count: count_in(r, c.warn_count),
+                error_count: count_in(r, c.error_count),
             },
         }
     }
@@ -65,8 +144,12 @@ pub struct FleetStreams<'s> {
 }
 
 /// Builds the views from the window operator's output and turns their changes into `latest.json` updates.
-pub fn views<'s>(windows: StreamVec<'s, u64, WindowMsg>, thresholds: Thresholds) -> StreamVec<'s, u64, LatestIn> {
-    let views = build(windows, thresholds);
+pub fn views<'s>(
+    windows: StreamVec<'s, u64, WindowMsg>,
+    columns: FleetColumns,
+    thresholds: Thresholds,
+) -> StreamVec<'s, u64, LatestIn> {
+    let views = build(windows, columns, thresholds);
     views
         .rollups
         .inner
@@ -80,7 +163,11 @@ pub fn views<'s>(windows: StreamVec<'s, u64, WindowMsg>, thresholds: Thresholds)
 }
 
 /// Builds the views from the window operator's output (final windows only are used).
-pub fn build<'s>(windows: StreamVec<'s, u64, WindowMsg>, thresholds: Thresholds) -> FleetStreams<'s> {
+pub fn build<'s>(
+    windows: StreamVec<'s, u64, WindowMsg>,
+    columns: FleetColumns,
+    thresholds: Thresholds,
+) -> FleetStreams<'s> {
     // The window operator sends every window of a device from the same worker, in window order, so the previous
     // final window of a device is known here and can be retracted when the next one arrives.
     let latest = windows
@@ -95,14 +182,15 @@ pub fn build<'s>(windows: StreamVec<'s, u64, WindowMsg>, thresholds: Thresholds)
                         _ => None,
                     });
                     for w in finals {
-                        let row = DeviceRow::of(&w);
-                        match previous.get(&w.agg.device_id) {
+                        let row = DeviceRow::of(&w, columns);
+                        let device = w.key.label();
+                        match previous.get(&device) {
                             Some(prev) if prev.window_end >= row.window_end => continue,
-                            Some(prev) => session.give(((w.agg.device_id.clone(), prev.clone()), time, -1isize)),
+                            Some(prev) => session.give(((device.clone(), prev.clone()), time, -1isize)),
                             None => {}
                         }
-                        session.give(((w.agg.device_id.clone(), row.clone()), time, 1isize));
-                        previous.insert(w.agg.device_id, row);
+                        session.give(((device.clone(), row.clone()), time, 1isize));
+                        previous.insert(device, row);
                     }
                 });
             }
@@ -221,21 +309,38 @@ mod tests {
     fn fleet_after(windows: &[(&str, &str, u64, f64, f64)]) -> model::FleetView {
         use timely::dataflow::InputHandle;
         use timely::dataflow::operators::capture::{Capture, Event};
+        let p = crate::query::testing::program();
+        let columns = FleetColumns::of(&p.query.schema, p.query.carries_side()).unwrap();
         let finals: Vec<WindowMsg> = windows
             .iter()
             .map(|&(device, location, end, temperature, battery)| {
-                let mut agg = model::WindowAgg::default();
-                agg.add(temperature, 50.0, battery, model::Status::Ok);
+                let payload = format!(
+                    r#"{{"device_id":"{device}","ts":{},"temperature":{temperature},"humidity":50,"battery":{battery},"status":"ok","location":"{location}"}}"#,
+                    end - 10
+                );
+                let crate::query::Record::Event(r) = p
+                    .query
+                    .read(Some(payload.as_bytes()), end, 3_600_000, &crate::query::NoUdfs, &mut Vec::new())
+                    .unwrap()
+                else {
+                    panic!("no WHERE")
+                };
+                let mut accs = p.query.new_accs();
+                p.query.fold(&mut accs, &r.inputs, r.ts);
+                let row = p.query.emit(&r.key, end - 10, end, &accs, &crate::query::NoUdfs).unwrap();
                 WindowMsg::Data(WindowOut {
-                    agg: agg.finish(device, model::Window { start: end - 10, end }),
-                    location: location.into(),
+                    key: r.key,
+                    start: end - 10,
+                    end,
+                    row,
+                    side: r.side,
                     is_final: true,
                 })
             })
             .collect();
         let updates = timely::execute_directly(move |worker| {
             let mut input = InputHandle::new();
-            let rx = worker.dataflow::<u64, _, _>(|scope| views(input.to_stream(scope), T).capture());
+            let rx = worker.dataflow::<u64, _, _>(|scope| views(input.to_stream(scope), columns, T).capture());
             for (round, w) in finals.into_iter().enumerate() {
                 input.send(w);
                 input.advance_to(round as u64 + 1);
@@ -255,6 +360,23 @@ mod tests {
             }
         }
         tally.view()
+    }
+
+    #[test]
+    fn the_views_need_the_built_in_jobs_columns_and_say_which_are_missing() {
+        let p = crate::query::testing::program();
+        assert!(FleetColumns::of(&p.query.schema, true).is_ok());
+        let why = FleetColumns::of(&p.query.schema, false).unwrap_err();
+        assert!(why.contains("location"), "{why}");
+        let text = "CREATE TABLE t (sensor_id TEXT NOT NULL, at TIMESTAMP NOT NULL, co2 BIGINT,
+                    WATERMARK FOR at AS at) WITH ('connector' = 'file', 'path' = 'x', 'format' = 'json');
+                    SELECT sensor_id, COUNT(*) AS count FROM t GROUP BY tumble(interval '1 second'), sensor_id";
+        let q = crate::query::Query::compile(sql::plan_job(text, &[]).unwrap(), text.into(), false).unwrap();
+        let why = FleetColumns::of(&q.schema, false).unwrap_err();
+        assert!(
+            why.contains("avg_temperature, avg_humidity, min_battery, warn_count, error_count"),
+            "{why}"
+        );
     }
 
     #[test]

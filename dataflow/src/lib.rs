@@ -13,6 +13,7 @@ pub mod config;
 pub mod fleet;
 pub mod job;
 pub mod messages;
+pub mod query;
 pub mod runtime;
 pub mod sink;
 pub mod source;

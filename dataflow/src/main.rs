@@ -1,6 +1,7 @@
 //! `dataflow`: the job's flags, then [`dataflow::job::run`] until the input ends (`--bounded`, `--input`) or
 //! Ctrl-C, which takes a last checkpoint, writes a last snapshot and exits; any error exits non-zero with its
-//! message. `dataflow compact` compacts a history folder offline.
+//! message. `dataflow compact` compacts a history folder offline; `dataflow sql` prints the built-in job or checks
+//! a job file.
 
 #[cfg(not(target_env = "msvc"))]
 mod allocator;
@@ -9,6 +10,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use dataflow::config::Args;
 use dataflow::config::compact::CompactArgs;
+use dataflow::config::sql::SqlArgs;
 use dataflow::job::{self, StopHandle};
 use tracing_subscriber::EnvFilter;
 
@@ -20,6 +22,9 @@ fn main() -> std::process::ExitCode {
         .init();
     let outcome = match std::env::args_os().nth(1) {
         Some(first) if first == "compact" => compact(CompactArgs::parse_from(std::env::args_os().skip(1))),
+        Some(first) if first == "sql" => {
+            job::sql_command(&SqlArgs::parse_from(std::env::args_os().skip(1))).map(|text| print!("{text}"))
+        }
         _ => run(Args::parse()),
     };
     outcome.map_or_else(

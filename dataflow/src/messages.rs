@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use compact_str::CompactString;
-use model::{Aggregate, WindowAgg};
+use model::value::Value;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+use sql::agg::Acc;
 
 /// One record as read from a partition, borrowed from the reader's buffer.
 pub struct RawRecord<'a> {
@@ -26,27 +28,71 @@ pub struct RawRecord<'a> {
     pub value: Option<&'a [u8]>,
 }
 
-/// A valid, on-time event on its way to the window operator. Its strings are `CompactString`s: ids and
-/// locations of up to 24 bytes (the usual ones) live inline, so an event costs no heap allocation.
+/// The values of a group's key, in GROUP BY order (one for the built-in job: the device id). Inline for a key
+/// of one column: an event's key costs no allocation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct GroupKey(pub SmallVec<[Value; 1]>);
+
+impl GroupKey {
+    /// The key of `values`.
+    pub fn of(values: impl IntoIterator<Item = Value>) -> GroupKey {
+        GroupKey(values.into_iter().collect())
+    }
+
+    /// Its values.
+    pub fn values(&self) -> &[Value] {
+        &self.0
+    }
+
+    /// The exchange route of the group: 64-bit FNV-1a over the key texts (`model::output::key_text`), one byte
+    /// 0x1f between two; for a key of one TEXT column, [`device_route`] of it.
+    pub fn route(&self) -> u64 {
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let mut h = device_route("");
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                h = (h ^ 0x1f).wrapping_mul(PRIME);
+            }
+            h = match v {
+                Value::Text(t) => fnv_more(h, t.as_bytes()),
+                other => fnv_more(h, model::output::key_text(other).as_bytes()),
+            };
+        }
+        h
+    }
+
+    /// How people read it: the key texts joined by ` / `.
+    pub fn label(&self) -> String {
+        let texts: Vec<String> = self.0.iter().map(model::output::key_text).collect();
+        texts.join(" / ")
+    }
+}
+
+/// The inputs one event gives its group's aggregates, as the query's program computed them at the source: the
+/// values of the distinct argument expressions, and which FILTER conditions held (bit `i`: condition `i`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AggInputs {
+    /// Argument values.
+    pub values: SmallVec<[Value; 4]>,
+    /// Conditions that held.
+    pub pass: u64,
+}
+
+/// A valid, on-time event on its way to the window operator: its group, its time and what its aggregates take.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventRec {
-    /// Device id.
-    pub device_id: CompactString,
-    /// Device location.
-    pub location: CompactString,
+    /// The group's key.
+    pub key: GroupKey,
+    /// The value the job carries beside the group's windows for the fleet views (its `location`), empty when the
+    /// table has none.
+    pub side: CompactString,
     /// Its time in the dataflow: the highest partition watermark at which it is on time
     /// (`WindowKind::on_time_until`; for tumbling windows its window's end − 1).
     pub at: u64,
     /// Event time, epoch ms.
     pub ts: u64,
-    /// Temperature.
-    pub temperature: f64,
-    /// Humidity.
-    pub humidity: f64,
-    /// Battery.
-    pub battery: f64,
-    /// Status.
-    pub status: model::Status,
+    /// The aggregates' inputs.
+    pub inputs: AggInputs,
     /// Global index of the worker whose source read it (for checkpoint alignment).
     pub source: u32,
 }
@@ -102,6 +148,9 @@ pub struct RecordCounts {
     /// read; a recreated topic or another cluster counts as an incident only, its loss being unknown).
     #[serde(default)]
     pub skipped_records: u64,
+    /// Valid records the query's `WHERE` left out (absent in checkpoints written before queries had one).
+    #[serde(default)]
+    pub filtered: u64,
 }
 
 impl RecordCounts {
@@ -112,6 +161,7 @@ impl RecordCounts {
         self.late += other.late;
         self.data_loss += other.data_loss;
         self.skipped_records += other.skipped_records;
+        self.filtered += other.filtered;
         for (reason, n) in &other.bad_by_reason {
             *self.bad_by_reason.entry(reason.clone()).or_default() += n;
         }
@@ -182,109 +232,21 @@ pub struct Marker {
 /// Marker id of the checkpoint taken when the job is asked to stop.
 pub const STOP_ID: u64 = u64::MAX;
 
-/// The running state of one device's open window (tumbling), pane (hopping) or session: restored from a
-/// checkpoint into the window operator, and carried out of it by a barrier.
+/// The running state of one group's open window (tumbling), pane (hopping) or session: restored from a
+/// checkpoint into the window operator, and carried out of it at a barrier.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OpenWindow {
     /// Start, ms: the window's or pane's start, or the session's first event time.
     pub start: u64,
-    /// End, ms: the window's or pane's end (its identity within a device), or the session's last event time +
+    /// End, ms: the window's or pane's end (its identity within a group), or the session's last event time +
     /// the gap.
     pub end: u64,
-    /// Device.
-    pub device: CompactString,
-    /// The device's latest location in the window.
-    pub location: CompactString,
-    /// Running aggregate.
-    pub agg: WindowAgg,
-    /// The on-time events' fields that aggregate UDFs take (absent without them).
-    pub inputs: Option<Box<UdafInputs>>,
-}
-
-/// Which event fields the job's aggregate UDFs take (the event time is always kept: it orders the values).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct InputFields {
-    /// Temperature.
-    pub temperature: bool,
-    /// Humidity.
-    pub humidity: bool,
-    /// Battery.
-    pub battery: bool,
-}
-
-/// The inputs of the aggregate UDFs in one device's open window: one column per kept field, a row per on-time
-/// event. Fields no UDF takes stay empty. Unlike the fixed aggregates, this grows with the window's events.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct UdafInputs {
-    /// Event times, epoch ms.
-    pub ts: Vec<u64>,
-    /// Temperatures.
-    pub temperature: Vec<f64>,
-    /// Humidities.
-    pub humidity: Vec<f64>,
-    /// Battery levels.
-    pub battery: Vec<f64>,
-}
-
-impl UdafInputs {
-    /// Appends one event's kept fields.
-    pub fn push(&mut self, e: &EventRec, keep: InputFields) {
-        self.ts.push(e.ts);
-        if keep.temperature {
-            self.temperature.push(e.temperature);
-        }
-        if keep.humidity {
-            self.humidity.push(e.humidity);
-        }
-        if keep.battery {
-            self.battery.push(e.battery);
-        }
-    }
-
-    /// Appends another part of the same window (a restored one, or events that reached it first).
-    pub fn append(&mut self, mut other: UdafInputs) {
-        self.ts.append(&mut other.ts);
-        self.temperature.append(&mut other.temperature);
-        self.humidity.append(&mut other.humidity);
-        self.battery.append(&mut other.battery);
-    }
-
-    /// Rows.
-    pub fn len(&self) -> usize {
-        self.ts.len()
-    }
-
-    /// No row.
-    pub fn is_empty(&self) -> bool {
-        self.ts.is_empty()
-    }
-
-    /// Puts the rows in event-time order (ties by the kept values), so that a UDF sees the same sequence for any
-    /// worker count, arrival order or restore. Cheap when already sorted.
-    pub fn sort(&mut self) {
-        let n = self.len();
-        let key = |c: &Vec<f64>, i: usize| c.get(i).copied().unwrap_or(0.0);
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| {
-            self.ts[a]
-                .cmp(&self.ts[b])
-                .then(key(&self.temperature, a).total_cmp(&key(&self.temperature, b)))
-                .then(key(&self.humidity, a).total_cmp(&key(&self.humidity, b)))
-                .then(key(&self.battery, a).total_cmp(&key(&self.battery, b)))
-        });
-        if order.iter().enumerate().all(|(i, &o)| i == o) {
-            return;
-        }
-        fn permute<T: Copy>(v: &mut Vec<T>, order: &[usize]) {
-            if !v.is_empty() {
-                *v = order.iter().map(|&i| v[i]).collect();
-            }
-        }
-        permute(&mut self.ts, &order);
-        permute(&mut self.temperature, &order);
-        permute(&mut self.humidity, &order);
-        permute(&mut self.battery, &order);
-    }
+    /// The group.
+    pub key: GroupKey,
+    /// The carried value (the group's latest location), empty without one.
+    pub side: CompactString,
+    /// The running aggregates, in the query's order.
+    pub accs: Vec<Acc>,
 }
 
 /// What reaches the window operator, exchanged by device (data) or by target worker (signals): data it
@@ -323,8 +285,8 @@ impl WindowIn {
     /// The exchange route: by device for data, by target worker for markers, worker 0 for counters.
     pub fn route(&self) -> u64 {
         match self {
-            WindowIn::Data(WindowData::Event(e)) => device_route(&e.device_id),
-            WindowIn::Data(WindowData::Restored(w)) => device_route(&w.device),
+            WindowIn::Data(WindowData::Event(e)) => e.key.route(),
+            WindowIn::Data(WindowData::Restored(w)) => w.key.route(),
             WindowIn::Signal(SourceSignal::Marker(m) | SourceSignal::Retire(m)) => m.to as u64,
             WindowIn::Signal(SourceSignal::Stats(_)) => 0,
         }
@@ -336,19 +298,28 @@ impl WindowIn {
 /// of a restarted job, sends a device to the same worker.
 pub fn device_route(device_id: &str) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    device_id
-        .bytes()
-        .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+    fnv_more(OFFSET, device_id.as_bytes())
 }
 
-/// An aggregate leaving the window operator.
+/// FNV-1a of `bytes` continued from `h`.
+fn fnv_more(h: u64, bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes.iter().fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+/// A window's output row leaving the window operator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowOut {
-    /// The aggregate.
-    pub agg: Aggregate,
-    /// Location of the device (as of its latest event in the window).
-    pub location: String,
+    /// The group.
+    pub key: GroupKey,
+    /// Window start, epoch ms.
+    pub start: u64,
+    /// Window end, epoch ms.
+    pub end: u64,
+    /// The output columns' values, in the query's output order (`model::output::OutputSchema`).
+    pub row: Vec<Value>,
+    /// The carried value (the group's location as of its latest event in the window), empty without one.
+    pub side: CompactString,
     /// Final (the watermark passed the window end) or live.
     pub is_final: bool,
 }
@@ -536,6 +507,7 @@ impl FleetTally {
                     window_end: model::time::rfc3339_ms(a.window_end),
                 })
                 .collect(),
+            unavailable: None,
         }
     }
 }
@@ -608,6 +580,7 @@ mod tests {
             bad_by_reason: [("not_json".to_string(), 1)].into(),
             data_loss: 1,
             skipped_records: 40,
+            filtered: 2,
         };
         let b = RecordCounts {
             records: 2,
@@ -616,10 +589,11 @@ mod tests {
             bad_by_reason: [("not_json".to_string(), 1), ("tombstone".to_string(), 1)].into(),
             data_loss: 2,
             skipped_records: 0,
+            filtered: 1,
         };
         a.add(&b);
         assert_eq!((a.records, a.events, a.late, a.bad()), (5, 1, 1, 3));
-        assert_eq!((a.data_loss, a.skipped_records), (3, 40));
+        assert_eq!((a.data_loss, a.skipped_records, a.filtered), (3, 40, 3));
         assert_eq!(a.bad_by_reason["not_json"], 2);
     }
 
@@ -629,68 +603,60 @@ mod tests {
     }
 
     #[test]
-    fn windows_with_udf_values_and_inputs_cross_processes_unchanged() {
-        let mut agg = WindowAgg::default().finish("d", model::Window { start: 0, end: 10 });
-        agg.udf = [
-            ("a".to_string(), model::UdfValue::Float(1.5)),
-            ("b".to_string(), model::UdfValue::Null),
-            ("c".to_string(), model::UdfValue::Text("x".into())),
-        ]
-        .into();
+    fn windows_with_any_values_and_accumulators_cross_processes_unchanged() {
+        let key = GroupKey::of([Value::Text("d".into()), Value::Int(7)]);
         let out = WindowMsg::Data(WindowOut {
-            agg,
-            location: "lab".into(),
+            key: key.clone(),
+            start: 0,
+            end: 10,
+            row: vec![
+                Value::Text("d".into()),
+                Value::Int(7),
+                Value::Timestamp(0),
+                Value::Timestamp(10),
+                Value::Float(1.5),
+                Value::Null,
+                Value::Bool(true),
+            ],
+            side: "lab".into(),
             is_final: true,
         });
         assert_eq!(across_processes(&out), out);
         let open = WindowIn::Data(WindowData::Restored(Box::new(OpenWindow {
             start: 0,
             end: 10,
-            device: "d".into(),
-            location: "lab".into(),
-            agg: WindowAgg::default(),
-            inputs: Some(Box::new(UdafInputs {
-                ts: vec![1, 2],
-                temperature: vec![3.0, 4.0],
-                ..UdafInputs::default()
-            })),
+            key,
+            side: "lab".into(),
+            accs: vec![Acc::Count(3), Acc::Min(Value::Float(2.5)), Acc::Udaf(Vec::new())],
         })));
         assert_eq!(across_processes(&open), open);
+        let event = WindowIn::Data(WindowData::Event(EventRec {
+            key: GroupKey::of([Value::Text("d".into())]),
+            side: CompactString::default(),
+            at: 9,
+            ts: 3,
+            inputs: AggInputs {
+                values: [Value::Float(1.0), Value::Text("x".into())].into_iter().collect(),
+                pass: 0b10,
+            },
+            source: 1,
+        }));
+        assert_eq!(across_processes(&event), event);
         let errors = WindowMsg::Signal(WindowSignal::UdfErrors(1, [("a".to_string(), 2)].into()));
         assert_eq!(across_processes(&errors), errors);
     }
 
     #[test]
-    fn udaf_inputs_sort_by_event_time_then_values_whatever_the_arrival_order() {
-        let keep = InputFields {
-            temperature: true,
-            humidity: false,
-            battery: false,
-        };
-        let event = |ts: u64, t: f64| EventRec {
-            device_id: "d".into(),
-            location: "l".into(),
-            at: 9_999,
-            ts,
-            temperature: t,
-            humidity: 50.0,
-            battery: 80.0,
-            status: model::Status::Ok,
-            source: 0,
-        };
-        let mut a = UdafInputs::default();
-        for (ts, t) in [(3, 1.0), (1, 9.0), (3, 0.5)] {
-            a.push(&event(ts, t), keep);
-        }
-        let mut b = UdafInputs::default();
-        b.push(&event(2, 4.0), keep);
-        a.append(b);
-        a.sort();
-        assert_eq!(a.ts, [1, 2, 3, 3]);
-        assert_eq!(a.temperature, [9.0, 4.0, 0.5, 1.0]);
-        assert!(
-            a.humidity.is_empty() && a.battery.is_empty(),
-            "fields no UDF takes are not kept"
+    fn a_key_of_one_text_column_routes_as_its_text_and_keys_of_several_columns_by_all_of_them() {
+        let one = |t: &str| GroupKey::of([Value::Text(t.into())]);
+        assert_eq!(one("device-7").route(), device_route("device-7"));
+        let two = |a: &str, b: i64| GroupKey::of([Value::Text(a.into()), Value::Int(b)]);
+        assert_ne!(two("a", 1).route(), two("a", 2).route());
+        assert_ne!(
+            two("a1", 2).route(),
+            two("a", 12).route(),
+            "the separator keeps columns apart"
         );
+        assert_eq!(two("site", 3).label(), "site / 3");
     }
 }

@@ -52,7 +52,8 @@ fn write_history(out: &Path, first: u64, rolls: u64) -> Vec<Aggregate> {
     let mut all = Vec::new();
     for roll in 0..rolls {
         let udfs = sets[(roll % 3) as usize].clone();
-        let mut h = ParquetHistory::new(&StateStore::new(out), 0, roll + 1, udfs.clone(), setup).unwrap();
+        let schema = std::sync::Arc::new(model::latest::seed_schema(&udfs));
+        let mut h = ParquetHistory::new(&StateStore::new(out), 0, roll + 1, schema.clone(), setup).unwrap();
         for (d, device) in DEVICES.iter().enumerate() {
             for w in 0..4 {
                 // Spread over three days: a roll every ~17 min, so the rolls cross midnight twice.
@@ -78,7 +79,7 @@ fn write_history(out: &Path, first: u64, rolls: u64) -> Vec<Aggregate> {
                     };
                     a.udf.insert(u.name.clone(), v);
                 }
-                h.push(a.clone());
+                h.push(row_of(&a, &schema));
                 all.push(a);
             }
         }
@@ -90,6 +91,27 @@ fn write_history(out: &Path, first: u64, rolls: u64) -> Vec<Aggregate> {
         }
     }
     all
+}
+
+/// An aggregate as the output row of the built-in job's `schema`.
+fn row_of(a: &Aggregate, schema: &model::output::OutputSchema) -> Vec<model::value::Value> {
+    use model::value::Value;
+    let record = serde_json::to_value(a.to_record(true)).unwrap();
+    schema
+        .columns()
+        .iter()
+        .map(|c| match (c.name.as_str(), &record[&c.name]) {
+            ("window_start", _) => Value::Timestamp(a.window_start as i64),
+            ("window_end", _) => Value::Timestamp(a.window_end as i64),
+            (_, serde_json::Value::String(t)) => Value::Text(t.as_str().into()),
+            (_, serde_json::Value::Number(n)) if c.ty == model::value::DataType::BigInt => {
+                Value::Int(n.as_i64().unwrap())
+            }
+            (_, serde_json::Value::Number(n)) => Value::Float(n.as_f64().unwrap()),
+            _ if c.name == "stddev_temperature" => Value::Float(a.stddev_temperature),
+            _ => Value::Null,
+        })
+        .collect()
 }
 
 fn key(a: &Aggregate) -> (String, u64) {
@@ -109,12 +131,12 @@ fn read_in_a_loop(
         while !stop.load(Ordering::Relaxed) {
             for (device, starts) in &want {
                 let q = HistoryQuery {
-                    device_id: device.clone(),
+                    key: vec![device.clone()],
                     from_ms: None,
                     to_ms: None,
                     limit: 100_000,
                 };
-                let h = read_history(&root, &q, &cache).unwrap();
+                let h = read_history(&root, &model::latest::seed_schema(&[]), &q, &cache).unwrap();
                 assert!(h.problems.is_empty(), "{device}: {:?}", h.problems);
                 let got: Vec<u64> = h.rows.iter().map(|r| r.window_start).collect();
                 let unique: BTreeSet<u64> = got.iter().copied().collect();

@@ -153,12 +153,12 @@ fn a_job_compacting_while_it_runs_keeps_every_window_once_for_a_reader() {
                     .collect();
                 for device in devices {
                     let q = HistoryQuery {
-                        device_id: device.clone(),
+                        key: vec![device.clone()],
                         from_ms: None,
                         to_ms: None,
                         limit: 100_000,
                     };
-                    let h = dashboard_read(&root, &q, &cache).unwrap();
+                    let h = dashboard_read(&root, &model::latest::seed_schema(&[]), &q, &cache).unwrap();
                     assert!(h.problems.is_empty(), "{device}: {:?}", h.problems);
                     let now: BTreeSet<u64> = h.rows.iter().map(|r| r.window_start).collect();
                     assert_eq!(now.len(), h.rows.len(), "{device}: a window read twice");

@@ -241,14 +241,14 @@ fn kill_9_with_aggregate_udf_inputs_open_then_restore_with_another_worker_count_
             .deadletter(&dead)
     };
     let mut running = job(1).spawn();
-    // Wait for a checkpoint that holds open windows with their UDF inputs, then crash.
+    // Wait for a checkpoint that holds open windows (their accumulators hold the UDF's inputs), then crash.
     let deadline = std::time::Instant::now() + WITH_BUILD;
     loop {
         assert!(running.is_running(), "the job exited by itself");
         assert!(std::time::Instant::now() < deadline, "no checkpoint with UDF inputs");
         let held = newest_manifest(&out)
             .and_then(|m| std::fs::read_to_string(m).ok())
-            .is_some_and(|text| text.contains("\"inputs\""));
+            .is_some_and(|text| text.contains("\"accs\""));
         if held {
             break;
         }

@@ -36,6 +36,11 @@ pub struct Args {
     /// Fraction of malformed records the simulator sends (default: the simulator's).
     #[arg(long)]
     pub bad_fraction: Option<f64>,
+    /// A job in SQL for the dataflow (see docs/SQL.md); the simulator writes to the topic its table reads.
+    /// Excludes the built-in job's --window, --slide, --session-gap, --lateness and --topic (the query says
+    /// them).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["window", "slide", "session_gap", "lateness", "topic"])]
+    pub sql: Option<PathBuf>,
     /// Window size (default: the dataflow's).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub window: Option<Duration>,
@@ -84,13 +89,15 @@ impl Args {
         sim.count = self.count.or(sim.count);
         given(&mut sim.late_fraction, self.late_fraction);
         given(&mut sim.bad_fraction, self.bad_fraction);
-        job.topic.clone_from(&sim.topic);
-        job.brokers.clone_from(&sim.brokers);
+        // A query names its topic itself (the simulator is pointed at it once the query is planned).
+        job.topic = self.sql.is_none().then(|| sim.topic.clone());
+        job.brokers = Some(sim.brokers.clone());
         job.workers = self.workers;
-        given(&mut job.window, self.window);
+        job.sql.clone_from(&self.sql);
+        job.window = self.window;
         job.slide = self.slide;
         job.session_gap = self.session_gap;
-        given(&mut job.lateness, self.lateness);
+        job.lateness = self.lateness;
         given(&mut job.trigger, self.trigger);
         given(&mut job.idle_timeout, self.idle_timeout);
         job.udfs.clone_from(&self.udfs);
@@ -152,7 +159,10 @@ mod tests {
                 job_default.idle_timeout
             )
         );
-        assert_eq!((&job.topic, &job.brokers), (&sim.topic, &sim.brokers));
+        assert_eq!(
+            (job.topic.as_deref(), job.brokers.as_deref()),
+            (Some(sim.topic.as_str()), Some(sim.brokers.as_str()))
+        );
         assert_eq!(job.workers, 2, "the launcher runs two workers");
         assert_eq!(job.out, Path::new("data/aggregates"));
         assert_eq!(job.deadletter, Path::new("data/deadletter"));
@@ -199,7 +209,10 @@ mod tests {
         assert_eq!(job.slide, None);
         assert_eq!(sim.count, None);
         assert_eq!((sim.brokers.as_str(), sim.topic.as_str()), ("k1:9092", "t-1"));
-        assert_eq!((job.brokers.as_str(), job.topic.as_str()), ("k1:9092", "t-1"));
+        assert_eq!(
+            (job.brokers.as_deref(), job.topic.as_deref()),
+            (Some("k1:9092"), Some("t-1"))
+        );
         assert_eq!(
             (sim.devices, sim.rate, sim.late_fraction, sim.bad_fraction),
             (5, 0.5, 0.1, 0.2)
@@ -207,7 +220,7 @@ mod tests {
         let secs = Duration::from_secs;
         assert_eq!(
             (job.workers, job.window, job.lateness, job.trigger, job.idle_timeout),
-            (3, secs(1), secs(2), secs(3), secs(4))
+            (3, Some(secs(1)), Some(secs(2)), secs(3), secs(4))
         );
         assert_eq!(job.out, Path::new("/tmp/d/aggregates"));
     }
@@ -228,10 +241,27 @@ mod tests {
         let (_, job) = pieces(&["--window", "30s", "--slide", "10s"]);
         assert_eq!(
             (job.window, job.slide),
-            (Duration::from_secs(30), Some(Duration::from_secs(10)))
+            (Some(Duration::from_secs(30)), Some(Duration::from_secs(10)))
         );
         let (_, job) = pieces(&["--session-gap", "5s"]);
         assert_eq!(job.session_gap, Some(Duration::from_secs(5)));
         assert!(job.window_kind().is_ok());
+    }
+
+    #[test]
+    fn a_sql_job_is_forwarded_and_names_its_own_topic() {
+        let (sim, job) = pieces(&["--sql", "jobs/q.sql", "--brokers", "k1:9092"]);
+        assert_eq!(job.sql.as_deref(), Some(Path::new("jobs/q.sql")));
+        assert_eq!(job.topic, None, "the query's WITH ('topic') names it");
+        assert_eq!(job.brokers.as_deref(), Some(sim.brokers.as_str()));
+        for clash in [
+            ["--window", "5s"],
+            ["--lateness", "5s"],
+            ["--topic", "t"],
+            ["--slide", "5s"],
+        ] {
+            let line = ["iot-pipeline", "--sql", "q.sql", clash[0], clash[1]];
+            assert!(Args::try_parse_from(line).is_err(), "{clash:?} beside --sql");
+        }
     }
 }

@@ -49,7 +49,13 @@ pub fn run(args: Args) -> Result<()> {
     }
     // Bad values fail here, naming the flag, before any piece starts.
     sim.check()?;
-    job.check()?;
+    let settings = job.check()?;
+    if args.sql.is_some() {
+        // The simulator writes to the topic the query's table reads (a file connector reads no topic).
+        if let Some(kafka) = dataflow::job::planned_input(&settings)?.kafka() {
+            sim.topic.clone_from(&kafka.topic);
+        }
+    }
     // The mock cluster lives on this thread for the whole run (it is not Send).
     let mock;
     if args.brokers.is_none() {
@@ -57,7 +63,7 @@ pub fn run(args: Args) -> Result<()> {
         mock.create_topic(&sim.topic, sim.partitions, 1)
             .context("cannot create the topic on the embedded broker")?;
         sim.brokers = mock.bootstrap_servers();
-        job.brokers.clone_from(&sim.brokers);
+        job.brokers = Some(sim.brokers.clone());
         println!(
             "embedded Kafka-protocol broker on {} (topic {}, {} partitions)",
             sim.brokers, sim.topic, sim.partitions

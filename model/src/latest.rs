@@ -403,6 +403,8 @@ pub struct PipelineStats {
     pub late_total: u64,
     /// Bad events dead-lettered.
     pub bad_total: u64,
+    /// Valid events the query's `WHERE` left out (they still move the watermark; never dead-lettered).
+    pub filtered_total: u64,
     /// Records read per second over the last trigger interval.
     #[serde(deserialize_with = "number_or_null")]
     pub input_rate: f64,

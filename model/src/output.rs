@@ -4,7 +4,8 @@
 //! columns and partition folders, and keys the Kafka output's records; readers (the dashboard, the notebooks,
 //! the tests) take it from there instead of assuming the seed's columns.
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::value::{DataType, Value};
 
@@ -139,6 +140,37 @@ pub fn key_text(value: &Value) -> String {
     }
 }
 
+/// One output row as a JSON record, as `latest.json` and the Kafka output write it: each column's JSON value
+/// (`Value::to_json`) under its name, in row order, then `"final"`.
+pub struct JsonRecord<'a> {
+    /// The row's columns.
+    pub schema: &'a OutputSchema,
+    /// The row.
+    pub row: &'a [Value],
+    /// Whether the window is final.
+    pub is_final: bool,
+}
+
+impl Serialize for JsonRecord<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.row.len() + 1))?;
+        for (c, v) in self.schema.columns().iter().zip(self.row) {
+            map.serialize_entry(&c.name, &v.to_json())?;
+        }
+        map.serialize_entry("final", &self.is_final)?;
+        map.end()
+    }
+}
+
+/// The Kafka output's record key of a row: the key text of its one key, or with several keys the JSON array of
+/// their values (`["site-a","s-1"]`).
+pub fn record_key(schema: &OutputSchema, row: &[Value]) -> String {
+    match &row[..schema.key_count()] {
+        [one] => key_text(one),
+        keys => serde_json::Value::Array(keys.iter().map(Value::to_json).collect()).to_string(),
+    }
+}
+
 /// The type names of the contract (`TEXT`, `BIGINT`, `DOUBLE`, `BOOLEAN`, `TIMESTAMP`), as SQL spells them.
 mod type_name {
     use serde::{Deserialize, Deserializer, Serializer};
@@ -225,6 +257,39 @@ mod tests {
         assert_eq!(back, s);
         let minimal: OutputColumn = serde_json::from_str(r#"{"name":"x","type":"DOUBLE","role":"value"}"#).unwrap();
         assert!(minimal.nullable, "nullable unless said otherwise");
+    }
+
+    #[test]
+    fn a_record_is_each_columns_json_value_and_final_and_its_key_the_key_text() {
+        let s = OutputSchema::new(seed_like()).unwrap();
+        let row = [
+            Value::Text("d".into()),
+            Value::Timestamp(0),
+            Value::Timestamp(10_000),
+            Value::Int(4),
+        ];
+        let json = serde_json::to_string(&JsonRecord {
+            schema: &s,
+            row: &row,
+            is_final: true,
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"device_id":"d","window_start":"1970-01-01T00:00:00Z","window_end":"1970-01-01T00:00:10Z","count":4,"final":true}"#
+        );
+        assert_eq!(record_key(&s, &row), "d");
+        let mut two = seed_like();
+        two.insert(1, col("n", DataType::BigInt, Role::Key));
+        let s2 = OutputSchema::new(two).unwrap();
+        let row2 = [
+            Value::Text("d".into()),
+            Value::Int(3),
+            Value::Timestamp(0),
+            Value::Timestamp(1),
+            Value::Int(1),
+        ];
+        assert_eq!(record_key(&s2, &row2), r#"["d",3]"#);
     }
 
     #[test]

@@ -83,9 +83,22 @@ impl DataflowRun {
     /// on one topic share their offsets and no two tests do.
     pub fn kafka(brokers: &str, topic: &str) -> DataflowRun {
         DataflowRun::defaults().with(|a| {
-            a.brokers = brokers.to_string();
-            a.topic = topic.to_string();
-            a.group = topic.to_string();
+            a.brokers = Some(brokers.to_string());
+            a.topic = Some(topic.to_string());
+            a.group = Some(topic.to_string());
+        })
+    }
+
+    /// The job of the SQL file `file` (`--sql`): the query says the topic, the window and the lateness, so
+    /// those flags are left out.
+    pub fn sql(self, file: &Path) -> DataflowRun {
+        self.with(|a| {
+            a.sql = Some(file.to_path_buf());
+            a.topic = None;
+            a.window = None;
+            a.slide = None;
+            a.session_gap = None;
+            a.lateness = None;
         })
     }
 
@@ -130,7 +143,7 @@ impl DataflowRun {
 
     /// Window size.
     pub fn window(self, window: Duration) -> DataflowRun {
-        self.with(|a| a.window = window)
+        self.with(|a| a.window = Some(window))
     }
 
     /// Hopping windows of the window size, one every `slide`.
@@ -145,7 +158,7 @@ impl DataflowRun {
 
     /// Watermark lateness.
     pub fn lateness(self, lateness: Duration) -> DataflowRun {
-        self.with(|a| a.lateness = lateness)
+        self.with(|a| a.lateness = Some(lateness))
     }
 
     /// Live publication interval.

@@ -179,6 +179,13 @@ pub fn render(view: &View, now: SystemTime) -> String {
     .sample(&[], p.bad_total as f64);
     family(
         &mut out,
+        "iot_pipeline_filtered_events_total",
+        "counter",
+        "Valid events the query's WHERE left out.",
+    )
+    .sample(&[], p.filtered_total as f64);
+    family(
+        &mut out,
         "iot_pipeline_bad_events_by_reason_total",
         "counter",
         "Bad events sent to the dead-letter output, by reason code.",

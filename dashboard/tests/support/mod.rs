@@ -339,6 +339,7 @@ pub fn latest_doc_of(windows: Windows, ids: &[String], now_ms: u64, udfs: bool) 
             events_total,
             late_total: 42,
             bad_total: 17,
+            filtered_total: 9,
             input_rate: 32.5,
             batch_ms: 1.75,
             lag: 128,

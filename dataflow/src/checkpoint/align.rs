@@ -137,7 +137,7 @@ impl Alignment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::messages::{EventRec, Marker};
+    use crate::messages::Marker;
 
     /// Records what the alignment lets through, in order.
     #[derive(Default)]
@@ -148,7 +148,7 @@ mod tests {
     impl Aligned for Recorder {
         fn apply(&mut self, item: WindowData) {
             if let WindowData::Event(e) = item {
-                self.seen.push(format!("event {} from {}", e.temperature, e.source));
+                self.seen.push(format!("event {} from {}", e.ts, e.source));
             }
         }
         fn stats(&mut self, _stats: Box<WorkerStats>) {}
@@ -158,18 +158,11 @@ mod tests {
         }
     }
 
-    fn event(source: u32, n: f64) -> WindowIn {
-        WindowIn::Data(WindowData::Event(EventRec {
-            device_id: "d".into(),
-            location: "lab".into(),
-            at: 9_999,
-            ts: 0,
-            temperature: n,
-            humidity: 0.0,
-            battery: 0.0,
-            status: model::Status::Ok,
-            source,
-        }))
+    /// An event whose event time `n` names it in what the alignment lets through.
+    fn event(source: u32, n: u64) -> WindowIn {
+        let mut e = crate::query::testing::event("d", n, 9_999, 1.0);
+        e.source = source;
+        WindowIn::Data(WindowData::Event(e))
     }
 
     fn marker(id: u64, from: u32) -> Marker {
@@ -201,7 +194,7 @@ mod tests {
 
     #[test]
     fn events_after_a_sources_marker_wait_for_the_other_sources_markers() {
-        let items = vec![event(0, 1.0), mark(1, 0), event(0, 2.0), event(1, 3.0)];
+        let items = vec![event(0, 1), mark(1, 0), event(0, 2), event(1, 3)];
         let (mut a, _) = align(2, 0, items);
         assert!(a.is_holding());
         let mut r = Recorder::default();
@@ -211,7 +204,7 @@ mod tests {
         let (_, seen) = align(
             2,
             0,
-            vec![event(0, 1.0), mark(1, 0), event(0, 2.0), event(1, 3.0), mark(1, 1)],
+            vec![event(0, 1), mark(1, 0), event(0, 2), event(1, 3), mark(1, 1)],
         );
         assert_eq!(
             seen,
@@ -253,7 +246,7 @@ mod tests {
 
     #[test]
     fn a_source_ahead_by_two_rounds_completes_them_in_order() {
-        let items = vec![mark(1, 0), mark(2, 0), event(0, 9.0), mark(1, 1), mark(2, 1)];
+        let items = vec![mark(1, 0), mark(2, 0), event(0, 9), mark(1, 1), mark(2, 1)];
         assert_eq!(
             align(2, 0, items).1,
             [

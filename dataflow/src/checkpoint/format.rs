@@ -8,14 +8,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use compact_str::CompactString;
-use model::{WindowAgg, WindowKind};
+use model::WindowKind;
+use model::value::Value;
 use serde::{Deserialize, Serialize};
+use sql::agg::Acc;
 
 use crate::checkpoint::kafka_out::SinkCheckpoint;
-use crate::messages::{ClockState, OpenWindow, PartitionState, RecordCounts, StagedFile, UdafInputs};
+use crate::messages::{ClockState, GroupKey, OpenWindow, PartitionState, RecordCounts, StagedFile};
 
-/// Format version of manifests.
-pub const VERSION: u32 = 1;
+/// Format version of manifests: 2 since jobs are queries (a group's key and its accumulators, not the seed's
+/// aggregate; the query in the identity).
+pub const VERSION: u32 = 2;
 
 /// State of one partition at a checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -33,24 +36,42 @@ pub struct PartitionCheckpoint {
     pub counts: RecordCounts,
 }
 
-/// One open window of one device at a checkpoint.
+/// One open window (pane, session) of one group at a checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WindowCheckpoint {
-    /// Device.
-    pub device_id: CompactString,
-    /// Start, ms: of the window (tumbling), the pane (hopping) or the session's first event. Absent in
-    /// checkpoints of tumbling windows written before there were other kinds (their start follows from the end).
-    #[serde(default)]
+    /// The group's key values.
+    pub key: Vec<Value>,
+    /// Start, ms: of the window (tumbling), the pane (hopping) or the session's first event.
     pub window_start: u64,
     /// End, ms: of the window, the pane, or the session's last event + the gap.
     pub window_end: u64,
-    /// Location of the device.
-    pub location: CompactString,
-    /// Running aggregate.
-    pub agg: WindowAgg,
-    /// The aggregate UDFs' inputs so far (absent without them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<Box<UdafInputs>>,
+    /// The group's carried location (empty without one).
+    #[serde(default)]
+    pub side: CompactString,
+    /// Its accumulators, one per aggregate of the query, as base64 of their bincode form: exact for every float
+    /// (NaN and infinities included, which JSON numbers cannot hold) and compact.
+    #[serde(with = "accumulators")]
+    pub accs: Vec<Acc>,
+}
+
+/// The serde form of [`WindowCheckpoint::accs`].
+mod accumulators {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use sql::agg::Acc;
+
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+    pub fn serialize<S: Serializer>(accs: &[Acc], s: S) -> Result<S::Ok, S::Error> {
+        let bytes = bincode::serialize(accs).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&B64.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Acc>, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = B64.decode(text.as_bytes()).map_err(serde::de::Error::custom)?;
+        bincode::deserialize(&bytes).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A Parquet file a checkpoint commits, relative to the output folder.
@@ -91,12 +112,11 @@ impl From<&PartitionCheckpoint> for PartitionState {
 impl From<&OpenWindow> for WindowCheckpoint {
     fn from(w: &OpenWindow) -> Self {
         WindowCheckpoint {
-            device_id: w.device.clone(),
+            key: w.key.values().to_vec(),
             window_start: w.start,
             window_end: w.end,
-            location: w.location.clone(),
-            agg: w.agg,
-            inputs: w.inputs.clone(),
+            side: w.side.clone(),
+            accs: w.accs.clone(),
         }
     }
 }
@@ -106,10 +126,9 @@ impl From<&WindowCheckpoint> for OpenWindow {
         OpenWindow {
             start: w.window_start,
             end: w.window_end,
-            device: w.device_id.clone(),
-            location: w.location.clone(),
-            agg: w.agg,
-            inputs: w.inputs.clone(),
+            key: GroupKey::of(w.key.iter().cloned()),
+            side: w.side.clone(),
+            accs: w.accs.clone(),
         }
     }
 }
@@ -179,6 +198,12 @@ pub struct Identity {
     /// jobs without `--udf`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub udfs: Vec<UdfIdentity>,
+    /// The job's query, normalised (`sql::Job::normalized`): what its open windows' accumulators mean.
+    #[serde(default)]
+    pub query: String,
+    /// Whether the query is the built-in job's (made from the flags): refusals then name the flags. Not compared.
+    #[serde(default)]
+    pub builtin: bool,
 }
 
 impl Identity {
@@ -204,8 +229,16 @@ pub struct UdfIdentity {
 
 impl Identity {
     /// The identity of the checkpoints of a job reading `topic` into windows of `window` with `lateness_ms`,
-    /// and the UDFs `udfs` (name, source hash), in `--udf` order.
-    pub fn new(topic: &str, window: WindowKind, lateness_ms: u64, udfs: Vec<UdfIdentity>) -> Identity {
+    /// the UDFs `udfs` (name, source hash, in `--udf` order) and the query of normalised text `query` (`builtin`:
+    /// the built-in job's).
+    pub fn new(
+        topic: &str,
+        window: WindowKind,
+        lateness_ms: u64,
+        udfs: Vec<UdfIdentity>,
+        query: &str,
+        builtin: bool,
+    ) -> Identity {
         let (window_ms, slide_ms, session_gap_ms) = match window {
             WindowKind::Tumbling { size_ms } => (size_ms, None, None),
             WindowKind::Hopping(h) => (h.size_ms(), Some(h.slide_ms()), None),
@@ -218,6 +251,8 @@ impl Identity {
             session_gap_ms,
             lateness_ms,
             udfs,
+            query: query.to_string(),
+            builtin,
         }
     }
 }
@@ -303,6 +338,14 @@ impl Identity {
     /// that differs and `--fresh` (`folder`: the checkpoint folder).
     pub fn check_restorable(&self, wanted: &Identity, folder: &Path) -> Result<()> {
         let found = self;
+        if !wanted.builtin && found.query != wanted.query {
+            bail!(
+                "the checkpoint in {} was written by another query than this run's --sql file (its open windows hold \
+                 that query's aggregates): run the query it was written with, or pass --fresh to discard the \
+                 checkpoints and start over (the history already written stays)",
+                folder.display()
+            );
+        }
         let fix = "pass the same value, or --fresh to discard the checkpoints and start over";
         if found.topic != wanted.topic {
             bail!(
@@ -349,6 +392,14 @@ impl Identity {
                 list(&wanted.udfs)
             );
         }
+        if found.query != wanted.query {
+            bail!(
+                "the checkpoint in {} was written by another query than this run's built-in job (a --sql file, or \
+                 another version of the built-in job): run that query with --sql, or pass --fresh to discard the \
+                 checkpoints and start over (the history already written stays)",
+                folder.display()
+            );
+        }
         Ok(())
     }
 }
@@ -373,29 +424,38 @@ mod tests {
                 bad_by_reason: [("not_json".to_string(), 1)].into(),
                 data_loss: 2,
                 skipped_records: 17,
+                filtered: 4,
             },
         };
         assert_eq!(PartitionState::from(&PartitionCheckpoint::from(&p)), p);
         let w = OpenWindow {
             start: 4_000,
             end: 10_000,
-            device: "🔥-sensor".into(),
-            location: "lab".into(),
-            agg: {
-                let mut agg = WindowAgg::default();
-                agg.add(20.5, 50.0, 80.0, model::Status::Ok);
-                agg
-            },
-            inputs: Some(Box::new(UdafInputs {
-                ts: vec![1, 2],
-                temperature: vec![20.5, 21.0],
-                ..UdafInputs::default()
-            })),
+            key: GroupKey::of([Value::Text("🔥-sensor".into()), Value::Int(-3)]),
+            side: "lab".into(),
+            accs: vec![
+                Acc::Count(2),
+                Acc::Max(Value::Float(f64::INFINITY)),
+                Acc::Min(Value::Float(f64::NAN)),
+                Acc::Udaf(vec![sql::agg::UdafRow {
+                    ts_ms: 1,
+                    args: vec![Value::Float(20.5)].into(),
+                }]),
+            ],
         };
-        assert_eq!(OpenWindow::from(&WindowCheckpoint::from(&w)), w);
         let text = serde_json::to_string(&WindowCheckpoint::from(&w)).unwrap();
         let back: WindowCheckpoint = serde_json::from_str(&text).unwrap();
-        assert_eq!(OpenWindow::from(&back), w, "UDAF inputs survive the file format");
+        let back = OpenWindow::from(&back);
+        assert_eq!(
+            (&back.key, back.start, back.end, &back.side),
+            (&w.key, w.start, w.end, &w.side)
+        );
+        assert_eq!(back.accs[..2], w.accs[..2]);
+        assert!(
+            matches!(back.accs[2], Acc::Min(Value::Float(x)) if x.is_nan()),
+            "NaN survives the file format"
+        );
+        assert_eq!(back.accs[3], w.accs[3], "UDAF rows survive the file format");
     }
 
     #[test]

@@ -147,12 +147,11 @@ mod tests {
             }],
             windows: (0..windows)
                 .map(|i| WindowCheckpoint {
-                    device_id: format!("d{i}").into(),
+                    key: vec![model::value::Value::Text(format!("d{i}").into())],
                     window_start: 0,
                     window_end: 10_000,
-                    location: "lab".into(),
-                    agg: model::WindowAgg::default(),
-                    inputs: None,
+                    side: "lab".into(),
+                    accs: vec![sql::agg::Acc::Count(1)],
                 })
                 .collect(),
             files: Vec::new(),
@@ -167,7 +166,7 @@ mod tests {
         for peers in 1..=4 {
             let mut devices: Vec<String> = (0..peers)
                 .flat_map(|w| resume_for(Some(&m), w, peers).windows)
-                .map(|w| w.device.to_string())
+                .map(|w| w.key.label())
                 .collect();
             devices.sort();
             assert_eq!(devices.len(), 7, "peers {peers}");

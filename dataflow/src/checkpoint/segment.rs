@@ -1,7 +1,7 @@
 //! The checkpoint's carried windows: final windows that are in no history file yet (the roll policy holds them
 //! until the next roll) must survive a crash, so at each barrier a worker writes the final windows it received
 //! since the previous barrier to one *segment* file, `_checkpoints/segments/seg-<checkpoint>-<run>-w<worker>.parquet`
-//! (the history's columns plus `device_id`, made durable before the worker's part names it). A restored job reads
+//! (every output column of the query, the first key included, made durable before the worker's part names it). A restored job reads
 //! the segments its manifest lists as unrolled back into the history writers. With `--sink-topic` a segment is
 //! also exactly worker `j`'s transaction of checkpoint `n` (`T(j, n)`), which recovery publishes again when Kafka
 //! did not commit it. Segments no kept manifest names are deleted after each commit ([`collect`]).
@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use model::history::HistoryFile;
-use model::{Aggregate, UdfColumn};
+use model::history::rows::{Row, batch_to_rows, rows_to_batch};
+use model::output::OutputSchema;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -58,12 +59,13 @@ impl SegmentName {
     }
 }
 
-/// Writes `rows` (any devices) as segment `name` under `out`, durably; returns its path relative to `out`.
-pub fn write(out: &Path, name: SegmentName, rows: &[Aggregate], udfs: &[UdfColumn]) -> Result<PathBuf> {
+/// Writes `rows` (any groups) of `schema` as segment `name` under `out`, durably; returns its path relative to
+/// `out`.
+pub fn write(out: &Path, name: SegmentName, rows: &[Row], schema: &OutputSchema) -> Result<PathBuf> {
     let folder = dir(out);
     std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
     let path = folder.join(name.file_name());
-    let batch = model::history::to_batch_with_ids(rows, udfs)?;
+    let batch = rows_to_batch(schema, rows, true)?;
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let file = File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
@@ -76,20 +78,15 @@ pub fn write(out: &Path, name: SegmentName, rows: &[Aggregate], udfs: &[UdfColum
     Ok(path.strip_prefix(out).unwrap_or(&path).to_path_buf())
 }
 
-/// The rows of a segment (`path` relative to `out`).
-pub fn read(out: &Path, path: &Path) -> Result<Vec<Aggregate>> {
+/// The rows of a segment (`path` relative to `out`), as rows of `schema`.
+pub fn read(out: &Path, path: &Path, schema: &OutputSchema) -> Result<Vec<Row>> {
     let full = out.join(path);
     let file = HistoryFile::open(&full).context("cannot read the checkpoint's segment")?;
-    Ok(file.read_aggregates_with_ids()?)
-}
-
-/// The rows of a committed history file (manifests written before segments name those), with the device of its
-/// partition folder.
-pub fn read_history_file(path: &Path) -> Result<Vec<Aggregate>> {
-    let folder = path.parent().unwrap_or(Path::new(""));
-    let device = model::history::device_of(folder)
-        .with_context(|| format!("{} is not in a device folder of the history", path.display()))?;
-    Ok(HistoryFile::open(path)?.read_aggregates(&device)?)
+    let mut rows = Vec::new();
+    for batch in file.read_batches()? {
+        rows.extend(batch_to_rows(&batch, schema, None).with_context(|| format!("in {}", full.display()))?);
+    }
+    Ok(rows)
 }
 
 /// Deletes the segments of checkpoints up to `upto` that none of `keep` (the segments the kept manifests name)
@@ -122,21 +119,22 @@ pub fn discard_after(out: &Path, restored: u64) {
 mod tests {
     use super::*;
 
-    fn agg(device: &str, start: u64) -> Aggregate {
-        Aggregate {
-            device_id: device.into(),
-            window_start: start,
-            window_end: start + 1_000,
-            count: 2,
-            avg_temperature: 20.0,
-            avg_humidity: 40.0,
-            min_battery: 90.0,
-            max_battery: 91.0,
-            stddev_temperature: f64::NAN,
-            warn_count: 0,
-            error_count: 1,
-            udf: Default::default(),
-        }
+    use model::value::Value;
+
+    fn schema() -> OutputSchema {
+        crate::query::testing::program().query.schema.clone()
+    }
+
+    fn agg(device: &str, start: i64) -> Row {
+        let mut row = vec![
+            Value::Text(device.into()),
+            Value::Timestamp(start),
+            Value::Timestamp(start + 1_000),
+            Value::Int(2),
+        ];
+        row.extend([20.0, 40.0, 90.0, 91.0, f64::NAN].map(Value::Float));
+        row.extend([Value::Int(0), Value::Int(1)]);
+        row
     }
 
     fn out(test: &str) -> PathBuf {
@@ -172,13 +170,13 @@ mod tests {
             run: 5,
             worker: 0,
         };
-        let path = write(&out, name, &rows, &[]).unwrap();
+        let path = write(&out, name, &rows, &schema()).unwrap();
         assert!(path.is_relative() && out.join(&path).exists());
-        let back = read(&out, &path).unwrap();
+        let back = read(&out, &path, &schema()).unwrap();
         assert_eq!(back.len(), 3);
-        assert_eq!(back[1].device_id, "../b");
-        assert!(back[0].stddev_temperature.is_nan());
-        assert_eq!((back[2].window_start, back[2].error_count), (2_000, 1));
+        assert_eq!(back[1][0], Value::Text("../b".into()));
+        assert!(matches!(back[0][8], Value::Float(x) if x.is_nan()));
+        assert_eq!((&back[2][1], &back[2][10]), (&Value::Timestamp(2_000), &Value::Int(1)));
     }
 
     #[test]
@@ -190,7 +188,7 @@ mod tests {
                 run: 5,
                 worker: 0,
             };
-            write(&out, name, &[agg("a", 0)], &[]).unwrap()
+            write(&out, name, &[agg("a", 0)], &schema()).unwrap()
         };
         let (one, two, three, four) = (seg(1), seg(2), seg(3), seg(4));
         let keep: BTreeSet<PathBuf> = [two.clone()].into();

@@ -12,7 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use model::{Aggregate, UdfColumn};
+use model::history::rows::Row;
+use model::output::OutputSchema;
 
 use super::kafka_out::{self, Fate};
 use super::layout;
@@ -60,24 +61,21 @@ impl StateStore {
         checkpoint: u64,
         run: u64,
         worker: usize,
-        rows: &[Aggregate],
-        udfs: &[UdfColumn],
+        rows: &[Row],
+        schema: &OutputSchema,
     ) -> Result<PathBuf> {
         let name = SegmentName {
             checkpoint,
             run,
             worker,
         };
-        segment::write(&self.out, name, rows, udfs)
+        segment::write(&self.out, name, rows, schema)
     }
 
-    /// The final windows a checkpoint kept under `saved` (a reference [`Self::save_final_windows`] returned,
-    /// or, in manifests older than segments, a committed history file).
-    pub fn final_windows(&self, saved: &Path) -> Result<Vec<Aggregate>> {
-        match SegmentName::of(saved) {
-            Some(_) => segment::read(&self.out, saved),
-            None => segment::read_history_file(&self.out.join(saved)),
-        }
+    /// The final windows a checkpoint kept under `saved` (a reference [`Self::save_final_windows`] returned),
+    /// as rows of `schema`.
+    pub fn final_windows(&self, saved: &Path, schema: &OutputSchema) -> Result<Vec<Row>> {
+        segment::read(&self.out, saved, schema)
     }
 
     /// The lineage of the checkpoints in this folder (a fresh start begins a new one).

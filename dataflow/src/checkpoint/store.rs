@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use model::history::{PARQUET_DIR, PartName, is_in_progress};
 use serde::Deserialize;
 
@@ -54,10 +54,24 @@ pub fn load_newest(out: &Path, identity: &Identity) -> Result<Option<Manifest>> 
         let parsed = std::fs::read(&path)
             .map_err(anyhow::Error::from)
             .and_then(|b| serde_json::from_slice::<Manifest>(&b).map_err(anyhow::Error::from));
+        let version = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64));
+        if let Some(v) = version
+            && v != u64::from(VERSION)
+        {
+            bail!(
+                "the checkpoint {} was written by another version of the job (format {v}, this one reads {VERSION}): \
+                 its open windows cannot be read; pass --fresh to discard the checkpoints and start over (the history \
+                 already written stays)",
+                path.display()
+            );
+        }
         let manifest = match parsed {
-            Ok(m) if m.version == VERSION && m.id == id => m,
+            Ok(m) if m.id == id => m,
             Ok(_) => {
-                tracing::warn!(path = %path.display(), "skipping checkpoint of another format version");
+                tracing::warn!(path = %path.display(), "skipping a checkpoint whose id is not its file's");
                 continue;
             }
             Err(e) => {
@@ -362,6 +376,8 @@ mod tests {
             session_gap_ms: None,
             lateness_ms: 60_000,
             udfs: Vec::new(),
+            query: "SELECT 1".into(),
+            builtin: true,
         }
     }
 
@@ -421,17 +437,12 @@ mod tests {
         OpenWindow {
             start: end - 10_000,
             end,
-            device: device.into(),
-            location: "hall".into(),
-            agg: model::WindowAgg {
-                count: 1,
-                mean_temperature: 21.5,
-                sum_humidity: 40.0,
-                min_battery: 90.0,
-                max_battery: 90.0,
-                ..Default::default()
-            },
-            inputs: None,
+            key: crate::messages::GroupKey::of([model::value::Value::Text(device.into())]),
+            side: "hall".into(),
+            accs: vec![
+                sql::agg::Acc::Count(1),
+                sql::agg::Acc::Min(model::value::Value::Float(90.0)),
+            ],
         }
     }
 
@@ -461,7 +472,7 @@ mod tests {
         assert_eq!(committed.windows, 3);
         assert!(committed.manifest.windows.is_empty(), "not held after the commit");
         let back = load_newest(&out, &id).unwrap().unwrap();
-        let devices: Vec<&str> = back.windows.iter().map(|w| w.device_id.as_str()).collect();
+        let devices: Vec<String> = back.windows.iter().map(|w| w.key[0].to_string()).collect();
         assert_eq!(devices, ["a", "b", "c"]);
         let restored: Vec<OpenWindow> = back.windows.iter().map(OpenWindow::from).collect();
         assert_eq!(restored, [w0.as_slice(), w1.as_slice()].concat());
@@ -665,5 +676,25 @@ mod tests {
                 && err.contains("--fresh"),
             "{err}"
         );
+        other = identity();
+        other.query = "SELECT 2".into();
+        let err = load_newest(&out, &other).unwrap_err().to_string();
+        assert!(err.contains("another query") && err.contains("--fresh"), "{err}");
+        other.builtin = false;
+        let err = load_newest(&out, &other).unwrap_err().to_string();
+        assert!(err.contains("--sql") && err.contains("--fresh"), "{err}");
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_format_version_is_refused_naming_fresh() {
+        let out = out_dir("version");
+        commit_one(&out, 1);
+        let path = manifest_path(&out, 1);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"version\":2", "\"version\":1");
+        std::fs::write(&path, text).unwrap();
+        let err = load_newest(&out, &identity()).unwrap_err().to_string();
+        assert!(err.contains("another version") && err.contains("--fresh"), "{err}");
     }
 }

@@ -17,16 +17,17 @@ pub mod plan;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc as SharedSchema;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use model::history::{
-    HistoryFile, PARQUET_DIR, PartName, day_file_name, is_committed_file, schema_with, to_batch_with, utc_day,
-};
-use model::partition::PARTITION_COLUMN;
-use model::{Aggregate, UdfColumn};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, new_null_array};
+use arrow::compute::{SortColumn, cast, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
+use model::history::{HistoryFile, PARQUET_DIR, PartName, day_file_name, is_committed_file, utc_day};
+use model::output::{WINDOW_END, WINDOW_START};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -99,9 +100,10 @@ impl Compactor {
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(&format!("{PARTITION_COLUMN}="))
+                // A partition folder: `<first key>=<escaped value>`, not hidden.
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                !name.starts_with(['.', '_']) && name.contains('=')
             })
             .map(|e| e.path())
             .collect();
@@ -142,16 +144,13 @@ impl Compactor {
         settled: Option<(u64, u64)>,
         lock: &Mutex<()>,
     ) -> Result<Option<PassReport>> {
-        let device = model::history::device_of(folder)
-            .with_context(|| format!("{} is not a device folder of the history", folder.display()))?;
         let mut listed = Vec::new();
         for (name, inode) in list(folder)? {
             let key = (folder.join(&name), inode);
             let starts = match self.spans.get(&key) {
                 Some(s) => *s,
                 None => {
-                    let (rows, _) = read(&key.0, &device)?;
-                    let s = span(&rows);
+                    let s = span(&read(&key.0)?)?;
                     self.spans.insert(key, s);
                     s
                 }
@@ -166,12 +165,12 @@ impl Compactor {
         if plan.is_empty() {
             return Ok(None);
         }
-        let (by_day, rows) = self.merge(folder, &device, &plan)?;
+        let (by_day, rows) = merge(folder, &plan)?;
         let scratch = self.store.compacting_dir();
         let next = scratch.join(folder.file_name().context("a device folder has a name")?);
         std::fs::create_dir_all(&next).with_context(|| format!("cannot create {}", next.display()))?;
-        for (day, (rows, udfs)) in &by_day {
-            write_day(&next.join(day_file_name(*day)), rows, udfs)?;
+        for (day, batch) in &by_day {
+            write_day(&next.join(day_file_name(*day)), batch)?;
         }
         {
             // Committed files only arrive under this lock; link what the folder keeps, then swap.
@@ -204,42 +203,81 @@ impl Compactor {
             ..PassReport::default()
         }))
     }
+}
 
-    /// The rows of a plan's inputs by UTC day, each day with the union of its inputs' UDF columns by name.
-    #[allow(clippy::type_complexity)]
-    fn merge(
-        &self,
-        folder: &Path,
-        device: &str,
-        plan: &Plan,
-    ) -> Result<(BTreeMap<i64, (Vec<Aggregate>, Vec<UdfColumn>)>, usize)> {
-        let mut by_day: BTreeMap<i64, (Vec<Aggregate>, Vec<UdfColumn>)> = BTreeMap::new();
-        let mut total = 0;
-        for name in &plan.inputs {
-            let (rows, udfs) = read(&folder.join(name), device)?;
-            total += rows.len();
-            let mut days_of_file: Vec<i64> = Vec::new();
-            for row in rows {
-                let day = utc_day(row.window_start);
-                if !days_of_file.contains(&day) {
-                    days_of_file.push(day);
-                }
-                by_day.entry(day).or_default().0.push(row);
-            }
-            for day in days_of_file {
-                let columns = &mut by_day.get_mut(&day).expect("a day of this file").1;
-                for u in &udfs {
-                    if !columns.iter().any(|c| c.name == u.name) {
-                        columns.push(u.clone());
-                    }
-                }
-            }
-        }
-        for (rows, _) in by_day.values_mut() {
-            rows.sort_by_key(|r| (r.window_start, r.window_end));
-        }
-        Ok((by_day, total))
+/// The rows of a plan's inputs, as one batch per UTC day of `window_start`, sorted by window: the inputs' columns
+/// unioned by name (a column a file lacks is null in its rows), as readers union files of different UDF sets.
+fn merge(folder: &Path, plan: &Plan) -> Result<(BTreeMap<i64, RecordBatch>, usize)> {
+    let mut batches = Vec::new();
+    for name in &plan.inputs {
+        batches.extend(read(&folder.join(name))?);
     }
+    let schema = union_schema(&batches);
+    let aligned: Vec<RecordBatch> = batches.iter().map(|b| align(b, &schema)).collect::<Result<_>>()?;
+    let all = concat_batches(&schema, &aligned)?;
+    let total = all.num_rows();
+    let sort: Vec<SortColumn> = [WINDOW_START, WINDOW_END]
+        .iter()
+        .map(|c| {
+            Ok(SortColumn {
+                values: times(&all, c)?,
+                options: None,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let sorted = take_record_batch(&all, &lexsort_to_indices(&sort, None)?)?;
+    let starts = times(&sorted, WINDOW_START)?;
+    let starts = starts.as_primitive::<TimestampMillisecondType>();
+    let mut by_day = BTreeMap::new();
+    let mut from = 0;
+    while from < sorted.num_rows() {
+        let day = utc_day(starts.value(from).max(0) as u64);
+        let mut to = from + 1;
+        while to < sorted.num_rows() && utc_day(starts.value(to).max(0) as u64) == day {
+            to += 1;
+        }
+        by_day.insert(day, sorted.slice(from, to - from));
+        from = to;
+    }
+    Ok((by_day, total))
+}
+
+/// Every column of `batches` by name, in first-seen order, typed as first seen.
+fn union_schema(batches: &[RecordBatch]) -> SchemaRef {
+    let mut fields: Vec<Field> = Vec::new();
+    for b in batches {
+        for f in b.schema().fields() {
+            if !fields.iter().any(|g| g.name() == f.name()) {
+                fields.push(f.as_ref().clone().with_nullable(true));
+            }
+        }
+    }
+    SharedSchema::new(Schema::new(fields))
+}
+
+/// `batch` with the columns of `schema`: cast to its types, a column it lacks all null.
+fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| match batch.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => cast(c, f.data_type()).with_context(|| format!("column {} of two types", f.name())),
+            None => Ok(new_null_array(f.data_type(), batch.num_rows())),
+        })
+        .collect::<Result<_>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// A time column of `batch` as milliseconds.
+fn times(batch: &RecordBatch, name: &str) -> Result<ArrayRef> {
+    let column = batch
+        .column_by_name(name)
+        .with_context(|| format!("a history file without {name}"))?;
+    Ok(cast(
+        column,
+        &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+    )?)
 }
 
 /// The committed files of a folder, with their inodes.
@@ -258,18 +296,25 @@ fn list(folder: &Path) -> Result<Vec<(String, u64)>> {
     Ok(files)
 }
 
-/// Earliest and latest window start of some rows.
-fn span(rows: &[Aggregate]) -> Option<(u64, u64)> {
-    let starts = rows.iter().map(|r| r.window_start);
-    Some((starts.clone().min()?, starts.max()?))
+/// Earliest and latest window start of a file's rows (`None`: no row).
+fn span(batches: &[RecordBatch]) -> Result<Option<(u64, u64)>> {
+    let mut span: Option<(u64, u64)> = None;
+    for b in batches {
+        let starts = times(b, WINDOW_START)?;
+        for v in starts.as_primitive::<TimestampMillisecondType>().iter().flatten() {
+            let v = v.max(0) as u64;
+            span = Some(span.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+        }
+    }
+    Ok(span)
 }
 
 /// Writes one day file durably.
-fn write_day(path: &Path, rows: &[Aggregate], udfs: &[UdfColumn]) -> Result<()> {
+fn write_day(path: &Path, batch: &RecordBatch) -> Result<()> {
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
     let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let mut writer = ArrowWriter::try_new(file, schema_with(udfs), Some(props))?;
-    writer.write(&to_batch_with(rows, udfs)?)?;
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(props))?;
+    writer.write(batch)?;
     writer.into_inner()?.sync_all()?;
     Ok(())
 }
@@ -361,10 +406,9 @@ impl Drop for InJob {
     }
 }
 
-/// A history file's rows (of `device`, its folder's) and the UDF columns it holds.
-fn read(path: &Path, device: &str) -> Result<(Vec<Aggregate>, Vec<UdfColumn>)> {
-    let file = HistoryFile::open(path)?;
-    Ok((file.read_aggregates(device)?, file.udf_columns()))
+/// A history file's record batches, whatever its columns.
+fn read(path: &Path) -> Result<Vec<RecordBatch>> {
+    Ok(HistoryFile::open(path)?.read_batches()?)
 }
 
 /// `dataflow compact`: one pass over `out`'s whole history (but the files of the kept checkpoints), refused while

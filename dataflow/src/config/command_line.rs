@@ -16,6 +16,7 @@ impl Args {
     pub fn to_args(&self) -> Vec<std::ffi::OsString> {
         let Args {
             help: _,
+            sql,
             workers,
             processes,
             process,
@@ -53,16 +54,12 @@ impl Args {
             udf_cache,
         } = self;
         let duration = |d: &Duration| humantime::format_duration(*d).to_string();
-        let start = start.to_possible_value().expect("no start value is skipped");
+        let start = start.map(|s| s.to_possible_value().expect("no start value is skipped"));
         let on_data_loss = on_data_loss.to_possible_value().expect("no policy is skipped");
         let mut args = vec![
             flag("--workers", workers.to_string()),
             flag("--processes", processes.to_string()),
             flag("--process", process.to_string()),
-            flag("--brokers", brokers),
-            flag("--topic", topic),
-            flag("--group", group),
-            flag("--lateness", duration(lateness)),
             flag("--trigger", duration(trigger)),
             flag("--idle-timeout", duration(idle_timeout)),
             flag("--max-future", duration(max_future)),
@@ -72,16 +69,20 @@ impl Args {
             flag("--compact-older-than", duration(compact_older_than)),
             flag("--out", out),
             flag("--deadletter", deadletter),
-            flag("--start", start.get_name()),
             flag("--on-data-loss", on_data_loss.get_name()),
             flag("--alert-battery-below", alert_battery_below.to_string()),
             flag("--alert-temperature-above", alert_temperature_above.to_string()),
             flag("--alert-temperature-below", alert_temperature_below.to_string()),
         ];
-        // `--window` is refused next to `--session-gap` (sessions have no size).
-        if session_gap.is_none() {
-            args.push(flag("--window", duration(window)));
-        }
+        // Optional flags only when given: the query flags are refused next to `--sql`, and the connection flags
+        // stand back for the file's options when not given.
+        args.extend(sql.iter().map(|p| flag("--sql", p)));
+        args.extend(brokers.iter().map(|b| flag("--brokers", b)));
+        args.extend(topic.iter().map(|t| flag("--topic", t)));
+        args.extend(group.iter().map(|g| flag("--group", g)));
+        args.extend(start.iter().map(|s| flag("--start", s.get_name())));
+        args.extend(window.iter().map(|d| flag("--window", duration(d))));
+        args.extend(lateness.iter().map(|d| flag("--lateness", duration(d))));
         args.extend(slide.iter().map(|d| flag("--slide", duration(d))));
         args.extend(session_gap.iter().map(|d| flag("--session-gap", duration(d))));
         args.extend(hostfile.iter().map(|p| flag("--hostfile", p)));
@@ -153,6 +154,7 @@ mod tests {
                 ("--udf", "udfs/heat index"),
                 ("--udf", "udfs/p90"),
                 ("--udf-cache", "cache dir"),
+                ("--sql", "jobs/a job.sql"),
             ]
             .map(|(name, value)| format!("{name}={value}"))
             .into_iter()

@@ -1,7 +1,12 @@
 //! Command-line flags of the dataflow job and their checks. [`Args::check`] turns the flags into the job's
-//! [`Settings`] (each stage's own) with no side effect: no folder is made, no file read, no UDF built, no broker
-//! asked (that is `job::prepare`). Bad flags fail before anything starts, with a message that names the flag and
-//! the fix. Timely's own cluster flags (`-w -n -p -h`) are parsed here too.
+//! [`Settings`] with no side effect: no folder is made, no file read, no UDF built, no broker asked (that is
+//! `job::prepare`, which also plans the query). Bad flags fail before anything starts, with a message that names
+//! the flag and the fix. Timely's own cluster flags (`-w -n -p -h`) are parsed here too.
+//!
+//! The flags that describe the query (`--window`, `--slide`, `--session-gap`, `--lateness`, `--topic`) make the
+//! built-in job; with `--sql` the file says all of that, and they are refused naming the clause to edit. The
+//! connection flags (`--brokers`, `--group`, `--start`, `--kafka-option`, `--input`) win over the file's
+//! `WITH` options, so one file runs against any cluster.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,18 +15,14 @@ use anyhow::{Result, bail};
 use clap::Parser;
 
 use crate::fleet::Thresholds;
-use crate::job::{ClusterSettings, Settings};
-use crate::runtime::kafka_client::KafkaClient;
-use crate::sink::deadletter::DeadLetterSettings;
-use crate::sink::kafka::SinkSettings;
+use crate::job::{ClusterSettings, Connection, QuerySource, Settings, SinkTopic, SourceRules};
 use crate::sink::parquet::roll::RollPolicy;
-use crate::source::{Input, KafkaInput, SourceSettings};
 pub use crate::source::{OnDataLoss, StartAt};
 use crate::udf::UdfSources;
-use crate::window::WindowSettings;
 
 mod command_line;
 pub mod compact;
+pub mod sql;
 
 /// Real-time IoT aggregation on timely dataflow: Kafka (or a JSON-lines file) → event-time windows per device
 /// (tumbling, hopping or session) → latest.json + Parquet history + dead letters.
@@ -43,22 +44,28 @@ pub struct Args {
     /// File with one `host:port` per process (default: localhost:2101, 2102, ...).
     #[arg(short = 'h', long = "hostfile")]
     pub hostfile: Option<PathBuf>,
-    /// Kafka bootstrap servers.
-    #[arg(long, default_value = "localhost:9092")]
-    pub brokers: String,
-    /// Topic of sensor events.
-    #[arg(long, default_value = model::DEFAULT_TOPIC)]
-    pub topic: String,
-    /// Kafka consumer group (offsets are committed there so lag tools can see them).
-    #[arg(long, default_value = "iot-dataflow")]
-    pub group: String,
+    /// The job as one SQL file: a CREATE TABLE (schema, event time and watermark, connector) and a windowed
+    /// SELECT ... GROUP BY (see docs/SQL.md; `dataflow sql --print-default` prints the built-in job). Without
+    /// it the job is the built-in one, shaped by --window, --slide, --session-gap, --lateness and --topic.
+    #[arg(long, value_name = "FILE")]
+    pub sql: Option<PathBuf>,
+    /// Kafka bootstrap servers; wins over the file's 'properties.bootstrap.servers' [default: localhost:9092].
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Topic of sensor events (the built-in job; a --sql file names its 'topic') [default: iot-metrics].
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// Kafka consumer group (offsets are committed there so lag tools can see them); wins over the file's
+    /// 'properties.group.id' [default: iot-dataflow].
+    #[arg(long)]
+    pub group: Option<String>,
     /// A librdkafka setting for every Kafka client of the job (e.g. security.protocol=SASL_SSL,
     /// queued.max.messages.kbytes=8192); repeatable; overrides the job's own defaults.
     #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
     pub kafka_options: Vec<String>,
-    /// Window size (tumbling windows; hopping windows with --slide).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub window: Duration,
+    /// Window size of the built-in job (tumbling windows; hopping windows with --slide) [default: 10s].
+    #[arg(long, value_parser = parse_duration)]
+    pub window: Option<Duration>,
     /// Hopping windows: a window of --window starts every SLIDE (at most --window; starts are multiples of
     /// SLIDE since the epoch, and an event is in every window that holds it).
     #[arg(long, value_parser = parse_duration, value_name = "SLIDE")]
@@ -67,9 +74,10 @@ pub struct Args {
     /// starts a new session; a session is [first event, last event + GAP).
     #[arg(long, value_parser = parse_duration, value_name = "GAP", conflicts_with_all = ["slide", "window"])]
     pub session_gap: Option<Duration>,
-    /// How far behind the newest event time of a partition its watermark trails.
-    #[arg(long, default_value = "1m", value_parser = parse_duration)]
-    pub lateness: Duration,
+    /// How far behind the newest event time of a partition its watermark trails (the built-in job; a --sql
+    /// file's WATERMARK clause says it) [default: 1m].
+    #[arg(long, value_parser = parse_duration)]
+    pub lateness: Option<Duration>,
     /// How often the live aggregates of open windows are published (processing time).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub trigger: Duration,
@@ -117,15 +125,15 @@ pub struct Args {
     /// Partitions of a --sink-topic the job creates [default: those of --topic].
     #[arg(long, value_name = "N", requires = "sink_topic")]
     pub sink_partitions: Option<i32>,
-    /// Where a fresh job starts reading.
-    #[arg(long, value_enum, default_value_t = StartAt::Earliest)]
-    pub start: StartAt,
+    /// Where a fresh job starts reading; wins over the file's 'scan.startup.mode' [default: earliest].
+    #[arg(long, value_enum)]
+    pub start: Option<StartAt>,
     /// Read each partition up to the end offsets seen at start (or the file to its end), finalise every window
     /// and exit.
     #[arg(long)]
     pub bounded: bool,
     /// Replay a JSON-lines file instead of reading Kafka (split into byte ranges across workers; implies
-    /// --bounded).
+    /// --bounded); wins over the file's connector.
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// Discard the checkpoints in `<out>/_checkpoints` and start over (from `--start`); the Parquet history
@@ -156,6 +164,28 @@ pub struct Args {
     pub udf_cache: Option<PathBuf>,
 }
 
+/// The built-in job's window kind of `--window`, `--slide` and `--session-gap`, checked.
+pub fn window_kind(
+    window: Option<Duration>,
+    slide: Option<Duration>,
+    session_gap: Option<Duration>,
+) -> Result<model::WindowKind> {
+    use model::window_kind::KindError;
+    let window = millis(window.unwrap_or(DEFAULT_WINDOW));
+    let kind = match (slide, session_gap) {
+        (Some(_), Some(_)) => bail!("--slide and --session-gap exclude each other: pass one of them"),
+        (None, Some(gap)) => model::WindowKind::session(millis(gap)),
+        (Some(slide), None) => model::Hopping::new(window, millis(slide)).map(model::WindowKind::Hopping),
+        (None, None) => model::WindowKind::tumbling(window),
+    };
+    kind.map_err(|e| match e {
+        KindError::Zero(flag) => anyhow::anyhow!("{flag} must be a positive duration such as 10s (got 0)"),
+        KindError::SlideTooLong { .. } => {
+            anyhow::anyhow!("{e}: pass a shorter --slide, or a longer --window (for one window per slide)")
+        }
+    })
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (expected e.g. 500ms, 10s, 1m, 1h)"))
 }
@@ -164,11 +194,27 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
+/// The built-in job of `window`, `lateness` and `topic` (their defaults when not given).
+pub fn builtin(window: model::WindowKind, lateness: Option<Duration>, topic: Option<String>) -> Result<QuerySource> {
+    Ok(QuerySource::Builtin {
+        window,
+        lateness_ms: millis(lateness.unwrap_or(DEFAULT_LATENESS)),
+        topic: topic.unwrap_or_else(|| DEFAULT_TOPIC.to_string()),
+    })
+}
+
+/// The default topic of the built-in job.
+pub const DEFAULT_TOPIC: &str = model::DEFAULT_TOPIC;
+/// The default window of the built-in job.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(10);
+/// The default lateness of the built-in job.
+pub const DEFAULT_LATENESS: Duration = Duration::from_secs(60);
+
 impl Args {
     /// Checks every flag and returns the job's settings; the error names the flag and the fix. Nothing outside
     /// the process is touched (see `job::prepare` for what is).
     pub fn check(&self) -> Result<Settings> {
-        let window = self.window_kind()?;
+        let query = self.query_source()?;
         if self.trigger.is_zero() {
             bail!("--trigger must be a positive duration such as 5s (got 0)");
         }
@@ -197,21 +243,6 @@ impl Args {
                 self.processes
             );
         }
-        let client = KafkaClient {
-            brokers: self.brokers.clone(),
-            options: self.kafka_options()?,
-        };
-        let input = match &self.input {
-            Some(path) => Input::File(path.clone()),
-            None => Input::Kafka(KafkaInput {
-                client: client.clone(),
-                topic: self.topic.clone(),
-                group: self.group.clone(),
-                start: self.start,
-                bounded: self.bounded,
-                on_data_loss: self.on_data_loss,
-            }),
-        };
         Ok(Settings {
             cluster: ClusterSettings {
                 workers: self.workers,
@@ -219,28 +250,29 @@ impl Args {
                 process: self.process,
                 hostfile: self.hostfile.clone(),
             },
-            source: SourceSettings {
-                input,
-                window,
-                lateness_ms: millis(self.lateness),
+            query,
+            connection: Connection {
+                brokers: self.brokers.clone(),
+                options: self.kafka_options()?,
+                group: self.group.clone(),
+                start: self.start,
+                bounded: self.bounded,
+                on_data_loss: self.on_data_loss,
+                input: self.input.clone(),
+            },
+            rules: SourceRules {
                 idle_timeout: self.idle_timeout,
                 max_future_ms: millis(self.max_future),
                 checkpoint_interval: self.checkpoint_interval,
-                stats_every: self.trigger,
             },
-            window: WindowSettings {
-                kind: window,
-                trigger: self.trigger,
-            },
+            trigger: self.trigger,
             roll: RollPolicy {
                 interval: self.roll_interval,
                 max_rows: self.roll_rows,
             },
-            deadletter: DeadLetterSettings {
-                dir: self.deadletter.clone(),
-                topic: self.dlq_topic.clone().map(|t| (client.clone(), t)),
-            },
-            sink: self.sink_settings(&client)?,
+            deadletter: self.deadletter.clone(),
+            dlq_topic: self.dlq_topic.clone(),
+            sink: self.sink_topic()?,
             fleet: Thresholds {
                 battery_below: self.alert_battery_below,
                 temperature_above: self.alert_temperature_above,
@@ -259,6 +291,48 @@ impl Args {
         })
     }
 
+    /// The query: the `--sql` file (the flags that describe the built-in job refused beside it, naming the
+    /// clause to edit), or the built-in job of those flags.
+    fn query_source(&self) -> Result<QuerySource> {
+        let Some(file) = &self.sql else {
+            return builtin(self.window_kind()?, self.lateness, self.topic.clone());
+        };
+        let refused = [
+            (
+                "--window",
+                self.window.is_some(),
+                "the window's size in the FROM clause (TUMBLE or HOP), or `GROUP BY tumble(...)`",
+            ),
+            (
+                "--slide",
+                self.slide.is_some(),
+                "the slide of HOP(...) in the FROM clause, or `GROUP BY hop(...)`",
+            ),
+            (
+                "--session-gap",
+                self.session_gap.is_some(),
+                "the gap of SESSION(...) in the FROM clause, or `GROUP BY session(...)`",
+            ),
+            (
+                "--lateness",
+                self.lateness.is_some(),
+                "the table's `WATERMARK FOR col AS col - INTERVAL ...` clause",
+            ),
+            (
+                "--topic",
+                self.topic.is_some(),
+                "the table's `WITH ('topic' = ...)` option",
+            ),
+        ];
+        if let Some((flag, _, clause)) = refused.iter().find(|(_, given, _)| *given) {
+            bail!(
+                "{flag} shapes the built-in job; with --sql {} the query says it: edit {clause} instead",
+                file.display()
+            );
+        }
+        Ok(QuerySource::File(file.clone()))
+    }
+
     /// `--kafka-option KEY=VALUE`s, checked.
     fn kafka_options(&self) -> Result<Vec<(String, String)>> {
         let mut options = Vec::new();
@@ -274,8 +348,9 @@ impl Args {
         Ok(options)
     }
 
-    /// The Kafka output of `--sink-topic` and `--sink-partitions`, checked.
-    fn sink_settings(&self, client: &KafkaClient) -> Result<Option<SinkSettings>> {
+    /// The Kafka output of `--sink-topic` and `--sink-partitions`, checked as far as the flags alone tell (its
+    /// topic against the input's is checked once the query is planned).
+    fn sink_topic(&self) -> Result<Option<SinkTopic>> {
         let Some(topic) = &self.sink_topic else {
             return Ok(None);
         };
@@ -288,7 +363,7 @@ impl Args {
                  events from Kafka (--topic), or leave out --sink-topic"
             );
         }
-        if *topic == self.topic || self.dlq_topic.as_ref() == Some(topic) {
+        if self.topic.as_ref() == Some(topic) || self.dlq_topic.as_ref() == Some(topic) {
             bail!("--sink-topic {topic} is also the job's input or dead-letter topic: pass another topic");
         }
         if let Some(n) = self.sink_partitions
@@ -296,31 +371,15 @@ impl Args {
         {
             bail!("--sink-partitions must be at least 1 (got {n})");
         }
-        Ok(Some(SinkSettings {
-            client: client.clone(),
+        Ok(Some(SinkTopic {
             topic: topic.clone(),
             partitions: self.sink_partitions,
-            group: self.group.clone(),
         }))
     }
 
     /// The window kind of `--window`, `--slide` and `--session-gap`, checked.
     pub fn window_kind(&self) -> Result<model::WindowKind> {
-        use model::window_kind::KindError;
-        let kind = match (self.slide, self.session_gap) {
-            (Some(_), Some(_)) => bail!("--slide and --session-gap exclude each other: pass one of them"),
-            (None, Some(gap)) => model::WindowKind::session(millis(gap)),
-            (Some(slide), None) => {
-                model::Hopping::new(millis(self.window), millis(slide)).map(model::WindowKind::Hopping)
-            }
-            (None, None) => model::WindowKind::tumbling(millis(self.window)),
-        };
-        kind.map_err(|e| match e {
-            KindError::Zero(flag) => anyhow::anyhow!("{flag} must be a positive duration such as 10s (got 0)"),
-            KindError::SlideTooLong { .. } => {
-                anyhow::anyhow!("{e}: pass a shorter --slide, or a longer --window (for one window per slide)")
-            }
-        })
+        window_kind(self.window, self.slide, self.session_gap)
     }
 }
 
@@ -335,13 +394,21 @@ mod tests {
     #[test]
     fn defaults_match_the_design() {
         let a = parse(&[]).unwrap();
-        assert_eq!(a.window, Duration::from_secs(10));
-        assert_eq!(a.lateness, Duration::from_secs(60));
+        assert_eq!(
+            (DEFAULT_WINDOW, DEFAULT_LATENESS),
+            (Duration::from_secs(10), Duration::from_secs(60))
+        );
         assert_eq!(a.trigger, Duration::from_secs(5));
         assert_eq!(a.idle_timeout, Duration::from_secs(30));
         assert_eq!(a.max_future, Duration::from_secs(3600));
-        assert_eq!(a.topic, "iot-metrics");
-        assert_eq!(a.group, "iot-dataflow");
+        assert_eq!(
+            a.check().unwrap().query,
+            QuerySource::Builtin {
+                window: model::WindowKind::Tumbling { size_ms: 10_000 },
+                lateness_ms: 60_000,
+                topic: "iot-metrics".into()
+            }
+        );
         assert_eq!(a.workers, 1);
         assert_eq!(
             a.on_data_loss,
@@ -390,7 +457,12 @@ mod tests {
         assert_eq!((settings.out, settings.udfs.dirs), (out, vec![udf]));
         assert!(!nowhere.exists(), "checking made {}", nowhere.display());
         let replay = parse(&["--input", input.to_str().unwrap()]).unwrap().check().unwrap();
-        assert!(replay.source.input.is_bounded() && replay.source.input.kafka().is_none());
+        assert_eq!(replay.connection.input, Some(input));
+        let sql = parse(&["--sql", nowhere.join("job.sql").to_str().unwrap()])
+            .unwrap()
+            .check()
+            .unwrap();
+        assert_eq!(sql.query, QuerySource::File(nowhere.join("job.sql")));
         assert!(!nowhere.exists());
     }
 
@@ -424,11 +496,8 @@ mod tests {
         let out = sink(&["--sink-topic", "out", "--sink-partitions", "6"])
             .unwrap()
             .unwrap();
-        assert_eq!(
-            (out.topic.as_str(), out.partitions, out.group.as_str()),
-            ("out", Some(6), "iot-dataflow")
-        );
-        let same = sink(&["--sink-topic", "iot-metrics"]).unwrap_err().to_string();
+        assert_eq!((out.topic.as_str(), out.partitions), ("out", Some(6)));
+        let same = sink(&["--topic", "t", "--sink-topic", "t"]).unwrap_err().to_string();
         assert!(same.contains("input or dead-letter topic"), "{same}");
         let replay = sink(&["--sink-topic", "out", "--input", "events.jsonl"])
             .unwrap_err()
@@ -474,19 +543,50 @@ mod tests {
             "queued.min.messages=5",
             "--kafka-option",
             "client.rack=r1",
-            "--dlq-topic",
-            "dlq",
         ])
         .unwrap();
-        let input = settings.source.input.kafka().unwrap();
-        let client = input.client.config(&[("queued.min.messages", "20000")]);
-        assert_eq!(client.get("queued.min.messages"), Some("5"));
-        assert_eq!(client.get("client.rack"), Some("r1"));
-        assert_eq!(client.get("bootstrap.servers"), Some("localhost:9092"));
-        let (dlq, _) = settings.deadletter.topic.as_ref().unwrap();
-        assert_eq!(dlq, &input.client, "every client of the job has the user's settings");
+        assert_eq!(
+            settings.connection.options,
+            [("queued.min.messages", "5"), ("client.rack", "r1")].map(|(k, v)| (k.to_string(), v.to_string()))
+        );
         let err = with(&["--kafka-option", "queued.min.messages"]).unwrap_err();
         assert!(err.to_string().contains("--kafka-option must be KEY=VALUE"), "{err}");
         assert!(with(&["--kafka-option", "=1"]).is_err());
+    }
+
+    #[test]
+    fn the_flags_that_shape_the_builtin_job_are_refused_with_a_sql_file_naming_the_clause() {
+        for (flag, value, clause) in [
+            ("--window", "30s", "TUMBLE"),
+            ("--slide", "5s", "HOP"),
+            ("--session-gap", "5s", "SESSION"),
+            ("--lateness", "2m", "WATERMARK"),
+            ("--topic", "t", "'topic'"),
+        ] {
+            let err = parse(&["--sql", "job.sql", flag, value])
+                .unwrap()
+                .check()
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(flag) && err.contains(clause) && err.contains("job.sql"),
+                "{err}"
+            );
+        }
+        let run_flags = [
+            "--sql",
+            "job.sql",
+            "-w",
+            "2",
+            "--brokers",
+            "b:9092",
+            "--group",
+            "g",
+            "--bounded",
+        ];
+        assert!(
+            parse(&run_flags).unwrap().check().is_ok(),
+            "run and connection flags stay"
+        );
     }
 }

@@ -1,8 +1,10 @@
-//! The job as a library. [`Settings`] holds each stage's own settings (checked from the flags by
-//! `config::Args::check`, with no side effect); [`prepare`] is the one step with side effects before any input
-//! (folders, the output lock, UDF builds, the Kafka queries, the restore); [`run`] runs a prepared job on timely
-//! workers until its input ends or its [`StopHandle`] is raised, and says how it ended ([`Outcome`]). The binary is
-//! flags and `run`; tests and benchmarks run whole jobs in process the same way, stop protocol included.
+//! The job as a library. [`Settings`] is what the flags say (checked by `config::Args::check`, with no side
+//! effect): the query's source (the built-in job or a `--sql` file), the connection, and each stage's own
+//! settings; [`prepare`] is the one step with side effects before any input (folders, the output lock, the query
+//! read and planned, UDF builds, the Kafka queries, the restore), which resolves each stage's settings against
+//! the query; [`run`] runs a prepared job on timely workers until its input ends or its [`StopHandle`] is raised,
+//! and says how it ended ([`Outcome`]). The binary is flags and `run`; tests and benchmarks run whole jobs in
+//! process the same way, stop protocol included.
 //!
 //! `resources` opens what one worker's stages need, `pipeline` wires them, and `worker` is each worker's loop
 //! and the stop sequence.
@@ -19,16 +21,13 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 
-pub use prepare::{Prepared, prepare};
+pub use prepare::{Prepared, plan_query, planned_input, prepare, query_text, resolve_input};
 
 use crate::fleet::Thresholds;
 use crate::runtime::errors::JobFailure;
-use crate::sink::deadletter::DeadLetterSettings;
-use crate::sink::kafka::SinkSettings;
 use crate::sink::parquet::roll::RollPolicy;
-use crate::source::SourceSettings;
+use crate::source::{OnDataLoss, StartAt};
 use crate::udf::UdfSources;
-use crate::window::WindowSettings;
 
 /// The processes and threads a job runs on (timely's `-w -n -p -h`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,22 +59,83 @@ impl ClusterSettings {
     }
 }
 
-/// A job's settings, each stage's apart. Checked, but nothing prepared: no folder made, no UDF built, no broker
-/// asked.
+/// Where the job's query comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QuerySource {
+    /// The built-in job (`sql::default_job_sql`) with these flags' choices.
+    Builtin {
+        /// Window kind and sizes (`--window`, `--slide`, `--session-gap`).
+        window: model::WindowKind,
+        /// Lateness, ms (`--lateness`).
+        lateness_ms: u64,
+        /// Topic (`--topic`).
+        topic: String,
+    },
+    /// A job file (`--sql`).
+    File(PathBuf),
+}
+
+/// How the job reaches its input, as the flags say; each given flag wins over the query's `WITH` option.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Connection {
+    /// `--brokers`.
+    pub brokers: Option<String>,
+    /// `--kafka-option`s, applied after the query's `properties.*` and every client's defaults.
+    pub options: Vec<(String, String)>,
+    /// `--group`.
+    pub group: Option<String>,
+    /// `--start`.
+    pub start: Option<StartAt>,
+    /// `--bounded`.
+    pub bounded: bool,
+    /// `--on-data-loss`.
+    pub on_data_loss: OnDataLoss,
+    /// `--input`: a file instead of Kafka.
+    pub input: Option<PathBuf>,
+}
+
+/// The source's rules besides the query's (`--idle-timeout`, `--max-future`, `--checkpoint-interval`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SourceRules {
+    /// A partition silent this long stops holding the watermark back.
+    pub idle_timeout: Duration,
+    /// Events further ahead of the wall clock than this (ms) are bad.
+    pub max_future_ms: u64,
+    /// How often a checkpoint marker is sent (Kafka input).
+    pub checkpoint_interval: Duration,
+}
+
+/// The Kafka output as the flags say (`--sink-topic`, `--sink-partitions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SinkTopic {
+    /// Its name.
+    pub topic: String,
+    /// Partitions when the job creates it (`None`: as many as the input topic).
+    pub partitions: Option<i32>,
+}
+
+/// A job's settings: what the flags say, checked, nothing prepared (no folder made, no file read, no UDF
+/// built, no broker asked).
 #[derive(Clone, Debug)]
 pub struct Settings {
     /// Processes and threads.
     pub cluster: ClusterSettings,
-    /// What is read, and the per-record rules.
-    pub source: SourceSettings,
-    /// The windows.
-    pub window: WindowSettings,
+    /// The query.
+    pub query: QuerySource,
+    /// How the input is reached.
+    pub connection: Connection,
+    /// The source's rules besides the query's.
+    pub rules: SourceRules,
+    /// How often live rows and the counters are published (`--trigger`).
+    pub trigger: Duration,
     /// When final windows are rolled into history files.
     pub roll: RollPolicy,
-    /// Where bad and late records go.
-    pub deadletter: DeadLetterSettings,
-    /// The Kafka output of final windows (`--sink-topic`).
-    pub sink: Option<SinkSettings>,
+    /// Folder of the dead letters (`--deadletter`).
+    pub deadletter: PathBuf,
+    /// Also publish dead letters to this topic (`--dlq-topic`).
+    pub dlq_topic: Option<String>,
+    /// The Kafka output of final windows.
+    pub sink: Option<SinkTopic>,
     /// The fleet views' alert thresholds.
     pub fleet: Thresholds,
     /// History older than this is compacted by the running job (`None`: `--no-compaction`).
@@ -119,6 +179,32 @@ impl StopHandle {
     }
 }
 
+/// `dataflow sql`: the built-in job's text (`--print-default`), or a job file's output columns once it plans
+/// (`--check`), as the text to print.
+pub fn sql_command(args: &crate::config::sql::SqlArgs) -> Result<String> {
+    let signatures = UdfSources {
+        dirs: args.udfs.clone(),
+        cache: std::path::PathBuf::new(),
+    }
+    .signatures()?;
+    match &args.check {
+        Some(file) => {
+            let q = plan_query(&QuerySource::File(file.clone()), &signatures)?;
+            let mut text = format!("{} plans ({}); its output columns:\n", file.display(), q.window);
+            for c in q.schema.columns() {
+                let null = if c.nullable { "" } else { " NOT NULL" };
+                let role = serde_json::to_value(c.role).map(|r| r.as_str().unwrap_or("").to_string());
+                text += &format!("  {} {}{null} ({})\n", c.name, c.ty, role.unwrap_or_default());
+            }
+            Ok(text)
+        }
+        None if args.print_default => query_text(&args.builtin()?, &signatures),
+        None => Err(anyhow!(
+            "dataflow sql needs --print-default (the built-in job as a file to start from) or --check FILE"
+        )),
+    }
+}
+
 /// Prepares the job of `settings` and runs it to its end (see [`execute`]).
 pub fn run(settings: Settings, stop: StopHandle) -> Result<Outcome> {
     execute(prepare(settings)?, stop)
@@ -129,12 +215,13 @@ pub fn run(settings: Settings, stop: StopHandle) -> Result<Outcome> {
 /// an error; so does a worker that fails.
 pub fn execute(job: Prepared, stop: StopHandle) -> Result<Outcome> {
     tracing::info!(
-        input = %job.settings.source.input.describe(),
+        input = %job.source.input.describe(),
         partitions = job.partitions,
         workers = job.settings.cluster.peers(),
-        window = %job.settings.window.kind,
-        lateness_ms = job.settings.source.lateness_ms,
-        bounded = job.settings.source.input.is_bounded(),
+        window = %job.query.window,
+        lateness_ms = job.query.lateness_ms(),
+        bounded = job.source.input.is_bounded(),
+        query = if job.query.builtin { "built-in" } else { "--sql" },
         "starting"
     );
     let timely_config = job.timely_config.clone();

@@ -44,7 +44,7 @@ pub fn build(
     let (errors, stopping) = (&h.errors, &h.stopping);
 
     worker.dataflow::<u64, _, _>(|scope| {
-        let windows = windows(read(scope, r.reader, &settings.source, r.source), r.window);
+        let windows = windows(read(scope, r.reader, &job.source, r.source), r.window);
 
         let staged = stage_history(windows.clone(), r.history, errors.clone());
         let out = settings.out.clone();
@@ -54,7 +54,10 @@ pub fn build(
             publish(windows.clone(), sink.clone());
         }
 
-        let fleet = fleet::views(windows.clone(), settings.fleet);
+        let fleet = match r.fleet {
+            Some(columns) => fleet::views(windows.clone(), columns, settings.fleet),
+            None => timely::dataflow::operators::vec::ToStream::to_stream(Vec::new(), scope),
+        };
         let to_latest = windows
             .flat_map(|m| match m {
                 WindowMsg::Data(w) => Some(LatestIn::Agg(w)),
@@ -63,7 +66,7 @@ pub fn build(
                 WindowMsg::Signal(WindowSignal::Barrier(_)) => None,
             })
             .concat(fleet);
-        let trigger = settings.window.trigger;
+        let trigger = job.window.trigger;
         write_latest(to_latest, h.latest.clone(), r.watermark, trigger, index, errors.clone()).probe_with(&h.done);
     });
     Ok(r.handles)

@@ -14,13 +14,16 @@ use timely::dataflow::ProbeHandle;
 use super::Prepared;
 use crate::checkpoint::{CommitReport, CommitSetup, StopProgress};
 use crate::compact::InJob;
+use crate::fleet::FleetColumns;
 use crate::runtime::errors::{ErrorLog, JobFailure};
 use crate::sink::deadletter::DeadLetterWriter;
 use crate::sink::kafka::KafkaSink;
 use crate::sink::latest_json::LatestState;
+use crate::sink::latest_json::QueryInfo;
 use crate::sink::parquet::{HistorySetup, ParquetHistory};
 use crate::source::operator::SourceSetup;
 use crate::source::reader::Reader;
+use crate::udf::host::Host;
 use crate::window::WindowSetup;
 
 /// What the worker loop keeps of its dataflow.
@@ -57,6 +60,8 @@ pub struct Resources {
     pub report: Option<Rc<dyn CommitReport>>,
     /// The job's watermark, as the window operator sees it, for the snapshot.
     pub watermark: Rc<Cell<Option<u64>>>,
+    /// The fleet views' columns, when the query has them.
+    pub fleet: Option<FleetColumns>,
     /// What the worker loop keeps.
     pub handles: WorkerHandles,
 }
@@ -78,30 +83,41 @@ impl Resources {
             .map(|r| r.resume_for(index, peers))
             .unwrap_or_default();
         let errors = Rc::new(ErrorLog::default());
-        let reader =
-            crate::source::open_reader(&settings.source, job.partitions, index, peers, &resume, errors.clone())?;
+        let reader = crate::source::open_reader(&job.source, job.partitions, index, peers, &resume, errors.clone())?;
         let dead = Rc::new(RefCell::new(DeadLetterWriter::open(
-            &settings.deadletter,
+            &job.deadletter,
             index,
             errors.clone(),
         )?));
+        let host = Rc::new(Host::new(job.udfs.clone(), errors.clone()));
+        let schema = Arc::new(job.query.schema.clone());
         let checkpointed = job.identity.is_some();
         let setup = HistorySetup {
             roll: settings.roll,
             checkpointed,
-            sink: settings.sink.is_some(),
+            sink: job.sink.is_some(),
         };
-        let mut history = ParquetHistory::new(&job.store, index, job.run, job.udfs.columns(), setup)?;
+        let mut history = ParquetHistory::new(&job.store, index, job.run, schema.clone(), setup)?;
         history.restore(resume.checkpoint, &resume.unrolled, peers)?;
-        let latest = Rc::new(RefCell::new(
-            LatestState::new(&settings.out, peers, job.udfs.columns()).with_window(settings.window.kind),
-        ));
-        let sink = match &settings.sink {
+        let fleet = FleetColumns::of(&job.query.schema, job.query.carries_side());
+        let info = QueryInfo {
+            sql: job.query.text.clone(),
+            builtin: job.query.builtin,
+        };
+        let mut latest = LatestState::new(&settings.out, peers, info, schema.clone())
+            .with_window(job.query.window)
+            .with_udfs(job.udfs.columns());
+        if let Err(why) = &fleet {
+            latest = latest.without_fleet(why.clone());
+        }
+        let latest = Rc::new(RefCell::new(latest));
+        let sink = match &job.sink {
             Some(sink) => {
                 let recovery = job.restored.as_ref().map(|r| r.sink_recovery(peers));
                 Some(Rc::new(KafkaSink::start(
                     sink,
                     &job.store,
+                    schema,
                     index,
                     recovery,
                     errors.clone(),
@@ -113,12 +129,12 @@ impl Resources {
         // Worker 0 commits every file; the job's compaction runs beside it and takes turns with it on the lock.
         let history_lock = Arc::new(Mutex::new(()));
         let compaction = match settings.compact_older_than {
-            Some(age) if index == 0 && !settings.source.input.is_bounded() && checkpointed => {
+            Some(age) if index == 0 && !job.source.input.is_bounded() && checkpointed => {
                 Some(InJob::start(&settings.out, age, history_lock.clone(), lineage_run)?)
             }
             _ => None,
         };
-        let group = match settings.source.input.kafka() {
+        let group = match job.source.input.kafka() {
             Some(input) => input
                 .client
                 .config(&[("group.id", input.group.as_str()), ("enable.auto.commit", "false")]),
@@ -131,18 +147,19 @@ impl Resources {
             job.cluster_id.clone(),
             job.restored.as_ref(),
             job.run,
-            settings.sink.is_some(),
+            job.sink.is_some(),
             history_lock,
             group,
         );
         let watermark = Rc::new(Cell::new(None));
         let window = WindowSetup {
-            settings: settings.window,
+            settings: job.window,
             restored: resume.checkpoint,
             worker: index,
             peers,
             watermark: watermark.clone(),
-            udfs: job.udfs.clone(),
+            query: job.query.clone(),
+            host: host.clone(),
             errors: errors.clone(),
             store: Some(job.store.clone()),
         };
@@ -155,6 +172,8 @@ impl Resources {
             dead: dead.clone(),
             errors: errors.clone(),
             failure,
+            query: job.query.clone(),
+            host,
         };
         Ok(Resources {
             reader,
@@ -164,6 +183,7 @@ impl Resources {
             committer,
             report: sink.clone().map(|s| s as Rc<dyn CommitReport>),
             watermark,
+            fleet: fleet.ok(),
             handles: WorkerHandles {
                 done: ProbeHandle::new(),
                 latest,

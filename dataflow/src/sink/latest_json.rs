@@ -1,5 +1,6 @@
-//! The live snapshot `latest.json`: for every device its newest window (live or final) and its last final
-//! window, the pipeline counters gathered from every worker (errors included), and the fleet views. Contract of
+//! The live snapshot `latest.json` (`docs/contracts.md`): the query and its output columns, for every group its
+//! newest window (live or final) and its last final window as records of those columns, the pipeline counters
+//! gathered from every worker (errors included), and the fleet views (or why there are none). Contract of
 //! [`write_latest`]: everything is gathered on worker 0, which rewrites the file atomically on the ticks of the
 //! trigger grid (see `trigger`) when something changed, and once more when the input ends; the worker loop
 //! writes it a last time when the job stops.
@@ -10,8 +11,12 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
-use model::{Aggregate, FleetView, LatestDoc, PipelineStats, UdfColumn};
+use model::output::{JsonRecord, OutputSchema};
+use model::value::Value;
+use model::{FleetView, PipelineStats, UdfColumn};
 use serde::ser::SerializeSeq;
 use serde::{Serialize, Serializer};
 use timely::container::CapacityContainerBuilder;
@@ -19,7 +24,7 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 
-use crate::messages::{AlertRow, FleetTally, LatestIn, RecordCounts, RollupRow, WorkerStats};
+use crate::messages::{AlertRow, FleetTally, GroupKey, LatestIn, RecordCounts, RollupRow, WindowOut, WorkerStats};
 use crate::runtime::durable::write_atomic_with;
 use crate::runtime::errors::{ErrorKind, ErrorLog};
 
@@ -81,22 +86,58 @@ pub fn write_latest<'s>(
     )
 }
 
+/// A window's row as `latest.json` keeps it.
+#[derive(Clone, Debug, PartialEq)]
+struct Kept {
+    end: u64,
+    row: Vec<Value>,
+}
+
 #[derive(Default)]
-struct DeviceLatest {
-    newest: Option<(Aggregate, bool)>,
-    last_final: Option<Aggregate>,
+struct GroupLatest {
+    newest: Option<(Kept, bool)>,
+    last_final: Option<Kept>,
+}
+
+/// The job's query as the document announces it.
+#[derive(Clone, Debug, Serialize)]
+pub struct QueryInfo {
+    /// The job's SQL text as given (the built-in job's, generated, without `--sql`).
+    pub sql: String,
+    /// Whether it is the built-in job.
+    pub builtin: bool,
+}
+
+/// The document as the job writes it (`docs/contracts.md`, "`latest.json`"); `model::LatestDoc` reads it.
+#[derive(Serialize)]
+struct Document<'a, R> {
+    updated_at: u64,
+    watermark: Option<String>,
+    query: &'a QueryInfo,
+    columns: &'a OutputSchema,
+    records: R,
+    pipeline: PipelineStats,
+    fleet: FleetView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<model::WindowKind>,
+    #[serde(skip_serializing_if = "<[UdfColumn]>::is_empty")]
+    udfs: &'a [UdfColumn],
 }
 
 /// Everything `latest.json` is made of.
 pub struct LatestState {
     path: PathBuf,
-    devices: BTreeMap<String, DeviceLatest>,
+    query: QueryInfo,
+    schema: Arc<OutputSchema>,
+    groups: BTreeMap<GroupKey, GroupLatest>,
     workers: BTreeMap<usize, WorkerStats>,
     total_workers: usize,
     final_windows: u64,
     /// The job watermark, epoch ms.
     pub watermark: Option<u64>,
     fleet: FleetTally,
+    /// Why the job has no fleet views (`None`: it has them).
+    fleet_unavailable: Option<String>,
     /// The job's UDF columns, announced in the document.
     udfs: Vec<UdfColumn>,
     /// UDF failure counts per window worker, then per UDF.
@@ -107,17 +148,25 @@ pub struct LatestState {
 }
 
 impl LatestState {
-    /// State writing to `out/latest.json` for a job with these UDF columns.
-    pub fn new(out: &std::path::Path, total_workers: usize, udfs: Vec<UdfColumn>) -> LatestState {
+    /// State writing to `out/latest.json` for a job of `query`, whose rows have `schema`'s columns.
+    pub fn new(
+        out: &std::path::Path,
+        total_workers: usize,
+        query: QueryInfo,
+        schema: Arc<OutputSchema>,
+    ) -> LatestState {
         LatestState {
             path: out.join(model::latest::FILE_NAME),
-            devices: BTreeMap::new(),
+            query,
+            schema,
+            groups: BTreeMap::new(),
             workers: BTreeMap::new(),
             total_workers,
             final_windows: 0,
             watermark: None,
             fleet: FleetTally::default(),
-            udfs,
+            fleet_unavailable: None,
+            udfs: Vec::new(),
             udf_errors: BTreeMap::new(),
             window: None,
             dirty: true,
@@ -130,17 +179,32 @@ impl LatestState {
         self
     }
 
-    /// Folds in one aggregate (live or final).
-    pub fn aggregate(&mut self, agg: &Aggregate, is_final: bool) {
-        let d = self.devices.entry(agg.device_id.clone()).or_default();
-        let newer = d.newest.as_ref().is_none_or(|(n, _)| agg.window_end >= n.window_end);
-        if newer {
-            d.newest = Some((agg.clone(), is_final));
+    /// Announces the job's UDF columns in the document (`udfs`).
+    pub fn with_udfs(mut self, udfs: Vec<UdfColumn>) -> LatestState {
+        self.udfs = udfs;
+        self
+    }
+
+    /// Says in the document why the job has no fleet views.
+    pub fn without_fleet(mut self, why: String) -> LatestState {
+        self.fleet_unavailable = Some(why);
+        self
+    }
+
+    /// Folds in one window's row (live or final).
+    pub fn window(&mut self, w: &WindowOut) {
+        let g = self.groups.entry(w.key.clone()).or_default();
+        let kept = || Kept {
+            end: w.end,
+            row: w.row.clone(),
+        };
+        if g.newest.as_ref().is_none_or(|(n, _)| w.end >= n.end) {
+            g.newest = Some((kept(), w.is_final));
         }
-        if is_final {
+        if w.is_final {
             self.final_windows += 1;
-            if d.last_final.as_ref().is_none_or(|f| agg.window_end >= f.window_end) {
-                d.last_final = Some(agg.clone());
+            if g.last_final.as_ref().is_none_or(|f| w.end >= f.end) {
+                g.last_final = Some(kept());
             }
         }
         self.dirty = true;
@@ -149,7 +213,7 @@ impl LatestState {
     /// Folds in one message.
     pub fn apply(&mut self, item: LatestIn) {
         match item {
-            LatestIn::Agg(w) => self.aggregate(&w.agg, w.is_final),
+            LatestIn::Agg(w) => self.window(&w),
             LatestIn::Stats(s) => self.stats(s),
             LatestIn::UdfErrors(worker, counts) => {
                 self.udf_errors.insert(worker, counts);
@@ -223,6 +287,7 @@ impl LatestState {
         p.events_total = counts.events;
         p.late_total = counts.late;
         p.bad_total = counts.bad();
+        p.filtered_total = counts.filtered;
         p.bad_by_reason = counts.bad_by_reason;
         p.data_loss_total = counts.data_loss;
         p.skipped_records = counts.skipped_records;
@@ -232,7 +297,7 @@ impl LatestState {
             batch_ms.iter().sum::<f64>() / batch_ms.len() as f64
         };
         p.open_windows = self
-            .devices
+            .groups
             .values()
             .filter(|d| matches!(d.newest, Some((_, false))))
             .count() as u64;
@@ -249,39 +314,43 @@ impl LatestState {
         p
     }
 
-    /// Every device's records in document order, each made when the walk reaches it.
-    fn for_each_record(&self, mut each: impl FnMut(&Aggregate, bool)) {
-        for d in self.devices.values() {
-            if let Some(f) = &d.last_final
-                && d.newest.as_ref().is_none_or(|(n, _)| n.window_end != f.window_end)
+    /// Every group's records in document order (by key): its last final window, then its newest one if that
+    /// is another.
+    fn for_each_record(&self, mut each: impl FnMut(&[Value], bool)) {
+        for g in self.groups.values() {
+            if let Some(f) = &g.last_final
+                && g.newest.as_ref().is_none_or(|(n, _)| n.end != f.end)
             {
-                each(f, true);
+                each(&f.row, true);
             }
-            if let Some((n, is_final)) = &d.newest {
-                each(n, *is_final);
+            if let Some((n, is_final)) = &g.newest {
+                each(&n.row, *is_final);
             }
         }
     }
 
     /// The document with its records as `records`.
-    fn document_with<R>(&self, records: R) -> LatestDoc<R> {
+    fn document_with<R>(&self, records: R) -> Document<'_, R> {
         let now_ms = model::time::now_ms();
-        LatestDoc {
+        Document {
             updated_at: now_ms / 1000,
             watermark: self.watermark.map(model::time::rfc3339_ms),
+            query: &self.query,
+            columns: &self.schema,
             records,
             pipeline: self.pipeline(now_ms),
-            fleet: self.fleet(),
+            fleet: FleetView {
+                unavailable: self.fleet_unavailable.clone(),
+                ..self.fleet()
+            },
             window: self.window,
-            udfs: self.udfs.clone(),
+            udfs: &self.udfs,
         }
     }
 
-    /// The document as it would be written now.
-    pub fn document(&self) -> LatestDoc {
-        let mut records = Vec::with_capacity(self.devices.len() * 2);
-        self.for_each_record(|agg, is_final| records.push(agg.to_record(is_final)));
-        self.document_with(records)
+    /// The document as it would be written now, as JSON.
+    pub fn document(&self) -> serde_json::Value {
+        serde_json::to_value(self.document_with(Records(self))).expect("the document serialises")
     }
 
     /// Writes `latest.json` atomically, each record converted as it is written (at 10,000 devices the records
@@ -291,7 +360,7 @@ impl LatestState {
             let doc = self.document_with(Records(self));
             write_atomic_with(&self.path, |w| Ok(serde_json::to_writer(w, &doc)?))
                 .with_context(|| format!("cannot write {}", self.path.display()))?;
-            (doc.watermark, doc.pipeline)
+            (doc.watermark.clone(), doc.pipeline.clone())
         };
         self.dirty = false;
         tracing::info!(
@@ -316,9 +385,10 @@ impl Serialize for Records<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(None)?;
         let mut failed = None;
-        self.0.for_each_record(|agg, is_final| {
+        let schema = &self.0.schema;
+        self.0.for_each_record(|row, is_final| {
             if failed.is_none()
-                && let Err(e) = seq.serialize_element(&agg.to_record(is_final))
+                && let Err(e) = seq.serialize_element(&JsonRecord { schema, row, is_final })
             {
                 failed = Some(e);
             }
@@ -334,58 +404,103 @@ impl Serialize for Records<'_> {
 mod tests {
     use super::*;
 
-    fn agg(device: &str, end: u64, count: u64) -> Aggregate {
-        Aggregate {
-            device_id: device.into(),
-            window_start: end - 10,
-            window_end: end,
-            count,
-            avg_temperature: 1.0,
-            avg_humidity: 1.0,
-            min_battery: 1.0,
-            max_battery: 1.0,
-            stddev_temperature: 0.0,
-            warn_count: 0,
-            error_count: 0,
-            udf: Default::default(),
+    fn state(dir: &std::path::Path, workers: usize) -> LatestState {
+        let p = crate::query::testing::program();
+        let query = QueryInfo {
+            sql: p.query.text.clone(),
+            builtin: true,
+        };
+        LatestState::new(dir, workers, query, Arc::new(p.query.schema.clone()))
+    }
+
+    fn window(device: &str, end: u64, count: i64, is_final: bool) -> WindowOut {
+        let mut row = vec![
+            Value::Text(device.into()),
+            Value::Timestamp(end as i64 - 10),
+            Value::Timestamp(end as i64),
+            Value::Int(count),
+        ];
+        row.extend([1.0, 1.0, 1.0, 1.0, 0.0].map(Value::Float));
+        row.extend([Value::Int(0), Value::Int(0)]);
+        WindowOut {
+            key: GroupKey::of([Value::Text(device.into())]),
+            start: end - 10,
+            end,
+            row,
+            side: "lab".into(),
+            is_final,
         }
     }
 
     #[test]
     fn records_hold_newest_and_last_final_window_of_each_device() {
-        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1, Vec::new());
-        s.aggregate(&agg("a", 10_000, 1), true);
-        s.aggregate(&agg("a", 20_000, 2), false);
-        s.aggregate(&agg("b", 10_000, 3), false);
-        s.aggregate(&agg("b", 10_000, 4), true);
+        let mut s = state(std::path::Path::new("/nonexistent"), 1);
+        s.window(&window("a", 10_000, 1, true));
+        s.window(&window("a", 20_000, 2, false));
+        s.window(&window("b", 10_000, 3, false));
+        s.window(&window("b", 10_000, 4, true));
         let doc = s.document();
-        let got: Vec<_> = doc
-            .records
+        let got: Vec<_> = doc["records"]
+            .as_array()
+            .unwrap()
             .iter()
-            .map(|r| (r.device_id.as_str(), r.count, r.is_final))
+            .map(|r| {
+                (
+                    r["device_id"].as_str().unwrap().to_string(),
+                    r["count"].as_u64().unwrap(),
+                    r["final"] == true,
+                )
+            })
             .collect();
-        assert_eq!(got, vec![("a", 1, true), ("a", 2, false), ("b", 4, true)]);
+        let want = [("a", 1, true), ("a", 2, false), ("b", 4, true)].map(|(d, c, f)| (d.to_string(), c, f));
+        assert_eq!(got, want);
     }
 
     #[test]
-    fn the_written_file_holds_the_same_records_as_the_document() {
+    fn records_are_the_seeds_and_the_document_announces_the_query_and_its_columns() {
         let dir = std::env::temp_dir().join(format!("latest-streamed-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let mut s = LatestState::new(&dir, 1, Vec::new());
-        s.aggregate(&agg("a", 10_000, 1), true);
-        s.aggregate(&agg("a", 20_000, 2), false);
-        s.aggregate(&agg("b", 10_000, 3), true);
+        let mut s = state(&dir, 1);
+        s.window(&window("a", 10_000, 1, true));
+        s.window(&window("a", 20_000, 2, false));
+        s.window(&window("b", 10_000, 3, true));
         s.write().unwrap();
-        let written: LatestDoc =
-            serde_json::from_slice(&std::fs::read(dir.join(model::latest::FILE_NAME)).unwrap()).unwrap();
-        assert_eq!(written.records, s.document().records);
-        assert_eq!(written.records.len(), 3);
+        let text = std::fs::read(dir.join(model::latest::FILE_NAME)).unwrap();
+        let written: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(written["records"], s.document()["records"]);
+        assert_eq!(written["records"].as_array().unwrap().len(), 3);
+        let first = written["records"][0].as_object().unwrap();
+        let keys: Vec<&str> = first.keys().map(String::as_str).collect();
+        let mut want = vec![
+            "device_id",
+            "window_start",
+            "window_end",
+            "count",
+            "avg_temperature",
+            "avg_humidity",
+            "min_battery",
+            "max_battery",
+            "stddev_temperature",
+            "warn_count",
+            "error_count",
+            "final",
+        ];
+        want.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, want, "the seed's record fields, no other");
+        assert_eq!(first["window_start"], "1970-01-01T00:00:09.990Z");
+        assert_eq!(written["query"]["builtin"], true);
+        assert_eq!(written["columns"][0]["name"], "device_id");
+        assert!(written["fleet"].get("unavailable").is_none());
+        let read: model::LatestDoc = serde_json::from_slice(&text).unwrap();
+        assert_eq!(read.records.len(), 3, "the model's reader reads what the job writes");
     }
 
     #[test]
     fn counters_are_summed_over_workers() {
-        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 2, Vec::new());
+        let mut s = state(std::path::Path::new("/nonexistent"), 2);
         for w in 0..2 {
             s.stats(WorkerStats {
                 worker: w,
@@ -396,13 +511,14 @@ mod tests {
                     bad_by_reason: [("not_json".to_string(), 2)].into(),
                     data_loss: 1,
                     skipped_records: 30,
+                    filtered: 0,
                 },
                 lag: 5,
                 errors: [("parquet_write".to_string(), 1)].into(),
                 ..WorkerStats::default()
             });
         }
-        let p = s.document().pipeline;
+        let p = s.pipeline(0);
         assert_eq!(
             (p.events_total, p.late_total, p.bad_total, p.lag, p.workers),
             (20, 2, 4, 10, 2)
@@ -414,17 +530,17 @@ mod tests {
 
     #[test]
     fn the_writing_workers_own_errors_are_current() {
-        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1, Vec::new());
+        let mut s = state(std::path::Path::new("/nonexistent"), 1);
         s.stats(WorkerStats::default());
         let errors = ErrorLog::default();
         errors.record(ErrorKind::SnapshotWrite, &"disk full");
         s.local_errors(&errors);
-        assert_eq!(s.document().pipeline.errors_by_kind["snapshot_write"], 1);
+        assert_eq!(s.pipeline(0).errors_by_kind["snapshot_write"], 1);
     }
 
     #[test]
     fn a_retracted_alert_leaves_the_alert_set() {
-        let mut s = LatestState::new(std::path::Path::new("/nonexistent"), 1, Vec::new());
+        let mut s = state(std::path::Path::new("/nonexistent"), 1);
         let alert = AlertRow {
             device_id: "d".into(),
             kind: "battery_low".into(),
@@ -435,5 +551,11 @@ mod tests {
         assert_eq!(s.fleet().alerts.len(), 1);
         s.alert(alert, -1);
         assert!(s.fleet().alerts.is_empty());
+    }
+
+    #[test]
+    fn a_job_without_fleet_views_says_why() {
+        let s = state(std::path::Path::new("/nonexistent"), 1).without_fleet("no location".into());
+        assert_eq!(s.document()["fleet"]["unavailable"], "no location");
     }
 }

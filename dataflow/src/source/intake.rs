@@ -4,9 +4,14 @@
 //! with its reason, so nothing is dropped silently and the counts add up to the records read.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use model::value::Value;
+
 use crate::messages::{DeadLetter, EventRec, PartitionState, RawRecord, RecordCounts};
+use crate::query::{Query, UdfHost};
 use crate::source::parse::{Parsed, late_letter, parse_record};
 use crate::source::watermark::PartitionClock;
 
@@ -15,6 +20,8 @@ use crate::source::watermark::PartitionClock;
 pub enum Outcome {
     /// A valid, on-time event.
     Event(EventRec),
+    /// A valid record the query's `WHERE` leaves out (counted, nothing else).
+    Filtered,
     /// A bad or late record.
     Dead(DeadLetter),
 }
@@ -23,18 +30,21 @@ pub enum Outcome {
 pub struct Intake {
     parts: BTreeMap<i32, PartitionState>,
     clock: PartitionClock,
-    kind: model::WindowKind,
+    query: Arc<Query>,
+    host: Rc<dyn UdfHost>,
+    row: Vec<Value>,
     source: u32,
 }
 
 impl Intake {
-    /// Intake for `owned` partitions of global worker `source`, each starting at `next_offset(p)`.
+    /// Intake for `owned` partitions of global worker `source`, each starting at `next_offset(p)`, reading records
+    /// under `query` (whose UDFs `host` calls).
     pub fn new(
         owned: &[i32],
         next_offset: &dyn Fn(i32) -> i64,
         source: u32,
-        kind: model::WindowKind,
-        lateness_ms: u64,
+        query: Arc<Query>,
+        host: Rc<dyn UdfHost>,
         idle_timeout: Duration,
     ) -> Intake {
         let parts = owned
@@ -50,8 +60,10 @@ impl Intake {
             .collect();
         Intake {
             parts,
-            clock: PartitionClock::new(owned, lateness_ms, idle_timeout),
-            kind,
+            clock: PartitionClock::new(owned, query.lateness_ms(), idle_timeout),
+            query,
+            host,
+            row: Vec::new(),
             source,
         }
     }
@@ -102,17 +114,25 @@ impl Intake {
             .expect("a reader yields only the partitions it owns");
         part.next_offset = raw.offset + 1;
         part.counts.records += 1;
-        match parse_record(raw, rules, self.kind) {
+        let kind = self.query.window;
+        match parse_record(raw, &self.query, self.host.as_ref(), rules, &mut self.row) {
             Parsed::Event { mut event, ts } => {
                 let wm = self.clock.observe(raw.partition, ts, worker_floor);
-                if self.kind.is_late(ts, wm) {
+                if kind.is_late(ts, wm) {
                     part.counts.late += 1;
-                    Outcome::Dead(late_letter(raw, ts, self.kind.earliest_end(ts), wm))
+                    Outcome::Dead(late_letter(raw, ts, kind.earliest_end(ts), wm))
                 } else {
                     part.counts.events += 1;
                     event.source = self.source;
                     Outcome::Event(event)
                 }
+            }
+            Parsed::Filtered { ts } => {
+                // A valid record moves its partition's clock as any other: `WHERE` decides what is aggregated, not
+                // how far event time has come.
+                self.clock.observe(raw.partition, ts, worker_floor);
+                part.counts.filtered += 1;
+                Outcome::Filtered
             }
             Parsed::Bad(letter) => {
                 self.clock.touch(raw.partition, worker_floor);
@@ -165,8 +185,15 @@ mod tests {
     };
 
     fn intake() -> Intake {
-        let kind = model::WindowKind::tumbling(10_000).unwrap();
-        Intake::new(&[0, 1], &|p| p as i64 * 100, 3, kind, 60_000, Duration::from_secs(30))
+        let p = crate::query::testing::program();
+        Intake::new(
+            &[0, 1],
+            &|p| p as i64 * 100,
+            3,
+            p.query,
+            p.host,
+            Duration::from_secs(30),
+        )
     }
 
     fn event(ts: u64) -> Vec<u8> {
@@ -193,7 +220,7 @@ mod tests {
             Outcome::Event(e) => {
                 assert_eq!((e.source, e.at), (3, NOW - NOW % 10_000 + 10_000 - 1))
             }
-            Outcome::Dead(l) => panic!("{l:?}"),
+            other => panic!("{other:?}"),
         }
         let cut = i.cut();
         assert_eq!((cut[0].next_offset, cut[0].counts.events), (6, 1));
@@ -214,7 +241,7 @@ mod tests {
                 assert_eq!(l.window_end, Some(NOW - 120_000 - (NOW - 120_000) % 10_000 + 10_000));
                 assert_eq!(l.offset, 1);
             }
-            Outcome::Event(e) => panic!("accepted {e:?}"),
+            other => panic!("accepted {other:?}"),
         }
         // The same old event on the other partition, whose watermark is still 0, is on time.
         assert!(matches!(i.take(&raw(1, 100, &old), RULES, 0), Outcome::Event(_)));

@@ -95,15 +95,11 @@ impl Input {
     }
 }
 
-/// The source stage's settings.
+/// The source stage's settings (the query says how a record is read: its schema, window and lateness).
 #[derive(Clone, Debug)]
 pub struct SourceSettings {
     /// What is read.
     pub input: Input,
-    /// The window kind: it says which windows an event belongs to, and so when it is late.
-    pub window: model::WindowKind,
-    /// How far a partition's watermark trails its newest event time, ms.
-    pub lateness_ms: u64,
     /// A partition silent this long stops holding the watermark back.
     pub idle_timeout: Duration,
     /// Events further ahead of the wall clock than this (ms) are bad.

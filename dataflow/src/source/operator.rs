@@ -31,6 +31,7 @@ use crate::checkpoint::Resume;
 use crate::messages::{
     DeadLetterOut, Marker, OpenWindow, PartitionState, STOP_ID, SourceSignal, WindowData, WindowIn, WorkerStats,
 };
+use crate::query::{Query, UdfHost};
 use crate::runtime::errors::{ErrorKind, ErrorLog, JobFailure};
 use crate::source::SourceSettings;
 use crate::source::intake::{Intake, Outcome};
@@ -57,6 +58,10 @@ pub struct SourceSetup {
     pub errors: Rc<ErrorLog>,
     /// Where an error that stops the job is raised (shared by the process's workers).
     pub failure: Arc<JobFailure>,
+    /// The job's compiled query: how a record is read.
+    pub query: Arc<Query>,
+    /// This worker's UDF host (for UDFs in `WHERE`, computed columns and CHECKs).
+    pub host: Rc<dyn UdfHost>,
 }
 
 type Output<'a> = OutputBuilderSession<'a, u64, CapacityContainerBuilder<Vec<WindowIn>>>;
@@ -121,8 +126,8 @@ impl SourceOperator {
             &owned,
             &|p| reader.next_offset(p),
             setup.worker as u32,
-            settings.window,
-            settings.lateness_ms,
+            setup.query.clone(),
+            setup.host.clone(),
             settings.idle_timeout,
         );
         intake.restore(&setup.resume.partitions);
@@ -230,6 +235,7 @@ impl SourceOperator {
             .reader
             .poll(BATCH, &mut |raw| match intake.take(&raw, rules, floor) {
                 Outcome::Event(event) => pending.push(WindowIn::Data(WindowData::Event(event))),
+                Outcome::Filtered => {}
                 Outcome::Dead(letter) => dead.write(&letter),
             });
         let read = match read {

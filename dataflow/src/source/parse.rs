@@ -1,12 +1,15 @@
-//! Parse/validate stage: turns a raw record into a valid event bound for its window, or a dead letter with the
-//! reason it is bad. All rules live in the model crate; this stage only shapes the outcome. No input panics.
+//! Parse/validate stage: turns a raw record into a valid event bound for its group's windows, a record the
+//! query's `WHERE` leaves out, or a dead letter with the reason it is bad. The rules live in the query (the
+//! table's schema, its constraints, `WHERE`; `crate::query`); this stage only shapes the outcome. No input
+//! panics.
 
-use compact_str::CompactString;
-use model::{BadEvent, WindowKind, parse_event};
+use model::value::Value;
 
 use crate::messages::{DeadLetter, EventRec, RawRecord};
+use crate::query::{Query, Record, UdfHost};
 
 /// Outcome of parsing one record.
+#[derive(Debug)]
 pub enum Parsed {
     /// A valid event (lateness is decided afterwards, per partition).
     Event {
@@ -15,42 +18,48 @@ pub enum Parsed {
         /// Its event time.
         ts: u64,
     },
+    /// A valid record the query's `WHERE` leaves out.
+    Filtered {
+        /// Its event time.
+        ts: u64,
+    },
     /// A bad record.
     Bad(DeadLetter),
 }
 
-/// Parses and validates one record.
-pub fn parse_record(raw: &RawRecord<'_>, rules: model::Validation, kind: WindowKind) -> Parsed {
-    match parse_event(raw.value, rules) {
-        Ok(e) => Parsed::Event {
-            ts: e.ts,
+/// Parses and validates one record under `query`, at wall-clock `rules`; `row` is scratch space reused across
+/// records.
+pub fn parse_record(
+    raw: &RawRecord<'_>,
+    query: &Query,
+    host: &dyn UdfHost,
+    rules: model::Validation,
+    row: &mut Vec<Value>,
+) -> Parsed {
+    match query.read(raw.value, rules.now_ms, rules.max_future_ms, host, row) {
+        Ok(Record::Event(r)) => Parsed::Event {
+            ts: r.ts,
             event: EventRec {
-                at: kind.on_time_until(e.ts),
-                ts: e.ts,
-                device_id: CompactString::new(&e.device_id),
-                location: CompactString::new(&e.location),
-                temperature: e.temperature,
-                humidity: e.humidity,
-                battery: e.battery,
-                status: e.status,
+                at: query.window.on_time_until(r.ts),
+                ts: r.ts,
+                key: r.key,
+                side: r.side,
+                inputs: r.inputs,
                 source: 0,
             },
         },
-        Err(bad) => Parsed::Bad(bad_letter(raw, &bad)),
-    }
-}
-
-fn bad_letter(raw: &RawRecord<'_>, bad: &BadEvent) -> DeadLetter {
-    DeadLetter {
-        reason: bad.code().to_string(),
-        detail: bad.to_string(),
-        partition: raw.partition,
-        offset: raw.offset,
-        key: raw.key.map(<[u8]>::to_vec),
-        payload: raw.value.map(<[u8]>::to_vec),
-        ts: None,
-        window_end: None,
-        watermark: None,
+        Ok(Record::Filtered { ts }) => Parsed::Filtered { ts },
+        Err(bad) => Parsed::Bad(DeadLetter {
+            reason: bad.reason.code().to_string(),
+            detail: bad.detail,
+            partition: raw.partition,
+            offset: raw.offset,
+            key: raw.key.map(<[u8]>::to_vec),
+            payload: raw.value.map(<[u8]>::to_vec),
+            ts: None,
+            window_end: None,
+            watermark: None,
+        }),
     }
 }
 
@@ -76,6 +85,9 @@ pub fn late_letter(raw: &RawRecord<'_>, ts: u64, window_end: u64, watermark: u64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::NoUdfs;
+    use crate::query::testing::program;
+    use compact_str::CompactString;
 
     fn raw(value: Option<&[u8]>) -> RawRecord<'_> {
         RawRecord {
@@ -91,39 +103,43 @@ mod tests {
         max_future_ms: 3_600_000,
     };
 
+    fn parse(value: Option<&[u8]>) -> Parsed {
+        parse_record(&raw(value), &program().query, &NoUdfs, RULES, &mut Vec::new())
+    }
+
     #[test]
     fn valid_event_is_assigned_its_window() {
         let v = br#"{"device_id":"d","ts":1730638574123,"temperature":1,"humidity":2,"battery":3,"status":"ok","location":"lab"}"#;
-        match parse_record(&raw(Some(v)), RULES, model::WindowKind::Tumbling { size_ms: 10_000 }) {
+        match parse(Some(v)) {
             Parsed::Event { event, ts } => {
                 assert_eq!(ts, 1_730_638_574_123);
                 assert_eq!(event.at, 1_730_638_580_000 - 1);
+                assert_eq!(
+                    (event.key.label(), event.side),
+                    ("d".to_string(), CompactString::new("lab"))
+                );
             }
-            Parsed::Bad(l) => panic!("{l:?}"),
+            other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn bad_record_keeps_partition_offset_key_and_payload() {
-        match parse_record(
-            &raw(Some(b"{oops")),
-            RULES,
-            model::WindowKind::Tumbling { size_ms: 10_000 },
-        ) {
+        match parse(Some(b"{oops")) {
             Parsed::Bad(l) => {
                 assert_eq!((l.reason.as_str(), l.partition, l.offset), ("not_json", 2, 17));
                 assert_eq!(l.key.as_deref(), Some(&b"k"[..]));
                 assert_eq!(l.payload.as_deref(), Some(&b"{oops"[..]));
             }
-            Parsed::Event { .. } => panic!("accepted"),
+            other => panic!("accepted: {other:?}"),
         }
     }
 
     #[test]
     fn tombstone_is_a_dead_letter_without_payload() {
-        match parse_record(&raw(None), RULES, model::WindowKind::Tumbling { size_ms: 10_000 }) {
+        match parse(None) {
             Parsed::Bad(l) => assert_eq!((l.reason.as_str(), l.payload), ("tombstone", None)),
-            Parsed::Event { .. } => panic!("accepted"),
+            other => panic!("accepted: {other:?}"),
         }
     }
 }

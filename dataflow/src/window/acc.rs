@@ -1,18 +1,21 @@
-//! What the window kinds share: the map of devices each kind keeps its state in ([`Devices`]), a device's
-//! accumulator in one window, pane or session (the running aggregate, its latest location and, with aggregate
-//! UDFs, their inputs), the interface every kind's open state offers the operator ([`OpenState`]), and the step
-//! that turns an accumulator into an emitted aggregate.
+//! What the window kinds share: the map of groups each kind keeps its state in ([`Groups`]), a group's
+//! accumulators in one window, pane or session ([`GroupAcc`]: one accumulator per aggregate of the query, and the
+//! carried location), the interface every kind's open state offers the operator ([`OpenState`]), and the step
+//! that turns an accumulator into an output row ([`GroupAcc::emit`], through the compiled query: `HAVING`, the
+//! output columns, user-defined functions).
 
 use std::collections::HashMap;
 
 use compact_str::CompactString;
-use model::{Aggregate, UdfValues, Window, WindowAgg};
+use model::Window;
+use sql::agg::Acc;
 
-use crate::messages::{EventRec, InputFields, OpenWindow, UdafInputs, WindowOut};
+use crate::messages::{EventRec, GroupKey, OpenWindow, WindowOut};
+use crate::query::Program;
 
-/// Per-device state keyed by device id with a fast hasher (foldhash: the ids come from the input, so the
+/// Per-group state keyed by the group's key with a fast hasher (foldhash: the keys come from the input, so the
 /// per-process random seed matters; SipHash cost twice as much per event).
-pub type Devices<T> = HashMap<CompactString, T, foldhash::fast::RandomState>;
+pub type Groups<T> = HashMap<GroupKey, T, foldhash::fast::RandomState>;
 
 /// The open windows of one worker, of one kind: what the window operator asks of them.
 pub trait OpenState {
@@ -20,11 +23,10 @@ pub trait OpenState {
     fn add(&mut self, e: EventRec);
     /// Brings back an open window, pane or session from a checkpoint, merged with what events built first.
     fn restore(&mut self, w: OpenWindow);
-    /// Appends to `out` the final aggregates of every window that ends at or below `frontier` (`None`: the
-    /// input has ended, every window), oldest window first and each window's devices in id order.
+    /// Appends to `out` the final rows of every window that ends at or below `frontier` (`None`: the input has
+    /// ended, every window), oldest window first and each window's groups in key order.
     fn finish(&mut self, frontier: Option<u64>, out: &mut Vec<WindowOut>);
-    /// Appends to `out` the live aggregate of the newest open window of every device that changed since the
-    /// last call.
+    /// Appends to `out` the live row of the newest open window of every group that changed since the last call.
     fn live(&mut self, out: &mut Vec<WindowOut>);
     /// Hands everything open to `each`, one window (pane, session) at a time, for a checkpoint; stops at the
     /// first error `each` returns.
@@ -43,122 +45,80 @@ pub trait OpenState {
     fn is_empty(&self) -> bool;
 }
 
-/// Evaluates the aggregate UDFs over one window's inputs.
-pub type UdafEval = Box<dyn FnMut(&mut UdafInputs) -> UdfValues>;
-
-/// The job's aggregate UDFs: the event fields they take and their evaluation.
-pub struct Udafs {
-    /// Fields kept per event.
-    pub keep: InputFields,
-    /// Evaluation over a window's inputs.
-    pub eval: UdafEval,
-}
-
-/// One device's accumulator in one window, pane or session.
+/// One group's accumulators in one window, pane or session. Empty (no accumulator yet) until its first event or
+/// restored part.
 #[derive(Clone, Debug, Default)]
-pub struct DeviceAcc {
-    /// Running aggregate.
-    pub agg: WindowAgg,
-    /// The device's latest location (see each kind for which event is "latest").
-    pub location: CompactString,
-    /// The aggregate UDFs' inputs (only with aggregate UDFs).
-    pub inputs: Option<Box<UdafInputs>>,
+pub struct GroupAcc {
+    /// One accumulator per aggregate of the query.
+    pub accs: Vec<Acc>,
+    /// The group's latest location (see each kind for which event is "latest"); empty without one.
+    pub side: CompactString,
 }
 
-impl DeviceAcc {
-    /// Folds an event in; its location is taken when `take_location`.
+impl GroupAcc {
+    /// Folds an event in; its location is taken when `take_side`.
     #[inline]
-    pub fn add(&mut self, e: &EventRec, udafs: Option<&Udafs>, take_location: bool) {
-        self.agg.add(e.temperature, e.humidity, e.battery, e.status);
-        if let Some(u) = udafs {
-            self.inputs.get_or_insert_default().push(e, u.keep);
+    pub fn add(&mut self, e: &EventRec, p: &Program, take_side: bool) {
+        if self.accs.is_empty() {
+            self.accs = p.query.new_accs();
         }
-        if take_location && self.location != e.location {
-            self.location = e.location.clone();
+        p.query.fold(&mut self.accs, &e.inputs, e.ts);
+        if take_side && self.side != e.side {
+            self.side = e.side.clone();
         }
     }
 
     /// Folds in another part of the same window, pane or session (its location only when this one has none).
-    pub fn absorb(&mut self, other: DeviceAcc) {
-        self.agg.merge(&other.agg);
-        if self.location.is_empty() {
-            self.location = other.location;
+    pub fn absorb(&mut self, other: GroupAcc) {
+        if self.accs.is_empty() {
+            self.accs = other.accs;
+        } else {
+            for (acc, more) in self.accs.iter_mut().zip(other.accs) {
+                acc.merge(more);
+            }
         }
-        if let Some(inputs) = other.inputs {
-            self.inputs.get_or_insert_default().append(*inputs);
+        if self.side.is_empty() {
+            self.side = other.side;
         }
     }
 
     /// The accumulator a checkpoint carried.
-    pub fn of_open(w: OpenWindow) -> DeviceAcc {
-        DeviceAcc {
-            agg: w.agg,
-            location: w.location,
-            inputs: w.inputs,
+    pub fn of_open(w: OpenWindow) -> GroupAcc {
+        GroupAcc {
+            accs: w.accs,
+            side: w.side,
         }
     }
 
     /// This accumulator as a checkpoint carries it.
-    pub fn to_open(&self, device: &CompactString, start: u64, end: u64) -> OpenWindow {
+    pub fn to_open(&self, key: &GroupKey, start: u64, end: u64) -> OpenWindow {
         OpenWindow {
             start,
             end,
-            device: device.clone(),
-            location: self.location.clone(),
-            agg: self.agg,
-            inputs: self.inputs.clone(),
+            key: key.clone(),
+            side: self.side.clone(),
+            accs: self.accs.clone(),
         }
     }
 
-    /// The aggregate `device` emits for `window`, with the aggregate UDFs' values when the job has any.
-    pub fn emit(&mut self, udafs: Option<&mut Udafs>, device: &str, window: Window, is_final: bool) -> WindowOut {
-        let mut agg: Aggregate = self.agg.finish(device, window);
-        if let (Some(u), Some(inputs)) = (udafs, self.inputs.as_mut()) {
-            agg.udf = (u.eval)(inputs);
-        }
-        WindowOut {
-            agg,
-            location: self.location.to_string(),
+    /// The row `key` emits for `window`; `None` when the query's `HAVING` is not true of it.
+    pub fn emit(&self, p: &Program, key: &GroupKey, window: Window, is_final: bool) -> Option<WindowOut> {
+        let row = p
+            .query
+            .emit(key, window.start, window.end, &self.accs, p.host.as_ref())?;
+        Some(WindowOut {
+            key: key.clone(),
+            start: window.start,
+            end: window.end,
+            row,
+            side: self.side.clone(),
             is_final,
-        }
+        })
     }
 }
 
-impl model::sessions::SessionAcc for DeviceAcc {
+impl model::sessions::SessionAcc for GroupAcc {
     fn absorb_earlier(&mut self, earlier: Self) {
         self.absorb(earlier);
-    }
-}
-
-/// A stand-in for an aggregate UDF in tests: the temperatures in the order the UDF sees them.
-#[cfg(test)]
-pub fn sequence_udaf() -> Udafs {
-    Udafs {
-        keep: InputFields {
-            temperature: true,
-            ..InputFields::default()
-        },
-        eval: Box::new(|inputs: &mut UdafInputs| {
-            inputs.sort();
-            let seq: Vec<String> = inputs.temperature.iter().map(|t| t.to_string()).collect();
-            [("seq".to_string(), model::UdfValue::Text(seq.join(",")))].into()
-        }),
-    }
-}
-
-/// An on-time event of `device` at `ts` travelling at `at`, in tests (location `lab`, fixed readings but
-/// the temperature).
-#[cfg(test)]
-pub fn test_event(device: &str, ts: u64, at: u64, temperature: f64) -> EventRec {
-    EventRec {
-        device_id: device.into(),
-        location: "lab".into(),
-        at,
-        ts,
-        temperature,
-        humidity: 50.0,
-        battery: 80.0,
-        status: model::Status::Ok,
-        source: 0,
     }
 }

@@ -1,10 +1,10 @@
 //! The open hopping windows of one worker, kept as panes (`model::window_kind`, "Hopping"): every event is
-//! folded once, into its device's pane of `gcd(size, slide)`, and a window's aggregate is the combination of its
-//! panes when it is emitted, so the cost per event does not grow with `size / slide` and state is bounded by open
-//! panes × devices. A pane is dropped once the last window that holds it is final. Windows are finished in end
-//! order as the watermark reaches them (every device that has a pane in the window, sorted by id); windows
-//! without any pane are skipped. Live, each changed device publishes its newest window (the one that starts at
-//! its newest pane's slide), which is what `latest.json` shows. A device's location in a window is that of the
+//! folded once, into its group's pane of `gcd(size, slide)`, and a window's accumulators are the combination of
+//! its panes when it is emitted, so the cost per event does not grow with `size / slide` and state is bounded by
+//! open panes × groups. A pane is dropped once the last window that holds it is final. Windows are finished in
+//! end order as the watermark reaches them (every group that has a pane in the window, sorted by key); windows
+//! without any pane are skipped. Live, each changed group publishes its newest window (the one that starts at
+//! its newest pane's slide), which is what `latest.json` shows. A group's location in a window is that of the
 //! last event to arrive in its newest pane of the window.
 
 use std::collections::VecDeque;
@@ -12,43 +12,44 @@ use std::collections::VecDeque;
 use model::Window;
 
 use crate::messages::{EventRec, OpenWindow, WindowOut};
-use crate::window::acc::{DeviceAcc, Devices, OpenState, Udafs};
+use crate::query::Program;
+use crate::window::acc::{GroupAcc, Groups, OpenState};
 
-/// One device's open panes, oldest first.
+/// One group's open panes, oldest first.
 #[derive(Default)]
-struct DevicePanes {
-    panes: VecDeque<(u64, DeviceAcc)>,
+struct GroupPanes {
+    panes: VecDeque<(u64, GroupAcc)>,
     /// Changed since the last live publication.
     changed: bool,
 }
 
-impl DevicePanes {
+impl GroupPanes {
     /// The pane starting at `start`, created if needed (events mostly arrive for the newest pane).
-    fn pane_mut(&mut self, start: u64) -> &mut DeviceAcc {
+    fn pane_mut(&mut self, start: u64) -> &mut GroupAcc {
         match self.panes.back() {
             Some((newest, _)) if *newest == start => {}
             Some((newest, _)) if *newest > start => {
                 let i = self.panes.partition_point(|(p, _)| *p < start);
                 if self.panes.get(i).is_none_or(|(p, _)| *p != start) {
-                    self.panes.insert(i, (start, DeviceAcc::default()));
+                    self.panes.insert(i, (start, GroupAcc::default()));
                 }
                 return &mut self.panes[i].1;
             }
-            _ => self.panes.push_back((start, DeviceAcc::default())),
+            _ => self.panes.push_back((start, GroupAcc::default())),
         }
         &mut self.panes.back_mut().expect("just ensured").1
     }
 
-    /// The device's accumulator over `window`: its panes there combined in order, the newest one's location.
-    fn combine(&self, window: Window) -> Option<DeviceAcc> {
+    /// The group's accumulators over `window`: its panes there combined in order, the newest one's location.
+    fn combine(&self, window: Window) -> Option<GroupAcc> {
         let from = self.panes.partition_point(|(p, _)| *p < window.start);
         let mut panes = self.panes.range(from..).take_while(|(p, _)| *p < window.end);
         let (_, first) = panes.next()?;
         let mut acc = first.clone();
         for (_, pane) in panes {
             acc.absorb(pane.clone());
-            if !pane.location.is_empty() {
-                acc.location.clone_from(&pane.location);
+            if !pane.side.is_empty() {
+                acc.side.clone_from(&pane.side);
             }
         }
         Some(acc)
@@ -59,21 +60,21 @@ impl DevicePanes {
 pub struct Panes {
     hop: model::Hopping,
     pane_ms: u64,
-    devices: Devices<DevicePanes>,
+    groups: Groups<GroupPanes>,
     /// The end of the next window to finish (`None`: nothing open).
     next_end: Option<u64>,
-    udafs: Option<Udafs>,
+    program: Program,
 }
 
 impl Panes {
-    /// No open pane; `udafs` are the job's aggregate UDFs, if any.
-    pub fn new(hop: model::Hopping, udafs: Option<Udafs>) -> Panes {
+    /// No open pane; `program` folds and emits them.
+    pub fn new(hop: model::Hopping, program: Program) -> Panes {
         Panes {
             hop,
             pane_ms: hop.pane_ms(),
-            devices: Devices::default(),
+            groups: Groups::default(),
             next_end: None,
-            udafs,
+            program,
         }
     }
 
@@ -87,11 +88,11 @@ impl Panes {
 impl OpenState for Panes {
     fn add(&mut self, e: EventRec) {
         let pane = e.ts - e.ts % self.pane_ms;
-        let d = match self.devices.get_mut(&e.device_id) {
+        let d = match self.groups.get_mut(&e.key) {
             Some(d) => d,
-            None => self.devices.entry(e.device_id.clone()).or_default(),
+            None => self.groups.entry(e.key.clone()).or_default(),
         };
-        d.pane_mut(pane).add(&e, self.udafs.as_ref(), true);
+        d.pane_mut(pane).add(&e, &self.program, true);
         d.changed = true;
         // A pane's windows are its events' windows: the earliest ends at the event's `at` + 1.
         let end = e.at + 1;
@@ -102,8 +103,8 @@ impl OpenState for Panes {
 
     fn restore(&mut self, w: OpenWindow) {
         let start = w.start;
-        let d = self.devices.entry(w.device.clone()).or_default();
-        d.pane_mut(start).absorb(DeviceAcc::of_open(w));
+        let d = self.groups.entry(w.key.clone()).or_default();
+        d.pane_mut(start).absorb(GroupAcc::of_open(w));
         d.changed = true;
         self.opened(start);
     }
@@ -119,10 +120,10 @@ impl OpenState for Panes {
             let keep_from = window.start + slide;
             let mut finals = Vec::new();
             let mut oldest = u64::MAX;
-            let udafs = &mut self.udafs;
-            self.devices.retain(|device, d| {
-                if let Some(mut acc) = d.combine(window) {
-                    finals.push(acc.emit(udafs.as_mut(), device, window, true));
+            let p = &self.program;
+            self.groups.retain(|key, d| {
+                if let Some(acc) = d.combine(window) {
+                    finals.extend(acc.emit(p, key, window, true));
                 }
                 while d.panes.front().is_some_and(|(p, _)| *p < keep_from) {
                     d.panes.pop_front();
@@ -135,46 +136,47 @@ impl OpenState for Panes {
                     None => false,
                 }
             });
-            finals.sort_unstable_by(|a, b| a.agg.device_id.cmp(&b.agg.device_id));
+            finals.sort_unstable_by(|a, b| a.key.cmp(&b.key));
             out.append(&mut finals);
-            self.next_end = (!self.devices.is_empty()).then(|| (end + slide).max(self.hop.earliest(oldest).end));
+            self.next_end = (!self.groups.is_empty()).then(|| (end + slide).max(self.hop.earliest(oldest).end));
         }
     }
 
     fn live(&mut self, out: &mut Vec<WindowOut>) {
-        let udafs = &mut self.udafs;
-        for (device, d) in self.devices.iter_mut().filter(|(_, d)| d.changed) {
+        let p = &self.program;
+        for (key, d) in self.groups.iter_mut().filter(|(_, d)| d.changed) {
             d.changed = false;
             let Some(&(newest, _)) = d.panes.back() else { continue };
             let window = self.hop.latest(newest);
-            if let Some(mut acc) = d.combine(window) {
-                out.push(acc.emit(udafs.as_mut(), device, window, false));
+            if let Some(acc) = d.combine(window) {
+                out.extend(acc.emit(p, key, window, false));
             }
         }
     }
 
     fn each_open(&self, each: &mut dyn FnMut(OpenWindow) -> std::io::Result<()>) -> std::io::Result<()> {
-        for (device, d) in &self.devices {
+        for (key, d) in &self.groups {
             for (start, acc) in &d.panes {
-                each(acc.to_open(device, *start, start + self.pane_ms))?;
+                each(acc.to_open(key, *start, start + self.pane_ms))?;
             }
         }
         Ok(())
     }
 
     fn is_empty(&self) -> bool {
-        self.devices.is_empty()
+        self.groups.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::testing::{self, avg_temperature, count, device, program, sequence};
     use std::collections::BTreeMap;
 
     fn event(device: &str, ts: u64, hop: model::Hopping, temperature: f64) -> EventRec {
         let at = model::WindowKind::Hopping(hop).on_time_until(ts);
-        crate::window::acc::test_event(device, ts, at, temperature)
+        testing::event(device, ts, at, temperature)
     }
 
     /// (device, start, end) → (count, sum of temperatures): what every emitted window must hold.
@@ -195,10 +197,10 @@ mod tests {
     fn got(finals: &[WindowOut]) -> Expected {
         let mut got = Expected::new();
         for w in finals {
-            let key = (w.agg.device_id.clone(), w.agg.window_start, w.agg.window_end);
-            let sum = w.agg.avg_temperature * w.agg.count as f64;
+            let key = (device(w), w.start, w.end);
+            let sum = avg_temperature(w) * count(w) as f64;
             assert!(
-                got.insert(key.clone(), (w.agg.count, sum)).is_none(),
+                got.insert(key.clone(), (count(w), sum)).is_none(),
                 "{key:?} emitted twice"
             );
         }
@@ -226,7 +228,7 @@ mod tests {
         for (size, slide) in [(30, 10), (25, 10), (60, 1), (10, 10), (7, 3)] {
             let hop = model::Hopping::new(size, slide).unwrap();
             let mut next = rng(size * 100 + slide);
-            let mut s = Panes::new(hop, None);
+            let mut s = Panes::new(hop, program());
             let mut events = Vec::new();
             let mut finals = Vec::new();
             let mut watermark = 0u64;
@@ -252,10 +254,10 @@ mod tests {
                 "size {size} slide {slide}"
             );
             // Per device, windows come out in end order.
-            let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+            let mut last: BTreeMap<String, u64> = BTreeMap::new();
             for w in &finals {
-                let prev = last.insert(&w.agg.device_id, w.agg.window_end);
-                assert!(prev.is_none_or(|p| p < w.agg.window_end));
+                let prev = last.insert(device(w), w.end);
+                assert!(prev.is_none_or(|p| p < w.end));
             }
         }
     }
@@ -263,24 +265,24 @@ mod tests {
     #[test]
     fn an_event_on_a_window_boundary_is_in_the_windows_it_starts_and_not_the_one_ending_there() {
         let hop = model::Hopping::new(30, 10).unwrap();
-        let mut s = Panes::new(hop, None);
+        let mut s = Panes::new(hop, program());
         s.add(event("a", 30, hop, 1.0));
         let mut finals = Vec::new();
         s.finish(None, &mut finals);
-        let bounds: Vec<(u64, u64)> = finals.iter().map(|w| (w.agg.window_start, w.agg.window_end)).collect();
+        let bounds: Vec<(u64, u64)> = finals.iter().map(|w| (w.start, w.end)).collect();
         assert_eq!(bounds, [(10, 40), (20, 50), (30, 60)]);
     }
 
     #[test]
     fn a_window_is_final_only_once_the_watermark_reaches_its_end() {
         let hop = model::Hopping::new(30, 10).unwrap();
-        let mut s = Panes::new(hop, None);
+        let mut s = Panes::new(hop, program());
         s.add(event("a", 25, hop, 1.0));
         let mut finals = Vec::new();
         s.finish(Some(29), &mut finals);
         assert!(finals.is_empty());
         s.finish(Some(40), &mut finals);
-        let ends: Vec<u64> = finals.iter().map(|w| w.agg.window_end).collect();
+        let ends: Vec<u64> = finals.iter().map(|w| w.end).collect();
         assert_eq!(ends, [30, 40]);
         assert!(!s.is_empty(), "the pane is still in [20, 50)");
     }
@@ -288,8 +290,8 @@ mod tests {
     #[test]
     fn checkpointed_panes_restore_to_the_same_windows_merged_with_new_events() {
         let hop = model::Hopping::new(25, 10).unwrap();
-        let mut whole = Panes::new(hop, None);
-        let mut before = Panes::new(hop, None);
+        let mut whole = Panes::new(hop, program());
+        let mut before = Panes::new(hop, program());
         let mut events = Vec::new();
         for (i, ts) in [3u64, 7, 12, 18, 22, 24, 31].into_iter().enumerate() {
             let e = event(if i % 2 == 0 { "a" } else { "b" }, ts, hop, i as f64);
@@ -299,7 +301,7 @@ mod tests {
                 before.add(e);
             }
         }
-        let mut after = Panes::new(hop, None);
+        let mut after = Panes::new(hop, program());
         // Events after the checkpoint may reach the new worker before its restored panes.
         for e in events.iter().filter(|e| e.ts >= 20) {
             after.add(e.clone());
@@ -317,14 +319,14 @@ mod tests {
     #[test]
     fn live_publishes_the_newest_window_of_each_changed_device() {
         let hop = model::Hopping::new(30, 10).unwrap();
-        let mut s = Panes::new(hop, None);
+        let mut s = Panes::new(hop, program());
         s.add(event("a", 5, hop, 1.0));
         s.add(event("a", 12, hop, 3.0));
         let mut live = Vec::new();
         s.live(&mut live);
         assert_eq!(live.len(), 1);
-        let w = &live[0].agg;
-        assert_eq!((w.window_start, w.window_end, w.count), (10, 40, 1));
+        let w = &live[0];
+        assert_eq!((w.start, w.end, count(w)), (10, 40, 1));
         assert!(!live[0].is_final);
         live.clear();
         s.live(&mut live);
@@ -334,17 +336,14 @@ mod tests {
     #[test]
     fn aggregate_udfs_see_all_the_events_of_the_window_across_its_panes() {
         let hop = model::Hopping::new(30, 10).unwrap();
-        let mut s = Panes::new(hop, Some(crate::window::acc::sequence_udaf()));
+        let mut s = Panes::new(hop, testing::sequence_program());
         for (ts, t) in [(25, 2.0), (5, 1.0), (35, 3.0)] {
             s.add(event("a", ts, hop, t));
         }
         let mut finals = Vec::new();
         s.finish(None, &mut finals);
-        let seqs: Vec<(u64, String)> = finals
-            .iter()
-            .map(|w| (w.agg.window_start, format!("{:?}", w.agg.udf["seq"])))
-            .collect();
-        assert_eq!(seqs[0], (0, format!("{:?}", model::UdfValue::Text("1,2".into()))));
-        assert_eq!(seqs[2], (20, format!("{:?}", model::UdfValue::Text("2,3".into()))));
+        let seqs: Vec<(u64, String)> = finals.iter().map(|w| (w.start, sequence(w))).collect();
+        assert_eq!(seqs[0], (0, "1,2".to_string()));
+        assert_eq!(seqs[2], (20, "2,3".to_string()));
     }
 }

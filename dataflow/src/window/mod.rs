@@ -1,16 +1,17 @@
-//! The window stage: event-time windows per device on the frontier, of the job's kind (tumbling, hopping or
-//! session; `model::window_kind`). Contract of [`windows`]:
-//! - input is exchanged by device (markers by target worker), so each device's windows live on one worker;
+//! The window stage: event-time windows per group on the frontier, of the query's kind (tumbling, hopping or
+//! session; `model::window_kind`), folded and emitted by the compiled query. Contract of [`windows`]:
+//! - input is exchanged by group key (markers by target worker), so each group's windows live on one worker;
 //! - a window is emitted final exactly once, when the input frontier (the job's watermark) reaches its end; the
 //!   operator holds one capability, at its input frontier, and every output goes out at it;
-//! - every trigger the newest open window of every changed device is emitted live, just before the snapshot
+//! - every trigger the newest open window of every changed group is emitted live, just before the snapshot
 //!   tick (see `trigger`);
 //! - checkpoint markers are aligned (`checkpoint::align`) and each completed round is emitted as a
 //!   [`Barrier`] carrying the open windows (panes, sessions); no window turns final while a round is being
 //!   aligned;
 //! - when the input ends, every window is final and a last `Final` barrier closes the output;
-//! - with UDFs, every emitted batch of windows (live or final) carries its UDF columns (`crate::udf::eval`), and
-//!   the worker's UDF failure counts follow whenever they change.
+//! - a window's row holds every output column, UDF columns included (called through the worker's
+//!   `udf::host::Host`), and the worker's UDF failure counts follow whenever they change; a group whose row
+//!   fails the query's `HAVING` emits nothing.
 //!
 //! Each kind's open state is its own unit behind [`acc::OpenState`]: [`tumbling::Tumbling`], [`hopping::Panes`],
 //! [`session::SessionWindows`].
@@ -20,7 +21,7 @@ pub mod hopping;
 pub mod session;
 pub mod tumbling;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,10 +35,11 @@ use crate::checkpoint::{Aligned, Alignment, StateStore};
 use crate::messages::{
     Barrier, BarrierKind, PartitionState, WindowData, WindowIn, WindowMsg, WindowOut, WindowSignal, WorkerStats,
 };
+use crate::query::Program;
+use crate::query::Query;
 use crate::runtime::errors::{ErrorKind, ErrorLog};
-use crate::udf::Udfs;
-use crate::udf::eval::Evaluator;
-use acc::{OpenState, Udafs};
+use crate::udf::host::Host;
+use acc::OpenState;
 
 /// The window stage's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -60,9 +62,11 @@ pub struct WindowSetup {
     pub peers: usize,
     /// Receives the operator's input frontier, which is the job's watermark.
     pub watermark: Rc<Cell<Option<u64>>>,
-    /// The job's UDFs (possibly none).
-    pub udfs: Arc<Udfs>,
-    /// This worker's error counters (UDF failures are counted there too).
+    /// The job's compiled query.
+    pub query: Arc<Query>,
+    /// This worker's UDF host (it counts the UDFs' failures).
+    pub host: Rc<Host>,
+    /// This worker's error counters.
     pub errors: Rc<ErrorLog>,
     /// Where each checkpoint's open windows are saved at its barrier; `None` in a wiring without checkpoint
     /// parts, where they are only counted.
@@ -122,45 +126,25 @@ impl<S: OpenState> Aligned for Collect<S> {
     }
 }
 
-/// Builds the window operator of the job's kind over the sources' output.
+/// Builds the window operator of the query's kind over the sources' output.
 pub fn windows<'s>(input: StreamVec<'s, u64, WindowIn>, setup: WindowSetup) -> StreamVec<'s, u64, WindowMsg> {
-    let evaluator = (!setup.udfs.is_empty()).then(|| {
-        Rc::new(RefCell::new(Evaluator::new(
-            Arc::clone(&setup.udfs),
-            setup.errors.clone(),
-        )))
-    });
-    let udafs = match (&evaluator, setup.udfs.input_fields()) {
-        (Some(ev), Some(keep)) => {
-            let ev = Rc::clone(ev);
-            Some(Udafs {
-                keep,
-                eval: Box::new(move |inputs| ev.borrow_mut().aggregate(inputs)),
-            })
-        }
-        _ => None,
+    let program = Program {
+        query: Arc::clone(&setup.query),
+        host: setup.host.clone(),
     };
     match setup.settings.kind {
         WindowKind::Tumbling { size_ms } => operator(
             input,
             "TumblingWindow",
-            tumbling::Tumbling::new(size_ms, udafs),
+            tumbling::Tumbling::new(size_ms, program),
             setup,
-            evaluator,
         ),
-        WindowKind::Hopping(hop) => operator(
-            input,
-            "HoppingWindow",
-            hopping::Panes::new(hop, udafs),
-            setup,
-            evaluator,
-        ),
+        WindowKind::Hopping(hop) => operator(input, "HoppingWindow", hopping::Panes::new(hop, program), setup),
         WindowKind::Session { gap_ms } => operator(
             input,
             "SessionWindow",
-            session::SessionWindows::new(gap_ms, udafs),
+            session::SessionWindows::new(gap_ms, program),
             setup,
-            evaluator,
         ),
     }
 }
@@ -171,7 +155,6 @@ fn operator<'s, S: OpenState + 'static>(
     name: &str,
     state: S,
     setup: WindowSetup,
-    evaluator: Option<Rc<RefCell<Evaluator>>>,
 ) -> StreamVec<'s, u64, WindowMsg> {
     let scope = input.scope();
     let WindowSetup {
@@ -180,21 +163,13 @@ fn operator<'s, S: OpenState + 'static>(
         worker,
         peers,
         watermark,
-        udfs: _,
+        query: _,
+        host,
         errors,
         store,
     } = setup;
     let trigger = settings.trigger;
     let mut state = Some(state);
-    // Scalar UDF columns of one emitted batch.
-    let derive = {
-        let evaluator = evaluator.clone();
-        move |batch: &mut Vec<WindowOut>| {
-            if let Some(ev) = &evaluator {
-                ev.borrow_mut().derive(batch);
-            }
-        }
-    };
     input.unary_frontier(Exchange::new(|m: &WindowIn| m.route()), name, move |cap, info| {
         let activator = scope.activator_for(info.address);
         // Held at the input frontier; every output goes out at it. Released when the input ends.
@@ -235,13 +210,12 @@ fn operator<'s, S: OpenState + 'static>(
             if !align.is_holding() {
                 out.state.finish(now_at, &mut batch);
                 if !batch.is_empty() {
-                    derive(&mut batch);
                     output
                         .session(&*hold)
                         .give_iterator(batch.drain(..).map(WindowMsg::Data));
                 }
             }
-            if let Some(counts) = evaluator.as_ref().and_then(|ev| ev.borrow_mut().take_changed_errors()) {
+            if let Some(counts) = host.take_changed_errors() {
                 output
                     .session(&*hold)
                     .give(WindowMsg::Signal(WindowSignal::UdfErrors(worker, counts)));
@@ -267,7 +241,6 @@ fn operator<'s, S: OpenState + 'static>(
                 if crate::runtime::trigger::due(now, &mut next_live, trigger, lead) {
                     out.state.live(&mut batch);
                     if !batch.is_empty() {
-                        derive(&mut batch);
                         output
                             .session(&*hold)
                             .give_iterator(batch.drain(..).map(WindowMsg::Data));

@@ -1,20 +1,21 @@
-//! The open session windows of one worker (`model::sessions`): per device its open sessions,
-//! merged as events bridge them and restored sessions meet new events. A session is final once the watermark
-//! reaches its end (last event + gap). Finding those does not cost a scan per event: the operator scans the
-//! devices only when the watermark reaches `next_due`, a lower bound of every open session's end. Live, each
-//! changed device publishes its newest session. A session's location is that of its latest event (by event
-//! time; ties go to the later arrival). State is bounded by open sessions, not by events (UDF inputs aside).
+//! The open session windows of one worker (`model::sessions`): per group its open sessions, merged as events
+//! bridge them and restored sessions meet new events. A session is final once the watermark reaches its end
+//! (last event + gap). Finding those does not cost a scan per event: the operator scans the groups only when the
+//! watermark reaches `next_due`, a lower bound of every open session's end. Live, each changed group publishes
+//! its newest session. A session's location is that of its latest event (by event time; ties go to the later
+//! arrival). State is bounded by open sessions, not by events (aggregate UDF rows aside).
 
 use model::Window;
 use model::sessions::{Session, Sessions};
 
-use crate::messages::{EventRec, OpenWindow, WindowOut};
-use crate::window::acc::{DeviceAcc, Devices, OpenState, Udafs};
+use crate::messages::{EventRec, GroupKey, OpenWindow, WindowOut};
+use crate::query::Program;
+use crate::window::acc::{GroupAcc, Groups, OpenState};
 
-/// One device's open sessions.
+/// One group's open sessions.
 #[derive(Default)]
-struct DeviceSessions {
-    sessions: Sessions<DeviceAcc>,
+struct GroupSessions {
+    sessions: Sessions<GroupAcc>,
     /// Changed since the last live publication.
     changed: bool,
 }
@@ -22,20 +23,20 @@ struct DeviceSessions {
 /// The open sessions of one worker.
 pub struct SessionWindows {
     gap_ms: u64,
-    devices: Devices<DeviceSessions>,
+    groups: Groups<GroupSessions>,
     /// At or below the end of every open session (`None`: none open).
     next_due: Option<u64>,
-    udafs: Option<Udafs>,
+    program: Program,
 }
 
 impl SessionWindows {
-    /// No open session; sessions end `gap_ms` after their last event; `udafs` are the job's aggregate UDFs.
-    pub fn new(gap_ms: u64, udafs: Option<Udafs>) -> SessionWindows {
+    /// No open session; sessions end `gap_ms` after their last event; `program` folds and emits them.
+    pub fn new(gap_ms: u64, program: Program) -> SessionWindows {
         SessionWindows {
             gap_ms,
-            devices: Devices::default(),
+            groups: Groups::default(),
             next_due: None,
-            udafs,
+            program,
         }
     }
 
@@ -48,25 +49,23 @@ impl SessionWindows {
 
 impl OpenState for SessionWindows {
     fn add(&mut self, e: EventRec) {
-        let d = match self.devices.get_mut(&e.device_id) {
+        let d = match self.groups.get_mut(&e.key) {
             Some(d) => d,
-            None => self.devices.entry(e.device_id.clone()).or_default(),
+            None => self.groups.entry(e.key.clone()).or_default(),
         };
-        let udafs = self.udafs.as_ref();
-        let bounds = d
-            .sessions
-            .add(e.ts, self.gap_ms, |acc, latest| acc.add(&e, udafs, latest));
+        let p = &self.program;
+        let bounds = d.sessions.add(e.ts, self.gap_ms, |acc, latest| acc.add(&e, p, latest));
         d.changed = true;
         self.due(bounds.end);
     }
 
     fn restore(&mut self, w: OpenWindow) {
         let (first, last) = (w.start, w.end.saturating_sub(self.gap_ms));
-        let d = self.devices.entry(w.device.clone()).or_default();
+        let d = self.groups.entry(w.key.clone()).or_default();
         let session = Session {
             first,
             last,
-            acc: DeviceAcc::of_open(w),
+            acc: GroupAcc::of_open(w),
         };
         let bounds = d.sessions.insert(session, self.gap_ms);
         d.changed = true;
@@ -79,14 +78,14 @@ impl OpenState for SessionWindows {
             return;
         }
         let gap = self.gap_ms;
-        let mut done: Vec<(u64, compact_str::CompactString, Session<DeviceAcc>)> = Vec::new();
+        let mut done: Vec<(u64, GroupKey, Session<GroupAcc>)> = Vec::new();
         let mut next_due: Option<u64> = None;
-        self.devices.retain(|device, d| {
+        self.groups.retain(|key, d| {
             let finished = match frontier {
                 Some(f) => d.sessions.finish_up_to(f, gap),
                 None => d.sessions.finish_all(),
             };
-            done.extend(finished.into_iter().map(|s| (s.last + gap, device.clone(), s)));
+            done.extend(finished.into_iter().map(|s| (s.last + gap, key.clone(), s)));
             if let Some(end) = d.sessions.first_end(gap) {
                 next_due = Some(next_due.map_or(end, |n| n.min(end)));
             }
@@ -94,51 +93,49 @@ impl OpenState for SessionWindows {
         });
         self.next_due = next_due;
         done.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let udafs = &mut self.udafs;
+        let p = &self.program;
         out.extend(
             done.into_iter()
-                .map(|(_, device, mut s)| s.acc.emit(udafs.as_mut(), &device, s.window(gap), true)),
+                .filter_map(|(_, key, s)| s.acc.emit(p, &key, s.window(gap), true)),
         );
     }
 
     fn live(&mut self, out: &mut Vec<WindowOut>) {
-        let (gap, udafs) = (self.gap_ms, &mut self.udafs);
-        for (device, d) in self.devices.iter_mut().filter(|(_, d)| d.changed) {
+        let (gap, p) = (self.gap_ms, &self.program);
+        for (key, d) in self.groups.iter_mut().filter(|(_, d)| d.changed) {
             d.changed = false;
             if let Some(s) = d.sessions.newest() {
                 let window: Window = s.window(gap);
-                out.push(s.acc.emit(udafs.as_mut(), device, window, false));
+                out.extend(s.acc.emit(p, key, window, false));
             }
         }
     }
 
     fn each_open(&self, each: &mut dyn FnMut(OpenWindow) -> std::io::Result<()>) -> std::io::Result<()> {
-        for (device, d) in &self.devices {
+        for (key, d) in &self.groups {
             for s in d.sessions.iter() {
                 let w = s.window(self.gap_ms);
-                each(s.acc.to_open(device, w.start, w.end))?;
+                each(s.acc.to_open(key, w.start, w.end))?;
             }
         }
         Ok(())
     }
 
     fn is_empty(&self) -> bool {
-        self.devices.is_empty()
+        self.groups.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::testing::{self, count, device, program, sequence};
     use std::collections::BTreeMap;
 
     const GAP: u64 = 5;
 
     fn event(device: &str, ts: u64, temperature: f64) -> EventRec {
-        EventRec {
-            location: format!("at-{ts}").into(),
-            ..crate::window::acc::test_event(device, ts, ts, temperature)
-        }
+        testing::located(device, ts, ts, temperature, &format!("at-{ts}"))
     }
 
     fn all(s: &mut SessionWindows) -> Vec<WindowOut> {
@@ -149,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_device_silent_for_the_gap_gets_a_new_session_and_each_is_final_at_its_end() {
-        let mut s = SessionWindows::new(GAP, None);
+        let mut s = SessionWindows::new(GAP, program());
         for ts in [100, 103, 107, 112] {
             s.add(event("a", ts, 1.0));
         }
@@ -158,38 +155,28 @@ mod tests {
         s.finish(Some(105), &mut out);
         assert!(out.is_empty(), "b's session ends at 106");
         s.finish(Some(112), &mut out);
-        let got: Vec<(&str, u64, u64, u64)> = out
-            .iter()
-            .map(|w| {
-                (
-                    w.agg.device_id.as_str(),
-                    w.agg.window_start,
-                    w.agg.window_end,
-                    w.agg.count,
-                )
-            })
-            .collect();
+        let got: Vec<(String, u64, u64, u64)> = out.iter().map(|w| (device(w), w.start, w.end, count(w))).collect();
         assert_eq!(
             got,
-            [("b", 101, 106, 1), ("a", 100, 112, 3)],
+            [("b".into(), 101, 106, 1), ("a".into(), 100, 112, 3)],
             "112 is exactly the gap after 107"
         );
         assert!(out.iter().all(|w| w.is_final));
-        assert_eq!(out[1].location, "at-107", "the location of the session's latest event");
+        assert_eq!(out[1].side, "at-107", "the location of the session's latest event");
         let rest = all(&mut s);
-        assert_eq!((rest[0].agg.window_start, rest[0].agg.window_end), (112, 117));
+        assert_eq!((rest[0].start, rest[0].end), (112, 117));
         assert!(s.is_empty());
     }
 
     #[test]
     fn live_publishes_the_newest_session_of_each_changed_device() {
-        let mut s = SessionWindows::new(GAP, None);
+        let mut s = SessionWindows::new(GAP, program());
         s.add(event("a", 100, 1.0));
         s.add(event("a", 200, 1.0));
         let mut live = Vec::new();
         s.live(&mut live);
         assert_eq!(live.len(), 1);
-        assert_eq!((live[0].agg.window_start, live[0].agg.window_end), (200, 205));
+        assert_eq!((live[0].start, live[0].end), (200, 205));
         live.clear();
         s.live(&mut live);
         assert!(live.is_empty());
@@ -198,9 +185,9 @@ mod tests {
     #[test]
     fn restored_sessions_merge_with_new_events_to_the_same_results() {
         let events: Vec<(u64, f64)> = vec![(10, 1.0), (12, 2.0), (30, 3.0), (14, 4.0), (33, 5.0), (18, 6.0)];
-        let mut whole = SessionWindows::new(GAP, Some(crate::window::acc::sequence_udaf()));
-        let mut before = SessionWindows::new(GAP, Some(crate::window::acc::sequence_udaf()));
-        let mut after = SessionWindows::new(GAP, Some(crate::window::acc::sequence_udaf()));
+        let mut whole = SessionWindows::new(GAP, testing::sequence_program());
+        let mut before = SessionWindows::new(GAP, testing::sequence_program());
+        let mut after = SessionWindows::new(GAP, testing::sequence_program());
         for (i, &(ts, t)) in events.iter().enumerate() {
             whole.add(event("a", ts, t));
             if i < 3 {
@@ -215,14 +202,7 @@ mod tests {
         let (a, b) = (all(&mut whole), all(&mut after));
         let bounds = |v: &[WindowOut]| {
             v.iter()
-                .map(|w| {
-                    (
-                        w.agg.window_start,
-                        w.agg.window_end,
-                        w.agg.count,
-                        w.agg.udf["seq"].clone(),
-                    )
-                })
+                .map(|w| (w.start, w.end, count(w), sequence(w)))
                 .collect::<Vec<_>>()
         };
         assert_eq!(bounds(&a), bounds(&b));
@@ -231,7 +211,7 @@ mod tests {
             10..23,
             "14 and 18 extend the first session"
         );
-        assert_eq!(a[0].location, b[0].location);
+        assert_eq!(a[0].side, b[0].side);
     }
 
     #[test]
@@ -242,7 +222,7 @@ mod tests {
             (seed >> 33) % n
         };
         for _ in 0..50 {
-            let mut s = SessionWindows::new(GAP, None);
+            let mut s = SessionWindows::new(GAP, program());
             let mut accepted: BTreeMap<String, Vec<u64>> = BTreeMap::new();
             let mut out = Vec::new();
             let mut watermark = 0;
@@ -275,17 +255,8 @@ mod tests {
                 }
                 want.extend(sessions.into_iter().map(|(f, l, n)| (device.clone(), f, l + GAP, n)));
             }
-            let mut got: Vec<(String, u64, u64, u64)> = out
-                .iter()
-                .map(|w| {
-                    (
-                        w.agg.device_id.clone(),
-                        w.agg.window_start,
-                        w.agg.window_end,
-                        w.agg.count,
-                    )
-                })
-                .collect();
+            let mut got: Vec<(String, u64, u64, u64)> =
+                out.iter().map(|w| (device(w), w.start, w.end, count(w))).collect();
             got.sort();
             assert_eq!(got, want);
         }

@@ -1,51 +1,51 @@
-//! The open tumbling windows of one worker: per device, the running accumulator of each of its open windows, in
+//! The open tumbling windows of one worker: per group, the running accumulators of each of its open windows, in
 //! window order. Windows are opened by events or restored from a checkpoint (merged with events that arrived
-//! first), finished when the watermark reaches their end (every device once, sorted by id), and published live
-//! for the devices that changed since the last publication. A device's location is that of its last event to
-//! arrive. State is bounded by open windows × devices, never by events, except for the inputs kept for
-//! aggregate UDFs (their events' fields), which grow with the events of open windows and leave with them.
+//! first), finished when the watermark reaches their end (every group once, sorted by key), and published live
+//! for the groups that changed since the last publication. A group's location is that of its last event to
+//! arrive. State is bounded by open windows × groups, never by events, except for the rows kept for aggregate
+//! UDFs, which grow with the events of open windows and leave with them.
 //!
-//! Kept by device rather than by window: one hash entry per device and a short vector of its windows (a
-//! device has a few open windows, `lateness / size + 1`), where a map per window repeated every device's id and
-//! the map's slack in each window (at 10,000 devices, 70,000 windows: 15 MB against 8).
+//! Kept by group rather than by window: one hash entry per group and a short vector of its windows (a group
+//! has a few open windows, `lateness / size + 1`), where a map per window repeated every group's key and the
+//! map's slack in each window (at 10,000 devices, 70,000 windows: 15 MB against 8).
 
 use std::collections::BTreeSet;
 
-use compact_str::CompactString;
 use model::Window;
 
-use crate::messages::{EventRec, OpenWindow, WindowOut};
-use crate::window::acc::{DeviceAcc, Devices, OpenState, Udafs};
+use crate::messages::{EventRec, GroupKey, OpenWindow, WindowOut};
+use crate::query::Program;
+use crate::window::acc::{GroupAcc, Groups, OpenState};
 
-/// A device's accumulator in a window, and whether it changed since the last live publication.
+/// A group's accumulators in a window, and whether they changed since the last live publication.
 #[derive(Default)]
 pub struct Slot {
-    /// The accumulator.
-    pub acc: DeviceAcc,
+    /// The accumulators.
+    pub acc: GroupAcc,
     /// Changed since the last live publication.
     pub changed: bool,
 }
 
-/// One device's open windows, by end, oldest first.
-type DeviceWindows = Vec<(u64, Slot)>;
+/// One group's open windows, by end, oldest first.
+type GroupWindows = Vec<(u64, Slot)>;
 
 /// The open tumbling windows of one worker.
 pub struct Tumbling {
-    devices: Devices<DeviceWindows>,
+    groups: Groups<GroupWindows>,
     /// The ends of the open windows: which windows the frontier closes.
     ends: BTreeSet<u64>,
     window_ms: u64,
-    udafs: Option<Udafs>,
+    program: Program,
 }
 
 impl Tumbling {
-    /// No open window; windows are `window_ms` long; `udafs` are the job's aggregate UDFs, if any.
-    pub fn new(window_ms: u64, udafs: Option<Udafs>) -> Tumbling {
+    /// No open window; windows are `window_ms` long; `program` folds and emits them.
+    pub fn new(window_ms: u64, program: Program) -> Tumbling {
         Tumbling {
-            devices: Devices::default(),
+            groups: Groups::default(),
             ends: BTreeSet::new(),
             window_ms,
-            udafs,
+            program,
         }
     }
 }
@@ -60,7 +60,7 @@ fn window_ending(end: u64, window_ms: u64) -> Window {
 
 /// The slot of the window ending at `end` among a device's `windows`, opened (and its end noted in `ends`) if need
 /// be.
-fn slot_in<'w>(windows: &'w mut DeviceWindows, ends: &mut BTreeSet<u64>, end: u64) -> &'w mut Slot {
+fn slot_in<'w>(windows: &'w mut GroupWindows, ends: &mut BTreeSet<u64>, end: u64) -> &'w mut Slot {
     // Events mostly go to the newest window: look from the back.
     let at = match windows.iter().rposition(|(e, _)| *e <= end) {
         Some(i) if windows[i].0 == end => i,
@@ -76,20 +76,20 @@ fn slot_in<'w>(windows: &'w mut DeviceWindows, ends: &mut BTreeSet<u64>, end: u6
 
 impl OpenState for Tumbling {
     fn add(&mut self, e: EventRec) {
-        let windows = match self.devices.get_mut(&e.device_id) {
+        let windows = match self.groups.get_mut(&e.key) {
             Some(w) => w,
-            None => self.devices.entry(e.device_id.clone()).or_default(),
+            None => self.groups.entry(e.key.clone()).or_default(),
         };
         // For tumbling windows an event's time in the dataflow is its window's end − 1.
         let d = slot_in(windows, &mut self.ends, e.at + 1);
-        d.acc.add(&e, self.udafs.as_ref(), true);
+        d.acc.add(&e, &self.program, true);
         d.changed = true;
     }
 
     fn restore(&mut self, w: OpenWindow) {
-        let windows = self.devices.entry(w.device.clone()).or_default();
+        let windows = self.groups.entry(w.key.clone()).or_default();
         let d = slot_in(windows, &mut self.ends, w.end);
-        d.acc.absorb(DeviceAcc::of_open(w));
+        d.acc.absorb(GroupAcc::of_open(w));
         d.changed = true;
     }
 
@@ -99,54 +99,50 @@ impl OpenState for Tumbling {
             return;
         }
         let closes = |end: u64| frontier.is_none_or(|f| end <= f);
-        let mut closed: Vec<(u64, CompactString, DeviceAcc)> = Vec::new();
-        self.devices.retain(|device, windows| {
+        let mut closed: Vec<(u64, GroupKey, GroupAcc)> = Vec::new();
+        self.groups.retain(|key, windows| {
             let n = windows.iter().take_while(|(end, _)| closes(*end)).count();
-            closed.extend(windows.drain(..n).map(|(end, slot)| (end, device.clone(), slot.acc)));
+            closed.extend(windows.drain(..n).map(|(end, slot)| (end, key.clone(), slot.acc)));
             !windows.is_empty()
         });
         self.ends.retain(|&end| !closes(end));
         closed.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        let window_ms = self.window_ms;
-        let udafs = &mut self.udafs;
+        let (window_ms, p) = (self.window_ms, &self.program);
         out.extend(
             closed
                 .into_iter()
-                .map(|(end, device, mut acc)| acc.emit(udafs.as_mut(), &device, window_ending(end, window_ms), true)),
+                .filter_map(|(end, key, acc)| acc.emit(p, &key, window_ending(end, window_ms), true)),
         );
     }
 
     fn live(&mut self, out: &mut Vec<WindowOut>) {
-        let window_ms = self.window_ms;
-        let udafs = &mut self.udafs;
-        for (device, windows) in self.devices.iter_mut() {
+        let (window_ms, p) = (self.window_ms, &self.program);
+        for (key, windows) in self.groups.iter_mut() {
             for (end, d) in windows.iter_mut().filter(|(_, d)| d.changed) {
                 d.changed = false;
-                out.push(
-                    d.acc
-                        .emit(udafs.as_mut(), device, window_ending(*end, window_ms), false),
-                );
+                out.extend(d.acc.emit(p, key, window_ending(*end, window_ms), false));
             }
         }
     }
 
     fn each_open(&self, each: &mut dyn FnMut(OpenWindow) -> std::io::Result<()>) -> std::io::Result<()> {
-        for (device, windows) in &self.devices {
+        for (key, windows) in &self.groups {
             for (end, d) in windows {
-                each(d.acc.to_open(device, window_ending(*end, self.window_ms).start, *end))?;
+                each(d.acc.to_open(key, window_ending(*end, self.window_ms).start, *end))?;
             }
         }
         Ok(())
     }
 
     fn is_empty(&self) -> bool {
-        self.devices.is_empty()
+        self.groups.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query::testing::{self, avg_temperature, count, device, program, sequence};
 
     /// The final aggregates of the window ending at `end` (and of any before it).
     fn finish_at(s: &mut Tumbling, end: u64) -> Vec<WindowOut> {
@@ -162,38 +158,42 @@ mod tests {
     }
 
     fn event(device: &str, end: u64, temperature: f64) -> EventRec {
-        crate::window::acc::test_event(device, end - 1, end - 1, temperature)
+        testing::event(device, end - 1, end - 1, temperature)
+    }
+
+    fn tumbling() -> Tumbling {
+        Tumbling::new(10_000, program())
     }
 
     #[test]
     fn events_fold_into_their_device_and_window() {
-        let mut s = Tumbling::new(10_000, None);
+        let mut s = tumbling();
         s.add(event("a", 10_000, 20.0));
         s.add(event("a", 10_000, 22.0));
         s.add(event("b", 10_000, 30.0));
         s.add(event("a", 20_000, 25.0));
         let first = finish_at(&mut s, 10_000);
         assert_eq!(first.len(), 2);
-        assert_eq!((first[0].agg.device_id.as_str(), first[0].agg.count), ("a", 2));
-        assert_eq!(first[0].agg.avg_temperature, 21.0);
-        assert_eq!((first[0].agg.window_start, first[0].agg.window_end), (0, 10_000));
+        assert_eq!((device(&first[0]).as_str(), count(&first[0])), ("a", 2));
+        assert_eq!(avg_temperature(&first[0]), 21.0);
+        assert_eq!((first[0].start, first[0].end), (0, 10_000));
         assert!(first.iter().all(|w| w.is_final));
         assert_eq!(s.open_windows().len(), 1, "the later window stays open");
     }
 
     #[test]
     fn finished_window_lists_devices_in_id_order() {
-        let mut s = Tumbling::new(10_000, None);
+        let mut s = tumbling();
         for d in ["m", "b", "z", "a"] {
             s.add(event(d, 10_000, 1.0));
         }
-        let ids: Vec<String> = finish_at(&mut s, 10_000).into_iter().map(|w| w.agg.device_id).collect();
+        let ids: Vec<String> = finish_at(&mut s, 10_000).iter().map(device).collect();
         assert_eq!(ids, ["a", "b", "m", "z"]);
     }
 
     #[test]
     fn windows_closing_together_leave_oldest_first_each_in_device_order_and_empty_devices_are_forgotten() {
-        let mut s = Tumbling::new(10_000, None);
+        let mut s = tumbling();
         for end in [30_000, 10_000, 20_000] {
             for d in ["b", "a"] {
                 s.add(event(d, end, 1.0));
@@ -202,7 +202,7 @@ mod tests {
         s.add(event("c", 30_000, 1.0));
         let closed: Vec<(u64, String)> = finish_at(&mut s, 20_000)
             .into_iter()
-            .map(|w| (w.agg.window_end, w.agg.device_id))
+            .map(|w| (w.end, device(&w)))
             .collect();
         let want = [(10_000, "a"), (10_000, "b"), (20_000, "a"), (20_000, "b")].map(|(e, d)| (e, d.to_string()));
         assert_eq!(closed, want);
@@ -215,12 +215,12 @@ mod tests {
 
     #[test]
     fn finishing_a_window_that_is_not_open_yields_nothing() {
-        assert!(finish_at(&mut Tumbling::new(10_000, None), 10_000).is_empty());
+        assert!(finish_at(&mut tumbling(), 10_000).is_empty());
     }
 
     #[test]
     fn live_publication_sends_only_what_changed() {
-        let mut s = Tumbling::new(10_000, None);
+        let mut s = tumbling();
         s.add(event("a", 10_000, 20.0));
         s.add(event("b", 10_000, 20.0));
         let first = live(&mut s);
@@ -230,21 +230,21 @@ mod tests {
         s.add(event("b", 10_000, 21.0));
         let next = live(&mut s);
         assert_eq!(next.len(), 1);
-        assert_eq!(next[0].agg.device_id, "b");
+        assert_eq!(device(&next[0]), "b");
     }
 
     #[test]
     fn restored_window_merges_with_events_that_came_first() {
-        let mut whole = Tumbling::new(10_000, None);
+        let mut whole = tumbling();
         for t in [20.0, 21.0, 22.0] {
             whole.add(event("a", 10_000, t));
         }
         // The first two events were checkpointed; the third reached the new worker before the restored state.
-        let mut before = Tumbling::new(10_000, None);
+        let mut before = tumbling();
         before.add(event("a", 10_000, 20.0));
         before.add(event("a", 10_000, 21.0));
         let saved = before.open_windows();
-        let mut after = Tumbling::new(10_000, None);
+        let mut after = tumbling();
         after.add(event("a", 10_000, 22.0));
         for w in saved {
             after.restore(w);
@@ -254,10 +254,10 @@ mod tests {
 
     #[test]
     fn checkpointed_windows_restore_to_the_same_results() {
-        let mut a = Tumbling::new(10_000, None);
+        let mut a = tumbling();
         a.add(event("a", 10_000, 20.0));
         a.add(event("b", 20_000, 30.0));
-        let mut b = Tumbling::new(10_000, None);
+        let mut b = tumbling();
         for w in a.open_windows() {
             b.restore(w);
         }
@@ -266,7 +266,7 @@ mod tests {
     }
 
     fn sequence_udaf() -> Tumbling {
-        Tumbling::new(10_000, Some(crate::window::acc::sequence_udaf()))
+        Tumbling::new(10_000, testing::sequence_program())
     }
 
     #[test]
@@ -279,13 +279,9 @@ mod tests {
         e.ts = 2;
         s.add(e);
         let live = live(&mut s);
-        assert_eq!(
-            live[0].agg.udf["seq"],
-            model::UdfValue::Text("21,20".into()),
-            "in event-time order"
-        );
+        assert_eq!(sequence(&live[0]), "21,20", "in event-time order");
         let saved = s.open_windows();
-        assert_eq!(saved[0].inputs.as_ref().unwrap().len(), 2);
+        assert!(matches!(saved[0].accs.last(), Some(sql::agg::Acc::Udaf(rows)) if rows.len() == 2));
         let mut after = sequence_udaf();
         let mut e = event("a", 10_000, 19.0);
         e.ts = 3;
@@ -294,25 +290,28 @@ mod tests {
             after.restore(w);
         }
         let finals = finish_at(&mut after, 10_000);
-        assert_eq!(finals[0].agg.udf["seq"], model::UdfValue::Text("21,19,20".into()));
-        assert_eq!(finals[0].agg.count, 3);
+        assert_eq!(sequence(&finals[0]), "21,19,20");
+        assert_eq!(count(&finals[0]), 3);
     }
 
     #[test]
-    fn without_aggregate_udfs_no_inputs_are_kept() {
-        let mut s = Tumbling::new(10_000, None);
+    fn without_aggregate_udfs_no_rows_are_kept() {
+        let mut s = tumbling();
         s.add(event("a", 10_000, 20.0));
-        assert!(s.open_windows()[0].inputs.is_none());
-        assert!(finish_at(&mut s, 10_000)[0].agg.udf.is_empty());
+        let open = s.open_windows();
+        assert!(!open[0].accs.iter().any(|a| matches!(a, sql::agg::Acc::Udaf(_))));
+        assert_eq!(
+            finish_at(&mut s, 10_000)[0].row.len(),
+            11,
+            "the seed's columns, no other"
+        );
     }
 
     #[test]
     fn the_latest_location_of_a_device_wins() {
-        let mut s = Tumbling::new(10_000, None);
+        let mut s = tumbling();
         s.add(event("a", 10_000, 20.0));
-        let mut moved = event("a", 10_000, 20.0);
-        moved.location = "office".into();
-        s.add(moved);
-        assert_eq!(finish_at(&mut s, 10_000)[0].location, "office");
+        s.add(testing::located("a", 9_999, 9_999, 20.0, "office"));
+        assert_eq!(finish_at(&mut s, 10_000)[0].side, "office");
     }
 }

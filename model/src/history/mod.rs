@@ -166,6 +166,9 @@ pub use batch::{
 #[cfg(feature = "arrow")]
 mod batch;
 
+#[cfg(feature = "arrow")]
+pub mod rows;
+
 #[cfg(feature = "parquet")]
 pub use read::{
     Batches, FileError, HistoryFile, ListedFile, READ_ATTEMPTS, ReadError, WindowSpan, committed_files, read_folder,

@@ -225,11 +225,15 @@ impl GroupScope<'_> {
                 ),
             ));
         }
+        // A window holds at least one row: an aggregate of a NOT NULL argument without FILTER always has a value,
+        // but for a BIGINT sum that overflows and the sample statistics of a single row.
+        let empty = filter.is_some() || args[0].nullable;
         let (ty, nullable) = match func {
             AggFunc::Count => (DataType::BigInt, false),
-            AggFunc::Sum => (arg_ty, true),
-            AggFunc::Min | AggFunc::Max | AggFunc::FirstValue | AggFunc::LastValue => (arg_ty, true),
-            _ => (DataType::Double, true),
+            AggFunc::Sum if arg_ty == DataType::BigInt => (arg_ty, true),
+            AggFunc::Sum | AggFunc::Min | AggFunc::Max | AggFunc::FirstValue | AggFunc::LastValue => (arg_ty, empty),
+            AggFunc::StddevSamp | AggFunc::VarSamp => (DataType::Double, true),
+            _ => (DataType::Double, empty),
         };
         // The variance family and AVG work in DOUBLE: widen once, in the argument.
         if ty == DataType::Double && arg_ty == DataType::BigInt && !matches!(func, AggFunc::Sum) {

@@ -18,7 +18,10 @@ use std::sync::mpsc::{Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
+use model::output::OutputSchema;
 use timely::dataflow::StreamVec;
 
 use crate::checkpoint::{CommitReport, SinkRecovery, StateStore};
@@ -45,6 +48,7 @@ pub struct SinkSettings {
 
 /// One worker's Kafka output: the channel to its writer thread and what the thread shares.
 pub struct KafkaSink {
+    schema: Arc<OutputSchema>,
     commands: Sender<Command>,
     thread: RefCell<Option<JoinHandle<()>>>,
     shared: Shared,
@@ -57,18 +61,27 @@ impl KafkaSink {
     pub fn start(
         settings: &SinkSettings,
         store: &StateStore,
+        schema: Arc<OutputSchema>,
         worker: usize,
         recovery: Option<SinkRecovery>,
         errors: Rc<ErrorLog>,
     ) -> Result<KafkaSink> {
         let (commands, receive) = channel();
         let shared = Shared::default();
-        let writer = Writer::new(settings.clone(), store.clone(), worker, recovery, shared.clone());
+        let writer = Writer::new(
+            settings.clone(),
+            store.clone(),
+            schema.clone(),
+            worker,
+            recovery,
+            shared.clone(),
+        );
         let thread = std::thread::Builder::new()
             .name(format!("kafka-sink-w{worker}"))
             .spawn(move || writer.run(receive))
             .context("cannot start the Kafka sink's thread")?;
         Ok(KafkaSink {
+            schema,
             commands,
             thread: RefCell::new(Some(thread)),
             shared,
@@ -111,7 +124,7 @@ impl CommitReport for KafkaSink {
 pub fn publish<'s>(windows: StreamVec<'s, u64, WindowMsg>, sink: Rc<KafkaSink>) -> StreamVec<'s, u64, ()> {
     filter_map_in_order(windows, "KafkaSink", move |msg| {
         match msg {
-            WindowMsg::Data(w) if w.is_final => sink.send(Command::Record(OutRecord::of(&w.agg))),
+            WindowMsg::Data(w) if w.is_final => sink.send(Command::Record(OutRecord::of(&sink.schema, &w.row))),
             WindowMsg::Signal(WindowSignal::Barrier(b)) => {
                 sink.send(Command::Barrier(b.id));
                 sink.count_errors();

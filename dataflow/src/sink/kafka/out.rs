@@ -1,5 +1,5 @@
-//! What the Kafka output's writer and its recovery share: the sink topic's record of a final window (key
-//! `device_id`, value the `latest.json` record, timestamp the window end) and how it is produced, what a writer
+//! What the Kafka output's writer and its recovery share: the sink topic's record of a final window (key the
+//! group's key, value the `latest.json` record; `model::output`), timestamp the window end) and how it is produced, what a writer
 //! thread shares with its worker (how far it committed, its errors), and the crash points of the test hook.
 
 use std::collections::BTreeMap;
@@ -10,12 +10,15 @@ use anyhow::{Result, anyhow};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, ThreadedProducer};
 
+use model::output::{JsonRecord, OutputSchema, record_key};
+use model::value::Value;
+
 use crate::sink::kafka::register::CALL_TIMEOUT;
 
-/// One record of the sink topic: a device's final window.
+/// One record of the sink topic: a group's final window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OutRecord {
-    /// `device_id`.
+    /// The group's key (`model::output::record_key`).
     pub key: String,
     /// The `latest.json` record, as JSON.
     pub value: Vec<u8>,
@@ -24,12 +27,21 @@ pub struct OutRecord {
 }
 
 impl OutRecord {
-    /// The record of a final window.
-    pub fn of(agg: &model::Aggregate) -> OutRecord {
+    /// The record of the final window `row` (of `schema`'s columns).
+    pub fn of(schema: &OutputSchema, row: &[Value]) -> OutRecord {
+        let record = JsonRecord {
+            schema,
+            row,
+            is_final: true,
+        };
+        let end = match row.get(schema.window_start() + 1) {
+            Some(Value::Timestamp(ms)) => *ms,
+            _ => 0,
+        };
         OutRecord {
-            key: agg.device_id.clone(),
-            value: serde_json::to_vec(&agg.to_record(true)).expect("an aggregate serialises"),
-            timestamp: i64::try_from(agg.window_end).unwrap_or(i64::MAX),
+            key: record_key(schema, row),
+            value: serde_json::to_vec(&record).expect("a record serialises"),
+            timestamp: end,
         }
     }
 }

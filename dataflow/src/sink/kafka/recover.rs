@@ -5,6 +5,7 @@
 //! restored job (`writer % workers`), so a job restored with another `-w` recovers the writers it no longer has.
 
 use anyhow::{Context, Result};
+use model::output::OutputSchema;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 
 use super::SinkSettings;
@@ -16,6 +17,7 @@ use crate::sink::kafka::register::{self, CALL_TIMEOUT, Register};
 pub fn run(
     sink: &SinkSettings,
     store: &StateStore,
+    schema: &OutputSchema,
     worker: usize,
     own: &ThreadedProducer<DefaultProducerContext>,
     r: &SinkRecovery,
@@ -55,8 +57,8 @@ pub fn run(
                 .context("cannot begin the recovery transaction")?;
             let mut rows = 0;
             for (_, file) in &files {
-                for agg in store.final_windows(file)? {
-                    send(producer, &sink.topic, &OutRecord::of(&agg))?;
+                for row in store.final_windows(file, schema)? {
+                    send(producer, &sink.topic, &OutRecord::of(schema, &row))?;
                     rows += 1;
                 }
             }

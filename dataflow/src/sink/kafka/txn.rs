@@ -8,10 +8,12 @@
 //! and nothing is published twice. The windows of a transaction are kept until it is committed.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
+use model::output::OutputSchema;
 use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
 
 use super::SinkSettings;
@@ -43,6 +45,7 @@ struct Closed {
 pub struct Writer {
     sink: SinkSettings,
     store: StateStore,
+    schema: Arc<OutputSchema>,
     worker: usize,
     id: String,
     producer: Option<ThreadedProducer<DefaultProducerContext>>,
@@ -60,6 +63,7 @@ impl Writer {
     pub fn new(
         sink: SinkSettings,
         store: StateStore,
+        schema: Arc<OutputSchema>,
         worker: usize,
         recovery: Option<SinkRecovery>,
         shared: Shared,
@@ -68,6 +72,7 @@ impl Writer {
             id: register::transactional_id(&sink, worker),
             sink,
             store,
+            schema,
             worker,
             producer: None,
             register: None,
@@ -160,7 +165,15 @@ impl Writer {
         self.open()?;
         if let Some(r) = self.recovery.take() {
             let producer = self.producer.as_ref().expect("opened");
-            if let Err(e) = recover::run(&self.sink, &self.store, self.worker, producer, &r, &self.shared) {
+            if let Err(e) = recover::run(
+                &self.sink,
+                &self.store,
+                &self.schema,
+                self.worker,
+                producer,
+                &r,
+                &self.shared,
+            ) {
                 self.recovery = Some(r);
                 return Err(e);
             }

@@ -1,6 +1,6 @@
 //! One roll's history files, written away from the worker thread: every held final window goes to a hidden
-//! in-progress file of its device in `_checkpoints/staging/`, made durable, ready for the checkpoint to rename
-//! into the device's folder when it commits. A roll is self-contained ([`RollJob`] owns its rows and settings),
+//! in-progress file of its partition (the first key's value) in `_checkpoints/staging/`, made durable, ready
+//! for the checkpoint to rename into the partition's folder when it commits. A roll is self-contained ([`RollJob`] owns its rows and settings),
 //! so a worker hands it to a thread of its own and goes on reading while the files are made: at 10,000 devices a
 //! roll creates 10,000 files, seconds of file-system work during which an idle reader would let librdkafka's
 //! fetched records pile up. A roll that fails deletes what it created and gives its rows back.
@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use model::history::{PartName, schema_with, to_batch_with};
-use model::partition::partition_dir_name;
-use model::{Aggregate, UdfColumn};
+use model::history::PartName;
+use model::history::rows::{Row, file_schema, partition_dir, rows_to_batch};
+use model::output::OutputSchema;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -33,8 +33,8 @@ pub struct RollTarget {
     pub run: u64,
     /// The writing worker.
     pub worker: usize,
-    /// The UDF columns written after the contract columns.
-    pub udfs: Arc<[UdfColumn]>,
+    /// The query's output columns (a file holds all but the first key, which names its folder).
+    pub schema: Arc<OutputSchema>,
 }
 
 /// One roll: the rows it writes and where.
@@ -42,9 +42,9 @@ pub struct RollJob {
     /// The checkpoint whose barrier rolls.
     pub id: u64,
     /// Final windows of earlier barriers (their segments are the worker's unrolled ones).
-    pub held: Vec<Aggregate>,
+    pub held: Vec<Row>,
     /// Final windows since the previous barrier.
-    pub fresh: Vec<Aggregate>,
+    pub fresh: Vec<Row>,
     /// The segment this barrier's fresh windows were written to, if any.
     pub segment: Option<PathBuf>,
     /// The sequence number of the roll's first file (one per device, counting up).
@@ -64,14 +64,15 @@ pub struct Rolled {
     /// The segment of the barrier's fresh windows, if one was written.
     pub segment: Option<PathBuf>,
     /// On failure, the rows: `(held, fresh)` as the job had them.
-    pub rows_back: Option<(Vec<Aggregate>, Vec<Aggregate>)>,
+    pub rows_back: Option<(Vec<Row>, Vec<Row>)>,
 }
 
 impl RollJob {
-    /// Every row of the roll, sorted by device and window: a device's rows are one run.
-    fn sorted_rows(&self) -> Vec<&Aggregate> {
-        let mut rows: Vec<&Aggregate> = self.held.iter().chain(&self.fresh).collect();
-        rows.sort_by(|a, b| (a.device_id.as_str(), a.window_start).cmp(&(b.device_id.as_str(), b.window_start)));
+    /// Every row of the roll, sorted by key and window: a partition's rows (its first key's) are one run.
+    fn sorted_rows(&self) -> Vec<&Row> {
+        let w = self.target.schema.window_start();
+        let mut rows: Vec<&Row> = self.held.iter().chain(&self.fresh).collect();
+        rows.sort_by(|a, b| (&a[..w], &a[w]).cmp(&(&b[..w], &b[w])));
         rows
     }
 
@@ -80,7 +81,7 @@ impl RollJob {
     pub fn write(self) -> Rolled {
         let started = std::time::Instant::now();
         let rows = self.sorted_rows();
-        let devices = rows.chunk_by(|a, b| a.device_id == b.device_id).count();
+        let devices = rows.chunk_by(|a, b| a[0] == b[0]).count();
         let mut created = Vec::new();
         let files = catch_unwind(AssertUnwindSafe(|| self.write_files(&rows, devices, &mut created)))
             .unwrap_or_else(|panic| Err(anyhow!("the history writer panicked: {}", panic_text(&*panic))));
@@ -112,12 +113,13 @@ impl RollJob {
         }
     }
 
-    /// One file per device of `rows` (sorted, `devices` runs); `created` lists each file as soon as it exists.
-    fn write_files(&self, rows: &[&Aggregate], devices: usize, created: &mut Vec<PathBuf>) -> Result<Vec<StagedFile>> {
+    /// One file per partition of `rows` (sorted, `devices` runs); `created` lists each file as soon as it
+    /// exists.
+    fn write_files(&self, rows: &[&Row], devices: usize, created: &mut Vec<PathBuf>) -> Result<Vec<StagedFile>> {
         let target = &self.target;
-        // One schema and one set of properties per roll. Files hold a device's rows of one roll, so dictionary
+        // One schema and one set of properties per roll. Files hold a partition's rows of one roll, so dictionary
         // encoding only costs (each column's interner table is set up and zeroed per file) and saves little.
-        let schema = schema_with(&target.udfs);
+        let schema = file_schema(&target.schema);
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_dictionary_enabled(false)
@@ -126,7 +128,7 @@ impl RollJob {
         // makes them all durable at the end; a few: each is synced as it is written.
         let bulk = sync_in_bulk(devices);
         let mut files = Vec::with_capacity(devices);
-        for (seq, device_rows) in (self.first_seq..).zip(rows.chunk_by(|a, b| a.device_id == b.device_id)) {
+        for (seq, device_rows) in (self.first_seq..).zip(rows.chunk_by(|a, b| a[0] == b[0])) {
             let name = PartName {
                 checkpoint: self.id,
                 run: target.run,
@@ -137,14 +139,14 @@ impl RollJob {
             let file = File::create(&hidden).with_context(|| format!("cannot create {}", hidden.display()))?;
             created.push(hidden.clone());
             let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props.clone()))?;
-            writer.write(&to_batch_with(device_rows, &target.udfs)?)?;
+            writer.write(&rows_to_batch(&target.schema, device_rows, false)?)?;
             let file = writer.into_inner()?;
             if !bulk {
                 file.sync_all()?;
             }
-            // The device folder is made now, before the checkpoint can commit, so a folder that cannot be made
-            // fails the checkpoint rather than its publication.
-            let folder = target.root.join(partition_dir_name(&device_rows[0].device_id));
+            // The partition's folder is made now, before the checkpoint can commit, so a folder that cannot be
+            // made fails the checkpoint rather than its publication.
+            let folder = target.root.join(partition_dir(&target.schema, device_rows[0]));
             std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
             files.push(StagedFile {
                 hidden,

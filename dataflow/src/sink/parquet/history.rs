@@ -7,15 +7,17 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
-use model::Aggregate;
-use model::UdfColumn;
 use model::history::PARQUET_DIR;
+use model::history::rows::Row;
+use model::output::OutputSchema;
 
 use super::files::{RollJob, RollTarget, Rolled};
 use super::roll::RollPolicy;
 use crate::checkpoint::StateStore;
-use crate::messages::{BarrierKind, StagedHistory, device_route};
+use crate::messages::{BarrierKind, GroupKey, StagedHistory};
 
 /// How a worker's history is kept between rolls.
 #[derive(Clone, Copy, Debug)]
@@ -45,9 +47,9 @@ pub struct ParquetHistory {
     seq: u64,
     setup: HistorySetup,
     /// Final windows received since the previous barrier.
-    fresh: Vec<Aggregate>,
+    fresh: Vec<Row>,
     /// Final windows of earlier barriers, not rolled yet, in arrival order.
-    held: Vec<Aggregate>,
+    held: Vec<Row>,
     /// When the oldest held or fresh window arrived.
     oldest: Option<Instant>,
     /// The segments holding `held` (relative to the output folder).
@@ -57,13 +59,13 @@ pub struct ParquetHistory {
 }
 
 impl ParquetHistory {
-    /// A writer under the output folder's `parquet/`, with a column per UDF after the contract columns; its
-    /// checkpointed state goes through `store`.
+    /// A writer under the output folder's `parquet/` of rows of `schema`; its checkpointed state goes through
+    /// `store`.
     pub fn new(
         store: &StateStore,
         worker: usize,
         run: u64,
-        udfs: Vec<UdfColumn>,
+        schema: Arc<OutputSchema>,
         setup: HistorySetup,
     ) -> Result<ParquetHistory> {
         let root = store.out().join(PARQUET_DIR);
@@ -77,7 +79,7 @@ impl ParquetHistory {
                 staging,
                 run,
                 worker,
-                udfs: udfs.into(),
+                schema,
             },
             seq: 0,
             setup,
@@ -90,16 +92,17 @@ impl ParquetHistory {
     }
 
     /// Takes back, from a restored checkpoint `checkpoint`'s unrolled segments (all of them), the windows of the
-    /// devices this worker owns among `peers` (`messages::device_route`), so a device's windows keep going to
-    /// one file per roll whatever `-w` wrote the segments. They are written again, as this worker's own segment
+    /// groups this worker owns among `peers` (`GroupKey::route`, the window exchange's rule), so a partition's
+    /// windows keep going to one file per roll whatever `-w` wrote the segments. They are written again, as this worker's own segment
     /// of the restored checkpoint, which its parts then name instead of the old ones.
     pub fn restore(&mut self, checkpoint: u64, segments: &[PathBuf], peers: usize) -> Result<()> {
         let mut mine = Vec::new();
         for path in segments {
-            let rows = self.store.final_windows(path)?;
+            let rows = self.store.final_windows(path, &self.target.schema)?;
+            let keys = self.target.schema.key_count();
             mine.extend(
                 rows.into_iter()
-                    .filter(|a| owner(&a.device_id, peers) == self.target.worker),
+                    .filter(|r| owner(&r[..keys], peers) == self.target.worker),
             );
         }
         if mine.is_empty() {
@@ -122,10 +125,10 @@ impl ParquetHistory {
         self.lost = true;
     }
 
-    /// Takes one final aggregate.
-    pub fn push(&mut self, agg: Aggregate) {
+    /// Takes one final window's row.
+    pub fn push(&mut self, row: Row) {
         self.oldest.get_or_insert_with(Instant::now);
-        self.fresh.push(agg);
+        self.fresh.push(row);
     }
 
     /// Windows held and not yet rolled.
@@ -134,10 +137,10 @@ impl ParquetHistory {
     }
 
     /// Saves `rows` as this worker's final windows of checkpoint `checkpoint`, not rolled yet.
-    fn save(&self, checkpoint: u64, rows: &[Aggregate]) -> Result<PathBuf> {
+    fn save(&self, checkpoint: u64, rows: &[Row]) -> Result<PathBuf> {
         let (run, worker) = (self.target.run, self.target.worker);
         self.store
-            .save_final_windows(checkpoint, run, worker, rows, &self.target.udfs)
+            .save_final_windows(checkpoint, run, worker, rows, &self.target.schema)
     }
 
     /// Answers barrier `id`: keeps the windows since the previous barrier in a segment when they are not rolled
@@ -217,9 +220,9 @@ impl ParquetHistory {
     }
 }
 
-/// The worker of `peers` that owns a device's windows (the window operator's exchange).
-fn owner(device: &str, peers: usize) -> usize {
-    (device_route(device) % peers.max(1) as u64) as usize
+/// The worker of `peers` that owns a group's windows (the window operator's exchange), from its key's values.
+fn owner(key: &[model::value::Value], peers: usize) -> usize {
+    (GroupKey::of(key.iter().cloned()).route() % peers.max(1) as u64) as usize
 }
 
 #[cfg(test)]
@@ -229,24 +232,39 @@ pub(crate) mod tests {
     use arrow::array::{RecordBatch, TimestampMillisecondArray};
     use model::history::schema;
     use model::partition::partition_dir_name;
+    use model::value::Value;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use std::fs::File;
     use std::path::Path;
 
-    fn agg(device: &str, start: u64) -> Aggregate {
-        Aggregate {
-            device_id: device.into(),
-            window_start: start,
-            window_end: start + 10_000,
-            count: 3,
-            avg_temperature: 21.5,
-            avg_humidity: 50.25,
-            min_battery: 80.0,
-            max_battery: 81.0,
-            stddev_temperature: 0.5,
-            warn_count: 1,
-            error_count: 0,
-            udf: Default::default(),
+    /// The built-in job's output columns.
+    pub(crate) fn seed_schema() -> Arc<OutputSchema> {
+        Arc::new(crate::query::testing::program().query.schema.clone())
+    }
+
+    /// A final window of the built-in job.
+    pub(crate) fn agg(device: &str, start: u64) -> Row {
+        let t = |ms: u64| Value::Timestamp(ms as i64);
+        vec![
+            Value::Text(device.into()),
+            t(start),
+            t(start + 10_000),
+            Value::Int(3),
+            Value::Float(21.5),
+            Value::Float(50.25),
+            Value::Float(80.0),
+            Value::Float(81.0),
+            Value::Float(0.5),
+            Value::Int(1),
+            Value::Int(0),
+        ]
+    }
+
+    /// A row's device and window start.
+    fn device_start(r: &Row) -> (String, u64) {
+        match (&r[0], &r[1]) {
+            (Value::Text(d), Value::Timestamp(s)) => (d.to_string(), *s as u64),
+            other => panic!("{other:?}"),
         }
     }
 
@@ -269,17 +287,18 @@ pub(crate) mod tests {
         let out = std::env::temp_dir().join(format!("parquet-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&out);
         let store = StateStore::new(&out);
-        let h = ParquetHistory::new(&store, worker, 1, Vec::new(), setup).unwrap();
+        let h = ParquetHistory::new(&store, worker, 1, seed_schema(), setup).unwrap();
         (store, h)
     }
 
-    /// The rows of a committed history file, with the device of its folder.
-    fn read_rows(path: &Path) -> Vec<Aggregate> {
+    /// The rows of a committed history file, as (device, window start), the device from its folder.
+    fn read_rows(path: &Path) -> Vec<(String, u64)> {
         let device = model::history::device_of(path.parent().unwrap()).unwrap();
-        model::history::HistoryFile::open(path)
+        let aggs = model::history::HistoryFile::open(path)
             .unwrap()
             .read_aggregates(&device)
-            .unwrap()
+            .unwrap();
+        aggs.into_iter().map(|a| (a.device_id, a.window_start)).collect()
     }
 
     /// What the commit of a checkpoint does to its staged files: they take their visible names.
@@ -364,16 +383,16 @@ pub(crate) mod tests {
         // a segment of its own, and rolls them with its own windows.
         let mut rows: Vec<(String, u64)> = Vec::new();
         for worker in 0..2 {
-            let mut other = ParquetHistory::new(&store, worker, 2, Vec::new(), HOLD).unwrap();
+            let mut other = ParquetHistory::new(&store, worker, 2, seed_schema(), HOLD).unwrap();
             other.restore(3, &third.unrolled, 2).unwrap();
             let held = other.at_barrier(4, BarrierKind::Periodic).unwrap();
             for seg in &held.unrolled {
                 assert!(!third.unrolled.contains(seg), "its own segment, not the old ones");
-                let rows = store.final_windows(seg).unwrap();
-                assert!(rows.iter().all(|r| owner(&r.device_id, 2) == worker));
+                let rows = store.final_windows(seg, &seed_schema()).unwrap();
+                assert!(rows.iter().all(|r| owner(&r[..1], 2) == worker));
             }
             for device in ["a", "b"] {
-                if owner(device, 2) == worker {
+                if owner(&[Value::Text(device.into())], 2) == worker {
                     other.push(agg(device, 20_000));
                 }
             }
@@ -381,13 +400,7 @@ pub(crate) mod tests {
             assert!(rolled.unrolled.is_empty() && rolled.segment.is_none());
             assert!(rolled.files.len() <= 2, "one file per device");
             publish(&rolled.files);
-            rows.extend(
-                rolled
-                    .files
-                    .iter()
-                    .flat_map(|f| read_rows(&f.visible))
-                    .map(|r| (r.device_id, r.window_start)),
-            );
+            rows.extend(rolled.files.iter().flat_map(|f| read_rows(&f.visible)));
         }
         rows.sort();
         let want = [("a", 0), ("a", 10_000), ("a", 20_000), ("b", 0), ("b", 20_000)].map(|(d, s)| (d.to_string(), s));
@@ -450,12 +463,7 @@ pub(crate) mod tests {
         assert_eq!(rolled.files.len(), 2);
         assert!(rolled.unrolled.is_empty());
         publish(&rolled.files);
-        let mut rows: Vec<(String, u64)> = rolled
-            .files
-            .iter()
-            .flat_map(|f| read_rows(&f.visible))
-            .map(|r| (r.device_id, r.window_start))
-            .collect();
+        let mut rows: Vec<(String, u64)> = rolled.files.iter().flat_map(|f| read_rows(&f.visible)).collect();
         rows.sort();
         let want = [("a", 0), ("a", 10_000), ("b", 0), ("b", 10_000)].map(|(d, s)| (d.to_string(), s));
         assert_eq!(rows, want, "every window once");
@@ -479,7 +487,10 @@ pub(crate) mod tests {
         let held = h.at_barrier(2, BarrierKind::Periodic).unwrap();
         let segment = held.segment.expect("the window is written to barrier 2's segment");
         assert_eq!(held.unrolled, vec![segment.clone()]);
-        let rows = store.final_windows(&segment).unwrap();
-        assert_eq!(rows.len(), 1);
+        let rows = store.final_windows(&segment, &seed_schema()).unwrap();
+        assert_eq!(
+            rows.iter().map(device_start).collect::<Vec<_>>(),
+            [("a".to_string(), 0)]
+        );
     }
 }

@@ -21,7 +21,7 @@ use std::rc::Rc;
 use std::sync::mpsc::TryRecvError;
 
 use anyhow::Result;
-use model::Aggregate;
+use model::history::rows::Row;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
@@ -56,7 +56,7 @@ pub fn stage_history<'s>(
             input.for_each(|cap, data| {
                 for msg in data.drain(..) {
                     match msg {
-                        WindowMsg::Data(w) if w.is_final => sink.waiting.push_back(Waiting::Final(w.agg)),
+                        WindowMsg::Data(w) if w.is_final => sink.waiting.push_back(Waiting::Final(w.row)),
                         WindowMsg::Signal(WindowSignal::Barrier(barrier)) => {
                             if let Some(cap) = cap.retain_least(0) {
                                 sink.waiting.push_back(Waiting::Barrier(cap, barrier));
@@ -73,7 +73,7 @@ pub fn stage_history<'s>(
 
 /// What the sink has received and not handled yet, in arrival order.
 enum Waiting {
-    Final(Aggregate),
+    Final(Row),
     Barrier(Capability<u64>, Barrier),
 }
 
@@ -126,7 +126,7 @@ impl HistorySink {
             }
             let Some(next) = self.waiting.pop_front() else { return };
             match next {
-                Waiting::Final(agg) => self.history.push(agg),
+                Waiting::Final(row) => self.history.push(row),
                 Waiting::Barrier(cap, barrier) => match self.history.begin(barrier.id, barrier.kind) {
                     Ok(Answer::Ready(staged)) => self.answer(cap, barrier, Ok(staged), give),
                     Ok(Answer::Roll(job)) => self.roll(cap, barrier, job, give),
@@ -184,27 +184,17 @@ impl HistorySink {
 mod tests {
     use super::*;
     use crate::messages::{BarrierKind, WindowOut};
-    use crate::sink::parquet::history::tests::{fresh, rolling_at};
+    use crate::sink::parquet::history::tests::{agg, fresh, rolling_at, seed_schema};
     use timely::dataflow::InputHandle;
     use timely::dataflow::operators::capture::{Capture, Event};
 
     fn final_window(device: &str, start: u64) -> WindowMsg {
         WindowMsg::Data(WindowOut {
-            agg: Aggregate {
-                device_id: device.into(),
-                window_start: start,
-                window_end: start + 10_000,
-                count: 1,
-                avg_temperature: 20.0,
-                avg_humidity: 50.0,
-                min_battery: 80.0,
-                max_battery: 80.0,
-                stddev_temperature: 0.0,
-                warn_count: 0,
-                error_count: 0,
-                udf: Default::default(),
-            },
-            location: "lab".into(),
+            key: crate::messages::GroupKey::of([model::value::Value::Text(device.into())]),
+            start,
+            end: start + 10_000,
+            row: agg(device, start),
+            side: "lab".into(),
             is_final: true,
         })
     }
@@ -253,8 +243,8 @@ mod tests {
         assert!(held.files.is_empty());
         let segment = held.segment.clone().expect("c is in barrier 2's segment");
         assert_eq!(held.unrolled, vec![segment.clone()]);
-        let rows = store.final_windows(&segment).unwrap();
-        let devices: Vec<&str> = rows.iter().map(|r| r.device_id.as_str()).collect();
+        let rows = store.final_windows(&segment, &seed_schema()).unwrap();
+        let devices: Vec<String> = rows.iter().map(|r| r[0].to_string()).collect();
         assert_eq!(devices, ["c"]);
     }
 }

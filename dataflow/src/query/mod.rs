@@ -1,0 +1,323 @@
+//! The job's query as the stages run it. The SQL plan (`sql::Job`: the built-in job or the user's file, see
+//! `docs/SQL.md`) is compiled once per job into a [`Query`]: what the source does per record ([`Query::read`]:
+//! decode under the table's schema, `WHERE`, the group key, and each aggregate's inputs — its `FILTER` and
+//! arguments, each distinct expression evaluated once) and what the window operator does per group and window
+//! ([`Query::fold`] the inputs into accumulators, [`Query::emit`] the output row: finish them, `HAVING`, the
+//! output columns). An event therefore carries only the values its aggregates take, and the window operator
+//! never evaluates an argument. User-defined functions are called through a [`UdfHost`].
+
+use compact_str::CompactString;
+use model::output::{OutputColumn, OutputSchema, Role};
+use model::value::{DataType, Value};
+use model::{Hopping, WindowKind};
+use smallvec::SmallVec;
+use sql::agg::{Acc, UdafInputs};
+use sql::plan::{AggFunc, Job, OutputRole, WindowSpec};
+use sql::{Bad, Decoder, Expr, ScalarHost};
+
+use crate::messages::{AggInputs, GroupKey};
+
+/// The name of the table column the job carries beside each group's windows for the fleet views (the seed's
+/// per-location rollup): its latest value by arrival, not an output.
+pub const SIDE_COLUMN: &str = "location";
+
+/// Calls the job's user-defined functions: scalar ones through `sql`'s compiled expressions, aggregate ones on a
+/// window's rows. A call that fails gives NULL (the host counts it).
+pub trait UdfHost: ScalarHost {
+    /// The value of aggregate UDF `function` over one window's rows, sorted by event time.
+    fn aggregate(&self, function: usize, inputs: &UdafInputs) -> Value;
+}
+
+/// What the window operator folds and emits with: the compiled query and the worker's UDF host.
+#[derive(Clone)]
+pub struct Program {
+    /// The query.
+    pub query: std::sync::Arc<Query>,
+    /// Calls the job's UDFs (counting their failures).
+    pub host: std::rc::Rc<dyn UdfHost>,
+}
+
+/// The host of a job without UDFs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoUdfs;
+
+impl ScalarHost for NoUdfs {
+    fn call(&self, _function: usize, _args: &[Value]) -> Value {
+        Value::Null
+    }
+}
+
+impl UdfHost for NoUdfs {
+    fn aggregate(&self, _function: usize, _inputs: &UdafInputs) -> Value {
+        Value::Null
+    }
+}
+
+/// Where one aggregate's inputs are in an event's [`AggInputs`].
+#[derive(Clone, Debug, PartialEq)]
+struct AggInput {
+    /// Indices of its arguments' values (none for `COUNT(*)`).
+    args: Vec<usize>,
+    /// The bit of its `FILTER` condition, if it has one.
+    cond: Option<u32>,
+    /// The aggregate UDF it is, if one.
+    udf: Option<usize>,
+}
+
+/// What reading one valid record gives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// An event for its group's windows.
+    Event(Read),
+    /// A record the query's `WHERE` leaves out, at its event time (it still moves its partition's clock).
+    Filtered {
+        /// Event time, epoch ms.
+        ts: u64,
+    },
+}
+
+/// One record read under the query: its event time and what its group's windows need of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Read {
+    /// Event time, epoch ms.
+    pub ts: u64,
+    /// The group's key.
+    pub key: GroupKey,
+    /// The carried value (the record's location), empty without one.
+    pub side: CompactString,
+    /// The aggregates' inputs.
+    pub inputs: AggInputs,
+}
+
+/// The most distinct `FILTER` conditions a query may have (one bit each in [`AggInputs::pass`]).
+pub const MAX_CONDITIONS: usize = 64;
+
+/// A query compiled for the stages.
+#[derive(Clone, Debug)]
+pub struct Query {
+    /// The plan.
+    pub job: Job,
+    /// The job's text as given (the built-in job's, generated, when no `--sql`).
+    pub text: String,
+    /// Whether this is the built-in job.
+    pub builtin: bool,
+    /// The output's columns.
+    pub schema: OutputSchema,
+    /// The window kind and sizes.
+    pub window: WindowKind,
+    decoder: Decoder,
+    keys: Vec<usize>,
+    filter: Option<Expr>,
+    args: Vec<Expr>,
+    conds: Vec<Expr>,
+    aggs: Vec<AggInput>,
+    side: Option<usize>,
+    having: Option<Expr>,
+    outputs: Vec<Expr>,
+}
+
+impl Query {
+    /// Compiles `job` (planned from `text`). Fails only for a query beyond the program's limits
+    /// ([`MAX_CONDITIONS`]), with a sentence saying so.
+    pub fn compile(job: Job, text: String, builtin: bool) -> Result<Query, String> {
+        let q = &job.query;
+        let mut args: Vec<Expr> = Vec::new();
+        let mut conds: Vec<Expr> = Vec::new();
+        let mut aggs = Vec::with_capacity(q.aggregates.len());
+        for spec in &q.aggregates {
+            let mut indices = Vec::with_capacity(spec.args.len());
+            for a in &spec.args {
+                indices.push(position_or_push(&mut args, a));
+            }
+            let cond = match &spec.filter {
+                Some(f) => {
+                    let i = position_or_push(&mut conds, f);
+                    if i >= MAX_CONDITIONS {
+                        return Err(format!(
+                            "the query has more than {MAX_CONDITIONS} different FILTER conditions; merge some into \
+                             CASE expressions"
+                        ));
+                    }
+                    Some(i as u32)
+                }
+                None => None,
+            };
+            let udf = match spec.func {
+                AggFunc::Udf { function } => Some(function),
+                _ => None,
+            };
+            aggs.push(AggInput {
+                args: indices,
+                cond,
+                udf,
+            });
+        }
+        let side = job
+            .table
+            .slot(SIDE_COLUMN)
+            .filter(|&s| job.table.slot_type(s) == Some(DataType::Text));
+        let keys: Vec<usize> = q.keys.iter().map(|k| k.slot).collect();
+        let mut read = job.read_slots();
+        read.extend(side);
+        let decoder = Decoder::new(&job.table, &keys, &read);
+        let columns = q
+            .outputs
+            .iter()
+            .map(|o| OutputColumn {
+                name: o.name.clone(),
+                ty: o.ty,
+                role: match o.role {
+                    OutputRole::Key(_) => Role::Key,
+                    OutputRole::WindowStart | OutputRole::WindowEnd => Role::Window,
+                    OutputRole::Value => Role::Value,
+                },
+                nullable: o.nullable,
+            })
+            .collect();
+        let schema = OutputSchema::new(columns).map_err(|e| format!("the query's outputs: {e}"))?;
+        let window = match q.window {
+            WindowSpec::Tumble { size_ms } => WindowKind::Tumbling { size_ms },
+            WindowSpec::Hop { slide_ms, size_ms } => {
+                WindowKind::Hopping(Hopping::new(size_ms, slide_ms).map_err(|e| e.to_string())?)
+            }
+            WindowSpec::Session { gap_ms } => WindowKind::Session { gap_ms },
+        };
+        Ok(Query {
+            decoder,
+            keys,
+            filter: q.filter.clone(),
+            args,
+            conds,
+            aggs,
+            side,
+            having: q.having.clone(),
+            outputs: q.outputs.iter().map(|o| o.expr.clone()).collect(),
+            schema,
+            window,
+            text,
+            builtin,
+            job,
+        })
+    }
+
+    /// The watermark's lateness (`WATERMARK FOR ... - INTERVAL`), ms.
+    pub fn lateness_ms(&self) -> u64 {
+        self.job.table.lateness_ms
+    }
+
+    /// Whether the job carries a location beside its windows (the table has a TEXT `location` column).
+    pub fn carries_side(&self) -> bool {
+        self.side.is_some()
+    }
+
+    /// Reads one record: decoded under the schema (`Err`: why it is a dead letter), then left out when `WHERE`
+    /// is not true of it, else its group and its aggregates' inputs. `row` is scratch space, reused across
+    /// records.
+    pub fn read(
+        &self,
+        payload: Option<&[u8]>,
+        now_ms: u64,
+        max_future_ms: u64,
+        host: &dyn UdfHost,
+        row: &mut Vec<Value>,
+    ) -> Result<Record, Bad> {
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        let ts = self.decoder.decode(payload, now, max_future_ms, host, row)?;
+        let ts = u64::try_from(ts).unwrap_or(0);
+        if let Some(f) = &self.filter
+            && !f.is_true(row, host)
+        {
+            return Ok(Record::Filtered { ts });
+        }
+        let mut pass = 0u64;
+        for (i, c) in self.conds.iter().enumerate() {
+            if c.is_true(row, host) {
+                pass |= 1 << i;
+            }
+        }
+        let values: SmallVec<[Value; 4]> = self
+            .args
+            .iter()
+            .map(|a| match a.as_slot() {
+                Some(slot) => row[slot].clone(),
+                None => a.eval(row, host),
+            })
+            .collect();
+        let side = match self.side.map(|s| &row[s]) {
+            Some(Value::Text(t)) => t.clone(),
+            _ => CompactString::default(),
+        };
+        let key = GroupKey(self.keys.iter().map(|&k| std::mem::take(&mut row[k])).collect());
+        Ok(Record::Event(Read {
+            ts,
+            key,
+            side,
+            inputs: AggInputs { values, pass },
+        }))
+    }
+
+    /// Fresh accumulators for a group's window, one per aggregate.
+    pub fn new_accs(&self) -> Vec<Acc> {
+        self.job.query.aggregates.iter().map(|a| a.new_acc()).collect()
+    }
+
+    /// Folds one event's inputs (event time `ts`) into a window's accumulators.
+    #[inline]
+    pub fn fold(&self, accs: &mut [Acc], inputs: &AggInputs, ts: u64) {
+        let ts = i64::try_from(ts).unwrap_or(i64::MAX);
+        for (acc, a) in accs.iter_mut().zip(&self.aggs) {
+            if let Some(bit) = a.cond
+                && inputs.pass & (1 << bit) == 0
+            {
+                continue;
+            }
+            match a.args.as_slice() {
+                // COUNT(*) counts rows: any non-NULL value stands for the row.
+                [] => acc.update(&Value::Bool(true), ts),
+                [i] => acc.update(&inputs.values[*i], ts),
+                many => {
+                    let row: Vec<Value> = many.iter().map(|&i| inputs.values[i].clone()).collect();
+                    acc.update_row(&row, ts);
+                }
+            }
+        }
+    }
+
+    /// The output row of group `key`'s window `[start, end)` with accumulators `accs`; `None` when `HAVING` is
+    /// not true of it.
+    pub fn emit(&self, key: &GroupKey, start: u64, end: u64, accs: &[Acc], host: &dyn UdfHost) -> Option<Vec<Value>> {
+        let time = |ms: u64| Value::Timestamp(i64::try_from(ms).unwrap_or(i64::MAX));
+        let mut group: Vec<Value> = Vec::with_capacity(self.job.query.group_width());
+        group.extend(key.values().iter().cloned());
+        group.push(time(start));
+        group.push(time(end));
+        for (acc, a) in accs.iter().zip(&self.aggs) {
+            group.push(match (a.udf, acc.udaf_inputs()) {
+                (Some(function), Some(inputs)) => host.aggregate(function, &inputs),
+                _ => acc.finish(),
+            });
+        }
+        if let Some(h) = &self.having
+            && !h.is_true(&group, host)
+        {
+            return None;
+        }
+        Some(self.outputs.iter().map(|o| o.eval(&group, host)).collect())
+    }
+}
+
+/// The index of `e` in `list`, pushed when it is not there yet.
+fn position_or_push(list: &mut Vec<Expr>, e: &Expr) -> usize {
+    match list.iter().position(|x| x == e) {
+        Some(i) => i,
+        None => {
+            list.push(e.clone());
+            list.len() - 1
+        }
+    }
+}
+
+#[cfg(test)]
+pub mod testing;
+#[cfg(test)]
+mod tests;
