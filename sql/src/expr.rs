@@ -499,23 +499,56 @@ fn call(builtin: Builtin, args: &[Expr], row: &[Value], host: &dyn ScalarHost) -
     }
 }
 
-/// `ROUND(v, digits)`: half away from zero. A BIGINT stays a BIGINT (rounded to tens, hundreds... when `digits`
-/// is negative; NULL on overflow).
+/// `f` rounded half away from zero to `digits` decimals (tens, hundreds... when negative), as Flink rounds a
+/// DOUBLE: the shortest decimal that reads back as `f` is rounded, so `ROUND(2.675, 2)` is 2.68 as written,
+/// though the DOUBLE nearest 2.675 lies a little below it. Not finite stays as it is.
+fn round_decimal(f: f64, digits: i32) -> f64 {
+    if !f.is_finite() || f == 0.0 {
+        return f;
+    }
+    // "4.215e0": the shortest digits that read back as |f|, and the power of ten of the first one.
+    let text = format!("{:e}", f.abs());
+    let (mantissa, exponent) = text.split_once('e').expect("LowerExp writes an exponent");
+    let exponent: i32 = exponent.parse().expect("LowerExp writes an integer exponent");
+    // A leading 0 takes a carry out of the first digit (9.99 -> 10.0).
+    let mut digits_of: Vec<u8> = std::iter::once(b'0')
+        .chain(mantissa.bytes().filter(|b| *b != b'.'))
+        .collect();
+    let top = exponent + 1; // the power of ten of digits_of[0]
+    let keep = top + 1 + digits; // digits from digits_of[0] down to 10^-digits
+    if keep <= 0 {
+        return 0.0_f64.copysign(f);
+    }
+    let keep = keep as usize;
+    if keep >= digits_of.len() {
+        return f;
+    }
+    let up = digits_of[keep] >= b'5';
+    digits_of.truncate(keep);
+    if up {
+        for d in digits_of.iter_mut().rev() {
+            if *d == b'9' {
+                *d = b'0';
+            } else {
+                *d += 1;
+                break;
+            }
+        }
+    }
+    let text = format!(
+        "{}e{}",
+        std::str::from_utf8(&digits_of).expect("ASCII digits"),
+        top - keep as i32 + 1
+    );
+    text.parse::<f64>().expect("digits and an exponent parse").copysign(f)
+}
+
+/// `ROUND(v, digits)`: half away from zero. A DOUBLE is rounded as the decimal it is written as (see
+/// [`round_decimal`]); a BIGINT stays a BIGINT (rounded to tens, hundreds... when `digits` is negative; NULL on
+/// overflow).
 fn round(v: Value, digits: i64) -> Value {
     match v {
-        Value::Float(f) => {
-            let digits = digits.clamp(-400, 400) as i32;
-            let scale = 10f64.powi(digits.abs());
-            let rounded = if digits >= 0 {
-                let scaled = f * scale;
-                if scaled.is_finite() { scaled.round() / scale } else { f }
-            } else if scale.is_finite() {
-                (f / scale).round() * scale
-            } else {
-                0.0
-            };
-            Value::Float(rounded)
-        }
+        Value::Float(f) => Value::Float(round_decimal(f, digits.clamp(-400, 400) as i32)),
         Value::Int(i) if digits >= 0 => Value::Int(i),
         Value::Int(i) => {
             if digits < -18 {

@@ -225,6 +225,29 @@ fn built_in_functions() {
     assert_eq!(eval("ROUND(9223372036854775807, -1)"), Value::Null);
     assert_eq!(eval("ROUND(5, -40)"), int(0));
     assert_eq!(eval("ROUND(1.5, 400)"), float(1.5));
+}
+
+#[test]
+fn round_of_a_double_rounds_the_decimal_it_is_written_as() {
+    // The DOUBLEs nearest these lie just below the half: the decimal as written rounds up (as Flink does).
+    assert_eq!(eval("ROUND(2.675, 2)"), float(2.68));
+    assert_eq!(eval("ROUND(1.005, 2)"), float(1.01));
+    assert_eq!(eval("ROUND(4.9 - 0.685, 2)"), float(4.22));
+    assert_eq!(eval("ROUND(-2.675, 2)"), float(-2.68));
+    // Carries, magnitudes, tens, and what stays.
+    assert_eq!(eval("ROUND(9.995, 2)"), float(10.0));
+    assert_eq!(eval("ROUND(0.005, 2)"), float(0.01));
+    assert_eq!(eval("ROUND(0.004, 2)"), float(0.0));
+    assert_eq!(eval("ROUND(15.0, -1)"), float(20.0));
+    assert_eq!(eval("ROUND(149.9, -2)"), float(100.0));
+    assert_eq!(eval("ROUND(1e300, -400)"), float(0.0));
+    assert_eq!(eval("ROUND(1.25e-7, 7)"), float(1e-7));
+    assert_eq!(
+        eval("ROUND(123456789012345680000.0, 2)"),
+        float(123456789012345680000.0)
+    );
+    assert_eq!(eval("ROUND(0.1 + 0.2, 15)"), float(0.3));
+    assert_eq!(eval("ROUND(1e308 * 10, 2)"), float(f64::INFINITY));
     assert_eq!(eval("LOWER('AbC')"), text("abc"));
     assert_eq!(eval("UPPER('straße')"), text("STRASSE"));
     assert_eq!(eval("CHAR_LENGTH('h\u{e9}llo')"), int(5));

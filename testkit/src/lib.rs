@@ -185,7 +185,8 @@ pub fn read_history_column(out: &Path, name: &str) -> BTreeMap<(String, i64), Op
     values
 }
 
-/// Calls `f` with the device id and each record batch of every visible `part-*.parquet` (rolled) and
+/// Calls `f` with the device id (for another query's history: its folder's value as written, after `=`) and each
+/// record batch of every visible `part-*.parquet` (rolled) and
 /// `day-*.parquet` (compacted) of `<out>/parquet`, listed and read by `model::history` (a device folder that
 /// compaction swaps meanwhile is read again whole, so no batch is given twice). The batches are the files' own:
 /// their columns and types are the caller's to check. Panics if a partition folder or file name breaks the layout.
@@ -197,7 +198,12 @@ fn for_each_history_batch(out: &Path, mut f: impl FnMut(&str, &arrow::record_bat
     };
     for dir in dirs {
         let dir = dir.unwrap().path();
-        let device_id = device_of(&dir).unwrap_or_else(|| panic!("unexpected folder {}", dir.display()));
+        let device_id = device_of(&dir)
+            .or_else(|| {
+                let name = dir.file_name()?.to_str()?;
+                Some(name.split_once('=')?.1.to_string())
+            })
+            .unwrap_or_else(|| panic!("unexpected folder {}", dir.display()));
         for file in std::fs::read_dir(&dir).unwrap() {
             let name = file.unwrap().file_name().into_string().expect("utf-8 file name");
             assert!(
