@@ -258,8 +258,11 @@ fn a_tumbling_query_over_another_schema_equals_duckdb_at_any_worker_count_and_in
     }
 }
 
+/// One history column's bits per (sensor, window start).
+type ColumnBits = Vec<((String, i64), Option<u64>)>;
+
 /// A few of the tumbling query's value columns, bit for bit, per (sensor, window start).
-fn columns_of(out: &Path) -> Vec<Vec<((String, i64), Option<u64>)>> {
+fn columns_of(out: &Path) -> Vec<ColumnBits> {
     [
         "n",
         "avg_pressure",
