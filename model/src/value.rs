@@ -150,8 +150,17 @@ impl PartialOrd for Value {
 }
 
 impl PartialEq for Value {
+    /// `cmp(..) == Equal`, without ordering text (lengths first).
+    #[inline]
     fn eq(&self, other: &Value) -> bool {
-        self.cmp(other) == Ordering::Equal
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => canonical(*a).to_bits() == canonical(*b).to_bits(),
+            (Value::Text(a), Value::Text(b)) => a.as_bytes() == b.as_bytes(),
+            _ => false,
+        }
     }
 }
 
@@ -238,6 +247,30 @@ mod tests {
         assert_eq!(hash(&Value::Float(f64::NAN)), hash(&Value::Float(-f64::NAN)));
         assert!(Value::Float(f64::NEG_INFINITY) < Value::Float(-1.0));
         assert!(Value::Float(f64::INFINITY) < Value::Float(f64::NAN));
+    }
+
+    #[test]
+    fn equality_is_ordering_equal() {
+        let values = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Bool(false),
+            Value::Int(1),
+            Value::Timestamp(1),
+            Value::Float(1.0),
+            Value::Float(0.0),
+            Value::Float(-0.0),
+            Value::Float(f64::NAN),
+            Value::Float(f64::INFINITY),
+            Value::Text("a".into()),
+            Value::Text("ab".into()),
+            Value::Text("a much longer text that lives on the heap".into()),
+        ];
+        for a in &values {
+            for b in &values {
+                assert_eq!(a == b, a.cmp(b) == Ordering::Equal, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

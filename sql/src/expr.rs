@@ -191,6 +191,88 @@ impl Expr {
         });
     }
 
+    /// The expression with every part that reads no slot and calls no UDF evaluated once, here (`-60` cast to
+    /// DOUBLE becomes the literal `-60.0`): what is left to do per row is what depends on the row.
+    pub fn fold_constants(self) -> Expr {
+        let constant = {
+            let mut reads = false;
+            self.walk(&mut |e| reads |= matches!(e.kind, ExprKind::Slot(_) | ExprKind::Udf { .. }));
+            !reads
+        };
+        if constant {
+            if matches!(self.kind, ExprKind::Literal(_)) {
+                return self;
+            }
+            let value = self.eval(&[], &crate::function::NoUdfs);
+            return Expr {
+                kind: ExprKind::Literal(value),
+                ..self
+            };
+        }
+        let fold = |e: Box<Expr>| Box::new(e.fold_constants());
+        let all = |v: Vec<Expr>| v.into_iter().map(Expr::fold_constants).collect::<Vec<_>>();
+        let kind = match self.kind {
+            k @ (ExprKind::Literal(_) | ExprKind::Slot(_)) => k,
+            ExprKind::Not(e) => ExprKind::Not(fold(e)),
+            ExprKind::Neg(e) => ExprKind::Neg(fold(e)),
+            ExprKind::Cast(e) => ExprKind::Cast(fold(e)),
+            ExprKind::IsNull { expr, negated } => ExprKind::IsNull {
+                expr: fold(expr),
+                negated,
+            },
+            ExprKind::Arith(op, a, b) => ExprKind::Arith(op, fold(a), fold(b)),
+            ExprKind::Compare(op, a, b) => ExprKind::Compare(op, fold(a), fold(b)),
+            ExprKind::And(a, b) => ExprKind::And(fold(a), fold(b)),
+            ExprKind::Or(a, b) => ExprKind::Or(fold(a), fold(b)),
+            ExprKind::InList { expr, list, negated } => ExprKind::InList {
+                expr: fold(expr),
+                list: all(list),
+                negated,
+            },
+            ExprKind::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => ExprKind::Between {
+                expr: fold(expr),
+                low: fold(low),
+                high: fold(high),
+                negated,
+            },
+            ExprKind::Case {
+                operand,
+                branches,
+                otherwise,
+            } => ExprKind::Case {
+                operand: operand.map(fold),
+                branches: branches
+                    .into_iter()
+                    .map(|(w, t)| (w.fold_constants(), t.fold_constants()))
+                    .collect(),
+                otherwise: otherwise.map(fold),
+            },
+            ExprKind::Coalesce(args) => ExprKind::Coalesce(all(args)),
+            ExprKind::Call(f, args) => ExprKind::Call(f, all(args)),
+            ExprKind::Udf { function, args } => ExprKind::Udf {
+                function,
+                args: all(args),
+            },
+        };
+        Expr { kind, ..self }
+    }
+
+    /// The value over `row` when the expression is a slot or a literal, borrowed; else computed.
+    #[inline]
+    fn operand<'r>(&'r self, row: &'r [Value], host: &dyn ScalarHost) -> std::borrow::Cow<'r, Value> {
+        use std::borrow::Cow;
+        match &self.kind {
+            ExprKind::Slot(slot) => Cow::Borrowed(row.get(*slot).unwrap_or(&Value::Null)),
+            ExprKind::Literal(v) => Cow::Borrowed(v),
+            _ => Cow::Owned(self.eval(row, host)),
+        }
+    }
+
     /// Whether the expression calls a scalar UDF anywhere.
     pub fn calls_udf(&self) -> bool {
         let mut found = false;
@@ -254,7 +336,7 @@ impl Expr {
                 _ => Value::Null,
             },
             ExprKind::Arith(op, a, b) => arith(*op, a.eval(row, host), b.eval(row, host)),
-            ExprKind::Compare(op, a, b) => compare(*op, &a.eval(row, host), &b.eval(row, host)),
+            ExprKind::Compare(op, a, b) => compare(*op, &a.operand(row, host), &b.operand(row, host)),
             ExprKind::And(a, b) => match a.eval(row, host) {
                 Value::Bool(false) => Value::Bool(false),
                 left => match (left, b.eval(row, host)) {
@@ -271,17 +353,17 @@ impl Expr {
                     _ => Value::Null,
                 },
             },
-            ExprKind::IsNull { expr, negated } => Value::Bool(expr.eval(row, host).is_null() != *negated),
+            ExprKind::IsNull { expr, negated } => Value::Bool(expr.operand(row, host).is_null() != *negated),
             ExprKind::InList { expr, list, negated } => {
-                let x = expr.eval(row, host);
+                let x = expr.operand(row, host);
                 if x.is_null() {
                     return Value::Null;
                 }
                 let mut saw_null = false;
                 for candidate in list {
-                    match candidate.eval(row, host) {
+                    match &*candidate.operand(row, host) {
                         Value::Null => saw_null = true,
-                        v if v == x => return Value::Bool(!negated),
+                        v if *v == *x => return Value::Bool(!negated),
                         _ => {}
                     }
                 }
@@ -293,9 +375,9 @@ impl Expr {
                 high,
                 negated,
             } => {
-                let x = expr.eval(row, host);
-                let above = compare(CmpOp::GtEq, &x, &low.eval(row, host));
-                let below = compare(CmpOp::LtEq, &x, &high.eval(row, host));
+                let x = expr.operand(row, host);
+                let above = compare(CmpOp::GtEq, &x, &low.operand(row, host));
+                let below = compare(CmpOp::LtEq, &x, &high.operand(row, host));
                 let inside = match (above, below) {
                     (Value::Bool(false), _) | (_, Value::Bool(false)) => Value::Bool(false),
                     (Value::Bool(true), Value::Bool(true)) => Value::Bool(true),
@@ -311,10 +393,10 @@ impl Expr {
                 branches,
                 otherwise,
             } => {
-                let subject = operand.as_ref().map(|e| e.eval(row, host));
+                let subject = operand.as_ref().map(|e| e.operand(row, host));
                 for (when, then) in branches {
                     let taken = match &subject {
-                        Some(x) => matches!(compare(CmpOp::Eq, x, &when.eval(row, host)), Value::Bool(true)),
+                        Some(x) => matches!(compare(CmpOp::Eq, x, &when.operand(row, host)), Value::Bool(true)),
                         None => matches!(when.eval(row, host), Value::Bool(true)),
                     };
                     if taken {
@@ -382,11 +464,21 @@ fn arith(op: ArithOp, a: Value, b: Value) -> Value {
     }
 }
 
+#[inline]
 fn compare(op: CmpOp, a: &Value, b: &Value) -> Value {
     if a.is_null() || b.is_null() {
         return Value::Null;
     }
-    let ord = a.cmp(b);
+    let ord = match (op, a, b) {
+        (CmpOp::Eq, ..) => return Value::Bool(a == b),
+        (CmpOp::NotEq, ..) => return Value::Bool(a != b),
+        (_, Value::Int(x), Value::Int(y)) | (_, Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
+        // Ordered floats (no NaN) compare as numbers; the rest as `Value`'s order says (NaN above all).
+        (_, Value::Float(x), Value::Float(y)) if !x.is_nan() && !y.is_nan() => {
+            x.partial_cmp(y).expect("neither is NaN")
+        }
+        _ => a.cmp(b),
+    };
     Value::Bool(match op {
         CmpOp::Eq => ord.is_eq(),
         CmpOp::NotEq => ord.is_ne(),

@@ -185,13 +185,13 @@ impl Query {
         Ok(Query {
             decoder,
             keys,
-            filter: q.filter.clone(),
+            filter: q.filter.clone().map(Expr::fold_constants),
             args,
             conds,
             aggs,
             side,
-            having: q.having.clone(),
-            outputs: q.outputs.iter().map(|o| o.expr.clone()).collect(),
+            having: q.having.clone().map(Expr::fold_constants),
+            outputs: q.outputs.iter().map(|o| o.expr.clone().fold_constants()).collect(),
             schema,
             window,
             text,
@@ -235,19 +235,22 @@ impl Query {
                 pass |= 1 << i;
             }
         }
-        let values: SmallVec<[Value; 4]> = self
-            .args
-            .iter()
-            .map(|a| match a.as_slot() {
+        let mut values: SmallVec<[Value; 4]> = SmallVec::new();
+        for a in &self.args {
+            values.push(match a.as_slot() {
                 Some(slot) => row[slot].clone(),
                 None => a.eval(row, host),
-            })
-            .collect();
+            });
+        }
         let side = match self.side.map(|s| &row[s]) {
             Some(Value::Text(t)) => t.clone(),
             _ => CompactString::default(),
         };
-        let key = GroupKey(self.keys.iter().map(|&k| std::mem::take(&mut row[k])).collect());
+        let mut key = SmallVec::new();
+        for &k in &self.keys {
+            key.push(std::mem::take(&mut row[k]));
+        }
+        let key = GroupKey(key);
         Ok(Record::Event(Read {
             ts,
             key,
@@ -306,12 +309,13 @@ impl Query {
     }
 }
 
-/// The index of `e` in `list`, pushed when it is not there yet.
+/// The index of `e` (its constants folded) in `list`, pushed when it is not there yet.
 fn position_or_push(list: &mut Vec<Expr>, e: &Expr) -> usize {
-    match list.iter().position(|x| x == e) {
+    let e = e.clone().fold_constants();
+    match list.iter().position(|x| *x == e) {
         Some(i) => i,
         None => {
-            list.push(e.clone());
+            list.push(e);
             list.len() - 1
         }
     }

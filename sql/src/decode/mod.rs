@@ -32,6 +32,10 @@ use crate::function::ScalarHost;
 use crate::plan::{Job, SourceTable};
 use crate::value::{DataType, Value, parse_timestamp};
 
+mod fast;
+#[cfg(test)]
+mod tests;
+
 /// The most physical columns a table may declare (the decoder tracks them in one 128-bit word).
 pub const MAX_COLUMNS: usize = 128;
 
@@ -131,6 +135,8 @@ pub struct Decoder {
     checks: Vec<(String, String, Expr)>,
     event_time: usize,
     event_time_name: String,
+    /// Bit i: field i must be present and not null.
+    required: u128,
 }
 
 impl Job {
@@ -171,7 +177,7 @@ impl Decoder {
     ///
     /// The table has at most [`MAX_COLUMNS`] physical columns (the planner's limit).
     pub fn new(table: &SourceTable, keys: &[usize], read: &[usize]) -> Decoder {
-        let fields = table
+        let fields: Vec<Field> = table
             .columns
             .iter()
             .enumerate()
@@ -196,15 +202,21 @@ impl Decoder {
             .flat_map(|c| {
                 c.checks
                     .iter()
-                    .map(move |k| (c.name.clone(), k.reason.clone(), k.expr.clone()))
+                    .map(move |k| (c.name.clone(), k.reason.clone(), k.expr.clone().fold_constants()))
             })
             .collect();
+        let required = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.nullable)
+            .fold(0u128, |bits, (i, _)| bits | 1u128 << (i % MAX_COLUMNS));
         Decoder {
+            required,
             fields,
             computed: table
                 .computed
                 .iter()
-                .map(|c| (c.name.clone(), c.expr.clone()))
+                .map(|c| (c.name.clone(), c.expr.clone().fold_constants()))
                 .collect(),
             computed_keys,
             checks,
@@ -220,9 +232,34 @@ impl Decoder {
 
     /// Decodes `payload` into `row` (cleared and filled to [`Decoder::width`] slots) and returns the event time
     /// (epoch ms). `now_ms` and `max_future_ms` bound the event time; `host` runs scalar UDFs of computed
-    /// columns and CHECKs.
+    /// columns and CHECKs. A plain record is read by the fast path, any other by the careful one.
     pub fn decode(
         &self,
+        payload: Option<&[u8]>,
+        now_ms: i64,
+        max_future_ms: u64,
+        host: &dyn ScalarHost,
+        row: &mut Vec<Value>,
+    ) -> Result<i64, Bad> {
+        self.decode_with(true, payload, now_ms, max_future_ms, host, row)
+    }
+
+    /// [`Decoder::decode`] without its fast path: every record read by the careful path, which the fast one
+    /// must agree with (the differential tests and the fuzz target compare the two).
+    pub fn decode_careful(
+        &self,
+        payload: Option<&[u8]>,
+        now_ms: i64,
+        max_future_ms: u64,
+        host: &dyn ScalarHost,
+        row: &mut Vec<Value>,
+    ) -> Result<i64, Bad> {
+        self.decode_with(false, payload, now_ms, max_future_ms, host, row)
+    }
+
+    fn decode_with(
+        &self,
+        fast: bool,
         payload: Option<&[u8]>,
         now_ms: i64,
         max_future_ms: u64,
@@ -233,24 +270,36 @@ impl Decoder {
         if bytes.is_empty() {
             return Err(bad(Reason::Empty, "the record's value is empty"));
         }
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            bad(
-                Reason::BadUtf8,
-                format!("the value is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
-            )
-        })?;
         row.clear();
         row.resize(self.width(), Value::Null);
-        let mut scan = Scan {
+        // The fast path reads bytes; a record it reads that is not all ASCII is checked for UTF-8 after it.
+        let plain = fast
+            && match self.read_plain(bytes, row) {
+                Some(true) => true,
+                Some(false) => std::str::from_utf8(bytes).is_ok(),
+                None => false,
+            };
+        if !plain {
+            let text = std::str::from_utf8(bytes).map_err(|e| {
+                bad(
+                    Reason::BadUtf8,
+                    format!("the value is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
+                )
+            })?;
+            row.clear();
+            row.resize(self.width(), Value::Null);
+            self.read_object(text, row)?;
+        }
+        self.finish(row, now_ms, max_future_ms, host)
+    }
+
+    /// The careful path: reads `text` into `row`, judging every rule (see the module's doc).
+    fn read_object(&self, text: &str, row: &mut [Value]) -> Result<(), Bad> {
+        let s = &mut Scan {
             s: text,
             b: text.as_bytes(),
             at: 0,
         };
-        self.read_object(&mut scan, row)?;
-        self.finish(row, now_ms, max_future_ms, host)
-    }
-
-    fn read_object(&self, s: &mut Scan<'_>, row: &mut [Value]) -> Result<(), Bad> {
         s.ws();
         if s.peek() != Some(b'{') {
             return Err(match s.skip_value() {
