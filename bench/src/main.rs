@@ -15,6 +15,7 @@ mod proc;
 mod replay;
 mod report;
 mod smoke;
+mod sql;
 mod udf;
 mod windows;
 
@@ -53,6 +54,9 @@ enum Scenario {
     Udf(UdfArgs),
     /// `dataflow --input FILE` with tumbling, hopping (3 and 60 windows per event) and session windows.
     Windows(UdfArgs),
+    /// `dataflow --input FILE` with the built-in job, the same job as a SQL file, twelve aggregates, and a
+    /// COUNT(DISTINCT).
+    Sql(UdfArgs),
     /// The dashboard's history reader over one device with thousands of files (first request, cached, uncached).
     History(HistoryArgs),
     /// Every scenario at a tiny size (< 60 s): fails if a scenario fails, never on a speed figure.
@@ -209,7 +213,7 @@ struct MemoryArgs {
     dataflow_args: Vec<String>,
 }
 
-/// A comparison of variants of the replay run (`udf`, `windows`).
+/// A comparison of variants of the replay run (`udf`, `windows`, `sql`).
 #[derive(Args, Debug)]
 struct UdfArgs {
     #[command(flatten)]
@@ -274,6 +278,7 @@ fn run(cli: Cli) -> Result<()> {
         )?,
         Scenario::Udf(a) => udf::udf(&ctx, &a.input.spec(), a.workers, a.repeat)?,
         Scenario::Windows(a) => windows::windows(&ctx, &a.input.spec(), a.workers, a.repeat)?,
+        Scenario::Sql(a) => sql::sql(&ctx, &a.input.spec(), a.workers, a.repeat)?,
         Scenario::History(a) => history::history(
             &ctx,
             &history::HistoryRun {

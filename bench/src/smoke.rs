@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 
 use crate::ctx::{Ctx, workspace_root};
 use crate::input::InputSpec;
-use crate::{history, kafka, latency, memory, replay, udf};
+use crate::{history, kafka, latency, memory, replay, sql, udf};
 
 /// Stops the broker it started, when dropped.
 struct StartedBroker(Option<String>);
@@ -70,6 +70,7 @@ pub fn smoke(ctx: &Ctx) -> Result<()> {
     step("core", &|| replay::core(ctx, &spec, 20_000, 1));
     step("replay", &|| replay::replay(ctx, &spec, &[1, 2], true, 1));
     step("udf", &|| udf::udf(ctx, &spec, 2, 1));
+    step("sql", &|| sql::sql(ctx, &spec, 2, 1));
     step("history", &|| {
         let run = history::HistoryRun {
             files: 200,

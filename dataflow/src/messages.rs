@@ -73,7 +73,7 @@ impl GroupKey {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AggInputs {
     /// Argument values.
-    pub values: SmallVec<[Value; 4]>,
+    pub values: SmallVec<[Value; 3]>,
     /// Conditions that held.
     pub pass: u64,
 }

@@ -460,3 +460,90 @@ fn a_bad_query_fails_before_reading_naming_line_and_fix() {
         assert!(stderr.contains(says) && stderr.contains("bad-"), "case {i}: {stderr}");
     }
 }
+
+/// The repository's `jobs/` folder.
+fn jobs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../jobs")
+}
+
+#[test]
+fn the_jobs_folder_holds_the_builtin_job_as_printed_and_every_job_plans() {
+    let printed = run_ok(
+        std::process::Command::new(testkit::bin("dataflow")).args(["sql", "--print-default"]),
+        Duration::from_secs(60),
+    );
+    let file = std::fs::read_to_string(jobs().join("builtin.sql")).unwrap();
+    assert_eq!(
+        file, printed,
+        "jobs/builtin.sql is `dataflow sql --print-default`: write it again"
+    );
+    for job in ["builtin.sql", "by_location.sql", "plant_sensors.sql"] {
+        let out = run_ok(
+            std::process::Command::new(testkit::bin("dataflow"))
+                .args(["sql", "--check"])
+                .arg(jobs().join(job)),
+            Duration::from_secs(60),
+        );
+        assert!(out.contains("plans") && out.contains("window_start"), "{job}: {out}");
+    }
+}
+
+#[test]
+fn the_plant_sensors_sample_replayed_equals_duckdb() {
+    let dir = temp_dir("sql-plant");
+    let sample = jobs().join("plant_sensors.sample.jsonl");
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    let job = DataflowRun::input(&sample)
+        .sql(&jobs().join("plant_sensors.sql"))
+        .workers(2)
+        .out(&out)
+        .deadletter(&dead);
+    run_ok(&mut job.command(), WITH_BUILD);
+    // A replayed line's offset is its first byte.
+    let bytes = std::fs::read(&sample).unwrap();
+    let mut records = Vec::new();
+    let mut at = 0;
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
+        let value = line.strip_suffix(b"\n").unwrap_or(line);
+        if !value.is_empty() {
+            records.push(testkit::Consumed {
+                partition: 0,
+                offset: at as i64,
+                key: None,
+                value: Some(value.to_vec()),
+                timestamp_ms: None,
+            });
+        }
+        at += line.len();
+    }
+    let expected = ExpectedQuery::new("readings", "event_time", Window::Tumble { size_ms: 10_000 })
+        .key("sensor_id")
+        .filter("pressure IS NOT NULL OR co2 IS NOT NULL")
+        .value("n", g::count_star())
+        .value("avg_pressure", g::avg("pressure"))
+        .value("max_co2", g::max("co2"))
+        .value("avg_co2_k", g::avg("co2 / 1000.0"))
+        .value("vibration_sd", g::stddev_pop("vibration"))
+        .value("not_ok", g::count_star().filter("NOT ok"))
+        .value("site", g::last_value("site"))
+        .having(format!("{} >= 2", g::count_star()));
+    let columns = "sensor_id VARCHAR(64) NOT NULL, site TEXT, event_time TIMESTAMP NOT NULL, pressure DOUBLE, \
+                   co2 BIGINT, vibration DOUBLE, ok BOOLEAN";
+    // A replay's dead letter names the byte range a worker read as its partition: the offset alone places it.
+    let excluded = dead_letter_positions(&dead)
+        .into_iter()
+        .map(|(_, offset)| (0, offset))
+        .collect();
+    Golden::new(&dir, "readings", columns, expected.sql())
+        .consumed(&records, &excluded)
+        .assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+    let by_reason = reasons(&dead);
+    assert_eq!(
+        by_reason,
+        [("missing_field", 1), ("pressure_range", 1), ("wrong_type", 1)]
+            .into_iter()
+            .map(|(r, n)| (r.to_string(), n))
+            .collect(),
+        "the sample's three bad readings"
+    );
+}

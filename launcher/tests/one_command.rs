@@ -127,3 +127,60 @@ fn a_second_run_on_a_new_embedded_broker_counts_exactly_what_its_simulator_sent(
         assert!(stdout.contains("starts its checkpoints afresh"), "run {run}: {stdout}");
     }
 }
+
+#[test]
+fn a_job_in_sql_runs_on_the_topic_its_table_names() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let data = testkit::temp_dir("one-command-sql");
+    let job = data.join("by_site.sql");
+    // Another topic than the simulator's default: the simulator is pointed at the one the table reads.
+    std::fs::write(
+        &job,
+        "CREATE TABLE events (
+             device_id VARCHAR(64) NOT NULL, ts BIGINT NOT NULL, temperature DOUBLE NOT NULL,
+             location VARCHAR(64) NOT NULL, event_time AS TO_TIMESTAMP_LTZ(ts, 3),
+             WATERMARK FOR event_time AS event_time - INTERVAL '1' SECOND
+         ) WITH ('connector' = 'kafka', 'topic' = 'plant-floor', 'format' = 'json');
+         SELECT location, window_start, window_end, COUNT(*) AS readings, COUNT(DISTINCT device_id) AS devices,
+                MAX(temperature) AS hottest
+         FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '1' SECOND))
+         GROUP BY location, window_start, window_end;",
+    )
+    .unwrap();
+    let pipeline = Running::spawn(
+        Command::new(env!("CARGO_BIN_EXE_iot-pipeline"))
+            .args(["--port", &port.to_string(), "--trigger", "1s", "--idle-timeout", "2s"])
+            .arg("--sql")
+            .arg(&job)
+            .arg("--data")
+            .arg(&data),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = None;
+    while Instant::now() < deadline {
+        if let Some(doc) = get(port, "/metrics")
+            && doc["pipeline"]["final_windows"].as_u64().unwrap_or(0) >= 4
+        {
+            seen = Some(doc);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let doc = seen.expect("final windows of the SQL job within 60 s");
+    let stopped = pipeline.stop_ok(Duration::from_secs(60));
+    assert!(stopped.status.success());
+    assert_eq!(doc["query"]["builtin"], serde_json::json!(false));
+    let record = &doc["records"][0];
+    assert!(
+        record["location"].is_string() && record["devices"].as_u64().is_some_and(|n| n >= 1),
+        "{record}"
+    );
+    let folders: Vec<String> = std::fs::read_dir(data.join("aggregates/parquet"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !folders.is_empty() && folders.iter().all(|f| f.starts_with("location=")),
+        "{folders:?}"
+    );
+}

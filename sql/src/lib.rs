@@ -17,6 +17,7 @@ pub mod function;
 mod parse;
 pub mod plan;
 mod planner;
+pub mod predicate;
 
 pub use decode::{Bad, Decoder, Reason};
 pub use default_job::{DefaultQuery, DefaultUdf, default_job_sql};

@@ -13,9 +13,10 @@ use model::{Hopping, WindowKind};
 use smallvec::SmallVec;
 use sql::agg::{Acc, UdafInputs};
 use sql::plan::{AggFunc, Job, OutputRole, WindowSpec};
+use sql::predicate::Predicate;
 use sql::{Bad, Decoder, Expr, ScalarHost};
 
-use crate::messages::{AggInputs, GroupKey};
+use crate::messages::{AggInputs, EventRec, GroupKey};
 
 /// The name of the table column the job carries beside each group's windows for the fleet views (the seed's
 /// per-location rollup): its latest value by arrival, not an output.
@@ -67,26 +68,13 @@ struct AggInput {
 /// What reading one valid record gives.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
-    /// An event for its group's windows.
-    Event(Read),
+    /// An event for its group's windows (read by worker 0: the source sets its own index).
+    Event(EventRec),
     /// A record the query's `WHERE` leaves out, at its event time (it still moves its partition's clock).
     Filtered {
         /// Event time, epoch ms.
         ts: u64,
     },
-}
-
-/// One record read under the query: its event time and what its group's windows need of it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Read {
-    /// Event time, epoch ms.
-    pub ts: u64,
-    /// The group's key.
-    pub key: GroupKey,
-    /// The carried value (the record's location), empty without one.
-    pub side: CompactString,
-    /// The aggregates' inputs.
-    pub inputs: AggInputs,
 }
 
 /// The most distinct `FILTER` conditions a query may have (one bit each in [`AggInputs::pass`]).
@@ -107,9 +95,9 @@ pub struct Query {
     pub window: WindowKind,
     decoder: Decoder,
     keys: Vec<usize>,
-    filter: Option<Expr>,
+    filter: Option<Predicate>,
     args: Vec<Expr>,
-    conds: Vec<Expr>,
+    conds: Vec<Predicate>,
     aggs: Vec<AggInput>,
     side: Option<usize>,
     having: Option<Expr>,
@@ -185,9 +173,9 @@ impl Query {
         Ok(Query {
             decoder,
             keys,
-            filter: q.filter.clone().map(Expr::fold_constants),
+            filter: q.filter.clone().map(|f| Predicate::compile(&f.fold_constants())),
             args,
-            conds,
+            conds: conds.iter().map(Predicate::compile).collect(),
             aggs,
             side,
             having: q.having.clone().map(Expr::fold_constants),
@@ -235,7 +223,7 @@ impl Query {
                 pass |= 1 << i;
             }
         }
-        let mut values: SmallVec<[Value; 4]> = SmallVec::new();
+        let mut values: SmallVec<[Value; 3]> = SmallVec::new();
         for a in &self.args {
             values.push(match a.as_slot() {
                 Some(slot) => row[slot].clone(),
@@ -251,11 +239,13 @@ impl Query {
             key.push(std::mem::take(&mut row[k]));
         }
         let key = GroupKey(key);
-        Ok(Record::Event(Read {
+        Ok(Record::Event(EventRec {
+            at: self.window.on_time_until(ts),
             ts,
             key,
             side,
             inputs: AggInputs { values, pass },
+            source: 0,
         }))
     }
 

@@ -85,14 +85,7 @@ pub fn located(device: &str, ts: u64, at: u64, temperature: f64, location: &str)
     else {
         panic!("the built-in job has no WHERE")
     };
-    EventRec {
-        key: r.key,
-        side: r.side,
-        at,
-        ts: r.ts,
-        inputs: r.inputs,
-        source: 0,
-    }
+    EventRec { at, ..r }
 }
 
 /// A row's device id.

@@ -18,7 +18,7 @@ fn builtin() -> Query {
 }
 
 /// Reads `payload` as the source does (`Ok(None)`: left out by WHERE).
-fn read(q: &Query, payload: &str) -> Result<Option<Read>, Bad> {
+fn read(q: &Query, payload: &str) -> Result<Option<EventRec>, Bad> {
     Ok(
         match q.read(Some(payload.as_bytes()), NOW, 3_600_000, &NoUdfs, &mut Vec::new())? {
             Record::Event(r) => Some(r),

@@ -37,17 +37,7 @@ pub fn parse_record(
     row: &mut Vec<Value>,
 ) -> Parsed {
     match query.read(raw.value, rules.now_ms, rules.max_future_ms, host, row) {
-        Ok(Record::Event(r)) => Parsed::Event {
-            ts: r.ts,
-            event: EventRec {
-                at: query.window.on_time_until(r.ts),
-                ts: r.ts,
-                key: r.key,
-                side: r.side,
-                inputs: r.inputs,
-                source: 0,
-            },
-        },
+        Ok(Record::Event(event)) => Parsed::Event { ts: event.ts, event },
         Ok(Record::Filtered { ts }) => Parsed::Filtered { ts },
         Err(bad) => Parsed::Bad(DeadLetter {
             reason: bad.reason.code().to_string(),

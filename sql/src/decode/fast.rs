@@ -41,6 +41,16 @@ impl<'a> Bytes<'a> {
         self.eat(b'"')?;
         let start = self.at;
         let mut ascii = true;
+        // Eight bytes at a time while none is a quote, a backslash or a control byte.
+        while let Some(chunk) = self.b.get(self.at..self.at + 8) {
+            let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+            if stops(x) {
+                break;
+            }
+            // DEL is a control character: it takes the full text check, as a byte above ASCII does.
+            ascii &= x & HIGH_BITS == 0 && !has_zero(x ^ (ONES * 0x7f));
+            self.at += 8;
+        }
         loop {
             let c = *self.b.get(self.at)?;
             match c {
@@ -57,19 +67,29 @@ impl<'a> Bytes<'a> {
         }
     }
 
-    /// A number by JSON's grammar, the first byte next.
+    /// Whether the next token is the string `"name"` exactly (no escapes), consuming it if so.
     #[inline]
+    fn quoted(&mut self, name: &[u8]) -> bool {
+        let n = name.len();
+        let hit = self.b.get(self.at) == Some(&b'"')
+            && self.b.get(self.at + 1..self.at + 1 + n) == Some(name)
+            && self.b.get(self.at + 1 + n) == Some(&b'"');
+        if hit {
+            self.at += n + 2;
+        }
+        hit
+    }
+
+    /// A number by JSON's grammar, the first byte next (always inlined: its parts stay in registers).
+    #[inline(always)]
     fn number(&mut self) -> Option<Number<'a>> {
         let start = self.at;
         let negative = self.eat(b'-').is_some();
-        // The decimal digits as an integer (while it fits), and the power of ten that scales it.
+        // The decimal digits as an integer (up to 19 digits, which always fit 64 bits), and the power of ten
+        // that scales it.
         let mut mantissa = 0u64;
-        let mut exact = true;
+        let mut count = 0u32;
         let mut scale = 0i32;
-        let mut digit = |d: u8, m: &mut u64| match m.checked_mul(10).and_then(|m| m.checked_add(u64::from(d - b'0'))) {
-            Some(v) => *m = v,
-            None => exact = false,
-        };
         match self.peek()? {
             b'0' => {
                 self.at += 1;
@@ -79,7 +99,8 @@ impl<'a> Bytes<'a> {
             }
             b'1'..=b'9' => {
                 while let Some(d @ b'0'..=b'9') = self.peek() {
-                    digit(d, &mut mantissa);
+                    mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                    count += 1;
                     self.at += 1;
                 }
             }
@@ -92,12 +113,15 @@ impl<'a> Bytes<'a> {
                 return None;
             }
             while let Some(d @ b'0'..=b'9') = self.peek() {
-                digit(d, &mut mantissa);
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                count += 1;
                 scale -= 1;
                 self.at += 1;
             }
             integer = false;
         }
+        // Exponents, and more digits than 64 bits surely hold, take the general parsers.
+        let mut exact = count <= 19;
         if let Some(b'e' | b'E') = self.peek() {
             self.at += 1;
             if let Some(b'+' | b'-') = self.peek() {
@@ -108,7 +132,6 @@ impl<'a> Bytes<'a> {
             }
             self.digits();
             integer = false;
-            // Exponents take the general parser.
             exact = false;
         }
         Some(Number {
@@ -150,6 +173,23 @@ impl<'a> Bytes<'a> {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether one of the eight bytes of `x` is a quote, a backslash or below 0x20 (the classic SWAR tests: a byte is
+/// zero, or below n, exactly where the lowest flagged bit says, and flags none when there is none).
+#[inline]
+fn stops(x: u64) -> bool {
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH_BITS != 0;
+    has_zero(x ^ (ONES * u64::from(b'"'))) || has_zero(x ^ (ONES * u64::from(b'\\'))) || below_space
+}
+
+/// Whether one of the eight bytes of `v` is zero.
+#[inline]
+fn has_zero(v: u64) -> bool {
+    v.wrapping_sub(ONES) & !v & HIGH_BITS != 0
+}
+
 /// A number read by [`Bytes::number`].
 struct Number<'a> {
     /// Its text.
@@ -173,6 +213,7 @@ const EXACT_POWERS: [f64; 23] = [
 impl Number<'_> {
     /// The DOUBLE nearest the number (`None`: not finite). A mantissa below 2^53 and a power of ten a DOUBLE holds
     /// exactly take one correctly rounded division (Clinger's fast path); any other number the standard parser.
+    #[inline(always)]
     fn double(&self) -> Option<f64> {
         let f = match self.mantissa {
             Some(m) if m < 1 << 53 && (-22..=0).contains(&self.scale) => {
@@ -185,6 +226,7 @@ impl Number<'_> {
     }
 
     /// The BIGINT the number is (`None`: not an integer, or beyond 64 bits).
+    #[inline(always)]
     fn bigint(&self) -> Option<i64> {
         if !self.integer {
             return None;
@@ -199,9 +241,9 @@ impl Number<'_> {
 }
 
 impl Decoder {
-    /// Reads `bytes` into `row` (all NULL, [`Decoder::width`] slots) when the record is plain and breaks no
-    /// rule of reading, saying whether it is all ASCII (then it is UTF-8; else the caller checks); `None`
-    /// otherwise (the row may then hold part of the record).
+    /// Reads `bytes` into `row` ([`Decoder::width`] slots, holding the previous record's values) when the record is plain and breaks no rule of reading, saying whether it is all ASCII
+    /// (then it is UTF-8; else the caller checks); every stored field's slot then holds the record's value or
+    /// NULL. `None` otherwise (the row then holds parts of both records).
     pub(super) fn read_plain(&self, bytes: &[u8], row: &mut [Value]) -> Option<bool> {
         let mut s = Bytes { b: bytes, at: 0 };
         s.ws();
@@ -213,12 +255,19 @@ impl Decoder {
         if s.eat(b'}').is_none() {
             loop {
                 s.ws();
-                let (key, plain_ascii) = s.plain_string()?;
-                ascii &= plain_ascii;
+                // Fields mostly come in declared order: the next one is tried as a literal `"name"` first.
+                let found = match self.fields.get(hint) {
+                    Some(f) if s.quoted(f.name.as_bytes()) => Some(hint),
+                    _ => {
+                        let (key, plain_ascii) = s.plain_string()?;
+                        ascii &= plain_ascii;
+                        self.find_bytes(key, hint)
+                    }
+                };
                 s.ws();
                 s.eat(b':')?;
                 s.ws();
-                match self.find_bytes(key, hint) {
+                match found {
                     None => ascii &= s.skip_scalar()?,
                     Some(i) => {
                         hint = i + 1;
@@ -242,7 +291,18 @@ impl Decoder {
             }
         }
         s.ws();
-        (s.at == bytes.len() && seen & self.required == self.required).then_some(ascii)
+        if s.at != bytes.len() || seen & self.required != self.required {
+            return None;
+        }
+        // Stored fields the record left out are NULL (not the previous record's).
+        if seen & self.kept != self.kept {
+            for (i, slot) in row.iter_mut().enumerate().take(self.fields.len()) {
+                if self.kept & !seen & (1u128 << (i % MAX_COLUMNS)) != 0 {
+                    *slot = Value::Null;
+                }
+            }
+        }
+        Some(ascii)
     }
 
     /// The declared field whose name is `key`, trying `hint` first.
@@ -265,6 +325,9 @@ fn plain_value(s: &mut Bytes<'_>, field: &Field, slot: &mut Value) -> Option<boo
     let c = s.peek()?;
     if c == b'n' {
         s.word(b"null")?;
+        if field.keep {
+            *slot = Value::Null;
+        }
         return field.nullable.then_some(true);
     }
     let mut all_ascii = true;
@@ -383,6 +446,20 @@ mod tests {
             let want: f64 = text.parse().unwrap();
             let got = read(text).unwrap().double();
             assert_eq!(got.map(f64::to_bits), Some(want.to_bits()), "{text}");
+        }
+    }
+
+    #[test]
+    fn eight_bytes_stop_exactly_at_a_quote_a_backslash_or_a_control_byte() {
+        for byte in 0..=255u8 {
+            for at in 0..8 {
+                for fill in [b'a', 0xc3, 0x7f, 0xff] {
+                    let mut chunk = [fill; 8];
+                    chunk[at] = byte;
+                    let want = chunk.iter().any(|&c| c == b'"' || c == b'\\' || c < 0x20);
+                    assert_eq!(stops(u64::from_le_bytes(chunk)), want, "{chunk:?}");
+                }
+            }
         }
     }
 

@@ -30,6 +30,7 @@ use compact_str::CompactString;
 use crate::expr::Expr;
 use crate::function::ScalarHost;
 use crate::plan::{Job, SourceTable};
+use crate::predicate::Predicate;
 use crate::value::{DataType, Value, parse_timestamp};
 
 mod fast;
@@ -132,11 +133,13 @@ pub struct Decoder {
     fields: Vec<Field>,
     computed: Vec<(String, Expr)>,
     computed_keys: Vec<(usize, DataType)>,
-    checks: Vec<(String, String, Expr)>,
+    checks: Vec<(String, String, Predicate)>,
     event_time: usize,
     event_time_name: String,
     /// Bit i: field i must be present and not null.
     required: u128,
+    /// Bit i: field i is stored.
+    kept: u128,
 }
 
 impl Job {
@@ -200,9 +203,10 @@ impl Decoder {
             .columns
             .iter()
             .flat_map(|c| {
-                c.checks
-                    .iter()
-                    .map(move |k| (c.name.clone(), k.reason.clone(), k.expr.clone().fold_constants()))
+                c.checks.iter().map(move |k| {
+                    let test = Predicate::compile(&k.expr.clone().fold_constants());
+                    (c.name.clone(), k.reason.clone(), test)
+                })
             })
             .collect();
         let required = fields
@@ -210,8 +214,14 @@ impl Decoder {
             .enumerate()
             .filter(|(_, f)| !f.nullable)
             .fold(0u128, |bits, (i, _)| bits | 1u128 << (i % MAX_COLUMNS));
+        let kept = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.keep)
+            .fold(0u128, |bits, (i, _)| bits | 1u128 << (i % MAX_COLUMNS));
         Decoder {
             required,
+            kept,
             fields,
             computed: table
                 .computed
@@ -270,8 +280,10 @@ impl Decoder {
         if bytes.is_empty() {
             return Err(bad(Reason::Empty, "the record's value is empty"));
         }
-        row.clear();
-        row.resize(self.width(), Value::Null);
+        if row.len() != self.width() {
+            row.clear();
+            row.resize(self.width(), Value::Null);
+        }
         // The fast path reads bytes; a record it reads that is not all ASCII is checked for UTF-8 after it.
         let plain = fast
             && match self.read_plain(bytes, row) {
@@ -286,8 +298,7 @@ impl Decoder {
                     format!("the value is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
                 )
             })?;
-            row.clear();
-            row.resize(self.width(), Value::Null);
+            reset(row, self.width());
             self.read_object(text, row)?;
         }
         self.finish(row, now_ms, max_future_ms, host)
@@ -441,7 +452,7 @@ impl Decoder {
             ));
         }
         for (column, reason, expr) in &self.checks {
-            if matches!(expr.eval(row, host), Value::Bool(false)) {
+            if expr.is_false(row, host) {
                 return Err(bad(
                     Reason::Check(reason.clone()),
                     format!("the CHECK `{reason}` on `{column}` is false"),
@@ -461,6 +472,19 @@ impl Decoder {
             return Some(hint);
         }
         self.fields.iter().position(|f| *f.name == *name)
+    }
+}
+
+/// `row` as `width` NULLs, reusing its slots.
+#[inline]
+fn reset(row: &mut Vec<Value>, width: usize) {
+    if row.len() == width {
+        for v in row.iter_mut().filter(|v| !v.is_null()) {
+            *v = Value::Null;
+        }
+    } else {
+        row.clear();
+        row.resize(width, Value::Null);
     }
 }
 
