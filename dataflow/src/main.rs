@@ -22,9 +22,10 @@ fn main() -> std::process::ExitCode {
         .init();
     let outcome = match std::env::args_os().nth(1) {
         Some(first) if first == "compact" => compact(CompactArgs::parse_from(std::env::args_os().skip(1))),
-        Some(first) if first == "sql" => {
-            job::sql_command(&SqlArgs::parse_from(std::env::args_os().skip(1))).map(|text| print!("{text}"))
-        }
+        Some(first) if first == "sql" => SqlArgs::parse_from(std::env::args_os().skip(1))
+            .request()
+            .and_then(|request| job::sql_command(&request))
+            .map(|text| print!("{text}")),
         _ => run(Args::parse()),
     };
     outcome.map_or_else(

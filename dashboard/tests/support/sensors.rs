@@ -123,7 +123,9 @@ pub fn sensors(n: usize, keys: Keys) -> Vec<Sensor> {
 }
 
 /// The row of `sensor` in the window starting at `start`, in the columns of `schema(keys)`: a deterministic
-/// function of both, with nulls in the nullable columns now and then.
+/// function of both, with nulls in the nullable columns now and then. Sensor `s-003` never reports a pressure
+/// (its `avg_pressure` is null in every window), so any page of the fixture holds both values and nulls, whatever
+/// the wall-clock time it was written at.
 pub fn row(keys: Keys, sensor: &Sensor, start: u64) -> Vec<Value> {
     let seed = sensor
         .site
@@ -136,7 +138,8 @@ pub fn row(keys: Keys, sensor: &Sensor, start: u64) -> Vec<Value> {
     let unit = |k: u64| (mix(s ^ k) >> 11) as f64 / (1u64 << 53) as f64;
     let round = |v: f64| (v * 1000.0).round() / 1000.0;
     let n = 1 + (mix(s ^ 1) % 40) as i64;
-    let pressure = (!mix(s ^ 2).is_multiple_of(9)).then(|| round(950.0 + 100.0 * unit(3) + (seed % 17) as f64));
+    let pressure = (sensor.sensor_id != "s-003" && !mix(s ^ 2).is_multiple_of(9))
+        .then(|| round(950.0 + 100.0 * unit(3) + (seed % 17) as f64));
     let co2 = (!mix(s ^ 4).is_multiple_of(7)).then(|| 400 + (mix(s ^ 5) % 900) as i64);
     let vibration = (n > 1).then(|| round(unit(6) * 3.0));
     let mut values = match keys {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::job::SqlRequest;
+
 /// `dataflow sql`: prints the built-in job as a job file (`--print-default`, shaped by the same flags as the
 /// built-in job), or checks a job file and prints its output columns (`--check FILE`).
 #[derive(Debug, Parser)]
@@ -37,9 +39,63 @@ pub struct SqlArgs {
 }
 
 impl SqlArgs {
-    /// The built-in job these flags shape.
-    pub fn builtin(&self) -> anyhow::Result<crate::job::QuerySource> {
-        let kind = super::window_kind(self.window, self.slide, self.session_gap)?;
-        super::builtin(kind, self.lateness, self.topic.clone())
+    /// What these flags ask `dataflow sql` to do; an error names the flag that is missing.
+    pub fn request(&self) -> anyhow::Result<SqlRequest> {
+        let udfs = self.udfs.clone();
+        match &self.check {
+            Some(file) => Ok(SqlRequest::Check {
+                file: file.clone(),
+                udfs,
+            }),
+            None if self.print_default => {
+                let kind = super::window_kind(self.window, self.slide, self.session_gap)?;
+                let query = super::builtin(kind, self.lateness, self.topic.clone())?;
+                Ok(SqlRequest::PrintDefault { query, udfs })
+            }
+            None => anyhow::bail!(
+                "dataflow sql needs --print-default (the built-in job as a file to start from) or --check FILE"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(args: &[&str]) -> anyhow::Result<SqlRequest> {
+        SqlArgs::try_parse_from(std::iter::once("dataflow sql").chain(args.iter().copied()))?.request()
+    }
+
+    #[test]
+    fn without_a_task_the_error_names_both_flags() {
+        let err = request(&[]).unwrap_err().to_string();
+        assert!(err.contains("--print-default") && err.contains("--check"), "{err}");
+    }
+
+    #[test]
+    fn check_asks_for_the_file_with_its_udfs() {
+        assert_eq!(
+            request(&["--check", "job.sql", "--udf", "udfs/heat_index"]).unwrap(),
+            SqlRequest::Check {
+                file: "job.sql".into(),
+                udfs: vec!["udfs/heat_index".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn print_default_is_shaped_by_the_builtin_flags() {
+        let hop = request(&["--print-default", "--window", "10s", "--slide", "5s"]).unwrap();
+        let SqlRequest::PrintDefault { query, .. } = hop else {
+            panic!("{hop:?}")
+        };
+        let crate::job::QuerySource::Builtin { window, .. } = query else {
+            panic!("{query:?}")
+        };
+        assert_eq!(
+            window,
+            model::WindowKind::Hopping(model::Hopping::new(10_000, 5_000).unwrap())
+        );
     }
 }

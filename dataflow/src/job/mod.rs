@@ -179,16 +179,35 @@ impl StopHandle {
     }
 }
 
-/// `dataflow sql`: the built-in job's text (`--print-default`), or a job file's output columns once it plans
-/// (`--check`), as the text to print.
-pub fn sql_command(args: &crate::config::sql::SqlArgs) -> Result<String> {
+/// What `dataflow sql` is asked to do, its flags checked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlRequest {
+    /// Print `query` (the built-in job the flags shape) as a job file to start from.
+    PrintDefault {
+        /// The built-in job.
+        query: QuerySource,
+        /// The UDF crates whose signatures the printed job may call.
+        udfs: Vec<PathBuf>,
+    },
+    /// Plan `file` as `dataflow --sql FILE` would and list its output columns.
+    Check {
+        /// The job file.
+        file: PathBuf,
+        /// The UDF crates the job may call; their signatures are read, nothing is built.
+        udfs: Vec<PathBuf>,
+    },
+}
+
+/// `dataflow sql`: the built-in job's text, or a job file's output columns once it plans, as the text to print.
+pub fn sql_command(request: &SqlRequest) -> Result<String> {
+    let (SqlRequest::PrintDefault { udfs, .. } | SqlRequest::Check { udfs, .. }) = request;
     let signatures = UdfSources {
-        dirs: args.udfs.clone(),
-        cache: std::path::PathBuf::new(),
+        dirs: udfs.clone(),
+        cache: PathBuf::new(),
     }
     .signatures()?;
-    match &args.check {
-        Some(file) => {
+    match request {
+        SqlRequest::Check { file, .. } => {
             let q = plan_query(&QuerySource::File(file.clone()), &signatures)?;
             let mut text = format!("{} plans ({}); its output columns:\n", file.display(), q.window);
             for c in q.schema.columns() {
@@ -198,10 +217,7 @@ pub fn sql_command(args: &crate::config::sql::SqlArgs) -> Result<String> {
             }
             Ok(text)
         }
-        None if args.print_default => query_text(&args.builtin()?, &signatures),
-        None => Err(anyhow!(
-            "dataflow sql needs --print-default (the built-in job as a file to start from) or --check FILE"
-        )),
+        SqlRequest::PrintDefault { query, .. } => query_text(query, &signatures),
     }
 }
 
