@@ -19,6 +19,18 @@ const SELECTED_BORDER = '#212529';
 /** Horizontal room per device before the charts start scrolling sideways. */
 const PX_PER_DEVICE = 26;
 
+/** Sizes a bar chart's `sizer` for `bars` bars: the panel's width, or wider (side-scrolling, with room per bar)
+ *  when they do not fit, where rotated labels take room and the charts grow taller (`dense`, see style.css).
+ *  Says whether the size changed, so that the caller resizes its charts. */
+function fitBars(sizer, bars) {
+  const dense = bars * PX_PER_DEVICE > sizer.parentElement.clientWidth;
+  const width = dense ? `${bars * PX_PER_DEVICE}px` : '100%';
+  const resized = sizer.style.width !== width || sizer.classList.contains('dense') !== dense;
+  sizer.style.width = width;
+  sizer.classList.toggle('dense', dense);
+  return resized;
+}
+
 Chart.defaults.font.family = getComputedStyle(document.documentElement).getPropertyValue('--font').trim() || 'system-ui';
 Chart.defaults.font.size = 12;
 Chart.defaults.color = '#495057';
@@ -162,13 +174,7 @@ export class DeviceCharts {
     this.rows.splice(0, this.rows.length, ...rows);
     this.udfs.splice(0, this.udfs.length, ...udfs);
     this.shown.sessions = sessions;
-    const width = this.sizer.parentElement.clientWidth;
-    const dense = rows.length * PX_PER_DEVICE > width;
-    const sizerWidth = dense ? `${rows.length * PX_PER_DEVICE}px` : '100%';
-    // Many devices: rotated labels take room, so the charts grow taller (see style.css).
-    const resized = this.sizer.style.width !== sizerWidth || this.sizer.classList.contains('dense') !== dense;
-    this.sizer.style.width = sizerWidth;
-    this.sizer.classList.toggle('dense', dense);
+    const resized = fitBars(this.sizer, rows.length);
     const labels = rows.map((r) => r.device_id);
     const values = {
       temperature: rows.map((r) => r.avg_temperature),
@@ -267,12 +273,7 @@ export class GroupChart {
     this.labels.splice(0, this.labels.length, ...labels);
     this.shown.column = column;
     this.shown.sessions = sessions;
-    const width = this.sizer.parentElement.clientWidth;
-    const dense = rows.length * PX_PER_DEVICE > width;
-    const sizerWidth = dense ? `${rows.length * PX_PER_DEVICE}px` : '100%';
-    const resized = this.sizer.style.width !== sizerWidth || this.sizer.classList.contains('dense') !== dense;
-    this.sizer.style.width = sizerWidth;
-    this.sizer.classList.toggle('dense', dense);
+    const resized = fitBars(this.sizer, rows.length);
     if (resized) this.chart.resize();
     const values = rows.map((r) => udfNumber(r[column]));
     // Bars start at zero unless every value is far from it: then leave room below the lowest bar, as the

@@ -7,28 +7,11 @@
 
 use compact_str::CompactString;
 
-use super::{Decoder, Field, MAX_COLUMNS, check_text};
+use super::{Cursor as Bytes, Decoder, Field, MAX_COLUMNS, check_text};
 use crate::value::{DataType, Value, parse_timestamp};
 
-/// A cursor over the record's bytes.
-struct Bytes<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
+/// The fast path's steps over the record's bytes.
 impl<'a> Bytes<'a> {
-    #[inline]
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.at) {
-            self.at += 1;
-        }
-    }
-
-    #[inline]
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.at).copied()
-    }
-
     #[inline]
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.at += 1)

@@ -308,8 +308,10 @@ impl Decoder {
     fn read_object(&self, text: &str, row: &mut [Value]) -> Result<(), Bad> {
         let s = &mut Scan {
             s: text,
-            b: text.as_bytes(),
-            at: 0,
+            cur: Cursor {
+                b: text.as_bytes(),
+                at: 0,
+            },
         };
         s.ws();
         if s.peek() != Some(b'{') {
@@ -583,20 +585,13 @@ impl Key<'_> {
     }
 }
 
-/// A cursor over the record's bytes (valid UTF-8).
-struct Scan<'a> {
-    s: &'a str,
+/// A cursor over a record's bytes: the steps both paths take (the fast path adds its own in `fast`).
+struct Cursor<'a> {
     b: &'a [u8],
     at: usize,
 }
 
-impl<'a> Scan<'a> {
-    /// `s[from..to]`; both ends sit next to ASCII bytes of the (valid UTF-8) text, so they are character
-    /// boundaries and the check is O(1).
-    fn slice(&self, from: usize, to: usize) -> Result<&'a str, Syntax> {
-        self.s.get(from..to).ok_or(Syntax::Malformed("bad UTF-8"))
-    }
-
+impl Cursor<'_> {
     #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.at) {
@@ -607,6 +602,34 @@ impl<'a> Scan<'a> {
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.b.get(self.at).copied()
+    }
+}
+
+/// The careful path's cursor over the record's bytes (valid UTF-8).
+struct Scan<'a> {
+    s: &'a str,
+    cur: Cursor<'a>,
+}
+
+impl<'a> std::ops::Deref for Scan<'a> {
+    type Target = Cursor<'a>;
+
+    fn deref(&self) -> &Cursor<'a> {
+        &self.cur
+    }
+}
+
+impl std::ops::DerefMut for Scan<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.cur
+    }
+}
+
+impl<'a> Scan<'a> {
+    /// `s[from..to]`; both ends sit next to ASCII bytes of the (valid UTF-8) text, so they are character
+    /// boundaries and the check is O(1).
+    fn slice(&self, from: usize, to: usize) -> Result<&'a str, Syntax> {
+        self.s.get(from..to).ok_or(Syntax::Malformed("bad UTF-8"))
     }
 
     #[inline]
