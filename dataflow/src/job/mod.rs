@@ -237,7 +237,10 @@ pub fn execute(job: Prepared, stop: StopHandle) -> Result<Outcome> {
         window = %job.query.window,
         lateness_ms = job.query.lateness_ms(),
         bounded = job.source.input.is_bounded(),
-        query = if job.query.builtin { "built-in" } else { "--sql" },
+        query = %match &job.settings.query {
+            QuerySource::File(file) => file.display().to_string(),
+            QuerySource::Builtin { .. } => "built-in".to_string(),
+        },
         "starting"
     );
     let timely_config = job.timely_config.clone();
