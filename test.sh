@@ -54,6 +54,17 @@ need java "apt-get install openjdk-17-jre-headless"
 need mvn "apt-get install maven"
 need python3 "apt-get install python3 python3-venv"
 
+# Test binaries hold their checkout's path (`env!("CARGO_MANIFEST_DIR")`), which cargo does not track: when the
+# shared target dir was last built from another checkout whose sources were newer, cargo would keep binaries that
+# look for files there. Make this checkout's sources newer than those builds instead.
+checkout_stamp="$CARGO_TARGET_DIR/.last-checkout"
+if [ -f "$checkout_stamp" ] && [ "$(cat "$checkout_stamp")" != "$ROOT" ]; then
+    echo "the target dir was last built from $(cat "$checkout_stamp"): rebuilding this checkout's crates"
+    find "$ROOT" -name '*.rs' -not -path '*/target/*' -not -path '*/node_modules/*' -not -path "$ROOT/udfs/*" \
+        -not -path "$ROOT/sql/fuzz/*" -exec touch {} +
+fi
+mkdir -p "$CARGO_TARGET_DIR" && echo "$ROOT" >"$checkout_stamp"
+
 if infra/kafka.sh status >/dev/null 2>&1; then
     echo "using the Kafka broker already serving on port $KAFKA_PORT"
 else
