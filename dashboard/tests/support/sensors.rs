@@ -4,24 +4,18 @@
 //! as a value) or by `site, sensor_id` (two keys). It gives the output columns, deterministic rows, the
 //! `latest.json` the job writes (with `query` and `columns`, fleet views unavailable) and a Parquet history in
 //! the contract's layout (`<first key>=<escaped text>/part-*.parquet`, every column but the first key, Arrow
-//! types of the contract), written here with the arrow and parquet crates.
+//! types of the contract), its batches made by `model::history::rows` as the job's are.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray,
-};
-use arrow::datatypes::{DataType as ArrowType, Field, Schema, TimeUnit};
+use model::history::rows::{partition_dir, rows_to_batch};
 use model::latest::{JobQuery, LatestDoc, Record};
-use model::output::{OutputColumn, OutputSchema, Role, key_text};
-use model::partition::escape_partition_value;
+use model::output::{OutputColumn, OutputSchema, Role};
 use model::value::{DataType, Value};
 use model::{FleetView, PipelineStats, WindowKind};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use super::{WINDOW_MS, is_live, mix};
 
@@ -225,47 +219,6 @@ pub fn history_rows(keys: Keys, sensor: &Sensor, now_ms: u64, windows: u64) -> V
         .collect()
 }
 
-/// The Arrow type of an output type, as the contract stores it.
-fn arrow_type(ty: DataType) -> ArrowType {
-    match ty {
-        DataType::Text => ArrowType::Utf8,
-        DataType::BigInt => ArrowType::Int64,
-        DataType::Double => ArrowType::Float64,
-        DataType::Boolean => ArrowType::Boolean,
-        DataType::Timestamp => ArrowType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-    }
-}
-
-/// One Arrow array of the values of column `at` of `rows`.
-fn array(ty: DataType, rows: &[Vec<Value>], at: usize) -> ArrayRef {
-    let values = rows.iter().map(|r| &r[at]);
-    match ty {
-        DataType::Text => Arc::new(StringArray::from_iter(values.map(|v| match v {
-            Value::Text(t) => Some(t.to_string()),
-            _ => None,
-        }))),
-        DataType::BigInt => Arc::new(Int64Array::from_iter(values.map(|v| match v {
-            Value::Int(i) => Some(*i),
-            _ => None,
-        }))),
-        DataType::Double => Arc::new(Float64Array::from_iter(values.map(|v| match v {
-            Value::Float(f) => Some(*f),
-            _ => None,
-        }))),
-        DataType::Boolean => Arc::new(BooleanArray::from_iter(values.map(|v| match v {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        }))),
-        DataType::Timestamp => Arc::new(
-            TimestampMillisecondArray::from_iter(values.map(|v| match v {
-                Value::Timestamp(ms) => Some(*ms),
-                _ => None,
-            }))
-            .with_timezone("UTC"),
-        ),
-    }
-}
-
 /// Writes `rows` (all of one first-key value) as `<parquet_root>/<first key>=<escaped text>/<file_name>`, in
 /// the contract's layout: every column but the first key, unless `with_first_key` keeps it too (as some writers
 /// do). Returns the file's path.
@@ -276,22 +229,9 @@ pub fn write_history_file(
     file_name: &str,
     with_first_key: bool,
 ) -> PathBuf {
-    let first = schema.partition_column();
-    let folder = parquet_root.join(format!(
-        "{}={}",
-        first.name,
-        escape_partition_value(&key_text(&rows[0][0]))
-    ));
+    let folder = parquet_root.join(partition_dir(schema, &rows[0]));
     fs::create_dir_all(&folder).unwrap_or_else(|e| panic!("cannot create {}: {e}", folder.display()));
-    let skip = usize::from(!with_first_key);
-    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = schema
-        .columns()
-        .iter()
-        .enumerate()
-        .skip(skip)
-        .map(|(at, c)| (Field::new(&c.name, arrow_type(c.ty), c.nullable), array(c.ty, rows, at)))
-        .unzip();
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("a valid batch");
+    let batch = rows_to_batch(schema, rows, with_first_key).expect("a valid batch");
     let path = folder.join(file_name);
     let file = fs::File::create(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
     let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
