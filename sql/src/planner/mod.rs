@@ -4,6 +4,7 @@
 mod query;
 mod scalar;
 mod table;
+mod window;
 
 pub use table::CHECK_FAILED;
 
