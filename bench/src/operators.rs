@@ -65,6 +65,7 @@ impl Reader for MemoryReader {
                 offset: i as i64,
                 key: None,
                 value: Some(self.payloads.record(i)),
+                timestamp: None,
             });
         }
         let read = to - self.next;

@@ -161,7 +161,7 @@ fn pass(query: &Query, lines: &[&[u8]]) -> f64 {
                 };
                 query.fold(accs, &e.inputs, e.ts);
             }
-            Ok(Record::Filtered { .. }) => {}
+            Ok(Record::Filtered { .. } | Record::Probe(_)) => {}
             Err(_) => malformed += 1,
         }
     }

@@ -12,6 +12,7 @@ pub mod compact;
 pub mod config;
 pub mod fleet;
 pub mod job;
+pub mod join;
 pub mod messages;
 pub mod query;
 pub mod runtime;

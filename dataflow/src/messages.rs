@@ -26,6 +26,8 @@ pub struct RawRecord<'a> {
     pub key: Option<&'a [u8]>,
     /// Record value (`None`: tombstone).
     pub value: Option<&'a [u8]>,
+    /// The record's timestamp (Kafka's create or log-append time), epoch ms, when it has one.
+    pub timestamp: Option<i64>,
 }
 
 /// The values of a group's key, in GROUP BY order (one for the built-in job: the device id). Inline for a key
@@ -268,6 +270,70 @@ pub enum WindowData {
     /// An open window restored from a checkpoint (boxed: the rare variant stays out of the size of every event
     /// on the exchange).
     Restored(Box<OpenWindow>),
+    /// A record of a job with a temporal join, on its way to the join (which turns it into an [`EventRec`]); no
+    /// probe reaches a window operator.
+    Probe(Box<ProbeRec>),
+}
+
+/// A valid, on-time record of a job with a temporal join, before the join: its stream row and what the join
+/// needs to find the version valid at its event time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbeRec {
+    /// The value of the stream's join column (routes the record to the worker holding that key's versions).
+    pub key: Value,
+    /// Event time, epoch ms: the record meets the newest version at or before it.
+    pub ts: u64,
+    /// Its time in the dataflow, as [`EventRec::at`].
+    pub at: u64,
+    /// The stream's slots of the input row (the joined table's slots follow once joined).
+    pub row: Vec<Value>,
+    /// Global index of the worker whose source read it (for checkpoint alignment).
+    pub source: u32,
+}
+
+impl ProbeRec {
+    /// The exchange route of its key: [`GroupKey::route`] of the one value.
+    pub fn route(&self) -> u64 {
+        GroupKey::of([self.key.clone()]).route()
+    }
+}
+
+/// What the versioned table's source sends the join operators.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum TableMsg {
+    /// A version of a key's row from `time` on; `row: None` deletes the key from `time` on (a tombstone).
+    Version(Version),
+    /// Where the table source stands in one partition: every version before `next_offset` has been sent
+    /// (broadcast to every join operator, after the versions it covers).
+    Progress {
+        /// The table's partition.
+        partition: i32,
+        /// The next offset to read.
+        next_offset: i64,
+        /// Global index of the receiving worker.
+        to: u32,
+    },
+}
+
+/// One version of one key of the versioned table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    /// The primary key's value.
+    pub key: Value,
+    /// Valid from (the version time: the table's WATERMARK column, or a tombstone's record timestamp), epoch ms.
+    pub time: u64,
+    /// The table's slots (`None`: deleted).
+    pub row: Option<Vec<Value>>,
+}
+
+impl TableMsg {
+    /// The exchange route: by key for versions, by target worker for progress (sent to every worker).
+    pub fn route(&self) -> u64 {
+        match self {
+            TableMsg::Version(v) => GroupKey::of([v.key.clone()]).route(),
+            TableMsg::Progress { to, .. } => u64::from(*to),
+        }
+    }
 }
 
 /// The signals a source sends the windows.
@@ -287,6 +353,7 @@ impl WindowIn {
         match self {
             WindowIn::Data(WindowData::Event(e)) => e.key.route(),
             WindowIn::Data(WindowData::Restored(w)) => w.key.route(),
+            WindowIn::Data(WindowData::Probe(p)) => p.route(),
             WindowIn::Signal(SourceSignal::Marker(m) | SourceSignal::Retire(m)) => m.to as u64,
             WindowIn::Signal(SourceSignal::Stats(_)) => 0,
         }

@@ -85,6 +85,16 @@ impl WindowKind {
         }
     }
 
+    /// How far an event's [`Self::on_time_until`] may lie above its time: an event still on time at watermark
+    /// `w` has a time of at least `w - max_span_ms()`.
+    pub fn max_span_ms(&self) -> u64 {
+        match self {
+            WindowKind::Tumbling { size_ms } => *size_ms,
+            WindowKind::Hopping(h) => h.size_ms(),
+            WindowKind::Session { .. } => 0,
+        }
+    }
+
     /// The end of the earliest window an event at `ts` belongs to (for a session: of the one it would open).
     pub fn earliest_end(&self, ts: u64) -> u64 {
         match self {

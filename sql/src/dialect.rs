@@ -56,6 +56,11 @@ impl Dialect for JobDialect {
         true
     }
 
+    /// `JOIN t FOR SYSTEM_TIME AS OF r.event_time`: Flink's temporal join.
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
     fn require_interval_qualifier(&self) -> bool {
         false
     }
@@ -99,7 +104,7 @@ impl Dialect for JobDialect {
             Keyword::SELECT | Keyword::WITH => None,
             Keyword::VALUES => None,
             _ => Some(Err(ParserError::ParserError(format!(
-                "a job file holds one CREATE TABLE and one SELECT, not `{}`{}",
+                "a job file holds its CREATE TABLEs and one SELECT, not `{}`{}",
                 token.token, token.span.start
             )))),
         }

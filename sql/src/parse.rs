@@ -12,7 +12,8 @@ use crate::error::SqlError;
 
 /// The two statements of a job file.
 pub(crate) struct JobAst {
-    pub table: TableDef,
+    /// The tables in declared order: the stream the query reads and, for a temporal join, the versioned table.
+    pub tables: Vec<TableDef>,
     pub query: Box<ast::Query>,
     /// Where the query starts.
     pub query_at: Location,
@@ -36,6 +37,8 @@ pub(crate) enum Element {
         ty_at: Location,
         not_null: bool,
         checks: Vec<CheckDef>,
+        /// Where `PRIMARY KEY NOT ENFORCED` follows the column, if it does.
+        primary: Option<Location>,
     },
     /// `name AS expr`
     Computed { name: Ident, expr: ast::Expr },
@@ -45,6 +48,8 @@ pub(crate) enum Element {
         expr: ast::Expr,
         at: Location,
     },
+    /// `PRIMARY KEY (column) NOT ENFORCED` (or `PRIMARY KEY NOT ENFORCED` after a column): a versioned table's key.
+    PrimaryKey { columns: Vec<Ident>, at: Location },
 }
 
 /// `[CONSTRAINT name] CHECK (expr)`.
@@ -66,7 +71,7 @@ pub(crate) fn parse_job(text: &str) -> Result<JobAst, SqlError> {
     let mut parser = Parser::new(&dialect)
         .try_with_sql(text)
         .map_err(|e| syntax_error(text, e, None))?;
-    let mut table: Option<TableDef> = None;
+    let mut tables: Vec<TableDef> = Vec::new();
     let mut query: Option<(Box<ast::Query>, Location)> = None;
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -81,20 +86,20 @@ pub(crate) fn parse_job(text: &str) -> Result<JobAst, SqlError> {
                     text,
                     next.span.start,
                     format!(
-                        "a job file holds one CREATE TABLE and one SELECT; CREATE {} is not supported",
+                        "a job file holds its CREATE TABLEs and one SELECT; CREATE {} is not supported",
                         next.token
                     ),
                 ));
             }
             let def = parse_create_table(&mut parser).map_err(|e| syntax_error(text, e, Some(&parser)))?;
-            if table.is_some() {
+            if tables.len() == 2 {
                 return Err(error_at(
                     text,
                     def.at,
-                    "a job file holds exactly one CREATE TABLE; remove this second one (a job reads one table)",
+                    "a job file holds at most two CREATE TABLEs (the stream and one versioned table it joins); remove this one",
                 ));
             }
-            table = Some(def);
+            tables.push(def);
         } else {
             let statement = parser
                 .parse_statement()
@@ -103,7 +108,7 @@ pub(crate) fn parse_job(text: &str) -> Result<JobAst, SqlError> {
                 return Err(error_at(
                     text,
                     start.span.start,
-                    "a job file holds one CREATE TABLE and one SELECT",
+                    "a job file holds its CREATE TABLEs and one SELECT",
                 ));
             };
             if query.is_some() {
@@ -127,15 +132,19 @@ pub(crate) fn parse_job(text: &str) -> Result<JobAst, SqlError> {
             ));
         }
     }
-    let table = table.ok_or_else(|| {
-        SqlError::general(
+    if tables.is_empty() {
+        return Err(SqlError::general(
             "the job file has no CREATE TABLE; declare the source first: CREATE TABLE name (columns..., WATERMARK FOR ...) WITH (...)",
-        )
-    })?;
+        ));
+    }
     let (query, query_at) = query.ok_or_else(|| {
         SqlError::general("the job file has no SELECT; add the query: SELECT ... FROM TABLE(TUMBLE(...)) GROUP BY ...")
     })?;
-    Ok(JobAst { table, query, query_at })
+    Ok(JobAst {
+        tables,
+        query,
+        query_at,
+    })
 }
 
 /// Everything after `CREATE TABLE`.
@@ -207,11 +216,24 @@ fn parse_element(p: &mut Parser) -> Result<Element, ParserError> {
             at: first.span.start,
         });
     }
-    for word in ["CONSTRAINT", "CHECK", "PRIMARY", "UNIQUE", "FOREIGN", "PERIOD", "LIKE"] {
+    if p.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+        p.expect_token(&Token::LParen)?;
+        let mut columns = vec![p.parse_identifier()?];
+        while p.consume_token(&Token::Comma) {
+            columns.push(p.parse_identifier()?);
+        }
+        p.expect_token(&Token::RParen)?;
+        not_enforced(p, first.span.start)?;
+        return Ok(Element::PrimaryKey {
+            columns,
+            at: first.span.start,
+        });
+    }
+    for word in ["CONSTRAINT", "CHECK", "UNIQUE", "FOREIGN", "PERIOD", "LIKE"] {
         if word_is(&first, word) {
             return not_supported(
                 first.span.start,
-                "table constraints are not supported here; write NOT NULL or [CONSTRAINT name] CHECK (...) after the column it constrains",
+                "this table constraint is not supported (a table takes PRIMARY KEY (column) NOT ENFORCED); write NOT NULL or [CONSTRAINT name] CHECK (...) after the column it constrains",
             );
         }
     }
@@ -224,6 +246,7 @@ fn parse_element(p: &mut Parser) -> Result<Element, ParserError> {
     let ty = p.parse_data_type()?;
     let mut not_null = false;
     let mut checks = Vec::new();
+    let mut primary: Option<Location> = None;
     loop {
         let next = p.peek_token_ref().clone();
         if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
@@ -241,10 +264,13 @@ fn parse_element(p: &mut Parser) -> Result<Element, ParserError> {
                 name: None,
                 expr: parenthesized(p)?,
             });
-        } else if word_is(&next, "PRIMARY") || word_is(&next, "UNIQUE") {
+        } else if p.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+            not_enforced(p, next.span.start)?;
+            primary = Some(next.span.start);
+        } else if word_is(&next, "UNIQUE") {
             return not_supported(
                 next.span.start,
-                "PRIMARY KEY and UNIQUE are not supported: a stream has no key constraint; remove it (GROUP BY decides the keys)",
+                "UNIQUE is not supported: a stream has no key constraint; remove it (GROUP BY decides the keys)",
             );
         } else if word_is(&next, "METADATA") {
             return not_supported(
@@ -261,7 +287,20 @@ fn parse_element(p: &mut Parser) -> Result<Element, ParserError> {
         ty_at,
         not_null,
         checks,
+        primary,
     })
+}
+
+/// `NOT ENFORCED` after a primary key: the job does not check uniqueness, a later row replaces an earlier one.
+fn not_enforced(p: &mut Parser, at: Location) -> Result<(), ParserError> {
+    if p.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]) {
+        Ok(())
+    } else {
+        not_supported(
+            at,
+            "write PRIMARY KEY (...) NOT ENFORCED: the key is not checked, a later row of a key replaces the earlier one",
+        )
+    }
 }
 
 fn parenthesized(p: &mut Parser) -> Result<ast::Expr, ParserError> {

@@ -2,7 +2,8 @@
 //! slot. Two row layouts:
 //!
 //! - **input row** (one per record): slots `0..columns.len()` are the physical columns in declared order, then
-//!   the computed columns in declared order ([`SourceTable::slot_count`]).
+//!   the computed columns in declared order ([`SourceTable::slot_count`]); with a temporal join, the versioned
+//!   table's slots follow from [`TemporalJoin::offset`] on (NULL while no version matches).
 //! - **group row** (one per key and window): the keys `0..k` in GROUP BY order, `window_start` at `k`,
 //!   `window_end` at `k + 1`, then the aggregates' results at `k + 2 ..` in [`Query::aggregates`] order
 //!   ([`Query::group_width`]).
@@ -13,11 +14,14 @@ use crate::expr::Expr;
 use crate::function::Function;
 use crate::value::DataType;
 
-/// A planned job: one source table and one windowed query.
+/// A planned job: one source table, optionally joined as of event time with a versioned table, and one
+/// windowed query.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
-    /// The `CREATE TABLE`.
+    /// The `CREATE TABLE` of the stream the query reads.
     pub table: SourceTable,
+    /// `JOIN t FOR SYSTEM_TIME AS OF ...`, when the query has one.
+    pub join: Option<TemporalJoin>,
     /// The `SELECT`.
     pub query: Query,
     /// The UDF registry the job was planned with; [`crate::expr::ExprKind::Udf`] and [`AggFunc::Udf`] index it.
@@ -43,6 +47,8 @@ pub struct SourceTable {
     pub event_time: usize,
     /// The watermark's lateness (`WATERMARK FOR c AS c - INTERVAL ...`), milliseconds.
     pub lateness_ms: u64,
+    /// `PRIMARY KEY (c) NOT ENFORCED`: the slot of a versioned table's key (a physical TEXT or BIGINT column).
+    pub primary_key: Option<usize>,
 }
 
 impl SourceTable {
@@ -95,6 +101,16 @@ pub enum Connector {
         /// `'scan.startup.mode'`, when given.
         startup: Option<StartupMode>,
         /// Every other `'properties.*'` option, prefix removed (librdkafka settings), in declared order.
+        properties: Vec<(String, String)>,
+    },
+    /// `'connector' = 'upsert-kafka'`: a compacted topic of a versioned table; the record key is the primary key,
+    /// the value the row, a null value (tombstone) deletes the key. Read from the earliest offset.
+    UpsertKafka {
+        /// `'topic'`.
+        topic: String,
+        /// `'properties.bootstrap.servers'`, when given.
+        bootstrap_servers: Option<String>,
+        /// Every other `'properties.*'` option, prefix removed, in declared order.
         properties: Vec<(String, String)>,
     },
     /// `'connector' = 'file'`: JSON lines.
@@ -209,7 +225,24 @@ pub enum WindowSpec {
     },
 }
 
-/// A group key: a column of the table.
+/// `FROM s [AS r] [LEFT] JOIN t FOR SYSTEM_TIME AS OF r.<event time> [AS d] ON r.<column> = d.<primary key>`:
+/// each record of the stream meets the version of `t`'s row that was valid at its event time, the newest with
+/// a version time (`t`'s WATERMARK column) at or before it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TemporalJoin {
+    /// The versioned table (`primary_key` is set; `event_time` is its version time).
+    pub table: SourceTable,
+    /// The alias the query gives it (its name when none).
+    pub alias: String,
+    /// `LEFT JOIN`: a record with no version keeps NULLs; an inner join drops it.
+    pub left: bool,
+    /// The stream's slot joined with the primary key (same type).
+    pub probe: usize,
+    /// The input-row slot of the versioned table's slot 0 (the stream's slot count).
+    pub offset: usize,
+}
+
+/// A group key: a column of the stream or of the joined table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Key {
     /// The output name (the select alias, else the column name).
@@ -220,6 +253,8 @@ pub struct Key {
     pub slot: usize,
     /// Its type (TEXT, BIGINT or BOOLEAN).
     pub ty: DataType,
+    /// Whether it can be NULL (a joined table's column: NULL where no version matched).
+    pub nullable: bool,
 }
 
 /// One aggregate of the query.

@@ -60,6 +60,7 @@ impl Alignment {
     pub fn admit(&mut self, item: WindowIn, to: &mut dyn Aligned) {
         let from = match &item {
             WindowIn::Data(WindowData::Event(e)) => Some(e.source),
+            WindowIn::Data(WindowData::Probe(p)) => Some(p.source),
             WindowIn::Signal(SourceSignal::Marker(m) | SourceSignal::Retire(m)) => Some(m.from),
             WindowIn::Data(WindowData::Restored(_)) | WindowIn::Signal(SourceSignal::Stats(_)) => None,
         };
@@ -113,6 +114,11 @@ impl Alignment {
         for item in held {
             self.admit(item, to);
         }
+    }
+
+    /// Whether every source has retired (finished, or owning nothing): no marker will come any more.
+    pub fn finished(&self) -> bool {
+        self.active.is_empty()
     }
 
     /// The id and partitions of the final barrier, once the input has ended.

@@ -1,10 +1,10 @@
 //! Wires one worker's dataflow in the order data meets it (see `docs/ARCHITECTURE.md`, "Stage graph"):
 //!
 //! ```text
-//! source ─▶ windows ─┬─▶ parquet history ─▶ checkpoint parts ─▶ committer (worker 0)
-//!                    ├─▶ kafka output (--sink-topic; its writer thread commits after the manifest)
-//!                    ├─▶ fleet views ─┐
-//!                    └────────────────┴─▶ latest.json (worker 0)
+//! source ─▶ [temporal join ◀─ versioned table] ─▶ windows ─┬─▶ parquet history ─▶ checkpoint parts ─▶ committer (worker 0)
+//!                                                          ├─▶ kafka output (--sink-topic; its writer thread commits after the manifest)
+//!                                                          ├─▶ fleet views ─┐
+//!                                                          └────────────────┴─▶ latest.json (worker 0)
 //! ```
 //!
 //! Each stage is a builder of its own module; the worker's resources are opened by `resources`; this file only
@@ -22,6 +22,8 @@ use super::Prepared;
 use super::resources::{Resources, WorkerHandles};
 use crate::checkpoint::{commit, write_parts};
 use crate::fleet;
+use crate::join::operator::temporal_join;
+use crate::join::table::versioned_table;
 use crate::messages::{LatestIn, WindowMsg, WindowSignal};
 use crate::runtime::errors::JobFailure;
 use crate::sink::kafka::publish;
@@ -44,7 +46,12 @@ pub fn build(
     let (errors, stopping) = (&h.errors, &h.stopping);
 
     worker.dataflow::<u64, _, _>(|scope| {
-        let windows = windows(read(scope, r.reader, &job.source, r.source), r.window);
+        let records = read(scope, r.reader, &job.source, r.source);
+        let records = match r.join {
+            Some(j) => temporal_join(records, versioned_table(scope, j.reader, j.table), j.setup),
+            None => records,
+        };
+        let windows = windows(records, r.window);
 
         let staged = stage_history(windows.clone(), r.history, errors.clone());
         let out = settings.out.clone();

@@ -15,6 +15,7 @@ use sql::{DefaultQuery, default_job_sql, plan_job};
 
 use super::{ClusterSettings, Connection, QuerySource, Settings};
 use crate::checkpoint::{Identity, Restored, StateStore, UdfIdentity, on_start};
+use crate::join::JoinSettings;
 use crate::query::Query;
 use crate::runtime::kafka_client::KafkaClient;
 use crate::runtime::out_lock::OutLock;
@@ -51,6 +52,8 @@ pub struct Prepared {
     pub udfs: Arc<Udfs>,
     /// The input topic's partition count (0 for a file).
     pub partitions: usize,
+    /// The temporal join's settings, when the query has one.
+    pub join: Option<JoinSettings>,
     /// The Kafka cluster id of the input (`None`: a file, or not told).
     pub cluster_id: Option<String>,
     /// The checkpoints' identity (`None`: a file replay, which takes none).
@@ -107,6 +110,22 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
         Some(k) => (partition_count(k)?, cluster_id(k)?),
         None => (0, None),
     };
+    let join = match &query.job.join {
+        Some(j) => {
+            let table_input = resolve_table_input(j, &settings.connection, input.kafka().is_none())?;
+            let table_partitions = match table_input.kafka() {
+                Some(k) => partition_count(k)?,
+                None => 0,
+            };
+            Some(JoinSettings {
+                input: table_input,
+                partitions: table_partitions,
+                name: j.table.name.clone(),
+                lateness_ms: j.table.lateness_ms,
+            })
+        }
+        None => None,
+    };
     let identity = input.kafka().map(|k| {
         let udfs = udfs
             .iter()
@@ -125,6 +144,12 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
         )
     });
     let mut restored = on_start(&settings.out, settings.fresh, identity.as_ref())?;
+    if restored.is_some() && join.is_some() {
+        bail!(
+            "{} holds a checkpoint of this job, but a job with a temporal join cannot resume from a checkpoint yet: start it with --fresh",
+            settings.out.display()
+        );
+    }
     if let (Some(r), Some(k)) = (restored.as_mut(), input.kafka()) {
         let clusters = Clusters {
             checkpointed: r.cluster_id(),
@@ -168,6 +193,7 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
         timely_config,
         udfs,
         partitions,
+        join,
         cluster_id,
         identity,
         restored,
@@ -241,6 +267,10 @@ pub fn resolve_input(query: &Query, flags: &Connection) -> Result<Input> {
             }
             Ok(Input::File(path.into()))
         }
+        Connector::UpsertKafka { topic, .. } => bail!(
+            "the table `{}` reads the upsert-kafka topic {topic}: such a versioned table is joined, not read; read the stream with 'connector' = 'kafka'",
+            query.job.table.name
+        ),
         Connector::Kafka {
             topic,
             bootstrap_servers,
@@ -274,6 +304,57 @@ pub fn resolve_input(query: &Query, flags: &Connection) -> Result<Input> {
             }))
         }
     }
+}
+
+/// The input of a temporal join's versioned table: its file, or its topic read from the earliest offset (the
+/// connection flags win over its `WITH` options, as for the stream). A replay (`stream_is_file`) reads the
+/// topic up to its end at start.
+pub fn resolve_table_input(join: &sql::plan::TemporalJoin, flags: &Connection, stream_is_file: bool) -> Result<Input> {
+    let (topic, bootstrap_servers, properties) = match &join.table.connector {
+        Connector::File { path } => {
+            let path = std::path::PathBuf::from(path);
+            if !path.is_file() {
+                bail!(
+                    "the versioned table `{}` reads {}, which is not a readable file (its 'path' option)",
+                    join.table.name,
+                    path.display()
+                );
+            }
+            return Ok(Input::File(path));
+        }
+        Connector::UpsertKafka {
+            topic,
+            bootstrap_servers,
+            properties,
+        } => (topic, bootstrap_servers, properties),
+        Connector::Kafka {
+            topic,
+            bootstrap_servers,
+            properties,
+            ..
+        } => (topic, bootstrap_servers, properties),
+    };
+    let mut options = properties.clone();
+    options.extend(flags.options.iter().cloned());
+    Ok(Input::Kafka(KafkaInput {
+        client: KafkaClient {
+            brokers: flags
+                .brokers
+                .clone()
+                .or_else(|| bootstrap_servers.clone())
+                .unwrap_or_else(|| DEFAULT_BROKERS.into()),
+            options,
+        },
+        topic: topic.clone(),
+        group: format!(
+            "{}-{}",
+            flags.group.clone().unwrap_or_else(|| DEFAULT_GROUP.into()),
+            join.table.name
+        ),
+        start: StartAt::Earliest,
+        bounded: flags.bounded || stream_is_file,
+        on_data_loss: flags.on_data_loss,
+    }))
 }
 
 /// Makes `dir` and checks that a file can be written there.

@@ -4,6 +4,7 @@
 //! connects them; the worker loop keeps what it needs of them ([`WorkerHandles`]).
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,9 @@ use super::Prepared;
 use crate::checkpoint::{CommitReport, CommitSetup, StopProgress};
 use crate::compact::InJob;
 use crate::fleet::FleetColumns;
+use crate::join::open_table_reader;
+use crate::join::operator::{JoinSetup, JoinState};
+use crate::join::table::TableSetup;
 use crate::runtime::errors::{ErrorLog, JobFailure};
 use crate::sink::deadletter::DeadLetterWriter;
 use crate::sink::kafka::KafkaSink;
@@ -44,12 +48,24 @@ pub struct WorkerHandles {
     pub compaction: Option<InJob>,
 }
 
+/// What a worker's temporal join opens: the table's reader and the setups of its source and of the join.
+pub struct JoinResources {
+    /// The versioned table's reader.
+    pub reader: Box<dyn Reader>,
+    /// The table source's setup.
+    pub table: TableSetup,
+    /// The join operator's setup.
+    pub setup: JoinSetup,
+}
+
 /// One worker's resources, each for the stage it is named after.
 pub struct Resources {
     /// The source's reader.
     pub reader: Box<dyn Reader>,
     /// The source's setup.
     pub source: SourceSetup,
+    /// The temporal join's, when the query has one.
+    pub join: Option<JoinResources>,
     /// The window operator's setup.
     pub window: WindowSetup,
     /// The history writer.
@@ -163,6 +179,32 @@ impl Resources {
             errors: errors.clone(),
             store: Some(job.store.clone()),
         };
+        let join = match &job.join {
+            Some(settings) => Some(JoinResources {
+                reader: open_table_reader(settings, &job.source, index, peers, &BTreeMap::new(), errors.clone())?,
+                table: TableSetup {
+                    worker: index,
+                    peers,
+                    query: job.query.clone(),
+                    host: host.clone(),
+                    dead: dead.clone(),
+                    errors: errors.clone(),
+                    name: settings.name.clone(),
+                    lateness_ms: settings.lateness_ms,
+                    idle_timeout: job.source.idle_timeout,
+                    max_future_ms: job.source.max_future_ms,
+                },
+                setup: JoinSetup {
+                    worker: index,
+                    peers,
+                    restored: resume.checkpoint,
+                    query: job.query.clone(),
+                    host: host.clone(),
+                    store: Rc::new(RefCell::new(JoinState::default())),
+                },
+            }),
+            None => None,
+        };
         let source = SourceSetup {
             worker: index,
             peers,
@@ -178,6 +220,7 @@ impl Resources {
         Ok(Resources {
             reader,
             source,
+            join,
             window,
             history,
             committer,

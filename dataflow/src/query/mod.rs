@@ -16,7 +16,7 @@ use sql::plan::{AggFunc, Job, OutputRole, WindowSpec};
 use sql::predicate::Predicate;
 use sql::{Bad, Decoder, Expr, ScalarHost};
 
-use crate::messages::{AggInputs, EventRec, GroupKey};
+use crate::messages::{AggInputs, EventRec, GroupKey, ProbeRec, RawRecord, Version};
 
 /// The name of the table column the job carries beside each group's windows for the fleet views (the seed's
 /// per-location rollup): its latest value by arrival, not an output.
@@ -75,6 +75,27 @@ pub enum Record {
         /// Event time, epoch ms.
         ts: u64,
     },
+    /// With a temporal join: a valid record on its way to the join, which finishes reading it once it has met
+    /// its version ([`Query::join`]).
+    Probe(ProbeRec),
+}
+
+/// How a job with a temporal join reads the versioned table and meets a record with a version.
+#[derive(Clone, Debug)]
+struct JoinProgram {
+    /// Decodes the table's rows.
+    decoder: Decoder,
+    /// The stream's join column.
+    probe: usize,
+    /// Where the table's slots start in the input row.
+    offset: usize,
+    /// `LEFT JOIN`.
+    left: bool,
+    /// The primary key's slot in the table's row.
+    key: usize,
+    /// The primary key's column name and type (to read a tombstone's record key).
+    key_name: String,
+    key_ty: DataType,
 }
 
 /// The most distinct `FILTER` conditions a query may have (one bit each in [`AggInputs::pass`]).
@@ -102,6 +123,7 @@ pub struct Query {
     side: Option<usize>,
     having: Option<Expr>,
     outputs: Vec<Expr>,
+    join: Option<JoinProgram>,
 }
 
 impl Query {
@@ -147,7 +169,25 @@ impl Query {
         let keys: Vec<usize> = q.keys.iter().map(|k| k.slot).collect();
         let mut read = job.read_slots();
         read.extend(side);
-        let decoder = Decoder::new(&job.table, &keys, &read);
+        read.retain(|&s| s < job.table.slot_count());
+        read.extend(job.join.as_ref().map(|j| j.probe));
+        let stream_keys: Vec<usize> = keys.iter().copied().filter(|&s| s < job.table.slot_count()).collect();
+        let decoder = Decoder::new(&job.table, &stream_keys, &read);
+        let join = match (&job.join, job.table_decoder()) {
+            (Some(j), Some(decoder)) => {
+                let key = j.table.primary_key.unwrap_or(0);
+                Some(JoinProgram {
+                    decoder,
+                    probe: j.probe,
+                    offset: j.offset,
+                    left: j.left,
+                    key,
+                    key_name: j.table.slot_name(key).to_string(),
+                    key_ty: j.table.slot_type(key).unwrap_or(DataType::Text),
+                })
+            }
+            _ => None,
+        };
         let columns = q
             .outputs
             .iter()
@@ -180,6 +220,7 @@ impl Query {
             side,
             having: q.having.clone().map(Expr::fold_constants),
             outputs: q.outputs.iter().map(|o| o.expr.clone().fold_constants()).collect(),
+            join,
             schema,
             window,
             text,
@@ -212,10 +253,78 @@ impl Query {
         let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
         let ts = self.decoder.decode(payload, now, max_future_ms, host, row)?;
         let ts = u64::try_from(ts).unwrap_or(0);
+        if let Some(j) = &self.join {
+            return Ok(Record::Probe(ProbeRec {
+                key: row[j.probe].clone(),
+                ts,
+                at: self.window.on_time_until(ts),
+                row: row.clone(),
+                source: 0,
+            }));
+        }
+        Ok(self.finish(row, ts, host))
+    }
+
+    /// Whether the job joins a versioned table.
+    pub fn has_join(&self) -> bool {
+        self.join.is_some()
+    }
+
+    /// Reads one record of the versioned table: its key and version time, and its row (`Err`: why it is a dead
+    /// letter). A tombstone (no value) deletes the record key's row (a JSON object holding the primary key, a
+    /// JSON string, or the key's bytes) from the record's timestamp on.
+    pub fn read_version(
+        &self,
+        raw: &RawRecord<'_>,
+        rules: model::Validation,
+        host: &dyn UdfHost,
+        row: &mut Vec<Value>,
+    ) -> Result<Version, Bad> {
+        let Some(j) = &self.join else {
+            return Err(Bad {
+                reason: sql::Reason::NotObject,
+                detail: "the job joins no table".into(),
+            });
+        };
+        if raw.value.is_none() {
+            let key = tombstone_key(raw.key, &j.key_name, j.key_ty)?;
+            let time = raw.timestamp.and_then(|t| u64::try_from(t).ok()).ok_or_else(|| Bad {
+                reason: sql::Reason::MissingField,
+                detail: "a tombstone needs the record's timestamp: it deletes the key from that time on".into(),
+            })?;
+            return Ok(Version { key, time, row: None });
+        }
+        let now = i64::try_from(rules.now_ms).unwrap_or(i64::MAX);
+        let time = j.decoder.decode(raw.value, now, rules.max_future_ms, host, row)?;
+        Ok(Version {
+            key: row[j.key].clone(),
+            time: u64::try_from(time).unwrap_or(0),
+            row: Some(row.clone()),
+        })
+    }
+
+    /// A probe met with the version valid at its event time (`None`: no version): the record read on over the
+    /// whole input row, or `None` when an inner join drops it.
+    pub fn join(&self, probe: ProbeRec, version: Option<&[Value]>, host: &dyn UdfHost) -> Option<Record> {
+        let j = self.join.as_ref()?;
+        if version.is_none() && !j.left {
+            return None;
+        }
+        let mut row = probe.row;
+        row.truncate(j.offset);
+        match version {
+            Some(v) => row.extend(v.iter().cloned()),
+            None => row.resize(j.offset + j.decoder.width(), Value::Null),
+        }
+        Some(self.finish(&mut row, probe.ts, host))
+    }
+
+    /// The rest of reading a record whose input row is complete: `WHERE`, the group, the aggregates' inputs.
+    fn finish(&self, row: &mut [Value], ts: u64, host: &dyn UdfHost) -> Record {
         if let Some(f) = &self.filter
             && !f.is_true(row, host)
         {
-            return Ok(Record::Filtered { ts });
+            return Record::Filtered { ts };
         }
         let mut pass = 0u64;
         for (i, c) in self.conds.iter().enumerate() {
@@ -239,14 +348,14 @@ impl Query {
             key.push(std::mem::take(&mut row[k]));
         }
         let key = GroupKey(key);
-        Ok(Record::Event(EventRec {
+        Record::Event(EventRec {
             at: self.window.on_time_until(ts),
             ts,
             key,
             side,
             inputs: AggInputs { values, pass },
             source: 0,
-        }))
+        })
     }
 
     /// Fresh accumulators for a group's window, one per aggregate.
@@ -296,6 +405,37 @@ impl Query {
             return None;
         }
         Some(self.outputs.iter().map(|o| o.eval(&group, host)).collect())
+    }
+}
+
+/// The primary key a tombstone deletes, from its record key: a JSON object holding the key's field (Flink's
+/// upsert-kafka with a JSON key), a JSON string or number, or the key's bytes as they are.
+fn tombstone_key(key: Option<&[u8]>, name: &str, ty: DataType) -> Result<Value, Bad> {
+    let bad = |detail: String| Bad {
+        reason: sql::Reason::MissingField,
+        detail,
+    };
+    let bytes = key.ok_or_else(|| {
+        bad(format!(
+            "a tombstone without a record key deletes nothing; key it by `{name}`"
+        ))
+    })?;
+    let json: Option<serde_json::Value> = serde_json::from_slice(bytes).ok();
+    let value = match json {
+        Some(serde_json::Value::Object(mut o)) => o.remove(name).unwrap_or(serde_json::Value::Null),
+        Some(v @ (serde_json::Value::String(_) | serde_json::Value::Number(_))) => v,
+        _ => serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned()),
+    };
+    match (ty, value) {
+        (DataType::BigInt, serde_json::Value::Number(n)) if n.is_i64() => Ok(Value::Int(n.as_i64().unwrap_or(0))),
+        (DataType::BigInt, serde_json::Value::String(t)) if t.parse::<i64>().is_ok() => {
+            Ok(Value::Int(t.parse().unwrap_or(0)))
+        }
+        (DataType::Text, serde_json::Value::String(t)) if !t.is_empty() => Ok(Value::Text(t.as_str().into())),
+        (DataType::Text, serde_json::Value::Number(n)) => Ok(Value::Text(n.to_string().as_str().into())),
+        _ => Err(bad(format!(
+            "the tombstone's record key holds no `{name}` of type {ty}"
+        ))),
     }
 }
 

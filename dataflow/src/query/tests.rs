@@ -22,7 +22,7 @@ fn read(q: &Query, payload: &str) -> Result<Option<EventRec>, Bad> {
     Ok(
         match q.read(Some(payload.as_bytes()), NOW, 3_600_000, &NoUdfs, &mut Vec::new())? {
             Record::Event(r) => Some(r),
-            Record::Filtered { .. } => None,
+            Record::Filtered { .. } | Record::Probe(_) => None,
         },
     )
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use model::value::Value;
 
-use crate::messages::{DeadLetter, EventRec, PartitionState, RawRecord, RecordCounts};
+use crate::messages::{DeadLetter, EventRec, PartitionState, ProbeRec, RawRecord, RecordCounts};
 use crate::query::{Query, UdfHost};
 use crate::source::parse::{Parsed, late_letter, parse_record};
 use crate::source::watermark::PartitionClock;
@@ -20,6 +20,8 @@ use crate::source::watermark::PartitionClock;
 pub enum Outcome {
     /// A valid, on-time event.
     Event(EventRec),
+    /// A valid, on-time record of a job with a temporal join, bound for the join.
+    Probe(ProbeRec),
     /// A valid record the query's `WHERE` leaves out (counted, nothing else).
     Filtered,
     /// A bad or late record.
@@ -127,6 +129,17 @@ impl Intake {
                     Outcome::Event(event)
                 }
             }
+            Parsed::Probe(mut probe) => {
+                let (ts, wm) = (probe.ts, self.clock.observe(raw.partition, probe.ts, worker_floor));
+                if kind.is_late(ts, wm) {
+                    part.counts.late += 1;
+                    Outcome::Dead(late_letter(raw, ts, kind.earliest_end(ts), wm))
+                } else {
+                    part.counts.events += 1;
+                    probe.source = self.source;
+                    Outcome::Probe(probe)
+                }
+            }
             Parsed::Filtered { ts } => {
                 // A valid record moves its partition's clock as any other: `WHERE` decides what is aggregated, not
                 // how far event time has come.
@@ -209,6 +222,7 @@ mod tests {
             offset,
             key: None,
             value: Some(value),
+            timestamp: None,
         }
     }
 

@@ -235,6 +235,7 @@ impl SourceOperator {
             .reader
             .poll(BATCH, &mut |raw| match intake.take(&raw, rules, floor) {
                 Outcome::Event(event) => pending.push(WindowIn::Data(WindowData::Event(event))),
+                Outcome::Probe(probe) => pending.push(WindowIn::Data(WindowData::Probe(Box::new(probe)))),
                 Outcome::Filtered => {}
                 Outcome::Dead(letter) => dead.write(&letter),
             });

@@ -5,7 +5,7 @@
 
 use model::value::Value;
 
-use crate::messages::{DeadLetter, EventRec, RawRecord};
+use crate::messages::{DeadLetter, EventRec, ProbeRec, RawRecord};
 use crate::query::{Query, Record, UdfHost};
 
 /// Outcome of parsing one record.
@@ -18,6 +18,8 @@ pub enum Parsed {
         /// Its event time.
         ts: u64,
     },
+    /// A valid record of a job with a temporal join, bound for the join.
+    Probe(ProbeRec),
     /// A valid record the query's `WHERE` leaves out.
     Filtered {
         /// Its event time.
@@ -39,6 +41,7 @@ pub fn parse_record(
     match query.read(raw.value, rules.now_ms, rules.max_future_ms, host, row) {
         Ok(Record::Event(event)) => Parsed::Event { ts: event.ts, event },
         Ok(Record::Filtered { ts }) => Parsed::Filtered { ts },
+        Ok(Record::Probe(probe)) => Parsed::Probe(probe),
         Err(bad) => Parsed::Bad(DeadLetter {
             reason: bad.reason.code().to_string(),
             detail: bad.detail,
@@ -85,6 +88,7 @@ mod tests {
             offset: 17,
             key: Some(b"k"),
             value,
+            timestamp: None,
         }
     }
 

@@ -126,6 +126,7 @@ impl Reader for ReplayReader {
                 offset: offset as i64,
                 key: None,
                 value: Some(&self.buf[line]),
+                timestamp: None,
             });
             n += 1;
         }

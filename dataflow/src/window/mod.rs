@@ -88,6 +88,8 @@ impl<S: OpenState> Aligned for Collect<S> {
         match item {
             WindowData::Event(e) => self.state.add(e),
             WindowData::Restored(w) => self.state.restore(*w),
+            // The join operator turns every probe into an event before the windows' exchange.
+            WindowData::Probe(_) => {}
         }
     }
 

@@ -74,17 +74,29 @@ pub fn segment_schema(schema: &OutputSchema) -> SchemaRef {
     Arc::new(Schema::new(schema.columns().iter().map(field).collect::<Vec<_>>()))
 }
 
-/// The folder name of the partition a row belongs to: `<first key>=<escaped key text>`.
+/// The folder value of a NULL key (a joined table's column where no version matched): Hive's, which DuckDB,
+/// pyarrow and Spark read back as NULL.
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// The folder name of the partition a row belongs to: `<first key>=<escaped key text>` (a NULL key:
+/// [`NULL_PARTITION`]).
 pub fn partition_dir(schema: &OutputSchema, row: &[Value]) -> String {
     let first = schema.partition_column();
-    format!("{}={}", first.name, escape_partition_value(&key_text(&row[0])))
+    match &row[0] {
+        Value::Null => format!("{}={NULL_PARTITION}", first.name),
+        key => format!("{}={}", first.name, escape_partition_value(&key_text(key))),
+    }
 }
 
 /// The first key's value a partition folder `name` holds (`None`: a folder of another column, or an escape that
 /// does not decode).
 pub fn partition_value(schema: &OutputSchema, name: &str) -> Option<Result<Value, RowError>> {
     let first = schema.partition_column();
-    let text = unescape_partition_value(name.strip_prefix(&first.name)?.strip_prefix('=')?)?;
+    let escaped = name.strip_prefix(&first.name)?.strip_prefix('=')?;
+    if escaped == NULL_PARTITION {
+        return Some(Ok(Value::Null));
+    }
+    let text = unescape_partition_value(escaped)?;
     let bad = || RowError::Partition {
         column: first.name.clone(),
         text: text.clone(),
@@ -283,5 +295,21 @@ mod tests {
         let dir = partition_dir(&s, &r);
         assert!(!dir.contains('/'), "{dir}");
         assert_eq!(partition_value(&s, &dir).unwrap().unwrap(), r[0]);
+    }
+
+    #[test]
+    fn a_null_key_has_hives_default_folder_and_reads_back_null() {
+        let s = OutputSchema::new(vec![
+            col("site", DataType::Text, Role::Key, true),
+            col("window_start", DataType::Timestamp, Role::Window, false),
+            col("window_end", DataType::Timestamp, Role::Window, false),
+        ])
+        .unwrap();
+        let r = vec![Value::Null, Value::Timestamp(0), Value::Timestamp(1)];
+        let dir = partition_dir(&s, &r);
+        assert_eq!(dir, "site=__HIVE_DEFAULT_PARTITION__");
+        assert_eq!(partition_value(&s, &dir).unwrap().unwrap(), Value::Null);
+        let text = vec![Value::Text("".into()), Value::Timestamp(0), Value::Timestamp(1)];
+        assert_ne!(partition_dir(&s, &text), dir, "an empty text is not NULL");
     }
 }

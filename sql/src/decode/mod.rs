@@ -166,10 +166,37 @@ impl Job {
         slots
     }
 
-    /// The decoder of this job's records, storing what [`Job::read_slots`] names.
+    /// The decoder of this job's records, storing what [`Job::read_slots`] names of the stream's slots (and,
+    /// with a temporal join, the column it joins on).
     pub fn decoder(&self) -> Decoder {
-        let keys: Vec<usize> = self.query.keys.iter().map(|k| k.slot).collect();
-        Decoder::new(&self.table, &keys, &self.read_slots())
+        let split = self.table.slot_count();
+        let keys: Vec<usize> = self.query.keys.iter().map(|k| k.slot).filter(|&s| s < split).collect();
+        let mut read: Vec<usize> = self.read_slots().into_iter().filter(|&s| s < split).collect();
+        read.extend(self.join.as_ref().map(|j| j.probe));
+        Decoder::new(&self.table, &keys, &read)
+    }
+
+    /// The decoder of the joined table's rows (its own slots: the primary key, the version time and what the
+    /// query reads), when the job has a temporal join.
+    pub fn table_decoder(&self) -> Option<Decoder> {
+        let join = self.join.as_ref()?;
+        let key = join.table.primary_key?;
+        let mut read: Vec<usize> = self
+            .read_slots()
+            .into_iter()
+            .filter_map(|s| s.checked_sub(join.offset))
+            .collect();
+        read.push(key);
+        read.push(join.table.event_time);
+        for c in &join.table.computed {
+            c.expr.visit_slots(&mut |s| read.push(s));
+        }
+        for check in join.table.columns.iter().flat_map(|c| &c.checks) {
+            check.expr.visit_slots(&mut |s| read.push(s));
+        }
+        read.sort_unstable();
+        read.dedup();
+        Some(Decoder::new(&join.table, &[key], &read))
     }
 }
 

@@ -6,19 +6,21 @@ use sqlparser::ast::{self, Spanned};
 use sqlparser::tokenizer::Location;
 
 use super::scalar::{Compiler, Scope, check_udf_args, coerce, function_name};
-use super::table::{RowScope, WINDOW_BOUNDS};
-use super::window::{Window, plan_from, window_spec};
+use super::table::{Resolved, RowNames, RowScope, WINDOW_BOUNDS};
+use super::window::{JoinFrom, Window, plan_from, window_spec};
 use crate::error::SqlError;
 use crate::expr::Expr;
 use crate::function::FunctionKind;
 use crate::parse::{error_at, start_of};
-use crate::plan::{AggFunc, AggSpec, Key, Output, OutputRole, Query, SourceTable};
+use crate::plan::{AggFunc, AggSpec, Key, Output, OutputRole, Query, SourceTable, TemporalJoin};
 use crate::value::DataType;
 
 /// The group row's names: keys, window bounds, aggregates (collected as they are met).
 struct GroupScope<'t> {
-    table: &'t SourceTable,
-    qualifiers: Vec<String>,
+    /// The input row's names (the arguments of aggregates, FILTER).
+    names: RowNames,
+    /// The stream's name, for messages.
+    table: &'t str,
     keys: Vec<Key>,
     aggregates: Vec<AggSpec>,
 }
@@ -26,38 +28,28 @@ struct GroupScope<'t> {
 impl GroupScope<'_> {
     fn row_scope(&self, clause: (&'static str, &'static str)) -> RowScope<'_> {
         RowScope {
-            slots: (0..self.table.slot_count())
-                .map(|s| {
-                    let nullable = match self.table.columns.get(s) {
-                        Some(c) => c.nullable,
-                        None => self.table.computed[s - self.table.columns.len()].expr.nullable,
-                    };
-                    (
-                        self.table.slot_name(s).to_string(),
-                        self.table.slot_type(s).unwrap_or(DataType::BigInt),
-                        nullable,
-                    )
-                })
-                .collect(),
-            qualifiers: self.qualifiers.clone(),
-            table: &self.table.name,
+            names: self.names.clone(),
+            table: self.table,
             clause,
         }
     }
-}
 
-impl Scope for GroupScope<'_> {
-    fn column(&mut self, c: &mut Compiler<'_>, name: &ast::Ident) -> Result<Expr, SqlError> {
+    fn at(&mut self, c: &mut Compiler<'_>, qualifier: Option<&str>, name: &ast::Ident) -> Result<Expr, SqlError> {
         let k = self.keys.len();
-        if let Some(i) = self.keys.iter().position(|key| key.column == name.value) {
-            return Ok(Expr::slot(i, self.keys[i].ty, false));
+        let resolved = self.names.resolve(qualifier, &name.value);
+        if let Resolved::Slot(slot) = resolved
+            && let Some(i) = self.keys.iter().position(|key| key.slot == slot)
+        {
+            return Ok(Expr::slot(i, self.keys[i].ty, self.keys[i].nullable));
         }
-        match name.value.as_str() {
-            "window_start" => return Ok(Expr::slot(k, DataType::Timestamp, false)),
-            "window_end" => return Ok(Expr::slot(k + 1, DataType::Timestamp, false)),
-            _ => {}
+        if qualifier.is_none() {
+            match name.value.as_str() {
+                "window_start" => return Ok(Expr::slot(k, DataType::Timestamp, false)),
+                "window_end" => return Ok(Expr::slot(k + 1, DataType::Timestamp, false)),
+                _ => {}
+            }
         }
-        if self.table.slot(&name.value).is_some() {
+        if let Resolved::Slot(_) = resolved {
             return Err(c.err_loc(
                 name.span.start,
                 format!(
@@ -66,17 +58,21 @@ impl Scope for GroupScope<'_> {
                 ),
             ));
         }
-        let mut names: Vec<&str> = (0..self.table.slot_count()).map(|s| self.table.slot_name(s)).collect();
-        names.extend(WINDOW_BOUNDS);
-        Err(c.err_loc(
-            name.span.start,
-            format!(
-                "unknown column `{}`; the table `{}` has the columns {}",
-                name.value,
-                self.table.name,
-                names.join(", ")
-            ),
-        ))
+        let message = self
+            .names
+            .error(qualifier, &name.value, "the SELECT list", self.table)
+            .unwrap_or_default();
+        Err(c.err_loc(name.span.start, message))
+    }
+}
+
+impl Scope for GroupScope<'_> {
+    fn column(&mut self, c: &mut Compiler<'_>, name: &ast::Ident) -> Result<Expr, SqlError> {
+        self.at(c, None, name)
+    }
+
+    fn qualified(&mut self, c: &mut Compiler<'_>, qualifier: &str, name: &ast::Ident) -> Result<Expr, SqlError> {
+        self.at(c, Some(qualifier), name)
     }
 
     fn aggregate(&mut self, c: &mut Compiler<'_>, call: &ast::Function) -> Result<Expr, SqlError> {
@@ -94,7 +90,7 @@ impl Scope for GroupScope<'_> {
     }
 
     fn qualifier_ok(&self, qualifier: &str) -> bool {
-        self.qualifiers.iter().any(|q| q == qualifier)
+        self.names.qualifier_ok(qualifier)
     }
 }
 
@@ -252,13 +248,23 @@ impl GroupScope<'_> {
     }
 }
 
-/// Plans the query over `table` (whose key columns it marks).
+/// The planned query: the SELECT, which table it reads, and its temporal join.
+pub(crate) struct Planned {
+    /// The SELECT.
+    pub query: Query,
+    /// The index of the stream among the tables.
+    pub stream: usize,
+    /// The temporal join, if any.
+    pub join: Option<TemporalJoin>,
+}
+
+/// Plans the query over `tables` (whose key columns it marks).
 pub(crate) fn plan_query(
     c: &mut Compiler<'_>,
-    table: &mut SourceTable,
+    tables: &mut [SourceTable],
     query: &ast::Query,
     query_at: Location,
-) -> Result<Query, SqlError> {
+) -> Result<Planned, SqlError> {
     let text = c.text;
     if query.with.is_some() {
         return Err(error_at(
@@ -331,8 +337,16 @@ pub(crate) fn plan_query(
             "this SELECT uses a clause the dialect does not have; it takes FROM, WHERE, GROUP BY and HAVING",
         ));
     }
-    // FROM: the table, or a window table function over it.
-    let (qualifiers, mut window) = plan_from(c, table, select, select_at)?;
+    // FROM: the table, or a window table function over it; the temporal join.
+    let from = plan_from(c, tables, select, select_at)?;
+    let (stream, mut window) = (from.stream, from.window);
+    let mut names = RowNames::of_table(&tables[stream], from.qualifiers);
+    let join = match from.join {
+        Some(j) => Some(plan_join_on(c, tables, stream, &mut names, j)?),
+        None => None,
+    };
+    let split = tables[stream].slot_count();
+    let table = &mut tables[stream];
     // GROUP BY: keys, and Arroyo's window calls.
     let group_exprs = match &select.group_by {
         ast::GroupByExpr::Expressions(exprs, modifiers) => {
@@ -355,33 +369,20 @@ pub(crate) fn plan_query(
     };
     let mut keys: Vec<Key> = Vec::new();
     for g in group_exprs {
-        let column = match g {
-            ast::Expr::Identifier(id) => Some(id),
-            ast::Expr::CompoundIdentifier(parts) if parts.len() == 2 && qualifiers.contains(&parts[0].value) => {
-                Some(&parts[1])
-            }
-            _ => None,
-        };
-        if let Some(id) = column {
-            if WINDOW_BOUNDS.contains(&id.value.as_str()) {
+        if let Some((qualifier, id)) = names.column_ref(g) {
+            if qualifier.is_none() && WINDOW_BOUNDS.contains(&id.value.as_str()) {
                 continue;
             }
-            let Some(slot) = table.slot(&id.value) else {
-                return Err(error_at(
-                    text,
-                    id.span.start,
-                    format!(
-                        "unknown column `{}` in GROUP BY; the table `{}` has the columns {}",
-                        id.value,
-                        table.name,
-                        (0..table.slot_count())
-                            .map(|s| table.slot_name(s))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
+            let Resolved::Slot(slot) = names.resolve(qualifier, &id.value) else {
+                let message = names
+                    .error(qualifier, &id.value, "GROUP BY", &table.name)
+                    .unwrap_or_default();
+                return Err(error_at(text, id.span.start, message));
             };
-            let ty = table.slot_type(slot).unwrap_or(DataType::BigInt);
+            let (_, ty, nullable) = names.slots[slot].clone();
+            // A key of the stream is present in every record it aggregates; one of the joined table is NULL
+            // where no version matched.
+            let nullable = slot >= split && nullable;
             if !matches!(ty, DataType::Text | DataType::BigInt | DataType::Boolean) {
                 return Err(error_at(
                     text,
@@ -404,6 +405,7 @@ pub(crate) fn plan_query(
                 column: id.value.clone(),
                 slot,
                 ty,
+                nullable,
             });
             continue;
         }
@@ -450,15 +452,19 @@ pub(crate) fn plan_query(
             "GROUP BY needs at least one key column besides the window, e.g. GROUP BY sensor_id, window_start, window_end",
         ));
     }
-    for key in &keys {
+    for key in keys.iter().filter(|k| k.slot < split) {
         if let Some(col) = table.columns.get_mut(key.slot) {
             col.key = true;
             col.nullable = false;
         }
+        if let Some(slot) = names.slots.get_mut(key.slot) {
+            slot.2 = false;
+        }
     }
+    let table_name = table.name.clone();
     let mut scope = GroupScope {
-        table,
-        qualifiers: qualifiers.clone(),
+        names: names.clone(),
+        table: &table_name,
         keys,
         aggregates: Vec::new(),
     };
@@ -488,23 +494,21 @@ pub(crate) fn plan_query(
             }
         };
         let at = start_of(expr);
-        let plain = match expr {
-            ast::Expr::Identifier(id) => Some(id),
-            ast::Expr::CompoundIdentifier(parts) if parts.len() == 2 && qualifiers.contains(&parts[0].value) => {
-                Some(&parts[1])
-            }
-            _ => None,
-        };
+        let plain = names.column_ref(expr);
         let name_at = alias.map_or(at, |a| a.span.start);
-        if let Some(id) = plain {
+        if let Some((qualifier, id)) = plain {
             let name = alias.map_or_else(|| id.value.clone(), |a| a.value.clone());
-            if let Some(i) = scope.keys.iter().position(|key| key.column == id.value)
+            let slot = match names.resolve(qualifier, &id.value) {
+                Resolved::Slot(s) => Some(s),
+                _ => None,
+            };
+            if let Some(i) = scope.keys.iter().position(|key| Some(key.slot) == slot)
                 && key_names[i].is_none()
             {
                 key_names[i] = Some((name, name_at));
                 continue;
             }
-            let bound = WINDOW_BOUNDS.iter().position(|b| *b == id.value);
+            let bound = WINDOW_BOUNDS.iter().position(|b| qualifier.is_none() && *b == id.value);
             if let Some(b) = bound
                 && bound_names[b].is_none()
             {
@@ -539,9 +543,9 @@ pub(crate) fn plan_query(
             Output {
                 name,
                 ty: key.ty,
-                nullable: false,
+                nullable: key.nullable,
                 role: OutputRole::Key(i),
-                expr: Expr::slot(i, key.ty, false),
+                expr: Expr::slot(i, key.ty, key.nullable),
             },
             at,
         ));
@@ -595,13 +599,95 @@ pub(crate) fn plan_query(
             ));
         }
     }
-    Ok(Query {
+    let query = Query {
         window: window.spec,
         filter,
         keys: scope.keys,
         aggregates: scope.aggregates,
         outputs: outputs.into_iter().map(|(o, _)| o).collect(),
         having,
+    };
+    Ok(Planned { query, stream, join })
+}
+
+/// The join's `AS OF` and `ON`, resolved over the stream's names; the joined table's names are appended.
+fn plan_join_on(
+    c: &mut Compiler<'_>,
+    tables: &[SourceTable],
+    stream: usize,
+    names: &mut RowNames,
+    j: JoinFrom<'_>,
+) -> Result<TemporalJoin, SqlError> {
+    let text = c.text;
+    let offset = names.slots.len();
+    let (versioned, streamed) = (&tables[j.table], &tables[stream]);
+    let alias = j.qualifiers.last().cloned().unwrap_or_default();
+    names.join(versioned, j.qualifiers, j.left);
+    let event_time = streamed.slot_name(streamed.event_time);
+    let stream_name = names.qualifiers.last().cloned().unwrap_or_default();
+    let as_of = names
+        .column_ref(j.as_of)
+        .and_then(|(q, id)| match names.resolve(q, &id.value) {
+            Resolved::Slot(s) => Some(s),
+            _ => None,
+        });
+    if as_of != Some(streamed.event_time) {
+        return Err(c.err_at(
+            j.as_of,
+            format!(
+                "FOR SYSTEM_TIME AS OF takes the stream's event time (its WATERMARK column): AS OF {stream_name}.{event_time}"
+            ),
+        ));
+    }
+    let key = offset + versioned.primary_key.unwrap_or(0);
+    let key_name = versioned.slot_name(key - offset);
+    let form = format!("ON {stream_name}.<column> = {alias}.{key_name}");
+    let ast::Expr::BinaryOp {
+        left,
+        op: ast::BinaryOperator::Eq,
+        right,
+    } = j.on
+    else {
+        return Err(c.err_at(
+            j.on,
+            format!("the join's condition equates a column of the stream with the table's primary key: {form}"),
+        ));
+    };
+    let slot_of = |e: &ast::Expr| {
+        names
+            .column_ref(e)
+            .and_then(|(q, id)| match names.resolve(q, &id.value) {
+                Resolved::Slot(s) => Some(s),
+                _ => None,
+            })
+    };
+    let probe = match (slot_of(left), slot_of(right)) {
+        (Some(a), Some(b)) if b == key && a < offset => a,
+        (Some(a), Some(b)) if a == key && b < offset => b,
+        _ => {
+            return Err(c.err_at(
+                j.on,
+                format!("the join's condition equates a column of the stream with the table's primary key: {form}"),
+            ));
+        }
+    };
+    let (probe_ty, key_ty) = (names.slots[probe].1, names.slots[key].1);
+    if probe_ty != key_ty {
+        return Err(c.err_at(
+            j.on,
+            format!(
+                "the join compares a {probe_ty} with the {key_ty} key `{alias}.{key_name}`; declare `{}` as {key_ty}",
+                names.slots[probe].0
+            ),
+        ));
+    }
+    let _ = (text, j.at);
+    Ok(TemporalJoin {
+        table: versioned.clone(),
+        alias,
+        left: j.left,
+        probe,
+        offset,
     })
 }
 

@@ -42,6 +42,10 @@ pub(crate) trait Scope {
     fn aggregate(&mut self, c: &mut Compiler<'_>, call: &ast::Function) -> Result<Expr, SqlError>;
     /// Accepts a table qualifier (`t.col`).
     fn qualifier_ok(&self, qualifier: &str) -> bool;
+    /// The expression a qualified column reference (`t.col`, `qualifier_ok(t)`) stands for.
+    fn qualified(&mut self, c: &mut Compiler<'_>, _qualifier: &str, name: &ast::Ident) -> Result<Expr, SqlError> {
+        self.column(c, name)
+    }
 }
 
 /// The compiler's state: the source text (for errors), the UDF registry and the current depth.
@@ -104,7 +108,9 @@ impl<'a> Compiler<'a> {
         match expr {
             E::Identifier(id) => scope.column(self, id),
             E::CompoundIdentifier(parts) => match parts.as_slice() {
-                [qualifier, column] if scope.qualifier_ok(&qualifier.value) => scope.column(self, column),
+                [qualifier, column] if scope.qualifier_ok(&qualifier.value) => {
+                    scope.qualified(self, &qualifier.value, column)
+                }
                 _ => Err(self.err_at(
                     expr,
                     format!(

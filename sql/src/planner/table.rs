@@ -20,12 +20,165 @@ pub const CHECK_FAILED: &str = "check_failed";
 const KNOWN_OPTIONS: &str = "'connector', 'format', 'topic', 'path', 'properties.bootstrap.servers', \
                              'properties.group.id', 'properties.<librdkafka setting>', 'scan.startup.mode'";
 
-/// The input row's names: the slots of the table's columns.
-pub(crate) struct RowScope<'t> {
+/// The input row's names: the stream's slots, then (with a temporal join) the joined table's.
+#[derive(Clone, Debug)]
+pub(crate) struct RowNames {
     /// `(name, type, nullable)` by slot.
     pub slots: Vec<(String, DataType, bool)>,
-    /// Names a qualified column may use (`readings.co2`, `r.co2`).
+    /// Names a qualified column of the stream may use (`readings.co2`, `r.co2`).
     pub qualifiers: Vec<String>,
+    /// With a temporal join: the names a qualified column of the joined table may use, and its first slot.
+    pub joined: Option<(Vec<String>, usize)>,
+}
+
+/// What a column reference names.
+pub(crate) enum Resolved {
+    /// The slot.
+    Slot(usize),
+    /// No column of that name (under that qualifier).
+    Unknown,
+    /// Columns of both tables have the name: the reference must be qualified.
+    Ambiguous,
+}
+
+impl RowNames {
+    /// The names of one table's slots.
+    pub fn of_table(table: &SourceTable, qualifiers: Vec<String>) -> RowNames {
+        RowNames {
+            slots: (0..table.slot_count())
+                .map(|s| {
+                    let nullable = match table.columns.get(s) {
+                        Some(c) => c.nullable,
+                        None => table.computed[s - table.columns.len()].expr.nullable,
+                    };
+                    (
+                        table.slot_name(s).to_string(),
+                        table.slot_type(s).unwrap_or(DataType::BigInt),
+                        nullable,
+                    )
+                })
+                .collect(),
+            qualifiers,
+            joined: None,
+        }
+    }
+
+    /// Appends the joined table's slots (each nullable when `left`).
+    pub fn join(&mut self, table: &SourceTable, qualifiers: Vec<String>, left: bool) {
+        let offset = self.slots.len();
+        let other = RowNames::of_table(table, Vec::new());
+        self.slots.extend(
+            other
+                .slots
+                .into_iter()
+                .map(|(n, ty, nullable)| (n, ty, nullable || left)),
+        );
+        self.joined = Some((qualifiers, offset));
+    }
+
+    /// Whether `qualifier` names one of the tables.
+    pub fn qualifier_ok(&self, qualifier: &str) -> bool {
+        self.qualifiers.iter().any(|q| q == qualifier)
+            || self
+                .joined
+                .as_ref()
+                .is_some_and(|(q, _)| q.iter().any(|q| q == qualifier))
+    }
+
+    /// The slot `qualifier.name` (or `name` alone) refers to.
+    pub fn resolve(&self, qualifier: Option<&str>, name: &str) -> Resolved {
+        let split = self.joined.as_ref().map_or(self.slots.len(), |(_, at)| *at);
+        let range = match (qualifier, &self.joined) {
+            (None, _) => 0..self.slots.len(),
+            (Some(q), _) if self.qualifiers.iter().any(|x| x == q) => 0..split,
+            (Some(_), Some(_)) => split..self.slots.len(),
+            (Some(_), None) => return Resolved::Unknown,
+        };
+        let mut found = range.filter(|&s| self.slots[s].0 == name);
+        match (found.next(), found.next()) {
+            (Some(s), None) => Resolved::Slot(s),
+            (Some(_), Some(_)) => Resolved::Ambiguous,
+            (None, _) => Resolved::Unknown,
+        }
+    }
+
+    /// The slot of a column reference `expr` (`name` or `qualifier.name`), if it is one.
+    pub fn column_ref<'e>(&self, expr: &'e ast::Expr) -> Option<(Option<&'e str>, &'e ast::Ident)> {
+        match expr {
+            ast::Expr::Identifier(id) => Some((None, id)),
+            ast::Expr::CompoundIdentifier(parts) if parts.len() == 2 && self.qualifier_ok(&parts[0].value) => {
+                Some((Some(parts[0].value.as_str()), &parts[1]))
+            }
+            _ => None,
+        }
+    }
+
+    /// The slot names, as messages list them (`d.`-qualified for the joined table's).
+    pub fn listed(&self) -> String {
+        let split = self
+            .joined
+            .as_ref()
+            .map(|(q, at)| (q.last().cloned().unwrap_or_default(), *at));
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, (n, ..))| match &split {
+                Some((q, at)) if i >= *at => format!("{q}.{n}"),
+                _ => n.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The error of a reference to `qualifier.name` that does not resolve, or `None` when it does.
+    pub fn error(&self, qualifier: Option<&str>, name: &str, clause: &str, table: &str) -> Option<String> {
+        match self.resolve(qualifier, name) {
+            Resolved::Slot(_) => None,
+            Resolved::Ambiguous => {
+                let (stream, joined) = (
+                    self.qualifiers.last().map_or("", String::as_str),
+                    self.joined
+                        .as_ref()
+                        .and_then(|(q, _)| q.last())
+                        .map_or("", String::as_str),
+                );
+                Some(format!(
+                    "the column `{name}` in {clause} is in both tables; qualify it: {stream}.{name} or {joined}.{name}"
+                ))
+            }
+            Resolved::Unknown => {
+                let bounds = if WINDOW_BOUNDS.contains(&name) {
+                    " (window bounds exist per group: use them in the SELECT list or HAVING)"
+                } else {
+                    ""
+                };
+                let what = match qualifier {
+                    Some(q) => format!("`{q}.{name}`"),
+                    None => format!("`{name}`"),
+                };
+                let tables = if self.joined.is_some() {
+                    "the tables have"
+                } else {
+                    "the table `"
+                };
+                let tables = if self.joined.is_some() {
+                    tables.to_string()
+                } else {
+                    format!("{tables}{table}` has")
+                };
+                Some(format!(
+                    "unknown column {what} in {clause}{bounds}; {tables} the columns {}",
+                    self.listed()
+                ))
+            }
+        }
+    }
+}
+
+/// Names in an expression over the input row.
+pub(crate) struct RowScope<'t> {
+    /// The row's names.
+    pub names: RowNames,
     /// The table's name, for messages.
     pub table: &'t str,
     /// Where the expression stands and what to do about an aggregate there, e.g.
@@ -34,40 +187,30 @@ pub(crate) struct RowScope<'t> {
 }
 
 impl RowScope<'_> {
-    fn names(&self) -> String {
-        self.slots
-            .iter()
-            .map(|(n, ..)| n.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+    fn at(&mut self, c: &mut Compiler<'_>, qualifier: Option<&str>, name: &ast::Ident) -> Result<Expr, SqlError> {
+        match self.names.resolve(qualifier, &name.value) {
+            Resolved::Slot(slot) => {
+                let (_, ty, nullable) = &self.names.slots[slot];
+                Ok(Expr::slot(slot, *ty, *nullable))
+            }
+            _ => {
+                let message = self
+                    .names
+                    .error(qualifier, &name.value, self.clause.0, self.table)
+                    .unwrap_or_default();
+                Err(c.err_loc(name.span.start, message))
+            }
+        }
     }
 }
 
 impl Scope for RowScope<'_> {
     fn column(&mut self, c: &mut Compiler<'_>, name: &ast::Ident) -> Result<Expr, SqlError> {
-        match self.slots.iter().position(|(n, ..)| *n == name.value) {
-            Some(slot) => {
-                let (_, ty, nullable) = &self.slots[slot];
-                Ok(Expr::slot(slot, *ty, *nullable))
-            }
-            None => {
-                let bounds = if WINDOW_BOUNDS.contains(&name.value.as_str()) {
-                    " (window bounds exist per group: use them in the SELECT list or HAVING)"
-                } else {
-                    ""
-                };
-                Err(c.err_loc(
-                    name.span.start,
-                    format!(
-                        "unknown column `{}` in {}{bounds}; the table `{}` has the columns {}",
-                        name.value,
-                        self.clause.0,
-                        self.table,
-                        self.names()
-                    ),
-                ))
-            }
-        }
+        self.at(c, None, name)
+    }
+
+    fn qualified(&mut self, c: &mut Compiler<'_>, qualifier: &str, name: &ast::Ident) -> Result<Expr, SqlError> {
+        self.at(c, Some(qualifier), name)
     }
 
     fn aggregate(&mut self, c: &mut Compiler<'_>, call: &ast::Function) -> Result<Expr, SqlError> {
@@ -87,7 +230,7 @@ impl Scope for RowScope<'_> {
     }
 
     fn qualifier_ok(&self, qualifier: &str) -> bool {
-        self.qualifiers.iter().any(|q| q == qualifier)
+        self.names.qualifier_ok(qualifier)
     }
 }
 
@@ -109,6 +252,18 @@ pub(crate) fn plan_table(c: &mut Compiler<'_>, def: &TableDef) -> Result<SourceT
     let mut watermark: Option<(&ast::Ident, &ast::Expr, sqlparser::tokenizer::Location)> = None;
     let mut checks: Vec<(usize, &crate::parse::CheckDef)> = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
+    let mut primary: Option<(ast::Ident, sqlparser::tokenizer::Location)> = None;
+    let mut set_primary = |col: &ast::Ident, at| {
+        if primary.is_some() {
+            return Err(error_at(
+                text,
+                at,
+                "a table has one PRIMARY KEY; remove this second one",
+            ));
+        }
+        primary = Some((col.clone(), at));
+        Ok(())
+    };
     let check_name = |ident: &ast::Ident, seen: &mut Vec<&str>| -> Result<(), SqlError> {
         let n = ident.value.as_str();
         if WINDOW_BOUNDS.contains(&n) {
@@ -135,8 +290,12 @@ pub(crate) fn plan_table(c: &mut Compiler<'_>, def: &TableDef) -> Result<SourceT
                 ty_at,
                 not_null,
                 checks: col_checks,
+                primary: col_primary,
             } => {
                 check_name(col, &mut seen)?;
+                if let Some(at) = col_primary {
+                    set_primary(col, *at)?;
+                }
                 seen.push(col.value.as_str());
                 let (ty, max_bytes) = data_type(ty).map_err(|m| error_at(text, *ty_at, m))?;
                 if max_bytes.is_some() && ty != DataType::Text {
@@ -165,6 +324,16 @@ pub(crate) fn plan_table(c: &mut Compiler<'_>, def: &TableDef) -> Result<SourceT
                 }
                 watermark = Some((column, expr, *at));
             }
+            Element::PrimaryKey { columns: key, at } => {
+                let [col] = key.as_slice() else {
+                    return Err(error_at(
+                        text,
+                        *at,
+                        "a PRIMARY KEY of several columns is not supported; key the table by one column",
+                    ));
+                };
+                set_primary(col, *at)?;
+            }
         }
     }
     if columns.is_empty() {
@@ -190,8 +359,11 @@ pub(crate) fn plan_table(c: &mut Compiler<'_>, def: &TableDef) -> Result<SourceT
     let mut computed = Vec::with_capacity(computed_defs.len());
     for (col, expr) in &computed_defs {
         let mut scope = RowScope {
-            slots: physical.clone(),
-            qualifiers: qualifiers.clone(),
+            names: RowNames {
+                slots: physical.clone(),
+                qualifiers: qualifiers.clone(),
+                joined: None,
+            },
             table: &name,
             clause: ("a computed column", "aggregate in the SELECT list instead"),
         };
@@ -251,8 +423,11 @@ pub(crate) fn plan_table(c: &mut Compiler<'_>, def: &TableDef) -> Result<SourceT
     let slots = all(&columns, &computed);
     for (col, check) in checks {
         let mut scope = RowScope {
-            slots: slots.clone(),
-            qualifiers: qualifiers.clone(),
+            names: RowNames {
+                slots: slots.clone(),
+                qualifiers: qualifiers.clone(),
+                joined: None,
+            },
             table: &name,
             clause: ("a CHECK", "a CHECK judges one record"),
         };
@@ -263,6 +438,34 @@ pub(crate) fn plan_table(c: &mut Compiler<'_>, def: &TableDef) -> Result<SourceT
             .map_or_else(|| CHECK_FAILED.to_string(), |n| n.value.clone());
         columns[col].checks.push(Check { reason, expr });
     }
+    let primary_key = match primary {
+        None => None,
+        Some((col, at)) => {
+            let Some(slot) = columns.iter().position(|c| c.name == col.value) else {
+                return Err(error_at(
+                    text,
+                    at,
+                    format!(
+                        "PRIMARY KEY ({}): no such physical column; the key is one of the table's JSON fields",
+                        col.value
+                    ),
+                ));
+            };
+            if !matches!(columns[slot].ty, DataType::Text | DataType::BigInt) {
+                return Err(error_at(
+                    text,
+                    at,
+                    format!(
+                        "the primary key `{}` is a {}; key the table by a TEXT or BIGINT column",
+                        col.value, columns[slot].ty
+                    ),
+                ));
+            }
+            columns[slot].nullable = false;
+            columns[slot].key = true;
+            Some(slot)
+        }
+    };
     let connector = plan_options(text, def)?;
     Ok(SourceTable {
         name,
@@ -271,6 +474,7 @@ pub(crate) fn plan_table(c: &mut Compiler<'_>, def: &TableDef) -> Result<SourceT
         computed,
         event_time,
         lateness_ms,
+        primary_key,
     })
 }
 
@@ -329,7 +533,7 @@ fn plan_options(text: &str, def: &TableDef) -> Result<Connector, SqlError> {
         return Err(error_at(
             text,
             def.at,
-            "add 'connector' = 'kafka' (or 'file') to the WITH options",
+            "add 'connector' = 'kafka' (or 'upsert-kafka', 'file') to the WITH options",
         ));
     };
     match get("format") {
@@ -391,6 +595,41 @@ fn plan_options(text: &str, def: &TableDef) -> Result<Connector, SqlError> {
                 properties,
             })
         }
+        "upsert-kafka" => {
+            if let Some(o) = def
+                .options
+                .iter()
+                .find(|o| matches!(o.key.as_str(), "path" | "scan.startup.mode" | "properties.group.id"))
+            {
+                return Err(error_at(
+                    text,
+                    o.at,
+                    format!(
+                        "'{}' is not an option of the upsert-kafka connector: it reads its whole topic from the earliest offset, with no consumer group",
+                        o.key
+                    ),
+                ));
+            }
+            let Some(topic) = get("topic") else {
+                return Err(error_at(
+                    text,
+                    connector.at,
+                    "the upsert-kafka connector needs 'topic' = '<compacted topic name>'",
+                ));
+            };
+            let properties = def
+                .options
+                .iter()
+                .filter_map(|o| Some((o.key.strip_prefix("properties.")?, &o.value)))
+                .filter(|(k, _)| *k != "bootstrap.servers")
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            Ok(Connector::UpsertKafka {
+                topic: topic.value.clone(),
+                bootstrap_servers: get("properties.bootstrap.servers").map(|o| o.value.clone()),
+                properties,
+            })
+        }
         "file" => {
             if let Some(o) = def
                 .options
@@ -420,7 +659,7 @@ fn plan_options(text: &str, def: &TableDef) -> Result<Connector, SqlError> {
         other => Err(error_at(
             text,
             connector.at,
-            format!("the connector '{other}' is not supported; use 'kafka' or 'file'"),
+            format!("the connector '{other}' is not supported; use 'kafka', 'upsert-kafka' or 'file'"),
         )),
     }
 }

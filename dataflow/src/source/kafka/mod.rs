@@ -396,6 +396,7 @@ impl Reader for KafkaReader {
                             offset,
                             key: m.key(),
                             value: m.payload(),
+                            timestamp: m.timestamp().to_millis(),
                         });
                         n += 1;
                     }
@@ -436,6 +437,7 @@ impl Reader for KafkaReader {
                                 offset: m.offset(),
                                 key: m.key(),
                                 value: m.payload(),
+                                timestamp: m.timestamp(),
                             });
                             n += 1;
                         }

@@ -112,6 +112,14 @@ impl Fetched<'_> {
         (!raw.key.is_null()).then(|| unsafe { std::slice::from_raw_parts(raw.key as *const u8, raw.key_len) })
     }
 
+    /// The record's timestamp, epoch ms, when it has one.
+    pub fn timestamp(&self) -> Option<i64> {
+        let mut kind = rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE;
+        // SAFETY: the message is valid until `drop`; librdkafka only reads it and writes the type.
+        let ms = unsafe { rd::rd_kafka_message_timestamp(self.message.as_ptr(), &mut kind) };
+        (kind != rd::rd_kafka_timestamp_type_t::RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ms >= 0).then_some(ms)
+    }
+
     /// The record's value, if any (`None` for a tombstone).
     pub fn payload(&self) -> Option<&[u8]> {
         let raw = self.raw();

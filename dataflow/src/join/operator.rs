@@ -1,0 +1,286 @@
+//! The temporal join operator: one per worker, between the source and the window operator of a job with
+//! `JOIN t FOR SYSTEM_TIME AS OF`. Contract:
+//! - probes (records of the stream, exchanged by their join key) and the table's versions (exchanged by key)
+//!   meet here; the operator answers only to probes: a probe at event time `ts` waits until the table's frontier
+//!   (its watermark) has passed `ts`, then meets the newest version of its key at or before `ts` (the rule is
+//!   `versions.rs`'s) and leaves as an event for its group's windows, or is dropped (an inner join without a
+//!   version, or `WHERE` not true of the joined row). A change of the table never re-enriches a record already
+//!   joined;
+//! - checkpoint markers from the sources are aligned here as in the window operator; a round's marker leaves
+//!   only after every probe of the round has left, so a checkpoint's offsets never pass a record still waiting;
+//!   the marker then goes on to every window operator as this operator's own (worker 0's carries the partition
+//!   states), and so does the goodbye once every source has retired;
+//! - it holds one capability, at the lowest of its probe input's frontier and the times (`at`) of the probes it
+//!   holds back, so no window a waiting probe belongs to can turn final;
+//! - versions no record still to come can meet are compacted away (`VersionStore::compact`).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::operator::Operator;
+
+use super::versions::VersionStore;
+use crate::checkpoint::{Aligned, Alignment};
+use crate::messages::{
+    BarrierKind, Marker, PartitionState, ProbeRec, STOP_ID, SourceSignal, TableMsg, WindowData, WindowIn, WorkerStats,
+};
+use crate::query::{Query, Record, UdfHost};
+
+/// What the join operator of one worker needs.
+pub struct JoinSetup {
+    /// Global worker index.
+    pub worker: usize,
+    /// Workers in all processes.
+    pub peers: usize,
+    /// The checkpoint resumed from (0: none).
+    pub restored: u64,
+    /// The job's compiled query (how a probe meets its version and is read on).
+    pub query: Arc<Query>,
+    /// This worker's UDF host.
+    pub host: Rc<dyn UdfHost>,
+    /// The versions this worker holds, shared with whoever reports or saves them.
+    pub store: Rc<RefCell<JoinState>>,
+}
+
+/// The join's state on one worker: the versions it holds, where the table source stands in each partition as
+/// far as this operator has heard, and its counts.
+#[derive(Debug, Default)]
+pub struct JoinState {
+    /// The versions of the keys routed to this worker.
+    pub versions: VersionStore,
+    /// Per table partition, the next offset to read: every version before it has arrived here.
+    pub progress: BTreeMap<i32, i64>,
+    /// Records that met no version (NULLs with LEFT JOIN, dropped by an inner join).
+    pub unmatched: u64,
+    /// Records the query's `WHERE` left out once joined.
+    pub filtered: u64,
+}
+
+/// An item held back in order: a probe, or anything else of the round passed on as it is.
+enum Held {
+    Probe(Box<ProbeRec>),
+    Pass(WindowIn),
+}
+
+/// The items of one round, then what closes it.
+#[derive(Default)]
+struct Round {
+    items: Vec<Held>,
+    end: Option<End>,
+}
+
+/// What closes a round.
+enum End {
+    /// The sources' markers of a checkpoint, aligned.
+    Barrier {
+        id: u64,
+        kind: BarrierKind,
+        partitions: Vec<PartitionState>,
+    },
+    /// Every source has retired.
+    Retire { partitions: Vec<PartitionState> },
+}
+
+/// Collects what the alignment admits.
+struct Rounds {
+    rounds: VecDeque<Round>,
+    stats: Vec<WorkerStats>,
+}
+
+impl Rounds {
+    fn open(&mut self) -> &mut Round {
+        if self.rounds.back().is_none_or(|r| r.end.is_some()) {
+            self.rounds.push_back(Round::default());
+        }
+        self.rounds.back_mut().expect("a round is open")
+    }
+}
+
+impl Aligned for Rounds {
+    fn apply(&mut self, item: WindowData) {
+        let held = match item {
+            WindowData::Probe(p) => Held::Probe(p),
+            other => Held::Pass(WindowIn::Data(other)),
+        };
+        self.open().items.push(held);
+    }
+
+    fn stats(&mut self, stats: Box<WorkerStats>) {
+        self.stats.push(*stats);
+    }
+
+    fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>) {
+        self.open().end = Some(End::Barrier { id, kind, partitions });
+    }
+}
+
+/// Builds the join operator of this worker: probes and the table's versions in, events for the windows out.
+pub fn temporal_join<'s>(
+    probes: StreamVec<'s, u64, WindowIn>,
+    table: StreamVec<'s, u64, TableMsg>,
+    setup: JoinSetup,
+) -> StreamVec<'s, u64, WindowIn> {
+    let JoinSetup {
+        worker,
+        peers,
+        restored,
+        query,
+        host,
+        store,
+    } = setup;
+    let floor_span = query.window.max_span_ms();
+    probes.binary_frontier(
+        table,
+        Exchange::new(|m: &WindowIn| m.route()),
+        Exchange::new(|m: &TableMsg| m.route()),
+        "TemporalJoin",
+        move |cap, _info| {
+            let mut held = Some(cap);
+            let mut align = Alignment::new(peers, restored);
+            let mut rounds = Rounds {
+                rounds: VecDeque::new(),
+                stats: Vec::new(),
+            };
+            let mut retired = false;
+            let mut out: Vec<WindowIn> = Vec::new();
+            move |(probe_in, probe_frontier), (table_in, table_frontier), output| {
+                let mut state = store.borrow_mut();
+                table_in.for_each(|_, data| {
+                    for msg in data.drain(..) {
+                        match msg {
+                            TableMsg::Version(v) => state.versions.insert(v.key, v.time, v.row),
+                            TableMsg::Progress {
+                                partition, next_offset, ..
+                            } => {
+                                let at = state.progress.entry(partition).or_insert(next_offset);
+                                *at = (*at).max(next_offset);
+                            }
+                        }
+                    }
+                });
+                probe_in.for_each(|_, data| {
+                    for item in data.drain(..) {
+                        align.admit(item, &mut rounds);
+                    }
+                });
+                if !retired && align.finished() {
+                    retired = true;
+                    let (_, partitions) = align.final_cut();
+                    rounds.open().end = Some(End::Retire { partitions });
+                }
+                let Some(hold) = held.as_mut() else { return };
+                // The table's frontier: every version at or before `ready - 1` is in (`None`: the table ended).
+                let ready = table_frontier.frontier().first().copied();
+                let mut session = output.session(&*hold);
+                session.give_iterator(
+                    rounds
+                        .stats
+                        .drain(..)
+                        .map(|s| WindowIn::Signal(SourceSignal::Stats(Box::new(s)))),
+                );
+                while let Some(front) = rounds.rounds.front_mut() {
+                    let mut waiting = Vec::new();
+                    for item in front.items.drain(..) {
+                        match item {
+                            Held::Pass(m) => out.push(m),
+                            Held::Probe(p) if ready.is_some_and(|r| r <= p.ts) => waiting.push(Held::Probe(p)),
+                            Held::Probe(p) => {
+                                let version = state.versions.at(&p.key, p.ts).map(<[Value]>::to_vec);
+                                if version.is_none() {
+                                    state.unmatched += 1;
+                                }
+                                match query.join(*p, version.as_deref(), host.as_ref()) {
+                                    Some(Record::Event(mut e)) => {
+                                        e.source = worker as u32;
+                                        out.push(WindowIn::Data(WindowData::Event(e)));
+                                    }
+                                    Some(Record::Filtered { .. }) => state.filtered += 1,
+                                    Some(Record::Probe(_)) | None => {}
+                                }
+                            }
+                        }
+                    }
+                    front.items = waiting;
+                    session.give_iterator(out.drain(..));
+                    if !front.items.is_empty() || front.end.is_none() {
+                        break;
+                    }
+                    let partitions = |p: Vec<PartitionState>| if worker == 0 { p } else { Vec::new() };
+                    let to_all = |id: u64, partitions: Vec<PartitionState>, retire: bool| {
+                        (0..peers as u32).map(move |to| {
+                            let m = Marker {
+                                id,
+                                from: worker as u32,
+                                to,
+                                partitions: partitions.clone(),
+                            };
+                            WindowIn::Signal(if retire {
+                                SourceSignal::Retire(m)
+                            } else {
+                                SourceSignal::Marker(m)
+                            })
+                        })
+                    };
+                    match front.end.take() {
+                        Some(End::Barrier {
+                            id,
+                            kind,
+                            partitions: p,
+                        }) => {
+                            let id = if kind == BarrierKind::Stop { STOP_ID } else { id };
+                            session.give_iterator(to_all(id, partitions(p), false));
+                        }
+                        Some(End::Retire { partitions: p }) => {
+                            session.give_iterator(to_all(0, partitions(p), true));
+                        }
+                        None => {}
+                    }
+                    rounds.rounds.pop_front();
+                }
+                drop(session);
+                // Versions no record still to come can meet: below the lowest event time of a waiting probe,
+                // and of any on-time record the probe input may still bring.
+                let lowest_waiting = rounds
+                    .rounds
+                    .iter()
+                    .flat_map(|r| &r.items)
+                    .filter_map(|h| match h {
+                        Held::Probe(p) => Some(p.ts),
+                        Held::Pass(_) => None,
+                    })
+                    .min();
+                let incoming = probe_frontier.frontier().first().map(|f| f.saturating_sub(floor_span));
+                if let Some(floor) = [lowest_waiting, incoming].into_iter().flatten().min() {
+                    state.versions.compact(floor);
+                }
+                // The lowest time a held item needs: a probe's `at`, a restored window's end − 1.
+                let lowest_at = rounds
+                    .rounds
+                    .iter()
+                    .flat_map(|r| &r.items)
+                    .map(|h| match h {
+                        Held::Probe(p) => p.at,
+                        Held::Pass(WindowIn::Data(WindowData::Restored(w))) => w.end.saturating_sub(1),
+                        Held::Pass(_) => *hold.time(),
+                    })
+                    .min();
+                let ends_held = rounds.rounds.iter().any(|r| r.end.is_some());
+                let target = [probe_frontier.frontier().first().copied(), lowest_at]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                match target {
+                    None if !ends_held => held = None,
+                    Some(t) if t > *hold.time() => hold.downgrade(&t),
+                    _ => {}
+                }
+            }
+        },
+    )
+}
+
+use model::value::Value;
