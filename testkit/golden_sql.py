@@ -15,7 +15,8 @@ Inputs, independent of the job's code:
   CHECK constraints, lateness and --max-future are the test's business: it passes on-time valid records only, or
   leaves out the records the job dead-lettered.
 - The query (DuckDB SQL) over the table --table, which holds the columns plus `__seq`, the record's line number
-  (arrival order). Its result columns are the expected output columns: keys, window_start, window_end, values.
+  (arrival order). A job with a temporal join also gives the joined table's versions (--versions, one row per
+  line under --versions-columns, decoded by the same rules, as table --versions-table), for DuckDB's ASOF JOIN. Its result columns are the expected output columns: keys, window_start, window_end, values.
 
 Rows are matched by (keys, window_start): the keys are --keys, else latest.json's `columns` of role key, else the
 query's columns before window_start. Values compare exactly, floats within 1e-9 relative (NaN = NaN), NULL = NULL,
@@ -205,10 +206,11 @@ def register_events(con, table: str, columns: list[dict], rows: list[dict]) -> N
     physical = [c for c in columns if "type" in c]
     arrays = {c["name"]: pa.array([r[c["name"]] for r in rows], ARROW[c["type"]]) for c in physical}
     arrays["__seq"] = pa.array([r["__seq"] for r in rows], pa.int64())
-    con.register("__events_raw", pa.table(arrays))
+    raw = f"__raw_{table}"
+    con.register(raw, pa.table(arrays))
     computed = "".join(f", ({c['computed']}) AS \"{c['name']}\"" for c in columns if "computed" in c)
     try:
-        con.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT *{computed} FROM __events_raw')
+        con.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT *{computed} FROM "{raw}"')
     except duckdb.Error as e:
         raise Unusable(f"--columns: a computed column does not evaluate in DuckDB: {e}")
 
@@ -446,6 +448,9 @@ def main(argv=None) -> int:
     query.add_argument("--query", help="the DuckDB query of the expected rows")
     query.add_argument("--query-file", type=Path, help="a file holding it")
     ap.add_argument("--keys", help="the key columns, comma-separated (default: see above)")
+    ap.add_argument("--versions", type=Path, help="JSON lines: the versions of a joined table")
+    ap.add_argument("--versions-columns", help="their columns: 'name TYPE [NOT NULL], ...'")
+    ap.add_argument("--versions-table", default="versions", help="their table's name in the query (versions)")
     ap.add_argument("--history", type=Path, metavar="OUT", help="compare with OUT/parquet (every row)")
     ap.add_argument("--latest", type=Path, metavar="OUT", help="compare with OUT/latest.json's final records "
                     "(each group's last window)")
@@ -474,6 +479,10 @@ def main(argv=None) -> int:
         keys = args.keys.split(",") if args.keys else None
         if keys is None and isinstance(latest_doc, dict) and isinstance(latest_doc.get("columns"), list):
             keys = [c["name"] for c in latest_doc["columns"] if c.get("role") == "key"] or None
+        if args.versions:
+            if not args.versions_columns:
+                raise Unusable("--versions needs --versions-columns")
+            load_events(con, args.versions, args.versions_table, parse_columns(args.versions_columns), set(), False)
         # The query's columns, on an empty table first: decoding needs the keys (a TEXT key is 1 to 64 bytes).
         register_events(con, args.table, columns, [])
         try:

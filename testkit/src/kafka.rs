@@ -342,13 +342,23 @@ pub fn produce(brokers: &str, topic: &str, records: &[KeyValue]) {
 /// Produces `(key, value)` records to `partition` of `topic` (`None`: the partition the key hashes to) and
 /// waits for every acknowledgement.
 pub fn produce_to(brokers: &str, topic: &str, partition: Option<i32>, records: &[KeyValue]) {
+    let stamped: Vec<(KeyValue, Option<i64>)> = records.iter().map(|r| (r.clone(), None)).collect();
+    produce_stamped(brokers, topic, partition, &stamped);
+}
+
+/// Produces `(key, value)` records each with its record timestamp (epoch ms; `None`: the producer's clock), as
+/// [`produce_to`] does.
+pub fn produce_stamped(brokers: &str, topic: &str, partition: Option<i32>, records: &[(KeyValue, Option<i64>)]) {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
         .expect("producer config");
-    for (key, value) in records {
+    for ((key, value), timestamp) in records {
         let mut r: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if let Some(t) = timestamp {
+            r = r.timestamp(*t);
+        }
         if let Some(k) = key {
             r = r.key(k.as_slice());
         }

@@ -334,6 +334,7 @@ pub struct Golden {
     skip_invalid: bool,
     allow_extra_columns: bool,
     limit: Duration,
+    versions: Option<(String, String)>,
 }
 
 impl Golden {
@@ -351,7 +352,18 @@ impl Golden {
             skip_invalid: false,
             allow_extra_columns: false,
             limit: Duration::from_secs(180),
+            versions: None,
         }
+    }
+
+    /// The versions of a joined table (`versions.jsonl`, one row per line) as table `table` with `columns`, for
+    /// an expected query with DuckDB's `ASOF JOIN`.
+    pub fn versions(mut self, table: &str, columns: &str, rows: &[serde_json::Value]) -> Golden {
+        let path = self.dir.join("versions.jsonl");
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        self.versions = Some((table.to_string(), columns.to_string()));
+        self
     }
 
     /// The key columns, when they are not the query's columns before `window_start`.
@@ -442,6 +454,10 @@ impl Golden {
             .arg(&query_file);
         if !self.keys.is_empty() {
             cmd.args(["--keys", &self.keys.join(",")]);
+        }
+        if let Some((table, columns)) = &self.versions {
+            cmd.arg("--versions").arg(self.dir.join("versions.jsonl"));
+            cmd.args(["--versions-table", table, "--versions-columns", columns]);
         }
         if self.skip_invalid {
             cmd.arg("--skip-invalid");

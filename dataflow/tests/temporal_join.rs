@@ -1,0 +1,292 @@
+//! The temporal join end to end on the real broker: readings joined as of their event time with a device table
+//! read from an upsert-kafka topic (versions that change mid-window and exactly at a window's start, a tombstone
+//! and the key coming back, devices the table does not know, a bad table record), each output checked against
+//! DuckDB's `ASOF JOIN` over the same records (`testkit::sql_golden`), at `-w 1`, `-w 3` and `-n 2`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use testkit::golden::dead_letters;
+use testkit::run::DataflowRun;
+use testkit::sql_golden::{Against, Golden};
+use testkit::{
+    KeyValue, Lcg, create_topic, produce, produce_stamped, read_latest, require_broker, run_ok, temp_dir, unique_topic,
+};
+
+const LIMIT: Duration = Duration::from_secs(300);
+const START_MS: i64 = 1_730_635_200_000; // 2024-11-03T12:00:00Z
+/// Devices d-0..d-7 send readings; the table knows d-0..d-5 (and d-9, which sends none).
+const DEVICES: usize = 8;
+const SITES: [&str; 3] = ["north", "south", "east"];
+
+const READINGS: &str = "CREATE TABLE readings (
+    device_id   VARCHAR(64) NOT NULL,
+    temperature DOUBLE,
+    event_time  TIMESTAMP NOT NULL,
+    WATERMARK FOR event_time AS event_time - INTERVAL '5' SECOND
+) WITH ('connector' = 'kafka', 'topic' = '{readings}', 'format' = 'json');";
+
+const TABLE: &str = "CREATE TABLE devices (
+    device_id       TEXT,
+    site            TEXT,
+    max_temperature DOUBLE,
+    updated_at      TIMESTAMP,
+    PRIMARY KEY (device_id) NOT ENFORCED,
+    WATERMARK FOR updated_at AS updated_at
+) WITH ('connector' = 'upsert-kafka', 'topic' = '{devices}', 'format' = 'json');";
+
+/// Readings by site: the ones with no version form the group whose site is NULL.
+const BY_SITE: &str = "SELECT d.site, COUNT(*) AS n, AVG(r.temperature) AS avg_temperature,
+       COUNT(*) FILTER (WHERE r.temperature > d.max_temperature) AS over_limit
+FROM readings r
+LEFT JOIN devices FOR SYSTEM_TIME AS OF r.event_time AS d ON r.device_id = d.device_id
+GROUP BY d.site, tumble(interval '10 seconds');";
+
+/// The versions as DuckDB sees them, a deletion's columns NULL.
+const VERSIONS: &str = "dv AS (SELECT device_id, updated_at, CASE WHEN deleted THEN NULL ELSE site END AS site,
+    CASE WHEN deleted THEN NULL ELSE max_temperature END AS max_temperature, deleted FROM devices)";
+
+const BY_SITE_EXPECTED: &str = "WITH {versions},
+j AS (SELECT r.temperature, dv.site, dv.max_temperature, epoch_ms(r.event_time) AS __t
+      FROM readings r ASOF LEFT JOIN dv ON r.device_id = dv.device_id AND r.event_time >= dv.updated_at)
+SELECT site, epoch_ms(__t - __t % 10000) AS window_start, epoch_ms(__t - __t % 10000 + 10000) AS window_end,
+       count(*) AS n, avg(temperature) AS avg_temperature,
+       count(*) FILTER (WHERE temperature > max_temperature) AS over_limit
+FROM j GROUP BY site, __t - __t % 10000 ORDER BY site, window_start";
+
+/// Per device, an inner join: readings with no version are dropped; WHERE and FILTER read joined columns.
+const BY_DEVICE: &str = "SELECT r.device_id, COUNT(*) AS n, MAX(r.temperature) AS hottest, LAST_VALUE(d.site) AS site,
+       COUNT(*) FILTER (WHERE r.temperature > d.max_temperature) AS over_limit
+FROM readings r
+JOIN devices FOR SYSTEM_TIME AS OF r.event_time AS d ON r.device_id = d.device_id
+WHERE d.site <> 'south'
+GROUP BY r.device_id, tumble(interval '10 seconds');";
+
+const BY_DEVICE_EXPECTED: &str = "WITH {versions},
+j AS (SELECT r.device_id, r.temperature, dv.site, dv.max_temperature, epoch_ms(r.event_time) AS __t, r.__seq
+      FROM readings r ASOF JOIN dv ON r.device_id = dv.device_id AND r.event_time >= dv.updated_at
+      WHERE NOT dv.deleted AND dv.site <> 'south')
+SELECT device_id, epoch_ms(__t - __t % 10000) AS window_start, epoch_ms(__t - __t % 10000 + 10000) AS window_end,
+       count(*) AS n, max(temperature) AS hottest, arg_max(site, (__t, __seq)) AS site,
+       count(*) FILTER (WHERE temperature > max_temperature) AS over_limit
+FROM j GROUP BY device_id, __t - __t % 10000 ORDER BY device_id, window_start";
+
+const READING_COLUMNS: &str = "device_id VARCHAR(64) NOT NULL, temperature DOUBLE, event_time TIMESTAMP NOT NULL";
+const VERSION_COLUMNS: &str = "device_id TEXT NOT NULL, site TEXT, max_temperature DOUBLE, updated_at TIMESTAMP NOT NULL, deleted BOOLEAN NOT NULL";
+
+/// `n` readings over 60 s, keyed by device (one device's readings keep their order in one partition), event
+/// times jittered by up to ±1 s (under the 5 s lateness); then, for each change of the table after the start, a
+/// reading of its device exactly at the change and one a millisecond before.
+fn readings(n: usize, seed: u64) -> Vec<Value> {
+    let mut rng = Lcg(seed);
+    let at_changes: Vec<(String, i64)> = changes()
+        .into_iter()
+        .filter(|(t, ..)| *t > START_MS)
+        .flat_map(|(t, device, _)| [(device.to_string(), t - 1), (device.to_string(), t)])
+        .collect();
+    let reading = |device: String, t: i64, rng: &mut Lcg| {
+        json!({
+            "device_id": device,
+            "temperature": 18.0 + rng.below(14_000) as f64 / 1000.0,
+            "event_time": time_text(t),
+        })
+    };
+    let mut out: Vec<Value> = (0..n)
+        .map(|i| {
+            let device = format!("d-{}", i % DEVICES);
+            let t = START_MS + (i / DEVICES) as i64 * (60_000 * DEVICES as i64 / n as i64) + rng.below(2_000) as i64
+                - 1_000;
+            reading(device, t, &mut rng)
+        })
+        .collect();
+    // Each where the stream reaches its time, so that it is on time.
+    for (device, t) in at_changes.into_iter().rev() {
+        let at = ((t - START_MS) as usize * n / 60_000).min(out.len());
+        let r = reading(device, t, &mut rng);
+        out.insert(at, r);
+    }
+    out
+}
+
+/// One version: `(time, device, Some((site, max_temperature)))`, or a deletion (`None`).
+type Change = (i64, &'static str, Option<(&'static str, f64)>);
+
+/// The device table's history, in time order: first versions before the readings, then a move mid-window, a
+/// threshold changed exactly at a window's start, a deletion and the device coming back, two changes at once.
+fn changes() -> Vec<Change> {
+    let mut c: Vec<Change> = ["d-0", "d-1", "d-2", "d-3", "d-4", "d-5", "d-9"]
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (START_MS - 60_000 + i as i64, *d, Some((SITES[i % 3], 24.0 + i as f64))))
+        .collect();
+    c.extend([
+        (START_MS + 12_345, "d-1", Some(("east", 25.0))),
+        (START_MS + 20_000, "d-2", Some(("east", 20.0))),
+        (START_MS + 25_500, "d-3", None),
+        (START_MS + 33_333, "d-3", Some(("west", 22.0))),
+        (START_MS + 41_000, "d-4", Some(("south", 26.0))),
+        (START_MS + 41_000, "d-0", Some(("north", 30.0))),
+    ]);
+    c
+}
+
+fn time_text(t: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(t)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// The table's records as produced (JSON keys as Flink's upsert-kafka writes them; a deletion is a tombstone
+/// stamped with its time), one bad record among them.
+fn table_records() -> Vec<(KeyValue, Option<i64>)> {
+    let mut out: Vec<(KeyValue, Option<i64>)> = changes()
+        .into_iter()
+        .map(|(t, device, row)| {
+            let key = json!({ "device_id": device }).to_string().into_bytes();
+            let value = row.map(|(site, max)| {
+                json!({"device_id": device, "site": site, "max_temperature": max, "updated_at": time_text(t)})
+                    .to_string()
+                    .into_bytes()
+            });
+            ((Some(key), value), Some(t))
+        })
+        .collect();
+    let bad = json!({"device_id": "d-5", "site": 7, "updated_at": time_text(START_MS + 5_000)});
+    out.insert(
+        7,
+        (
+            (
+                Some(br#"{"device_id":"d-5"}"#.to_vec()),
+                Some(bad.to_string().into_bytes()),
+            ),
+            Some(START_MS + 5_000),
+        ),
+    );
+    out
+}
+
+/// The versions as the golden check's table.
+fn version_rows() -> Vec<Value> {
+    changes()
+        .into_iter()
+        .map(|(t, device, row)| match row {
+            Some((site, max)) => json!({"device_id": device, "site": site, "max_temperature": max,
+                                        "updated_at": time_text(t), "deleted": false}),
+            None => json!({"device_id": device, "updated_at": time_text(t), "deleted": true}),
+        })
+        .collect()
+}
+
+struct Topics {
+    brokers: String,
+    readings: String,
+    devices: String,
+    events: Vec<Value>,
+}
+
+fn topics(prefix: &str) -> Topics {
+    let brokers = require_broker();
+    let readings_topic = unique_topic(&format!("{prefix}-readings"));
+    let devices_topic = unique_topic(&format!("{prefix}-devices"));
+    create_topic(&brokers, &readings_topic, 3);
+    create_topic(&brokers, &devices_topic, 2);
+    let events = readings(4_000, 11);
+    let records: Vec<KeyValue> = events
+        .iter()
+        .map(|e| {
+            (
+                Some(e["device_id"].as_str().unwrap().as_bytes().to_vec()),
+                Some(e.to_string().into_bytes()),
+            )
+        })
+        .collect();
+    produce(&brokers, &readings_topic, &records);
+    produce_stamped(&brokers, &devices_topic, None, &table_records());
+    Topics {
+        brokers,
+        readings: readings_topic,
+        devices: devices_topic,
+        events,
+    }
+}
+
+fn job_file(dir: &Path, name: &str, t: &Topics, select: &str) -> PathBuf {
+    let path = dir.join(name);
+    let text = format!(
+        "{}\n{}\n{select}\n",
+        READINGS.replace("{readings}", &t.readings),
+        TABLE.replace("{devices}", &t.devices)
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn golden(dir: &Path, t: &Topics, expected: &str) -> Golden {
+    Golden::new(
+        dir,
+        "readings",
+        READING_COLUMNS,
+        expected.replace("{versions}", VERSIONS),
+    )
+    .events(&t.events)
+    .versions("devices", VERSION_COLUMNS, &version_rows())
+}
+
+#[test]
+fn readings_by_site_as_of_their_event_time_equal_duckdbs_asof_join_at_any_worker_count_and_in_a_cluster() {
+    let t = topics("tj-site");
+    let dir = temp_dir("tj-site");
+    let file = job_file(&dir, "by_site.sql", &t, BY_SITE);
+    let job = |name: &str| {
+        let out = dir.join(name);
+        DataflowRun::kafka(&t.brokers, &t.readings)
+            .sql(&file)
+            .bounded()
+            .out(&out.join("out"))
+            .deadletter(&out.join("dead"))
+    };
+    run_ok(&mut job("w1").workers(1).command(), LIMIT);
+    run_ok(&mut job("w3").workers(3).command(), LIMIT);
+    let hostfile = testkit::loopback_hostfile(&dir, 2);
+    let cluster: Vec<_> = (0..2).map(|p| job("n2").cluster(2, p, &hostfile).spawn()).collect();
+    for process in cluster {
+        process.wait_ok(LIMIT);
+    }
+    let check = golden(&dir, &t, BY_SITE_EXPECTED);
+    for name in ["w1", "w3", "n2"] {
+        let out = dir.join(name).join("out");
+        check.assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+        // The bad table record is a dead letter that names the table; no reading is.
+        let letters = dead_letters(&dir.join(name).join("dead"));
+        assert_eq!(letters.len(), 1, "{name}: {letters:?}");
+        assert_eq!(letters[0].0, "wrong_type", "{name}");
+        let latest = read_latest(&out);
+        assert_eq!(
+            latest["pipeline"]["events_total"].as_u64(),
+            Some(t.events.len() as u64),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn an_inner_join_per_device_drops_unknown_devices_and_filters_on_joined_columns_as_duckdb_does() {
+    let t = topics("tj-device");
+    let dir = temp_dir("tj-device");
+    let file = job_file(&dir, "by_device.sql", &t, BY_DEVICE);
+    let out = dir.join("w2").join("out");
+    run_ok(
+        &mut DataflowRun::kafka(&t.brokers, &t.readings)
+            .sql(&file)
+            .bounded()
+            .workers(2)
+            .out(&out)
+            .deadletter(&dir.join("w2").join("dead"))
+            .command(),
+        LIMIT,
+    );
+    // The expected rows drop d-6 and d-7 (the table never knew them) and d-3 while it is deleted.
+    golden(&dir, &t, BY_DEVICE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+}
