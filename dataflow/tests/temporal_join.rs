@@ -78,10 +78,11 @@ const VERSION_COLUMNS: &str = "device_id TEXT NOT NULL, site TEXT, max_temperatu
 /// `n` readings over 60 s, keyed by device (one device's readings keep their order in one partition), event
 /// times jittered by up to ±1 s (under the 5 s lateness); then, for each change of the table after the start, a
 /// reading of its device exactly at the change and one a millisecond before.
-fn readings(n: usize, seed: u64) -> Vec<Value> {
+fn readings(n: usize, seed: u64, changes: &[Change]) -> Vec<Value> {
     let mut rng = Lcg(seed);
-    let at_changes: Vec<(String, i64)> = changes()
-        .into_iter()
+    let at_changes: Vec<(String, i64)> = changes
+        .iter()
+        .copied()
         .filter(|(t, ..)| *t > START_MS)
         .flat_map(|(t, device, _)| [(device.to_string(), t - 1), (device.to_string(), t)])
         .collect();
@@ -112,14 +113,21 @@ fn readings(n: usize, seed: u64) -> Vec<Value> {
 /// One version: `(time, device, Some((site, max_temperature)))`, or a deletion (`None`).
 type Change = (i64, &'static str, Option<(&'static str, f64)>);
 
-/// The device table's history, in time order: first versions before the readings, then a move mid-window, a
-/// threshold changed exactly at a window's start, a deletion and the device coming back, two changes at once.
-fn changes() -> Vec<Change> {
-    let mut c: Vec<Change> = ["d-0", "d-1", "d-2", "d-3", "d-4", "d-5", "d-9"]
+const TABLE_DEVICES: [&str; 7] = ["d-0", "d-1", "d-2", "d-3", "d-4", "d-5", "d-9"];
+
+/// The first version of every device the table knows, a minute before the readings.
+fn first_versions() -> Vec<Change> {
+    TABLE_DEVICES
         .iter()
         .enumerate()
         .map(|(i, d)| (START_MS - 60_000 + i as i64, *d, Some((SITES[i % 3], 24.0 + i as f64))))
-        .collect();
+        .collect()
+}
+
+/// The device table's history, in time order: first versions before the readings, then a move mid-window, a
+/// threshold changed exactly at a window's start, a deletion and the device coming back, two changes at once.
+fn changes() -> Vec<Change> {
+    let mut c = first_versions();
     c.extend([
         (START_MS + 12_345, "d-1", Some(("east", 25.0))),
         (START_MS + 20_000, "d-2", Some(("east", 20.0))),
@@ -140,9 +148,10 @@ fn time_text(t: i64) -> String {
 
 /// The table's records as produced (JSON keys as Flink's upsert-kafka writes them; a deletion is a tombstone
 /// stamped with its time), one bad record among them.
-fn table_records() -> Vec<(KeyValue, Option<i64>)> {
-    let mut out: Vec<(KeyValue, Option<i64>)> = changes()
-        .into_iter()
+fn table_records(changes: &[Change]) -> Vec<(KeyValue, Option<i64>)> {
+    let mut out: Vec<(KeyValue, Option<i64>)> = changes
+        .iter()
+        .copied()
         .map(|(t, device, row)| {
             let key = json!({ "device_id": device }).to_string().into_bytes();
             let value = row.map(|(site, max)| {
@@ -168,9 +177,10 @@ fn table_records() -> Vec<(KeyValue, Option<i64>)> {
 }
 
 /// The versions as the golden check's table.
-fn version_rows() -> Vec<Value> {
-    changes()
-        .into_iter()
+fn version_rows(changes: &[Change]) -> Vec<Value> {
+    changes
+        .iter()
+        .copied()
         .map(|(t, device, row)| match row {
             Some((site, max)) => json!({"device_id": device, "site": site, "max_temperature": max,
                                         "updated_at": time_text(t), "deleted": false}),
@@ -192,7 +202,7 @@ fn topics(prefix: &str) -> Topics {
     let devices_topic = unique_topic(&format!("{prefix}-devices"));
     create_topic(&brokers, &readings_topic, 3);
     create_topic(&brokers, &devices_topic, 2);
-    let events = readings(4_000, 11);
+    let events = readings(4_000, 11, &changes());
     let records: Vec<KeyValue> = events
         .iter()
         .map(|e| {
@@ -203,7 +213,7 @@ fn topics(prefix: &str) -> Topics {
         })
         .collect();
     produce(&brokers, &readings_topic, &records);
-    produce_stamped(&brokers, &devices_topic, None, &table_records());
+    produce_stamped(&brokers, &devices_topic, None, &table_records(&changes()));
     Topics {
         brokers,
         readings: readings_topic,
@@ -223,15 +233,15 @@ fn job_file(dir: &Path, name: &str, t: &Topics, select: &str) -> PathBuf {
     path
 }
 
-fn golden(dir: &Path, t: &Topics, expected: &str) -> Golden {
+fn golden(dir: &Path, events: &[Value], changes: &[Change], expected: &str) -> Golden {
     Golden::new(
         dir,
         "readings",
         READING_COLUMNS,
         expected.replace("{versions}", VERSIONS),
     )
-    .events(&t.events)
-    .versions("devices", VERSION_COLUMNS, &version_rows())
+    .events(events)
+    .versions("devices", VERSION_COLUMNS, &version_rows(changes))
 }
 
 #[test]
@@ -254,7 +264,7 @@ fn readings_by_site_as_of_their_event_time_equal_duckdbs_asof_join_at_any_worker
     for process in cluster {
         process.wait_ok(LIMIT);
     }
-    let check = golden(&dir, &t, BY_SITE_EXPECTED);
+    let check = golden(&dir, &t.events, &changes(), BY_SITE_EXPECTED);
     for name in ["w1", "w3", "n2"] {
         let out = dir.join(name).join("out");
         check.assert_equal(&[Against::History(&out), Against::Latest(&out)]);
@@ -288,5 +298,92 @@ fn an_inner_join_per_device_drops_unknown_devices_and_filters_on_joined_columns_
         LIMIT,
     );
     // The expected rows drop d-6 and d-7 (the table never knew them) and d-3 while it is deleted.
-    golden(&dir, &t, BY_DEVICE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+    golden(&dir, &t.events, &changes(), BY_DEVICE_EXPECTED)
+        .assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+}
+
+/// A table that changes all the time: every 250 ms one of its devices moves or changes its threshold, now and
+/// then one is deleted (and comes back with its next change).
+fn churn() -> Vec<Change> {
+    let mut c = first_versions();
+    for k in 0..264i64 {
+        let device = TABLE_DEVICES[k as usize % TABLE_DEVICES.len()];
+        let row = (k % 37 != 5).then(|| (SITES[(k as usize / 7) % 3], 20.0 + (k % 9) as f64));
+        c.push((START_MS + k * 250, device, row));
+    }
+    c
+}
+
+#[test]
+fn the_table_is_restored_exactly_after_kill_9_during_a_burst_of_updates_into_another_worker_count() {
+    let brokers = require_broker();
+    let (readings_topic, devices_topic) = (unique_topic("tj-kill-readings"), unique_topic("tj-kill-devices"));
+    create_topic(&brokers, &readings_topic, 3);
+    create_topic(&brokers, &devices_topic, 2);
+    let changes = churn();
+    let events = readings(6_000, 5, &changes);
+    let keyed = |e: &[Value]| -> Vec<KeyValue> {
+        e.iter()
+            .map(|e| {
+                let key = e["device_id"].as_str().unwrap().as_bytes().to_vec();
+                (Some(key), Some(e.to_string().into_bytes()))
+            })
+            .collect()
+    };
+    // The first half of the readings and of the table's changes; the rest while the job runs.
+    let (first, second) = events.split_at(events.len() / 2);
+    let records = table_records(&changes);
+    let split = records.partition_point(|(_, t)| t.is_some_and(|t| t <= START_MS + 35_000));
+    produce(&brokers, &readings_topic, &keyed(first));
+    produce_stamped(&brokers, &devices_topic, None, &records[..split]);
+    let dir = temp_dir("tj-kill");
+    let t = Topics {
+        brokers: brokers.clone(),
+        readings: readings_topic.clone(),
+        devices: devices_topic.clone(),
+        events: Vec::new(),
+    };
+    let file = job_file(&dir, "by_site.sql", &t, BY_SITE);
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    // Idleness would move the table's watermark to the wall clock (these readings are from 2024): not here.
+    let job = |workers: usize| {
+        DataflowRun::kafka(&brokers, &readings_topic)
+            .sql(&file)
+            .workers(workers)
+            .idle_timeout(Duration::from_secs(600))
+            .checkpoint_interval(Duration::from_millis(500))
+            .trigger(Duration::from_secs(1))
+            .out(&out)
+            .deadletter(&dead)
+    };
+    let mut running = job(1).spawn();
+    wait_for_table_checkpoint(&mut running, &out);
+    produce(&brokers, &readings_topic, &keyed(second));
+    produce_stamped(&brokers, &devices_topic, None, &records[split..]);
+    std::thread::sleep(Duration::from_millis(600));
+    running.kill9();
+    run_ok(&mut job(3).bounded().command(), LIMIT);
+    golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+}
+
+/// Waits until a committed checkpoint holds the versioned table.
+fn wait_for_table_checkpoint(running: &mut testkit::run::Running, out: &Path) {
+    let deadline = std::time::Instant::now() + LIMIT;
+    loop {
+        assert!(running.is_running(), "the job exited by itself");
+        assert!(std::time::Instant::now() < deadline, "no checkpoint with the table");
+        let saved = testkit::newest_manifest(out).is_some_and(|m| {
+            let id = m
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("ckpt-"))
+                .and_then(|n| n.strip_suffix(".json"))
+                .and_then(|n| n.parse::<u64>().ok());
+            id.is_some_and(|id| out.join(format!("_checkpoints/table/table-{id:020}-w0.jsonl")).exists())
+        });
+        if saved {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

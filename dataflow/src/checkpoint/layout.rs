@@ -1,7 +1,8 @@
 //! The folders of the checkpoint protocol inside the output folder, named once: `_checkpoints/` (manifests,
 //! the lineage), `_checkpoints/pending-<id>/` (a checkpoint's parts until it commits), `_checkpoints/staging/` (rolled history files until their checkpoint commits),
-//! `_checkpoints/segments/` (final windows carried until they are rolled) and `_checkpoints/compacting/`
-//! (compaction's device folders before and after their swap).
+//! `_checkpoints/segments/` (final windows carried until they are rolled), `_checkpoints/table/` (a temporal
+//! join's versioned table) and `_checkpoints/compacting/` (compaction's device folders before and after their
+//! swap).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,11 @@ pub fn staging_dir(out: &Path) -> PathBuf {
 /// The folder of segments (`checkpoint::segment`).
 pub fn segments_dir(out: &Path) -> PathBuf {
     dir(out).join("segments")
+}
+
+/// Where each join operator keeps the versioned table of a job with a temporal join (`checkpoint::table_file`).
+pub fn table_dir(out: &Path) -> PathBuf {
+    dir(out).join("table")
 }
 
 /// Where compaction builds a device folder's new contents before it swaps them in (and where the old contents

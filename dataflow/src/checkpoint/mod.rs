@@ -51,6 +51,7 @@ mod segment;
 mod state;
 mod stop;
 mod store;
+mod table_file;
 mod windows_file;
 
 pub use align::{Aligned, Alignment};
@@ -61,4 +62,5 @@ pub use parts::{CommitReport, write_parts};
 pub use restore::{Restored, Resume, on_start};
 pub use state::StateStore;
 pub use stop::{STOP_WITHIN, StopProgress, await_stop_checkpoint};
+pub use table_file::{Saved, TableSnapshot};
 pub use windows_file::Visit;

@@ -69,6 +69,11 @@ impl Restored {
         )
     }
 
+    /// How many workers wrote it.
+    pub fn workers(&self) -> usize {
+        self.manifest.workers
+    }
+
     /// The first run of its lineage.
     pub fn lineage_run(&self) -> u64 {
         self.manifest.lineage_run

@@ -8,6 +8,7 @@
 //! | Parquet history | the final windows since the last barrier ([`StateStore::save_final_windows`]) and its rolled files (staged in [`StateStore::staging_dir`]) | the final windows not rolled yet ([`StateStore::final_windows`]) | |
 //! | Kafka output | its transaction of the barrier (the same final windows) | what to publish again ([`super::SinkRecovery`]) | a checkpoint's [`Fate`] ([`StateStore::fate`]) |
 //! | compaction | | | which files a restore may still replace ([`StateStore::settled_upto`]) |
+//! | temporal join | its versions and where the table's source stood ([`StateStore::save_table`]) | them ([`StateStore::table`]), re-sent by the table's sources | |
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +20,7 @@ use super::kafka_out::{self, Fate};
 use super::layout;
 use super::segment::{self, SegmentName};
 use super::store;
+use super::table_file::{self, TableSnapshot};
 use super::windows_file::{self, Visit};
 
 /// The checkpoint protocol's storage of one output folder, as the stages use it. Cheap to clone.
@@ -47,6 +49,30 @@ impl StateStore {
         walk: impl FnOnce(Visit<'_>) -> std::io::Result<()>,
     ) -> Result<usize> {
         windows_file::write_open(&self.out, id, worker, walk)
+    }
+
+    /// The temporal join's save: worker `worker`'s versions of checkpoint `id` (as `walk` hands them out) and
+    /// where it had heard the table's source stand (`progress`), durably, before it sends marker `id` on;
+    /// returns how many versions. Its files of checkpoints no restore can go back to are deleted.
+    pub fn save_table(
+        &self,
+        id: u64,
+        worker: usize,
+        progress: &std::collections::BTreeMap<i32, i64>,
+        walk: impl FnOnce(
+            &mut dyn FnMut(&model::value::Value, u64, Option<&[model::value::Value]>) -> std::io::Result<()>,
+        ) -> std::io::Result<()>,
+    ) -> Result<usize> {
+        let n = table_file::write(&self.out, id, worker, progress, walk)?;
+        if let Some((oldest_kept, _)) = self.settled_upto() {
+            table_file::prune(&self.out, worker, oldest_kept);
+        }
+        Ok(n)
+    }
+
+    /// The versioned table of checkpoint `id`, which `workers` workers wrote.
+    pub fn table(&self, id: u64, workers: usize) -> Result<TableSnapshot> {
+        table_file::read(&self.out, id, workers)
     }
 
     /// Where the history stage writes a roll's files under hidden names until their checkpoint commits.

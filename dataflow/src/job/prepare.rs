@@ -14,7 +14,7 @@ use sql::plan::{Connector, StartupMode};
 use sql::{DefaultQuery, default_job_sql, plan_job};
 
 use super::{ClusterSettings, Connection, QuerySource, Settings};
-use crate::checkpoint::{Identity, Restored, StateStore, UdfIdentity, on_start};
+use crate::checkpoint::{Identity, Restored, StateStore, TableSnapshot, UdfIdentity, on_start};
 use crate::join::JoinSettings;
 use crate::query::Query;
 use crate::runtime::kafka_client::KafkaClient;
@@ -54,6 +54,8 @@ pub struct Prepared {
     pub partitions: usize,
     /// The temporal join's settings, when the query has one.
     pub join: Option<JoinSettings>,
+    /// The versioned table of the checkpoint resumed from, when the query has a temporal join.
+    pub table_restored: Option<TableSnapshot>,
     /// The Kafka cluster id of the input (`None`: a file, or not told).
     pub cluster_id: Option<String>,
     /// The checkpoints' identity (`None`: a file replay, which takes none).
@@ -144,12 +146,11 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
         )
     });
     let mut restored = on_start(&settings.out, settings.fresh, identity.as_ref())?;
-    if restored.is_some() && join.is_some() {
-        bail!(
-            "{} holds a checkpoint of this job, but a job with a temporal join cannot resume from a checkpoint yet: start it with --fresh",
-            settings.out.display()
-        );
-    }
+    let store = StateStore::new(&settings.out);
+    let table_restored = match (&restored, &join) {
+        (Some(r), Some(_)) => Some(store.table(r.id(), r.workers())?),
+        _ => None,
+    };
     if let (Some(r), Some(k)) = (restored.as_mut(), input.kafka()) {
         let clusters = Clusters {
             checkpointed: r.cluster_id(),
@@ -187,13 +188,14 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
             topic: settings.dlq_topic.clone().map(|t| (client, t)),
         },
         sink,
-        store: StateStore::new(&settings.out),
+        store,
         query,
         settings,
         timely_config,
         udfs,
         partitions,
         join,
+        table_restored,
         cluster_id,
         identity,
         restored,

@@ -4,7 +4,6 @@
 //! connects them; the worker loop keeps what it needs of them ([`WorkerHandles`]).
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -98,6 +97,7 @@ impl Resources {
             .as_ref()
             .map(|r| r.resume_for(index, peers))
             .unwrap_or_default();
+        let resume_checkpoint = resume.checkpoint;
         let errors = Rc::new(ErrorLog::default());
         let reader = crate::source::open_reader(&job.source, job.partitions, index, peers, &resume, errors.clone())?;
         let dead = Rc::new(RefCell::new(DeadLetterWriter::open(
@@ -180,29 +180,49 @@ impl Resources {
             store: Some(job.store.clone()),
         };
         let join = match &job.join {
-            Some(settings) => Some(JoinResources {
-                reader: open_table_reader(settings, &job.source, index, peers, &BTreeMap::new(), errors.clone())?,
-                table: TableSetup {
-                    worker: index,
-                    peers,
-                    query: job.query.clone(),
-                    host: host.clone(),
-                    dead: dead.clone(),
-                    errors: errors.clone(),
-                    name: settings.name.clone(),
-                    lateness_ms: settings.lateness_ms,
-                    idle_timeout: job.source.idle_timeout,
-                    max_future_ms: job.source.max_future_ms,
-                },
-                setup: JoinSetup {
-                    worker: index,
-                    peers,
-                    restored: resume.checkpoint,
-                    query: job.query.clone(),
-                    host: host.clone(),
-                    store: Rc::new(RefCell::new(JoinState::default())),
-                },
-            }),
+            Some(settings) => {
+                let restored = job.table_restored.as_ref();
+                let resume = restored.map(|t| t.resume.clone()).unwrap_or_default();
+                // The versions the old workers saved, every `peers`-th file to this worker; the table's sources
+                // send them on to the workers owning their keys.
+                let versions = restored
+                    .map(|t| {
+                        t.versions
+                            .iter()
+                            .skip(index)
+                            .step_by(peers.max(1))
+                            .flatten()
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some(JoinResources {
+                    reader: open_table_reader(settings, &job.source, index, peers, &resume, errors.clone())?,
+                    table: TableSetup {
+                        worker: index,
+                        peers,
+                        query: job.query.clone(),
+                        host: host.clone(),
+                        dead: dead.clone(),
+                        errors: errors.clone(),
+                        name: settings.name.clone(),
+                        lateness_ms: settings.lateness_ms,
+                        idle_timeout: job.source.idle_timeout,
+                        max_future_ms: job.source.max_future_ms,
+                        restored: versions,
+                    },
+                    setup: JoinSetup {
+                        worker: index,
+                        peers,
+                        restored: resume_checkpoint,
+                        query: job.query.clone(),
+                        host: host.clone(),
+                        state: Rc::new(RefCell::new(JoinState::default())),
+                        store: checkpointed.then(|| job.store.clone()),
+                        errors: errors.clone(),
+                    },
+                })
+            }
             None => None,
         };
         let source = SourceSetup {

@@ -24,11 +24,12 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::Operator;
 
 use super::versions::VersionStore;
-use crate::checkpoint::{Aligned, Alignment};
+use crate::checkpoint::{Aligned, Alignment, StateStore};
 use crate::messages::{
     BarrierKind, Marker, PartitionState, ProbeRec, STOP_ID, SourceSignal, TableMsg, WindowData, WindowIn, WorkerStats,
 };
 use crate::query::{Query, Record, UdfHost};
+use crate::runtime::errors::{ErrorKind, ErrorLog};
 
 /// What the join operator of one worker needs.
 pub struct JoinSetup {
@@ -42,8 +43,12 @@ pub struct JoinSetup {
     pub query: Arc<Query>,
     /// This worker's UDF host.
     pub host: Rc<dyn UdfHost>,
-    /// The versions this worker holds, shared with whoever reports or saves them.
-    pub store: Rc<RefCell<JoinState>>,
+    /// The versions this worker holds, shared with whoever reports them.
+    pub state: Rc<RefCell<JoinState>>,
+    /// Where it saves them at each checkpoint (`None`: a job that takes no checkpoints).
+    pub store: Option<StateStore>,
+    /// This worker's error counters.
+    pub errors: Rc<ErrorLog>,
 }
 
 /// The join's state on one worker: the versions it holds, where the table source stands in each partition as
@@ -82,7 +87,7 @@ enum End {
         partitions: Vec<PartitionState>,
     },
     /// Every source has retired.
-    Retire { partitions: Vec<PartitionState> },
+    Retire { id: u64, partitions: Vec<PartitionState> },
 }
 
 /// Collects what the alignment admits.
@@ -130,7 +135,9 @@ pub fn temporal_join<'s>(
         restored,
         query,
         host,
+        state: shared,
         store,
+        errors,
     } = setup;
     let floor_span = query.window.max_span_ms();
     probes.binary_frontier(
@@ -148,7 +155,7 @@ pub fn temporal_join<'s>(
             let mut retired = false;
             let mut out: Vec<WindowIn> = Vec::new();
             move |(probe_in, probe_frontier), (table_in, table_frontier), output| {
-                let mut state = store.borrow_mut();
+                let mut state = shared.borrow_mut();
                 table_in.for_each(|_, data| {
                     for msg in data.drain(..) {
                         match msg {
@@ -169,8 +176,8 @@ pub fn temporal_join<'s>(
                 });
                 if !retired && align.finished() {
                     retired = true;
-                    let (_, partitions) = align.final_cut();
-                    rounds.open().end = Some(End::Retire { partitions });
+                    let (id, partitions) = align.final_cut();
+                    rounds.open().end = Some(End::Retire { id, partitions });
                 }
                 let Some(hold) = held.as_mut() else { return };
                 // The table's frontier: every version at or before `ready - 1` is in (`None`: the table ended).
@@ -231,10 +238,14 @@ pub fn temporal_join<'s>(
                             kind,
                             partitions: p,
                         }) => {
+                            // The table as of this marker, durable before any window operator can align it.
+                            save(store.as_ref(), id, worker, &state, &errors);
                             let id = if kind == BarrierKind::Stop { STOP_ID } else { id };
                             session.give_iterator(to_all(id, partitions(p), false));
                         }
-                        Some(End::Retire { partitions: p }) => {
+                        Some(End::Retire { id, partitions: p }) => {
+                            // The windows' final barrier takes the id of the round after the last one.
+                            save(store.as_ref(), id, worker, &state, &errors);
                             session.give_iterator(to_all(0, partitions(p), true));
                         }
                         None => {}
@@ -284,3 +295,17 @@ pub fn temporal_join<'s>(
 }
 
 use model::value::Value;
+
+/// Saves the table as checkpoint `id` holds it (a job that takes checkpoints); a failure is counted and means
+/// a restore from that checkpoint stops naming `--fresh`.
+fn save(store: Option<&StateStore>, id: u64, worker: usize, state: &JoinState, errors: &ErrorLog) {
+    let Some(store) = store else { return };
+    let JoinState { versions, progress, .. } = state;
+    let saved = store.save_table(id, worker, progress, |each| {
+        versions.iter().try_for_each(|(k, t, r)| each(k, t, r))
+    });
+    if let Err(e) = saved {
+        let why = format!("cannot save the versioned table for checkpoint {id}; a restore cannot use it: {e:#}");
+        errors.record(ErrorKind::CheckpointPart, &why);
+    }
+}

@@ -22,7 +22,8 @@ use timely::dataflow::operators::generic::{OutputBuilderSession, source};
 use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::Activator;
 
-use crate::messages::{DeadLetter, DeadLetterOut, TableMsg};
+use crate::checkpoint::Saved;
+use crate::messages::{DeadLetter, DeadLetterOut, TableMsg, Version};
 use crate::query::{Query, UdfHost};
 use crate::runtime::errors::{ErrorKind, ErrorLog};
 use crate::source::reader::{PartitionChange, ReadError, Reader};
@@ -53,6 +54,8 @@ pub struct TableSetup {
     pub idle_timeout: Duration,
     /// Versions further ahead of the wall clock than this (ms) are bad.
     pub max_future_ms: u64,
+    /// This worker's share of the restored checkpoint's versions, sent first.
+    pub restored: Vec<Saved>,
 }
 
 type Output<'a> = OutputBuilderSession<'a, u64, CapacityContainerBuilder<Vec<TableMsg>>>;
@@ -111,6 +114,16 @@ impl TableSource {
 
     /// One activation; false once the capability is to be dropped (every partition finished, or none owned).
     fn step(&mut self, held: &mut Capability<u64>, output: &mut Output<'_>) -> bool {
+        if !self.setup.restored.is_empty() {
+            let restored = std::mem::take(&mut self.setup.restored);
+            output.session(&*held).give_iterator(restored.into_iter().map(|s| {
+                TableMsg::Version(Version {
+                    key: s.key,
+                    time: s.time,
+                    row: s.row,
+                })
+            }));
+        }
         let floor = *held.time();
         let read = self.read_batch(floor);
         for change in self.reader.take_changes() {
