@@ -362,6 +362,9 @@ async fn prometheus_text_parses_and_carries_the_pipeline_counters() {
     assert_eq!(m["iot_pipeline_late_events_total"], p.late_total as f64);
     assert_eq!(m["iot_pipeline_bad_events_total"], p.bad_total as f64);
     assert_eq!(m["iot_pipeline_filtered_events_total"], p.filtered_total as f64);
+    assert_eq!(m["iot_pipeline_unmatched_events_total"], p.unmatched_total as f64);
+    assert_eq!(m["iot_pipeline_join_versions"], p.join_versions as f64);
+    assert_eq!(m["iot_pipeline_join_keys"], p.join_keys as f64);
     for (reason, n) in &p.bad_by_reason {
         let key = format!("iot_pipeline_bad_events_by_reason_total{{reason=\"{reason}\"}}");
         assert_eq!(m[&key], *n as f64, "{key}");

@@ -214,6 +214,35 @@ pub struct WorkerStats {
     pub watermark: Option<u64>,
     /// Errors met inside this worker's operators, per kind (see `errors`).
     pub errors: BTreeMap<String, u64>,
+    /// What this worker's temporal join did with the records it met (zero without a join).
+    #[serde(default)]
+    pub join: JoinCounts,
+}
+
+/// What a temporal join did with the records it met, cumulative (restored with its checkpoint).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinCounts {
+    /// Records that met no version of the joined table (NULLs with LEFT JOIN; an inner join drops them).
+    pub unmatched: u64,
+    /// Of those, the ones an inner join dropped.
+    pub dropped: u64,
+    /// Records the query's `WHERE` left out once joined.
+    pub filtered: u64,
+    /// Versions held (after compaction) and keys, at the last report.
+    pub versions: u64,
+    /// Keys held at the last report.
+    pub keys: u64,
+}
+
+impl JoinCounts {
+    /// Adds `other`'s counters (the held versions and keys too: each worker holds its own keys).
+    pub fn add(&mut self, other: &JoinCounts) {
+        self.unmatched += other.unmatched;
+        self.dropped += other.dropped;
+        self.filtered += other.filtered;
+        self.versions += other.versions;
+        self.keys += other.keys;
+    }
 }
 
 /// A checkpoint marker (or, as [`SourceSignal::Retire`], a source's goodbye). Sent by every source to every window

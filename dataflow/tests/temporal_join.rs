@@ -302,6 +302,25 @@ fn an_inner_join_per_device_drops_unknown_devices_and_filters_on_joined_columns_
         .assert_equal(&[Against::History(&out), Against::Latest(&out)]);
 }
 
+/// How many of `events` meet no version of `changes`: the devices the table never knew, and a device's readings
+/// while it is deleted (every device's first version is before every reading).
+fn unmatched(events: &[Value], changes: &[Change]) -> u64 {
+    events
+        .iter()
+        .filter(|e| {
+            let device = e["device_id"].as_str().unwrap();
+            let t = chrono::DateTime::parse_from_rfc3339(e["event_time"].as_str().unwrap())
+                .unwrap()
+                .timestamp_millis();
+            let valid = changes
+                .iter()
+                .filter(|(at, d, _)| *d == device && *at <= t)
+                .max_by_key(|(at, ..)| *at);
+            !matches!(valid, Some((_, _, Some(_))))
+        })
+        .count() as u64
+}
+
 /// A table that changes all the time: every 250 ms one of its devices moves or changes its threshold, now and
 /// then one is deleted (and comes back with its next change).
 fn churn() -> Vec<Change> {
@@ -364,6 +383,10 @@ fn the_table_is_restored_exactly_after_kill_9_during_a_burst_of_updates_into_ano
     running.kill9();
     run_ok(&mut job(3).bounded().command(), LIMIT);
     golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+    // The join's counters continue from the checkpoint: neither lost nor counted twice.
+    let p = read_latest(&out)["pipeline"].clone();
+    assert_eq!(p["unmatched_total"].as_u64(), Some(unmatched(&events, &changes)), "{p}");
+    assert_eq!(p["events_total"].as_u64(), Some(events.len() as u64), "{p}");
 }
 
 /// Waits until a committed checkpoint holds the versioned table.

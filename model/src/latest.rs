@@ -405,6 +405,14 @@ pub struct PipelineStats {
     pub bad_total: u64,
     /// Valid events the query's `WHERE` left out (they still move the watermark; never dead-lettered).
     pub filtered_total: u64,
+    /// With a temporal join: events that met no version of the joined table (NULLs with `LEFT JOIN`; an inner
+    /// join drops them).
+    pub unmatched_total: u64,
+    /// With a temporal join: versions of the joined table held (one version set per key, compacted once no open
+    /// window can need an older version).
+    pub join_versions: u64,
+    /// With a temporal join: keys of the joined table held.
+    pub join_keys: u64,
     /// Records read per second over the last trigger interval.
     #[serde(deserialize_with = "number_or_null")]
     pub input_rate: f64,

@@ -186,6 +186,27 @@ pub fn render(view: &View, now: SystemTime) -> String {
     .sample(&[], p.filtered_total as f64);
     family(
         &mut out,
+        "iot_pipeline_unmatched_events_total",
+        "counter",
+        "Events of a temporal join that met no version of the joined table (NULLs with LEFT JOIN, dropped by an inner join).",
+    )
+    .sample(&[], p.unmatched_total as f64);
+    family(
+        &mut out,
+        "iot_pipeline_join_versions",
+        "gauge",
+        "Versions of a temporal join's table held, after compaction.",
+    )
+    .sample(&[], p.join_versions as f64);
+    family(
+        &mut out,
+        "iot_pipeline_join_keys",
+        "gauge",
+        "Keys of a temporal join's table held.",
+    )
+    .sample(&[], p.join_keys as f64);
+    family(
+        &mut out,
         "iot_pipeline_bad_events_by_reason_total",
         "counter",
         "Bad events sent to the dead-letter output, by reason code.",

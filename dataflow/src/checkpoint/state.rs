@@ -52,18 +52,20 @@ impl StateStore {
     }
 
     /// The temporal join's save: worker `worker`'s versions of checkpoint `id` (as `walk` hands them out) and
-    /// where it had heard the table's source stand (`progress`), durably, before it sends marker `id` on;
+    /// where it had heard the table's source stand (`progress`), and its counters, durably, before it sends
+    /// marker `id` on;
     /// returns how many versions. Its files of checkpoints no restore can go back to are deleted.
     pub fn save_table(
         &self,
         id: u64,
         worker: usize,
         progress: &std::collections::BTreeMap<i32, i64>,
+        counts: crate::messages::JoinCounts,
         walk: impl FnOnce(
             &mut dyn FnMut(&model::value::Value, u64, Option<&[model::value::Value]>) -> std::io::Result<()>,
         ) -> std::io::Result<()>,
     ) -> Result<usize> {
-        let n = table_file::write(&self.out, id, worker, progress, walk)?;
+        let n = table_file::write(&self.out, id, worker, progress, counts, walk)?;
         if let Some((oldest_kept, _)) = self.settled_upto() {
             table_file::prune(&self.out, worker, oldest_kept);
         }

@@ -20,12 +20,16 @@ use model::value::Value;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::layout;
+use crate::messages::JoinCounts;
 use crate::runtime::durable::write_atomic_with;
 
-/// Where the join operator of worker `worker` had heard the table's source stand, per partition.
+/// Where the join operator of worker `worker` had heard the table's source stand, per partition, and its
+/// counters.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Header {
     progress: BTreeMap<i32, i64>,
+    #[serde(default)]
+    counts: JoinCounts,
 }
 
 /// One saved version.
@@ -52,6 +56,8 @@ pub struct TableSnapshot {
     pub versions: Vec<Vec<Saved>>,
     /// Per table partition, the position to resume reading at.
     pub resume: BTreeMap<i32, i64>,
+    /// The join operators' counters, summed (the versions and keys held aside).
+    pub counts: JoinCounts,
 }
 
 fn file_name(id: u64, worker: usize) -> String {
@@ -64,6 +70,7 @@ pub fn write(
     id: u64,
     worker: usize,
     progress: &BTreeMap<i32, i64>,
+    counts: JoinCounts,
     walk: impl FnOnce(&mut dyn FnMut(&Value, u64, Option<&[Value]>) -> std::io::Result<()>) -> std::io::Result<()>,
 ) -> Result<usize> {
     let dir = layout::table_dir(out);
@@ -75,6 +82,7 @@ pub fn write(
             &mut *w,
             &Header {
                 progress: progress.clone(),
+                counts,
             },
         )?;
         w.write_all(b"\n")?;
@@ -103,13 +111,16 @@ pub fn read(out: &Path, id: u64, workers: usize) -> Result<TableSnapshot> {
     let mut snapshot = TableSnapshot::default();
     for worker in 0..workers {
         let path = dir.join(file_name(id, worker));
-        let (progress, versions) = read_one(&path).with_context(|| {
+        let (header, versions) = read_one(&path).with_context(|| {
             format!(
                 "checkpoint {id} lacks the versioned table's state of worker {worker} ({}); start the job with --fresh",
                 path.display()
             )
         })?;
-        for (p, at) in progress {
+        snapshot.counts.unmatched += header.counts.unmatched;
+        snapshot.counts.dropped += header.counts.dropped;
+        snapshot.counts.filtered += header.counts.filtered;
+        for (p, at) in header.progress {
             let lowest = snapshot.resume.entry(p).or_insert(at);
             *lowest = (*lowest).min(at);
         }
@@ -118,7 +129,7 @@ pub fn read(out: &Path, id: u64, workers: usize) -> Result<TableSnapshot> {
     Ok(snapshot)
 }
 
-fn read_one(path: &Path) -> Result<(BTreeMap<i32, i64>, Vec<Saved>)> {
+fn read_one(path: &Path) -> Result<(Header, Vec<Saved>)> {
     let mut lines = BufReader::new(File::open(path)?).lines();
     let header: Header = serde_json::from_str(&lines.next().context("empty")??)?;
     let mut versions = Vec::new();
@@ -128,7 +139,7 @@ fn read_one(path: &Path) -> Result<(BTreeMap<i32, i64>, Vec<Saved>)> {
             if end.end != versions.len() {
                 bail!("it ends after {} versions but says {}", versions.len(), end.end);
             }
-            return Ok((header.progress, versions));
+            return Ok((header, versions));
         }
         versions.push(serde_json::from_str(&line)?);
     }
@@ -170,7 +181,11 @@ mod tests {
             .iter()
             .map(|(k, t, r)| (Value::Text((*k).into()), *t, r.map(|s| vec![Value::Text(s.into())])))
             .collect();
-        write(out, id, worker, &progress, |each| {
+        let counts = JoinCounts {
+            unmatched: id,
+            ..Default::default()
+        };
+        write(out, id, worker, &progress, counts, |each| {
             rows.iter().try_for_each(|(k, t, r)| each(k, *t, r.as_deref()))
         })
         .unwrap();
@@ -196,6 +211,7 @@ mod tests {
         save(dir.as_path(), 4, 1, &[(0, 12), (1, 5)], &[("b", 2, Some("y"))]);
         let s = read(dir.as_path(), 4, 2).unwrap();
         assert_eq!(s.resume, BTreeMap::from([(0, 10), (1, 5)]));
+        assert_eq!(s.counts.unmatched, 8, "each file's counters (4 each), summed");
         assert_eq!(s.versions.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 1]);
         assert_eq!(s.versions[0][1].row, None, "a deletion reads back as one");
         let e = read(dir.as_path(), 4, 3).unwrap_err();

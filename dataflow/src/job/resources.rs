@@ -217,7 +217,11 @@ impl Resources {
                         restored: resume_checkpoint,
                         query: job.query.clone(),
                         host: host.clone(),
-                        state: Rc::new(RefCell::new(JoinState::default())),
+                        // The restored counters continue on worker 0.
+                        state: Rc::new(RefCell::new(JoinState {
+                            counts: restored.filter(|_| index == 0).map(|t| t.counts).unwrap_or_default(),
+                            ..JoinState::default()
+                        })),
                         store: checkpointed.then(|| job.store.clone()),
                         errors: errors.clone(),
                     },

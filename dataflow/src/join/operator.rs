@@ -26,7 +26,8 @@ use timely::dataflow::operators::generic::operator::Operator;
 use super::versions::VersionStore;
 use crate::checkpoint::{Aligned, Alignment, StateStore};
 use crate::messages::{
-    BarrierKind, Marker, PartitionState, ProbeRec, STOP_ID, SourceSignal, TableMsg, WindowData, WindowIn, WorkerStats,
+    BarrierKind, JoinCounts, Marker, PartitionState, ProbeRec, STOP_ID, SourceSignal, TableMsg, WindowData, WindowIn,
+    WorkerStats,
 };
 use crate::query::{Query, Record, UdfHost};
 use crate::runtime::errors::{ErrorKind, ErrorLog};
@@ -59,10 +60,8 @@ pub struct JoinState {
     pub versions: VersionStore,
     /// Per table partition, the next offset to read: every version before it has arrived here.
     pub progress: BTreeMap<i32, i64>,
-    /// Records that met no version (NULLs with LEFT JOIN, dropped by an inner join).
-    pub unmatched: u64,
-    /// Records the query's `WHERE` left out once joined.
-    pub filtered: u64,
+    /// What it did with the records it met (cumulative; restored with the checkpoint).
+    pub counts: JoinCounts,
 }
 
 /// An item held back in order: a probe, or anything else of the round passed on as it is.
@@ -142,7 +141,11 @@ pub fn temporal_join<'s>(
     let floor_span = query.window.max_span_ms();
     probes.binary_frontier(
         table,
-        Exchange::new(|m: &WindowIn| m.route()),
+        // As the windows' exchange, but a source's counters go to its own worker's join, which adds its own.
+        Exchange::new(|m: &WindowIn| match m {
+            WindowIn::Signal(SourceSignal::Stats(s)) => s.worker as u64,
+            other => other.route(),
+        }),
         Exchange::new(|m: &TableMsg| m.route()),
         "TemporalJoin",
         move |cap, _info| {
@@ -153,6 +156,7 @@ pub fn temporal_join<'s>(
                 stats: Vec::new(),
             };
             let mut retired = false;
+            let mut last_stats: Option<WorkerStats> = None;
             let mut out: Vec<WindowIn> = Vec::new();
             move |(probe_in, probe_frontier), (table_in, table_frontier), output| {
                 let mut state = shared.borrow_mut();
@@ -183,12 +187,17 @@ pub fn temporal_join<'s>(
                 // The table's frontier: every version at or before `ready - 1` is in (`None`: the table ended).
                 let ready = table_frontier.frontier().first().copied();
                 let mut session = output.session(&*hold);
-                session.give_iterator(
-                    rounds
-                        .stats
-                        .drain(..)
-                        .map(|s| WindowIn::Signal(SourceSignal::Stats(Box::new(s)))),
-                );
+                // The source of this worker sends its counters here: they leave with this join's.
+                let counts = JoinCounts {
+                    versions: state.versions.versions() as u64,
+                    keys: state.versions.keys() as u64,
+                    ..state.counts
+                };
+                for mut s in rounds.stats.drain(..) {
+                    s.join = counts;
+                    last_stats = Some(s.clone());
+                    session.give(WindowIn::Signal(SourceSignal::Stats(Box::new(s))));
+                }
                 while let Some(front) = rounds.rounds.front_mut() {
                     let mut waiting = Vec::new();
                     for item in front.items.drain(..) {
@@ -198,15 +207,16 @@ pub fn temporal_join<'s>(
                             Held::Probe(p) => {
                                 let version = state.versions.at(&p.key, p.ts).map(<[Value]>::to_vec);
                                 if version.is_none() {
-                                    state.unmatched += 1;
+                                    state.counts.unmatched += 1;
                                 }
                                 match query.join(*p, version.as_deref(), host.as_ref()) {
                                     Some(Record::Event(mut e)) => {
                                         e.source = worker as u32;
                                         out.push(WindowIn::Data(WindowData::Event(e)));
                                     }
-                                    Some(Record::Filtered { .. }) => state.filtered += 1,
-                                    Some(Record::Probe(_)) | None => {}
+                                    Some(Record::Filtered { .. }) => state.counts.filtered += 1,
+                                    None => state.counts.dropped += 1,
+                                    Some(Record::Probe(_)) => {}
                                 }
                             }
                         }
@@ -246,6 +256,15 @@ pub fn temporal_join<'s>(
                         Some(End::Retire { id, partitions: p }) => {
                             // The windows' final barrier takes the id of the round after the last one.
                             save(store.as_ref(), id, worker, &state, &errors);
+                            // The source's last counters left before the last records were joined.
+                            if let Some(mut s) = last_stats.take() {
+                                s.join = JoinCounts {
+                                    versions: state.versions.versions() as u64,
+                                    keys: state.versions.keys() as u64,
+                                    ..state.counts
+                                };
+                                session.give(WindowIn::Signal(SourceSignal::Stats(Box::new(s))));
+                            }
                             session.give_iterator(to_all(0, partitions(p), true));
                         }
                         None => {}
@@ -300,8 +319,12 @@ use model::value::Value;
 /// a restore from that checkpoint stops naming `--fresh`.
 fn save(store: Option<&StateStore>, id: u64, worker: usize, state: &JoinState, errors: &ErrorLog) {
     let Some(store) = store else { return };
-    let JoinState { versions, progress, .. } = state;
-    let saved = store.save_table(id, worker, progress, |each| {
+    let JoinState {
+        versions,
+        progress,
+        counts,
+    } = state;
+    let saved = store.save_table(id, worker, progress, *counts, |each| {
         versions.iter().try_for_each(|(k, t, r)| each(k, t, r))
     });
     if let Err(e) = saved {

@@ -272,8 +272,10 @@ impl LatestState {
         };
         let mut batch_ms = Vec::new();
         let mut counts = RecordCounts::default();
+        let mut join = crate::messages::JoinCounts::default();
         for w in self.workers.values() {
             counts.add(&w.counts);
+            join.add(&w.join);
             p.input_rate += w.input_rate;
             p.lag += w.lag;
             for (kind, n) in &w.errors {
@@ -284,10 +286,15 @@ impl LatestState {
                 batch_ms.push(w.batch_ms);
             }
         }
-        p.events_total = counts.events;
+        // A temporal join drops some of the events its sources read (an inner join's unmatched ones) and leaves
+        // some out by WHERE after joining them.
+        p.events_total = counts.events.saturating_sub(join.dropped + join.filtered);
         p.late_total = counts.late;
         p.bad_total = counts.bad();
-        p.filtered_total = counts.filtered;
+        p.filtered_total = counts.filtered + join.filtered;
+        p.unmatched_total = join.unmatched;
+        p.join_versions = join.versions;
+        p.join_keys = join.keys;
         p.bad_by_reason = counts.bad_by_reason;
         p.data_loss_total = counts.data_loss;
         p.skipped_records = counts.skipped_records;

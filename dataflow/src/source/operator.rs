@@ -312,6 +312,7 @@ impl SourceOperator {
             lag: self.reader.lag(),
             watermark,
             errors: self.errors.counts(),
+            join: Default::default(),
         }
     }
 }
