@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 /// The stages: a folder or a file of `dataflow/src`.
-const STAGES: [&str; 5] = ["source", "window", "sink", "fleet", "compact"];
+const STAGES: [&str; 6] = ["source", "join", "window", "sink", "fleet", "compact"];
 
 /// Every `.rs` file under `dir`.
 fn sources(dir: &Path) -> Vec<PathBuf> {

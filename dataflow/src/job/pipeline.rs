@@ -23,13 +23,13 @@ use super::resources::{Resources, WorkerHandles};
 use crate::checkpoint::{commit, write_parts};
 use crate::fleet;
 use crate::join::operator::temporal_join;
-use crate::join::table::versioned_table;
 use crate::messages::{LatestIn, WindowMsg, WindowSignal};
 use crate::runtime::errors::JobFailure;
 use crate::sink::kafka::publish;
 use crate::sink::latest_json::write_latest;
 use crate::sink::parquet::stage_history;
 use crate::source::operator::read;
+use crate::source::table::versioned_table;
 use crate::window::windows;
 
 /// Builds the dataflow of one worker of `job`; `stop` is raised to stop, `failure` is where an operator raises

@@ -15,7 +15,6 @@ use sql::{DefaultQuery, default_job_sql, plan_job};
 
 use super::{ClusterSettings, Connection, QuerySource, Settings};
 use crate::checkpoint::{Identity, Restored, StateStore, TableSnapshot, UdfIdentity, on_start};
-use crate::join::JoinSettings;
 use crate::query::Query;
 use crate::runtime::kafka_client::KafkaClient;
 use crate::runtime::out_lock::OutLock;
@@ -23,7 +22,7 @@ use crate::sink::deadletter::DeadLetterSettings;
 use crate::sink::kafka::SinkSettings;
 use crate::source::data_loss::Clusters;
 use crate::source::kafka::{cluster_id, judge_restore, partition_count};
-use crate::source::{Input, KafkaInput, SourceSettings, StartAt};
+use crate::source::{Input, KafkaInput, SourceSettings, StartAt, TableSettings};
 use crate::udf::{Signatures, Udfs};
 use crate::window::WindowSettings;
 
@@ -52,8 +51,8 @@ pub struct Prepared {
     pub udfs: Arc<Udfs>,
     /// The input topic's partition count (0 for a file).
     pub partitions: usize,
-    /// The temporal join's settings, when the query has one.
-    pub join: Option<JoinSettings>,
+    /// The versioned table's settings, when the query has a temporal join.
+    pub table: Option<TableSettings>,
     /// The versioned table of the checkpoint resumed from, when the query has a temporal join.
     pub table_restored: Option<TableSnapshot>,
     /// The Kafka cluster id of the input (`None`: a file, or not told).
@@ -112,14 +111,14 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
         Some(k) => (partition_count(k)?, cluster_id(k)?),
         None => (0, None),
     };
-    let join = match &query.job.join {
+    let table = match &query.job.join {
         Some(j) => {
             let table_input = resolve_table_input(j, &settings.connection, input.kafka().is_none())?;
             let table_partitions = match table_input.kafka() {
                 Some(k) => partition_count(k)?,
                 None => 0,
             };
-            Some(JoinSettings {
+            Some(TableSettings {
                 input: table_input,
                 partitions: table_partitions,
                 name: j.table.name.clone(),
@@ -147,7 +146,7 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
     });
     let mut restored = on_start(&settings.out, settings.fresh, identity.as_ref())?;
     let store = StateStore::new(&settings.out);
-    let table_restored = match (&restored, &join) {
+    let table_restored = match (&restored, &table) {
         (Some(r), Some(_)) => Some(store.table(r.id(), r.workers())?),
         _ => None,
     };
@@ -194,7 +193,7 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
         timely_config,
         udfs,
         partitions,
-        join,
+        table,
         table_restored,
         cluster_id,
         identity,

@@ -15,17 +15,17 @@ use super::Prepared;
 use crate::checkpoint::{CommitReport, CommitSetup, StopProgress};
 use crate::compact::InJob;
 use crate::fleet::FleetColumns;
-use crate::join::open_table_reader;
 use crate::join::operator::{JoinSetup, JoinState};
-use crate::join::table::TableSetup;
 use crate::runtime::errors::{ErrorLog, JobFailure};
 use crate::sink::deadletter::DeadLetterWriter;
 use crate::sink::kafka::KafkaSink;
 use crate::sink::latest_json::LatestState;
 use crate::sink::latest_json::QueryInfo;
 use crate::sink::parquet::{HistorySetup, ParquetHistory};
+use crate::source::open_table_reader;
 use crate::source::operator::SourceSetup;
 use crate::source::reader::Reader;
+use crate::source::table::TableSetup;
 use crate::udf::host::Host;
 use crate::window::WindowSetup;
 
@@ -179,7 +179,7 @@ impl Resources {
             errors: errors.clone(),
             store: Some(job.store.clone()),
         };
-        let join = match &job.join {
+        let join = match &job.table {
             Some(settings) => {
                 let restored = job.table_restored.as_ref();
                 let resume = restored.map(|t| t.resume.clone()).unwrap_or_default();

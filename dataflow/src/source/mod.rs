@@ -1,8 +1,9 @@
 //! The source stage: what a worker reads and how. `reader` is the interface to the input, `kafka` and `replay`
 //! its two implementations, `data_loss` the rule for offsets a partition's log no longer holds, `watermark` the
 //! per-partition event-time clocks, `parse` the record → event-or-dead-letter rule, `intake` the per-record
-//! rules (parse, validate, late) and `operator` the timely source that drives them and holds the watermark.
-//! [`SourceSettings`] is everything the stage takes from the job's settings.
+//! rules (parse, validate, late) and `operator` the timely source that drives them and holds the watermark;
+//! `table` is the source of a temporal join's versioned table. [`SourceSettings`] and [`TableSettings`] are
+//! everything the stage takes from the job's settings.
 
 pub mod data_loss;
 pub mod intake;
@@ -11,9 +12,10 @@ pub mod operator;
 pub mod parse;
 pub mod reader;
 pub mod replay;
+pub mod table;
 pub mod watermark;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -129,6 +131,46 @@ pub fn open_reader(
                 input,
                 stats_every,
                 partitions,
+                worker,
+                peers,
+                &offsets,
+                errors,
+            )?)
+        }
+    })
+}
+
+/// The settings of a temporal join's versioned table, as its source reads it.
+#[derive(Clone, Debug)]
+pub struct TableSettings {
+    /// The table's input (a Kafka topic read from its earliest offset, or a file).
+    pub input: Input,
+    /// The table topic's partition count (0 for a file).
+    pub partitions: usize,
+    /// The table's name.
+    pub name: String,
+    /// The table's watermark lateness, ms.
+    pub lateness_ms: u64,
+}
+
+/// Opens this worker's reader of the versioned table: its byte range of the file, or its share of the topic's
+/// partitions, each at its position in `resume` (else at the earliest offset).
+pub fn open_table_reader(
+    table: &TableSettings,
+    source: &SourceSettings,
+    worker: usize,
+    peers: usize,
+    resume: &BTreeMap<i32, i64>,
+    errors: Rc<ErrorLog>,
+) -> Result<Box<dyn Reader>> {
+    Ok(match &table.input {
+        Input::File(path) => Box::new(ReplayReader::open(path, worker, peers)?),
+        Input::Kafka(input) => {
+            let offsets: HashMap<i32, i64> = resume.iter().map(|(&p, &o)| (p, o)).collect();
+            Box::new(KafkaReader::open(
+                input,
+                source.stats_every,
+                table.partitions,
                 worker,
                 peers,
                 &offsets,

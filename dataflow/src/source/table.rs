@@ -22,12 +22,12 @@ use timely::dataflow::operators::generic::{OutputBuilderSession, source};
 use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::Activator;
 
+use super::reader::{PartitionChange, ReadError, Reader};
+use super::watermark::PartitionClock;
 use crate::checkpoint::Saved;
 use crate::messages::{DeadLetter, DeadLetterOut, TableMsg, Version};
 use crate::query::{Query, UdfHost};
 use crate::runtime::errors::{ErrorKind, ErrorLog};
-use crate::source::reader::{PartitionChange, ReadError, Reader};
-use crate::source::watermark::PartitionClock;
 
 /// Records read per activation before yielding to other operators.
 const BATCH: usize = 8192;
