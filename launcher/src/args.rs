@@ -74,6 +74,13 @@ pub struct Args {
     /// The dataflow discards its checkpoints and starts over (the history stays).
     #[arg(long)]
     pub fresh: bool,
+    /// Compacted topic the simulator publishes its device table to (site, model, own temperature limit), for
+    /// jobs that join it (e.g. `--sql jobs/by_site.sql`).
+    #[arg(long, default_value = model::DEFAULT_DEVICES_TOPIC, value_name = "TOPIC")]
+    pub devices_topic: String,
+    /// The simulator publishes no device table.
+    #[arg(long)]
+    pub no_device_table: bool,
 }
 
 impl Args {
@@ -89,6 +96,7 @@ impl Args {
         sim.count = self.count.or(sim.count);
         given(&mut sim.late_fraction, self.late_fraction);
         given(&mut sim.bad_fraction, self.bad_fraction);
+        sim.devices_topic = (!self.no_device_table).then(|| self.devices_topic.clone());
         // A query names its topic itself (the simulator is pointed at it once the query is planned).
         job.topic = self.sql.is_none().then(|| sim.topic.clone());
         job.brokers = Some(sim.brokers.clone());
@@ -147,9 +155,14 @@ mod tests {
     #[test]
     fn flags_left_out_keep_each_binarys_own_default() {
         let (sim, job) = pieces(&[]);
-        let sim_default = producer::config::Args::try_parse_from(["producer"]).unwrap();
+        let mut sim_default = producer::config::Args::try_parse_from(["producer"]).unwrap();
         let job_default = dataflow::config::Args::try_parse_from(["dataflow"]).unwrap();
+        // The launcher's one default of its own: the simulator publishes its device table.
+        assert_eq!(sim.devices_topic.as_deref(), Some(model::DEFAULT_DEVICES_TOPIC));
+        sim_default.devices_topic = sim.devices_topic.clone();
         assert_eq!(sim, sim_default);
+        let (sim, _) = pieces(&["--no-device-table"]);
+        assert_eq!(sim.devices_topic, None);
         assert_eq!(
             (job.window, job.lateness, job.trigger, job.idle_timeout),
             (

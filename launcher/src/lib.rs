@@ -55,6 +55,10 @@ pub fn run(args: Args) -> Result<()> {
         if let Some(kafka) = dataflow::job::planned_input(&settings)?.kafka() {
             sim.topic.clone_from(&kafka.topic);
         }
+        // And its device table to the topic the query joins.
+        if let (Some(topic), Some(_)) = (dataflow::job::planned_table_topic(&settings)?, &sim.devices_topic) {
+            sim.devices_topic = Some(topic);
+        }
     }
     // The mock cluster lives on this thread for the whole run (it is not Send).
     let mock;
@@ -62,6 +66,10 @@ pub fn run(args: Args) -> Result<()> {
         mock = MockCluster::new(1).context("cannot start the embedded broker")?;
         mock.create_topic(&sim.topic, sim.partitions, 1)
             .context("cannot create the topic on the embedded broker")?;
+        if let Some(devices) = &sim.devices_topic {
+            mock.create_topic(devices, sim.partitions, 1)
+                .context("cannot create the device table's topic on the embedded broker")?;
+        }
         sim.brokers = mock.bootstrap_servers();
         job.brokers = Some(sim.brokers.clone());
         println!(

@@ -25,5 +25,7 @@ pub use window_kind::{Hopping, WindowKind};
 pub const DEFAULT_TOPIC: &str = "iot-metrics";
 /// Default Kafka topic of dead-lettered events.
 pub const DEFAULT_DLQ_TOPIC: &str = "iot-metrics-dlq";
+/// Default Kafka topic of the simulator's device table (`producer --devices-topic`, on in the launcher).
+pub const DEFAULT_DEVICES_TOPIC: &str = "iot-devices";
 /// Default partition count of the events topic.
 pub const DEFAULT_PARTITIONS: i32 = 3;

@@ -66,6 +66,14 @@ pub struct Args {
     /// Extra librdkafka producer settings, `key=value`, repeatable.
     #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
     pub kafka_options: Vec<String>,
+    /// Also publish the devices' metadata (site, model, own temperature limit, updated_at) to this compacted
+    /// topic, keyed by device, first every row, then changes (`docs/SQL.md`, "Temporal joins").
+    #[arg(long, value_name = "TOPIC")]
+    pub devices_topic: Option<String>,
+    /// Changes of the device table per second over the whole fleet (a device moves to another site, or its
+    /// limit changes); 0 publishes the first rows only.
+    #[arg(long, default_value_t = 1.0)]
+    pub device_change_rate: f64,
 }
 
 impl Args {
@@ -90,6 +98,21 @@ impl Args {
         }
         if self.to_file.is_some() && self.rate == 0.0 {
             bail!("--to-file runs on a simulated clock: give --rate > 0 to space the events");
+        }
+        if !self.device_change_rate.is_finite() || self.device_change_rate < 0.0 {
+            bail!(
+                "--device-change-rate must be a non-negative number of changes per second, got {}",
+                self.device_change_rate
+            );
+        }
+        if self.to_file.is_some() && self.devices_topic.is_some() {
+            bail!("--devices-topic publishes to Kafka; --to-file writes readings only: drop one of them");
+        }
+        if self.devices_topic.as_deref() == Some(self.topic.as_str()) {
+            bail!(
+                "--devices-topic must differ from --topic ({}): pass another topic",
+                self.topic
+            );
         }
         if self.to_file.is_some() && self.count.is_none() && self.duration.is_none() {
             bail!("--to-file needs --count or --duration to know when to stop");
@@ -123,6 +146,8 @@ impl Args {
             start_ms,
             progress_every,
             kafka_options,
+            devices_topic,
+            device_change_rate,
         } = self;
         let mut args = vec![
             flag("--brokers", brokers),
@@ -134,6 +159,7 @@ impl Args {
             flag("--max-delay", humantime::format_duration(*max_delay).to_string()),
             flag("--bad-fraction", bad_fraction.to_string()),
             flag("--seed", seed.to_string()),
+            flag("--device-change-rate", device_change_rate.to_string()),
             flag(
                 "--progress-every",
                 humantime::format_duration(*progress_every).to_string(),
@@ -146,6 +172,7 @@ impl Args {
         args.extend(to_file.iter().map(|p| flag("--to-file", p)));
         args.extend(start_ms.map(|ms| flag("--start-ms", ms.to_string())));
         args.extend(kafka_options.iter().map(|o| flag("--kafka-option", o)));
+        args.extend(devices_topic.iter().map(|t| flag("--devices-topic", t)));
         args
     }
 }

@@ -91,6 +91,11 @@ impl KafkaSink {
 
     /// Creates `topic` with `partitions` partitions if it does not exist; warns if it exists with another count.
     pub fn ensure_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        self.ensure_topic_with(topic, partitions, &[])
+    }
+
+    /// [`Self::ensure_topic`] with topic settings for a new topic (e.g. `cleanup.policy=compact`).
+    pub fn ensure_topic_with(&self, topic: &str, partitions: i32, settings: &[(&str, &str)]) -> Result<()> {
         if let Some(existing) = self.partition_count(topic)? {
             if existing != partitions {
                 tracing::warn!(
@@ -102,7 +107,10 @@ impl KafkaSink {
             }
             return Ok(());
         }
-        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        for (key, value) in settings {
+            new = new.set(key, value);
+        }
         let opts = AdminOptions::new().operation_timeout(Some(CONNECT_TIMEOUT));
         let results = futures_executor::block_on(self.admin.create_topics([&new], &opts))
             .with_context(|| format!("creating topic {topic} on {}", self.brokers))?;
@@ -144,10 +152,15 @@ impl KafkaSink {
     /// Sends one record, waiting while the local queue is full. Returns `false` (not sent) if `stop` is raised
     /// while waiting.
     pub fn send(&self, topic: &str, record: &Record, stop: &AtomicBool) -> Result<bool> {
+        self.send_raw(topic, record.key.as_bytes(), record.value.as_deref(), stop)
+    }
+
+    /// Sends one record of `key` and `value` (`None`: a tombstone), as [`Self::send`] does.
+    pub fn send_raw(&self, topic: &str, key: &[u8], value: Option<&[u8]>, stop: &AtomicBool) -> Result<bool> {
         loop {
-            let mut base = BaseRecord::to(topic).key(record.key.as_bytes());
-            if let Some(value) = &record.value {
-                base = base.payload(value.as_slice());
+            let mut base = BaseRecord::to(topic).key(key);
+            if let Some(value) = value {
+                base = base.payload(value);
             }
             match self.producer.send(base) {
                 Ok(()) => return Ok(true),

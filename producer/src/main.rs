@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use producer::config::Args;
+use producer::devices::DeviceTable;
 use producer::kafka::KafkaSink;
 use producer::sim::{Fleet, Mix};
 use producer::summary::Summary;
@@ -89,6 +90,10 @@ fn to_file(args: &Args, mix: &Mix, fleet: &mut Fleet, path: &PathBuf, stop: &Ato
 fn to_kafka(args: &Args, mix: &Mix, fleet: &mut Fleet, stop: &AtomicBool) -> Result<Summary> {
     let sink = KafkaSink::connect(&args.brokers, &args.kafka_options)?;
     sink.ensure_topic(&args.topic, args.partitions)?;
+    let mut table = match &args.devices_topic {
+        Some(topic) => Some(DeviceTableOut::start(args, topic, fleet, stop)?),
+        None => None,
+    };
     let total_rate = fleet.devices().len() as f64 * args.rate;
     let limit = args.count.unwrap_or(u64::MAX);
     let started = Instant::now();
@@ -115,6 +120,9 @@ fn to_kafka(args: &Args, mix: &Mix, fleet: &mut Fleet, stop: &AtomicBool) -> Res
         } else if args.duration.is_some_and(|d| started.elapsed() >= d) {
             break;
         }
+        if let Some(t) = table.as_mut() {
+            t.publish_due(started.elapsed(), stop)?;
+        }
         let record = fleet.next_record(model::time::now_ms(), mix);
         if !sink.send(&args.topic, &record, stop)? {
             break;
@@ -138,6 +146,9 @@ fn to_kafka(args: &Args, mix: &Mix, fleet: &mut Fleet, stop: &AtomicBool) -> Res
         tracing::info!("interrupted: flushing what is in flight");
     }
     sink.flush(Duration::from_secs(30))?;
+    if let Some(t) = table {
+        summary.device_rows = t.finish()?;
+    }
     let (acked, failed) = sink.delivered();
     summary.acked = acked;
     summary.failed = failed;
@@ -158,4 +169,65 @@ fn to_kafka(args: &Args, mix: &Mix, fleet: &mut Fleet, stop: &AtomicBool) -> Res
         );
     }
     Ok(summary)
+}
+
+/// The device table on its own producer (its deliveries are not the readings'), its changes spread evenly over
+/// the run.
+struct DeviceTableOut {
+    sink: KafkaSink,
+    topic: String,
+    table: DeviceTable,
+    rate: f64,
+    changes: u64,
+    rows: u64,
+}
+
+impl DeviceTableOut {
+    /// Creates the compacted topic and publishes every device's row.
+    fn start(args: &Args, topic: &str, fleet: &Fleet, stop: &AtomicBool) -> Result<DeviceTableOut> {
+        let sink = KafkaSink::connect(&args.brokers, &args.kafka_options)?;
+        sink.ensure_topic_with(topic, args.partitions, &[("cleanup.policy", "compact")])?;
+        let table = DeviceTable::new(fleet.devices(), args.seed);
+        let mut out = DeviceTableOut {
+            sink,
+            topic: topic.to_string(),
+            table,
+            rate: args.device_change_rate,
+            changes: 0,
+            rows: 0,
+        };
+        for r in out.table.snapshot(model::time::now_ms()) {
+            out.sink.send_raw(&out.topic, r.key.as_bytes(), Some(&r.value), stop)?;
+            out.rows += 1;
+        }
+        tracing::info!(
+            topic,
+            devices = out.rows,
+            change_rate = out.rate,
+            "device table published"
+        );
+        Ok(out)
+    }
+
+    /// Publishes the changes due `elapsed` into the run.
+    fn publish_due(&mut self, elapsed: Duration, stop: &AtomicBool) -> Result<()> {
+        while self.rate > 0.0 && (self.changes as f64) / self.rate <= elapsed.as_secs_f64() {
+            let r = self.table.next_change(model::time::now_ms());
+            self.sink
+                .send_raw(&self.topic, r.key.as_bytes(), Some(&r.value), stop)?;
+            self.changes += 1;
+            self.rows += 1;
+        }
+        Ok(())
+    }
+
+    /// Waits for every row to be acknowledged; returns how many were published.
+    fn finish(self) -> Result<u64> {
+        self.sink.flush(Duration::from_secs(30))?;
+        let (_, failed) = self.sink.delivered();
+        if failed > 0 {
+            bail!("{failed} of {} device rows were not acknowledged by Kafka", self.rows);
+        }
+        Ok(self.rows)
+    }
 }

@@ -19,6 +19,8 @@ pub struct Summary {
     pub late: u64,
     /// Malformed records.
     pub bad: u64,
+    /// Rows of the device table published (`--devices-topic`), the first ones and the changes.
+    pub device_rows: u64,
     /// Wall-clock seconds of the run.
     pub elapsed_s: f64,
     /// Records per second over the run.

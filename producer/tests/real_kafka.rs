@@ -190,3 +190,42 @@ fn file_output_is_seeded_and_on_a_simulated_clock() {
     assert_eq!(good[0].ts, 1_700_000_000_000);
     assert!(good.iter().all(|e| e.ts < 1_700_000_000_000 + 25_000));
 }
+
+#[test]
+fn the_device_table_goes_to_a_compacted_topic_first_every_row_then_seeded_changes() {
+    let brokers = require_broker();
+    let (topic, devices_topic) = (unique_topic("producer-rows"), unique_topic("producer-devices"));
+    let run = ProducerRun::kafka(&brokers, &topic)
+        .devices(6)
+        .rate(10.0)
+        .duration(Duration::from_secs(3))
+        .seed(11)
+        .devices_topic(&devices_topic, 4.0);
+    let s = summary(&run_ok(&mut run.command(), Duration::from_secs(120)));
+    let rows = read_topic(&brokers, &devices_topic);
+    assert_eq!(s["device_rows"].as_u64(), Some(rows.len() as u64));
+    assert!(
+        rows.len() >= 6 + 8,
+        "6 first rows and about 12 changes in 3 s: {}",
+        rows.len()
+    );
+    let mut first: HashSet<String> = HashSet::new();
+    for r in &rows {
+        let value: serde_json::Value = serde_json::from_slice(r.value.as_deref().expect("a row")).unwrap();
+        let id = value["device_id"].as_str().unwrap().to_string();
+        let key: serde_json::Value = serde_json::from_slice(r.key.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            key,
+            serde_json::json!({ "device_id": id }),
+            "keyed as upsert-kafka writes a table"
+        );
+        for field in ["site", "model", "max_temperature", "updated_at"] {
+            assert!(!value[field].is_null(), "{field} in {value}");
+        }
+        first.insert(id);
+    }
+    assert_eq!(first.len(), 6, "every device has a row");
+    // The readings carry the same device ids.
+    let readings: HashSet<Vec<u8>> = read_topic(&brokers, &topic).into_iter().filter_map(|r| r.key).collect();
+    assert!(first.iter().all(|id| readings.contains(id.as_bytes())));
+}

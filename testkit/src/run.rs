@@ -201,6 +201,14 @@ impl ProducerRun {
         })
     }
 
+    /// Also publishing the device table to `topic` (`--devices-topic`), `rate` changes per second.
+    pub fn devices_topic(self, topic: &str, rate: f64) -> ProducerRun {
+        self.with(|a| {
+            a.devices_topic = Some(topic.to_string());
+            a.device_change_rate = rate;
+        })
+    }
+
     /// Writing JSON lines to `file` on a simulated clock instead of Kafka.
     pub fn to_file(file: &Path) -> ProducerRun {
         ProducerRun::defaults().with(|a| a.to_file = Some(file.to_path_buf()))

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 
-pub use prepare::{Prepared, plan_query, planned_input, prepare, query_text, resolve_input};
+pub use prepare::{Prepared, plan_query, planned_input, planned_table_topic, prepare, query_text, resolve_input};
 
 use crate::fleet::Thresholds;
 use crate::runtime::errors::JobFailure;

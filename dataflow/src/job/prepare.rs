@@ -240,6 +240,16 @@ pub fn planned_input(settings: &Settings) -> Result<Input> {
     resolve_input(&query, &settings.connection)
 }
 
+/// The topic of the versioned table `settings`' query joins, when it joins one read from Kafka: what a launcher
+/// points its simulator's device table at.
+pub fn planned_table_topic(settings: &Settings) -> Result<Option<String>> {
+    let query = plan_query(&settings.query, &settings.udfs.signatures()?)?;
+    Ok(match query.job.join.as_ref().map(|j| &j.table.connector) {
+        Some(Connector::UpsertKafka { topic, .. } | Connector::Kafka { topic, .. }) => Some(topic.clone()),
+        _ => None,
+    })
+}
+
 /// The `sql` crate's spelling of a window kind.
 fn window_spec(kind: model::WindowKind) -> sql::WindowSpec {
     match kind {
