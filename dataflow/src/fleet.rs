@@ -4,7 +4,9 @@
 //! Floats travel as bit patterns so that rows are `Ord` and hashable, as differential requires.
 //!
 //! The views read the seed's output columns by name ([`FleetColumns`]): a query that has them (the built-in job
-//! does) gets the views; any other gets none, and `latest.json` says which columns are missing.
+//! does) gets the views; any other gets none, and `latest.json` says which columns are missing. A query that also
+//! outputs a `temperature_limit` (a device's own limit, e.g. `LAST_VALUE(d.max_temperature)` from a temporally
+//! joined device table) raises `temperature_high` above that limit instead of `--alert-temperature-above`.
 
 use std::collections::HashMap;
 
@@ -30,7 +32,11 @@ pub struct FleetColumns {
     min_battery: usize,
     warn_count: usize,
     error_count: usize,
+    temperature_limit: Option<usize>,
 }
+
+/// The output column of a device's own temperature limit, when the query has one.
+pub const TEMPERATURE_LIMIT: &str = "temperature_limit";
 
 impl FleetColumns {
     /// The columns of `schema`, when it has them all, one key (the device), and the job carries a location
@@ -76,6 +82,7 @@ impl FleetColumns {
             min_battery: at(3),
             warn_count: at(4),
             error_count: at(5),
+            temperature_limit: schema.index_of(TEMPERATURE_LIMIT),
         })
     }
 }
@@ -113,6 +120,8 @@ pub struct DeviceRow {
     pub window_end: u64,
     /// The window's figures (`devices` = 1, `events` = its count).
     pub figures: RollupRow,
+    /// The device's own temperature limit (bits of the DOUBLE), when the query outputs one and it is not NULL.
+    pub temperature_limit: Option<u64>,
 }
 
 impl DeviceRow {
@@ -131,6 +140,11 @@ impl DeviceRow {
                 warn_count: count_in(r, c.warn_count),
                 error_count: count_in(r, c.error_count),
             },
+            temperature_limit: c
+                .temperature_limit
+                .map(|i| figure_in(r, i))
+                .filter(|v| !v.is_nan())
+                .map(f64::to_bits),
         }
     }
 }
@@ -254,7 +268,8 @@ pub fn alerts_of(device: &str, row: &DeviceRow, t: Thresholds) -> Vec<AlertRow> 
     if row.figures.error_count > 0 {
         raise("status_error", row.figures.error_count as f64);
     }
-    if temperature > t.temperature_above {
+    let above = row.temperature_limit.map_or(t.temperature_above, f64::from_bits);
+    if temperature > above {
         raise("temperature_high", temperature);
     }
     if temperature < t.temperature_below {
@@ -280,6 +295,7 @@ mod tests {
                 warn_count: 0,
                 error_count: errors,
             },
+            temperature_limit: None,
         }
     }
 
@@ -301,6 +317,24 @@ mod tests {
         assert_eq!(kinds(row(50.0, 22.0, 2)), ["status_error"]);
         assert_eq!(kinds(row(50.0, 35.5, 0)), ["temperature_high"]);
         assert_eq!(kinds(row(50.0, 4.0, 0)), ["temperature_low"]);
+    }
+
+    #[test]
+    fn a_devices_own_limit_replaces_the_flag_for_temperature_high() {
+        let limited = |limit: f64, temperature: f64| DeviceRow {
+            temperature_limit: Some(limit.to_bits()),
+            ..row(50.0, temperature, 0)
+        };
+        let kinds = |r| alerts_of("d", &r, T).into_iter().map(|a| a.kind).collect::<Vec<_>>();
+        assert_eq!(
+            kinds(limited(24.0, 25.0)),
+            ["temperature_high"],
+            "above its own 24, under the flag's 35"
+        );
+        assert!(
+            kinds(limited(40.0, 36.0)).is_empty(),
+            "under its own 40, above the flag's 35"
+        );
     }
 
     /// Runs final windows `(device, location, window_end, mean temperature, min battery)` through the views,

@@ -187,12 +187,16 @@ impl TryFrom<&Record> for AggregateRecord {
     }
 }
 
+/// The text of a NULL key (a temporally joined table's column where no version matched), as groups are labelled
+/// and looked up: the group of `site = NULL` is `NULL` (a text key `"NULL"` would share the label).
+pub const NULL_KEY_TEXT: &str = "NULL";
+
 /// A key value's text, as [`crate::output::key_text`] gives it for a typed value: TEXT as it is, BIGINT in
-/// decimal, BOOLEAN `true`/`false`, null as the empty text (a number as written, any other JSON as JSON).
+/// decimal, BOOLEAN `true`/`false`, null as [`NULL_KEY_TEXT`] (a number as written, any other JSON as JSON).
 pub fn json_key_text(value: &Json) -> String {
     match value {
         Json::String(s) => s.clone(),
-        Json::Null => String::new(),
+        Json::Null => NULL_KEY_TEXT.to_string(),
         other => other.to_string(),
     }
 }
@@ -286,8 +290,9 @@ impl LatestDoc {
     /// Fits the records to the document's columns. A document without `columns` is the seed's: each record is
     /// read through the seed's typed view, so it needs the seed's eight fields and gets the others' defaults
     /// (`stddev_temperature` null, status counts 0, `final` false), as readers of the seed's document always had
-    /// them. A document with `columns` keeps its records as written; each needs a non-null value for every key
-    /// and both window bounds as times (a value column may be absent or null).
+    /// them. A document with `columns` keeps its records as written; each needs a value for every key (null only
+    /// for a nullable key: a temporally joined table's column) and both window bounds as times (a value column
+    /// may be absent or null).
     pub fn check_records(&mut self) -> Result<(), RecordError> {
         let error = |index, reason: String| RecordError { index, reason };
         let Some(schema) = &self.columns else {
@@ -299,7 +304,8 @@ impl LatestDoc {
         };
         for (index, r) in self.records.iter().enumerate() {
             for key in schema.keys() {
-                if r.get(&key.name).is_none_or(Json::is_null) {
+                let value = r.get(&key.name);
+                if value.is_none() || (!key.nullable && value.is_some_and(Json::is_null)) {
                     return Err(error(index, format!("no value for the key `{}`", key.name)));
                 }
             }
@@ -706,6 +712,16 @@ mod tests {
         );
         let mut doc: LatestDoc = serde_json::from_str(&SENSORS.replace("2024-11-03T14:30:10Z", "soon")).unwrap();
         assert!(doc.check_records().unwrap_err().reason.contains("`window_end`"));
+        let null_key = SENSORS.replace(r#""sensor_id": "s-1""#, r#""sensor_id": null"#);
+        let mut doc: LatestDoc = serde_json::from_str(&null_key).unwrap();
+        assert!(doc.check_records().is_err(), "a key that is never NULL");
+        // A key of a temporally joined table's column may be NULL (no version matched).
+        let nullable = null_key.replace(
+            r#"{"name": "sensor_id", "type": "TEXT", "role": "key", "nullable": false}"#,
+            r#"{"name": "sensor_id", "type": "TEXT", "role": "key", "nullable": true}"#,
+        );
+        let mut doc: LatestDoc = serde_json::from_str(&nullable).unwrap();
+        doc.check_records().unwrap();
     }
 
     #[test]

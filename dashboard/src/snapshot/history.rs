@@ -187,7 +187,12 @@ pub fn partition_folder(keys: &HistoryKeys, text: &str) -> Result<String, Histor
             "the first key `{name}` is not a plain column name: no history folder is read for it"
         )));
     }
-    let folder = format!("{name}={}", escape_partition_value(text));
+    // The group of a NULL first key (a nullable key: a joined table's column) lives in Hive's default folder.
+    let folder = if keys.first.nullable && text == model::latest::NULL_KEY_TEXT {
+        format!("{name}={}", model::history::rows::NULL_PARTITION)
+    } else {
+        format!("{name}={}", escape_partition_value(text))
+    };
     if folder.len() > MAX_FOLDER_NAME {
         return Err(HistoryError::Key(format!(
             "the `{name}` text is too long to name a history folder ({} bytes escaped, at most {MAX_FOLDER_NAME})",
@@ -394,6 +399,17 @@ mod tests {
             partition_folder(&HistoryKeys::of(&seed), "a/b").unwrap(),
             "device_id=a%2Fb",
             "the dataflow's escaping"
+        );
+        // A nullable first key's NULL group reads Hive's default folder; a key that is never NULL reads `NULL`.
+        let mut nullable = HistoryKeys::of(&seed);
+        nullable.first.nullable = true;
+        assert_eq!(
+            partition_folder(&nullable, "NULL").unwrap(),
+            "device_id=__HIVE_DEFAULT_PARTITION__"
+        );
+        assert_eq!(
+            partition_folder(&HistoryKeys::of(&seed), "NULL").unwrap(),
+            "device_id=NULL"
         );
     }
 }

@@ -63,6 +63,9 @@ impl HistoryKeys {
     /// The first key's value as the folder's text names it, typed as its column (a BIGINT or BOOLEAN text that
     /// does not read as one stays text).
     pub fn first_value(&self, text: &str) -> Json {
+        if self.first.nullable && text == model::latest::NULL_KEY_TEXT {
+            return Json::Null;
+        }
         match self.first.ty {
             DataType::BigInt => text.parse::<i64>().map_or_else(|_| Json::from(text), Json::from),
             DataType::Boolean => text.parse::<bool>().map_or_else(|_| Json::from(text), Json::from),
