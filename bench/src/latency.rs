@@ -145,7 +145,7 @@ pub fn latency(ctx: &Ctx, run: &LatencyRun) -> Result<()> {
     .iter()
     .map(|(flag, d)| format!("--{flag}={}", humantime::format_duration(*d)))
     .collect();
-    let mut dataflow = proc::start_live_job(ctx, &topic.name, &args, run.workers, &dir)?;
+    let mut dataflow = proc::start_live_job(ctx, &topic.name, Some(&topic.name), &args, run.workers, &dir)?;
 
     let cmd = paced_producer(ctx, &topic, partitions, run.devices, run.rate, run.duration);
     let produce_start = model::time::now_ms();

@@ -211,6 +211,10 @@ struct MemoryArgs {
     /// Extra dataflow flags, e.g. `--window=10s` (repeatable).
     #[arg(long = "dataflow-arg", allow_hyphen_values = true)]
     dataflow_args: Vec<String>,
+    /// A SQL job joining each reading, as of its event time, with the simulator's device table, every row of
+    /// which changes about once a minute.
+    #[arg(long)]
+    join: bool,
 }
 
 /// A comparison of variants of the replay run (`udf`, `windows`, `sql`).
@@ -274,6 +278,7 @@ fn run(cli: Cli) -> Result<()> {
                 duration: a.duration,
                 workers: a.workers,
                 dataflow_args: a.dataflow_args,
+                join: a.join,
             },
         )?,
         Scenario::Udf(a) => udf::udf(&ctx, &a.input.spec(), a.workers, a.repeat)?,

@@ -1,6 +1,8 @@
 //! Memory over time: the dataflow runs unbounded on a fresh topic while the producer feeds it at a rate; the
 //! job's RSS is sampled every second from `/proc`. Flatness is (max − min) / mean over the second half of the
 //! run, once the open windows have filled up to the watermark's reach; the samples go to a CSV beside the logs.
+//! With `join`, the job is a SQL job joining each reading, as of its event time, with the simulator's device
+//! table (every row changing about once a minute): the table's versions must stay compacted too.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -26,7 +28,29 @@ pub struct MemoryRun {
     pub workers: usize,
     /// Extra dataflow flags.
     pub dataflow_args: Vec<String>,
+    /// Join the device table (changing every row once a minute) as of event time.
+    pub join: bool,
 }
+
+/// The built-in job's figures per device, each reading joined with its device's row as of its event time.
+const JOIN_JOB: &str = "CREATE TABLE events (
+    device_id VARCHAR(64) NOT NULL, ts BIGINT NOT NULL, temperature DOUBLE NOT NULL, humidity DOUBLE NOT NULL,
+    battery DOUBLE NOT NULL, status TEXT NOT NULL, location VARCHAR(64) NOT NULL,
+    event_time AS TO_TIMESTAMP_LTZ(ts, 3),
+    WATERMARK FOR event_time AS event_time - INTERVAL '1' MINUTE
+) WITH ('connector' = 'kafka', 'topic' = '{readings}', 'format' = 'json');
+CREATE TABLE devices (
+    device_id VARCHAR(64), site TEXT, model TEXT, max_temperature DOUBLE, updated_at TIMESTAMP,
+    PRIMARY KEY (device_id) NOT ENFORCED, WATERMARK FOR updated_at AS updated_at
+) WITH ('connector' = 'upsert-kafka', 'topic' = '{devices}', 'format' = 'json');
+SELECT e.device_id, window_start, window_end,
+    COUNT(*) AS count, AVG(e.temperature) AS avg_temperature, AVG(e.humidity) AS avg_humidity,
+    MIN(e.battery) AS min_battery, MAX(e.battery) AS max_battery, STDDEV_POP(e.temperature) AS stddev_temperature,
+    COUNT(*) FILTER (WHERE e.status = 'warn') AS warn_count, COUNT(*) FILTER (WHERE e.status = 'error') AS error_count,
+    LAST_VALUE(d.site) AS site, LAST_VALUE(d.max_temperature) AS temperature_limit
+FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(event_time), INTERVAL '10' SECOND)) AS e
+LEFT JOIN devices FOR SYSTEM_TIME AS OF e.event_time AS d ON e.device_id = d.device_id
+GROUP BY e.device_id, window_start, window_end;";
 
 struct Sample {
     secs: f64,
@@ -57,10 +81,30 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
     let latest = out.join("latest.json");
     let load = load_average();
 
-    let mut dataflow = proc::start_live_job(ctx, &topic.name, &run.dataflow_args, run.workers, &dir)?;
+    let devices_topic = match run.join {
+        true => Some(Topic::create(&ctx.brokers, "bench-memory-devices", partitions, false)?),
+        false => None,
+    };
+    let mut args = run.dataflow_args.clone();
+    let input = match &devices_topic {
+        Some(devices) => {
+            let job = dir.join("join.sql");
+            let text = JOIN_JOB.replace("{readings}", &topic.name).replace("{devices}", &devices.name);
+            std::fs::write(&job, text)?;
+            args.extend(["--sql".to_string(), job.display().to_string()]);
+            None
+        }
+        None => Some(topic.name.as_str()),
+    };
+    let mut dataflow = proc::start_live_job(ctx, &topic.name, input, &args, run.workers, &dir)?;
     let idle_rss = dataflow.rss_kb().map_or(0, |r| r.0);
 
-    let cmd = paced_producer(ctx, &topic, partitions, run.devices, run.rate, run.duration);
+    let mut cmd = paced_producer(ctx, &topic, partitions, run.devices, run.rate, run.duration);
+    if let Some(devices) = &devices_topic {
+        // Every device's row changes about once a minute.
+        let per_second = run.devices as f64 / 60.0;
+        cmd.args(["--devices-topic", &devices.name, "--device-change-rate", &per_second.to_string()]);
+    }
     let started = Instant::now();
     let mut producer = Some(proc::spawn(cmd, "producer", &dir)?);
     let mut samples = Vec::new();
@@ -145,7 +189,12 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
     ctx.record(Row::new(
         "memory",
         format!(
-            "unbounded, {} devices x {} msg/s (sent {}/s), {} s; -w {} {}",
+            "unbounded{}, {} devices x {} msg/s (sent {}/s), {} s; -w {} {}",
+            if run.join {
+                ", each reading joined as of its event time with its device's row (every row changing once a minute)"
+            } else {
+                ""
+            },
             run.devices,
             run.rate,
             human(sent_rate),
@@ -154,7 +203,7 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
             run.dataflow_args.join(" ")
         ),
         format!(
-            "RSS second half {:.0}..{:.0} MB (mean {:.0}), flatness {:.1} %; peak {:.0} MB; idle {:.0} MB; read {} of {} sent ({caught_up}), lag at the last sample {}; samples in {}",
+            "RSS second half {:.0}..{:.0} MB (mean {:.0}), flatness {:.1} %; peak {:.0} MB; idle {:.0} MB; read {} of {} sent ({caught_up}), lag at the last sample {}; join versions held at the end {}; samples in {}",
             mb(min),
             mb(max),
             mean / 1024.0,
@@ -164,6 +213,7 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
             accounted(&doc),
             sent,
             lag_end,
+            doc.pipeline.join_versions,
             csv_path.display()
         ),
         load,

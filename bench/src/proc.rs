@@ -217,15 +217,19 @@ pub fn free_port() -> Result<u16> {
 /// written its first `latest.json`, so that start-up is not measured.
 pub fn start_live_job(
     ctx: &crate::ctx::Ctx,
-    topic: &str,
+    group: &str,
+    topic: Option<&str>,
     args: &[String],
     workers: usize,
     dir: &Path,
 ) -> Result<Running> {
     let out = dir.join("aggregates");
     let mut cmd = ctx.command("dataflow");
-    cmd.args(["--brokers", &ctx.brokers, "--topic", topic])
-        .args(["--group", topic])
+    cmd.args(["--brokers", &ctx.brokers]);
+    if let Some(topic) = topic {
+        cmd.args(["--topic", topic]);
+    }
+    cmd.args(["--group", group])
         .args(args)
         .arg("--out")
         .arg(&out)

@@ -122,6 +122,20 @@ pub fn smoke(ctx: &Ctx) -> Result<()> {
                         duration: Duration::from_secs(4),
                         workers: 1,
                         dataflow_args: vec!["--trigger=500ms".into()],
+                        join: false,
+                    },
+                )
+            });
+            step("memory (temporal join)", &|| {
+                memory::memory(
+                    ctx,
+                    &memory::MemoryRun {
+                        devices: 200,
+                        rate: 10.0,
+                        duration: Duration::from_secs(4),
+                        workers: 1,
+                        dataflow_args: vec!["--trigger=500ms".into()],
+                        join: true,
                     },
                 )
             });
