@@ -89,7 +89,9 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
     let input = match &devices_topic {
         Some(devices) => {
             let job = dir.join("join.sql");
-            let text = JOIN_JOB.replace("{readings}", &topic.name).replace("{devices}", &devices.name);
+            let text = JOIN_JOB
+                .replace("{readings}", &topic.name)
+                .replace("{devices}", &devices.name);
             std::fs::write(&job, text)?;
             args.extend(["--sql".to_string(), job.display().to_string()]);
             None
@@ -103,7 +105,12 @@ pub fn memory(ctx: &Ctx, run: &MemoryRun) -> Result<()> {
     if let Some(devices) = &devices_topic {
         // Every device's row changes about once a minute.
         let per_second = run.devices as f64 / 60.0;
-        cmd.args(["--devices-topic", &devices.name, "--device-change-rate", &per_second.to_string()]);
+        cmd.args([
+            "--devices-topic",
+            &devices.name,
+            "--device-change-rate",
+            &per_second.to_string(),
+        ]);
     }
     let started = Instant::now();
     let mut producer = Some(proc::spawn(cmd, "producer", &dir)?);

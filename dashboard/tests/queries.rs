@@ -359,3 +359,75 @@ async fn a_query_of_two_keys_labels_its_groups_by_both_and_keeps_the_other_keys_
     let m = d.get("/metrics/prometheus").await.text();
     assert!(m.contains("iot_pipeline_devices 8\n"), "{m}");
 }
+
+/// The output of a query grouped by a column of a temporally joined table (`GROUP BY d.site`): a nullable key.
+fn by_site_schema() -> OutputSchema {
+    use model::output::{OutputColumn, Role};
+    use model::value::DataType;
+    let col = |name: &str, ty, role, nullable| OutputColumn {
+        name: name.into(),
+        ty,
+        role,
+        nullable,
+    };
+    OutputSchema::new(vec![
+        col("site", DataType::Text, Role::Key, true),
+        col("window_start", DataType::Timestamp, Role::Window, false),
+        col("window_end", DataType::Timestamp, Role::Window, false),
+        col("n", DataType::BigInt, Role::Value, false),
+    ])
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_group_whose_joined_key_is_null_is_labelled_null_and_answers_its_history() {
+    let schema = by_site_schema();
+    let now = model::time::now_ms();
+    let start = (now - now % 10_000 - 30_000) as i64;
+    let row = |site: Option<&str>, k: i64, n: i64| {
+        vec![
+            site.map_or(Value::Null, |s| Value::Text(s.into())),
+            Value::Timestamp(start + k * 10_000),
+            Value::Timestamp(start + (k + 1) * 10_000),
+            Value::Int(n),
+        ]
+    };
+    let record = |site: Json, n: i64| {
+        json!({"site": site, "window_start": model::time::rfc3339_ms(start as u64),
+               "window_end": model::time::rfc3339_ms(start as u64 + 10_000), "n": n, "final": true})
+    };
+    let doc = json!({
+        "updated_at": now / 1000,
+        "columns": serde_json::to_value(schema.columns()).unwrap(),
+        "records": [record(json!("lab"), 5), record(Json::Null, 3)],
+        "fleet": {"devices": 0, "locations": [], "alerts": [], "unavailable": "no fleet columns"},
+    });
+    let d = Site::new("null-key", |data| {
+        std::fs::write(data.join(model::latest::FILE_NAME), serde_json::to_vec(&doc).unwrap()).unwrap();
+        let parquet = data.join(model::history::PARQUET_DIR);
+        let null_rows = [row(None, 0, 3), row(None, 1, 4)];
+        let lab_rows = [row(Some("lab"), 0, 5)];
+        let file = support::part(1).file_name();
+        let folder = sensors::write_history_file(&parquet, &schema, &null_rows, &file, false);
+        assert!(
+            folder.to_string_lossy().contains("site=__HIVE_DEFAULT_PARTITION__"),
+            "{}",
+            folder.display()
+        );
+        sensors::write_history_file(&parquet, &schema, &lab_rows, &file, false);
+    });
+    let groups = ok(&d.get("/api/devices").await);
+    let mut got = labels(&groups);
+    got.sort();
+    assert_eq!(got, ["NULL", "lab"]);
+    let history = ok(&d.get("/api/history?key=NULL").await);
+    let sites: Vec<&Json> = history["rows"].as_array().unwrap().iter().map(|r| &r["site"]).collect();
+    assert_eq!(
+        sites,
+        [&Json::Null, &Json::Null],
+        "the NULL group's windows, its key null"
+    );
+    assert_eq!(history["count"], json!(2));
+    let lab = ok(&d.get("/api/history?key=lab").await);
+    assert_eq!(lab["count"], json!(1));
+}

@@ -410,3 +410,80 @@ fn wait_for_table_checkpoint(running: &mut testkit::run::Running, out: &Path) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn readings_read_before_the_table_exists_wait_for_it_then_a_stop_and_a_bounded_restart_equal_duckdb() {
+    let brokers = require_broker();
+    let (readings_topic, devices_topic) = (unique_topic("tj-wait-readings"), unique_topic("tj-wait-devices"));
+    create_topic(&brokers, &readings_topic, 3);
+    create_topic(&brokers, &devices_topic, 2);
+    let mut changes = changes();
+    let events = readings(3_000, 17, &changes);
+    // A row of every device after the last reading moves every partition's watermark past every reading.
+    for (i, d) in TABLE_DEVICES.iter().enumerate() {
+        changes.push((START_MS + 70_000 + i as i64, d, Some(("north", 20.0))));
+    }
+    let records: Vec<KeyValue> = events
+        .iter()
+        .map(|e| {
+            let key = e["device_id"].as_str().unwrap().as_bytes().to_vec();
+            (Some(key), Some(e.to_string().into_bytes()))
+        })
+        .collect();
+    // Every reading first; the table only once the job has read them all.
+    produce(&brokers, &readings_topic, &records);
+    let dir = temp_dir("tj-wait");
+    let t = Topics {
+        brokers: brokers.clone(),
+        readings: readings_topic.clone(),
+        devices: devices_topic.clone(),
+        events: Vec::new(),
+    };
+    let file = job_file(&dir, "by_site.sql", &t, BY_SITE);
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    let job = || {
+        DataflowRun::kafka(&brokers, &readings_topic)
+            .sql(&file)
+            .workers(2)
+            .idle_timeout(Duration::from_secs(600))
+            .checkpoint_interval(Duration::from_millis(500))
+            .trigger(Duration::from_millis(500))
+            .out(&out)
+            .deadletter(&dead)
+    };
+    let mut running = job().spawn();
+    let deadline = std::time::Instant::now() + LIMIT;
+    let lag_zero = |out: &Path| {
+        std::fs::read(out.join("latest.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|l| l["pipeline"]["lag"] == json!(0) && l["pipeline"]["events_total"] == json!(events.len()))
+    };
+    while !lag_zero(&out) {
+        assert!(
+            running.is_running() && std::time::Instant::now() < deadline,
+            "the job read every reading"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Read, but waiting: no window can be final before the table's watermark passes its readings.
+    let latest = read_latest(&out);
+    assert_eq!(latest["pipeline"]["final_windows"], json!(0), "{}", latest["pipeline"]);
+    produce_stamped(&brokers, &devices_topic, None, &table_records(&changes));
+    // Every reading meets its version and every window turns final; the stop checkpoint then carries the table.
+    while !testkit::newest_manifest(&out).is_some_and(|m| {
+        std::fs::read_to_string(m).is_ok_and(|t| t.contains("\"next_offset\""))
+    }) || read_latest(&out)["pipeline"]["final_windows"] == json!(0)
+    {
+        assert!(running.is_running() && std::time::Instant::now() < deadline, "the job joined the readings");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let stopped = std::time::Instant::now();
+    running.stop_ok(LIMIT);
+    assert!(stopped.elapsed() < Duration::from_secs(20), "the stop checkpoint completes at once");
+    let manifest = testkit::newest_manifest(&out).expect("the stop checkpoint");
+    let id: u64 = manifest.file_name().unwrap().to_str().unwrap()[5..25].parse().unwrap();
+    assert!(out.join(format!("_checkpoints/table/table-{id:020}-w1.jsonl")).exists(), "it holds the table");
+    run_ok(&mut job().bounded().command(), LIMIT);
+    golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+}
