@@ -122,6 +122,23 @@ pub struct DeadLetter {
     pub watermark: Option<u64>,
 }
 
+impl DeadLetter {
+    /// The dead letter of `raw`, bad for `reason` (a valid record's times left out).
+    pub fn bad(raw: &RawRecord<'_>, reason: &str, detail: String) -> DeadLetter {
+        DeadLetter {
+            reason: reason.to_string(),
+            detail,
+            partition: raw.partition,
+            offset: raw.offset,
+            key: raw.key.map(<[u8]>::to_vec),
+            payload: raw.value.map(<[u8]>::to_vec),
+            ts: None,
+            window_end: None,
+            watermark: None,
+        }
+    }
+}
+
 /// Where a source's dead letters go (the dead-letter stage implements it): each written as it is met, all of
 /// them made durable before each checkpoint marker.
 pub trait DeadLetterOut {
@@ -258,6 +275,32 @@ pub struct Marker {
     pub to: u32,
     /// State of the sender's partitions at the marker.
     pub partitions: Vec<PartitionState>,
+}
+
+impl Marker {
+    /// Marker `id` from worker `from` (or, with `retire`, its goodbye) to each of `peers` workers, carrying
+    /// `partitions`.
+    pub fn to_every(
+        id: u64,
+        from: u32,
+        peers: usize,
+        partitions: Vec<PartitionState>,
+        retire: bool,
+    ) -> impl Iterator<Item = WindowIn> {
+        (0..peers as u32).map(move |to| {
+            let m = Marker {
+                id,
+                from,
+                to,
+                partitions: partitions.clone(),
+            };
+            WindowIn::Signal(if retire {
+                SourceSignal::Retire(m)
+            } else {
+                SourceSignal::Marker(m)
+            })
+        })
+    }
 }
 
 /// Marker id of the checkpoint taken when the job is asked to stop.

@@ -203,16 +203,7 @@ fn topics(prefix: &str) -> Topics {
     create_topic(&brokers, &readings_topic, 3);
     create_topic(&brokers, &devices_topic, 2);
     let events = readings(4_000, 11, &changes());
-    let records: Vec<KeyValue> = events
-        .iter()
-        .map(|e| {
-            (
-                Some(e["device_id"].as_str().unwrap().as_bytes().to_vec()),
-                Some(e.to_string().into_bytes()),
-            )
-        })
-        .collect();
-    produce(&brokers, &readings_topic, &records);
+    produce(&brokers, &readings_topic, &keyed(&events));
     produce_stamped(&brokers, &devices_topic, None, &table_records(&changes()));
     Topics {
         brokers,
@@ -220,6 +211,17 @@ fn topics(prefix: &str) -> Topics {
         devices: devices_topic,
         events,
     }
+}
+
+/// Readings as produced: keyed by their device.
+fn keyed(events: &[Value]) -> Vec<KeyValue> {
+    events
+        .iter()
+        .map(|e| {
+            let key = e["device_id"].as_str().unwrap().as_bytes().to_vec();
+            (Some(key), Some(e.to_string().into_bytes()))
+        })
+        .collect()
 }
 
 fn job_file(dir: &Path, name: &str, t: &Topics, select: &str) -> PathBuf {
@@ -341,14 +343,6 @@ fn the_table_is_restored_exactly_after_kill_9_during_a_burst_of_updates_into_ano
     create_topic(&brokers, &devices_topic, 2);
     let changes = churn();
     let events = readings(6_000, 5, &changes);
-    let keyed = |e: &[Value]| -> Vec<KeyValue> {
-        e.iter()
-            .map(|e| {
-                let key = e["device_id"].as_str().unwrap().as_bytes().to_vec();
-                (Some(key), Some(e.to_string().into_bytes()))
-            })
-            .collect()
-    };
     // The first half of the readings and of the table's changes; the rest while the job runs.
     let (first, second) = events.split_at(events.len() / 2);
     let records = table_records(&changes);
@@ -423,15 +417,8 @@ fn readings_read_before_the_table_exists_wait_for_it_then_a_stop_and_a_bounded_r
     for (i, d) in TABLE_DEVICES.iter().enumerate() {
         changes.push((START_MS + 70_000 + i as i64, d, Some(("north", 20.0))));
     }
-    let records: Vec<KeyValue> = events
-        .iter()
-        .map(|e| {
-            let key = e["device_id"].as_str().unwrap().as_bytes().to_vec();
-            (Some(key), Some(e.to_string().into_bytes()))
-        })
-        .collect();
     // Every reading first; the table only once the job has read them all.
-    produce(&brokers, &readings_topic, &records);
+    produce(&brokers, &readings_topic, &keyed(&events));
     let dir = temp_dir("tj-wait");
     let t = Topics {
         brokers: brokers.clone(),
@@ -471,19 +458,28 @@ fn readings_read_before_the_table_exists_wait_for_it_then_a_stop_and_a_bounded_r
     assert_eq!(latest["pipeline"]["final_windows"], json!(0), "{}", latest["pipeline"]);
     produce_stamped(&brokers, &devices_topic, None, &table_records(&changes));
     // Every reading meets its version and every window turns final; the stop checkpoint then carries the table.
-    while !testkit::newest_manifest(&out).is_some_and(|m| {
-        std::fs::read_to_string(m).is_ok_and(|t| t.contains("\"next_offset\""))
-    }) || read_latest(&out)["pipeline"]["final_windows"] == json!(0)
+    while !testkit::newest_manifest(&out)
+        .is_some_and(|m| std::fs::read_to_string(m).is_ok_and(|t| t.contains("\"next_offset\"")))
+        || read_latest(&out)["pipeline"]["final_windows"] == json!(0)
     {
-        assert!(running.is_running() && std::time::Instant::now() < deadline, "the job joined the readings");
+        assert!(
+            running.is_running() && std::time::Instant::now() < deadline,
+            "the job joined the readings"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let stopped = std::time::Instant::now();
     running.stop_ok(LIMIT);
-    assert!(stopped.elapsed() < Duration::from_secs(20), "the stop checkpoint completes at once");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(20),
+        "the stop checkpoint completes at once"
+    );
     let manifest = testkit::newest_manifest(&out).expect("the stop checkpoint");
     let id: u64 = manifest.file_name().unwrap().to_str().unwrap()[5..25].parse().unwrap();
-    assert!(out.join(format!("_checkpoints/table/table-{id:020}-w1.jsonl")).exists(), "it holds the table");
+    assert!(
+        out.join(format!("_checkpoints/table/table-{id:020}-w1.jsonl")).exists(),
+        "it holds the table"
+    );
     run_ok(&mut job().bounded().command(), LIMIT);
     golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
 }

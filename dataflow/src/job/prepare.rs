@@ -288,32 +288,36 @@ pub fn resolve_input(query: &Query, flags: &Connection) -> Result<Input> {
             group_id,
             startup,
             properties,
-        } => {
-            let mut options = properties.clone();
-            options.extend(flags.options.iter().cloned());
-            Ok(Input::Kafka(KafkaInput {
-                client: KafkaClient {
-                    brokers: flags
-                        .brokers
-                        .clone()
-                        .or_else(|| bootstrap_servers.clone())
-                        .unwrap_or_else(|| DEFAULT_BROKERS.into()),
-                    options,
-                },
-                topic: topic.clone(),
-                group: flags
-                    .group
-                    .clone()
-                    .or_else(|| group_id.clone())
-                    .unwrap_or_else(|| DEFAULT_GROUP.into()),
-                start: flags.start.unwrap_or(match startup {
-                    Some(StartupMode::Latest) => StartAt::Latest,
-                    Some(StartupMode::Earliest) | None => StartAt::Earliest,
-                }),
-                bounded: flags.bounded,
-                on_data_loss: flags.on_data_loss,
-            }))
-        }
+        } => Ok(Input::Kafka(KafkaInput {
+            client: client_of(flags, bootstrap_servers, properties),
+            topic: topic.clone(),
+            group: flags
+                .group
+                .clone()
+                .or_else(|| group_id.clone())
+                .unwrap_or_else(|| DEFAULT_GROUP.into()),
+            start: flags.start.unwrap_or(match startup {
+                Some(StartupMode::Latest) => StartAt::Latest,
+                Some(StartupMode::Earliest) | None => StartAt::Earliest,
+            }),
+            bounded: flags.bounded,
+            on_data_loss: flags.on_data_loss,
+        })),
+    }
+}
+
+/// The Kafka client of a table's `WITH` options under the connection flags (`--brokers` wins over
+/// `'properties.bootstrap.servers'`; `--kafka-option`s follow the table's `'properties.*'`).
+fn client_of(flags: &Connection, bootstrap_servers: &Option<String>, properties: &[(String, String)]) -> KafkaClient {
+    let mut options = properties.to_vec();
+    options.extend(flags.options.iter().cloned());
+    KafkaClient {
+        brokers: flags
+            .brokers
+            .clone()
+            .or_else(|| bootstrap_servers.clone())
+            .unwrap_or_else(|| DEFAULT_BROKERS.into()),
+        options,
     }
 }
 
@@ -345,17 +349,8 @@ pub fn resolve_table_input(join: &sql::plan::TemporalJoin, flags: &Connection, s
             ..
         } => (topic, bootstrap_servers, properties),
     };
-    let mut options = properties.clone();
-    options.extend(flags.options.iter().cloned());
     Ok(Input::Kafka(KafkaInput {
-        client: KafkaClient {
-            brokers: flags
-                .brokers
-                .clone()
-                .or_else(|| bootstrap_servers.clone())
-                .unwrap_or_else(|| DEFAULT_BROKERS.into()),
-            options,
-        },
+        client: client_of(flags, bootstrap_servers, properties),
         topic: topic.clone(),
         group: format!(
             "{}-{}",

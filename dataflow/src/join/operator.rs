@@ -205,17 +205,18 @@ pub fn temporal_join<'s>(
                             Held::Pass(m) => out.push(m),
                             Held::Probe(p) if ready.is_some_and(|r| r <= p.ts) => waiting.push(Held::Probe(p)),
                             Held::Probe(p) => {
-                                let version = state.versions.at(&p.key, p.ts).map(<[Value]>::to_vec);
+                                let JoinState { versions, counts, .. } = &mut *state;
+                                let version = versions.at(&p.key, p.ts);
                                 if version.is_none() {
-                                    state.counts.unmatched += 1;
+                                    counts.unmatched += 1;
                                 }
-                                match query.join(*p, version.as_deref(), host.as_ref()) {
+                                match query.join(*p, version, host.as_ref()) {
                                     Some(Record::Event(mut e)) => {
                                         e.source = worker as u32;
                                         out.push(WindowIn::Data(WindowData::Event(e)));
                                     }
-                                    Some(Record::Filtered { .. }) => state.counts.filtered += 1,
-                                    None => state.counts.dropped += 1,
+                                    Some(Record::Filtered { .. }) => counts.filtered += 1,
+                                    None => counts.dropped += 1,
                                     Some(Record::Probe(_)) => {}
                                 }
                             }
@@ -228,19 +229,7 @@ pub fn temporal_join<'s>(
                     }
                     let partitions = |p: Vec<PartitionState>| if worker == 0 { p } else { Vec::new() };
                     let to_all = |id: u64, partitions: Vec<PartitionState>, retire: bool| {
-                        (0..peers as u32).map(move |to| {
-                            let m = Marker {
-                                id,
-                                from: worker as u32,
-                                to,
-                                partitions: partitions.clone(),
-                            };
-                            WindowIn::Signal(if retire {
-                                SourceSignal::Retire(m)
-                            } else {
-                                SourceSignal::Marker(m)
-                            })
-                        })
+                        Marker::to_every(id, worker as u32, peers, partitions, retire)
                     };
                     match front.end.take() {
                         Some(End::Barrier {
@@ -312,8 +301,6 @@ pub fn temporal_join<'s>(
         },
     )
 }
-
-use model::value::Value;
 
 /// Saves the table as checkpoint `id` holds it (a job that takes checkpoints); a failure is counted and means
 /// a restore from that checkpoint stops naming `--fresh`.

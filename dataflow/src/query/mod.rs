@@ -254,11 +254,14 @@ impl Query {
         let ts = self.decoder.decode(payload, now, max_future_ms, host, row)?;
         let ts = u64::try_from(ts).unwrap_or(0);
         if let Some(j) = &self.join {
+            // Room for the table's slots too: the join appends them without growing the row.
+            let mut stream = Vec::with_capacity(j.offset + j.decoder.width());
+            stream.extend_from_slice(&row[..j.offset.min(row.len())]);
             return Ok(Record::Probe(ProbeRec {
                 key: row[j.probe].clone(),
                 ts,
                 at: self.window.on_time_until(ts),
-                row: row.clone(),
+                row: stream,
                 source: 0,
             }));
         }

@@ -117,29 +117,32 @@ impl Intake {
         part.next_offset = raw.offset + 1;
         part.counts.records += 1;
         let kind = self.query.window;
+        // A valid record is late when its earliest window has closed on its partition: its dead letter.
+        let mut late = |ts: u64| {
+            let wm = self.clock.observe(raw.partition, ts, worker_floor);
+            if kind.is_late(ts, wm) {
+                part.counts.late += 1;
+                Some(Box::new(late_letter(raw, ts, kind.earliest_end(ts), wm)))
+            } else {
+                part.counts.events += 1;
+                None
+            }
+        };
         match parse_record(raw, &self.query, self.host.as_ref(), rules, &mut self.row) {
-            Parsed::Event { mut event, ts } => {
-                let wm = self.clock.observe(raw.partition, ts, worker_floor);
-                if kind.is_late(ts, wm) {
-                    part.counts.late += 1;
-                    Outcome::Dead(late_letter(raw, ts, kind.earliest_end(ts), wm))
-                } else {
-                    part.counts.events += 1;
+            Parsed::Event { mut event, ts } => match late(ts) {
+                Some(letter) => Outcome::Dead(*letter),
+                None => {
                     event.source = self.source;
                     Outcome::Event(event)
                 }
-            }
-            Parsed::Probe(mut probe) => {
-                let (ts, wm) = (probe.ts, self.clock.observe(raw.partition, probe.ts, worker_floor));
-                if kind.is_late(ts, wm) {
-                    part.counts.late += 1;
-                    Outcome::Dead(late_letter(raw, ts, kind.earliest_end(ts), wm))
-                } else {
-                    part.counts.events += 1;
+            },
+            Parsed::Probe(mut probe) => match late(probe.ts) {
+                Some(letter) => Outcome::Dead(*letter),
+                None => {
                     probe.source = self.source;
                     Outcome::Probe(probe)
                 }
-            }
+            },
             Parsed::Filtered { ts } => {
                 // A valid record moves its partition's clock as any other: `WHERE` decides what is aggregated, not
                 // how far event time has come.

@@ -28,9 +28,7 @@ use timely::dataflow::{Scope, StreamVec};
 use timely::scheduling::Activator;
 
 use crate::checkpoint::Resume;
-use crate::messages::{
-    DeadLetterOut, Marker, OpenWindow, PartitionState, STOP_ID, SourceSignal, WindowData, WindowIn, WorkerStats,
-};
+use crate::messages::{DeadLetterOut, Marker, OpenWindow, STOP_ID, SourceSignal, WindowData, WindowIn, WorkerStats};
 use crate::query::{Query, UdfHost};
 use crate::runtime::errors::{ErrorKind, ErrorLog, JobFailure};
 use crate::source::SourceSettings;
@@ -284,21 +282,7 @@ impl SourceOperator {
 
     /// Sends marker `id` (or, with `retire`, this source's goodbye) to every window operator.
     fn send_markers(&self, id: u64, retire: bool, held: &Capability<u64>, output: &mut Output<'_>) {
-        let partitions: Vec<PartitionState> = self.intake.cut();
-        let from = self.worker as u32;
-        let markers = (0..self.peers as u32).map(|to| {
-            let m = Marker {
-                id,
-                from,
-                to,
-                partitions: partitions.clone(),
-            };
-            WindowIn::Signal(if retire {
-                SourceSignal::Retire(m)
-            } else {
-                SourceSignal::Marker(m)
-            })
-        });
+        let markers = Marker::to_every(id, self.worker as u32, self.peers, self.intake.cut(), retire);
         output.session(held).give_iterator(markers);
     }
 

@@ -42,17 +42,7 @@ pub fn parse_record(
         Ok(Record::Event(event)) => Parsed::Event { ts: event.ts, event },
         Ok(Record::Filtered { ts }) => Parsed::Filtered { ts },
         Ok(Record::Probe(probe)) => Parsed::Probe(probe),
-        Err(bad) => Parsed::Bad(DeadLetter {
-            reason: bad.reason.code().to_string(),
-            detail: bad.detail,
-            partition: raw.partition,
-            offset: raw.offset,
-            key: raw.key.map(<[u8]>::to_vec),
-            payload: raw.value.map(<[u8]>::to_vec),
-            ts: None,
-            window_end: None,
-            watermark: None,
-        }),
+        Err(bad) => Parsed::Bad(DeadLetter::bad(raw, bad.reason.code(), bad.detail)),
     }
 }
 

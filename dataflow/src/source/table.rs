@@ -216,17 +216,8 @@ impl TableSource {
                 }
                 Err(bad) => {
                     clock.touch(raw.partition, floor);
-                    dead.write(&DeadLetter {
-                        reason: bad.reason.code().to_string(),
-                        detail: format!("versioned table `{}`: {}", setup.name, bad.detail),
-                        partition: raw.partition,
-                        offset: raw.offset,
-                        key: raw.key.map(<[u8]>::to_vec),
-                        payload: raw.value.map(<[u8]>::to_vec),
-                        ts: None,
-                        window_end: None,
-                        watermark: None,
-                    });
+                    let detail = format!("versioned table `{}`: {}", setup.name, bad.detail);
+                    dead.write(&DeadLetter::bad(&raw, bad.reason.code(), detail));
                 }
             }
         });
