@@ -785,9 +785,15 @@ fn the_reference_examples_plan() {
     // The CREATE TABLE and SELECT of the introduction make one job.
     let intro = format!("{}{}", blocks[0], blocks[1]);
     plan_job(&intro, &[]).unwrap_or_else(|e| panic!("{e}"));
+    // The temporal join's example, over a stream of readings.
+    let readings = "CREATE TABLE readings (device_id VARCHAR(64) NOT NULL, temperature DOUBLE, \
+                    event_time TIMESTAMP NOT NULL, WATERMARK FOR event_time AS event_time - INTERVAL '5' SECOND) \
+                    WITH ('connector' = 'kafka', 'topic' = 'iot-metrics', 'format' = 'json');";
+    let joined = plan_job(&format!("{readings}\n{}", blocks[2]), &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert!(joined.join.is_some());
     // The built-in job is shown exactly as `default_job_sql` writes it.
-    assert_eq!(blocks[2], sql::default_job_sql(&sql::DefaultQuery::default()));
-    let second = plan_job(&blocks[3], &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(blocks[3], sql::default_job_sql(&sql::DefaultQuery::default()));
+    let second = plan_job(&blocks[4], &[]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         names(&second),
         [
