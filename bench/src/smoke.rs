@@ -134,7 +134,8 @@ pub fn smoke(ctx: &Ctx) -> Result<()> {
                         rate: 10.0,
                         duration: Duration::from_secs(4),
                         workers: 1,
-                        dataflow_args: vec!["--trigger=500ms".into()],
+                        // Once the producer stops, its device table goes quiet: idle after 2 s, not 30.
+                        dataflow_args: vec!["--trigger=500ms".into(), "--idle-timeout=2s".into()],
                         join: true,
                     },
                 )
