@@ -275,6 +275,9 @@ pub struct Marker {
     pub to: u32,
     /// State of the sender's partitions at the marker.
     pub partitions: Vec<PartitionState>,
+    /// An operator before the windows (a temporal join) could not save its state for this checkpoint: the
+    /// checkpoint must not commit.
+    pub unsaved: bool,
 }
 
 impl Marker {
@@ -293,6 +296,7 @@ impl Marker {
                 from,
                 to,
                 partitions: partitions.clone(),
+                unsaved: false,
             };
             WindowIn::Signal(if retire {
                 SourceSignal::Retire(m)
@@ -704,6 +708,7 @@ mod tests {
             from: 1,
             to: 2,
             partitions: Vec::new(),
+            unsaved: false,
         };
         assert_eq!(WindowIn::Signal(SourceSignal::Marker(m.clone())).route(), 2);
         assert_eq!(WindowIn::Signal(SourceSignal::Retire(m)).route(), 2);

@@ -483,3 +483,32 @@ fn readings_read_before_the_table_exists_wait_for_it_then_a_stop_and_a_bounded_r
     run_ok(&mut job().bounded().command(), LIMIT);
     golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
 }
+
+#[test]
+fn a_checkpoint_whose_table_cannot_be_saved_does_not_commit_and_the_run_fails_naming_it() {
+    let t = topics("tj-unsaved");
+    let dir = temp_dir("tj-unsaved");
+    let file = job_file(&dir, "by_site.sql", &t, BY_SITE);
+    let out = dir.join("out");
+    // A file where the table's folder goes: no table file can be written.
+    std::fs::create_dir_all(out.join("_checkpoints")).unwrap();
+    std::fs::write(out.join("_checkpoints/table"), b"in the way").unwrap();
+    let run = testkit::run(
+        &mut DataflowRun::kafka(&t.brokers, &t.readings)
+            .sql(&file)
+            .bounded()
+            .workers(2)
+            .out(&out)
+            .deadletter(&dir.join("dead"))
+            .command(),
+        LIMIT,
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "the run must fail:\n{stderr}");
+    assert!(stderr.contains("cannot save the versioned table"), "{stderr}");
+    assert_eq!(
+        testkit::newest_manifest(&out),
+        None,
+        "no checkpoint commits without its table"
+    );
+}

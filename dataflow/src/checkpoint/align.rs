@@ -16,8 +16,9 @@ pub trait Aligned {
     /// A source's counters (not part of any round).
     fn stats(&mut self, stats: Box<WorkerStats>);
     /// The round `id` completed: everything applied so far belongs to it. `partitions` are the partition
-    /// states of every source at the cut.
-    fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>);
+    /// states of every source at the cut; `saved` is false when a marker of the round said that an operator before
+    /// could not save its state (the checkpoint must then not commit).
+    fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>, saved: bool);
 }
 
 /// The alignment state of one window operator.
@@ -29,6 +30,10 @@ pub struct Alignment {
     retired: BTreeMap<u32, Vec<PartitionState>>,
     held: VecDeque<WindowIn>,
     stopped: bool,
+    /// A marker of the current round was unsaved.
+    unsaved: bool,
+    /// A goodbye was unsaved: the final barrier must not commit.
+    final_unsaved: bool,
 }
 
 impl Alignment {
@@ -42,6 +47,8 @@ impl Alignment {
             retired: BTreeMap::new(),
             held: VecDeque::new(),
             stopped: false,
+            unsaved: false,
+            final_unsaved: false,
         }
     }
 
@@ -70,11 +77,13 @@ impl Alignment {
         }
         match item {
             WindowIn::Signal(SourceSignal::Marker(m)) => {
+                self.unsaved |= m.unsaved;
                 self.last_marker.insert(m.from, m.id);
                 self.cut.insert(m.from, m.partitions);
                 self.try_complete(to);
             }
             WindowIn::Signal(SourceSignal::Retire(m)) => {
+                self.final_unsaved |= m.unsaved;
                 self.active.remove(&m.from);
                 self.cut.remove(&m.from);
                 self.retired.insert(m.from, m.partitions);
@@ -107,7 +116,8 @@ impl Alignment {
         } else {
             (min, BarrierKind::Periodic)
         };
-        to.barrier(id, kind, self.partitions());
+        let saved = !std::mem::take(&mut self.unsaved);
+        to.barrier(id, kind, self.partitions(), saved);
         self.stopped = kind == BarrierKind::Stop;
         self.round = id + 1;
         let held: Vec<WindowIn> = self.held.drain(..).collect();
@@ -121,9 +131,10 @@ impl Alignment {
         self.active.is_empty()
     }
 
-    /// The id and partitions of the final barrier, once the input has ended.
-    pub fn final_cut(&self) -> (u64, Vec<PartitionState>) {
-        (self.round, self.partitions())
+    /// The id and partitions of the final barrier, once the input has ended, and whether every operator before
+    /// saved its state for it.
+    pub fn final_cut(&self) -> (u64, Vec<PartitionState>, bool) {
+        (self.round, self.partitions(), !self.final_unsaved)
     }
 
     /// The partition states of every source at the last cut, sorted by partition.
@@ -158,9 +169,10 @@ mod tests {
             }
         }
         fn stats(&mut self, _stats: Box<WorkerStats>) {}
-        fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>) {
+        fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>, saved: bool) {
             let parts: Vec<i32> = partitions.iter().map(|p| p.partition).collect();
-            self.seen.push(format!("barrier {id} {kind:?} {parts:?}"));
+            let unsaved = if saved { "" } else { " unsaved" };
+            self.seen.push(format!("barrier {id} {kind:?} {parts:?}{unsaved}"));
         }
     }
 
@@ -180,6 +192,7 @@ mod tests {
                 partition: from as i32,
                 ..Default::default()
             }],
+            unsaved: false,
         }
     }
 
@@ -232,6 +245,22 @@ mod tests {
         );
         assert_eq!(seen, ["barrier 1 Periodic [0, 1]"]);
         assert_eq!(a.final_cut().0, 2);
+    }
+
+    #[test]
+    fn an_unsaved_marker_makes_its_round_unsaved_and_the_next_one_saved_again() {
+        let unsaved = |id, from| {
+            let mut m = marker(id, from);
+            m.unsaved = true;
+            WindowIn::Signal(SourceSignal::Marker(m))
+        };
+        let (a, seen) = align(2, 0, vec![mark(1, 0), unsaved(1, 1), mark(2, 0), mark(2, 1)]);
+        assert_eq!(seen, ["barrier 1 Periodic [0, 1] unsaved", "barrier 2 Periodic [0, 1]"]);
+        assert!(a.final_cut().2, "no goodbye was unsaved");
+        let mut goodbye = marker(0, 0);
+        goodbye.unsaved = true;
+        let (a, _) = align(1, 0, vec![WindowIn::Signal(SourceSignal::Retire(goodbye))]);
+        assert!(!a.final_cut().2, "the final barrier of an unsaved goodbye");
     }
 
     #[test]

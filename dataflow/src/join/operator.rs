@@ -117,7 +117,8 @@ impl Aligned for Rounds {
         self.stats.push(*stats);
     }
 
-    fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>) {
+    fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>, _saved: bool) {
+        // The sources save nothing of their own: their markers are never unsaved.
         self.open().end = Some(End::Barrier { id, kind, partitions });
     }
 }
@@ -180,7 +181,7 @@ pub fn temporal_join<'s>(
                 });
                 if !retired && align.finished() {
                     retired = true;
-                    let (id, partitions) = align.final_cut();
+                    let (id, partitions, _) = align.final_cut();
                     rounds.open().end = Some(End::Retire { id, partitions });
                 }
                 let Some(hold) = held.as_mut() else { return };
@@ -228,8 +229,15 @@ pub fn temporal_join<'s>(
                         break;
                     }
                     let partitions = |p: Vec<PartitionState>| if worker == 0 { p } else { Vec::new() };
-                    let to_all = |id: u64, partitions: Vec<PartitionState>, retire: bool| {
-                        Marker::to_every(id, worker as u32, peers, partitions, retire)
+                    let to_all = |id: u64, partitions: Vec<PartitionState>, retire: bool, saved: bool| {
+                        Marker::to_every(id, worker as u32, peers, partitions, retire).map(move |mut m| {
+                            if let WindowIn::Signal(SourceSignal::Marker(marker) | SourceSignal::Retire(marker)) =
+                                &mut m
+                            {
+                                marker.unsaved = !saved;
+                            }
+                            m
+                        })
                     };
                     match front.end.take() {
                         Some(End::Barrier {
@@ -237,14 +245,15 @@ pub fn temporal_join<'s>(
                             kind,
                             partitions: p,
                         }) => {
-                            // The table as of this marker, durable before any window operator can align it.
-                            save(store.as_ref(), id, worker, &state, &errors);
+                            // The table as of this marker, durable before any window operator can align it; if it
+                            // cannot be saved, the marker says so and the checkpoint does not commit.
+                            let saved = save(store.as_ref(), id, worker, &state, &errors);
                             let id = if kind == BarrierKind::Stop { STOP_ID } else { id };
-                            session.give_iterator(to_all(id, partitions(p), false));
+                            session.give_iterator(to_all(id, partitions(p), false, saved));
                         }
                         Some(End::Retire { id, partitions: p }) => {
                             // The windows' final barrier takes the id of the round after the last one.
-                            save(store.as_ref(), id, worker, &state, &errors);
+                            let saved = save(store.as_ref(), id, worker, &state, &errors);
                             // The source's last counters left before the last records were joined.
                             if let Some(mut s) = last_stats.take() {
                                 s.join = JoinCounts {
@@ -254,7 +263,7 @@ pub fn temporal_join<'s>(
                                 };
                                 session.give(WindowIn::Signal(SourceSignal::Stats(Box::new(s))));
                             }
-                            session.give_iterator(to_all(0, partitions(p), true));
+                            session.give_iterator(to_all(0, partitions(p), true, saved));
                         }
                         None => {}
                     }
@@ -302,10 +311,10 @@ pub fn temporal_join<'s>(
     )
 }
 
-/// Saves the table as checkpoint `id` holds it (a job that takes checkpoints); a failure is counted and means
-/// a restore from that checkpoint stops naming `--fresh`.
-fn save(store: Option<&StateStore>, id: u64, worker: usize, state: &JoinState, errors: &ErrorLog) {
-    let Some(store) = store else { return };
+/// Saves the table as checkpoint `id` holds it (a job that takes checkpoints); returns whether it is saved (a
+/// failure is counted, and its checkpoint must not commit).
+fn save(store: Option<&StateStore>, id: u64, worker: usize, state: &JoinState, errors: &ErrorLog) -> bool {
+    let Some(store) = store else { return true };
     let JoinState {
         versions,
         progress,
@@ -314,8 +323,12 @@ fn save(store: Option<&StateStore>, id: u64, worker: usize, state: &JoinState, e
     let saved = store.save_table(id, worker, progress, *counts, |each| {
         versions.iter().try_for_each(|(k, t, r)| each(k, t, r))
     });
-    if let Err(e) = saved {
-        let why = format!("cannot save the versioned table for checkpoint {id}; a restore cannot use it: {e:#}");
-        errors.record(ErrorKind::CheckpointPart, &why);
+    match saved {
+        Ok(_) => true,
+        Err(e) => {
+            let why = format!("cannot save the versioned table for checkpoint {id}; it will not commit: {e:#}");
+            errors.record(ErrorKind::CheckpointPart, &why);
+            false
+        }
     }
 }

@@ -97,12 +97,14 @@ impl<S: OpenState> Aligned for Collect<S> {
         self.stats.push(*stats);
     }
 
-    fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>) {
+    fn barrier(&mut self, id: u64, kind: BarrierKind, partitions: Vec<PartitionState>, saved: bool) {
         // Worker 0 hears every source, so its barrier carries the partitions for the manifest.
         let partitions = if self.worker == 0 { partitions } else { Vec::new() };
-        // The open windows go straight from the state to their file: a barrier carries only their number.
+        // The open windows go straight from the state to their file: a barrier carries only their number. A
+        // checkpoint whose state an operator before could not save gets none: it never commits.
         let state = &self.state;
         let windows = match &self.store {
+            Some(_) if !saved => None,
             Some(store) => store
                 .save_open_windows(id, self.worker, |each| state.each_open(each))
                 .map_err(|e| {
@@ -224,8 +226,8 @@ fn operator<'s, S: OpenState + 'static>(
             }
             let Some(t) = now_at else {
                 // The input has ended: every window is final; close with a last barrier.
-                let (id, partitions) = align.final_cut();
-                out.barrier(id, BarrierKind::Final, partitions);
+                let (id, partitions, saved) = align.final_cut();
+                out.barrier(id, BarrierKind::Final, partitions, saved);
                 for barrier in out.barriers.drain(..) {
                     output
                         .session(&*hold)
