@@ -512,3 +512,80 @@ fn a_checkpoint_whose_table_cannot_be_saved_does_not_commit_and_the_run_fails_na
         "no checkpoint commits without its table"
     );
 }
+
+#[test]
+fn a_stop_treats_a_quiet_table_as_idle_and_completes_at_once_then_a_restart_is_exact() {
+    let brokers = require_broker();
+    let (readings_topic, devices_topic) = (unique_topic("tj-quiet-readings"), unique_topic("tj-quiet-devices"));
+    create_topic(&brokers, &readings_topic, 3);
+    create_topic(&brokers, &devices_topic, 2);
+    // Live readings (the last 20 s) and a table whose rows are a minute old and do not change any more.
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut rng = Lcg(23);
+    let events: Vec<Value> = (0..2_000)
+        .map(|i| {
+            json!({
+                "device_id": format!("d-{}", i % DEVICES),
+                "temperature": 18.0 + rng.below(14_000) as f64 / 1000.0,
+                "event_time": time_text(now - 20_000 + i as i64 * 10),
+            })
+        })
+        .collect();
+    let changes: Vec<Change> = TABLE_DEVICES
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (now - 60_000 + i as i64, *d, Some((SITES[i % 3], 24.0 + i as f64))))
+        .collect();
+    produce_stamped(&brokers, &devices_topic, None, &table_records(&changes));
+    produce(&brokers, &readings_topic, &keyed(&events));
+    let dir = temp_dir("tj-quiet");
+    let t = Topics {
+        brokers: brokers.clone(),
+        readings: readings_topic.clone(),
+        devices: devices_topic.clone(),
+        events: Vec::new(),
+    };
+    let file = job_file(&dir, "by_site.sql", &t, BY_SITE);
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    let job = || {
+        DataflowRun::kafka(&brokers, &readings_topic)
+            .sql(&file)
+            .workers(2)
+            .idle_timeout(Duration::from_secs(600))
+            .checkpoint_interval(Duration::from_millis(500))
+            .trigger(Duration::from_millis(500))
+            .out(&out)
+            .deadletter(&dead)
+    };
+    let mut running = job().spawn();
+    let deadline = std::time::Instant::now() + LIMIT;
+    while read_latest_opt(&out).is_none_or(|l| l["pipeline"]["events_total"] != json!(events.len())) {
+        assert!(
+            running.is_running() && std::time::Instant::now() < deadline,
+            "the job read every reading"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Every reading is read and waits for the table (its watermark is a minute behind, never idle here).
+    let stopped = std::time::Instant::now();
+    running.stop_ok(LIMIT);
+    assert!(
+        stopped.elapsed() < Duration::from_secs(15),
+        "the stop did not wait for the quiet table"
+    );
+    let manifest = testkit::newest_manifest(&out).expect("the stop checkpoint committed");
+    let id: u64 = manifest.file_name().unwrap().to_str().unwrap()[5..25].parse().unwrap();
+    assert!(
+        out.join(format!("_checkpoints/table/table-{id:020}-w0.jsonl")).exists(),
+        "with the table"
+    );
+    run_ok(&mut job().bounded().command(), LIMIT);
+    golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+}
+
+/// `latest.json` of `out`, when there is one to read.
+fn read_latest_opt(out: &Path) -> Option<Value> {
+    std::fs::read(out.join("latest.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}

@@ -210,6 +210,7 @@ impl Resources {
                         idle_timeout: job.source.idle_timeout,
                         max_future_ms: job.source.max_future_ms,
                         restored: versions,
+                        stop: stop.clone(),
                     },
                     setup: JoinSetup {
                         worker: index,

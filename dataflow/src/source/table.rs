@@ -7,13 +7,16 @@
 //! - it holds its capability at its watermark over the table's version time (per partition: newest version
 //!   time − the table's lateness; the minimum over its partitions, idle ones aside by the source's idle rule),
 //!   so the join's table frontier *is* the table's watermark; it drops the capability at a bounded end, or at
-//!   once when it owns nothing. It does not stop on a stop request: records waiting in the join still need the
-//!   table's watermark to pass them, and the stop checkpoint waits for them.
+//!   once when it owns nothing. It does not stop reading on a stop request, since records waiting in the join
+//!   still need the table's watermark to pass them and the stop checkpoint waits for them. Instead it treats
+//!   the table as idle from then on: its watermark follows the wall clock (− its lateness). A stop does not wait
+//!   for a table that is not moving, and a version written later carries a later time.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use timely::container::CapacityContainerBuilder;
@@ -56,6 +59,8 @@ pub struct TableSetup {
     pub max_future_ms: u64,
     /// This worker's share of the restored checkpoint's versions, sent first.
     pub restored: Vec<Saved>,
+    /// Raised on Ctrl-C: from then on the table counts as idle.
+    pub stop: Arc<AtomicBool>,
 }
 
 type Output<'a> = OutputBuilderSession<'a, u64, CapacityContainerBuilder<Vec<TableMsg>>>;
@@ -160,9 +165,10 @@ impl TableSource {
         }
         let reader = &self.reader;
         let idle_timeout = self.setup.idle_timeout;
-        let Some(wm) = self
+        let now_ms = model::time::now_ms();
+        let Some(mut wm) = self
             .clock
-            .worker_watermark(model::time::now_ms(), &|p| reader.may_be_idle(p, idle_timeout))
+            .worker_watermark(now_ms, &|p| reader.may_be_idle(p, idle_timeout))
         else {
             tracing::info!(
                 worker = self.setup.worker,
@@ -172,6 +178,9 @@ impl TableSource {
             );
             return false;
         };
+        if self.setup.stop.load(Ordering::Relaxed) {
+            wm = wm.max(now_ms.saturating_sub(self.setup.lateness_ms));
+        }
         if wm > floor {
             held.downgrade(&wm);
         }
