@@ -323,6 +323,68 @@ fn unmatched(events: &[Value], changes: &[Change]) -> u64 {
         .count() as u64
 }
 
+/// Two empty topics (readings of 3 partitions, the table of 2) and the job by site over them, for the runs that
+/// are live before a bounded finish: a long idle timeout (these readings are not of the wall clock's time) and a
+/// checkpoint every 500 ms.
+struct Live {
+    brokers: String,
+    readings: String,
+    devices: String,
+    file: PathBuf,
+    out: PathBuf,
+    dead: PathBuf,
+}
+
+fn live(prefix: &str) -> (Live, PathBuf) {
+    let brokers = require_broker();
+    let (readings, devices) = (
+        unique_topic(&format!("{prefix}-readings")),
+        unique_topic(&format!("{prefix}-devices")),
+    );
+    create_topic(&brokers, &readings, 3);
+    create_topic(&brokers, &devices, 2);
+    let dir = temp_dir(prefix);
+    let t = Topics {
+        brokers: brokers.clone(),
+        readings: readings.clone(),
+        devices: devices.clone(),
+        events: Vec::new(),
+    };
+    let file = job_file(&dir, "by_site.sql", &t, BY_SITE);
+    let (out, dead) = (dir.join("out"), dir.join("dead"));
+    let live = Live {
+        brokers,
+        readings,
+        devices,
+        file,
+        out,
+        dead,
+    };
+    (live, dir)
+}
+
+impl Live {
+    fn job(&self, workers: usize) -> DataflowRun {
+        DataflowRun::kafka(&self.brokers, &self.readings)
+            .sql(&self.file)
+            .workers(workers)
+            .idle_timeout(Duration::from_secs(600))
+            .checkpoint_interval(Duration::from_millis(500))
+            .trigger(Duration::from_millis(500))
+            .out(&self.out)
+            .deadletter(&self.dead)
+    }
+}
+
+/// The id of a manifest file (`ckpt-<id:020>.json`).
+fn manifest_id(manifest: &Path) -> u64 {
+    let name = manifest.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    name.strip_prefix("ckpt-")
+        .and_then(|n| n.strip_suffix(".json"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a manifest: {name}"))
+}
+
 /// A table that changes all the time: every 250 ms one of its devices moves or changes its threshold, now and
 /// then one is deleted (and comes back with its next change).
 fn churn() -> Vec<Change> {
@@ -337,48 +399,26 @@ fn churn() -> Vec<Change> {
 
 #[test]
 fn the_table_is_restored_exactly_after_kill_9_during_a_burst_of_updates_into_another_worker_count() {
-    let brokers = require_broker();
-    let (readings_topic, devices_topic) = (unique_topic("tj-kill-readings"), unique_topic("tj-kill-devices"));
-    create_topic(&brokers, &readings_topic, 3);
-    create_topic(&brokers, &devices_topic, 2);
+    let (l, dir) = live("tj-kill");
     let changes = churn();
     let events = readings(6_000, 5, &changes);
     // The first half of the readings and of the table's changes; the rest while the job runs.
     let (first, second) = events.split_at(events.len() / 2);
     let records = table_records(&changes);
     let split = records.partition_point(|(_, t)| t.is_some_and(|t| t <= START_MS + 35_000));
-    produce(&brokers, &readings_topic, &keyed(first));
-    produce_stamped(&brokers, &devices_topic, None, &records[..split]);
-    let dir = temp_dir("tj-kill");
-    let t = Topics {
-        brokers: brokers.clone(),
-        readings: readings_topic.clone(),
-        devices: devices_topic.clone(),
-        events: Vec::new(),
-    };
-    let file = job_file(&dir, "by_site.sql", &t, BY_SITE);
-    let (out, dead) = (dir.join("out"), dir.join("dead"));
-    // Idleness would move the table's watermark to the wall clock (these readings are from 2024): not here.
-    let job = |workers: usize| {
-        DataflowRun::kafka(&brokers, &readings_topic)
-            .sql(&file)
-            .workers(workers)
-            .idle_timeout(Duration::from_secs(600))
-            .checkpoint_interval(Duration::from_millis(500))
-            .trigger(Duration::from_secs(1))
-            .out(&out)
-            .deadletter(&dead)
-    };
-    let mut running = job(1).spawn();
-    wait_for_table_checkpoint(&mut running, &out);
-    produce(&brokers, &readings_topic, &keyed(second));
-    produce_stamped(&brokers, &devices_topic, None, &records[split..]);
+    produce(&l.brokers, &l.readings, &keyed(first));
+    produce_stamped(&l.brokers, &l.devices, None, &records[..split]);
+    let mut running = l.job(1).spawn();
+    wait_for_table_checkpoint(&mut running, &l.out);
+    produce(&l.brokers, &l.readings, &keyed(second));
+    produce_stamped(&l.brokers, &l.devices, None, &records[split..]);
     std::thread::sleep(Duration::from_millis(600));
     running.kill9();
-    run_ok(&mut job(3).bounded().command(), LIMIT);
-    golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+    run_ok(&mut l.job(3).bounded().command(), LIMIT);
+    let out = &l.out;
+    golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(out), Against::Latest(out)]);
     // The join's counters continue from the checkpoint: neither lost nor counted twice.
-    let p = read_latest(&out)["pipeline"].clone();
+    let p = read_latest(out)["pipeline"].clone();
     assert_eq!(p["unmatched_total"].as_u64(), Some(unmatched(&events, &changes)), "{p}");
     assert_eq!(p["events_total"].as_u64(), Some(events.len() as u64), "{p}");
 }
@@ -390,13 +430,8 @@ fn wait_for_table_checkpoint(running: &mut testkit::run::Running, out: &Path) {
         assert!(running.is_running(), "the job exited by itself");
         assert!(std::time::Instant::now() < deadline, "no checkpoint with the table");
         let saved = testkit::newest_manifest(out).is_some_and(|m| {
-            let id = m
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("ckpt-"))
-                .and_then(|n| n.strip_suffix(".json"))
-                .and_then(|n| n.parse::<u64>().ok());
-            id.is_some_and(|id| out.join(format!("_checkpoints/table/table-{id:020}-w0.jsonl")).exists())
+            let id = manifest_id(&m);
+            out.join(format!("_checkpoints/table/table-{id:020}-w0.jsonl")).exists()
         });
         if saved {
             return;
@@ -407,10 +442,7 @@ fn wait_for_table_checkpoint(running: &mut testkit::run::Running, out: &Path) {
 
 #[test]
 fn readings_read_before_the_table_exists_wait_for_it_then_a_stop_and_a_bounded_restart_equal_duckdb() {
-    let brokers = require_broker();
-    let (readings_topic, devices_topic) = (unique_topic("tj-wait-readings"), unique_topic("tj-wait-devices"));
-    create_topic(&brokers, &readings_topic, 3);
-    create_topic(&brokers, &devices_topic, 2);
+    let (l, dir) = live("tj-wait");
     let mut changes = changes();
     let events = readings(3_000, 17, &changes);
     // A row of every device after the last reading moves every partition's watermark past every reading.
@@ -418,35 +450,15 @@ fn readings_read_before_the_table_exists_wait_for_it_then_a_stop_and_a_bounded_r
         changes.push((START_MS + 70_000 + i as i64, d, Some(("north", 20.0))));
     }
     // Every reading first; the table only once the job has read them all.
-    produce(&brokers, &readings_topic, &keyed(&events));
-    let dir = temp_dir("tj-wait");
-    let t = Topics {
-        brokers: brokers.clone(),
-        readings: readings_topic.clone(),
-        devices: devices_topic.clone(),
-        events: Vec::new(),
-    };
-    let file = job_file(&dir, "by_site.sql", &t, BY_SITE);
-    let (out, dead) = (dir.join("out"), dir.join("dead"));
-    let job = || {
-        DataflowRun::kafka(&brokers, &readings_topic)
-            .sql(&file)
-            .workers(2)
-            .idle_timeout(Duration::from_secs(600))
-            .checkpoint_interval(Duration::from_millis(500))
-            .trigger(Duration::from_millis(500))
-            .out(&out)
-            .deadletter(&dead)
-    };
-    let mut running = job().spawn();
+    produce(&l.brokers, &l.readings, &keyed(&events));
+    let out = &l.out;
+    let mut running = l.job(2).spawn();
     let deadline = std::time::Instant::now() + LIMIT;
     let lag_zero = |out: &Path| {
-        std::fs::read(out.join("latest.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        read_latest_opt(out)
             .is_some_and(|l| l["pipeline"]["lag"] == json!(0) && l["pipeline"]["events_total"] == json!(events.len()))
     };
-    while !lag_zero(&out) {
+    while !lag_zero(out) {
         assert!(
             running.is_running() && std::time::Instant::now() < deadline,
             "the job read every reading"
@@ -454,13 +466,13 @@ fn readings_read_before_the_table_exists_wait_for_it_then_a_stop_and_a_bounded_r
         std::thread::sleep(Duration::from_millis(200));
     }
     // Read, but waiting: no window can be final before the table's watermark passes its readings.
-    let latest = read_latest(&out);
+    let latest = read_latest(out);
     assert_eq!(latest["pipeline"]["final_windows"], json!(0), "{}", latest["pipeline"]);
-    produce_stamped(&brokers, &devices_topic, None, &table_records(&changes));
+    produce_stamped(&l.brokers, &l.devices, None, &table_records(&changes));
     // Every reading meets its version and every window turns final; the stop checkpoint then carries the table.
-    while !testkit::newest_manifest(&out)
+    while !testkit::newest_manifest(out)
         .is_some_and(|m| std::fs::read_to_string(m).is_ok_and(|t| t.contains("\"next_offset\"")))
-        || read_latest(&out)["pipeline"]["final_windows"] == json!(0)
+        || read_latest(out)["pipeline"]["final_windows"] == json!(0)
     {
         assert!(
             running.is_running() && std::time::Instant::now() < deadline,
@@ -474,14 +486,13 @@ fn readings_read_before_the_table_exists_wait_for_it_then_a_stop_and_a_bounded_r
         stopped.elapsed() < Duration::from_secs(20),
         "the stop checkpoint completes at once"
     );
-    let manifest = testkit::newest_manifest(&out).expect("the stop checkpoint");
-    let id: u64 = manifest.file_name().unwrap().to_str().unwrap()[5..25].parse().unwrap();
+    let id = manifest_id(&testkit::newest_manifest(out).expect("the stop checkpoint"));
     assert!(
         out.join(format!("_checkpoints/table/table-{id:020}-w1.jsonl")).exists(),
         "it holds the table"
     );
-    run_ok(&mut job().bounded().command(), LIMIT);
-    golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+    run_ok(&mut l.job(2).bounded().command(), LIMIT);
+    golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(out), Against::Latest(out)]);
 }
 
 #[test]
@@ -515,10 +526,7 @@ fn a_checkpoint_whose_table_cannot_be_saved_does_not_commit_and_the_run_fails_na
 
 #[test]
 fn a_stop_treats_a_quiet_table_as_idle_and_completes_at_once_then_a_restart_is_exact() {
-    let brokers = require_broker();
-    let (readings_topic, devices_topic) = (unique_topic("tj-quiet-readings"), unique_topic("tj-quiet-devices"));
-    create_topic(&brokers, &readings_topic, 3);
-    create_topic(&brokers, &devices_topic, 2);
+    let (l, dir) = live("tj-quiet");
     // Live readings (the last 20 s) and a table whose rows are a minute old and do not change any more.
     let now = chrono::Utc::now().timestamp_millis();
     let mut rng = Lcg(23);
@@ -536,30 +544,12 @@ fn a_stop_treats_a_quiet_table_as_idle_and_completes_at_once_then_a_restart_is_e
         .enumerate()
         .map(|(i, d)| (now - 60_000 + i as i64, *d, Some((SITES[i % 3], 24.0 + i as f64))))
         .collect();
-    produce_stamped(&brokers, &devices_topic, None, &table_records(&changes));
-    produce(&brokers, &readings_topic, &keyed(&events));
-    let dir = temp_dir("tj-quiet");
-    let t = Topics {
-        brokers: brokers.clone(),
-        readings: readings_topic.clone(),
-        devices: devices_topic.clone(),
-        events: Vec::new(),
-    };
-    let file = job_file(&dir, "by_site.sql", &t, BY_SITE);
-    let (out, dead) = (dir.join("out"), dir.join("dead"));
-    let job = || {
-        DataflowRun::kafka(&brokers, &readings_topic)
-            .sql(&file)
-            .workers(2)
-            .idle_timeout(Duration::from_secs(600))
-            .checkpoint_interval(Duration::from_millis(500))
-            .trigger(Duration::from_millis(500))
-            .out(&out)
-            .deadletter(&dead)
-    };
-    let mut running = job().spawn();
+    produce_stamped(&l.brokers, &l.devices, None, &table_records(&changes));
+    produce(&l.brokers, &l.readings, &keyed(&events));
+    let out = &l.out;
+    let mut running = l.job(2).spawn();
     let deadline = std::time::Instant::now() + LIMIT;
-    while read_latest_opt(&out).is_none_or(|l| l["pipeline"]["events_total"] != json!(events.len())) {
+    while read_latest_opt(out).is_none_or(|l| l["pipeline"]["events_total"] != json!(events.len())) {
         assert!(
             running.is_running() && std::time::Instant::now() < deadline,
             "the job read every reading"
@@ -573,14 +563,13 @@ fn a_stop_treats_a_quiet_table_as_idle_and_completes_at_once_then_a_restart_is_e
         stopped.elapsed() < Duration::from_secs(15),
         "the stop did not wait for the quiet table"
     );
-    let manifest = testkit::newest_manifest(&out).expect("the stop checkpoint committed");
-    let id: u64 = manifest.file_name().unwrap().to_str().unwrap()[5..25].parse().unwrap();
+    let id = manifest_id(&testkit::newest_manifest(out).expect("the stop checkpoint committed"));
     assert!(
         out.join(format!("_checkpoints/table/table-{id:020}-w0.jsonl")).exists(),
         "with the table"
     );
-    run_ok(&mut job().bounded().command(), LIMIT);
-    golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(&out), Against::Latest(&out)]);
+    run_ok(&mut l.job(2).bounded().command(), LIMIT);
+    golden(&dir, &events, &changes, BY_SITE_EXPECTED).assert_equal(&[Against::History(out), Against::Latest(out)]);
 }
 
 /// `latest.json` of `out`, when there is one to read.
