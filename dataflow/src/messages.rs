@@ -26,7 +26,9 @@ pub struct RawRecord<'a> {
     pub key: Option<&'a [u8]>,
     /// Record value (`None`: tombstone).
     pub value: Option<&'a [u8]>,
-    /// The record's timestamp (Kafka's create or log-append time), epoch ms, when it has one.
+    /// A tombstone's timestamp (Kafka's create or log-append time), epoch ms, when it has one: the time a
+    /// versioned table's key is deleted from. Left out (`None`) for a record with a value, so that reading a
+    /// record costs no call for it.
     pub timestamp: Option<i64>,
 }
 

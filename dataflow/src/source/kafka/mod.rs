@@ -396,7 +396,7 @@ impl Reader for KafkaReader {
                             offset,
                             key: m.key(),
                             value: m.payload(),
-                            timestamp: m.timestamp().to_millis(),
+                            timestamp: m.payload().is_none().then(|| m.timestamp().to_millis()).flatten(),
                         });
                         n += 1;
                     }
@@ -437,7 +437,7 @@ impl Reader for KafkaReader {
                                 offset: m.offset(),
                                 key: m.key(),
                                 value: m.payload(),
-                                timestamp: m.timestamp(),
+                                timestamp: m.payload().is_none().then(|| m.timestamp()).flatten(),
                             });
                             n += 1;
                         }
