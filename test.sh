@@ -2,8 +2,9 @@
 # The whole test suite, with all of its own set-up: starts a real Apache Kafka broker (infra/kafka.sh, fetched
 # from Maven Central on first use), builds everything, runs the Rust unit and integration tests, makes a
 # Parquet history with a real pipeline run and reads it back with pyarrow and DuckDB, executes the notebooks on
-# it, runs the dashboard's browser tests in headless Chromium and a smoke run of every benchmark scenario, and
-# stops what it started.
+# it, runs the dashboard's browser tests in headless Chromium, checks the deployment files offline (Kubernetes
+# manifests, Prometheus rules; infra/test.sh) and a smoke run of every benchmark scenario, and stops what it
+# started.
 #
 # Environment: CARGO_TARGET_DIR (default ~/.cache/iot-pipeline/target), IOT_UDF_CACHE (where UDF crates are
 # built, default ~/.cache/iot-pipeline/udf), IOT_TEST_BROKERS (default 127.0.0.1:9092; a broker already serving
@@ -111,6 +112,8 @@ independent_readers() {
     "$IOT_CACHE/notebooks-venv/bin/python" dataflow/tests/read_history.py "$WORK/data/aggregates" "$WORK/ids.txt"
 }
 browser() { bash dashboard/tests/browser/run.sh; }
+# The deployment files: Kubernetes manifests, Prometheus rules (with their unit tests), the Grafana dashboard.
+infra_checks() { bash infra/test.sh; }
 # Every benchmark scenario at a tiny size: proves they run; never fails on a speed figure.
 bench_smoke() { cargo run --release -q -p bench -- smoke --brokers "$IOT_TEST_BROKERS"; }
 
@@ -125,6 +128,7 @@ step history-run history_run
 step notebooks notebooks
 step independent-readers independent_readers
 step browser browser
+step infra infra_checks
 step bench-smoke bench_smoke
 
 echo

@@ -4,10 +4,12 @@
 //! output); `checkpoint` is the exactly-once protocol, which the stages meet only through its interface, and
 //! `compact` the history's compaction. `messages` holds every type that travels between stages and imports none
 //! of them; `udf` hosts user-defined functions; `runtime` holds the helpers every stage may use. `job` is the job
-//! itself (settings, preparation, the workers' loop, the wiring) and `config` the flags that make its settings.
+//! itself (settings, preparation, the workers' loop, the wiring) and `config` the flags that make its settings;
+//! `cluster` connects and watches the processes of a cluster and supervises one (`dataflow cluster`).
 //! The map of it all is `docs/ARCHITECTURE.md`.
 
 pub mod checkpoint;
+pub mod cluster;
 pub mod compact;
 pub mod config;
 pub mod fleet;

@@ -359,3 +359,45 @@ fn partitions_added_while_running_are_read_and_restored_after_a_restart() {
     assert_eq!(pipeline(&read_latest(&dirs.out), "events_total"), 200);
     assert_history_matches(&read_history(&dirs.out), &expected(&records));
 }
+
+#[test]
+fn a_partition_added_for_a_worker_that_owned_none_is_read_by_that_worker() {
+    let brokers = require_broker();
+    let topic = unique_topic("loss-idle-worker");
+    create_topic(&brokers, &topic, 1);
+    let dirs = Dirs::new("loss-idle-worker");
+    let job = || dirs.job(&brokers, &topic).idle_timeout(Duration::from_secs(600));
+    // Two workers for one partition: worker 1 owns nothing at start.
+    let running = job().workers(2).spawn();
+    // Recent event times: a partition given to a worker that owned none starts at its watermark, wall clock −
+    // lateness (docs/semantics.md).
+    let start = now_ms() - 20_000;
+    produce_to(&brokers, &topic, Some(0), &events(start, 50, 10));
+    wait_for(
+        &dirs.out,
+        Duration::from_secs(60),
+        "the first 50 records are read",
+        |l| pipeline(l, "events_total") == 50,
+    );
+
+    testkit::add_partitions(&brokers, &topic, 2);
+    produce_to(&brokers, &topic, Some(1), &events(start + 1_000, 40, 10));
+    wait_for(
+        &dirs.out,
+        Duration::from_secs(60),
+        "the new partition's records are read",
+        |l| pipeline(l, "events_total") == 90,
+    );
+    let stopped = stderr_of(&running.stop_ok(Duration::from_secs(60)));
+    let added = stopped
+        .lines()
+        .find(|l| l.contains("partition added to the topic"))
+        .unwrap_or_else(|| panic!("no partition was added:\n{stopped}"));
+    assert!(added.contains("partition=1") && added.contains("worker=1"), "{added}");
+
+    run_ok(&mut job().workers(1).bounded().command(), LIMIT);
+    let records = read_topic(&brokers, &topic);
+    assert_eq!(records.len(), 90);
+    assert_eq!(pipeline(&read_latest(&dirs.out), "events_total"), 90);
+    assert_history_matches(&read_history(&dirs.out), &expected(&records));
+}

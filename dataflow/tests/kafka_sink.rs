@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use testkit::golden::{assert_history_matches, close, expected};
 use testkit::run::{DataflowRun, ProducerRun, Running};
@@ -83,12 +83,7 @@ fn read_committed_consumer_sees_every_window_once_across_kills_between_manifest_
     let topic = unique_topic("sink-in");
     let sink = unique_topic("sink-out");
     testkit::create_topic(&brokers, &topic, 3);
-    let seed = std::env::var("SINK_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64);
-    println!("kill schedule seed: {seed} (SINK_SEED={seed} replays it)");
-    let mut rng = Lcg(seed);
+    let mut rng = Lcg::from_env("SINK_SEED");
 
     // 60,000 events over about 15 s from 40 devices, with late and bad records.
     let producer = ProducerRun::kafka(&brokers, &topic)

@@ -5,7 +5,7 @@
 //! refused, naming the flag.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use testkit::golden::{assert_dead_letters_match, assert_history_matches, expected};
 use testkit::run::{DataflowRun, ProducerRun};
@@ -28,12 +28,7 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     let brokers = require_broker();
     let topic = unique_topic("recovery");
     testkit::create_topic(&brokers, &topic, 3);
-    let seed = std::env::var("RECOVERY_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64);
-    println!("kill schedule seed: {seed} (RECOVERY_SEED={seed} replays it)");
-    let mut rng = Lcg(seed);
+    let mut rng = Lcg::from_env("RECOVERY_SEED");
 
     // 200,000 events over about 25 s from 40 devices, with late and bad records.
     let producer = ProducerRun::kafka(&brokers, &topic)

@@ -21,6 +21,10 @@ pub struct Args {
     /// Dataflow worker threads.
     #[arg(short = 'w', long = "workers", default_value_t = 2)]
     pub workers: usize,
+    /// Dataflow processes: more than 1 runs `dataflow cluster`, which supervises them on this machine and
+    /// restarts them all from the last checkpoint when one is lost (docs/operations.md, "A cluster").
+    #[arg(long, default_value_t = 1)]
+    pub processes: usize,
     /// Simulated devices (default: the simulator's).
     #[arg(long)]
     pub devices: Option<u64>,
@@ -101,6 +105,7 @@ impl Args {
         job.topic = self.sql.is_none().then(|| sim.topic.clone());
         job.brokers = Some(sim.brokers.clone());
         job.workers = self.workers;
+        job.processes = self.processes;
         job.sql.clone_from(&self.sql);
         job.window = self.window;
         job.slide = self.slide;

@@ -84,7 +84,13 @@ pub fn run(args: Args) -> Result<()> {
     }
 
     let mut dashboard = Piece::start("dashboard", &sibling("dashboard")?, web.to_args())?;
-    let mut dataflow = Piece::start("dataflow", &sibling("dataflow")?, job.to_args())?;
+    // More than one process: `dataflow cluster` runs and supervises them.
+    let cluster = (job.processes > 1).then(|| std::ffi::OsString::from("cluster"));
+    let mut dataflow = Piece::start(
+        "dataflow",
+        &sibling("dataflow")?,
+        cluster.into_iter().chain(job.to_args()),
+    )?;
     let mut producer = Piece::start("producer", &sibling("producer")?, sim.to_args())?;
     println!(
         "dashboard: http://{}:{}/  (Ctrl-C stops everything)",

@@ -14,8 +14,8 @@ const PREAMBLE: &str = "\
 # Flags
 
 Every flag of every binary, rendered from the clap definitions in the code
-(`launcher::Args`, `producer::config::Args`, `dataflow::config::Args`, `dataflow::config::compact::CompactArgs`,
-`dashboard::Flags`). The text of each flag is its doc comment, as `--help` prints it.
+(`launcher::Args`, `producer::config::Args`, `dataflow::config::Args`, `dataflow::config::cluster::RestartFlags`,
+`dataflow::config::compact::CompactArgs`, `dashboard::Flags`). The text of each flag is its doc comment, as `--help` prints it.
 
 Do not edit this page by hand. Change the flag's doc comment, then regenerate it:
 
@@ -52,6 +52,13 @@ fn binaries() -> Vec<(&'static str, &'static str, Command)> {
              the Parquet history, dead letters and, optionally, a Kafka topic.\n\
              `-h` is the host file; help is `--help`.",
             dataflow::config::Args::command(),
+        ),
+        (
+            "`dataflow cluster`",
+            "Runs `--processes` processes of the job on this machine and restarts all of them from the last\n\
+             checkpoint when one is lost (docs/operations.md, \"A cluster\"). It takes every flag of `dataflow`\n\
+             (but `--process` and `--hostfile`, which it sets itself) and these:",
+            dataflow::config::cluster::RestartFlags::command(),
         ),
         (
             "`dataflow compact`",

@@ -431,6 +431,11 @@ pub struct PipelineStats {
     pub watermark_delay_ms: i64,
     /// Timely workers across all processes.
     pub workers: usize,
+    /// Processes of the cluster (1 without one).
+    pub processes: usize,
+    /// Times `dataflow cluster` restarted every process of the cluster after a lost one, since the supervisor
+    /// started (0 without it; on Kubernetes the pods' restarts are Kubernetes' own count).
+    pub restarts: u64,
     /// Bad events per reason code.
     pub bad_by_reason: BTreeMap<String, u64>,
     /// Windows currently open (not yet final).

@@ -279,6 +279,19 @@ pub fn temp_dir(prefix: &str) -> PathBuf {
 pub struct Lcg(pub u64);
 
 impl Lcg {
+    /// A generator seeded from the environment variable `var` when it is set (to replay a failure), else from
+    /// the clock; the seed is printed with the variable that replays it.
+    pub fn from_env(var: &str) -> Lcg {
+        let seed = std::env::var(var).ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+        println!("kill schedule seed: {seed} ({var}={seed} replays it)");
+        Lcg(seed)
+    }
+
     /// The next value below `n`.
     pub fn below(&mut self, n: u64) -> u64 {
         self.0 = self

@@ -121,6 +121,19 @@ impl DataflowRun {
         })
     }
 
+    /// `dataflow cluster` running this job on `processes` processes of this machine, with the supervisor's own
+    /// flags `supervisor` (name, value).
+    pub fn supervised(&self, processes: usize, supervisor: &[(&str, &str)]) -> Command {
+        let mut args = self.args.clone();
+        args.processes = processes;
+        let mut cmd = Command::new(crate::bin("dataflow"));
+        cmd.arg("cluster").args(args.to_args());
+        for (name, value) in supervisor {
+            cmd.arg(format!("{name}={value}"));
+        }
+        cmd
+    }
+
     /// Read to the end offsets seen at start, finalise every window, exit.
     pub fn bounded(self) -> DataflowRun {
         self.with(|a| a.bounded = true)

@@ -323,6 +323,20 @@ pub fn render(view: &View, now: SystemTime) -> String {
     .sample(&[], p.workers as f64);
     family(
         &mut out,
+        "iot_pipeline_processes",
+        "gauge",
+        "Processes of the job's cluster (1 without one).",
+    )
+    .sample(&[], p.processes.max(1) as f64);
+    family(
+        &mut out,
+        "iot_pipeline_restarts_total",
+        "counter",
+        "Times dataflow cluster restarted every process of the cluster after a lost one, since it started.",
+    )
+    .sample(&[], p.restarts as f64);
+    family(
+        &mut out,
         "iot_pipeline_devices",
         "gauge",
         "Groups present in latest.json (devices, for the built-in job).",

@@ -126,13 +126,17 @@ try {
 
   await check('health panel shows the pipeline counters', async () => {
     const p = doc8.pipeline;
-    for (const key of ['input_rate', 'watermark_delay_ms', 'lag', 'late_total', 'bad_total', 'events_total', 'batch_ms', 'open_windows', 'workers']) {
+    for (const key of ['input_rate', 'watermark_delay_ms', 'lag', 'late_total', 'bad_total', 'events_total', 'batch_ms', 'open_windows', 'workers', 'restarts']) {
       const dd = page.locator(`[data-metric="${key}"]`);
       assertEqual(await dd.getAttribute('data-value'), String(p[key]), key);
       const text = await dd.innerText();
       assert(text && text !== '–', `${key} shows ${text}`);
     }
     assertEqual(await page.locator('[data-metric="events_total"]').innerText(), p.events_total.toLocaleString('en-US'), 'events text');
+    // A cluster: its processes beside the workers, and a restart flagged.
+    assertEqual(await page.locator('[data-metric="workers"]').innerText(), `${p.workers} (${p.processes} processes)`, 'workers text');
+    assertEqual(await page.locator('[data-metric="restarts"]').innerText(), String(p.restarts), 'restarts text');
+    assertEqual(await page.locator('.stat:has([data-metric="restarts"])').getAttribute('data-level'), p.restarts > 0 ? 'warn' : '', 'restarts level');
     for (const [reason, n] of Object.entries(p.bad_by_reason)) {
       assertEqual(await page.locator(`[data-reason="${reason}"] b`).innerText(), String(n), `bad reason ${reason}`);
     }

@@ -348,6 +348,8 @@ pub fn latest_doc_of(windows: Windows, ids: &[String], now_ms: u64, udfs: bool) 
             lag: 128,
             watermark_delay_ms: 61_250,
             workers: 4,
+            processes: 2,
+            restarts: 1,
             bad_by_reason: [("not_json", 9u64), ("out_of_range", 5), ("missing_field", 3)]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v))

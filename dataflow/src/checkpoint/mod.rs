@@ -62,5 +62,6 @@ pub use parts::{CommitReport, write_parts};
 pub use restore::{Restored, Resume, on_start};
 pub use state::StateStore;
 pub use stop::{STOP_WITHIN, StopProgress, await_stop_checkpoint};
+pub use store::newest_committed;
 pub use table_file::{Saved, TableSnapshot};
 pub use windows_file::Visit;

@@ -125,6 +125,11 @@ pub fn settled_upto(out: &Path) -> Option<(u64, u64)> {
     Some((oldest, lineage.lineage_run))
 }
 
+/// The newest committed manifest's id and path (whatever its settings; `None`: no checkpoint yet).
+pub fn newest_committed(out: &Path) -> Option<(u64, PathBuf)> {
+    manifest_ids(out).first().map(|&id| (id, manifest_path(out, id)))
+}
+
 /// Whether manifest `id` is committed (and not yet pruned).
 pub fn manifest_exists(out: &Path, id: u64) -> bool {
     manifest_path(out, id).exists()

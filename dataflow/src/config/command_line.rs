@@ -21,6 +21,11 @@ impl Args {
             processes,
             process,
             hostfile,
+            connect_timeout,
+            peer_timeout,
+            restarts,
+            health_addr,
+            stall_timeout,
             brokers,
             topic,
             group,
@@ -60,6 +65,10 @@ impl Args {
             flag("--workers", workers.to_string()),
             flag("--processes", processes.to_string()),
             flag("--process", process.to_string()),
+            flag("--connect-timeout", duration(connect_timeout)),
+            flag("--peer-timeout", duration(peer_timeout)),
+            flag("--restarts", restarts.to_string()),
+            flag("--stall-timeout", duration(stall_timeout)),
             flag("--trigger", duration(trigger)),
             flag("--idle-timeout", duration(idle_timeout)),
             flag("--max-future", duration(max_future)),
@@ -86,6 +95,7 @@ impl Args {
         args.extend(slide.iter().map(|d| flag("--slide", duration(d))));
         args.extend(session_gap.iter().map(|d| flag("--session-gap", duration(d))));
         args.extend(hostfile.iter().map(|p| flag("--hostfile", p)));
+        args.extend(health_addr.iter().map(|a| flag("--health-addr", a.to_string())));
         args.extend(kafka_options.iter().map(|o| flag("--kafka-option", o)));
         args.extend(dlq_topic.iter().map(|t| flag("--dlq-topic", t)));
         args.extend(sink_topic.iter().map(|t| flag("--sink-topic", t)));
@@ -125,6 +135,11 @@ mod tests {
                 ("--processes", "2"),
                 ("--process", "1"),
                 ("--hostfile", "hosts file"),
+                ("--connect-timeout", "45s"),
+                ("--peer-timeout", "4s"),
+                ("--restarts", "2"),
+                ("--health-addr", "0.0.0.0:9250"),
+                ("--stall-timeout", "2m"),
                 ("--brokers", "b1:9092,b2:9092"),
                 ("--topic", "t-1"),
                 ("--group", "g-1"),

@@ -20,6 +20,7 @@ use crate::sink::parquet::roll::RollPolicy;
 pub use crate::source::{OnDataLoss, StartAt};
 use crate::udf::UdfSources;
 
+pub mod cluster;
 mod command_line;
 pub mod compact;
 pub mod sql;
@@ -44,6 +45,26 @@ pub struct Args {
     /// File with one `host:port` per process (default: localhost:2101, 2102, ...).
     #[arg(short = 'h', long = "hostfile")]
     pub hostfile: Option<PathBuf>,
+    /// A cluster: how long a process waits at start for every other process to answer (each address is tried
+    /// every second, and logged) before it stops with exit status 4.
+    #[arg(long, default_value = "2m", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+    /// A cluster: a process from which no heartbeat arrived for this long (it is stopped, hung or cut off) is
+    /// lost, and every other process stops with exit status 3 (a closed connection is noticed at once).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub peer_timeout: Duration,
+    /// Serve /healthz and /readyz on this address (e.g. 0.0.0.0:9250) for an orchestrator's probes: /healthz
+    /// answers 503 once this process's frontier has not moved for --stall-timeout (`dataflow cluster` gives
+    /// process i the port + i).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub health_addr: Option<std::net::SocketAddr>,
+    /// How long the frontier may stand still before /healthz reports a stall.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub stall_timeout: Duration,
+    /// Restarts of the cluster so far, shown in latest.json (set by `dataflow cluster` when it restarts the
+    /// processes).
+    #[arg(long, default_value_t = 0, hide = true)]
+    pub restarts: u64,
     /// The job as one SQL file: a CREATE TABLE (schema, event time and watermark, connector) and a windowed
     /// SELECT ... GROUP BY (see docs/SQL.md; `dataflow sql --print-default` prints the built-in job). Without
     /// it the job is the built-in one, shaped by --window, --slide, --session-gap, --lateness and --topic.
@@ -236,6 +257,14 @@ impl Args {
         if self.workers == 0 {
             bail!("-w/--workers must be at least 1");
         }
+        if self.peer_timeout < 4 * crate::cluster::liveness::HEARTBEAT {
+            bail!(
+                "--peer-timeout must be at least {} (heartbeats are sent every {}), got {}",
+                humantime::format_duration(4 * crate::cluster::liveness::HEARTBEAT),
+                humantime::format_duration(crate::cluster::liveness::HEARTBEAT),
+                humantime::format_duration(self.peer_timeout)
+            );
+        }
         if self.processes == 0 || self.process >= self.processes {
             bail!(
                 "-p/--process must be below -n/--processes ({} given for {} processes)",
@@ -249,6 +278,11 @@ impl Args {
                 processes: self.processes,
                 process: self.process,
                 hostfile: self.hostfile.clone(),
+                connect_timeout: self.connect_timeout,
+                peer_timeout: self.peer_timeout,
+                restarts: self.restarts,
+                health_addr: self.health_addr,
+                stall_timeout: self.stall_timeout,
             },
             query,
             connection: Connection {

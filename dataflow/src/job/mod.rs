@@ -19,10 +19,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 
-pub use prepare::{Prepared, plan_query, planned_input, planned_table_topic, prepare, query_text, resolve_input};
+pub use prepare::{
+    Network, Prepared, plan_query, planned_input, planned_table_topic, prepare, query_text, resolve_input,
+};
 
+use crate::cluster::health::Health;
+use crate::cluster::liveness::{self, Liveness};
 use crate::fleet::Thresholds;
 use crate::runtime::errors::JobFailure;
 use crate::sink::parquet::roll::RollPolicy;
@@ -40,6 +44,16 @@ pub struct ClusterSettings {
     pub process: usize,
     /// A file with one `host:port` per process (`None`: localhost:2101, 2102, ...).
     pub hostfile: Option<PathBuf>,
+    /// How long a process waits at start for the others to answer.
+    pub connect_timeout: Duration,
+    /// How long a silent process may stay silent before it is lost.
+    pub peer_timeout: Duration,
+    /// Restarts of the cluster so far (`dataflow cluster` counts them), for `latest.json`.
+    pub restarts: u64,
+    /// Where this process serves its health endpoint (`None`: it does not).
+    pub health_addr: Option<std::net::SocketAddr>,
+    /// How long the frontier may stand still before the health endpoint reports a stall.
+    pub stall_timeout: Duration,
 }
 
 impl ClusterSettings {
@@ -50,6 +64,11 @@ impl ClusterSettings {
             processes: 1,
             process: 0,
             hostfile: None,
+            connect_timeout: Duration::from_secs(120),
+            peer_timeout: Duration::from_secs(10),
+            restarts: 0,
+            health_addr: None,
+            stall_timeout: Duration::from_secs(300),
         }
     }
 
@@ -243,14 +262,29 @@ pub fn execute(job: Prepared, stop: StopHandle) -> Result<Outcome> {
         },
         "starting"
     );
-    let timely_config = job.timely_config.clone();
+    let (builders, network_guard, liveness) = connect_workers(&job)?;
+    let health = Health::new(job.settings.cluster.workers, job.settings.cluster.stall_timeout);
+    if let Some(addr) = job.settings.cluster.health_addr {
+        crate::cluster::health::serve(addr, health.clone())?;
+    }
     let job = Arc::new(job);
     let failure = Arc::new(JobFailure::default());
     let guards = {
         let stop = stop.clone();
-        timely::execute(timely_config, move |worker| {
-            worker::run(worker, &job, stop.flag(), failure.clone())
-        })
+        timely::execute::execute_from(
+            builders,
+            network_guard,
+            timely::WorkerConfig::default(),
+            move |worker| {
+                let process = worker::Process {
+                    stop: stop.flag(),
+                    failure: failure.clone(),
+                    liveness: liveness.clone(),
+                    health: health.clone(),
+                };
+                worker::run(worker, &job, process)
+            },
+        )
         .map_err(|e| anyhow!("cannot start the timely workers: {e}"))?
     };
     let mut first = None;
@@ -264,5 +298,45 @@ pub fn execute(job: Prepared, stop: StopHandle) -> Result<Outcome> {
         Some(e) => Err(e),
         None if stop.is_raised() => Ok(Outcome::Stopped),
         None => Ok(Outcome::Finished),
+    }
+}
+
+/// Timely's allocators for the job's workers and what keeps their network up: a cluster's processes are
+/// connected first (`cluster::connect`, bounded), then watched (`cluster::liveness`: heartbeats, a watchdog, and
+/// timely's network panics turned into a report of the lost process).
+#[allow(clippy::type_complexity)]
+fn connect_workers(
+    job: &Prepared,
+) -> Result<(
+    Vec<timely::communication::AllocatorBuilder>,
+    Box<dyn std::any::Any + Send>,
+    Option<Arc<Liveness>>,
+)> {
+    use timely::communication::allocator::ProcessBuilder;
+    use timely::communication::allocator::zero_copy::initialize::initialize_networking_from_sockets;
+    use timely::communication::{AllocatorBuilder, Hooks};
+    match &job.network {
+        Network::Local(config) => {
+            let (builders, guard) = config
+                .communication
+                .clone()
+                .try_build()
+                .map_err(|e| anyhow!("cannot start the timely workers: {e}"))?;
+            Ok((builders, guard, None))
+        }
+        Network::Cluster(addresses) => {
+            let c = &job.settings.cluster;
+            let sockets = crate::cluster::connect::connect(addresses, c.process, c.connect_timeout)?;
+            let liveness = Liveness::new(c.process, addresses.clone(), c.workers, job.settings.out.clone());
+            liveness::install_panic_hook(liveness.clone());
+            let hooks = Hooks::default();
+            let local = ProcessBuilder::new_typed_vector(c.workers, hooks.refill.clone(), hooks.spill.clone());
+            let (tcp, guard) = initialize_networking_from_sockets(local, sockets, c.process, c.workers, hooks)
+                .context("cannot start the network threads between the processes")?;
+            liveness::Watchdog::start(liveness.clone(), c.peer_timeout, c.connect_timeout)
+                .context("cannot start the peer watchdog")?;
+            let builders = tcp.into_iter().map(AllocatorBuilder::Tcp).collect();
+            Ok((builders, Box::new(guard), Some(liveness)))
+        }
     }
 }

@@ -51,7 +51,9 @@ pub fn build(
             Some(j) => temporal_join(records, versioned_table(scope, j.reader, j.table), j.setup),
             None => records,
         };
-        let windows = windows(records, r.window);
+        // The windows' output frontier is their input frontier: the job's watermark, which the health endpoint
+        // watches.
+        let windows = windows(records, r.window).probe_with(&h.watermark);
 
         let staged = stage_history(windows.clone(), r.history, errors.clone());
         let out = settings.out.clone();

@@ -45,8 +45,8 @@ pub struct Prepared {
     pub deadletter: DeadLetterSettings,
     /// The Kafka output's settings.
     pub sink: Option<SinkSettings>,
-    /// The timely configuration of the cluster settings.
-    pub timely_config: timely::Config,
+    /// How the workers are connected: threads of this process, or a cluster's addresses.
+    pub network: Network,
     /// The loaded UDFs, shared by the workers.
     pub udfs: Arc<Udfs>,
     /// The input topic's partition count (0 for a file).
@@ -73,7 +73,7 @@ pub struct Prepared {
 pub fn prepare(settings: Settings) -> Result<Prepared> {
     ensure_writable(&settings.out, "--out")?;
     ensure_writable(&settings.deadletter, "--deadletter")?;
-    let timely_config = timely_config(&settings.cluster)?;
+    let network = network(&settings.cluster)?;
     let lock = OutLock::for_job(&settings.out)?;
     let signatures = settings.udfs.signatures()?;
     let query = Arc::new(plan_query(&settings.query, &signatures)?);
@@ -190,7 +190,7 @@ pub fn prepare(settings: Settings) -> Result<Prepared> {
         store,
         query,
         settings,
-        timely_config,
+        network,
         udfs,
         partitions,
         table,
@@ -377,10 +377,19 @@ fn ensure_writable(dir: &Path, flag: &str) -> Result<()> {
     Ok(())
 }
 
-/// The timely communication configuration of `-w -n -p -h` (the host file is read here).
-pub fn timely_config(cluster: &ClusterSettings) -> Result<timely::Config> {
+/// How a job's workers are connected.
+#[derive(Clone, Debug)]
+pub enum Network {
+    /// Threads of this process only.
+    Local(timely::Config),
+    /// A cluster: every process's `host:port`, by index (`cluster::connect` connects them).
+    Cluster(Vec<String>),
+}
+
+/// The network of `-w -n -p -h` (the host file is read here).
+pub fn network(cluster: &ClusterSettings) -> Result<Network> {
     use timely::CommunicationConfig;
-    let communication = if cluster.processes > 1 {
+    if cluster.processes > 1 {
         let addresses = match &cluster.hostfile {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -406,22 +415,17 @@ pub fn timely_config(cluster: &ClusterSettings) -> Result<timely::Config> {
                 .map(|i| format!("localhost:{}", 2101 + i))
                 .collect(),
         };
-        CommunicationConfig::Cluster {
-            threads: cluster.workers,
-            process: cluster.process,
-            addresses,
-            report: false,
-            zerocopy: false,
-        }
-    } else if cluster.workers > 1 {
+        return Ok(Network::Cluster(addresses));
+    }
+    let communication = if cluster.workers > 1 {
         CommunicationConfig::Process(cluster.workers)
     } else {
         CommunicationConfig::Thread
     };
-    Ok(timely::Config {
+    Ok(Network::Local(timely::Config {
         communication,
         worker: timely::WorkerConfig::default(),
-    })
+    }))
 }
 
 #[cfg(test)]

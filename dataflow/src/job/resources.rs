@@ -33,6 +33,8 @@ use crate::window::WindowSetup;
 pub struct WorkerHandles {
     /// Done once every sink has flushed for the last time.
     pub done: ProbeHandle<u64>,
+    /// The windows' frontier: the job's event-time watermark (the health endpoint watches it).
+    pub watermark: ProbeHandle<u64>,
     /// The snapshot (worker 0 writes it).
     pub latest: Rc<RefCell<LatestState>>,
     /// This worker's dead-letter writer.
@@ -122,7 +124,8 @@ impl Resources {
         };
         let mut latest = LatestState::new(&settings.out, peers, info, schema.clone())
             .with_window(job.query.window)
-            .with_udfs(job.udfs.columns());
+            .with_udfs(job.udfs.columns())
+            .with_cluster(settings.cluster.processes, settings.cluster.restarts);
         if let Err(why) = &fleet {
             latest = latest.without_fleet(why.clone());
         }
@@ -254,6 +257,7 @@ impl Resources {
             fleet: fleet.ok(),
             handles: WorkerHandles {
                 done: ProbeHandle::new(),
+                watermark: ProbeHandle::new(),
                 latest,
                 dead,
                 stopping: Rc::new(StopProgress::default()),

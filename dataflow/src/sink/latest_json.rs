@@ -144,6 +144,8 @@ pub struct LatestState {
     udf_errors: BTreeMap<usize, BTreeMap<String, u64>>,
     /// The job's window kind, announced in the document.
     window: Option<model::WindowKind>,
+    /// The cluster's processes and its restarts so far.
+    cluster: (usize, u64),
     dirty: bool,
 }
 
@@ -169,8 +171,15 @@ impl LatestState {
             udfs: Vec::new(),
             udf_errors: BTreeMap::new(),
             window: None,
+            cluster: (1, 0),
             dirty: true,
         }
+    }
+
+    /// The cluster this job runs on: `processes`, restarted `restarts` times so far (by `dataflow cluster`).
+    pub fn with_cluster(mut self, processes: usize, restarts: u64) -> LatestState {
+        self.cluster = (processes, restarts);
+        self
     }
 
     /// Announces the job's window kind in the document.
@@ -267,6 +276,8 @@ impl LatestState {
     pub fn pipeline(&self, now_ms: u64) -> PipelineStats {
         let mut p = PipelineStats {
             workers: self.total_workers,
+            processes: self.cluster.0,
+            restarts: self.cluster.1,
             final_windows: self.final_windows,
             ..PipelineStats::default()
         };

@@ -70,6 +70,12 @@ impl Intake {
         }
     }
 
+    /// The reader may be given partitions added to the topic while running: owning none does not finish the
+    /// worker (`watermark`).
+    pub fn expect_partitions(&mut self) {
+        self.clock.expect_partitions();
+    }
+
     /// Takes over the state a checkpoint recorded for the partitions this intake owns (others are ignored).
     pub fn restore(&mut self, saved: &[PartitionState]) {
         for s in saved {

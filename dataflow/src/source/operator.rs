@@ -3,7 +3,8 @@
 //!   dead letter ([`Intake`]);
 //! - the operator holds its capability at the worker's watermark, so that the timely frontier *is* the job's
 //!   event-time watermark, and drops it once every owned partition is finished (a worker owning nothing drops it
-//!   at once and never stalls the frontier);
+//!   at once, unless its reader may be given a partition added later: then it holds it at wall clock −
+//!   lateness, see `watermark`, and never stalls the frontier);
 //! - for checkpoints it sends a [`Marker`] to every window operator on the same channels as its events, after
 //!   making its dead letters durable (see `checkpoint` for the protocol), and, when asked to stop, one last
 //!   marker with [`STOP_ID`], after which it reads nothing;
@@ -129,6 +130,9 @@ impl SourceOperator {
             settings.idle_timeout,
         );
         intake.restore(&setup.resume.partitions);
+        if reader.may_gain_partitions() {
+            intake.expect_partitions();
+        }
         SourceOperator {
             reader,
             settings,

@@ -56,6 +56,11 @@ pub trait Reader {
     /// Whether a silent `partition` can be trusted to be idle: caught up, and no input trouble within
     /// `idle_timeout` (a broker outage is not idleness).
     fn may_be_idle(&self, partition: i32, idle_timeout: Duration) -> bool;
+    /// Whether partitions added to the input while running can be given to this reader (an unbounded Kafka
+    /// reader): owning none now does not mean it is finished.
+    fn may_gain_partitions(&self) -> bool {
+        false
+    }
     /// Partitions added and losses let through since the last call (none for a replay file).
     fn take_changes(&mut self) -> Vec<PartitionChange> {
         Vec::new()

@@ -6,7 +6,10 @@
 //! reader can vouch that it is really silent (caught up, and no broker trouble lately): a broker outage or a
 //! backlog is not idleness, and must not push the watermark past data still to come. If every unfinished
 //! partition of a worker is idle, the worker advances to the highest of their watermarks or to wall clock −
-//! lateness, whichever is later, so that a silent partition never stalls the job. A partition that wakes up is
+//! lateness, whichever is later, so that a silent partition never stalls the job. A worker that owns no
+//! partition but may be given one added to the topic later (an unbounded Kafka reader) holds its watermark at
+//! wall clock − lateness, as if it owned one idle partition: it keeps its capability, so that it can read the
+//! partition it is given, without holding the job back. A partition that wakes up is
 //! judged against its worker's watermark at that moment (never below it): its events whose window ends at or
 //! below that watermark are late. This keeps the invariant the window operator relies on: an on-time event's
 //! time in the dataflow (`EventRec::at`) is never below the source's capability.
@@ -33,6 +36,8 @@ pub struct PartitionClock {
     lateness_ms: u64,
     idle_timeout: Duration,
     current: u64,
+    /// The worker may be given partitions added to the topic while running.
+    may_grow: bool,
     /// When the batch being read started (`None` outside a batch): the "last record" time of every record in
     /// it, so that reading a record costs no clock read.
     batch_started: Option<Instant>,
@@ -61,8 +66,14 @@ impl PartitionClock {
             lateness_ms,
             idle_timeout,
             current: 0,
+            may_grow: false,
             batch_started: None,
         }
+    }
+
+    /// The worker may be given partitions added to the topic while running: owning none does not finish it.
+    pub fn expect_partitions(&mut self) {
+        self.may_grow = true;
     }
 
     /// Adds a partition (one added to the topic while running) whose watermark starts at `floor`.
@@ -115,7 +126,8 @@ impl PartitionClock {
         }
     }
 
-    /// The worker's watermark, or `None` once every partition is finished. Never goes backwards.
+    /// The worker's watermark, or `None` once every partition is finished (or none is owned and none can be
+    /// added). Never goes backwards.
     /// `may_idle(p)` tells whether the reader vouches that partition `p` is really silent.
     pub fn worker_watermark(&mut self, now_ms: u64, may_idle: &dyn Fn(i32) -> bool) -> Option<u64> {
         self.batch_started = None;
@@ -125,6 +137,10 @@ impl PartitionClock {
         }
         let open: Vec<&PartitionTime> = self.parts.values().filter(|t| !t.done).collect();
         if open.is_empty() {
+            if self.may_grow && self.parts.is_empty() {
+                self.current = self.current.max(now_ms.saturating_sub(self.lateness_ms));
+                return Some(self.current);
+            }
             return None;
         }
         let active: Vec<u64> = open.iter().filter(|t| !t.idle).map(|t| self.watermark_of(t)).collect();
@@ -269,6 +285,19 @@ mod tests {
             !model::WindowKind::tumbling(10_000).unwrap().is_late(55_000, wm1),
             "its window [50 s, 60 s) is still open on partition 1"
         );
+    }
+
+    #[test]
+    fn a_worker_owning_nothing_follows_the_wall_clock_only_while_it_may_be_given_a_partition() {
+        let mut bounded = PartitionClock::new(&[], LATE, Duration::from_secs(30));
+        assert_eq!(bounded.worker_watermark(1_000_000, &|_| true), None);
+        let mut growing = PartitionClock::new(&[], LATE, Duration::from_secs(30));
+        growing.expect_partitions();
+        assert_eq!(growing.worker_watermark(1_000_000, &|_| true), Some(940_000));
+        // Given a partition, the worker is held by it like any other, never below what it already said.
+        growing.add(4, 940_000);
+        growing.observe(4, 1_500_000, 940_000);
+        assert_eq!(growing.worker_watermark(2_000_000, &|_| false), Some(1_440_000));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Kafka reader: one consumer per worker with manual assignment of the partitions that worker owns (partition
-//! `p` belongs to global worker `p % workers`, so every partition has exactly one owner across all processes;
-//! see [`owner`] for partitions added while running). In bounded mode each partition is read up to the high
+//! `p` belongs to global worker `p % workers` ([`owner`]), so every partition has exactly one owner across all
+//! processes, also one added while running, whichever worker that falls to). In bounded mode each partition is read up to the high
 //! watermark seen at start; unbounded, partitions added to the topic are picked up within
 //! [`DISCOVERY_INTERVAL`] and read from their earliest offset. Lag comes from librdkafka's statistics. A restored
 //! job seeks every partition to the offset its checkpoint recorded, once [`judge_restore`] (`startup`, with the
@@ -66,23 +66,17 @@ impl LagContext {
     }
 }
 
-/// The global worker that reads `partition`: `partition % peers`. A worker that owned no partition when its
-/// source started (`initial` partitions for `peers` workers, fewer partitions than workers) has released its
-/// capability for good, so a partition added while running that would fall to it goes to `partition %
-/// initial` instead, one of the workers that read. A restarted job reads the new count and is back to
-/// `partition % peers`; the checkpoint carries every partition's state to whichever worker owns it then.
-pub fn owner(partition: i32, peers: usize, initial: usize) -> usize {
-    let p = partition as usize;
-    let reading = initial.min(peers).max(1);
-    if p % peers < reading { p % peers } else { p % reading }
+/// The global worker that reads `partition`: `partition % peers`, a pure function of the two, so that the output
+/// is the same for any layout. A worker that owned no partition when it started still holds its capability
+/// while the topic may grow (`source::watermark`), so a partition added later can fall to it too.
+pub fn owner(partition: i32, peers: usize) -> usize {
+    partition as usize % peers.max(1)
 }
 
 /// Finding the partitions added to the topic while running (unbounded readers).
 struct Discovery {
     worker: usize,
     peers: usize,
-    /// Partitions when the source started (see [`owner`]).
-    initial: usize,
     /// Partitions known now.
     known: usize,
     last: Instant,
@@ -176,7 +170,6 @@ impl KafkaReader {
         let discovery = (!input.bounded).then(|| Discovery {
             worker,
             peers: workers,
-            initial: partitions,
             known: partitions,
             last: Instant::now(),
         });
@@ -298,10 +291,10 @@ impl KafkaReader {
         if count <= d.known {
             return;
         }
-        let (worker, peers, initial, known) = (d.worker, d.peers, d.initial, d.known);
+        let (worker, peers, known) = (d.worker, d.peers, d.known);
         let mut added = Vec::new();
         for p in known as i32..count as i32 {
-            if owner(p, peers, initial) != worker {
+            if owner(p, peers) != worker {
                 continue;
             }
             let low = match self.consumer.fetch_watermarks(&self.topic, p, Duration::from_secs(10)) {
@@ -462,6 +455,10 @@ impl Reader for KafkaReader {
         std::mem::take(&mut self.changes)
     }
 
+    fn may_gain_partitions(&self) -> bool {
+        self.discovery.is_some()
+    }
+
     fn is_done(&self, partition: i32) -> bool {
         match &self.ends {
             Some(ends) => self.next.get(&partition).copied().unwrap_or(0) >= ends.get(&partition).copied().unwrap_or(0),
@@ -505,20 +502,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn partitions_belong_to_partition_mod_workers() {
+    fn partitions_belong_to_partition_mod_workers_also_when_added_later() {
         for p in 0..12 {
-            assert_eq!(owner(p, 3, 3), p as usize % 3);
-            assert_eq!(owner(p, 3, 6), p as usize % 3);
+            assert_eq!(owner(p, 3), p as usize % 3);
         }
-    }
-
-    #[test]
-    fn a_partition_added_for_a_worker_that_reads_nothing_goes_to_one_that_reads() {
-        // One partition at start, two workers: worker 1 has released its capability.
-        assert_eq!(owner(0, 2, 1), 0);
-        assert_eq!(owner(1, 2, 1), 0);
-        // Three partitions at start, four workers: worker 3 reads nothing.
-        assert_eq!((owner(3, 4, 3), owner(4, 4, 3), owner(7, 4, 3)), (0, 0, 1));
-        assert_eq!(owner(5, 4, 3), 1);
+        // One partition at start, two workers: the partition added later is worker 1's, which read nothing.
+        assert_eq!((owner(0, 2), owner(1, 2)), (0, 1));
+        // Three partitions at start, four workers: worker 3 takes partition 3 when it is added.
+        assert_eq!((owner(3, 4), owner(4, 4), owner(7, 4)), (3, 0, 3));
     }
 }
