@@ -46,8 +46,9 @@ export function renderHealth(root, doc, nowMs = Date.now()) {
   setStat(root, 'events_total', fmtFit(p.events_total, 10_000_000), p.events_total);
   setStat(root, 'batch_ms', `${fmtFit(p.batch_ms, 10_000, fmt1)} ms`, p.batch_ms);
   setStat(root, 'open_windows', fmtFit(p.open_windows, 10_000_000), p.open_windows);
-  const processes = p.processes > 1 ? ` (${fmtInt(p.processes)} processes)` : '';
-  setStat(root, 'workers', `${fmtInt(p.workers)}${processes}`, p.workers);
+  // A cluster's process count goes in the tooltip: the tile is too narrow for both.
+  const inProcesses = p.processes > 1 ? `${fmtInt(p.workers)} workers in ${fmtInt(p.processes)} processes` : null;
+  setStat(root, 'workers', fmtInt(p.workers), p.workers, '', inProcesses);
   setStat(root, 'restarts', fmtInt(p.restarts ?? 0), p.restarts ?? 0, p.restarts > 0 ? 'warn' : '');
   renderAge(root, doc, nowMs);
 

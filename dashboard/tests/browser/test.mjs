@@ -133,8 +133,8 @@ try {
       assert(text && text !== '–', `${key} shows ${text}`);
     }
     assertEqual(await page.locator('[data-metric="events_total"]').innerText(), p.events_total.toLocaleString('en-US'), 'events text');
-    // A cluster: its processes beside the workers, and a restart flagged.
-    assertEqual(await page.locator('[data-metric="workers"]').innerText(), `${p.workers} (${p.processes} processes)`, 'workers text');
+    // A cluster: its processes in the workers tile's tooltip, and a restart flagged.
+    assertEqual(await page.locator('[data-metric="workers"]').getAttribute('title'), `${p.workers} workers in ${p.processes} processes`, 'workers title');
     assertEqual(await page.locator('[data-metric="restarts"]').innerText(), String(p.restarts), 'restarts text');
     assertEqual(await page.locator('.stat:has([data-metric="restarts"])').getAttribute('data-level'), p.restarts > 0 ? 'warn' : '', 'restarts level');
     for (const [reason, n] of Object.entries(p.bad_by_reason)) {
