@@ -96,6 +96,7 @@ fn a_killed_process_stops_the_others_at_once_with_status_3_naming_it() {
     let started = Instant::now();
     let out = p0.wait(Duration::from_secs(30));
     let took = started.elapsed();
+    println!("a killed peer: the survivor exited {took:?} after the kill");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         took < Duration::from_secs(5),
@@ -112,6 +113,7 @@ fn a_frozen_process_is_lost_after_the_peer_timeout() {
     let started = Instant::now();
     let out = p0.wait(Duration::from_secs(60));
     let took = started.elapsed();
+    println!("a frozen peer: the survivor exited {took:?} after SIGSTOP (--peer-timeout {timeout:?})");
     p1.kill9();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
@@ -246,7 +248,12 @@ fn the_supervisor_restarts_the_cluster_after_random_kills_and_the_outputs_stay_e
         let victim = pids[rng.below(3) as usize];
         // SAFETY: a signal to a process of the supervisor's cluster, alive until the supervisor reaps it.
         assert_eq!(unsafe { libc::kill(victim as libc::pid_t, libc::SIGKILL) }, 0);
+        let killed = Instant::now();
         pids = wait_new_children(supervisor.id(), 3, &pids, Duration::from_secs(60));
+        println!(
+            "kill -9 of pid {victim}: every process restarted {:?} later",
+            killed.elapsed()
+        );
     }
     producer.wait_ok(Duration::from_secs(300));
     std::thread::sleep(Duration::from_secs(3));
