@@ -182,6 +182,7 @@ mod tests {
             (Some(sim.topic.as_str()), Some(sim.brokers.as_str()))
         );
         assert_eq!(job.workers, 2, "the launcher runs two workers");
+        assert_eq!(job.processes, 1, "one process unless --processes");
         assert_eq!(job.out, Path::new("data/aggregates"));
         assert_eq!(job.deadletter, Path::new("data/deadletter"));
     }
@@ -281,5 +282,17 @@ mod tests {
             let line = ["iot-pipeline", "--sql", "q.sql", clash[0], clash[1]];
             assert!(Args::try_parse_from(line).is_err(), "{clash:?} beside --sql");
         }
+    }
+
+    #[test]
+    fn processes_make_the_job_a_supervised_cluster_of_that_size() {
+        let (_, job) = pieces(&["--processes", "3", "-w", "1"]);
+        assert_eq!((job.processes, job.workers, job.process), (3, 1, 0));
+        assert!(job.hostfile.is_none(), "dataflow cluster writes the host file itself");
+        let supervised = dataflow::config::cluster::ClusterArgs::try_parse_from(
+            std::iter::once(std::ffi::OsString::from("cluster")).chain(job.to_args()),
+        )
+        .unwrap();
+        assert_eq!(supervised.check().unwrap().job.processes, 3);
     }
 }
