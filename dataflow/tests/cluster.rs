@@ -2,6 +2,7 @@
 //! - a process killed (SIGKILL) or frozen (SIGSTOP) makes every other process stop promptly with exit status 3
 //!   and one line naming the lost process, its address and the last committed checkpoint, never a panic;
 //! - a process whose peer never starts gives up after `--connect-timeout` with exit status 4, naming it;
+//! - a stop asked of one process (Ctrl-C, SIGTERM) stops the whole cluster with one last checkpoint;
 //! - `dataflow cluster` restarts every process from the last checkpoint after a random process of three is
 //!   killed at five random moments, and a bounded finish leaves the history and the Kafka sink topic exactly
 //!   the golden windows, with the restarts counted in `latest.json`;
@@ -122,6 +123,34 @@ fn a_frozen_process_is_lost_after_the_peer_timeout() {
         "took {took:?} to notice a silent peer (--peer-timeout {timeout:?})"
     );
     assert_lost_report(&stderr(&out), 1, &address(&hostfile, 1), "sent no heartbeat");
+}
+
+#[test]
+fn a_stop_asked_of_one_process_stops_the_whole_cluster_with_its_last_checkpoint() {
+    let brokers = require_broker();
+    let topic = testkit::seeded_topic(&brokers, "cluster-one-stop", 20_000, 13);
+    let dir = temp_dir("cluster-one-stop");
+    let hostfile = testkit::loopback_hostfile(&dir, 2);
+    let run = |p: usize| job(&brokers, &topic, &dir).cluster(2, p, &hostfile);
+    let (p0, p1) = (run(0).spawn(), run(1).spawn());
+    wait_running(&dir.join("out"), Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(2));
+    // Ctrl-C (or SIGTERM, a Kubernetes pod deleted) reaches process 1 only.
+    p1.stop_ok(Duration::from_secs(60));
+    let out = p0.wait_ok(Duration::from_secs(60));
+    let text = stderr(&out);
+    assert!(
+        text.contains("another process of the cluster was asked to stop"),
+        "{text}"
+    );
+    assert!(!text.contains("lost process"), "{text}");
+    // Both took the stop checkpoint together: a bounded restart finishes exactly.
+    let finish: Vec<Running> = (0..2).map(|p| run(p).bounded().spawn()).collect();
+    for f in finish {
+        f.wait_ok(Duration::from_secs(120));
+    }
+    let records = read_topic(&brokers, &topic);
+    assert_history_matches(&read_history(&dir.join("out")), &expected(&records));
 }
 
 #[test]

@@ -9,6 +9,8 @@
 //!   `--peer-timeout` while this process's own ticks still arrive (a process that is itself stalled blames no
 //!   one) is lost; a process whose workers all said goodbye (they finished or stopped cleanly) is not expected
 //!   to tick again.
+//! - **A stop request travels with the heartbeats**: a process asked to stop raises the stop in every other one,
+//!   so the cluster takes one stop checkpoint together.
 //! - **Timely's panics** on its `timely:send-P` / `timely:recv-P` threads ("timely communication error") name
 //!   the lost process P; a panic hook ([`install_panic_hook`]) reports it the same way instead of the panic
 //!   text, and any panic that follows the report (a worker finding its channel gone) is silenced.
@@ -34,8 +36,9 @@ use super::exit::PEER_LOST;
 /// How often a worker sends its heartbeat.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 
-/// One heartbeat: from global worker `from` to global worker `to`; `bye`: the sender leaves cleanly.
-type Tick = (usize, usize, bool);
+/// One heartbeat: from global worker `from` to global worker `to`; `bye`: the sender leaves cleanly; `stop`: the
+/// sender's process was asked to stop (every process then stops, with one stop checkpoint).
+type Tick = (usize, usize, bool, bool);
 
 /// What this process knows of every process's heartbeats (shared by its workers and its watchdog).
 pub struct Liveness {
@@ -147,13 +150,17 @@ pub struct Heartbeat {
 }
 
 /// Builds this worker's heartbeat dataflow: a tick to every worker every [`HEARTBEAT`], and every tick received
-/// recorded in `liveness`.
-pub fn heartbeat(worker: &mut Worker, liveness: Arc<Liveness>) -> Heartbeat {
+/// recorded in `liveness`. The ticks also carry a stop request: a process asked to stop (Ctrl-C, SIGTERM, a
+/// Kubernetes pod deleted) raises `stop` in every other process within a heartbeat, so that the cluster takes
+/// its stop checkpoint together; one process cannot stop alone, since the others' stop markers complete the
+/// round.
+pub fn heartbeat(worker: &mut Worker, liveness: Arc<Liveness>, stop: Arc<AtomicBool>) -> Heartbeat {
     let (me, peers) = (worker.index(), worker.peers());
     let bye = Rc::new(Cell::new(false));
     let leaving = bye.clone();
     let shared = Rc::new(RefCell::new(None));
     let wake = shared.clone();
+    let stopping = stop.clone();
     worker.dataflow::<u64, _, _>(|scope| {
         source(scope, "HeartbeatOut", move |capability, info| {
             let activator = scope.activator_for(info.address);
@@ -164,7 +171,8 @@ pub fn heartbeat(worker: &mut Worker, liveness: Arc<Liveness>) -> Heartbeat {
                     return;
                 }
                 said_bye = leaving.get();
-                let mut ticks: Vec<Tick> = (0..peers).map(|to| (me, to, said_bye)).collect();
+                let stop = stopping.load(Ordering::Relaxed);
+                let mut ticks: Vec<Tick> = (0..peers).map(|to| (me, to, said_bye, stop)).collect();
                 output.session(&capability).give_container(&mut ticks);
                 activator.activate_after(HEARTBEAT);
             }
@@ -174,8 +182,15 @@ pub fn heartbeat(worker: &mut Worker, liveness: Arc<Liveness>) -> Heartbeat {
             "HeartbeatIn",
             move |(input, _)| {
                 input.for_each(|_, ticks| {
-                    for &(from, _, bye) in ticks.iter() {
+                    for &(from, _, bye, asked) in ticks.iter() {
                         liveness.heard_from(from, bye);
+                        if asked && !stop.swap(true, Ordering::SeqCst) {
+                            tracing::info!(
+                                process = liveness.me,
+                                by = from / liveness.workers.max(1),
+                                "another process of the cluster was asked to stop: stopping with it"
+                            );
+                        }
                     }
                 });
             },

@@ -38,7 +38,10 @@ pub struct Process {
 
 /// Runs this worker's share of `job` to its end (with its heartbeats when it is one of a cluster's).
 pub fn run(worker: &mut Worker, job: &Prepared, process: Process) -> Result<()> {
-    let beat = process.liveness.clone().map(|l| heartbeat(worker, l));
+    let beat = process
+        .liveness
+        .clone()
+        .map(|l| heartbeat(worker, l, process.stop.clone()));
     let result = run_job(worker, job, &process, beat.as_ref());
     // Whatever is left (the heartbeats; the job's dataflow after an error): timely would step it forever.
     drop_dataflows(worker);
