@@ -141,14 +141,7 @@ fn watch(members: &mut [Member], stop: &StopHandle) -> Watched {
                 Watched::Failed(describe_failures(members))
             };
         }
-        let mut failed = false;
-        for m in members.iter_mut().filter(|m| m.status.is_none()) {
-            if let Ok(Some(status)) = m.child.try_wait() {
-                m.status = Some(status);
-                failed |= !status.success();
-            }
-        }
-        if failed {
+        if reap(members) {
             // The others notice the lost peer and stop by themselves; whatever does not is killed.
             wait_all(members, GRACE);
             // The cause is the process that did not merely lose a peer (those exit with PEER_LOST).
@@ -173,11 +166,7 @@ fn watch(members: &mut [Member], stop: &StopHandle) -> Watched {
 fn wait_all(members: &mut [Member], within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline && members.iter().any(|m| m.status.is_none()) {
-        for m in members.iter_mut().filter(|m| m.status.is_none()) {
-            if let Ok(Some(status)) = m.child.try_wait() {
-                m.status = Some(status);
-            }
-        }
+        reap(members);
         std::thread::sleep(Duration::from_millis(50));
     }
     for m in members.iter_mut().filter(|m| m.status.is_none()) {
@@ -186,6 +175,18 @@ fn wait_all(members: &mut [Member], within: Duration) -> bool {
         m.status = m.child.wait().ok();
     }
     members.iter().all(|m| m.status.is_some_and(|s| s.success()))
+}
+
+/// Records the status of every process that has ended since the last look; whether one of them failed.
+fn reap(members: &mut [Member]) -> bool {
+    let mut failed = false;
+    for m in members.iter_mut().filter(|m| m.status.is_none()) {
+        if let Ok(Some(status)) = m.child.try_wait() {
+            m.status = Some(status);
+            failed |= !status.success();
+        }
+    }
+    failed
 }
 
 fn describe(m: &Member) -> String {
